@@ -1,0 +1,238 @@
+"""One instance, bytes in, bytes out: read, clean the pixels, de-identify the header, mark, write.
+
+The pipeline is a generator that does no I/O: when it needs OCR it yields an OcrRequest and expects the
+words back (`run_sync` answers from a native OCR service; the browser's driver awaits tesseract.js). Every
+failure becomes a Problem with a code and a message that never contains a value from the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from io import BytesIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from . import markers, structure
+from .header import HeaderCleaner, HeaderError
+from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
+from .options import Settings
+from .phi import PhiTerms
+from .pseudonyms import Pseudonyms
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+Steps = Generator[OcrRequest, list[Word], "InstanceResult"]
+
+
+class InstanceProblem(Exception):
+    """A reason an instance is skipped or failed. `message` must never hold a value from the file."""
+
+    def __init__(self, code: str, message: str, status: str = FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+
+
+@dataclass
+class InstanceResult:
+    status: str
+    output: bytes | None = None
+    problem: Problem | None = None
+    sop_class_uid: str = ""
+    modality: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    sop_uid: str = ""
+    transfer_syntax: str = ""
+    actions: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pixels: dict | None = None  # PHI-free: whether cleaned, boxes per frame
+    # Local only (the review screen, the site's own report): may hold PHI, never leaves the site.
+    local: dict = field(default_factory=dict)
+
+
+def read_dataset(data: bytes) -> Dataset:
+    if not data:
+        raise InstanceProblem("empty", "empty file", SKIPPED)
+    if len(data) < 132 or data[128:132] != b"DICM":
+        # No preamble/meta: accepted only if it parses as a dataset that names its SOP instance.
+        if not _looks_like_raw_dataset(data):
+            raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED)
+    try:
+        ds = pydicom.dcmread(BytesIO(data), force=True)
+        ds.get("SOPInstanceUID")
+    except InvalidDicomError:
+        raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED) from None
+    except Exception:
+        raise InstanceProblem("unreadable", "DICOM structure truncated or malformed") from None
+    if _is_dicomdir(ds):
+        raise InstanceProblem("dicomdir", "DICOMDIR: a media index whose records are PHI; never copied", SKIPPED)
+    ts = transfer_syntax_of(ds)
+    try:
+        if ts != DEFLATED:
+            implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
+            if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
+                implicit, little = ds.original_encoding
+            structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
+        _check_native_pixels(ds, ts)
+    except structure.StructureError as e:
+        raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
+    return ds
+
+
+def _check_native_pixels(ds: Dataset, ts: str) -> None:
+    if "PixelData" not in ds or not _is_native(ts):
+        return
+    try:
+        expected = structure.expected_native_length(
+            int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1), int(ds.BitsAllocated),
+            int(ds.get("NumberOfFrames", 1) or 1), str(ds.get("PhotometricInterpretation", "")).strip())
+        actual = len(ds.get_item("PixelData").value or b"")
+    except Exception:
+        raise structure.StructureError("image pixel description missing or invalid") from None
+    if actual < expected:
+        raise structure.StructureError("pixel data shorter than the image it describes")
+
+
+
+
+def _is_native(ts: str) -> bool:
+    return ts in (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, DEFLATED)
+
+
+def _is_dicomdir(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    classes = {_text(ds, "SOPClassUID"), _text(meta, "MediaStorageSOPClassUID") if meta is not None else ""}
+    return DICOMDIR_CLASS in classes or "DirectoryRecordSequence" in ds
+
+
+def _looks_like_raw_dataset(data: bytes) -> bool:
+    # A dataset without file meta starts with a group 0008 element (little or big endian).
+    return data[:2] in (b"\x08\x00", b"\x00\x08") and len(data) > 8
+
+
+def transfer_syntax_of(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "") if meta is not None else "").strip("\0 ")
+    if ts:
+        return ts
+    implicit, little = ds.original_encoding
+    if implicit:
+        return IMPLICIT_LE
+    return EXPLICIT_LE if little else EXPLICIT_BE
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        return str(ds.get(keyword, "") or "").strip("\0 ")
+    except Exception:
+        return ""
+
+
+class Deidentifier:
+    """The de-identification of one site's batch: settings and key fixed, any number of instances."""
+
+    def __init__(self, settings: Settings, key: bytes, *, codecs: CodecService | None = None,
+                 record: bool = False) -> None:
+        self.settings = settings
+        self.pseudonyms = Pseudonyms(key)
+        self.header = HeaderCleaner(settings, self.pseudonyms)
+        self.codecs = codecs
+        self.record = record
+
+    def process(self, data: bytes) -> Steps:
+        """De-identify one instance's bytes; a generator (see the module doc)."""
+        with warnings.catch_warnings():
+            # pydicom's warnings quote values from the file: they must not reach a log.
+            warnings.simplefilter("ignore")
+            try:
+                return (yield from self._process(data))
+            except InstanceProblem as p:
+                return InstanceResult(status=p.status, problem=Problem(p.code, p.message))
+            except HeaderError as e:
+                return InstanceResult(status=FAILED, problem=Problem("header", str(e)))
+            except ServiceUnavailable as e:
+                return InstanceResult(status=FAILED, problem=Problem("service-unavailable", str(e)))
+            except Exception as e:  # noqa: BLE001 - a per-file failure must never stop the batch
+                return InstanceResult(status=FAILED, problem=Problem("internal", f"internal error ({type(e).__name__})"))
+
+    def _process(self, data: bytes) -> Steps:
+        ds = read_dataset(data)
+        sop_class = _text(ds, "SOPClassUID")
+        if not sop_class:
+            raise InstanceProblem("no-sop-class", "no SOP Class UID: not a composite instance")
+        if not _text(ds, "SOPInstanceUID"):
+            raise InstanceProblem("no-sop-instance", "no SOP Instance UID")
+        for kw in ("StudyInstanceUID", "SeriesInstanceUID"):
+            if not _text(ds, kw):
+                raise InstanceProblem("no-uid", f"no {kw}")
+        ts = transfer_syntax_of(ds)
+        modality = _text(ds, "Modality")
+        terms = PhiTerms.from_dataset(ds)
+
+        pixel_summary = None
+        pixels_cleaned = False
+        if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
+            from . import pixels  # the pixel step is its own layer
+            outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs)
+            pixels_cleaned = outcome.cleaned
+            ts = outcome.transfer_syntax or ts
+            pixel_summary = outcome.summary()
+            local_words = outcome.local_words()
+        else:
+            local_words = None
+
+        header = self.header.clean(ds, terms, record=self.record)
+        markers.mark(ds, self.settings, pixels_cleaned=pixels_cleaned)
+        ds.file_meta = markers.file_meta(ds, ts)
+        ds.preamble = b"\0" * 128
+        out = BytesIO()
+        try:
+            ds.save_as(out, enforce_file_format=True)
+        except Exception:
+            raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
+        result = InstanceResult(
+            status=DONE, output=out.getvalue(), sop_class_uid=sop_class, modality=modality,
+            study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
+            sop_uid=_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
+            warnings=list(header.warnings), pixels=pixel_summary)
+        result.local["original_uids"] = header.original_uids
+        result.local["phi_terms"] = terms
+        if header.changes is not None:
+            result.local["changes"] = header.changes
+        if local_words is not None:
+            result.local["ocr_words"] = local_words
+        return result
+
+
+def run_sync(steps: Steps, ocr: OcrService | None) -> InstanceResult:
+    """Drive the pipeline, answering OCR requests from a synchronous OCR service."""
+    try:
+        request = next(steps)
+        while True:
+            if ocr is None:
+                request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and none is installed"))
+                continue
+            request = steps.send(ocr.find_text(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+def deidentify_bytes(data: bytes, settings: Settings, key: bytes, *, ocr: OcrService | None = None,
+                     codecs: CodecService | None = None) -> InstanceResult:
+    """Convenience for one instance on a synchronous host."""
+    return run_sync(Deidentifier(settings, key, codecs=codecs).process(data), ocr)

@@ -1,0 +1,55 @@
+"""The IOD Type of an attribute in an instance, which decides the combined actions of Table E.1-1."""
+
+from __future__ import annotations
+
+from ._standard import iod_types
+
+# Outcome of each action for Type 1 (or 1C), Type 2 (or 2C) and Type 3 / not in the IOD.
+# Two choices go beyond the letter of Table E.1-1a, each keeping the instance valid at no cost to privacy:
+# - X/Z/U* on a Type 2 sequence keeps it with every UID replaced (the Type 1 outcome) instead of emptying
+#   it, so that the Common Instance Reference module still finds the references (dciodvfy checks this);
+# - plain X or Z on an attribute that the instance's IOD makes Type 1 or 2 (Responsible Person is Type 2C
+#   for animals) empties it or puts a dummy in, which discloses no more than removing it.
+_BY_TYPE = {
+    "Z/D": ("D", "Z", "Z"),
+    "X/Z": ("Z", "Z", "X"),
+    "X/D": ("D", "D", "X"),
+    "X/Z/D": ("D", "Z", "X"),
+    "X/Z/U*": ("U", "U", "X"),
+    "X": ("D", "Z", "X"),
+    "Z": ("D", "Z", "Z"),
+}
+# Where the IOD is not known (private SOP classes, retired ones): privacy first, never a value.
+_UNKNOWN_IOD = {"Z/D": "Z", "X/Z": "X", "X/D": "X", "X/Z/D": "X", "X/Z/U*": "X", "X": "X", "Z": "Z"}
+
+
+class IodTypes:
+    """Attribute Types of one IOD, looked up by sequence path + keyword."""
+
+    def __init__(self, sop_class_uid: str | None) -> None:
+        iod = iod_types.SOP_CLASS_IOD.get(str(sop_class_uid or "").strip("\0 "))
+        self.iod = iod
+        self._types = iod_types.TYPE_SETS[iod_types.IOD_TYPE_SET[iod]] if iod in iod_types.IOD_TYPE_SET else None
+
+    @property
+    def known(self) -> bool:
+        return self._types is not None
+
+    def type_of(self, path: tuple[str, ...], keyword: str) -> str:
+        if self._types is None:
+            return "?"
+        return self._types.get(">".join((*path, keyword)), "3")
+
+    def decide(self, action: str, path: tuple[str, ...], keyword: str) -> str:
+        """Turn an action that depends on the Type into D, Z, X or U for this attribute here."""
+        if action not in _BY_TYPE:
+            return action
+        if self._types is None:
+            return _UNKNOWN_IOD[action]
+        t = self.type_of(path, keyword)
+        one, two, three = _BY_TYPE[action]
+        if t in ("1", "1C"):
+            return one
+        if t in ("2", "2C"):
+            return two
+        return three

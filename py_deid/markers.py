@@ -1,0 +1,87 @@
+"""What a de-identified instance says about itself: PS3.15 E.1.1 markers, trial identifiers, file meta."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID
+
+from . import __version__
+from ._standard import cid7050, table_e1_1
+from .options import BASIC_PROFILE_CODE, OPTION_CODES, PIXEL_OPTIONS, Settings
+
+CODE_MEANING = {value: meaning for value, _scheme, meaning in cid7050.CODES}
+# A fixed UID of this implementation (2.25 form, derived once from the name "py_deid").
+IMPLEMENTATION_CLASS_UID = "2.25.71168346427746817002000737528715788693"
+IMPLEMENTATION_VERSION = ("PY_DEID_" + __version__.replace(".", "_"))[:16]
+TOOL = f"py_deid {__version__}"
+
+
+def method_codes(settings: Settings, *, pixels_cleaned: bool) -> list[str]:
+    codes = [BASIC_PROFILE_CODE]
+    for name in settings.options.names:
+        if name in PIXEL_OPTIONS:
+            continue
+        codes.append(OPTION_CODES[name])
+    if pixels_cleaned:
+        codes.append(OPTION_CODES["clean_pixel_data"])
+    return sorted(set(codes))
+
+
+def method_text(settings: Settings) -> list[str]:
+    """De-identification Method (LO, 64 characters a value): tool, profile edition, then each option."""
+    parts = [TOOL, f"PS3.15 E.1-1 {table_e1_1.EDITION}+{table_e1_1.LATER_EDITIONS} Basic Profile"]
+    parts += [name for name in settings.options.names if name not in PIXEL_OPTIONS]
+    return [p[:64] for p in parts]
+
+
+def mark(ds: Dataset, settings: Settings, *, pixels_cleaned: bool) -> None:
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = method_text(settings)
+    items = []
+    for code in method_codes(settings, pixels_cleaned=pixels_cleaned):
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = CODE_MEANING[code]
+        items.append(item)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    options = settings.options
+    ds.LongitudinalTemporalInformationModified = (
+        "UNMODIFIED" if options.retain_long_full_dates else
+        "MODIFIED" if options.retain_long_modified_dates else "REMOVED")
+    set_trial(ds, settings)
+
+
+def set_trial(ds: Dataset, settings: Settings) -> None:
+    """The 0012,xxxx attributes from configuration, only as whole modules so that the IOD stays valid."""
+    t = settings.trial
+    if t.sponsor_name and t.protocol_id and (t.subject_id or t.subject_reading_id):
+        # Clinical Trial Subject module: Types 1, 1, 2, 2, 2, 1C.
+        ds.ClinicalTrialSponsorName = t.sponsor_name
+        ds.ClinicalTrialProtocolID = t.protocol_id
+        ds.ClinicalTrialProtocolName = t.protocol_name or None
+        ds.ClinicalTrialSiteID = t.site_id or None
+        ds.ClinicalTrialSiteName = t.site_name or None
+        if t.subject_id:
+            ds.ClinicalTrialSubjectID = t.subject_id
+        if t.subject_reading_id:
+            ds.ClinicalTrialSubjectReadingID = t.subject_reading_id
+    if t.time_point_id or t.time_point_description:
+        ds.ClinicalTrialTimePointID = t.time_point_id or None
+        if t.time_point_description:
+            ds.ClinicalTrialTimePointDescription = t.time_point_description
+    if t.coordinating_center_name:
+        ds.ClinicalTrialCoordinatingCenterName = t.coordinating_center_name
+
+
+def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
+    """New File Meta Information (E.1.1: the original's AE titles and private data must not survive)."""
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    return meta

@@ -1,0 +1,270 @@
+"""The PHI terms of one instance, taken from its original header, and the matching of text against them.
+
+Two consumers: free text in the header (clean_descriptors, clean_structured_content: exact matching, case
+and separator tolerant) and OCR output from the pixels (tolerant of the errors OCR makes: O/0, l/1, S/5,
+a lost space, one wrong letter in a long word).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Iterator
+
+from pydicom.dataset import Dataset
+from pydicom.valuerep import PersonName
+
+from . import dates as _dates
+
+# Attributes whose values are identifiers of the patient or the encounter.
+ID_KEYWORDS = (
+    "PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "AdmissionID", "MedicalRecordLocator",
+    "PatientInsurancePlanCodeSequence", "MilitaryRank", "RequestedProcedureID", "PerformedProcedureStepID",
+    "ScheduledProcedureStepID", "FillerOrderNumberImagingServiceRequest",
+    "PlacerOrderNumberImagingServiceRequest", "ServiceEpisodeID", "IssuerOfPatientID",
+    "ContainerIdentifier", "SpecimenIdentifier",
+)
+# Attributes whose values name places and organisations tied to the patient.
+PLACE_KEYWORDS = (
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "PatientAddress",
+    "ReferringPhysicianAddress", "RegionOfResidence", "CountryOfResidence", "StationName",
+    "PerformedLocation", "ScheduledProcedureStepLocation", "CurrentPatientLocation", "PatientInstitutionResidence",
+)
+PHONE_KEYWORDS = ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers", "PersonTelephoneNumbers")
+DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
+                 "InstanceCreationDate", "PerformedProcedureStepStartDate", "LastMenstrualDate")
+NAME_FIELD_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
+                       "ResponsiblePerson")
+
+# Words too common to count as a name part on their own, whatever a header says.
+_NOT_NAMES = frozenset({"MR", "MRS", "MS", "DR", "JR", "SR", "II", "III", "IV", "THE", "AND", "OF", "DE", "LA",
+                        "VAN", "VON", "DER", "DEN", "DEL", "DA", "DI", "LE", "EL", "MD", "PHD"})
+
+_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+_PHONE = r"(?<![\w.])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w.])"
+_SSN = r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"
+_DIGITS = r"(?<![\w.])\d{6,}(?![\w.])"
+_MON = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
+_DATES = (
+    r"(?<![\w.])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?![\w.])",
+    r"(?<![\w.])(?:1[89]|20)\d{2}[/.-]\d{1,2}[/.-]\d{1,2}(?![\w.])",
+    rf"(?<![\w.])\d{{1,2}}[ -]?{_MON}[ -]?(?:\d{{4}}|\d{{2}})(?![\w.])",
+    rf"(?<![\w.]){_MON} \d{{1,2}},? \d{{4}}(?![\w.])",
+)
+_HONORIFIC = r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Doctor)\b\.?\s*[A-Z][A-Za-z'-]+(?:[ ,]+[A-Z][A-Za-z'-]+)?"
+
+PATTERNS = (_EMAIL, _SSN, _PHONE, *_DATES, _DIGITS, _HONORIFIC)
+REDACTED = "***"
+
+# OCR confusions folded together before comparing (applied before upper-casing: l and I differ from L).
+_OCR_FOLD = str.maketrans({
+    "O": "0", "o": "0", "Q": "0", "D": "0",
+    "I": "1", "l": "1", "i": "1", "|": "1", "!": "1", "L": "1",
+    "Z": "2", "z": "2",
+    "S": "5", "s": "5", "$": "5",
+    "G": "6", "b": "6",
+    "B": "8",
+    "g": "9", "q": "9",
+})
+_NON_ALNUM = re.compile(r"[^0-9A-Z]")
+
+
+def fold_ocr(text: str) -> str:
+    """Text reduced to what survives OCR errors: confusable characters folded, separators dropped."""
+    return _NON_ALNUM.sub("", text.translate(_OCR_FOLD).upper())
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Levenshtein distance <= 1, without building the full table."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la > lb:
+        a, b, la, lb = b, a, lb, la
+    i = 0
+    while i < la and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        return a[i + 1:] == b[i + 1:]
+    return a[i:] == b[i + 1:]
+
+
+def _text_values(value) -> Iterator[str]:
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        for v in value:
+            yield from _text_values(v)
+    elif isinstance(value, (bytes, bytearray)):
+        yield bytes(value).decode("latin-1", "replace").strip("\0 ")
+    else:
+        yield str(value).strip("\0 ")
+
+
+@dataclass
+class PhiTerms:
+    """Identifying strings of one instance, collected before any attribute is changed."""
+
+    names: set[str] = field(default_factory=set)  # single name parts, upper case (>= 2 letters)
+    full_names: set[str] = field(default_factory=set)  # whole names as written in the header
+    ids: set[str] = field(default_factory=set)
+    places: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
+    dates: set = field(default_factory=set)  # datetime.date
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> PhiTerms:
+        terms = cls()
+        terms._collect(ds)
+        return terms
+
+    def _collect(self, ds: Dataset) -> None:
+        for elem in ds.iterall():
+            try:
+                vr, keyword, value = elem.VR, elem.keyword, elem.value
+            except Exception:  # an element pydicom cannot convert holds nothing we can match
+                continue
+            if vr == "PN":
+                for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+                          else [value]):
+                    self.add_name(v)
+            elif keyword in ID_KEYWORDS and vr != "SQ":
+                for v in _text_values(value):
+                    if len(v) >= 3:
+                        self.ids.add(v)
+            elif keyword in PLACE_KEYWORDS:
+                for v in _text_values(value):
+                    if len(v) >= 3:
+                        self.places.add(v)
+            elif keyword in PHONE_KEYWORDS:
+                for v in _text_values(value):
+                    if sum(c.isdigit() for c in v) >= 5:
+                        self.phones.add(v)
+            elif vr == "DA" or keyword in DATE_KEYWORDS:
+                for v in _text_values(value):
+                    try:
+                        self.dates.add(_dates.parse_da(v[:8]))
+                    except _dates.DateValueError:
+                        pass
+            elif vr == "DT":
+                for v in _text_values(value):
+                    try:
+                        self.dates.add(_dates.parse_da(v[:8]))
+                    except _dates.DateValueError:
+                        pass
+
+    def add_name(self, value) -> None:
+        if value is None or value == "":
+            return
+        pn = value if isinstance(value, PersonName) else PersonName(str(value))
+        text = str(pn).strip()
+        if not text:
+            return
+        self.full_names.add(text)
+        for group in text.split("="):
+            for component in group.split("^"):
+                for part in re.split(r"[\s,.]+", component):
+                    part = part.strip().upper()
+                    if len(part) >= 2 and part not in _NOT_NAMES and not part.isdigit():
+                        self.names.add(part)
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.ids or self.places or self.phones or self.dates)
+
+    # -- exact matching for header text ------------------------------------------------------------
+
+    def literal_terms(self) -> list[str]:
+        out: set[str] = set()
+        out |= self.names | self.ids | self.phones
+        for place in self.places:
+            out.add(place)
+        for full in self.full_names:
+            out.add(full.replace("^", " ").strip())
+        for d in self.dates:
+            out |= _dates.written_forms(d)
+        return sorted((t for t in out if t.strip()), key=len, reverse=True)
+
+    @cached_property
+    def _scrub_re(self) -> re.Pattern:
+        parts = []
+        for term in self.literal_terms():
+            words = [re.escape(w) for w in re.split(r"[\s^,]+", term) if w]
+            if words:
+                parts.append(r"[\s^,.-]*".join(words))
+        alternatives = [rf"(?<![0-9A-Za-z])(?:{'|'.join(parts)})(?![0-9A-Za-z])"] if parts else []
+        alternatives += PATTERNS
+        return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
+
+    def scrub(self, text: str) -> tuple[str, int]:
+        """Remove this instance's PHI terms and PHI-shaped patterns from free text; keeps the rest."""
+        if not text:
+            return text, 0
+        cleaned, n = self._scrub_re.subn(REDACTED, text)
+        return cleaned, n
+
+    def find(self, text: str) -> list[str]:
+        """The PHI-like substrings of text (for checks; never logged)."""
+        return [m.group(0) for m in self._scrub_re.finditer(text or "")]
+
+    # -- tolerant matching for OCR output ----------------------------------------------------------
+
+    @cached_property
+    def ocr_forms(self) -> frozenset[str]:
+        """Folded forms of every term, and of name pairs written without a separator."""
+        forms = set()
+        for term in self.names | self.ids | self.phones:
+            forms.add(fold_ocr(term))
+        for place in self.places:
+            forms.add(fold_ocr(place))
+            forms.update(fold_ocr(w) for w in place.split() if len(w) >= 4)
+        parts = sorted(self.names)
+        for a in parts:
+            for b in parts:
+                if a != b:
+                    forms.add(fold_ocr(a + b))
+        for d in self.dates:
+            forms.update(fold_ocr(f) for f in _dates.written_forms(d))
+        return frozenset(f for f in forms if len(f) >= 2)
+
+    def matches_ocr(self, text: str) -> bool:
+        """True when OCR text is (or contains) one of the terms, allowing for OCR errors."""
+        folded = fold_ocr(text)
+        if len(folded) < 2:
+            return False
+        forms = self.ocr_forms
+        if folded in forms:
+            return True
+        for form in forms:
+            if len(form) >= 4 and form in folded:
+                return True
+            if len(form) >= 5 and within_one_edit(form, folded):
+                return True
+        return False
+
+    def describe(self) -> dict[str, int]:
+        """Counts only: safe to report."""
+        return {"names": len(self.names), "ids": len(self.ids), "places": len(self.places),
+                "phones": len(self.phones), "dates": len(self.dates)}
+
+
+def phi_patterns_in(text: str) -> list[str]:
+    """PHI-shaped substrings (dates, phone numbers, e-mails, long digit runs) with no header to compare to."""
+    return [m.group(0) for m in _PATTERN_RE.finditer(text or "")]
+
+
+_PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE)
+
+
+def merge(terms: Iterable[PhiTerms]) -> PhiTerms:
+    out = PhiTerms()
+    for t in terms:
+        out.names |= t.names
+        out.full_names |= t.full_names
+        out.ids |= t.ids
+        out.places |= t.places
+        out.phones |= t.phones
+        out.dates |= t.dates
+    return out

@@ -1,0 +1,64 @@
+"""Keyed, deterministic pseudonyms: the same key and the same input give the same output on every machine.
+
+Every value is an HMAC-SHA256 of a labelled input under the site's secret, so a pseudonym reveals nothing
+without the key (no dictionary attack on hashed IDs, the risk PS3.15 E.1.1 warns about), and a second upload
+of the same patient lines up with the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+# Date shifts are whole days, backwards, between one and ten years: intervals and times of day stay exact.
+MIN_SHIFT_DAYS = 365
+MAX_SHIFT_DAYS = 3650
+
+
+class KeyError_(ValueError):
+    """The pseudonym key is unusable."""
+
+
+def load_key(material: bytes) -> bytes:
+    """A key file's contents -> the key. Surrounding whitespace is ignored so that `echo secret > f` works."""
+    key = material.strip()
+    if len(key) < 16:
+        raise KeyError_("the key must hold at least 16 bytes of secret")
+    return key
+
+
+def random_key() -> bytes:
+    return secrets.token_hex(32).encode()
+
+
+@dataclass(frozen=True)
+class Pseudonyms:
+    key: bytes
+
+    def _mac(self, label: str, value: str) -> bytes:
+        return hmac.new(self.key, label.encode() + b"\0" + value.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).digest()
+
+    def uid(self, original: str) -> str:
+        """A 2.25 UID (PS3.5 B.2): 128 bits of the keyed hash as a decimal integer."""
+        original = original.strip("\0 ")
+        return "2.25." + str(int.from_bytes(self._mac("uid", original)[:16], "big"))
+
+    def identifier(self, label: str, original: str, length: int = 12) -> str:
+        """A short uppercase identifier, e.g. for Patient ID when no Subject ID is given."""
+        text = base64.b32encode(self._mac(label, original.strip())).decode().rstrip("=")
+        return text[:length]
+
+    def patient_id(self, original: str) -> str:
+        return "PAT" + self.identifier("patient-id", original, 13)
+
+    def ae_title(self, original: str) -> str:
+        return "AE" + self.identifier("ae", original, 14)
+
+    def date_shift_days(self, patient: str) -> int:
+        """Days to subtract from every date of this patient (the same for all of their instances)."""
+        n = int.from_bytes(self._mac("date-shift", patient)[:8], "big")
+        return MIN_SHIFT_DAYS + n % (MAX_SHIFT_DAYS - MIN_SHIFT_DAYS + 1)

@@ -1,0 +1,154 @@
+"""A strict check of a DICOM file's element structure before anything is trusted.
+
+pydicom reads what it can and stops quietly at the end of a truncated file; a de-identifier must not write
+such a file out as if it were whole. This walk checks that every element, item and fragment fits inside
+its parent and the file, that items are where items belong, and that native pixel data is as long as the
+image says. It reads tags and lengths only (no values), so it costs little.
+"""
+
+from __future__ import annotations
+
+import struct
+
+ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+PIXEL_DATA = 0x7FE00010
+MAX_DEPTH = 64
+
+
+class StructureError(ValueError):
+    """The file's structure is broken; the message says where by kind, never by value."""
+
+
+class _Walker:
+    def __init__(self, data: bytes, implicit: bool, little: bool) -> None:
+        self.data = data
+        self.implicit = implicit
+        self.e = "<" if little else ">"
+
+    def tag_at(self, pos: int) -> int:
+        g, e = struct.unpack_from(self.e + "HH", self.data, pos)
+        return (g << 16) | e
+
+    def dataset(self, pos: int, end: int, depth: int, until_item_end: bool = False, implicit: bool | None = None) -> int:
+        """Walk elements from pos to end (or to an item delimiter); returns the position after."""
+        if depth > MAX_DEPTH:
+            raise StructureError("sequences nested too deeply")
+        data = self.data
+        implicit = self.implicit if implicit is None else implicit
+        while pos < end:
+            if depth == 0 and data[pos:pos + 4] == b"\0\0\0\0" and data.count(0, pos, end) == end - pos:
+                return end  # some writers pad the file with NUL bytes after the last element
+            if end - pos < 8:
+                raise StructureError("element header cut short")
+            tag = self.tag_at(pos)
+            if tag == ITEM_END:
+                if not until_item_end:
+                    raise StructureError("item delimiter outside an item")
+                return pos + 8
+            if tag in (ITEM, SEQ_END):
+                raise StructureError("item tag where an element belongs")
+            if implicit:
+                (length,) = struct.unpack_from(self.e + "I", data, pos + 4)
+                vr = None
+                pos += 8
+            else:
+                vr = data[pos + 4:pos + 6]
+                if vr in LONG_VRS:
+                    if end - pos < 12:
+                        raise StructureError("element header cut short")
+                    (length,) = struct.unpack_from(self.e + "I", data, pos + 8)
+                    pos += 12
+                else:
+                    (length,) = struct.unpack_from(self.e + "H", data, pos + 6)
+                    pos += 8
+            if length == UNDEFINED:
+                if tag == PIXEL_DATA:
+                    pos = self.fragments(pos, end)
+                else:
+                    # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
+                    pos = self.items(pos, end, depth, undefined=True, implicit=implicit or vr == b"UN")
+                continue
+            if pos + length > end:
+                raise StructureError("element longer than the data that holds it")
+            if vr == b"SQ" and length:
+                self.items(pos, pos + length, depth, undefined=False, implicit=implicit)
+            pos += length
+        if until_item_end:
+            raise StructureError("item without its delimiter")
+        return pos
+
+    def items(self, pos: int, end: int, depth: int, undefined: bool, implicit: bool) -> int:
+        while pos < end:
+            if end - pos < 8:
+                raise StructureError("item header cut short")
+            tag = self.tag_at(pos)
+            (length,) = struct.unpack_from(self.e + "I", self.data, pos + 4)
+            pos += 8
+            if tag == SEQ_END:
+                if not undefined:
+                    raise StructureError("sequence delimiter in a sequence of defined length")
+                return pos
+            if tag != ITEM:
+                raise StructureError("element where a sequence item belongs")
+            if length == UNDEFINED:
+                pos = self.dataset(pos, end, depth + 1, until_item_end=True, implicit=implicit)
+            else:
+                if pos + length > end:
+                    raise StructureError("item longer than its sequence")
+                self.dataset(pos, pos + length, depth + 1, implicit=implicit)
+                pos += length
+        if undefined:
+            raise StructureError("sequence without its delimiter")
+        return pos
+
+    def fragments(self, pos: int, end: int) -> int:
+        while pos < end:
+            if end - pos < 8:
+                raise StructureError("pixel data fragment cut short")
+            tag = self.tag_at(pos)
+            (length,) = struct.unpack_from(self.e + "I", self.data, pos + 4)
+            pos += 8
+            if tag == SEQ_END:
+                return pos
+            if tag != ITEM or length == UNDEFINED or pos + length > end:
+                raise StructureError("pixel data fragments truncated or malformed")
+            pos += length
+        raise StructureError("pixel data fragments truncated or malformed")
+
+
+def check(data: bytes, dataset_offset: int, *, implicit: bool, little: bool) -> None:
+    """Raise StructureError unless the dataset at dataset_offset is structurally whole to the end."""
+    if not implicit and len(data) >= dataset_offset + 6:
+        vr = data[dataset_offset + 4:dataset_offset + 6]
+        if not (vr.isalpha() and vr.isupper()):
+            implicit = True  # meta says explicit, the data is implicit: read it as pydicom does
+    _Walker(data, implicit, little).dataset(dataset_offset, len(data), 0)
+
+
+def meta_end(data: bytes) -> int:
+    """Offset of the dataset after the preamble and File Meta Information (explicit VR little endian)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return 0
+    pos = 132
+    while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
+        vr = data[pos + 4:pos + 6]
+        if vr in LONG_VRS:
+            (length,) = struct.unpack_from("<I", data, pos + 8)
+            pos += 12
+        else:
+            (length,) = struct.unpack_from("<H", data, pos + 6)
+            pos += 8
+        if length == UNDEFINED or pos + length > len(data):
+            raise StructureError("file meta information truncated")
+        pos += length
+    return pos
+
+
+def expected_native_length(rows: int, columns: int, samples: int, bits_allocated: int, frames: int,
+                           photometric: str = "") -> int:
+    if photometric == "YBR_FULL_422" and samples == 3:
+        samples = 2  # two chroma samples are shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
+    bits = rows * columns * samples * bits_allocated * max(frames, 1)
+    return (bits + 7) // 8
