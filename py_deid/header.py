@@ -14,6 +14,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.uid import UID_dictionary
 from pydicom.valuerep import PersonName
 
 from . import dates as _dates
@@ -207,7 +208,8 @@ class _Run:
             return
         many = isinstance(values, (MultiValue, list, tuple))
         originals = [str(v).strip("\0 ") for v in (values if many else [values])]
-        self.out.original_uids.update(o for o in originals if o)
+        # Registered UIDs (SOP classes...) and degenerate values like "0" link nothing to the patient.
+        self.out.original_uids.update(o for o in originals if len(o) > 8 and o not in UID_dictionary)
         mapped = [self.c.pseudonyms.uid(o) if o else o for o in originals]
         self.note(path, tag, "U", ds, "\\".join(mapped))
         elem.value = mapped if many else mapped[0]

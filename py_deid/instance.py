@@ -16,7 +16,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from . import markers, structure
+from . import markers, residual, structure
 from .header import HeaderCleaner, HeaderError
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
 from .options import Settings
@@ -200,13 +200,16 @@ class Deidentifier:
         markers.mark(ds, self.settings, pixels_cleaned=pixels_cleaned)
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
-        out = BytesIO()
-        try:
-            ds.save_as(out, enforce_file_format=True)
-        except Exception:
-            raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
+        output = _encode(ds)
+        found = residual.needles(terms)
+        if residual.present(output, found, residual.header_end(output, ts == EXPLICIT_BE)):
+            swept = residual.sweep(ds, terms)
+            if swept:
+                header.actions["C"] += swept
+                header.warnings.append("a patient term found in a kept attribute was removed")
+                output = _encode(ds)
         result = InstanceResult(
-            status=DONE, output=out.getvalue(), sop_class_uid=sop_class, modality=modality,
+            status=DONE, output=output, sop_class_uid=sop_class, modality=modality,
             study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
             sop_uid=_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
             warnings=list(header.warnings), pixels=pixel_summary)
@@ -217,6 +220,15 @@ class Deidentifier:
         if local_words is not None:
             result.local["ocr_words"] = local_words
         return result
+
+
+def _encode(ds: Dataset) -> bytes:
+    out = BytesIO()
+    try:
+        ds.save_as(out, enforce_file_format=True)
+    except Exception:
+        raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
+    return out.getvalue()
 
 
 def run_sync(steps: Steps, ocr: OcrService | None) -> InstanceResult:

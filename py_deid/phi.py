@@ -109,11 +109,13 @@ class PhiTerms:
     """Identifying strings of one instance, collected before any attribute is changed."""
 
     names: set[str] = field(default_factory=set)  # single name parts, upper case (>= 2 letters)
+    patient_names: set[str] = field(default_factory=set)  # the parts of the patient's own names
     full_names: set[str] = field(default_factory=set)  # whole names as written in the header
     ids: set[str] = field(default_factory=set)
     places: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
     dates: set = field(default_factory=set)  # datetime.date
+    birth_dates: set = field(default_factory=set)
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> PhiTerms:
@@ -130,7 +132,9 @@ class PhiTerms:
             if vr == "PN":
                 for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
                           else [value]):
-                    self.add_name(v)
+                    parts = self.add_name(v)
+                    if keyword in NAME_FIELD_KEYWORDS:
+                        self.patient_names.update(p for p in parts if len(p) >= 3)
             elif keyword in ID_KEYWORDS and vr != "SQ":
                 for v in _text_values(value):
                     if len(v) >= 3:
@@ -146,9 +150,12 @@ class PhiTerms:
             elif vr == "DA" or keyword in DATE_KEYWORDS:
                 for v in _text_values(value):
                     try:
-                        self.dates.add(_dates.parse_da(v[:8]))
+                        d = _dates.parse_da(v[:8])
                     except _dates.DateValueError:
-                        pass
+                        continue
+                    self.dates.add(d)
+                    if keyword == "PatientBirthDate":
+                        self.birth_dates.add(d)
             elif vr == "DT":
                 for v in _text_values(value):
                     try:
@@ -156,20 +163,23 @@ class PhiTerms:
                     except _dates.DateValueError:
                         pass
 
-    def add_name(self, value) -> None:
+    def add_name(self, value) -> set[str]:
+        """Add a person name; returns its parts."""
         if value is None or value == "":
-            return
+            return set()
         pn = value if isinstance(value, PersonName) else PersonName(str(value))
         text = str(pn).strip()
-        if not text:
-            return
-        self.full_names.add(text)
+        found: set[str] = set()
         for group in text.split("="):
             for component in group.split("^"):
                 for part in re.split(r"[\s,.]+", component):
                     part = part.strip().upper()
-                    if len(part) >= 2 and part not in _NOT_NAMES and not part.isdigit():
-                        self.names.add(part)
+                    if len(part) >= 2 and part not in _NOT_NAMES and any(c.isalpha() for c in part):
+                        found.add(part)
+        self.names |= found
+        if len(found) >= 2:
+            self.full_names.add(text)
+        return found
 
     def __bool__(self) -> bool:
         return bool(self.names or self.ids or self.places or self.phones or self.dates)
@@ -187,16 +197,23 @@ class PhiTerms:
             out |= _dates.written_forms(d)
         return sorted((t for t in out if t.strip()), key=len, reverse=True)
 
-    @cached_property
-    def _scrub_re(self) -> re.Pattern:
+    def _term_alternative(self) -> list[str]:
         parts = []
         for term in self.literal_terms():
             words = [re.escape(w) for w in re.split(r"[\s^,]+", term) if w]
             if words:
                 parts.append(r"[\s^,.-]*".join(words))
-        alternatives = [rf"(?<![0-9A-Za-z])(?:{'|'.join(parts)})(?![0-9A-Za-z])"] if parts else []
-        alternatives += PATTERNS
+        return [rf"(?<![0-9A-Za-z])(?:{'|'.join(parts)})(?![0-9A-Za-z])"] if parts else []
+
+    @cached_property
+    def _scrub_re(self) -> re.Pattern:
+        alternatives = self._term_alternative() + list(PATTERNS)
         return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
+
+    @cached_property
+    def _terms_re(self) -> re.Pattern | None:
+        alternatives = self._term_alternative()
+        return re.compile(alternatives[0], re.IGNORECASE) if alternatives else None
 
     def scrub(self, text: str) -> tuple[str, int]:
         """Remove this instance's PHI terms and PHI-shaped patterns from free text; keeps the rest."""
@@ -206,8 +223,28 @@ class PhiTerms:
         return cleaned, n
 
     def find(self, text: str) -> list[str]:
-        """The PHI-like substrings of text (for checks; never logged)."""
+        """The PHI-like substrings of text, terms and patterns (for checks; never logged)."""
         return [m.group(0) for m in self._scrub_re.finditer(text or "")]
+
+    def find_terms(self, text: str) -> list[str]:
+        """The substrings of text that are this instance's own PHI terms (no patterns)."""
+        if self._terms_re is None:
+            return []
+        return [m.group(0) for m in self._terms_re.finditer(text or "")]
+
+    def patient_only(self) -> PhiTerms:
+        """The terms that point at the patient alone (their names, IDs, birth date): what a residual check
+        looks for without the false alarms of staff or device names that an instance may legitimately keep."""
+        birth = set(self.birth_dates)
+        return PhiTerms(names=set(self.patient_names), ids={i for i in self.ids if len(i) >= 4}, dates=birth,
+                        birth_dates=birth)
+
+    def without(self, *, places: bool = False, dates: bool = False) -> PhiTerms:
+        """A copy without the kinds of term that the options in force retain."""
+        return PhiTerms(names=set(self.names), patient_names=set(self.patient_names),
+                        full_names=set(self.full_names), ids=set(self.ids),
+                        places=set() if places else set(self.places), phones=set(self.phones),
+                        dates=set() if dates else set(self.dates), birth_dates=set(self.birth_dates))
 
     # -- tolerant matching for OCR output ----------------------------------------------------------
 
@@ -267,4 +304,6 @@ def merge(terms: Iterable[PhiTerms]) -> PhiTerms:
         out.places |= t.places
         out.phones |= t.phones
         out.dates |= t.dates
+        out.patient_names |= t.patient_names
+        out.birth_dates |= t.birth_dates
     return out

@@ -1,0 +1,233 @@
+"""Folders in, folders out (the CLI's `deidentify`): the file system side of the native host.
+
+Inputs are only ever opened for reading. Each output is written to a temporary file next to its final
+name, flushed and renamed, so an output either is complete or does not exist. Files are streamed: with
+--jobs N at most a small window of files is in flight, whatever the size of the folder.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import report as _report
+from .instance import DONE, FAILED, SKIPPED, Deidentifier, InstanceResult, Problem, run_sync
+from .options import Settings
+
+
+@dataclass(frozen=True)
+class Job:
+    out: Path
+    settings: Settings
+    key: bytes
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # as the user named it (local report only)
+    path: Path | None
+    problem: Problem | None = None
+
+
+def iter_inputs(paths: list[str], exclude: Path | None = None) -> Iterator[Item]:
+    """Every file under the inputs, folders recursively; loops and unreadable folders become items too."""
+    excluded = os.path.realpath(exclude) if exclude else None
+    seen_dirs: set[tuple[int, int]] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not os.path.lexists(p):
+            yield Item(raw, None, Problem("missing", "no such file or folder"))
+        elif p.is_dir():
+            yield from _walk(p, excluded, seen_dirs)
+        elif p.is_file():
+            yield Item(raw, p)
+        elif p.is_symlink():
+            yield Item(raw, None, Problem("broken-link", "symbolic link to nothing"))
+        else:
+            yield Item(raw, None, Problem("not-a-file", "not a regular file"))
+
+
+def _walk(root: Path, excluded: str | None, seen: set[tuple[int, int]]) -> Iterator[Item]:
+    try:
+        st = root.stat()
+    except OSError as e:
+        yield Item(str(root), None, Problem("unreadable", f"folder cannot be read ({e.strerror})"))
+        return
+    ident = (st.st_dev, st.st_ino)
+    if ident in seen:
+        yield Item(str(root), None, Problem("link-loop", "folder reached twice through links; skipped"))
+        return
+    seen.add(ident)
+    if excluded and os.path.realpath(root) == excluded:
+        return
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as e:
+        yield Item(str(root), None, Problem("unreadable", f"folder cannot be read ({e.strerror})"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=True):
+                yield from _walk(path, excluded, seen)
+            elif entry.is_file(follow_symlinks=True):
+                yield Item(entry.path, path)
+            elif entry.is_symlink():
+                yield Item(entry.path, None, Problem("broken-link", "symbolic link to nothing"))
+            else:
+                yield Item(entry.path, None, Problem("not-a-file", "not a regular file"))
+        except OSError as e:
+            yield Item(entry.path, None, Problem("unreadable", f"cannot be read ({e.strerror})"))
+
+
+def output_path(out: Path, result: InstanceResult) -> Path:
+    # The UIDs come from the de-identifier (keyed 2.25 UIDs or, with retain_uids, validated originals).
+    for uid in (result.study_uid, result.series_uid, result.sop_uid):
+        if not uid or len(uid) > 64 or not all(c.isdigit() or c == "." for c in uid):
+            raise ValueError("invalid UID for an output path")
+    return out / result.study_uid / result.series_uid / f"{result.sop_uid}.dcm"
+
+
+def write_atomic(target: Path, data: bytes) -> str | None:
+    """Write data to target as a whole or not at all. Returns a warning, or raises OSError."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if target.read_bytes() == data:
+            return "the same instance was already written by another input"
+        raise FileExistsError("another input produced a different instance with the same UID")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return None
+
+
+class _Worker:
+    """What one process needs to de-identify files: built once per process."""
+
+    def __init__(self, job: Job) -> None:
+        from .hosts import native
+        self.job = job
+        self.ocr = native.ocr_service()
+        self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service())
+
+    def handle(self, item: Item) -> dict:
+        if item.problem is not None:
+            return _report.entry(item.name, InstanceResult(status=FAILED if item.problem.code != "link-loop"
+                                                           else SKIPPED, problem=item.problem), None)
+        try:
+            with open(item.path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            return _report.entry(item.name, InstanceResult(status=FAILED, problem=Problem(
+                "unreadable", f"input cannot be read ({e.strerror})")), None)
+        result = run_sync(self.deid.process(data), self.ocr)
+        if result.status != DONE:
+            return _report.entry(item.name, result, None)
+        try:
+            target = output_path(self.job.out, result)
+            warning = write_atomic(target, result.output)
+        except FileExistsError as e:
+            return _report.entry(item.name, _failed(result, "conflict", str(e)), None)
+        except ValueError as e:
+            return _report.entry(item.name, _failed(result, "output", str(e)), None)
+        except OSError as e:
+            return _report.entry(item.name, _failed(result, "output-not-written",
+                                                    f"output cannot be written ({e.strerror})"), None)
+        if warning:
+            result.warnings.append(warning)
+        digest = hashlib.sha256(result.output).hexdigest()
+        return _report.entry(item.name, result, str(target.relative_to(self.job.out)), digest)
+
+
+def _failed(result: InstanceResult, code: str, message: str) -> InstanceResult:
+    return InstanceResult(status=FAILED, problem=Problem(code, message), sop_class_uid=result.sop_class_uid,
+                          modality=result.modality)
+
+
+_PROCESS_WORKER: _Worker | None = None
+
+
+def _init_process(job: Job) -> None:
+    global _PROCESS_WORKER  # one worker per process, built in the process (OCR engines do not fork well)
+    _PROCESS_WORKER = _Worker(job)
+
+
+def _handle_in_process(item: Item) -> dict:
+    assert _PROCESS_WORKER is not None
+    return _PROCESS_WORKER.handle(item)
+
+
+def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progress=None) -> dict:
+    """Process every item; entries go to the report writer as they finish. Returns the summary."""
+    tick = _Progress(progress)
+    if job.jobs <= 1:
+        worker = _Worker(job)
+        for item in items:
+            e = worker.handle(item)
+            writer.add(e)
+            tick(e)
+    else:
+        window = job.jobs * 4
+        with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
+            pending: set[cf.Future] = set()
+            for item in items:
+                pending.add(pool.submit(_handle_in_process, item))
+                if len(pending) >= window:
+                    done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    for f in done:
+                        e = f.result()
+                        writer.add(e)
+                        tick(e)
+            for f in cf.as_completed(pending):
+                e = f.result()
+                writer.add(e)
+                tick(e)
+    tick.final()
+    return writer.close()
+
+
+class _Progress:
+    """Counts on stderr, never names: input paths can themselves be PHI."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.counts = {DONE: 0, SKIPPED: 0, FAILED: 0}
+        self.last = 0.0
+
+    def __call__(self, e: dict) -> None:
+        self.counts[e["status"]] += 1
+        now = time.monotonic()
+        if self.stream is not None and now - self.last > 1.0:
+            self.last = now
+            self._print("\r")
+
+    def _print(self, prefix: str) -> None:
+        c = self.counts
+        self.stream.write(f"{prefix}done {c[DONE]}, skipped {c[SKIPPED]}, failed {c[FAILED]}")
+        self.stream.flush()
+
+    def final(self) -> None:
+        if self.stream is not None:
+            self._print("\r")
+            self.stream.write("\n")
+
+
+def default_progress():
+    return sys.stderr if sys.stderr.isatty() else None

@@ -1,0 +1,162 @@
+"""`py-deid`: deidentify, verify, explain, serve (see README and DESIGN's CLI contract).
+
+Exit status: 0 all files done, 1 some files failed (or verify found something), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from . import __version__, batch, policy
+from . import report as _report
+from .options import OPTION_NAMES, OptionError, Options, Settings, Trial
+from .pseudonyms import KeyError_, load_key, random_key
+
+TRIAL_FLAGS = {
+    "subject_id": "Clinical Trial Subject ID; also becomes Patient ID and Patient's Name",
+    "sponsor_name": "Clinical Trial Sponsor Name",
+    "protocol_id": "Clinical Trial Protocol ID",
+    "protocol_name": "Clinical Trial Protocol Name",
+    "site_id": "Clinical Trial Site ID",
+    "site_name": "Clinical Trial Site Name",
+    "time_point_id": "Clinical Trial Time Point ID",
+    "time_point_description": "Clinical Trial Time Point Description",
+    "coordinating_center_name": "Clinical Trial Coordinating Center Name",
+}
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--option", action="append", default=[], metavar="NAME", choices=OPTION_NAMES,
+                   help="a PS3.15 E.3 option (repeatable): " + ", ".join(OPTION_NAMES))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="py-deid", description="De-identify DICOM (PS3.15 Annex E, burned-in text).")
+    ap.add_argument("--version", action="version", version=f"py_deid {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("deidentify", help="de-identify files and folders into OUT/<study>/<series>/<sop>.dcm")
+    d.add_argument("inputs", nargs="+", metavar="IN")
+    d.add_argument("-o", "--out", required=True, type=Path, metavar="OUT")
+    _add_options(d)
+    d.add_argument("--key-file", type=Path, help="secret for keyed pseudonyms (UIDs, IDs, date shifts)")
+    for name, text in TRIAL_FLAGS.items():
+        d.add_argument("--" + name.replace("_", "-"), default="", help=text)
+    d.add_argument("--pixels", choices=("auto", "all", "off"), default="auto",
+                   help="burned-in text: clean where likely (auto), always (all), never (off)")
+    d.add_argument("--text", choices=("strict", "phi", "all"), default="strict",
+                   help="which OCR text to mask: all but technical (strict), PHI only (phi), every word (all)")
+    d.add_argument("--report", type=Path, metavar="FILE.json", help="write the site's JSON report here")
+    d.add_argument("--jobs", type=int, default=1, metavar="N", help="processes to use (default 1)")
+
+    v = sub.add_parser("verify", help="residual-PHI check of de-identified files; exit 1 if anything is found")
+    v.add_argument("inputs", nargs="+", metavar="IN")
+    _add_options(v)
+    v.add_argument("--against", nargs="+", default=[], metavar="ORIG",
+                   help="the original files: also look for their UIDs and patient terms")
+    v.add_argument("--no-ocr", action="store_true", help="skip the independent OCR pass over pixels")
+    v.add_argument("--json", action="store_true", help="print findings as JSON lines")
+
+    e = sub.add_parser("explain", help="print the resolved action for every attribute under the options")
+    _add_options(e)
+
+    s = sub.add_parser("serve", help="run the receiving endpoint and the web app on one HTTPS origin")
+    try:
+        from .receiver import cli as receiver_cli
+    except ImportError:
+        receiver_cli = None
+    if receiver_cli is not None:
+        receiver_cli.add_arguments(s)
+    s.set_defaults(receiver=receiver_cli)
+    return ap
+
+
+def explain_text(options: Options) -> str:
+    rows = policy.explain(options)
+    lines = [f"Actions under: {', '.join(options.names) or 'Basic Profile only'}", "",
+             "| Tag | Attribute | Basic | Action | Why |", "|---|---|---|---|---|"]
+    for tag, name, basic, action, why in rows:
+        lines.append(f"| {tag} | {name} | {basic} | {action} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_explain(args) -> int:
+    sys.stdout.write(explain_text(Options.from_names(args.option)))
+    return 0
+
+
+def cmd_deidentify(args) -> int:
+    trial = Trial(**{name: getattr(args, name) for name in TRIAL_FLAGS})
+    settings = Settings(options=Options.from_names(args.option), trial=trial, pixels=args.pixels, text=args.text)
+    if args.key_file:
+        try:
+            key = load_key(args.key_file.read_bytes())
+        except OSError as e:
+            raise OptionError(f"key file cannot be read ({e.strerror})") from None
+        key_source = "key file"
+    else:
+        key = random_key()
+        key_source = "random for this run: pseudonyms will not match other runs"
+        print("py-deid: no --key-file; pseudonyms are random for this run", file=sys.stderr)
+    if args.jobs < 1:
+        raise OptionError("--jobs must be at least 1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs)
+    items = batch.iter_inputs(args.inputs, exclude=args.out)
+    head = _report.header(settings, key_source=key_source)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=args.report.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            summary = batch.run(items, job, _report.ReportWriter(fh, head), progress=batch.default_progress())
+        os.replace(tmp, args.report)
+    else:
+        with open(os.devnull, "w", encoding="utf-8") as fh:
+            summary = batch.run(items, job, _report.ReportWriter(fh, head), progress=batch.default_progress())
+    counts = summary["summary"]
+    print(f"py-deid: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def cmd_verify(args) -> int:
+    from .verify_files import verify_files
+    findings = verify_files(args.inputs, Options.from_names(args.option), against=args.against, ocr=not args.no_ocr)
+    for path, f in findings:
+        if args.json:
+            print(json.dumps({"file": path, **f.as_dict()}))
+        else:
+            print(f"{path}: {f.code} at {f.where or '-'}: {f.message}")
+    if not args.json:
+        print(f"py-deid verify: {len(findings)} finding(s)", file=sys.stderr)
+    return 1 if findings else 0
+
+
+def cmd_serve(args) -> int:
+    if args.receiver is None:
+        print("py-deid serve needs the receiver's dependencies: pip install 'py_deid[serve]'", file=sys.stderr)
+        return 2
+    return args.receiver.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handlers = {"deidentify": cmd_deidentify, "verify": cmd_verify, "explain": cmd_explain, "serve": cmd_serve}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # third-party warnings quote file values
+            return handlers[args.command](args)
+    except (OptionError, KeyError_) as e:
+        print(f"py-deid: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

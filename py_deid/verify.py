@@ -1,0 +1,169 @@
+"""Residual-PHI checks of de-identified instances (the `verify` command and the receiver's front door).
+
+A Finding says what kind of problem is where (a tag path), never the value: findings leave the site (the
+receiver's reply, a report) and must carry no PHI themselves.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from . import dates as _dates
+from .header import CODE_PARTS, DUMMY_TEXT, TEXT_VRS
+from .iod import IodTypes
+from .options import Options
+from .phi import PhiTerms, phi_patterns_in
+from .policy import Profile, _dictionary_vr, keyword
+from .privates import PrivateFilter
+
+# Values that a Z or D action may leave behind.
+ALLOWED_DUMMIES = frozenset({"", DUMMY_TEXT, "ANONYMOUS", "0", "000D", "urn:removed", *_dates.DUMMY.values()})
+PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
+# This tool's own marker text and the parts of coded entries (a code's meaning is the standard's words).
+NOT_FREE_TEXT = CODE_PARTS | {0x00120063, 0x00080104}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # identity-not-removed, attribute-not-allowed, private-not-safe, burned-in-annotation,
+    #            original-uid, phi-marker, unreadable, pixel-text
+    where: str  # a tag path such as "(0040,A730)>(0040,A160)", or "frame 3" for pixels
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "where": self.where, "message": self.message}
+
+
+def _tag(t: int) -> str:
+    return f"({t >> 16:04X},{t & 0xFFFF:04X})"
+
+
+def _values(value) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (MultiValue, list, tuple)):
+        return list(value)
+    return [value]
+
+
+class _Checker:
+    def __init__(self, ds: Dataset, options: Options, original_uids: set[str] | None, terms: PhiTerms | None):
+        self.options = options
+        self.profile = Profile(options)
+        self.iod = IodTypes(ds.get("SOPClassUID"))
+        self.safe = PrivateFilter(options)
+        self.original_uids = {u.strip("\0 ") for u in original_uids} if original_uids else set()
+        self.terms = terms.patient_only() if terms is not None else None
+        self.findings: list[Finding] = []
+
+    def add(self, code: str, where: str, message: str) -> None:
+        self.findings.append(Finding(code, where, message))
+
+    def walk(self, ds: Dataset, path: tuple[str, ...], where: str, cleaned: bool) -> None:
+        creators = {}
+        for tag in ds.keys():
+            if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
+                raw = ds.get_item(tag)
+                v = raw.value
+                creators[(tag >> 16, tag & 0xFFFF)] = (bytes(v).decode("latin-1") if isinstance(v, (bytes, bytearray))
+                                                       else str(v or "")).strip("\0 ")
+        for tag in list(ds.keys()):
+            loc = f"{where}>{_tag(tag)}" if where else _tag(tag)
+            group = tag >> 16
+            if group & 1:
+                self.private(ds, tag, creators, path, loc)
+                continue
+            try:
+                elem = ds[tag]
+            except Exception:
+                self.add("unreadable", loc, "attribute cannot be parsed")
+                continue
+            vr = elem.VR if elem.VR != "UN" else (_dictionary_vr(tag) or "UN")
+            resolved = self.profile.for_standard(tag, vr)
+            action = resolved.action if resolved else None
+            if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):
+                action = self.iod.decide(action, path, keyword(tag))
+            if (0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF) and not self.options.clean_graphics:
+                self.add("attribute-not-allowed", loc, "overlay or curve data the profile removes")
+                continue
+            if vr == "SQ":
+                if action == "X" and elem.value:
+                    self.add("attribute-not-allowed", loc, "sequence the profile removes")
+                    continue
+                if action == "Z" and elem.value:
+                    self.add("attribute-not-allowed", loc, "sequence the profile empties")
+                    continue
+                sub_cleaned = cleaned or action in ("C", "D")
+                for i, item in enumerate(elem.value or ()):
+                    self.walk(item, (*path, keyword(tag)), f"{loc}[{i}]", sub_cleaned)
+                continue
+            values = _values(elem.value)
+            if not path and tag in (PATIENT_NAME, PATIENT_ID):
+                pass  # the subject ID or a keyed pseudonym: any value is a replacement
+            elif action == "X" and values:
+                self.add("attribute-not-allowed", loc, "attribute the profile removes is present")
+            elif action == "Z" and any(str(v).strip() not in ALLOWED_DUMMIES for v in values):
+                self.add("attribute-not-allowed", loc, "attribute the profile empties holds a value")
+            if vr == "UI" and self.original_uids:
+                if any(str(v).strip("\0 ") in self.original_uids for v in values):
+                    self.add("original-uid", loc, "an original UID of the batch is still present")
+            if (vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT:
+                self.text(values, loc, action, cleaned)
+
+    def text(self, values: list, loc: str, action: str | None, cleaned: bool) -> None:
+        for v in values:
+            text = str(v)
+            if self.terms is not None and self.terms.find_terms(text):
+                self.add("phi-marker", loc, "text holds a PHI term of the original header")
+                return
+            if (action == "C" or cleaned) and phi_patterns_in(text):
+                self.add("phi-marker", loc, "cleaned text still holds a PHI-shaped value")
+                return
+
+    def private(self, ds: Dataset, tag: int, creators: dict, path: tuple[str, ...], loc: str) -> None:
+        elem = tag & 0xFFFF
+        if 0x0010 <= elem <= 0x00FF:
+            return  # a creator is judged with its data elements
+        if self.options.retain_safe_private and elem >= 0x1000:
+            creator = creators.get((tag >> 16, elem >> 8))
+            if creator and (tag >> 16, elem & 0xFF, creator) in self.safe.safe:
+                return
+        self.add("private-not-safe", loc, "private attribute not known to be safe")
+
+
+def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | None = None,
+                  terms: PhiTerms | None = None) -> list[Finding]:
+    """Everything in this dataset that a de-identified instance under these options must not hold."""
+    checker = _Checker(ds, options, original_uids, terms)
+    if str(ds.get("PatientIdentityRemoved", "") or "").strip().upper() != "YES":
+        checker.add("identity-not-removed", "(0012,0062)", "Patient Identity Removed is not YES")
+    if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        checker.add("burned-in-annotation", "(0028,0301)", "Burned In Annotation is YES")
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        if "SourceApplicationEntityTitle" in meta or any((t & 0xFFFF) >= 0x0100 for t in meta.keys()):
+            checker.add("attribute-not-allowed", "(0002,0016)", "file meta carries identifying entries")
+        sop = str(ds.get("SOPInstanceUID", "") or "")
+        if sop and str(meta.get("MediaStorageSOPInstanceUID", sop) or "") != sop:
+            checker.add("attribute-not-allowed", "(0002,0003)", "file meta names another SOP instance")
+    try:
+        checker.walk(ds, (), "", False)
+    except Exception:
+        checker.add("unreadable", "", "dataset cannot be walked")
+    return checker.findings
+
+
+def check_bytes(data: bytes, options: Options, **kwargs) -> list[Finding]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings quote values
+        try:
+            ds = pydicom.dcmread(BytesIO(data), force=True)
+        except Exception:
+            return [Finding("unreadable", "", "not a readable DICOM instance")]
+        return check_dataset(ds, options, **kwargs)
