@@ -22,10 +22,13 @@ from .iod import IodTypes
 from .options import Settings
 from .phi import PhiTerms
 from .policy import TEXT_VALUE, Profile, Resolved, _dictionary_vr, keyword
-from .privates import PrivateFilter
+from .privates import PrivateFilter, _as_sequence
 from .pseudonyms import Pseudonyms
 
 TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+KNOWN_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
+                       "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
+                       "UT", "UV", "OB or OW", "US or SS", "US or OW", "US or SS or OW"})
 MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "ST": 1024, "LT": 10240, "DS": 16, "IS": 12}
 # Parts of coded entries: structure, not free text, so cleaning never touches them.
 # (Code Meaning is free text and is cleaned: local codes can carry identity, E.1 notes.)
@@ -79,8 +82,9 @@ class _Run:
         self.iod = IodTypes(ds.get("SOPClassUID"))
         self.out = HeaderOutcome(changes=[] if record else None)
         self.shift: int | None = None
+        self.patient = _patient_key(ds)  # before anything changes: pseudonyms and shifts hang on it
         if cleaner.settings.options.retain_long_modified_dates:
-            self.shift = cleaner.pseudonyms.date_shift_days(_patient_key(ds))
+            self.shift = cleaner.pseudonyms.date_shift_days(self.patient)
             self.out.date_shift_days = self.shift
         if not self.iod.known:
             self.out.warnings.append("IOD of this SOP Class unknown: combined actions removed the attribute")
@@ -103,13 +107,22 @@ class _Run:
                 continue
             raw = ds.get_item(tag)
             vr = raw.VR
+            if vr is not None and vr not in KNOWN_VRS:
+                # An explicit VR that does not exist: keep the bytes, as UN, and let the action decide.
+                ds[tag] = DataElement(tag, "UN", bytes(raw.value or b""))
+                vr = "UN"
+                self.warn("attribute with an unknown VR handled as UN")
             if vr is None or vr == "UN":
                 vr = _dictionary_vr(tag) or vr
             resolved = self.c.profile.for_standard(tag, vr)
             if resolved is None:
                 self.unlisted(ds, tag, vr, path, mode)
-            else:
-                self.apply(ds, tag, vr, resolved, path, mode)
+                continue
+            if vr in (None, "UN") and resolved.action != "X":
+                # A listed attribute newer than the data dictionary: a sequence is recognised by its first
+                # item tag and cleaned as one; any other value is handled as bytes.
+                vr = "SQ" if _as_sequence(ds, tag) is not None else "UN"
+            self.apply(ds, tag, vr, resolved, path, mode)
 
     def unlisted(self, ds: Dataset, tag: int, vr: str | None, path: tuple[str, ...], mode: str) -> None:
         if vr is None or vr == "UN":
@@ -269,10 +282,9 @@ class _Run:
         elem.value = new if len(new) != 1 else new[0]
 
     def patient_identity(self, ds: Dataset, tag: int) -> None:
-        elem = self.element(ds, tag)
-        new = self.c.subject_or_pseudonym(ds)
+        new = self.c.settings.trial.subject_id or self.c.pseudonyms.patient_id(self.patient)
         self.note((), tag, "D", ds, new)
-        elem.value = new
+        ds[tag] = DataElement(tag, "PN" if tag == PATIENT_NAME else "LO", new)
         self.out.actions["D"] += 1
 
     def repeating_group(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None:
@@ -340,12 +352,6 @@ class HeaderCleaner:
             except _dates.DateValueError:
                 pass
         return run.out
-
-    def subject_or_pseudonym(self, ds: Dataset) -> str:
-        subject = self.settings.trial.subject_id
-        if subject:
-            return subject
-        return self.pseudonyms.patient_id(_patient_key(ds))
 
 
 def _patient_key(ds: Dataset) -> str:

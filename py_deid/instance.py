@@ -88,9 +88,12 @@ def read_dataset(data: bytes) -> Dataset:
             if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
                 implicit, little = ds.original_encoding
             structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
-        _check_native_pixels(ds, ts)
     except structure.StructureError as e:
         raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
+    try:
+        _check_native_pixels(ds, ts)
+    except structure.StructureError as e:
+        raise InstanceProblem("pixel-description", f"pixel data does not match its description: {e}") from None
     return ds
 
 
@@ -170,6 +173,18 @@ class Deidentifier:
             except Exception as e:  # noqa: BLE001 - a per-file failure must never stop the batch
                 return InstanceResult(status=FAILED, problem=Problem("internal", f"internal error ({type(e).__name__})"))
 
+    def _overlays_fail_closed(self, ds: Dataset, outcome) -> int:
+        """Under clean_graphics an overlay is kept only if the pixel step read and cleaned it."""
+        if not self.settings.options.clean_graphics:
+            return 0  # the profile removes overlays (60xx,3000 X) in the header step
+        handled = set(getattr(outcome, "overlays_cleaned", ()) or ())
+        removed = 0
+        for group in _overlay_groups(ds) - handled:
+            for tag in [t for t in ds.keys() if t >> 16 == group]:
+                del ds[tag]
+                removed += 1
+        return removed
+
     def _process(self, data: bytes) -> Steps:
         ds = read_dataset(data)
         sop_class = _text(ds, "SOPClassUID")
@@ -195,8 +210,13 @@ class Deidentifier:
             local_words = outcome.local_words()
         else:
             local_words = None
+            outcome = None
 
+        overlays_removed = self._overlays_fail_closed(ds, outcome if pixel_summary is not None else None)
         header = self.header.clean(ds, terms, record=self.record)
+        if overlays_removed:
+            header.actions["X"] += overlays_removed
+            header.warnings.append("overlay removed: it could not be checked for burned-in text")
         markers.mark(ds, self.settings, pixels_cleaned=pixels_cleaned)
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
@@ -222,7 +242,23 @@ class Deidentifier:
         return result
 
 
+def _overlay_groups(ds: Dataset) -> set[int]:
+    return {t >> 16 for t in ds.keys() if 0x6000 <= (t >> 16) <= 0x60FF and not (t >> 16) & 1}
+
+
+def _match_encoding(ds: Dataset, ts: str) -> None:
+    """Raw elements are written back as read; when the file's data was not in the encoding its meta names
+    (or the transfer syntax changes), convert them so that pydicom writes them in the new one."""
+    implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
+    for raw in ds._dict.values():
+        if getattr(raw, "is_raw", False) and (raw.is_implicit_VR != implicit or raw.is_little_endian != little):
+            for _ in ds.iterall():
+                pass
+            return
+
+
 def _encode(ds: Dataset) -> bytes:
+    _match_encoding(ds, str(ds.file_meta.TransferSyntaxUID))
     out = BytesIO()
     try:
         ds.save_as(out, enforce_file_format=True)

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Iterator
 
+from pydicom.charset import decode_bytes
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
 from . import dates as _dates
+from .policy import _dictionary_vr
 
 # Attributes whose values are identifiers of the patient or the encounter.
 ID_KEYWORDS = (
@@ -36,6 +39,9 @@ DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate
                  "InstanceCreationDate", "PerformedProcedureStepStartDate", "LastMenstrualDate")
 NAME_FIELD_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
                        "ResponsiblePerson")
+
+_TERM_TAGS = frozenset(tag_for_keyword(k) for k in (*ID_KEYWORDS, *PLACE_KEYWORDS, *PHONE_KEYWORDS,
+                                                      *DATE_KEYWORDS) if tag_for_keyword(k) is not None)
 
 # Words too common to count as a name part on their own, whatever a header says.
 _NOT_NAMES = frozenset({"MR", "MRS", "MS", "DR", "JR", "SR", "II", "III", "IV", "THE", "AND", "OF", "DE", "LA",
@@ -92,6 +98,32 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
+def _decoded(ds: Dataset, raw, vr: str) -> list[str] | None:
+    """The values of an element as text, decoded from its raw bytes without converting it in the dataset
+    (a converted element costs more to write back; most are written back unchanged)."""
+    if not getattr(raw, "is_raw", False):
+        value = raw.value
+        return [str(v) for v in _text_values(value)]
+    data = raw.value
+    if not data:
+        return []
+    try:
+        if vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC"):
+            encodings = ds._character_set
+            if isinstance(encodings, str):
+                encodings = [encodings]
+            text = decode_bytes(data, encodings, _PN_DELIMITERS if vr == "PN" else _TEXT_DELIMITERS)
+        else:
+            text = bytes(data).decode("ascii")
+    except Exception:
+        return None
+    return [v.strip("\0 ") for v in text.split("\\")] if vr not in ("ST", "LT", "UT") else [text.strip("\0 ")]
+
+
+_PN_DELIMITERS = {0x5C, 0x3D, 0x5E}  # backslash, =, ^
+_TEXT_DELIMITERS = {0x5C}
+
+
 def _text_values(value) -> Iterator[str]:
     if value is None:
         return
@@ -124,11 +156,28 @@ class PhiTerms:
         return terms
 
     def _collect(self, ds: Dataset) -> None:
-        for elem in ds.iterall():
-            try:
-                vr, keyword, value = elem.VR, elem.keyword, elem.value
-            except Exception:  # an element pydicom cannot convert holds nothing we can match
+        # Only the elements that can hold a term are converted: pydicom parses values lazily, and most of
+        # a header (numbers, codes, pixel description) is never touched.
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = raw.VR
+            if vr in (None, "UN"):
+                vr = _dictionary_vr(tag) or vr
+            if vr == "SQ":
+                try:
+                    items = ds[tag].value or ()
+                except Exception:
+                    continue
+                for item in items:
+                    self._collect(item)
                 continue
+            if vr not in ("PN", "DA", "DT") and tag not in _TERM_TAGS:
+                continue
+            values = _decoded(ds, raw, vr)
+            if values is None:
+                continue  # an element that cannot be decoded holds nothing we can match
+            keyword = keyword_for_tag(tag) or ""
+            value = values
             if vr == "PN":
                 for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
                           else [value]):

@@ -128,19 +128,32 @@ def _dictionary_vr(tag: int) -> str | None:
 
 
 def explain(options: Options) -> list[tuple[str, str, str, str, str]]:
-    """(tag, name, basic action, resolved action, why) for every row of the table under these options."""
+    """(tag, name, basic action, action, why) for every row of the table under these options, then the rules
+    this tool adds. What it prints is what the header step does."""
     profile = Profile(options)
     out = []
     for rule in rules():
         action, option = rule.resolve(options)
         why = f"option {option}" if option else "basic profile"
+        if rule.tag.startswith("(0000,"):
+            action, why = "X", "command element: never kept in a stored instance"
+        elif rule.tag.startswith("(0002,"):
+            why += "; the file meta is rebuilt around the new SOP Instance UID"
+        elif "/" in action:
+            why += "; the instance's IOD Type decides"
+        elif rule.tag == "(GGGG,EEEE)" and action == "C":
+            why += "; only Table E.3.10-1 attributes (and blocks the instance declares SAFE) stay"
         out.append((rule.tag, rule.name, rule.basic, action, why))
     extra = [
-        ("(0040,A160)", "Text Value (of SR content items)", "-", "D", "with the enclosing Content Sequence; C when it is cleaned"),
+        ("(0040,A160)", "Text Value (of SR content items)", "-", "D",
+         "with the enclosing Content Sequence; C when it is cleaned"),
+        ("(any,X or Z)", "an X or Z attribute the instance's IOD makes Type 1 or 2", "-", "Z or D",
+         "keeps the IOD valid; discloses no more than removing it"),
     ]
     for vr, resolved in profile._by_vr.items():
         why = f"option {resolved.option}" if not resolved.option.startswith("vr:") else "by VR: not in Table E.1-1"
         extra.append((f"(any,{vr})", f"any other attribute with VR {vr}", "-", resolved.action, why))
+    extra.append(("(any,?)", "an attribute unknown to the data dictionary", "-", "X", "cannot be known to be safe"))
     return out + extra
 
 

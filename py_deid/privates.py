@@ -123,6 +123,10 @@ def _as_sequence(ds: Dataset, tag: int):
     raw = ds.get_item(tag)
     try:
         if getattr(raw, "is_raw", False) and raw.VR in (None, "UN"):
+            value = raw.value
+            if raw.length != 0xFFFFFFFF and not (isinstance(value, (bytes, bytearray))
+                                                 and bytes(value[:4]) in (b"\xfe\xff\x00\xe0", b"")):
+                return None
             # PS3.5 6.2.2: a sequence encoded as UN holds implicit VR little endian items.
             elem = convert_raw_data_element(raw._replace(VR="SQ", is_implicit_VR=True, is_little_endian=True),
                                             ds=ds)

@@ -21,50 +21,60 @@ class StructureError(ValueError):
     """The file's structure is broken; the message says where by kind, never by value."""
 
 
+_LE_TAG_LEN = struct.Struct("<HHI")  # group, element, 32-bit length (implicit VR, items)
+_BE_TAG_LEN = struct.Struct(">HHI")
+_LE_EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
+_BE_EXPLICIT = struct.Struct(">HH2sH")
+_LE_U32 = struct.Struct("<I")
+_BE_U32 = struct.Struct(">I")
+
+
 class _Walker:
+    # Hot loop: struct objects and locals are bound once; every file passes through here.
     def __init__(self, data: bytes, implicit: bool, little: bool) -> None:
         self.data = data
         self.implicit = implicit
-        self.e = "<" if little else ">"
+        self.tag_len = _LE_TAG_LEN if little else _BE_TAG_LEN
+        self.explicit = _LE_EXPLICIT if little else _BE_EXPLICIT
+        self.u32 = _LE_U32 if little else _BE_U32
 
-    def tag_at(self, pos: int) -> int:
-        g, e = struct.unpack_from(self.e + "HH", self.data, pos)
-        return (g << 16) | e
-
-    def dataset(self, pos: int, end: int, depth: int, until_item_end: bool = False, implicit: bool | None = None) -> int:
+    def dataset(self, pos: int, end: int, depth: int, until_item_end: bool = False,
+                implicit: bool | None = None) -> int:
         """Walk elements from pos to end (or to an item delimiter); returns the position after."""
         if depth > MAX_DEPTH:
             raise StructureError("sequences nested too deeply")
         data = self.data
         implicit = self.implicit if implicit is None else implicit
+        tag_len, explicit, u32 = self.tag_len.unpack_from, self.explicit.unpack_from, self.u32.unpack_from
         while pos < end:
-            if depth == 0 and data[pos:pos + 4] == b"\0\0\0\0" and data.count(0, pos, end) == end - pos:
-                return end  # some writers pad the file with NUL bytes after the last element
             if end - pos < 8:
+                if depth == 0 and not any(data[pos:end]):
+                    return end
                 raise StructureError("element header cut short")
-            tag = self.tag_at(pos)
-            if tag == ITEM_END:
-                if not until_item_end:
-                    raise StructureError("item delimiter outside an item")
-                return pos + 8
-            if tag in (ITEM, SEQ_END):
-                raise StructureError("item tag where an element belongs")
             if implicit:
-                (length,) = struct.unpack_from(self.e + "I", data, pos + 4)
+                group, elem, length = tag_len(data, pos)
                 vr = None
                 pos += 8
             else:
-                vr = data[pos + 4:pos + 6]
+                group, elem, vr, length = explicit(data, pos)
                 if vr in LONG_VRS:
                     if end - pos < 12:
                         raise StructureError("element header cut short")
-                    (length,) = struct.unpack_from(self.e + "I", data, pos + 8)
+                    length = u32(data, pos + 8)[0]
                     pos += 12
                 else:
-                    (length,) = struct.unpack_from(self.e + "H", data, pos + 6)
                     pos += 8
+            if group == 0xFFFE:
+                tag = 0xFFFE0000 | elem
+                if tag == ITEM_END and until_item_end:
+                    return pos
+                if tag == ITEM_END:
+                    raise StructureError("item delimiter outside an item")
+                raise StructureError("item tag where an element belongs")
+            if group == 0 and elem == 0 and depth == 0 and not any(data[pos - 8:end]):
+                return end  # some writers pad the file with NUL bytes after the last element
             if length == UNDEFINED:
-                if tag == PIXEL_DATA:
+                if group == 0x7FE0 and elem == 0x0010:
                     pos = self.fragments(pos, end)
                 else:
                     # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
@@ -80,11 +90,12 @@ class _Walker:
         return pos
 
     def items(self, pos: int, end: int, depth: int, undefined: bool, implicit: bool) -> int:
+        tag_len = self.tag_len.unpack_from
         while pos < end:
             if end - pos < 8:
                 raise StructureError("item header cut short")
-            tag = self.tag_at(pos)
-            (length,) = struct.unpack_from(self.e + "I", self.data, pos + 4)
+            group, elem, length = tag_len(self.data, pos)
+            tag = (group << 16) | elem
             pos += 8
             if tag == SEQ_END:
                 if not undefined:
@@ -104,11 +115,12 @@ class _Walker:
         return pos
 
     def fragments(self, pos: int, end: int) -> int:
+        tag_len = self.tag_len.unpack_from
         while pos < end:
             if end - pos < 8:
                 raise StructureError("pixel data fragment cut short")
-            tag = self.tag_at(pos)
-            (length,) = struct.unpack_from(self.e + "I", self.data, pos + 4)
+            group, elem, length = tag_len(self.data, pos)
+            tag = (group << 16) | elem
             pos += 8
             if tag == SEQ_END:
                 return pos

@@ -58,7 +58,9 @@ class _Checker:
         self.profile = Profile(options)
         self.iod = IodTypes(ds.get("SOPClassUID"))
         self.safe = PrivateFilter(options)
-        self.original_uids = {u.strip("\0 ") for u in original_uids} if original_uids else set()
+        # With retain_uids the original UIDs are kept on purpose (E.3.9).
+        self.original_uids = ({u.strip("\0 ") for u in original_uids}
+                              if original_uids and not options.retain_uids else set())
         self.terms = terms.patient_only() if terms is not None else None
         self.findings: list[Finding] = []
 

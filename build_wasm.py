@@ -1,0 +1,327 @@
+"""Build the static browser app (web/dist) from pinned packages only.
+
+    python build_wasm.py [--out web/dist] [--endpoint URL]... [--test-hooks] [--force]
+
+Inputs, all pinned: npm packages of web/package-lock.json (Pyodide, tesseract.js, its core and English model, the
+wasm codecs), PyPI wheels (pydicom, micropip; sha256 below) and our own py_deid wheel built from this checkout.
+Outputs: the page, the app modules, the vendored assets, the Pyodide lock file micropip/loadPackage install from,
+`manifest.json` (version + sha256 of every asset), `headers.json` (the CSP and other headers `py-deid serve`
+sends). Nothing is fetched at run time from anywhere but the page's own origin.
+
+Incremental: npm, pip and the wheel build run only when their inputs changed; files are rewritten only when
+their bytes differ. Reproducible: same checkout + same pins = same bytes (SOURCE_DATE_EPOCH for the wheel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+WEB = ROOT / "web"
+CACHE = ROOT / ".build"
+
+# PyPI wheels the browser installs (pure Python). sha256 is the PyPI file's, checked by pip and written to the lock.
+WHEELS = {
+    "pydicom": ("3.0.2", "abf971a5440f84dbaf42c4b6758e30e62480902584f8b270b9a5d146e278a07b"),
+    "micropip": ("0.11.1", "768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3"),
+}
+
+# What is copied from node_modules: (npm package, path inside it, path in dist).
+NPM_FILES = [
+    ("pyodide", "pyodide.mjs", "vendor/pyodide/pyodide.mjs"),
+    ("pyodide", "pyodide.asm.mjs", "vendor/pyodide/pyodide.asm.mjs"),
+    ("pyodide", "pyodide.asm.wasm", "vendor/pyodide/pyodide.asm.wasm"),
+    ("pyodide", "python_stdlib.zip", "vendor/pyodide/python_stdlib.zip"),
+    ("tesseract.js", "dist/tesseract.esm.min.js", "vendor/tesseract/tesseract.esm.min.js"),
+    ("tesseract.js", "dist/worker.min.js", "vendor/tesseract/worker.min.js"),
+    # OEM 1 (LSTM only) makes tesseract.js pick one of the -lstm cores by the browser's SIMD support.
+    ("tesseract.js-core", "tesseract-core-lstm.wasm.js", "vendor/tesseract/core/tesseract-core-lstm.wasm.js"),
+    ("tesseract.js-core", "tesseract-core-simd-lstm.wasm.js", "vendor/tesseract/core/tesseract-core-simd-lstm.wasm.js"),
+    ("tesseract.js-core", "tesseract-core-relaxedsimd-lstm.wasm.js",
+     "vendor/tesseract/core/tesseract-core-relaxedsimd-lstm.wasm.js"),
+    ("@tesseract.js-data/eng", "4.0.0_best_int/eng.traineddata.gz", "vendor/tessdata/eng.traineddata.gz"),
+    ("@cornerstonejs/codec-libjpeg-turbo-8bit", "dist/libjpegturbowasm_decode.wasm",
+     "vendor/codecs/libjpegturbowasm_decode.wasm"),
+    ("@cornerstonejs/codec-charls", "dist/charlswasm_decode.wasm", "vendor/codecs/charlswasm_decode.wasm"),
+    ("@cornerstonejs/codec-openjpeg", "dist/openjpegwasm_decode.wasm", "vendor/codecs/openjpegwasm_decode.wasm"),
+    ("jpeg-lossless-decoder-js", "release/lossless.js", "vendor/codecs/lossless.js"),
+]
+# Emscripten factories shipped as UMD scripts: a module worker cannot importScripts them, so the build appends an
+# ES export (the only change) and records both hashes.
+NPM_WRAPPED = [
+    ("@cornerstonejs/codec-libjpeg-turbo-8bit", "dist/libjpegturbowasm_decode.js", "libjpegturbowasm_decode",
+     "vendor/codecs/libjpegturbowasm_decode.mjs"),
+    ("@cornerstonejs/codec-charls", "dist/charlswasm_decode.js", "CharLSWASM", "vendor/codecs/charlswasm_decode.mjs"),
+    ("@cornerstonejs/codec-openjpeg", "dist/openjpegwasm_decode.js", "OpenJPEGWASM",
+     "vendor/codecs/openjpegwasm_decode.mjs"),
+]
+APP_SUFFIXES = {".js", ".css"}
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest a zip can say
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise BuildError(f"{' '.join(cmd[:3])} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def _stamp_ok(stamp: Path, value: str) -> bool:
+    return stamp.is_file() and stamp.read_text() == value
+
+
+def ensure_npm() -> None:
+    """`npm ci` when node_modules does not match package-lock.json."""
+    lock = (WEB / "package-lock.json").read_bytes()
+    stamp = WEB / "node_modules" / ".py_deid-lock-sha256"
+    if _stamp_ok(stamp, sha256(lock)):
+        return
+    if shutil.which("npm") is None:
+        raise BuildError("building the browser app needs npm (Node.js 20+) on PATH")
+    # --ignore-scripts: the pinned packages ship built files; no install script needs to run.
+    _run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], WEB)
+    stamp.write_text(sha256(lock))
+
+
+def ensure_wheels() -> dict[str, Path]:
+    folder = CACHE / "wheels"
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    missing = []
+    for name, (version, digest) in WHEELS.items():
+        path = folder / f"{name}-{version}-py3-none-any.whl"
+        if not (path.is_file() and sha256(path.read_bytes()) == digest):
+            missing.append(f"{name}=={version} --hash=sha256:{digest}")
+        out[name] = path
+    if missing:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+            req.write("\n".join(missing) + "\n")
+        try:
+            # Pyodide 314 runs CPython 3.14: ask for what that interpreter would install, pure-Python wheels only.
+            _run([sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--python-version",
+                  "3.14", "--only-binary=:all:", "-d", str(folder), "-r", req.name], ROOT)
+        finally:
+            os.unlink(req.name)
+    for name, path in out.items():
+        if sha256(path.read_bytes()) != WHEELS[name][1]:
+            raise BuildError(f"{path.name}: sha256 does not match the pin")
+    return out
+
+
+def _package_sources() -> list[Path]:
+    files = [ROOT / "pyproject.toml"]
+    for path in sorted((ROOT / "py_deid").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and "sources" not in path.parts and path.suffix != ".pyc":
+            files.append(path)
+    return files
+
+
+def ensure_own_wheel() -> Path:
+    """Our wheel from this checkout, rebuilt only when a source file changed."""
+    h = hashlib.sha256()
+    for path in _package_sources():
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    folder = CACHE / "own-wheel"
+    stamp = folder / "sources.sha256"
+    wheels = sorted(folder.glob("py_deid-*.whl"))
+    if len(wheels) == 1 and _stamp_ok(stamp, h.hexdigest()):
+        return wheels[0]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory() as tmp:
+        # Build from a copy so setuptools' build/ and egg-info never touch the checkout.
+        src = Path(tmp) / "src"
+        for path in _package_sources():
+            dest = src / path.relative_to(ROOT)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        readme = ROOT / "README.md"
+        (src / "README.md").write_bytes(readme.read_bytes() if readme.is_file() else b"py_deid\n")
+        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(folder), str(src)],
+             ROOT, env)
+    wheels = sorted(folder.glob("py_deid-*.whl"))
+    if len(wheels) != 1:
+        raise BuildError("pip wheel did not produce exactly one py_deid wheel")
+    stamp.write_text(h.hexdigest())
+    return wheels[0]
+
+
+def _wheel_version(path: Path) -> str:
+    return path.name.split("-")[1]
+
+
+def lock_file(wheels: dict[str, Path]) -> bytes:
+    """A Pyodide lock listing only our wheels; `info` copied from the stock lock (the ABI it was built for)."""
+    stock = json.loads((WEB / "node_modules" / "pyodide" / "pyodide-lock.json").read_text())
+    depends = {"py-deid": ["pydicom"]}
+    packages = {}
+    for name, path in sorted(wheels.items()):
+        key = re.sub(r"[-_.]+", "-", name).lower()  # Pyodide looks packages up by canonical name
+        packages[key] = {
+            "name": key, "version": _wheel_version(path), "file_name": path.name, "install_dir": "site",
+            "sha256": sha256(path.read_bytes()), "package_type": "package", "imports": [name],
+            "depends": depends.get(key, []), "unvendored_tests": False, "tool": {},
+        }
+    return (json.dumps({"info": stock["info"], "packages": packages}, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _npm_versions() -> dict[str, str]:
+    lock = json.loads((WEB / "package-lock.json").read_text())
+    return {key.split("node_modules/", 1)[1]: value["version"]
+            for key, value in lock["packages"].items() if key.startswith("node_modules/")}
+
+
+class Dist:
+    """Writes files into the output folder, only when their bytes differ, and remembers what it wrote."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.files: dict[str, dict] = {}
+
+    def put(self, rel: str, data: bytes, source: str) -> None:
+        dest = self.out / rel
+        if not (dest.is_file() and dest.stat().st_size == len(data) and dest.read_bytes() == data):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        self.files[rel] = {"sha256": sha256(data), "size": len(data), "source": source}
+
+    def prune(self, keep: set[str]) -> None:
+        for path in sorted(self.out.rglob("*"), reverse=True):
+            rel = path.relative_to(self.out).as_posix()
+            if path.is_file() and rel not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def content_security_policy(endpoints: list[str], inline_hashes: list[str]) -> str:
+    connect = " ".join(["'self'"] + endpoints)
+    scripts = " ".join(["'self'", "'wasm-unsafe-eval'"] + [f"'{h}'" for h in inline_hashes])
+    return (f"default-src 'none'; script-src {scripts}; worker-src 'self'; connect-src {connect}; "
+            "img-src 'self' blob: data:; style-src 'self'; font-src 'self'; manifest-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+
+
+def _origin(url: str) -> str:
+    m = re.match(r"^(https?://[^/?#]+)", url.strip())
+    if not m:
+        raise BuildError(f"--endpoint must be an absolute http(s) URL, got {url!r}")
+    return m.group(1).lower()
+
+
+def page(dist: Dist, app_sri: dict[str, str], test_hooks: bool) -> str:
+    """index.html with an import map that pins every app module by Subresource Integrity; returns its hash."""
+    html = (WEB / "index.html").read_text(encoding="utf-8")
+    importmap = json.dumps({"imports": {}, "integrity": {f"./{k}": v for k, v in sorted(app_sri.items())}},
+                           indent=1, sort_keys=True)
+    tag = f'<script type="importmap">\n{importmap}\n</script>'
+    if "<!--importmap-->" not in html:
+        raise BuildError("web/index.html lacks the <!--importmap--> placeholder")
+    html = html.replace("<!--importmap-->", tag)
+    html = html.replace('src="app/main.js"', f'src="app/main.js" integrity="{app_sri["app/main.js"]}"')
+    dist.put("index.html", html.encode(), "web/index.html")
+    script_hash = "sha256-" + base64.b64encode(hashlib.sha256(f"\n{importmap}\n".encode()).digest()).decode()
+    return script_hash
+
+
+def build(out: Path, endpoints: list[str], test_hooks: bool = False) -> dict:
+    ensure_npm()
+    wheels = ensure_wheels()
+    wheels["py_deid"] = ensure_own_wheel()
+    versions = _npm_versions()
+    dist = Dist(out)
+    nm = WEB / "node_modules"
+    for pkg, inner, rel in NPM_FILES:
+        dist.put(rel, (nm / pkg / inner).read_bytes(), f"npm:{pkg}@{versions[pkg]}/{inner}")
+    for pkg, inner, symbol, rel in NPM_WRAPPED:
+        text = (nm / pkg / inner).read_bytes()
+        wrapped = text + f"\nexport default {symbol};\n".encode()
+        dist.put(rel, wrapped, f"npm:{pkg}@{versions[pkg]}/{inner} (sha256 {sha256(text)}) + ES export")
+    for name, path in sorted(wheels.items()):
+        dist.put(f"vendor/py/{path.name}", path.read_bytes(),
+                 "build:py_deid (this checkout)" if name == "py_deid" else f"pypi:{name}=={WHEELS[name][0]}")
+    dist.put("vendor/py/pyodide-lock.json", lock_file(wheels), "build: lock for the wheels above")
+    app_sri = {}
+    for path in sorted((WEB / "src").rglob("*")):
+        if path.is_file() and path.suffix in APP_SUFFIXES:
+            rel = "app/" + path.relative_to(WEB / "src").as_posix()
+            data = path.read_bytes()
+            dist.put(rel, data, f"web/src/{path.relative_to(WEB / 'src').as_posix()}")
+            if path.suffix == ".js":
+                app_sri[rel] = sri(data)
+    build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks),
+                  "assets": {}}
+    # The worker checks what it loads against these hashes (workers have no import maps, so no SRI there).
+    for rel, meta in sorted(dist.files.items()):
+        if rel.startswith("vendor/"):
+            build_info["assets"][rel] = meta["sha256"]
+    info_js = "// Written by build_wasm.py.\nexport const BUILD = " + json.dumps(build_info, indent=1, sort_keys=True) + ";\n"
+    dist.put("app/build-info.js", info_js.encode(), "build")
+    app_sri["app/build-info.js"] = sri(info_js.encode())
+    inline_hash = page(dist, app_sri, test_hooks)
+    csp = content_security_policy(sorted({_origin(e) for e in endpoints}), [inline_hash])
+    headers = {"/*": {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+                      "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin",
+                      "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}}
+    dist.put("headers.json", (json.dumps(headers, indent=1, sort_keys=True) + "\n").encode(), "build")
+    manifest = {
+        "py_deid": build_info["version"],
+        "npm": {k: versions[k] for k in sorted({p for p, *_ in NPM_FILES} | {p for p, *_ in NPM_WRAPPED})},
+        "pypi": {name: version for name, (version, _) in sorted(WHEELS.items())},
+        "test_hooks": bool(test_hooks),
+        "files": dict(sorted(dist.files.items())),
+    }
+    dist.put("manifest.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode(), "build")
+    dist.prune(set(dist.files))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build_wasm.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=WEB / "dist", help="output folder (default web/dist)")
+    parser.add_argument("--endpoint", action="append", default=[],
+                        help="DICOMweb endpoint on another origin the page may upload to (CSP connect-src)")
+    parser.add_argument("--test-hooks", action="store_true",
+                        help="include the test-only crash hooks (never for a deployment)")
+    parser.add_argument("--force", action="store_true", help="rebuild everything")
+    args = parser.parse_args(argv)
+    if args.force:
+        shutil.rmtree(CACHE, ignore_errors=True)
+        (WEB / "node_modules" / ".py_deid-lock-sha256").unlink(missing_ok=True)
+    try:
+        manifest = build(args.out.resolve(), args.endpoint, args.test_hooks)
+    except (BuildError, OSError, KeyError) as e:
+        print(f"build_wasm: {e}", file=sys.stderr)
+        return 1
+    total = sum(f["size"] for f in manifest["files"].values())
+    print(f"build_wasm: {len(manifest['files'])} files, {total / 1e6:.1f} MB in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

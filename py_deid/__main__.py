@@ -1,0 +1,5 @@
+"""python -m py_deid"""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""The browser host (Pyodide in a Web Worker): drives the core's pipeline and answers its requests from JS.
+
+The worker hands in three JS objects: an async OCR function (tesseract.js), a codec object with synchronous
+`decode(frame, transferSyntax, info)` for the compressed syntaxes it has loaded, and nothing for upload (the page
+uploads; only `Result.output` ever reaches it). Across this boundary:
+
+- a JS error becomes a Python exception here (OCR -> ServiceUnavailable, codec -> CodecError), so the core's
+  fail-closed rules apply unchanged;
+- a Python exception never crosses as such: `Session.process` returns a plain JS object whose `error` names it
+  (`{name, message}`), with a message that never quotes a value from the file;
+- everything returned is converted with `to_js` (no PyProxy is handed to JS, so none can leak).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..instance import Deidentifier, InstanceResult, Steps
+from ..options import OptionError, Options, Settings, Trial
+from .services import OcrRequest, ServiceUnavailable, Word
+
+OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]
+
+
+class CodecError(ValueError):
+    """A compressed frame the wasm decoder rejected (the message names the codec, never a value)."""
+
+
+class ConfigError(ValueError):
+    """Page configuration the core cannot run with."""
+
+
+def settings_from(config: dict) -> Settings:
+    """Settings from the page's configuration: {options: [names], trial: {field: text}, pixels, text}."""
+    try:
+        trial_fields = {k: str(v) for k, v in (config.get("trial") or {}).items() if v not in (None, "")}
+        unknown = set(trial_fields) - set(Trial.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown trial identifier(s): {', '.join(sorted(unknown))}")
+        return Settings(options=Options.from_names(config.get("options") or []), trial=Trial(**trial_fields),
+                        pixels=config.get("pixels") or "auto", text=config.get("text") or "strict")
+    except OptionError as e:
+        raise ConfigError(str(e)) from None
+
+
+async def run_async(steps: Steps, ocr: OcrFunction | None) -> InstanceResult:
+    """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync)."""
+    try:
+        request = next(steps)
+        while True:
+            if ocr is None:
+                request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
+                continue
+            try:
+                words = await ocr(request)
+            except ServiceUnavailable as e:
+                request = steps.throw(e)
+                continue
+            request = steps.send(words)
+    except StopIteration as stop:
+        return stop.value
+
+
+class JsOcr:
+    """OCR through the worker's tesseract.js bridge: `recognize(pgmBytes, psm)` -> [{text, left, ...}]."""
+
+    def __init__(self, recognize: Any) -> None:
+        self._recognize = recognize
+
+    async def __call__(self, request: OcrRequest) -> list[Word]:
+        from pyodide.ffi import JsException, to_js
+
+        try:
+            reply = await self._recognize(to_js(request.image.pgm()), request.psm)
+        except JsException as e:
+            # The bridge's messages are its own (timeout, worker failed); they never carry recognized text.
+            raise ServiceUnavailable(f"OCR failed in the browser: {_js_name(e)}") from None
+        words = reply.to_py()
+        return [Word(str(w["text"]), int(w["left"]), int(w["top"]), int(w["width"]), int(w["height"]),
+                     float(w["confidence"])) for w in words]
+
+
+class JsCodecs:
+    """CodecService backed by the worker's wasm decoders (synchronous once loaded)."""
+
+    def __init__(self, codecs: Any) -> None:
+        self._js = codecs
+        self._syntaxes = frozenset(str(s) for s in codecs.syntaxes.to_py())
+
+    def can_decode(self, transfer_syntax: str) -> bool:
+        return transfer_syntax in self._syntaxes
+
+    def decode(self, frame: bytes, transfer_syntax: str, info: dict) -> bytes:
+        from js import Object
+        from pyodide.ffi import JsException, to_js
+
+        if not self.can_decode(transfer_syntax):
+            raise CodecError(f"no browser decoder for transfer syntax {transfer_syntax}")
+        try:
+            out = self._js.decode(to_js(frame), transfer_syntax, to_js(info, dict_converter=Object.fromEntries))
+        except JsException as e:
+            raise CodecError(f"the {transfer_syntax} decoder rejected a frame ({_js_name(e)})") from None
+        return out.to_bytes()
+
+    def can_encode(self, transfer_syntax: str) -> bool:
+        return False
+
+    def encode(self, pixels: bytes, transfer_syntax: str, info: dict) -> bytes:
+        raise CodecError("the browser host does not encode compressed pixel data")
+
+
+def _js_name(e: Exception) -> str:
+    # JsException's str() is "Name: message"; keep the name only, messages of third-party code are not ours to vet.
+    return str(e).split(":", 1)[0].strip()[:60] or "Error"
+
+
+def result_record(result: InstanceResult) -> dict:
+    """The PHI-free summary the page shows and uploads with (output bytes and their sha256 kept apart)."""
+    return {
+        "status": result.status,
+        "problem": {"code": result.problem.code, "message": result.problem.message} if result.problem else None,
+        "sopClassUid": result.sop_class_uid, "modality": result.modality, "studyUid": result.study_uid,
+        "seriesUid": result.series_uid, "sopUid": result.sop_uid, "transferSyntax": result.transfer_syntax,
+        "actions": dict(result.actions), "warnings": list(result.warnings), "pixels": result.pixels,
+        "sha256": hashlib.sha256(result.output).hexdigest() if result.output else None,
+        "size": len(result.output) if result.output else 0,
+    }
+
+
+class Session:
+    """One worker's de-identifier: settings and key fixed until `configure` is called again."""
+
+    def __init__(self, recognize: Any = None, codecs: Any = None) -> None:
+        self._ocr = JsOcr(recognize) if recognize is not None else None
+        self._codecs = JsCodecs(codecs) if codecs is not None else None
+        self._deid: Deidentifier | None = None
+
+    def configure(self, config_json: str, key: Any) -> Any:
+        """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
+        try:
+            config = json.loads(config_json)
+            key_bytes = key.to_bytes() if hasattr(key, "to_bytes") else bytes(key)
+            if len(key_bytes) < 16:
+                raise ConfigError("the pseudonym key must be at least 16 bytes")
+            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs)
+            return _js({"ok": True, "options": list(self._deid.settings.options.names)})
+        except (ConfigError, ValueError) as e:
+            return _js({"error": {"name": "ConfigError", "message": str(e)}})
+
+    async def process(self, data: Any) -> Any:
+        """De-identify one file's bytes (a Uint8Array). Returns a JS object; `output` is a Uint8Array or null."""
+        if self._deid is None:
+            return _js({"error": {"name": "ConfigError", "message": "process called before configure"}})
+        raw = data.to_bytes()
+        try:
+            result = await run_async(self._deid.process(raw), self._ocr)
+        except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
+            return _js({"error": {"name": "InternalError", "message": f"internal error ({type(e).__name__})"}})
+        finally:
+            del raw
+        record = result_record(result)
+        output = result.output
+        js_record = _js(record)
+        if output is not None:
+            from pyodide.ffi import to_js
+
+            js_record.output = to_js(output)
+        return js_record
+
+
+def _js(value: dict) -> Any:
+    from js import Object
+    from pyodide.ffi import to_js
+
+    return to_js(value, dict_converter=Object.fromEntries)

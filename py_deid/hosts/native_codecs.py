@@ -1,0 +1,105 @@
+"""The native CodecService: pydicom's pixel decoders/encoders (numpy, pylibjpeg-*, pyjpegls, Pillow).
+
+Contract (shared with the browser's codec service):
+- decode(frame, ts, info) -> the frame's samples, little endian, planar configuration 0, in a container of
+  info["bits_allocated"], in the photometric interpretation py_deid.pixels.info.decoded_photometric() names
+  (RGB where the codec undoes its own colour transform: JPEG YCbCr, JPEG 2000 ICT/RCT; else as stored).
+- encode(pixels, ts, info) is its inverse for lossless syntaxes (info describes the dataset, pixels are what
+  decode gave), so that encode(decode(x)) decodes to the same samples.
+- requirement(ts) names the packages that make a syntax work (for the "install ..." error).
+"""
+
+from __future__ import annotations
+
+from ..hosts.services import ServiceUnavailable
+
+_NEEDS = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg and pylibjpeg-libjpeg (or pillow)",
+    "1.2.840.10008.1.2.4.51": "pylibjpeg and pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg and pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg and pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.80": "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)",
+    "1.2.840.10008.1.2.4.81": "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.5": "pylibjpeg and pylibjpeg-rle",
+}
+# Lossless syntaxes we re-encode after masking (JPEG Lossless has no encoder in pydicom: written native).
+_ENCODABLE = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90")
+_OPTION_KEYS = ("rows", "columns", "samples_per_pixel", "bits_allocated", "bits_stored",
+                "pixel_representation", "photometric_interpretation", "planar_configuration", "number_of_frames")
+
+
+def requirement(ts: str) -> str:
+    return "numpy and " + _NEEDS.get(ts, "a pydicom pixel data plugin for this transfer syntax")
+
+
+class NativeCodecs:
+    """pydicom-backed codecs; `available()` is False without numpy (then nothing compressed can be read)."""
+
+    def available(self) -> bool:
+        try:
+            import numpy  # noqa: F401
+            import pydicom.pixels  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def requirement(self, ts: str) -> str:
+        return requirement(ts)
+
+    def can_decode(self, transfer_syntax: str) -> bool:
+        decoder = self._decoder(transfer_syntax)
+        return decoder is not None and decoder.is_available
+
+    def can_encode(self, transfer_syntax: str) -> bool:
+        if transfer_syntax not in _ENCODABLE or not self.available():
+            return False
+        from pydicom.pixels import get_encoder
+        try:
+            return get_encoder(transfer_syntax).is_available
+        except Exception:
+            return False
+
+    def decode(self, frame: bytes, transfer_syntax: str, info: dict) -> bytes:
+        import numpy as np
+
+        from ..pixels.info import decoded_photometric
+        decoder = self._decoder(transfer_syntax)
+        if decoder is None or not decoder.is_available:
+            raise ServiceUnavailable(f"no decoder for this transfer syntax: install {requirement(transfer_syntax)}")
+        options = {k: info[k] for k in _OPTION_KEYS}
+        arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=bool(info.get("as_rgb")), **options)
+        expected = decoded_photometric(transfer_syntax, info["photometric_interpretation"])
+        got = str(props.get("photometric_interpretation", expected))
+        if info["samples_per_pixel"] == 3 and got != expected:
+            raise ValueError("decoded colour space differs from the one the header implies")
+        bits, signed = info["bits_allocated"], info["pixel_representation"] == 1
+        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+        return np.ascontiguousarray(arr).astype(dtype, copy=False).tobytes()
+
+    def encode(self, pixels: bytes, transfer_syntax: str, info: dict) -> bytes:
+        from pydicom.pixels import get_encoder
+        if not self.can_encode(transfer_syntax):
+            raise ServiceUnavailable(f"no lossless encoder for this transfer syntax: install "
+                                     f"{requirement(transfer_syntax)}")
+        options = {k: info[k] for k in _OPTION_KEYS}
+        options["planar_configuration"] = 0
+        return get_encoder(transfer_syntax).encode(pixels, **options)
+
+    @staticmethod
+    def _decoder(ts: str):
+        try:
+            from pydicom.pixels import get_decoder
+            return get_decoder(ts)
+        except Exception:
+            return None
+
+
+def _single_frame(frame: bytes) -> bytes:
+    """pydicom's decoders read encapsulated data: wrap one frame as a one-item sequence with an empty table."""
+    from pydicom.encaps import encapsulate
+    return encapsulate([frame if len(frame) % 2 == 0 else frame + b"\0"], has_bot=False)

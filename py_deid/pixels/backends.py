@@ -1,0 +1,302 @@
+"""How each kind of Pixel Data is read, masked and written back (one class per kind, used by FrameStore).
+
+Native: one buffer, edited in place (slice assignment per row). RLE: our own codec, only masked frames are
+re-encoded. JPEG DCT: block surgery on the compressed frame (decoder only for rendering). Other syntaxes:
+the host's codec service; masked frames are re-encoded losslessly where the syntax is lossless and the host
+can, else the whole instance is written as Explicit VR Little Endian.
+"""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from ..hosts.services import CodecService, ServiceUnavailable
+from . import encapsulation, jpeg_dct, rle
+from .info import EXPLICIT_BE, EXPLICIT_LE, LOSSLESS, LOSSY_METHOD, PixelCodecError, PixelInfo, background_for
+from .jpeg_markers import JpegUnsupported
+from .layout import Box, Layout
+
+
+def syntax_name(ts: str) -> str:
+    try:
+        name = UID(ts).name
+    except Exception:
+        name = ""
+    return f"{name} ({ts})" if name and name != ts else ts
+
+
+class Backend:
+    """The frames of one instance. `view(i)` -> (buffer, offset, layout, info of those pixels)."""
+
+    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+        self.info = info
+        self.changed = False
+
+    def view(self, index: int):
+        raise NotImplementedError
+
+    def mask(self, index: int, boxes: list[Box]) -> list[Box]:
+        buf, offset, layout, work = self.view(index)
+        done = _fill(buf, offset, layout, boxes, background_for(work, work.photometric))
+        if done:
+            self.touch(index, buf)
+        return done
+
+    def touch(self, index: int, buf) -> None:
+        self.changed = True
+
+    def replace(self, index: int, data: bytes) -> None:
+        """Put a whole frame of samples (in the view's layout) in place of the current one."""
+        buf, offset, layout, _ = self.view(index)
+        if len(data) != layout.frame_length:
+            raise ValueError("replacement frame has the wrong size")
+        buf[offset:offset + len(data)] = data
+        self.touch(index, buf)
+
+    def finish(self, ds: Dataset) -> str:
+        raise NotImplementedError
+
+
+def _fill(buf, offset: int, layout: Layout, boxes: list[Box], values: tuple[int, ...]) -> list[Box]:
+    done = []
+    for box in boxes:
+        clipped = layout.clip(box)
+        if clipped is not None:
+            layout.fill(buf, clipped, values, offset)
+            done.append(clipped)
+    return done
+
+
+class Native(Backend):
+    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+        super().__init__(ds, info)
+        elem = ds["PixelData"]
+        data = elem.value or b""
+        self.layout = Layout.of(info)
+        if len(data) < info.frame_length * info.frames:
+            raise PixelCodecError("truncated", "pixel data shorter than the image it describes")
+        # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order.
+        self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and elem.VR == "OW"
+        self.buf = data  # copied only when something is written (a cine can be hundreds of MB in a browser)
+        if self.swapped:
+            self.buf = bytearray(data)
+            _swap_pairs(self.buf)
+
+    def view(self, index: int):
+        return self.buf, index * self.info.frame_length, self.layout, self.info
+
+    def mask(self, index: int, boxes: list[Box]) -> list[Box]:
+        if any(self.layout.clip(b) for b in boxes):
+            self._writable()
+        return super().mask(index, boxes)
+
+    def replace(self, index: int, data: bytes) -> None:
+        self._writable()
+        super().replace(index, data)
+
+    def _writable(self) -> None:
+        if not isinstance(self.buf, bytearray):
+            self.buf = bytearray(self.buf)
+
+    def finish(self, ds: Dataset) -> str:
+        if self.changed:
+            if self.swapped:
+                _swap_pairs(self.buf)
+            ds.PixelData = bytes(self.buf)
+        return self.info.transfer_syntax
+
+
+def _swap_pairs(buf: bytearray) -> None:
+    n = len(buf) // 2 * 2
+    even = buf[0:n:2]
+    buf[0:n:2] = buf[1:n:2]
+    buf[1:n:2] = even
+
+
+class _Framed(Backend):
+    """Encapsulated frames; decoded frames are cached (masked ones kept until finish)."""
+
+    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+        super().__init__(ds, info)
+        self.frames = encapsulation.split(ds, info.frames)
+        self.original_size = sum(len(f) for f in self.frames)
+        self.masked: dict[int, bytearray] = {}
+        self._recent: dict[int, bytearray] = {}
+
+    def decode(self, index: int) -> bytearray:
+        raise NotImplementedError
+
+    def decoded(self, index: int) -> bytearray:
+        if index in self.masked:
+            return self.masked[index]
+        buf = self._recent.get(index)
+        if buf is None:
+            buf = self.decode(index)
+            if len(self._recent) >= 2:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[index] = buf
+        return buf
+
+    def touch(self, index: int, buf) -> None:
+        self.changed = True
+        self.masked[index] = buf
+        self._recent.pop(index, None)
+
+
+class Rle(_Framed):
+    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+        super().__init__(ds, info)
+        self.layout = rle.layout_for(info.rows, info.columns, info.samples, info.bytes_per_sample)
+        self.work = info
+
+    def decode(self, index: int) -> bytearray:
+        return rle.decode(self.frames[index], self.layout)
+
+    def view(self, index: int):
+        return self.decoded(index), 0, self.layout, self.work
+
+    def finish(self, ds: Dataset) -> str:
+        if self.changed:
+            for index, buf in self.masked.items():
+                self.frames[index] = rle.encode(buf, self.layout)
+            encapsulation.join(ds, self.frames)
+        return self.info.transfer_syntax
+
+
+class Codec(_Framed):
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
+        super().__init__(ds, info)
+        self.codecs = codecs
+        self.work = info.decoded()
+        self.layout = Layout.of(self.work)
+
+    def decode(self, index: int) -> bytearray:
+        return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+
+    def view(self, index: int):
+        return self.decoded(index), 0, self.layout, self.work
+
+    def finish(self, ds: Dataset) -> str:
+        if not self.changed:
+            return self.info.transfer_syntax
+        ts = self.info.transfer_syntax
+        if ts in LOSSLESS and self.codecs is not None and self.codecs.can_encode(ts):
+            for index, buf in self.masked.items():
+                self.frames[index] = encode_frame(self.codecs, bytes(buf), self.info)
+            encapsulation.join(ds, self.frames)
+            return ts
+        return write_native(ds, self.info, self.work, [bytes(self.decoded(i)) for i in range(self.info.frames)],
+                            self.original_size)
+
+
+class JpegDct(Codec):
+    """JPEG Baseline/Extended: masks are made in the DCT domain; the decoder is only needed to render.
+    Should a frame not allow block surgery (e.g. progressive or arithmetic coding under a DCT syntax), masks
+    fall back to decoded pixels and the instance is written as Explicit VR Little Endian."""
+
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
+        super().__init__(ds, info, codecs)
+        self.fallback = False
+        self.rewritten: set[int] = set()
+        bg = info.background[0] if info.samples == 1 else 0
+        self.gray_target = bg & ((1 << info.bits_stored) - 1)
+
+    def mask(self, index: int, boxes: list[Box]) -> list[Box]:
+        if not self.fallback:
+            try:
+                info = self.info
+                data, done = jpeg_dct.blank(self.frames[index], boxes, photometric=info.photometric,
+                                            gray_target=self.gray_target,
+                                            expect=(info.columns, info.rows, info.samples))
+            except JpegUnsupported:
+                if self.codecs is None or not self.codecs.can_decode(self.info.transfer_syntax):
+                    raise PixelCodecError("jpeg", "JPEG frame cannot be masked in the DCT domain and no decoder "
+                                          "is available to mask it as pixels") from None
+                self.fallback = True
+            else:
+                if done:
+                    self.frames[index] = data
+                    self.rewritten.add(index)
+                    self._recent.pop(index, None)
+                    self.changed = True
+                return done
+        return super().mask(index, boxes)
+
+    def replace(self, index: int, data: bytes) -> None:
+        self.fallback = True  # whole-frame sample edits cannot be made in the DCT domain
+        super().replace(index, data)
+
+    def finish(self, ds: Dataset) -> str:
+        if not self.changed:
+            return self.info.transfer_syntax
+        if self.fallback:
+            return write_native(ds, self.info, self.work,
+                                [bytes(self.decoded(i)) for i in range(self.info.frames)], self.original_size)
+        encapsulation.join(ds, self.frames)
+        mark_lossy(ds, self.info, self.original_size)
+        return self.info.transfer_syntax
+
+
+# ---- codec service calls ---------------------------------------------------------------------------------
+def decode_frame(codecs: CodecService | None, frame: bytes, info: PixelInfo, layout: Layout, index: int) -> bytearray:
+    ts = info.transfer_syntax
+    if codecs is None or not codecs.can_decode(ts):
+        raise missing_decoder(codecs, ts)
+    try:
+        out = codecs.decode(frame, ts, info.codec_info())
+    except ServiceUnavailable:
+        raise
+    except Exception:
+        raise PixelCodecError("decode", f"frame {index + 1} could not be decoded ({syntax_name(ts)})") from None
+    if len(out) < layout.frame_length:
+        raise PixelCodecError("decode", f"frame {index + 1} decoded to fewer bytes than the image needs")
+    return bytearray(out[:layout.frame_length])
+
+
+def encode_frame(codecs: CodecService, pixels: bytes, info: PixelInfo) -> bytes:
+    try:
+        return bytes(codecs.encode(pixels, info.transfer_syntax, info.codec_info()))
+    except ServiceUnavailable:
+        raise
+    except Exception:
+        raise PixelCodecError("encode", f"a masked frame could not be re-encoded "
+                              f"({syntax_name(info.transfer_syntax)})") from None
+
+
+def missing_decoder(codecs, ts: str) -> PixelCodecError:
+    need = getattr(codecs, "requirement", None)
+    hint = need(ts) if callable(need) else ""
+    if codecs is None:
+        return PixelCodecError("codec-missing", f"no pixel codec service to decode {syntax_name(ts)}")
+    return PixelCodecError("codec-missing", f"no decoder for {syntax_name(ts)}"
+                           + (f": install {hint}" if hint else ""))
+
+
+# ---- writing ---------------------------------------------------------------------------------------------
+def write_native(ds: Dataset, info: PixelInfo, work: PixelInfo, frames: list[bytes], original_size: int) -> str:
+    """Decoded frames as Explicit VR Little Endian; the header then describes the decoded pixels."""
+    ds.PixelData = b"".join(frames)
+    elem = ds["PixelData"]
+    elem.VR = "OB" if info.bits_allocated == 8 else "OW"
+    elem.is_undefined_length = False
+    encapsulation.drop_offset_tables(ds)
+    ds.PhotometricInterpretation = work.photometric
+    if info.samples > 1:
+        ds.PlanarConfiguration = 0
+    mark_lossy(ds, info, original_size)
+    return EXPLICIT_LE
+
+
+def mark_lossy(ds: Dataset, info: PixelInfo, compressed_size: int) -> None:
+    """PS3.3 C.7.6.1.1.5: once lossy, always marked; a compression we know of but that is not recorded is
+    added (method and ratio together); a recorded history is left as it is."""
+    if not info.lossy_syntax:
+        return
+    ds.LossyImageCompression = "01"
+    if "LossyImageCompressionMethod" in ds or "LossyImageCompressionRatio" in ds:
+        return
+    ds.LossyImageCompressionMethod = LOSSY_METHOD[info.transfer_syntax]
+    raw = info.rows * info.columns * info.samples * info.bytes_per_sample * info.frames
+    if compressed_size > 0:
+        ds.LossyImageCompressionRatio = f"{raw / compressed_size:.4g}"

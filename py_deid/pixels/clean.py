@@ -1,0 +1,153 @@
+"""The pixel step: decide whether an instance needs cleaning, read every frame, mask, and say what was done.
+
+    outcome = yield from clean(ds, settings, terms, transfer_syntax=ts, codecs=codecs)
+
+Runs on the original dataset, before the header is de-identified (the PHI terms come from it). Fails closed:
+when cleaning is required and OCR or a codec is missing, the error propagates and nothing is claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from pydicom.dataset import Dataset
+
+from ..hosts.services import OcrRequest, ServiceUnavailable, Word
+from . import BURNED_IN_MODALITIES, PixelError, PixelOutcome, geometry, templates
+from .detect import FrameReader
+from .phi_text import PhiMatcher
+from .text_policy import Decision, decide_readings, default_vocabulary, mask_boxes, settled_by
+from .us_regions import clinical_regions
+
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
+
+Steps = Generator[OcrRequest, list[Word], PixelOutcome]
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword, "")
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            return "\\".join(str(v) for v in value).strip().upper()
+        return str(value or "").strip().upper()
+    except Exception:
+        return ""
+
+
+def _is_secondary_capture(ds: Dataset) -> bool:
+    if _text(ds, "SOPClassUID").startswith(SECONDARY_CAPTURE_PREFIX):
+        return True
+    return "SECONDARY" in _text(ds, "ImageType").split("\\") or bool(_text(ds, "ConversionType"))
+
+
+def requirement(ds: Dataset, settings) -> tuple[bool, str]:
+    """(cleaning required, why): a PHI-free reason code for the report."""
+    if settings.pixels == "off":
+        return False, "pixels-off"
+    if "PixelData" not in ds:
+        return False, "no-pixel-data"
+    if settings.pixels == "all":
+        return True, "pixels-all"
+    if getattr(settings.options, "clean_pixel_data", False):
+        return True, "clean-pixel-data-option"
+    burned = _text(ds, "BurnedInAnnotation")
+    if burned == "YES":
+        return True, "burned-in-annotation-yes"
+    if burned == "NO":
+        return False, "burned-in-annotation-no"
+    modality = _text(ds, "Modality")
+    if modality in BURNED_IN_MODALITIES:
+        return True, "modality"
+    if _is_secondary_capture(ds):  # DX / CR / MG (CAPTURE_MODALITIES) and any other capture of a screen
+        return True, "secondary-capture"
+    return False, "not-indicated"
+
+
+def cleaning_required(ds: Dataset, policy) -> bool:
+    """Kept for callers that only have the --pixels value (or whole settings)."""
+    if isinstance(policy, str):
+        from ..options import Settings
+
+        policy = Settings(pixels=policy)
+    return requirement(ds, policy)[0]
+
+
+def _open(ds: Dataset, transfer_syntax: str, codecs):
+    from .frames import FrameStore
+    from .info import PixelCodecError, PixelInfo
+
+    try:
+        info = PixelInfo.from_dataset(ds, transfer_syntax)
+        return info, FrameStore.open(ds, info, codecs)
+    except PixelCodecError as e:
+        raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
+
+
+def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None) -> Steps:
+    outcome = PixelOutcome()
+    required, outcome.reason = requirement(ds, settings)
+    outcome.required = required
+    if not required:
+        return outcome
+    info, store = _open(ds, transfer_syntax, codecs)
+    width, height = info.columns, info.rows
+    vocabulary = default_vocabulary()
+    reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
+    matcher = PhiMatcher(terms)
+    clinical = clinical_regions(ds, width, height)
+    fixed, names = templates.boxes_for(ds)
+    fixed = [b for b in (geometry.clip(b, width, height) for b in fixed) if b]
+    counts = {"frames": store.count, "frames_masked": 0, "words": 0, "masked_words": 0,
+              "template_boxes": len(fixed), "templates": len(names)}
+    seen: dict[tuple, dict] = {}
+    for i in range(store.count):
+        readings = yield from reader.read(i)
+        # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
+        # a tile: speckle at a tile's edge is read as letters too).
+        content = clinical + [geometry.grow(t, 16) for t in reader.textured]
+        decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
+        boxes = list(fixed)
+        for words, dec in zip(readings, decisions):
+            boxes += mask_boxes(words, dec, width, height)
+            _count(counts, dec)
+            _remember(seen, i, words, dec)
+        boxes = geometry.without_contained(boxes)
+        if boxes:
+            try:
+                done = store.mask(i, boxes)
+            except ServiceUnavailable as e:
+                raise PixelError(getattr(e, "code", "mask"), str(e)) from None
+            outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
+            counts["frames_masked"] += 1
+    try:
+        new_ts = store.finish(ds)
+    except ServiceUnavailable as e:
+        raise PixelError(getattr(e, "code", "encode"), str(e)) from None
+    ds.BurnedInAnnotation = "NO"
+    outcome.cleaned = True
+    outcome.transfer_syntax = new_ts if new_ts and new_ts != transfer_syntax else ""
+    counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
+    outcome.counts = counts
+    outcome.words = list(seen.values())
+    return outcome
+
+
+def _count(counts: dict, decisions: list[Decision]) -> None:
+    counts["words"] += len(decisions)
+    for d in decisions:
+        counts[d.reason] = counts.get(d.reason, 0) + 1
+        counts["masked_words"] += d.mask
+
+
+def _remember(seen: dict, frame: int, words: list[Word], decisions: list[Decision]) -> None:
+    """Local-only record for the review screen: each distinct word once, with the frames it is on."""
+    for d in decisions:
+        w = words[d.index]
+        key = (w.text, w.left, w.top, w.width, w.height)
+        entry = seen.get(key)
+        if entry is None:
+            seen[key] = {"text": w.text, "box": [w.left, w.top, w.width, w.height],
+                         "confidence": round(w.confidence, 1), "masked": d.mask, "reason": d.reason,
+                         "frames": [frame]}
+        else:
+            entry["frames"].append(frame)

@@ -1,0 +1,248 @@
+"""Reading the text of every frame with OCR, and reading again only what changed.
+
+Two readings of each frame, kept apart (each is a consistent reading of the lines; text_policy decides on
+both and masks what either says must go):
+1. the whole frame, enlarged smoothly (8-10 px annotation fonts become legible); the frame once more with its
+   image content (speckle, anatomy) painted over, because Tesseract's layout analysis swallows text that sits
+   right next to an image; and every banner band on its own: Tesseract thresholds an image globally, so light
+   text on a grey title bar over a black ultrasound frame disappears unless the bar is read by itself;
+2. a second look at the text lines found, enlarged twice as much, with room around them: it catches the words
+   the first reading garbled or missed at the start of a line (a name is rarely read wrong twice).
+
+Multi-frame: the frame is cut into tiles whose pixels are digested (FrameStore.region_digest). A tile whose
+digest equals the one it had in the previous frame holds the same pixels, so the words read there are reused;
+the tiles that changed are read again with a margin, grown to take in whole every word they touch, so that
+a word is never read in halves.
+Every frame ends up with complete readings: only re-reading of identical pixels is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from ..hosts.services import GrayImage, OcrRequest, Word
+from . import geometry
+from .geometry import Box
+from .ocr_image import blank, edge_value, enlarge, pad, textured_tiles
+
+Readings = list[list[Word]]
+Reading = Generator[OcrRequest, list[Word], list[Word]]
+BORDER = 16  # quiet border around every image sent: Tesseract drops glyphs that touch the edge
+
+
+def choose_factor(width: int, height: int) -> int:
+    """Enlargement of the first reading: 2 up to 1600 px, else none (the second look doubles it)."""
+    return 2 if max(width, height) <= 1600 else 1
+
+
+def banner_bands(image: GrayImage, min_height: int = 8) -> list[Box]:
+    """Horizontal bands whose background differs from the frame's (grey title bars), as full-width boxes."""
+    w, h = image.width, image.height
+    medians, uniform = [], []
+    for y in range(h):
+        row = sorted(image.pixels[y * w:(y + 1) * w:4])
+        m = row[len(row) // 2]
+        medians.append(m)
+        uniform.append(sum(1 for v in row if abs(v - m) <= 12) / len(row))
+    if not medians:
+        return []
+    background = sorted(medians)[len(medians) // 2]
+    flags = [u >= 0.55 and abs(m - background) >= 30 for m, u in zip(medians, uniform)]
+    bands, start, gap = [], None, 0
+    for y, flag in enumerate(flags + [False] * 4):
+        if flag:
+            start = y if start is None else start
+            gap = 0
+        elif start is not None:
+            gap += 1
+            if gap > 3:  # a row of text can break the run; more than three rows end the band
+                end = y - gap + 1
+                if min_height <= end - start <= max(40, h // 8):
+                    # Exactly the bar's rows: a strip of the darker frame below would pull Tesseract's
+                    # threshold down to where the bar and its text fall on the same side.
+                    bands.append((0, start, w, end - start))
+                start, gap = None, 0
+    return bands
+
+
+def line_blocks(words: list[Word], width: int, height: int, settled=None) -> list[Box]:
+    """Where the second look reads: every line of real text, with room for a missed word at either end.
+    `settled(word)`: true for words the first reading got beyond doubt (a clear technical label); a line of
+    only those is not read again."""
+    boxes = []
+    for w in words:
+        if sum(c.isalnum() for c in w.text) >= 2 and w.confidence >= 40 and not (settled and settled(w)):
+            # a line's height above and below: the lines of a column of settings become one block to read
+            grown = geometry.grow(geometry.word_box(w), 6 * w.height, max(2, w.height))
+            clipped = geometry.clip(grown, width, height)
+            if clipped:
+                boxes.append(clipped)
+    return geometry.merge_overlapping(boxes)
+
+
+@dataclass
+class ReadStats:
+    frames: int = 0
+    requests: int = 0
+    pixels_read: int = 0  # frame pixels sent to OCR (before enlargement)
+    pixels_reused: int = 0
+    frames_reused: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FrameReader:
+    """Reads frame after frame of one store; `read(i)` is a generator that yields OcrRequests."""
+
+    store: object  # FrameStore: render(i, box, scale) -> GrayImage, region_digest(i, box) -> bytes
+    width: int
+    height: int
+    factor: int = 0
+    psm: int = 11
+    tile: int = 64
+    reuse: bool = True
+    second_look: bool = True
+    nearest: bool = False  # enlarge by pixel repetition (any factor) instead of smoothly (1, 2, 4)
+    quiet_reading: bool = True  # also read with image content painted over (see _read_quiet)
+    settled: object = None  # word -> bool, see line_blocks
+    stats: ReadStats = field(default_factory=ReadStats)
+
+    def __post_init__(self) -> None:
+        self.factor = self.factor or choose_factor(self.width, self.height)
+        self._tiles = [(x, y, min(self.tile, self.width - x), min(self.tile, self.height - y))
+                       for y in range(0, self.height, self.tile) for x in range(0, self.width, self.tile)]
+        self._digests: list[bytes] | None = None
+        self._readings: Readings = [[], []]
+        self._bands: list[Box] | None = None
+        self.textured: list[Box] = []  # tiles of image content (speckle, anatomy) in the last frame read
+
+    # -- one OCR request ------------------------------------------------------------------------------
+
+    def _read(self, i: int, rect: Box, factor: int, psm: int, image: GrayImage | None = None) -> Reading:
+        if self.nearest:
+            # Enlarged by repeating pixels in the store (the verification pass reads the frame this way).
+            sent = pad(self.store.render(i, box=rect, scale=factor), BORDER)
+        else:
+            if image is None:
+                image = self.store.render(i, box=rect, scale=1)
+            sent = pad(enlarge(image, factor), BORDER)
+        self.stats.requests += 1
+        self.stats.pixels_read += rect[2] * rect[3]
+        found = yield OcrRequest(sent, psm, "detect")
+        out = []
+        for w in found or ():
+            x0 = max(0, (w.left - BORDER) // factor)
+            y0 = max(0, (w.top - BORDER) // factor)
+            x1 = min(rect[2], -(-(w.left + w.width - BORDER) // factor))
+            y1 = min(rect[3], -(-(w.top + w.height - BORDER) // factor))
+            if x1 > x0 and y1 > y0:
+                out.append(Word(w.text, rect[0] + x0, rect[1] + y0, x1 - x0, y1 - y0, w.confidence))
+        return out
+
+    # -- frames -----------------------------------------------------------------------------------------
+
+    def read(self, i: int) -> Generator[OcrRequest, list[Word], Readings]:
+        """The readings of frame i (words in frame coordinates)."""
+        self.stats.frames += 1
+        digests = [self.store.region_digest(i, t) for t in self._tiles] if self.reuse else None
+        if self._digests is None or digests is None:
+            yield from self._read_area(i, [(0, 0, self.width, self.height)], full=True)
+        else:
+            changed = [t for t, a, b in zip(self._tiles, digests, self._digests) if a != b]
+            if not changed:
+                self.stats.frames_reused += 1
+                self.stats.pixels_reused += self.width * self.height
+            else:
+                rects = self._rects(changed)
+                area = sum(r[2] * r[3] for r in rects)
+                if area >= 0.85 * self.width * self.height:
+                    yield from self._read_area(i, [(0, 0, self.width, self.height)], full=True)
+                else:
+                    self.stats.pixels_reused += self.width * self.height - area
+                    yield from self._read_area(i, rects, full=False)
+        self._digests = digests
+        return [list(r) for r in self._readings]
+
+    def _read_area(self, i: int, rects: list[Box], full: bool) -> Generator[OcrRequest, list[Word], None]:
+        first, second = ([], []) if full else self._readings
+        if not full:  # second-look words of a changed area are looked at again below (or are gone)
+            second = [w for w in second
+                      if not any(geometry.contains(r, geometry.word_box(w)) for r in rects)]
+        for rect in rects:
+            image = self.store.render(i, box=rect, scale=1)
+            if self._bands is None and full:
+                self._bands = banner_bands(image)
+            fresh = yield from self._read(i, rect, self.factor, self.psm, image)
+            if self.quiet_reading:
+                fresh = _add_new(fresh, (yield from self._read_quiet(i, rect, image)))
+            first = _merge(first, fresh, rect)
+        for band in self._bands or ():
+            if full or any(geometry.intersects(band, r) for r in rects):
+                first = _merge(first, (yield from self._read(i, band, self.factor, self.psm)), band)
+        if self.second_look:
+            blocks = line_blocks(first, self.width, self.height, self.settled)
+            if not full:
+                blocks = [b for b in blocks if any(geometry.intersects(b, r) for r in rects)]
+            factor = min(4, 2 * self.factor)
+            for block in blocks:
+                second = _merge(second, (yield from self._read(i, block, factor, self.psm)), block)
+        self._readings = [first, second]
+
+    def _read_quiet(self, i: int, rect: Box, image: GrayImage) -> Reading:
+        """The rectangle read again with its image content (speckle, anatomy) painted over: Tesseract's layout
+        analysis takes text right next to an image for part of it and reads neither."""
+        tiles = textured_tiles(image)
+        self.textured = [b for b in self.textured if not geometry.intersects(b, rect)]
+        self.textured += [(rect[0] + x, rect[1] + y, w, h) for x, y, w, h in tiles]
+        covered = sum(t[2] * t[3] for t in tiles) / max(1, image.width * image.height)
+        if not 0.03 <= covered <= 0.85 or self.nearest:
+            return []
+        quiet = blank(image, tiles, edge_value(image))
+        return (yield from self._read(i, rect, self.factor, self.psm, quiet))
+
+    def _rects(self, changed: list[Box]) -> list[Box]:
+        """Changed tiles with a margin, grown to take in whole every word they touch (a word is never read in
+        halves), merged into few rectangles."""
+        rects = geometry.merge_overlapping(
+            g for g in (geometry.clip(geometry.grow(c, 24, 8), self.width, self.height) for c in changed) if g)
+        words = [geometry.grow(geometry.word_box(w), 4) for r in self._readings for w in r]
+        for _ in range(3):  # a grown rectangle can touch more words; a few rounds settle it
+            grown = []
+            for r in rects:
+                touching = [b for b in words if geometry.intersects(r, b)]
+                grown.append(geometry.clip(geometry.union([r, *touching]), self.width, self.height) or r)
+            merged = geometry.merge_overlapping(grown)
+            if merged == rects:
+                break
+            rects = merged
+        return rects
+
+
+def _add_new(words: list[Word], more: list[Word]) -> list[Word]:
+    """Words plus those of another reading of the same area that nothing read yet covers."""
+    boxes = [geometry.word_box(w) for w in words]
+    out = list(words)
+    for w in more:
+        b = geometry.word_box(w)
+        if not any(geometry.intersection_area(b, o) >= 0.3 * min(b[2] * b[3], o[2] * o[3]) for o in boxes):
+            out.append(w)
+    return out
+
+
+def _merge(old: list[Word], fresh: list[Word], rect: Box) -> list[Word]:
+    """Words of a re-read rectangle replace the old words inside it; old words it only cuts stay unless a
+    fresh word covers them (keeping a stale box over-masks a little; dropping it could miss text)."""
+    kept = []
+    fresh_boxes = [geometry.word_box(w) for w in fresh]
+    for w in old:
+        b = geometry.word_box(w)
+        if geometry.contains(rect, b):
+            continue
+        if geometry.intersects(rect, b) and any(
+                geometry.intersection_area(b, f) >= 0.3 * min(b[2] * b[3], f[2] * f[3]) for f in fresh_boxes):
+            continue
+        kept.append(w)
+    return kept + fresh

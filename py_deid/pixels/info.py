@@ -1,0 +1,195 @@
+"""PixelInfo: everything needed to interpret Pixel Data, read from the header once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pydicom.dataset import Dataset
+
+from ..hosts.services import ServiceUnavailable
+from .palette import Palette, PaletteError, read_palette
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+NATIVE = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED, EXPLICIT_BE})
+RLE = "1.2.840.10008.1.2.5"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR = "1.2.840.10008.1.2.4.81"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+J2K = "1.2.840.10008.1.2.4.91"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+JPEG_DCT = frozenset({JPEG_BASELINE, JPEG_EXTENDED})
+LOSSLESS = frozenset({RLE, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, J2K_LOSSLESS,
+                      HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL}) | NATIVE
+# Lossy Image Compression Method (0028,2114) defined terms, PS3.3 C.7.6.1.1.5.1.
+LOSSY_METHOD = {JPEG_BASELINE: "ISO_10918_1", JPEG_EXTENDED: "ISO_10918_1", JPEG_LS_NEAR: "ISO_14495_1",
+                J2K: "ISO_15444_1", HTJ2K: "ISO_15444_15"}
+
+
+class PixelCodecError(ServiceUnavailable):
+    """Pixel data that cannot be read or written: a missing decoder (named) or data that does not decode.
+
+    `code` is a short machine-readable reason; the message never quotes values from the file.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PixelInfo:
+    rows: int
+    columns: int
+    samples: int
+    bits_allocated: int
+    bits_stored: int
+    high_bit: int
+    signed: bool
+    photometric: str
+    planar: int
+    frames: int
+    transfer_syntax: str
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    window: tuple[float, float] | None = None
+    palette: Palette | None = None
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, transfer_syntax: str) -> "PixelInfo":
+        try:
+            rows, columns = int(ds.Rows), int(ds.Columns)
+            samples = int(ds.get("SamplesPerPixel", 1) or 1)
+            allocated = int(ds.BitsAllocated)
+            stored = int(ds.get("BitsStored", allocated) or allocated)
+            high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
+            signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+            photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+            planar = int(ds.get("PlanarConfiguration", 0) or 0) if samples > 1 else 0
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except (AttributeError, TypeError, ValueError):
+            raise PixelCodecError("pixel-description", "image pixel description missing or invalid") from None
+        if rows <= 0 or columns <= 0 or frames <= 0 or samples not in (1, 3) or allocated not in (8, 16, 32):
+            raise PixelCodecError("pixel-description", "unsupported image pixel description "
+                                  "(rows/columns/frames must be positive, 1 or 3 samples, 8/16/32 bits allocated)")
+        if not 0 < stored <= allocated or not stored - 1 <= high < allocated:
+            raise PixelCodecError("pixel-description", "bits stored / high bit inconsistent with bits allocated")
+        if not photometric:
+            photometric = "MONOCHROME2" if samples == 1 else "RGB"
+        palette = None
+        if photometric == "PALETTE COLOR":
+            try:
+                palette = read_palette(ds, little_endian=transfer_syntax != EXPLICIT_BE)
+            except PaletteError as e:
+                raise PixelCodecError("palette", str(e)) from None
+        slope, intercept = _number(ds, "RescaleSlope", 1.0), _number(ds, "RescaleIntercept", 0.0)
+        center, width = _number(ds, "WindowCenter", None), _number(ds, "WindowWidth", None)
+        window = (center, width) if center is not None and width is not None and width > 0 else None
+        return cls(rows, columns, samples, allocated, stored, high, signed, photometric, planar, frames,
+                   transfer_syntax, slope or 1.0, intercept, window, palette)
+
+    # ---- derived -------------------------------------------------------------------------------------
+    @property
+    def bytes_per_sample(self) -> int:
+        return self.bits_allocated // 8
+
+    @property
+    def little_endian(self) -> bool:
+        return self.transfer_syntax != EXPLICIT_BE
+
+    @property
+    def native(self) -> bool:
+        return self.transfer_syntax in NATIVE
+
+    @property
+    def lossy_syntax(self) -> bool:
+        return self.transfer_syntax in LOSSY_METHOD
+
+    @property
+    def subsampled(self) -> bool:
+        """Natively encoded YBR_FULL_422: two pixels share one Cb and one Cr (PS3.3 C.7.6.3.1.2)."""
+        return self.photometric in ("YBR_FULL_422", "YBR_PARTIAL_422") and self.native
+
+    @property
+    def frame_length(self) -> int:
+        """Bytes of one native frame."""
+        if self.subsampled:
+            return self.rows * self.columns * 2 * self.bytes_per_sample
+        return self.rows * self.columns * self.samples * self.bytes_per_sample
+
+    @property
+    def shift(self) -> int:
+        """Where the stored bits start (high bit above bits stored - 1 puts them higher)."""
+        return self.high_bit - self.bits_stored + 1
+
+    @property
+    def background(self) -> tuple[int, ...]:
+        return background_for(self, self.photometric)
+
+    def decoded(self) -> "PixelInfo":
+        """The description of the pixels a codec hands back (see decoded_photometric)."""
+        photometric = decoded_photometric(self.transfer_syntax, self.photometric)
+        return replace(self, photometric=photometric, planar=0, transfer_syntax=EXPLICIT_LE)
+
+    def codec_info(self) -> dict:
+        """What a CodecService needs to decode or encode one frame (pydicom's option names)."""
+        return {
+            "rows": self.rows, "columns": self.columns, "samples_per_pixel": self.samples,
+            "bits_allocated": self.bits_allocated, "bits_stored": self.bits_stored,
+            "pixel_representation": int(self.signed), "photometric_interpretation": self.photometric,
+            "planar_configuration": self.planar, "number_of_frames": 1,
+            # The photometric interpretation the decoded bytes must be in (RGB when the codec undoes a
+            # colour transform that is part of the compression; else the stored components as they are).
+            "as_rgb": decoded_photometric(self.transfer_syntax, self.photometric) == "RGB"
+            and self.photometric != "RGB",
+        }
+
+
+def decoded_photometric(transfer_syntax: str, photometric: str) -> str:
+    """The photometric interpretation of decoded frames: JPEG DCT codecs and JPEG 2000 undo their own colour
+    transform (YCbCr, ICT, RCT) and hand back RGB; every other codec hands back the stored components."""
+    if transfer_syntax in JPEG_DCT and photometric.startswith("YBR"):
+        return "RGB"
+    if photometric in ("YBR_ICT", "YBR_RCT"):
+        return "RGB"
+    return photometric
+
+
+def background_for(info: PixelInfo, photometric: str) -> tuple[int, ...]:
+    """Stored sample values that display as black (for MONOCHROME1 that is the maximum value)."""
+    bits = info.bits_stored
+    if photometric == "MONOCHROME1":
+        return ((1 << (bits - 1)) - 1 if info.signed else (1 << bits) - 1,)
+    if photometric == "PALETTE COLOR":
+        if info.palette is None:
+            raise PixelCodecError("palette", "palette colour lookup tables missing")
+        return (info.palette.darkest_index,)
+    if info.samples == 1:
+        return (-(1 << (bits - 1)) if info.signed else 0,)
+    if photometric == "RGB":
+        return (0, 0, 0)
+    if photometric.startswith("YBR_PARTIAL"):
+        return (16 << (bits - 8), 1 << (bits - 1), 1 << (bits - 1))
+    if photometric.startswith("YBR"):
+        return (0, 1 << (bits - 1), 1 << (bits - 1))
+    raise PixelCodecError("photometric", "unsupported photometric interpretation for masking")
+
+
+def _number(ds: Dataset, keyword: str, default):
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, (int, float)) and hasattr(value, "__len__") and not isinstance(value, str):
+            value = value[0] if len(value) else None
+        return float(value) if value is not None else default
+    except (TypeError, ValueError, IndexError):
+        return default

@@ -1,0 +1,221 @@
+"""PHI in text read by OCR: this instance's terms (tolerant of OCR errors) and PHI-shaped patterns.
+
+Builds on py_deid.phi (the terms and the folding of confusable characters) with what OCR output needs on top:
+words of one phrase combined (a date or a name split into several words), truncated values ("CLEVELAN.."),
+two errors in a long word, dates written the way scanners print them ("Fri Apr 30 06:27:24 1993"), times next
+to a date, and values that follow a label such as "ID:" or "DOB".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .. import dates as _dates
+from ..phi import PhiTerms, fold_ocr
+
+_MON = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|[O0]CT|N[O0]V|DEC)[A-Z]*\.?"
+_DAY = r"(?:MON|TUE|WED|THU|FRI|SAT|SUN)[A-Z]*\.?,?"
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AP]\.?M\.?)?"
+DATES = (
+    r"(?<![\w.])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?![\w.])",  # 08/29/1951, 5/25/11, 29.08.1951
+    r"(?<![\w.])\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d{2}",  # glued to what follows ("03/02/201705:24PM")
+    r"(?<![\w.])(?:1[89]|20)\d{2}[/.-]\d{1,2}[/.-]\d{1,2}(?![\w.])",  # 2017-03-02
+    r"(?<![\w.])(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w.])",  # 20170302
+    rf"(?<![\w.])\d{{1,2}}\s?[ -]?{_MON}[ -]?\s?(?:\d{{4}}|\d{{2}})(?![\w.])",  # 30 JAN 94, 24-MAY-02
+    rf"(?<![\w.])(?:{_DAY}\s)?{_MON}\s\d{{1,2}},?\s(?:{_TIME}\s)?\d{{4}}(?![\w.])",  # Fri Apr 30 06:27:24 1993
+    rf"(?<![\w.]){_MON}[ -]?(?:19|20)\d{{2}}(?![\w.])",  # month and year: OCT 2016
+)
+OTHER = (
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail
+    r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)",  # SSN
+    r"(?<![\w.])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w.])",  # phone
+    r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
+    r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825
+)
+DATE_RE = re.compile("|".join(f"(?:{p})" for p in DATES), re.IGNORECASE)
+TIME_RE = re.compile(rf"(?<![\w.]){_TIME}(?![\w])", re.IGNORECASE)
+OTHER_RE = re.compile("|".join(f"(?:{p})" for p in OTHER), re.IGNORECASE)
+# Titles are case-sensitive: "DR" alone is an ultrasound label (dynamic range).
+HONORIFIC_RE = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Doctor)\b\.?\s*[A-Z][A-Za-z'-]+")
+# Labels after which the next words are an identifier or a name, whatever they say.
+LABELS = re.compile(
+    r"^(?:ID|PID|MRN|MR#|PT|PAT|PATIENT|NAME|PT\.?NAME|DOB|D\.O\.B|BIRTH|BD|ACC|ACC#|ACCESSION|EX|EXAM|"
+    r"STUDY|REF|REFERRING|PHYS|PHYSICIAN|OPERATOR|OP|SONOGRAPHER|HOSP|HOSPITAL|INST|ADDR|TEL|PHONE|"
+    r"SSN|INS|INSURANCE)[:#.]*$", re.IGNORECASE)
+_DASHES = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2012": "-", "\u2212": "-", "\u201c": '"', "\u201d": '"',
+                         "\u2026": "..."})
+
+
+def normalise(text: str) -> str:
+    """OCR text with typographic dashes, quotes and ellipses as ASCII, and runs of dashes collapsed."""
+    return re.sub(r"-{2,}", "-", text.translate(_DASHES))
+
+
+def within_edits(a: str, b: str, k: int) -> bool:
+    """Levenshtein distance <= k (banded; the strings are short)."""
+    if abs(len(a) - len(b)) > k:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        lo, hi = max(1, i - k), min(len(b), i + k)
+        if lo > 1:
+            cur[lo - 1] = k + 1
+        for j in range(lo, hi + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
+        if hi < len(b):
+            cur[hi + 1:] = [k + 1] * (len(b) - hi)
+        if min(cur) > k:
+            return False
+        prev = cur
+    return prev[-1] <= k
+
+
+def _allowed_edits(n: int) -> int:
+    return 0 if n < 5 else 1 if n < 8 else 2
+
+
+class PhiMatcher:
+    """This instance's PHI terms, folded the way OCR errs, and a tolerant test of OCR text against them."""
+
+    def __init__(self, terms: PhiTerms | None) -> None:
+        forms: set[str] = set()
+        if terms is not None:
+            names = set(getattr(terms, "names", ()))
+            for term in names | set(terms.ids) | set(terms.phones):
+                forms.add(fold_ocr(term))
+            for place in terms.places:
+                forms.add(fold_ocr(place))
+                forms.update(fold_ocr(w) for w in re.split(r"[\s^,]+", place) if len(w) >= 4)
+            for a in names:
+                for b in names:
+                    if a != b:
+                        forms.add(fold_ocr(a + b))
+            for d in terms.dates:
+                forms.update(fold_ocr(f) for f in _dates.written_forms(d))
+                forms.add(fold_ocr(f"{d.month}/{d.day}/{d.year % 100:02d}"))
+                forms.add(fold_ocr(f"{d.day}-{d.strftime('%b').upper()}-{d.year}"))
+        self.forms = frozenset(f for f in forms if len(f) >= 2)
+        self._long = tuple(sorted((f for f in self.forms if len(f) >= 4), key=len, reverse=True))
+        self._cache: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def matches(self, text: str, *, inside: bool = True) -> bool:
+        """`inside`: also when a term is only part of the text (off for combined words, where that part is
+        one of the words and matches on its own)."""
+        key = (text, inside)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._matches(text, inside)
+        return hit
+
+    def _matches(self, text: str, inside: bool) -> bool:
+        folded = fold_ocr(normalise(text))
+        if len(folded) < 2:
+            return False
+        if folded in self.forms:
+            return True
+        truncated = text.rstrip().endswith(("..", "\u2026", "\\..", "!.."))
+        n = len(folded)
+        for form in self._long:
+            if inside and form in folded:
+                return True
+            if n >= 4 and form.startswith(folded) and (truncated or n >= 5):
+                return True
+            k = _allowed_edits(min(n, len(form)))
+            if k and within_edits(form, folded, k):
+                return True
+            if truncated and n >= 5 and within_edits(form[:n], folded, _allowed_edits(n)):
+                return True
+        return False
+
+
+def _spans(text: str, regex: re.Pattern) -> list[tuple[int, int]]:
+    return [m.span() for m in regex.finditer(text)]
+
+
+def phrase_text(texts: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Words joined by one space, and each word's character span in the result."""
+    out, spans, pos = [], [], 0
+    for t in texts:
+        t = normalise(t)
+        spans.append((pos, pos + len(t)))
+        out.append(t)
+        pos += len(t) + 1
+    return " ".join(out), spans
+
+
+def _covered(spans: list[tuple[int, int]], hits: list[tuple[int, int]]) -> set[int]:
+    return {k for k, (a, b) in enumerate(spans) for (s, e) in hits if a < e and s < b}
+
+
+_AS_DIGIT = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "@": "0", "\u00d8": "0", "\u00f8": "0",
+                           "I": "1", "l": "1", "|": "1", "!": "1", "Z": "2", "z": "2", "S": "5", "s": "5",
+                           "$": "5", "B": "8", "G": "6", "b": "6", "g": "9", "q": "9"})
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def canonical(texts: Sequence[str]) -> list[str]:
+    """OCR words as the patterns expect them: letters read in place of digits in a mostly numeric word become
+    digits ("S84" -> "584", "@:83:46" -> "0:83:46"), and a month name one letter off next to a number is
+    that month ("JAM 94" -> "JAN 94")."""
+    out = []
+    for t in texts:
+        t = normalise(t)
+        alnum = [c for c in t if c.isalnum() or c in "@|!$\u00d8\u00f8"]
+        digits = sum(c.isdigit() for c in t)
+        if digits and 2 * digits >= len(alnum) and not re.search(r"[A-Za-z]{2}", t):
+            t = t.translate(_AS_DIGIT)
+        out.append(t)
+    for k, t in enumerate(out):
+        core = t.strip(".,-").upper()
+        if len(core) == 3 and core.isalpha() and core not in _MONTHS:
+            neighbours = [out[j] for j in (k - 1, k + 1) if 0 <= j < len(out)]
+            if any(any(c.isdigit() for c in n) for n in neighbours):
+                for m in _MONTHS:
+                    if within_edits(core, m, 1):
+                        out[k] = t.upper().replace(core, m)
+                        break
+    return out
+
+
+def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
+    """Word positions in one phrase covered by (dates, times, other PHI-shaped patterns incl. labelled values).
+    `readable[k]`: word k was read clearly enough to count as a label (a weak "PT" is speckle)."""
+    text, spans = phrase_text(canonical(texts))
+    dates = _covered(spans, _spans(text, DATE_RE))
+    times = _covered(spans, _spans(text, TIME_RE))
+    other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
+    for k, t in enumerate(texts):
+        if LABELS.match(normalise(t).strip("\"'*")) and (readable is None or readable[k]):
+            # The value(s) after a label: up to three words, stopping at the next label.
+            for j in range(k + 1, min(k + 4, len(texts))):
+                nxt = normalise(texts[j]).strip("\"'*")
+                if LABELS.match(nxt) or (nxt.endswith(":") and j > k + 1):
+                    break
+                other.add(j)
+    return dates, times - dates, other
+
+
+def term_hits(texts: Sequence[str], matcher: PhiMatcher, max_words: int = 4,
+              readable: Sequence[bool] | None = None) -> set[int]:
+    """Word positions in one phrase that are (part of) one of the instance's PHI terms. A group of words is
+    only taken whole when the words at its ends were read clearly (`readable`) or match by themselves: a
+    speckle blot read as "LO" next to a name is not part of the name."""
+    hit: set[int] = set()
+    if not matcher:
+        return hit
+    alone = [matcher.matches(t) for t in texts]
+    ok = [alone[k] or readable is None or readable[k] for k in range(len(texts))]
+    for i in range(len(texts)):
+        if alone[i]:
+            hit.add(i)
+        if not ok[i]:
+            continue
+        for j in range(i + 2, min(i + max_words, len(texts)) + 1):
+            if ok[j - 1] and matcher.matches("".join(texts[i:j]), inside=False):
+                hit.update(range(i, j))
+    return hit

@@ -1,0 +1,247 @@
+"""One uncompressed frame -> 8-bit gray for OCR, in pure Python (bytes.translate, slicing, array, big ints).
+
+Polarity: the image as a viewer shows it ("display" polarity). MONOCHROME1 is inverted so that high stored
+values are light, exactly like MONOCHROME2; annotation text that a scanner draws at the top of the value range
+(the usual case) therefore comes out light on dark. `invert=True` gives the negative (dark text on light),
+which Tesseract tends to prefer.
+
+Colour and palette images render as BT.601 luminance; a (center, width) window, in 0..255 luminance units,
+can stretch it (e.g. to lift dim text). Window for grayscale: "auto" (default) maps the lowest and highest value present in the frame (after rescale)
+to 0 and 255, so text drawn at the extreme values is pure white/black whatever the modality's value range
+(a narrow clinical window can saturate the anatomy around text and hide it). The mask fill value is left out
+of that range so that a re-read after masking sees the image the same way. "header" uses Window Center/Width;
+a (center, width) pair in modality units is used as given.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from .info import PixelInfo
+from .layout import Box, Layout
+
+_NATIVE_LITTLE = array("H", b"\x01\x00")[0] == 1
+# BT.601 luma weights as byte tables; their per-pixel sum never exceeds 255, so three planes can be added
+# as big integers (one C-level addition per plane, no carries between bytes).
+_LUMA_R = bytes(round(v * 0.299) for v in range(256))
+_LUMA_G = bytes(round(v * 0.587) for v in range(256))
+_LUMA_B = bytes(round(v * 0.114) for v in range(256))
+
+
+def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="auto", invert: bool = False,
+               exclude: int | None = None) -> bytes:
+    """The whole frame as rows*columns bytes of 8-bit gray. `exclude`: a stored value left out of "auto"."""
+    frame = bytes(memoryview(buf)[offset:offset + layout.frame_length])
+    photometric = info.photometric
+    if photometric == "PALETTE COLOR":
+        out = _palette(frame, layout, info)
+    elif info.samples == 1:
+        out = _mono(frame, layout, info, window, exclude)
+    elif photometric.startswith("YBR"):
+        out = _luma_plane(frame, layout, info)
+    else:
+        r, g, b = (_plane8(frame, layout, info, s) for s in range(3))
+        out = luma(r, g, b)
+    if isinstance(window, tuple) and (photometric == "PALETTE COLOR" or info.samples > 1):
+        out = out.translate(_window_table(*window))  # on the 0..255 luminance, e.g. to lift dim text
+    if invert:
+        out = out.translate(_INVERT)
+    return out
+
+
+_INVERT = bytes(range(255, -1, -1))
+_BYTES = [bytes([v]) for v in range(256)]
+
+
+def _window_table(center: float, width: float) -> bytes:
+    lo, hi = center - width / 2, center + width / 2
+    return bytes(0 if v <= lo else 255 if v >= hi else int((v - lo) * 255 / (hi - lo) + 0.5) for v in range(256))
+
+
+def luma(r: bytes, g: bytes, b: bytes) -> bytes:
+    n = len(r)
+    total = (int.from_bytes(r.translate(_LUMA_R), "little") + int.from_bytes(g.translate(_LUMA_G), "little")
+             + int.from_bytes(b.translate(_LUMA_B), "little"))
+    return total.to_bytes(n, "little")
+
+
+def crop(gray: bytes, width: int, box: Box) -> bytes:
+    x, y, w, h = box
+    if x == 0 and w == width:
+        return gray[y * width:(y + h) * width]
+    return b"".join(gray[r * width + x:r * width + x + w] for r in range(y, y + h))
+
+
+def enlarge(gray: bytes, width: int, height: int, scale: int, *, smooth: bool = False) -> bytes:
+    """Integer enlargement. Nearest neighbour: `scale` slice assignments widen every row at once.
+    Smooth: linear interpolation between neighbouring pixels (Tesseract reads small pixel fonts better that
+    way), computed per output phase as a sum of two byte-table lookups added as big integers."""
+    if scale == 1:
+        return gray
+    if smooth and width > 1 and height > 1:
+        return _linear(gray, width, height, scale)
+    wide = bytearray(len(gray) * scale)
+    for k in range(scale):
+        wide[k::scale] = gray
+    w2 = width * scale
+    return b"".join(bytes(wide[r * w2:(r + 1) * w2]) * scale for r in range(height))
+
+
+def _weights(scale: int) -> list[bytes]:
+    return [bytes(v * k // scale for v in range(256)) for k in range(scale + 1)]
+
+
+def _blend(p: bytes, q: bytes, tables: list[bytes], scale: int, k: int) -> bytes:
+    # floor(p*(s-k)/s) + floor(q*k/s) <= 255: no carry crosses a byte, so big-int addition adds bytewise
+    total = int.from_bytes(p.translate(tables[scale - k]), "little") + int.from_bytes(q.translate(tables[k]), "little")
+    return total.to_bytes(len(p), "little")
+
+
+def _linear(gray: bytes, width: int, height: int, scale: int) -> bytes:
+    tables = _weights(scale)
+    nxt = bytearray(gray[1:] + gray[-1:])
+    nxt[width - 1::width] = gray[width - 1::width]  # the last pixel of a row has no right neighbour
+    wide = bytearray(len(gray) * scale)
+    for k in range(scale):
+        wide[k::scale] = _blend(gray, bytes(nxt), tables, scale, k)
+    w2 = width * scale
+    below = bytes(wide[w2:]) + bytes(wide[-w2:])
+    phases = [_blend(bytes(wide), below, tables, scale, k) for k in range(scale)]
+    return b"".join(phase[r * w2:(r + 1) * w2] for r in range(height) for phase in phases)
+
+
+# ---- grayscale --------------------------------------------------------------------------------------------
+def _samples(frame: bytes, layout: Layout, signed: bool = False):
+    """The frame's samples as an array (native byte order) or, for unsigned 8 bits, the bytes themselves."""
+    if layout.bps == 1:
+        return array("b", frame) if signed else frame
+    values = array(("h" if signed else "H") if layout.bps == 2 else ("i" if signed else "I"))
+    values.frombytes(frame)
+    if layout.little != _NATIVE_LITTLE:
+        values.byteswap()
+    return values
+
+
+def _decode_value(info: PixelInfo):
+    shift, bits, signed = info.shift, info.bits_stored, info.signed
+    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
+
+    def value(raw: int) -> int:
+        v = (raw >> shift) & mask
+        return v - (1 << bits) if signed and v & sign else v
+    return value
+
+
+def _mono(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | None) -> bytes:
+    values = _samples(frame, layout, signed=info.signed)
+    value = _decode_value(info)
+    fast = _plain_range(values, layout, info, exclude)
+    if fast is not None:
+        # Clean samples (no bits outside Bits Stored): a table over the value range, no per-value set.
+        vmin, vmax = fast
+        raws = range(vmin, vmax + 1)
+        modality = None
+        lo, hi = _window({vmin: _modality(vmin, info), vmax: _modality(vmax, info)}, window, info, None, int)
+    else:
+        raws = set(values)
+        modality = {raw: _modality(value(raw), info) for raw in raws}
+        lo, hi = _window(modality, window, info, exclude, value)
+    span = hi - lo
+    flip = info.photometric == "MONOCHROME1"
+    size = 256 if layout.bps == 1 else 65536 if layout.bps == 2 else 0
+    table = bytearray(size) if size else {}
+    for raw in raws:
+        m = modality[raw] if modality is not None else _modality(raw, info)
+        g = 0 if m <= lo else 255 if m >= hi else int((m - lo) * 255 / span + 0.5)
+        # Signed samples index from the end: table[-1] is the entry of 0xFFFF, as two's complement has it.
+        table[raw if size == 0 or raw >= 0 else raw % size] = 255 - g if flip else g
+    if layout.bps == 1 and not info.signed:
+        return frame.translate(bytes(table))
+    return bytes(map(table.__getitem__, values))
+
+
+def _modality(v: int, info: PixelInfo) -> float:
+    return v * info.rescale_slope + info.rescale_intercept
+
+
+def _plain_range(values, layout: Layout, info: PixelInfo, exclude: int | None):
+    """(min, max) of the stored values when the samples hold nothing but them, else None."""
+    if layout.bps == 4 or info.shift or not len(values):
+        return None
+    if isinstance(values, bytes):  # memchr per candidate beats iterating a million small ints
+        vmin = next(v for v in range(256) if _BYTES[v] in values)
+        vmax = next(v for v in range(255, -1, -1) if _BYTES[v] in values)
+    else:
+        vmin, vmax = min(values), max(values)
+    bits = info.bits_stored
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if vmin < lo or vmax > hi or exclude in (vmin, vmax):
+        return None
+    return vmin, vmax
+
+
+def _window(modality: dict, window, info: PixelInfo, exclude: int | None, value) -> tuple[float, float]:
+    if window == "header" and info.window is not None:
+        window = info.window
+    if isinstance(window, tuple):
+        center, width = window
+        return center - width / 2, center + width / 2
+    ms = [m for raw, m in modality.items() if exclude is None or value(raw) != exclude] or list(modality.values())
+    lo, hi = min(ms), max(ms)
+    if hi <= lo:
+        hi = lo + 1
+    return lo, hi
+
+
+# ---- colour -----------------------------------------------------------------------------------------------
+def _plane8(frame: bytes, layout: Layout, info: PixelInfo, s: int) -> bytes:
+    """Sample `s` of every pixel, reduced to its top 8 stored bits."""
+    n, bps = layout.rows * layout.columns, layout.bps
+    if layout.planar == 0 and layout.samples > 1:
+        step = layout.samples * bps
+        raw = frame[s * bps::step] if bps == 1 else _interleave([frame[s * bps + k::step] for k in range(bps)])
+    else:
+        raw = frame[s * n * bps:(s + 1) * n * bps]
+    top = info.shift + info.bits_stored - 8  # the lowest of the top 8 stored bits
+    if bps == 1:
+        return raw if top == 0 else raw.translate(bytes(_top8(v, top) for v in range(256)))
+    if bps == 2 and top == 8:
+        return raw[1::2] if layout.little else raw[0::2]
+    return bytes(_top8(v, top) for v in _samples(raw, layout))
+
+
+def _top8(v: int, top: int) -> int:
+    return (v >> top) & 0xFF if top >= 0 else (v << -top) & 0xFF
+
+
+def _interleave(parts: list[bytes]) -> bytes:
+    out = bytearray(sum(len(p) for p in parts))
+    k = len(parts)
+    for i, p in enumerate(parts):
+        out[i::k] = p
+    return bytes(out)
+
+
+def _luma_plane(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:
+    """Y of YBR is the luminance already."""
+    if layout.subsampled:
+        if layout.bps != 1:
+            raise ValueError("subsampled YBR with more than 8 bits")
+        return _interleave([frame[0::4], frame[1::4]])
+    return _plane8(frame, layout, info, 0)
+
+
+def _palette(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:
+    pal = info.palette
+    lum = pal.luminance
+    values = _samples(frame, layout)
+    if layout.bps == 1:
+        return frame.translate(bytes(lum[pal.entry(v)] for v in range(256)))
+    present = set(values)
+    lut = bytearray(65536 if layout.bps == 2 else 0)
+    if layout.bps == 2:
+        for raw in present:
+            lut[raw] = lum[pal.entry(raw)]
+        return bytes(map(lut.__getitem__, values))
+    table = {raw: lum[pal.entry(raw)] for raw in present}
+    return bytes(map(table.__getitem__, values))

@@ -1,0 +1,220 @@
+"""Which words OCR read are masked: `--text strict` (all but technical text), `phi` (PHI only), `all`.
+
+Order of the tests, for every phrase of a frame (words on one line, close together):
+1. PHI first: the instance's terms (tolerant matching, words combined) and PHI-shaped patterns (dates, times
+   next to a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
+2. noise: marks with no letter or digit, and short low-confidence reads, are not text (speckle, rulers);
+3. then the mode: `all` masks every word, `phi` nothing more, `strict` every word the technical vocabulary
+   (config/technical_vocabulary.toml) does not cover.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ..hosts.services import Word
+from . import geometry
+from ..phi import fold_ocr
+from .phi_text import PhiMatcher, normalise, pattern_hits, term_hits, within_edits
+
+MODES = ("strict", "phi", "all")
+MASKED = ("phi-term", "phi-pattern", "text", "template")
+_TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
+_TIME_LIKE = re.compile(r"\d:\d")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The technical words and patterns that --text strict keeps."""
+
+    words: frozenset[str]
+    patterns: tuple[re.Pattern, ...]
+    max_digits: int
+    joiners: str
+
+    @classmethod
+    def from_toml(cls, text: str) -> Vocabulary:
+        data = tomllib.loads(text)
+        words = frozenset(w.lower() for group in data.get("words", {}).values() for w in group)
+        patterns = tuple(re.compile(p, re.IGNORECASE) for p in data.get("patterns", {}).values())
+        numbers = data.get("numbers", {})
+        return cls(words, patterns, int(numbers.get("max_number_digits", 3)), str(numbers.get("joiners", "")))
+
+    def is_technical(self, text: str) -> bool:
+        t = normalise(text).strip(_TRIM)
+        if not t:
+            return True
+        low = t.lower()
+        if low in self.words:
+            return True
+        if _TIME_LIKE.search(t):
+            return False
+        if any(p.fullmatch(low) for p in self.patterns):
+            return True
+        for token in re.findall(r"[^\W\d_]+|\d+(?:[.,]\d+)?|\S", low):
+            if token[0].isdigit():
+                if len(re.split(r"[.,]", token)[0]) > self.max_digits:
+                    return False
+            elif token[0].isalpha():
+                if token not in self.words:
+                    return False
+            elif token not in self.joiners:
+                return False
+        return True
+
+
+@lru_cache(maxsize=1)
+def default_vocabulary() -> Vocabulary:
+    text = resources.files("py_deid").joinpath("config", "technical_vocabulary.toml").read_text(encoding="utf-8")
+    return Vocabulary.from_toml(text)
+
+
+@dataclass(frozen=True)
+class Decision:
+    index: int  # into the words decided on
+    mask: bool
+    reason: str  # phi-term | phi-pattern | text | technical | noise | kept
+
+
+def _alnum(text: str) -> int:
+    return sum(c.isalnum() for c in text)
+
+
+def text_height(words: Sequence[Word]) -> int:
+    """The usual height of the text of a frame: the median of the confidently read words (0 if none)."""
+    hs = sorted(w.height for w in words if w.confidence >= 60 and _alnum(w.text) >= 2)
+    return hs[len(hs) // 2] if hs else 0
+
+
+def _isolated(i: int, words: Sequence[Word], dx: float = 2, dy: float = 0) -> bool:
+    """No clearly read word of similar size (two or more letters or digits, confidence 70 or more) within
+    dx / dy text heights: annotation text comes in lines and columns, speckle read as letters does not."""
+    w = words[i]
+    reach = geometry.grow(geometry.word_box(w), int(dx * w.height), int(dy * w.height))
+    return not any(j != i and o.confidence >= 70 and _alnum(o.text) >= 2
+                   and 0.5 * w.height <= o.height <= 2 * w.height
+                   and geometry.intersects(reach, geometry.word_box(o)) for j, o in enumerate(words))
+
+
+def _is_noise(i: int, words: Sequence[Word], clinical: Sequence[geometry.Box], height: int) -> bool:
+    """Marks that are not text: rulers and icons (no letter or digit, or one character on its own), and
+    weak reads of speckle or traces (low confidence with a size unlike the frame's text)."""
+    word = words[i]
+    n = _alnum(word.text)
+    if n == 0 or (n == 1 and _isolated(i, words)):
+        return True
+    if n <= 2 and word.confidence < 50 and _isolated(i, words, 3, 2.5):
+        return True
+    if height and not 0.5 * height <= word.height <= 2.5 * height and (word.confidence < 50 or _isolated(i, words)):
+        return True
+    if (word.confidence < 50 or (n <= 3 and word.confidence < 70)) and _isolated(i, words, 3, 2.5):
+        return True
+    # In image content (an ultrasound region, or tiles the reader found textured) letters are read in speckle:
+    # a read there is text only when it is sure, or stands in a line or column of sure words.
+    box = geometry.word_box(word)
+    inside = any(geometry.intersection_area(c, box) >= 0.5 * box[2] * box[3] for c in clinical)
+    return inside and ((n <= 4 and word.confidence < 35) or (word.confidence < 90 and _isolated(i, words, 3, 2.5)))
+
+
+def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vocabulary | None = None,
+           clinical: Sequence[geometry.Box] = ()) -> list[Decision]:
+    """One decision per word. `clinical`: image regions (ultrasound data regions) where speckle is read as text."""
+    if mode not in MODES:
+        raise ValueError("text mode must be strict, phi or all")
+    vocabulary = vocabulary or default_vocabulary()
+    reason: dict[int, str] = {}
+    date_boxes, time_words = [], []
+    for seg in geometry.segments(words):
+        texts = [words[i].text for i in seg]
+        for k in term_hits(texts, matcher, readable=[words[i].confidence >= 30 for i in seg]):
+            reason[seg[k]] = "phi-term"
+        dates, times, other = pattern_hits(texts, [words[i].confidence >= 50 for i in seg])
+        for k in dates | other:
+            reason.setdefault(seg[k], "phi-pattern")
+        date_boxes += [geometry.word_box(words[seg[k]]) for k in dates]
+        date_boxes += [geometry.word_box(words[i]) for i in seg if reason.get(i) == "phi-term"
+                       and any(c.isdigit() for c in words[i].text)]
+        time_words += [seg[k] for k in times]
+    for i in time_words:
+        if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
+            reason.setdefault(i, "phi-pattern")
+    out = []
+    height = text_height(words)
+    for i, w in enumerate(words):
+        if i in reason:
+            out.append(Decision(i, True, reason[i]))
+        elif _is_noise(i, words, clinical, height):
+            out.append(Decision(i, False, "noise"))
+        elif mode == "all":
+            out.append(Decision(i, True, "text"))
+        elif mode == "strict" and not vocabulary.is_technical(w.text):
+            out.append(Decision(i, True, "text"))
+        else:
+            out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
+    return out
+
+
+def settled_by(vocabulary: Vocabulary | None = None):
+    """The test the reader uses to skip a second look: a confidently read technical word."""
+    vocabulary = vocabulary or default_vocabulary()
+
+    def settled(word: Word) -> bool:
+        return word.confidence >= 80 and vocabulary.is_technical(word.text)
+    return settled
+
+
+def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiMatcher,
+                    vocabulary: Vocabulary | None = None,
+                    clinical: Sequence[geometry.Box] = ()) -> list[list[Decision]]:
+    """Decisions for several readings of one frame. A word that only one reading calls plain text, where another
+    reading saw the same technical word (the same letters up to one OCR error), is that technical word misread."""
+    vocabulary = vocabulary or default_vocabulary()
+    out = [decide(r, mode, matcher, vocabulary, clinical) for r in readings]
+    if mode != "strict" or len(readings) < 2:
+        return out
+    technical = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text))
+                 for k, ds in enumerate(out) for d in ds if d.reason == "technical"]
+    for k, ds in enumerate(out):
+        for n, d in enumerate(ds):
+            if d.reason != "text":
+                continue
+            w = readings[k][d.index]
+            box, folded = geometry.word_box(w), fold_ocr(w.text)
+            if sum(c.isdigit() for c in w.text) > vocabulary.max_digits:
+                continue
+            inside = [(tbox, tfolded) for tbox, tfolded in technical
+                      if geometry.intersection_area(box, tbox) >= 0.5 * tbox[2] * tbox[3]]
+            same = any(geometry.intersection_area(box, tbox) >= 0.5 * box[2] * box[3]
+                       and within_edits(folded, tfolded, 1) for tbox, tfolded in inside)
+            # or the other reading split it into technical words that cover it ("Gnss" there, "Gn" "55" here)
+            split = len(inside) >= 2 and sum(geometry.intersection_area(box, t) for t, _ in inside) >= 0.6 * box[2] * box[3]
+            if same or split:
+                ds[n] = Decision(d.index, False, "technical")
+    return out
+
+
+def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int) -> list[geometry.Box]:
+    """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin."""
+    masked = {d.index for d in decisions if d.mask}
+    boxes = []
+    for seg in geometry.segments(words):
+        run: list[int] = []
+        for i in seg + [-1]:
+            if i in masked:
+                run.append(i)
+                continue
+            if run:
+                b = geometry.union(geometry.word_box(words[j]) for j in run)
+                h = max(words[j].height for j in run)
+                # Wider than high: the next line is close above and below, the next word is not.
+                grown = geometry.grow(b, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
+                clipped = geometry.clip(grown, width, height)
+                if clipped:
+                    boxes.append(clipped)
+                run = []
+    return geometry.without_contained(boxes)

@@ -1,0 +1,194 @@
+"""The SQLite ledger: what arrived (from which site, when, sha256), the forwarding queue, certificates.
+
+One connection shared by the server's threads behind a lock; WAL journal with synchronous=FULL, so a
+committed row survives a crash. Rows hold UIDs, hashes and sizes of de-identified instances only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    sop_uid TEXT PRIMARY KEY,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    modality TEXT NOT NULL DEFAULT '',
+    transfer_syntax TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    received REAL NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'stored'))
+);
+CREATE INDEX IF NOT EXISTS instances_study ON instances (study_uid, series_uid);
+CREATE TABLE IF NOT EXISTS forward_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sop_uid TEXT NOT NULL UNIQUE REFERENCES instances (sop_uid),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'done', 'rejected')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS forward_due ON forward_queue (state, next_at);
+CREATE TABLE IF NOT EXISTS certificates (
+    id TEXT PRIMARY KEY,
+    study_uid TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    site TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received REAL NOT NULL,
+    UNIQUE (study_uid, batch)
+);
+"""
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _all(self, sql: str, args=()) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+
+    # instances
+    def instance(self, sop_uid: str) -> dict | None:
+        rows = self._all("SELECT * FROM instances WHERE sop_uid = ?", (sop_uid,))
+        return rows[0] if rows else None
+
+    def mark_stored(self, sop_uid: str, forward: bool) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", (sop_uid,))
+            if forward:
+                db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                           "VALUES (?, 'queued', ?, ?)", (sop_uid, now, now))
+
+    def delete(self, sop_uid: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM forward_queue WHERE sop_uid = ?", (sop_uid,))
+            db.execute("DELETE FROM instances WHERE sop_uid = ?", (sop_uid,))
+
+    def pending(self) -> list[dict]:
+        return self._all("SELECT * FROM instances WHERE state = 'pending'")
+
+    def stored_count(self) -> int:
+        return self._all("SELECT count(*) AS n FROM instances WHERE state = 'stored'")[0]["n"]
+
+    def studies(self, study_uid: str | None = None) -> list[dict]:
+        where, args = ("AND study_uid = ?", (study_uid,)) if study_uid else ("", ())
+        return self._all(
+            "SELECT study_uid, count(DISTINCT series_uid) AS series, count(*) AS instances, "
+            "group_concat(DISTINCT modality) AS modalities, min(received) AS first_received "
+            f"FROM instances WHERE state = 'stored' {where} GROUP BY study_uid ORDER BY first_received, study_uid", args)
+
+    def series(self, study_uid: str) -> list[dict]:
+        return self._all(
+            "SELECT study_uid, series_uid, min(modality) AS modality, count(*) AS instances, "
+            "min(received) AS first_received FROM instances WHERE state = 'stored' AND study_uid = ? "
+            "GROUP BY series_uid ORDER BY first_received, series_uid", (study_uid,))
+
+    def instances(self, study_uid: str, series_uid: str | None = None) -> list[dict]:
+        if series_uid is None:
+            return self._all("SELECT * FROM instances WHERE state = 'stored' AND study_uid = ? "
+                             "ORDER BY received, sop_uid", (study_uid,))
+        return self._all("SELECT * FROM instances WHERE state = 'stored' AND study_uid = ? AND series_uid = ? "
+                         "ORDER BY received, sop_uid", (study_uid, series_uid))
+
+    # forwarding queue
+    def enqueue_unforwarded(self) -> int:
+        """Queue stored instances that never were (forwarding switched on for an existing store)."""
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                             "SELECT sop_uid, 'queued', ?, ? FROM instances WHERE state = 'stored'", (now, now))
+            return cur.rowcount
+
+    def due(self, now: float, limit: int) -> list[dict]:
+        return self._all(
+            "SELECT q.id, q.sop_uid, q.attempts, i.study_uid, i.series_uid, i.size, i.sha256 "
+            "FROM forward_queue q JOIN instances i USING (sop_uid) "
+            "WHERE q.state = 'queued' AND q.next_at <= ? ORDER BY q.next_at, q.id LIMIT ?", (now, limit))
+
+    def next_due(self) -> float | None:
+        rows = self._all("SELECT min(next_at) AS t FROM forward_queue WHERE state = 'queued'")
+        return rows[0]["t"]
+
+    def forward_done(self, ids: list[int], state: str = "done", error: str = "") -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("UPDATE forward_queue SET state = ?, last_error = ?, updated = ? WHERE id = ?",
+                           [(state, error, now, i) for i in ids])
+
+    def forward_retry(self, items: list[tuple[int, int, float]], error: str) -> None:
+        """items: (id, attempts, next_at)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("UPDATE forward_queue SET attempts = ?, next_at = ?, last_error = ?, updated = ? "
+                           "WHERE id = ?", [(a, t, error, now, i) for i, a, t in items])
+
+    def forward_resume(self, error_prefix: str) -> None:
+        """Make rows deferred for this kind of error due now (the upstream answered again)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("UPDATE forward_queue SET next_at = ? WHERE state = 'queued' AND next_at > ? "
+                       "AND last_error LIKE ?", (now, now, error_prefix.replace("%", "") + "%"))
+
+    def forward_counts(self) -> dict[str, int]:
+        rows = self._all("SELECT state, count(*) AS n FROM forward_queue GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
+    # certificates
+    def certificate(self, study_uid: str, cert_id: str | None = None, batch: str | None = None) -> dict | None:
+        if cert_id is not None:
+            rows = self._all("SELECT * FROM certificates WHERE study_uid = ? AND id = ?", (study_uid, cert_id))
+        else:
+            rows = self._all("SELECT * FROM certificates WHERE study_uid = ? AND batch = ?", (study_uid, batch))
+        return rows[0] if rows else None
+
+    def certificates(self, study_uid: str) -> list[dict]:
+        return self._all("SELECT * FROM certificates WHERE study_uid = ? ORDER BY received", (study_uid,))
+
+    def add_certificate(self, row: dict) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO certificates (id, study_uid, batch, site, sha256, size, received) "
+                       "VALUES (:id, :study_uid, :batch, :site, :sha256, :size, :received)", row)
+
+    def instance_hashes(self, sop_uids: list[str]) -> dict[str, tuple[str, str]]:
+        """sop_uid -> (sha256, study_uid) of the stored ones among sop_uids."""
+        out: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(sop_uids), 500):
+            chunk = sop_uids[i:i + 500]
+            rows = self._all(f"SELECT sop_uid, sha256, study_uid FROM instances WHERE state = 'stored' AND sop_uid IN "
+                             f"({', '.join('?' for _ in chunk)})", chunk)
+            out.update({r["sop_uid"]: (r["sha256"], r["study_uid"]) for r in rows})
+        return out

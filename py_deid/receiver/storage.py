@@ -1,0 +1,193 @@
+"""The store: a folder of instances named only by validated UIDs, plus the ledger.
+
+Writes are atomic: a part is copied to a temp file in the store's tmp/ folder and fsynced; then, under
+one lock, a 'pending' ledger row is committed, the file is renamed into place, its folder is fsynced and
+the row becomes 'stored' (with its forwarding entry) in one transaction. After a crash, recover() removes
+every temp file and settles each 'pending' row: complete file with the right hash -> stored, else both go.
+So the store never holds a partial instance nor a row without its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .ledger import Ledger
+
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
+
+
+def valid_uid(uid: object) -> bool:
+    return isinstance(uid, str) and 0 < len(uid) <= 64 and UID_RE.match(uid) is not None
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass
+class Candidate:
+    """A verified part waiting in tmp/ to be committed."""
+
+    temp: Path
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+    sop_class_uid: str
+    modality: str
+    transfer_syntax: str
+    sha256: str
+    size: int
+    outcome: str = ""
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.instances_dir = root / "instances"
+        self.tmp_dir = root / "tmp"
+        self.certificates_dir = root / "certificates"
+        for d in (root, self.instances_dir, self.tmp_dir, self.certificates_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(root / "ledger.sqlite")
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        # Paths come only from UIDs that match the UID grammar: digits and dots, no traversal possible.
+        if not (valid_uid(study_uid) and valid_uid(series_uid) and valid_uid(sop_uid)):
+            raise StoreError("invalid UID")
+        return self.instances_dir / study_uid / series_uid / f"{sop_uid}.dcm"
+
+    def temp_file(self, suffix: str) -> tuple[int, Path]:
+        name = f"{os.urandom(12).hex()}{suffix}"
+        path = self.tmp_dir / name
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), path
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def recover(self, forward: bool = False) -> dict[str, int]:
+        """Settle what a crash left behind (call before serving)."""
+        removed = 0
+        for p in self.tmp_dir.iterdir():
+            if p.is_file() or p.is_symlink():
+                p.unlink()
+                removed += 1
+        kept = dropped = 0
+        for row in self.ledger.pending():
+            path = self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"])
+            if path.is_file() and sha256_file(path) == row["sha256"]:
+                self.ledger.mark_stored(row["sop_uid"], forward=forward)
+                kept += 1
+            else:
+                path.unlink(missing_ok=True)
+                self.ledger.delete(row["sop_uid"])
+                dropped += 1
+        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped}
+
+    def commit(self, candidates: list[Candidate], site: str, forward: bool) -> None:
+        """Store verified candidates; sets each one's outcome (stored, duplicate, conflict)."""
+        with self.lock:
+            new: dict[str, Candidate] = {}
+            for c in candidates:
+                earlier = new.get(c.sop_uid)
+                row = self.ledger.instance(c.sop_uid) if earlier is None else {"sha256": earlier.sha256}
+                if row is not None:
+                    c.outcome = DUPLICATE if row["sha256"] == c.sha256 else CONFLICT
+                    c.temp.unlink(missing_ok=True)
+                else:
+                    new[c.sop_uid] = c
+            if not new:
+                return
+            now = time.time()
+            with self.ledger.transaction() as db:
+                for c in new.values():
+                    db.execute("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                               "transfer_syntax, sha256, size, site, received, state) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                               (c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
+                                c.transfer_syntax, c.sha256, c.size, site, now))
+            folders = set()
+            try:
+                for c in new.values():
+                    final = self.instance_path(c.study_uid, c.series_uid, c.sop_uid)
+                    self._make_dirs(final.parent)
+                    os.replace(c.temp, final)
+                    folders.add(final.parent)
+                for folder in folders:
+                    fsync_dir(folder)
+            except OSError:
+                for c in new.values():
+                    self.instance_path(c.study_uid, c.series_uid, c.sop_uid).unlink(missing_ok=True)
+                    c.temp.unlink(missing_ok=True)
+                    self.ledger.delete(c.sop_uid)
+                raise
+            with self.ledger.transaction() as db:
+                for c in new.values():
+                    db.execute("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", (c.sop_uid,))
+                    if forward:
+                        db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                                   "VALUES (?, 'queued', ?, ?)", (c.sop_uid, now, now))
+                    c.outcome = STORED
+
+    def _make_dirs(self, folder: Path) -> None:
+        if folder.is_dir():
+            return
+        missing = []
+        p = folder
+        while not p.is_dir():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            d.mkdir(exist_ok=True)
+            fsync_dir(d.parent)  # the new folder's entry must survive a crash too
+
+    def has_file(self, row: dict) -> bool:
+        return self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"]).is_file()
+
+    def open_instance(self, row: dict):
+        return open(self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"]), "rb")
+
+
+def sync_files(paths: list[Path]) -> None:
+    """fsync files concurrently: the file system then flushes them in one journal commit, not one each."""
+    def sync(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    if len(paths) <= 1:
+        for p in paths:
+            sync(p)
+        return
+    with ThreadPoolExecutor(min(16, len(paths))) as pool:
+        list(pool.map(sync, paths))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

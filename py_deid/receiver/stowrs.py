@@ -1,0 +1,115 @@
+"""STOW-RS (PS3.18 10.5) on a body already split into temp files: check each part, store what passes, answer.
+
+Each part is verified by a worker process that reads it from its temp file (memory follows the largest
+instance, not the body); the parts that pass are fsynced together and committed in one step (renamed into
+the store, ledger rows); the answer lists them in request order with the others' failure reasons.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+from .. import stow
+from . import dicomjson, reasons
+from .body import SpooledPart
+from .config import ReceiverConfig
+from .reasons import Failure
+from .storage import CONFLICT, STORED, Candidate, Store, sync_files, valid_uid
+from .workers import VerifierPool
+
+
+@dataclass
+class StowResult:
+    status: int
+    document: dict
+    stored: int = 0
+    failed: int = 0
+    failure_codes: list[int] = field(default_factory=list)
+
+
+def _part_is_dicom(headers: dict[str, str]) -> bool:
+    value = headers.get("content-type")
+    if value is None:
+        return True  # the request's type parameter applies (RFC 2387)
+    try:
+        media, _ = stow.parse_content_type(value)
+    except ValueError:
+        return False
+    return media == stow.DICOM
+
+
+def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: list[SpooledPart], *,
+            site: str, expected_study: str | None, base_url: str) -> StowResult:
+    """Verify and store the parts; every part's temp file is gone or committed when this returns."""
+    order: list[tuple[int, str, dict]] = []  # (part index, kind, item): answered in request order
+    codes: list[int] = []
+    candidates: list[tuple[int, Candidate]] = []
+
+    def fail(index: int, failure: Failure, ident=None) -> None:
+        codes.append(failure.reason)
+        if ident is not None and valid_uid(ident.sop_class_uid) and valid_uid(ident.sop_uid):
+            order.append((index, "failed", dicomjson.failed_item(ident.sop_class_uid, ident.sop_uid, failure)))
+        else:
+            order.append((index, "other", dicomjson.other_failure_item(failure)))
+
+    # Every part is verified in parallel by the worker processes, which read it from its temp file.
+    checks = [(part, verifier.submit(str(part.path), 0, part.size, expected_study)
+               if _part_is_dicom(part.headers) else None) for part in parts]
+    try:
+        for part, future in checks:
+            if future is None:
+                fail(part.index, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))
+                continue
+            ident, failure, digest = verifier.result(future)
+            if failure is not None:
+                fail(part.index, failure, ident)
+            elif store.free_bytes() < cfg.limits.min_free_bytes:
+                fail(part.index, Failure.of(reasons.OUT_OF_RESOURCES), ident)
+            else:
+                candidates.append((part.index, _candidate(part, ident, digest)))
+        try:
+            sync_files([c.temp for _, c in candidates])
+            store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None)
+        except OSError as e:
+            for index, c in candidates:
+                c.temp.unlink(missing_ok=True)
+                c.outcome = "failed"
+                fail(index, Failure.of(_os_reason(e)), c)
+    finally:
+        for part, future in checks:
+            if future is not None:
+                future.cancel()
+        committed = {c.temp for _, c in candidates if c.outcome == STORED}
+        for part in parts:
+            if part.path not in committed:
+                part.path.unlink(missing_ok=True)
+
+    studies = set()
+    for index, c in candidates:
+        if c.outcome == "failed":
+            continue
+        if c.outcome == CONFLICT:
+            fail(index, Failure.of(reasons.DUPLICATE_CONFLICT), c)
+        else:
+            studies.add(c.study_uid)
+            url = f"{base_url}/studies/{c.study_uid}/series/{c.series_uid}/instances/{c.sop_uid}"
+            order.append((index, "referenced", dicomjson.referenced_item(c.sop_class_uid, c.sop_uid, url)))
+    items: dict[str, list[dict]] = {"referenced": [], "failed": [], "other": []}
+    for _, kind, item in sorted(order, key=lambda t: t[0]):
+        items[kind].append(item)
+    study_url = f"{base_url}/studies/{next(iter(studies))}" if len(studies) == 1 else ""
+    document = dicomjson.store_response(study_url, items["referenced"], items["failed"], items["other"])
+    n_failed = len(items["failed"]) + len(items["other"])
+    status = 200 if not n_failed else 202 if items["referenced"] else 409
+    return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes)
+
+
+def _os_reason(e: OSError) -> int:
+    return reasons.OUT_OF_RESOURCES if e.errno == errno.ENOSPC else reasons.PROCESSING_FAILURE
+
+
+def _candidate(part: SpooledPart, ident, digest: str) -> Candidate:
+    return Candidate(temp=part.path, sop_uid=ident.sop_uid, study_uid=ident.study_uid, series_uid=ident.series_uid,
+                     sop_class_uid=ident.sop_class_uid, modality=ident.modality,
+                     transfer_syntax=ident.transfer_syntax, sha256=digest, size=part.size)

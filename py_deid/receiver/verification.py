@@ -1,0 +1,103 @@
+"""The front door's check of one received part, using the same core as the uploader (py_deid.verify).
+
+Only a complete PS3.10 file whose structure is whole, whose UIDs are valid and which the residual-PHI check
+finds clean is accepted. A refusal names the class of problem and the tags involved, never a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import dataclass
+
+from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, transfer_syntax_of
+from ..options import Options
+from ..verify import check_dataset
+from . import reasons
+from .reasons import Failure
+from .storage import valid_uid
+
+_TAG = re.compile(r"\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)")
+MAX_OFFENDING = 32
+
+
+@dataclass(frozen=True)
+class Identity:
+    sop_class_uid: str
+    sop_uid: str
+    study_uid: str = ""
+    series_uid: str = ""
+    modality: str = ""
+    transfer_syntax: str = ""
+
+    @property
+    def referable(self) -> bool:
+        """Whether a FailedSOPSequence item can name it (SOP Instance Reference Macro: both UIDs, Type 1)."""
+        return valid_uid(self.sop_class_uid) and valid_uid(self.sop_uid)
+
+
+def _text(ds, keyword: str) -> str:
+    try:
+        return str(ds.get(keyword, "") or "").strip("\0 ")
+    except Exception:
+        return ""
+
+
+def inspect(data: bytes, options: Options, expected_study: str | None = None) -> tuple[Identity | None, Failure | None]:
+    """(identity, None) when the part may be stored; (identity or None, failure) when it is refused."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not a DICOM PS3.10 file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings quote values from the file
+        try:
+            ds = read_dataset(data)
+        except InstanceProblem as p:
+            if p.code == "dicomdir":
+                return None, Failure.of(reasons.SOP_CLASS_NOT_SUPPORTED)
+            return None, Failure.of(reasons.CANNOT_UNDERSTAND, p.message)  # core messages hold no values
+        except Exception:
+            return None, Failure.of(reasons.CANNOT_UNDERSTAND)
+        ident = Identity(_text(ds, "SOPClassUID"), _text(ds, "SOPInstanceUID"), _text(ds, "StudyInstanceUID"),
+                         _text(ds, "SeriesInstanceUID"), _text(ds, "Modality")[:16], transfer_syntax_of(ds))
+        if not ident.referable or not valid_uid(ident.study_uid) or not valid_uid(ident.series_uid):
+            failure = Failure.of(reasons.CANNOT_UNDERSTAND, "SOP, study or series UID missing or invalid")
+            return (ident if ident.referable else None), failure
+        if ident.sop_class_uid == DICOMDIR_CLASS:
+            return ident, Failure.of(reasons.SOP_CLASS_NOT_SUPPORTED)
+        if not valid_uid(ident.transfer_syntax):
+            return ident, Failure.of(reasons.CANNOT_UNDERSTAND, "transfer syntax missing or invalid")
+        if expected_study is not None and ident.study_uid != expected_study:
+            return ident, Failure.of(reasons.STUDY_MISMATCH, offending=("0020000D",))
+        try:
+            findings = check_dataset(ds, options)
+        except Exception:
+            return ident, Failure.of(reasons.PROCESSING_FAILURE, "the de-identification check failed")
+    if not findings:
+        return ident, None
+    return ident, _failure(findings)
+
+
+def inspect_range(path: str, start: int, end: int, options: Options,
+                  expected_study: str | None) -> tuple[Identity | None, Failure | None, str]:
+    """inspect() of one part of a spooled body, read here (in a worker process); also its sha256."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    if len(data) != end - start:
+        return None, Failure.of(reasons.PROCESSING_FAILURE, "spooled body shorter than expected"), ""
+    ident, failure = inspect(data, options, expected_study)
+    return ident, failure, hashlib.sha256(data).hexdigest()
+
+
+def _failure(findings) -> Failure:
+    order = list(reasons.FINDINGS)
+    first = min(findings, key=lambda f: order.index(f.code) if f.code in order else len(order))
+    reason = reasons.FINDINGS.get(first.code, reasons.OTHER_FINDING)
+    tags: list[str] = []
+    for f in findings:
+        m = _TAG.search(f.where or "")
+        tag = (m.group(1) + m.group(2)).upper() if m else ""
+        if tag and tag not in tags and len(tags) < MAX_OFFENDING:
+            tags.append(tag)
+    return Failure.of(reason, offending=tuple(tags))

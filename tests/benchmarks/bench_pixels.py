@@ -1,0 +1,247 @@
+"""Burned-in text cleaning: seconds per frame against plain OCR of the same frames in the same run, PHI recall
+and technical-text retention.
+
+Cases (generated with Pillow, text at known places, so recall is measured on the drawn glyph pixels):
+- 512x512 MONOCHROME2 16-bit single frames, 640x480 RGB single frames, a 50-frame 640x480 cine (changing
+  speckle and clock under a fixed title line), and the real 27-frame deid-data GREYSCALE_CINE.
+The baseline is one Tesseract call (sparse text, psm 11) per frame at its own size on the same engine: what
+"just OCR the frame" costs. Ratio = py_deid clean (render, readings, policy, masks, re-write) / baseline.
+PHI recall: share of planted PHI words all of whose glyph pixels end up under a mask (target 100 %).
+Technical retention (--text strict): share of planted measurement/setting words left wholly unmasked
+(target > 90 %). Printed, and written to test-artifacts/bench_pixels.json. PY_DEID_BENCH_QUICK=1: few frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from py_deid import pixels
+from py_deid.hosts import native
+from py_deid.hosts.services import GrayImage, OcrRequest, ServiceUnavailable
+from py_deid.options import Settings
+from py_deid.phi import PhiTerms
+
+QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "bench_pixels.json"
+FIRST = ["JOHN", "MARY", "AHMED", "LINDA", "KOFI", "SVETLANA", "PEDRO", "AIKO", "GRACE", "OMAR"]
+LAST = ["DOE", "SMITH", "OKAFOR", "NGUYEN", "KOWALSKI", "GARCIA", "TANAKA", "MULLER", "OBRIEN", "HASSAN"]
+PLACES = ["ST MARY HOSPITAL", "RIVERSIDE CLINIC", "NORTHGATE IMAGING", "CITY MEDICAL CTR"]
+TECH = ["GAIN 82", "12MHz", "TIS0.4", "MI 1.1", "4.0cm", "DR 60", "19fps", "2D", "60%", "L12-5", "C5-1",
+        "Depth 16cm", "PRF 2.5kHz", "WF 100Hz", "Gn 55", "3.2 cm", "AO=100%", "x3", "PWR", "THI"]
+
+
+class Timed:
+    def __init__(self, ocr):
+        self.ocr, self.seconds, self.calls = ocr, 0.0, 0
+
+    def find_text(self, request):
+        t = time.perf_counter()
+        out = self.ocr.find_text(request)
+        self.seconds += time.perf_counter() - t
+        self.calls += 1
+        return out
+
+
+def _drive(steps, ocr):
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(ocr.find_text(request)) if ocr else steps.throw(ServiceUnavailable("none"))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _scene(rng: random.Random, width: int, height: int, frame: int = 0, person=None):
+    """One frame: title line (name, ID, birth date, institution, date/time), settings in a side column, a
+    measurement under the image, speckle in the middle. Returns gray image and [(glyph mask, kind)]."""
+    np_rng = np.random.default_rng(rng.randrange(1 << 30) + frame)
+    base = np.zeros((height, width), dtype=np.uint8)
+    x0, y0, x1, y1 = width // 4, height // 6, width - width // 5, height - height // 6
+    base[y0:y1, x0:x1] = np_rng.integers(0, 110, size=(y1 - y0, x1 - x0))
+    im = Image.fromarray(base)
+    draw = ImageDraw.Draw(im)
+    size = person["size"]
+    font = ImageFont.load_default(size=size)
+    items = [((6, 4), f"{person['last']} {person['first']}", "phi"),
+             ((width // 3, 4), person["id"], "phi"),
+             ((width // 3 + 11 * size // 2 + 20, 4), person["dob"], "phi"),
+             ((6, 8 + size + 4), person["place"], "phi"),
+             ((width - 11 * size, 8 + size + 4), f"{person['date']} 10:{frame % 60:02d}", "phi")]
+    y = y0 + 4
+    for t in person["tech"][:6]:
+        items.append(((6, y), t, "tech"))
+        y += size + 8
+    items.append(((x1 + 6, y0 + 4), person["tech"][6], "tech"))
+    items.append(((x1 + 6, y0 + 12 + size), person["tech"][7], "tech"))
+    items.append(((x0 + 20, y1 + 6), person["tech"][8], "tech"))
+    glyphs = []
+    for (x, yy), text, kind in items:
+        one = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(one).text((x, yy), text, fill=255, font=font)
+        draw.text((x, yy), text, fill=255, font=font)
+        glyphs.append((np.asarray(one) > 96, kind, text))
+    return np.asarray(im), glyphs
+
+
+def _person(rng: random.Random):
+    d = f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/{rng.randint(1930, 2005)}"
+    return {"first": rng.choice(FIRST), "last": rng.choice(LAST), "id": str(rng.randint(10 ** 6, 10 ** 9)),
+            "dob": d, "place": rng.choice(PLACES),
+            "date": f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/2021",
+            "tech": rng.sample(TECH, 9), "size": rng.choice([10, 12, 14, 16])}
+
+
+def _dataset(frames, photometric: str, person, modality="US"):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    arr = np.stack(frames)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality = modality
+    ds.PatientName = f"{person['last']}^{person['first']}"
+    ds.PatientID = person["id"]
+    m, d, y = person["dob"].split("/")
+    ds.PatientBirthDate = f"{y}{m}{d}"
+    m, d, y = person["date"].split("/")
+    ds.StudyDate = f"{y}{m}{d}"
+    ds.InstitutionName = person["place"]
+    ds.Rows, ds.Columns = arr.shape[1], arr.shape[2]
+    if photometric == "RGB":
+        arr = np.stack([np.stack([f // 2, f // 2 + f // 4, f], axis=-1) for f in arr]).astype(np.uint8)
+        ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+        ds.BitsAllocated = ds.BitsStored = 8
+    elif photometric == "MONOCHROME2-16":
+        arr = arr.astype(np.uint16) * 16
+        photometric = "MONOCHROME2"
+        ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored = 1, 16, 12
+    else:
+        ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored = 1, 8, 8
+    ds.PhotometricInterpretation = photometric
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 0
+    if len(frames) > 1:
+        ds.NumberOfFrames = len(frames)
+    ds.PixelData = arr.tobytes()
+    return ds
+
+
+def _measure(datasets_and_glyphs, ocr, codecs) -> dict:
+    clean_s = base_s = 0.0
+    frames = phi = phi_ok = tech = tech_ok = 0
+    requests = 0
+    for ds, glyphs in datasets_and_glyphs:
+        rows, cols = ds.Rows, ds.Columns
+        gray_frames = _gray(ds)
+        for g in gray_frames:  # baseline: one plain OCR call per frame
+            t = time.perf_counter()
+            ocr.find_text(OcrRequest(GrayImage(cols, rows, g.tobytes()), 11))
+            base_s += time.perf_counter() - t
+        timed = Timed(ocr)
+        t = time.perf_counter()
+        out = _drive(pixels.clean(ds, Settings(text="strict"), PhiTerms.from_dataset(ds),
+                                  transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=codecs), timed)
+        clean_s += time.perf_counter() - t
+        requests += timed.calls
+        frames += len(gray_frames)
+        for f, frame_glyphs in enumerate(glyphs):
+            masks = np.zeros((rows, cols), dtype=bool)
+            for x, y, w, h in out.frames.get(f, []):
+                masks[y:y + h, x:x + w] = True
+            for g, kind, _text in frame_glyphs:
+                share = masks[g].mean()
+                if kind == "phi":
+                    phi += 1
+                    phi_ok += share == 1.0
+                else:
+                    tech += 1
+                    tech_ok += share == 0.0
+    return {"frames": frames, "clean_s_per_frame": clean_s / frames, "plain_ocr_s_per_frame": base_s / frames,
+            "ratio": clean_s / base_s, "ocr_requests_per_frame": requests / frames,
+            "phi_recall": phi_ok / phi, "phi_words": phi, "technical_retention": tech_ok / tech,
+            "technical_words": tech}
+
+
+def _gray(ds):
+    arr = ds.pixel_array
+    if int(ds.get("NumberOfFrames", 1) or 1) == 1:
+        arr = arr[None]
+    out = []
+    for f in arr:
+        if f.ndim == 3:
+            f = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
+        f = f.astype(np.float64)
+        out.append(((f - f.min()) * 255 / max(1.0, f.max() - f.min())).astype(np.uint8))
+    return out
+
+
+@pytest.mark.benchmark
+def test_bench_pixels(samples):
+    ocr, codecs = native.ocr_service(), native.codec_service()
+    assert ocr is not None, "native OCR (tesserocr + python -m py_deid.hosts.tessdata) is needed"
+    rng = random.Random(20261125)
+    n_single = 3 if QUICK else 10
+    n_cine = 8 if QUICK else 50
+    results: dict = {"quick": QUICK}
+
+    cases = []
+    for _ in range(n_single):
+        person = _person(rng)
+        g, glyphs = _scene(rng, 512, 512, 0, person)
+        cases.append((_dataset([g], "MONOCHROME2-16", person, modality="OT"), [glyphs]))
+    results["gray_512"] = _measure(cases, ocr, codecs)
+
+    cases = []
+    for _ in range(n_single):
+        person = _person(rng)
+        g, glyphs = _scene(rng, 640, 480, 0, person)
+        cases.append((_dataset([g], "RGB", person), [glyphs]))
+    results["rgb_640x480"] = _measure(cases, ocr, codecs)
+
+    person = _person(rng)
+    scenes = [_scene(rng, 640, 480, k, person) for k in range(n_cine)]
+    results[f"cine_{n_cine}_frames"] = _measure(
+        [(_dataset([g for g, _ in scenes], "MONOCHROME2", person), [gl for _, gl in scenes])], ocr, codecs)
+
+    if not QUICK:  # a real cine: deid-data GREYSCALE_CINE (27 frames 800x600, banner with PHI on every frame)
+        ds = pydicom.dcmread(samples.path("GREYSCALE_CINE.dcm"))
+        base = sum(_time(lambda g=g: ocr.find_text(OcrRequest(GrayImage(ds.Columns, ds.Rows, g.tobytes()), 11)))
+                   for g in _gray(ds))
+        timed = Timed(ocr)
+        t = time.perf_counter()
+        out = _drive(pixels.clean(ds, Settings(), PhiTerms.from_dataset(ds), transfer_syntax=str(
+            ds.file_meta.TransferSyntaxUID), codecs=codecs), timed)
+        seconds = time.perf_counter() - t
+        n = out.counts["frames"]
+        results["real_greyscale_cine_27"] = {
+            "frames": n, "clean_s_per_frame": seconds / n, "plain_ocr_s_per_frame": base / n,
+            "ratio": seconds / base, "ocr_requests_per_frame": timed.calls / n,
+            "share_of_pixels_reused": out.counts["ocr_pixels_reused"] / (n * ds.Rows * ds.Columns)}
+
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    ARTIFACT.write_text(json.dumps(results, indent=2))
+    for name, r in results.items():
+        if isinstance(r, dict):
+            print(f"{name:26s} " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                            for k, v in r.items()))
+    for name, r in results.items():
+        if isinstance(r, dict) and "phi_recall" in r:
+            assert r["phi_words"] > 0 and r["technical_words"] > 0  # measured, not asserted against a time
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t

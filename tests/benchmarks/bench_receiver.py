@@ -1,0 +1,189 @@
+"""Benchmark of the receiving endpoint (`py-deid serve`) over HTTPS on loopback.
+
+STOW-RS uploads (parse, verify with the core, atomic store, ledger) against the baseline of the same
+request bodies posted to a raw-body sink on the same server stack (uvicorn + TLS + bearer token + body
+spooled to disk and fsynced), in the same run, with 2 concurrent clients:
+- 1,000 small instances (a real CT, de-identified; 10 per request), 100 with PY_DEID_BENCH_QUICK=1;
+- 50 large instances of ~23 MB (a real MR volume, de-identified; 1 per request), 4 with QUICK.
+Reported as MB/s and instances/s and as ratios to the sink. Memory: peak RSS (VmHWM, reset before each
+request) of the server process and of its verification workers for STOW bodies of growing size: it must
+follow the largest instance, not the body. Printed and written to test-artifacts/bench_receiver.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.receiver import receiver_support as rs  # noqa: E402
+
+from py_deid import stow  # noqa: E402
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
+QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOKEN = "bench-token-5e6f7a8b9c0d1e2f3a4b"
+SMALL, SMALL_PER_REQUEST = (100, 10) if QUICK else (1000, 10)
+LARGE = 4 if QUICK else 50
+SWEEP = (2, 3, 4) if QUICK else (2, 4, 16)  # from 2: both workers busy in every row
+CLIENTS = 2
+
+
+def _write_body(path: Path, parts: list[bytes]) -> tuple[Path, str, int]:
+    ctype, body = stow.encode(parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path, ctype, len(parts)
+
+
+def _write_bodies(folder: Path, parts_per_body: list[list[bytes]]) -> list[tuple[Path, str, int]]:
+    return [_write_body(folder / f"{i:05d}.body", parts) for i, parts in enumerate(parts_per_body)]
+
+
+def _large_bodies(folder: Path, base: bytes, count: int) -> list[tuple[Path, str, int]]:
+    # One body at a time: 50 x 23 MB would not fit comfortably in this process's memory at once.
+    return [_write_body(folder / f"{i:05d}.body", [rs.with_new_uids(base, 5000 + i)]) for i in range(count)]
+
+
+def _stream(path: Path):
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
+
+
+def _run(srv, bodies, url: str, expect: int) -> dict:
+    """Post every body, CLIENTS at a time; returns seconds, bytes, instances."""
+    queues = [bodies[i::CLIENTS] for i in range(CLIENTS)]
+    errors: list[str] = []
+
+    def worker(items):
+        with srv.client(TOKEN, timeout=600) as c:
+            for path, ctype, _ in items:
+                r = c.post(url, content=_stream(path), headers={
+                    "Content-Type": ctype, "Content-Length": str(path.stat().st_size)})
+                if r.status_code != expect:
+                    errors.append(f"{r.status_code}: {r.text[:200]}")
+
+    threads = [threading.Thread(target=worker, args=(q,)) for q in queues]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    assert not errors, errors[:3]
+    size = sum(p.stat().st_size for p, _, _ in bodies)
+    n = sum(k for _, _, k in bodies)
+    return {"seconds": round(seconds, 3), "mb": round(size / 1e6, 1), "instances": n,
+            "mb_per_s": round(size / seconds / 1e6, 1), "instances_per_s": round(n / seconds, 1)}
+
+
+def _status(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
+
+
+def _reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+
+
+def _children(pid: int) -> list[int]:
+    """The server's verification worker processes."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _phase(srv, name: str, bodies, results: dict) -> None:
+    stow_run = _run(srv, bodies, "/dicomweb/studies", 200)
+    sink_run = _run(srv, bodies, "/bench/sink", 200)
+    results[name] = {"stow": stow_run, "sink": sink_run,
+                     "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3)}
+
+
+def test_bench_receiver(tmp_path, samples):
+    results: dict = {"quick": QUICK, "clients": CLIENTS, "transport": "HTTPS (TLS 1.3) on loopback"}
+    srv = rs.Server(tmp_path / "store", "--token", f"bench:{TOKEN}", "--benchmark-sink",
+                    "--max-request-size", "4G", log_name="bench").start()
+    try:
+        pid = srv.proc.pid
+        bodies = tmp_path / "bodies"
+        ct = rs.deidentify(samples.bytes("CT_small.dcm"))
+        small = [rs.with_new_uids(ct, i) for i in range(SMALL)]
+        small_bodies = _write_bodies(bodies / "small", [small[i:i + SMALL_PER_REQUEST]
+                                                        for i in range(0, SMALL, SMALL_PER_REQUEST)])
+        del small
+        _run(srv, small_bodies[:2], "/dicomweb/studies", 200)  # warm-up (imports, TLS, page cache)
+        results["rss_after_warmup"] = _status(pid)["VmRSS"]
+        _phase(srv, "small", small_bodies[2:], results)
+        results["small"]["instance_bytes"] = len(ct)
+
+        mr = rs.deidentify(samples.bytes("philips_mprage.dcm"))
+        workers = _children(pid)
+        results["rss_before_large_mb"] = {"server": round(_status(pid)["VmRSS"] / 1e6, 1),
+                                          "workers": round(sum(_status(w)["VmRSS"] for w in workers) / 1e6, 1)}
+        # Memory against body size, before any other large instance has grown the processes: one request
+        # each, peak RSS of the server and its workers while it is handled.
+        sweep = []
+        for k, count in enumerate(SWEEP):
+            parts = [rs.with_new_uids(mr, 10_000 + 100 * k + j) for j in range(count)]
+            path, ctype, n = _write_body(bodies / f"sweep{k}.body", parts)
+            del parts
+            row = {"instances": n, "body_mb": round(path.stat().st_size / 1e6, 1)}
+            for label, url in (("stow", "/dicomweb/studies"), ("sink", "/bench/sink")):
+                before = _status(pid)["VmRSS"]
+                for p in [pid, *workers]:
+                    _reset_peak(p)
+                _run(srv, [(path, ctype, n)], url, 200)
+                row[f"{label}_rss_before_mb"] = round(before / 1e6, 1)
+                row[f"{label}_peak_rss_mb"] = round(_status(pid)["VmHWM"] / 1e6, 1)
+                row[f"{label}_workers_peak_rss_mb"] = round(sum(_status(w)["VmHWM"] for w in workers) / 1e6, 1)
+            sweep.append(row)
+            path.unlink()
+        results["memory_vs_body_size"] = sweep
+        large_bodies = _large_bodies(bodies / "large", mr, LARGE)
+        _phase(srv, "large", large_bodies, results)
+        results["large"]["instance_bytes"] = len(mr)
+
+        results["rss_end"] = _status(pid)["VmRSS"]
+        with srv.client(TOKEN) as c:
+            results["stored_instances"] = c.get("/receiver/status").json()["stored"]
+    finally:
+        srv.stop()
+
+    peaks = [r["stow_peak_rss_mb"] + r["stow_workers_peak_rss_mb"] for r in sweep]
+    growth = (peaks[-1] - peaks[0]) / max(1e-9, sweep[-1]["body_mb"] - sweep[0]["body_mb"])
+    results["memory_growth_mb_per_body_mb"] = round(growth, 4)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "bench_receiver.json").write_text(json.dumps(results, indent=2))
+    print("\nreceiver benchmark (STOW-RS vs raw HTTPS sink, same bodies, 2 clients)")
+    for name in ("small", "large"):
+        s, b = results[name]["stow"], results[name]["sink"]
+        print(f"  {name:5s}: STOW {s['mb_per_s']:7.1f} MB/s {s['instances_per_s']:7.1f} inst/s | "
+              f"sink {b['mb_per_s']:7.1f} MB/s {b['instances_per_s']:7.1f} inst/s | "
+              f"ratio {results[name]['ratio_mb_per_s']:.2f}")
+    for r in sweep:
+        print(f"  body {r['body_mb']:7.1f} MB ({r['instances']:2d} inst): peak RSS STOW server "
+              f"{r['stow_peak_rss_mb']:6.1f} MB + workers {r['stow_workers_peak_rss_mb']:6.1f} MB | "
+              f"sink server {r['sink_peak_rss_mb']:6.1f} MB")
+    print(f"  peak RSS (server + workers) growth per MB of body: {results['memory_growth_mb_per_body_mb']:.4f} MB")
+    assert results["stored_instances"] == SMALL + LARGE + sum(SWEEP)
+    # Flat memory: the peak does not follow the body (16 instances of 23 MB in one body stay within one
+    # instance's working set, about three copies of it).
+    assert growth < 0.1

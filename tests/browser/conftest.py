@@ -1,0 +1,239 @@
+"""Browser end-to-end fixtures: the built site, a receiver on one local origin, Debian's Chromium via Playwright.
+
+Chromium resolves no host but 127.0.0.1 (--host-resolver-rules), and every request the page or its workers make
+is recorded so tests can assert where it went and what it carried.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+TOKEN = "browser-test-token-0123456789"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _build(out: Path, *extra: str) -> Path:
+    sys.path.insert(0, str(ROOT))
+    try:
+        import build_wasm
+    finally:
+        sys.path.pop(0)
+    assert build_wasm.main(["--out", str(out), *extra]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory) -> Path:
+    """The production build (no test hooks)."""
+    return _build(tmp_path_factory.mktemp("dist") / "site")
+
+
+@pytest.fixture(scope="session")
+def dist_hooks(tmp_path_factory) -> Path:
+    """A build with the test-only crash hooks (never deployed)."""
+    return _build(tmp_path_factory.mktemp("dist-hooks") / "site", "--test-hooks")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def real_receiver_available() -> bool:
+    return importlib.util.find_spec("py_deid.receiver.cli") is not None and not os.environ.get("PY_DEID_TEST_STUB_RECEIVER")
+
+
+@dataclass
+class Receiver:
+    """`py-deid serve` (HTTPS, the real receiver) on a free loopback port; tests/browser/site_server.py (HTTP)
+    where the receiver is not installed or PY_DEID_TEST_STUB_RECEIVER is set."""
+
+    site: Path
+    store: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    real: bool = field(default_factory=real_receiver_available)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.real else 'http'}://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.real:
+            return [sys.executable, "-m", "py_deid", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                    "--store", str(self.store), "--token", TOKEN, "--site", str(self.site), "--no-build",
+                    "--verify-workers", "1", "--log-level", "warning"]
+        return [sys.executable, str(Path(__file__).with_name("site_server.py")), "--site", str(self.site),
+                "--store", str(self.store), "--port", str(self.port), "--token", TOKEN]
+
+    def start(self) -> None:
+        self.log = self.store.parent / f"receiver-{self.port}.log"
+        self.store.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PY_DEID_")}
+        self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab"))
+        context = ssl._create_unverified_context()  # the receiver's own generated certificate
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/manifest.json", timeout=1, context=context).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("receiver exited: " + self.log.read_text()[-2000:])
+                time.sleep(0.2)
+        raise RuntimeError("receiver did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stored(self) -> dict[str, Path]:
+        """SOP Instance UID -> stored file."""
+        root = self.store / "instances" if self.real else self.store
+        return {p.stem: p for p in root.rglob("*.dcm")} if root.is_dir() else {}
+
+    def received_log(self) -> list[dict] | None:
+        """Every instance the stub was sent (None for the real receiver, whose ledger keeps one row per SOP)."""
+        if self.real:
+            return None
+        log = self.store / "received.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
+@pytest.fixture
+def receiver(dist, tmp_path):
+    r = Receiver(dist, tmp_path / "store")
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def receiver_hooks(dist_hooks, tmp_path):
+    r = Receiver(dist_hooks, tmp_path / "store")
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Recorded:
+    url: str
+    method: str
+    headers: dict
+    body: bytes
+
+
+class Session:
+    """A fresh browser context on the page, recording every request (page, workers, nested workers)."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.context = browser.new_context(ignore_https_errors=True)
+        self.requests: list[Recorded] = []
+        self.console: list[str] = []
+        self.context.on("request", self._record)
+        self.failed: list[str] = []
+        self.context.on("requestfailed", lambda r: self.failed.append(f"{r.method} {r.url}"))
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.console.append(m.text))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.goto(url)
+
+    def _record(self, request) -> None:
+        try:
+            body = request.post_data_buffer or b""
+        except Exception:  # noqa: BLE001 - a body Playwright cannot give is recorded as empty
+            body = b""
+        self.requests.append(Recorded(request.url, request.method, dict(request.headers), body))
+
+    def uploader(self, **attrs) -> None:
+        """Set attributes/properties of the page's <deid-uploader>."""
+        self.page.evaluate("""(attrs) => {
+            const el = document.querySelector('deid-uploader');
+            for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+        }""", attrs)
+
+    def set_key(self, key: bytes) -> None:
+        self.page.evaluate("(hex) => { document.querySelector('deid-uploader').pseudonymKey = hex; }", key.hex())
+
+    def listen(self) -> None:
+        self.page.evaluate("""() => {
+            window.__events = [];
+            for (const t of ['deid-progress', 'deid-file', 'deid-review-required', 'deid-uploaded', 'deid-error', 'deid-complete']) {
+                document.addEventListener(t, (e) => window.__events.push({type: t, detail: JSON.parse(JSON.stringify(e.detail))}));
+            }
+        }""")
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        ev = self.page.evaluate("() => window.__events")
+        return [e for e in ev if kind is None or e["type"] == kind]
+
+    def wait_complete(self, count: int = 1, timeout: float = 300) -> dict:
+        self.page.wait_for_function(f"() => window.__events.filter(e => e.type === 'deid-complete').length >= {count}",
+                                    timeout=timeout * 1000)
+        return self.events("deid-complete")[-1]["detail"]
+
+    def rows(self) -> list[dict]:
+        return self.page.evaluate("""() => Array.from(
+            document.querySelector('deid-uploader').shadowRoot.querySelectorAll('tbody tr'),
+            (tr) => ({name: tr.children[1].textContent, status: tr.dataset.status, detail: tr.children[3].textContent}))""")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def session_factory(browser):
+    made = []
+
+    def make(url: str) -> Session:
+        s = Session(browser, url)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

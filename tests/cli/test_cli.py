@@ -1,0 +1,92 @@
+"""The py-deid command line: deidentify, verify, explain, exit codes, reports, --jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pydicom
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def _tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _ct_series(samples, tmp_path) -> Path:
+    src = tmp_path / "in"
+    shutil.copytree(samples.path("dicomdirtests/DICOMDIR").parent, src)
+    return src
+
+
+def test_deidentify_folder_layout_report_and_verify(cli, samples, tmp_path):
+    src = _ct_series(samples, tmp_path)
+    before = _tree_hashes(src)
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    p = cli("deidentify", src, "-o", out, "--pixels", "off", "--key-file", cli.key, "--report", report)
+    assert p.returncode == 0, p.stderr
+    assert _tree_hashes(src) == before  # the input is never modified
+    rep = json.loads(report.read_text())
+    assert rep["summary"]["failed"] == 0 and rep["summary"]["done"] == 81 and rep["summary"]["skipped"] == 8
+    skipped = {e["error"]["code"] for e in rep["files"] if e["status"] == "skipped"}
+    assert skipped == {"dicomdir"}
+    for e in rep["files"]:
+        if e["status"] == "done":
+            path = out / e["output"]
+            ds = pydicom.dcmread(path)
+            assert path.parts[-3:] == (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID + ".dcm")
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"]
+    assert not list(out.rglob("*.part"))
+    v = cli("verify", out, "--against", src, "--no-ocr")
+    assert v.returncode == 0, v.stdout
+    # The raw input is not de-identified: verify says so and exits 1, naming tags, never values.
+    raw = cli("verify", src, "--no-ocr")
+    assert raw.returncode == 1 and "identity-not-removed" in raw.stdout
+    said = "\n".join(line.split(": ", 1)[1] for line in raw.stdout.splitlines())  # without the local path
+    assert "CompressedSamples" not in said and "77654033" not in said
+
+
+def test_same_key_same_output_across_runs_and_jobs(cli, samples, tmp_path):
+    src = _ct_series(samples, tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    cli("deidentify", src, "-o", a, "--pixels", "off", "--key-file", cli.key, check=True)
+    cli("deidentify", src, "-o", b, "--pixels", "off", "--key-file", cli.key, "--jobs", "2", check=True)
+    assert _tree_hashes(a) == _tree_hashes(b) and len(_tree_hashes(a)) == 81
+
+
+def test_shareable_report_has_no_paths(cli, samples, tmp_path):
+    from py_deid.report import shareable
+    src = _ct_series(samples, tmp_path)
+    report = tmp_path / "r.json"
+    cli("deidentify", src, "-o", tmp_path / "o", "--pixels", "off", "--report", report, check=True)
+    text = json.dumps(shareable(json.loads(report.read_text())))
+    assert str(tmp_path) not in text and "input" not in text and "output" not in text
+
+
+def test_usage_errors_exit_2(cli, tmp_path):
+    assert cli("deidentify", tmp_path, "-o", tmp_path / "o", "--option", "no_such_option").returncode == 2
+    assert cli("deidentify", tmp_path, "-o", tmp_path / "o", "--option", "retain_long_full_dates",
+               "--option", "retain_long_modified_dates").returncode == 2
+    short = tmp_path / "short.key"
+    short.write_text("x")
+    assert cli("deidentify", tmp_path, "-o", tmp_path / "o", "--key-file", short).returncode == 2
+    assert cli("frobnicate").returncode == 2
+
+
+def test_explain_prints_every_row_and_readme_copy_is_in_sync(cli):
+    p = cli("explain", check=True)
+    rows = [l for l in p.stdout.splitlines() if l.startswith("| (")]
+    assert len(rows) == 656 + 6  # every row of the table, plus the rules this tool adds
+    assert "| (0010,0010) | Patient's Name | Z | Z | basic profile |" in p.stdout
+    dated = cli("explain", "--option", "retain_long_modified_dates", check=True).stdout
+    assert "| (0008,0020) | Study Date | Z | C | option retain_long_modified_dates |" in dated
+    text = README.read_text()
+    block = re.search(r"<!-- explain:start -->\n```text\n(.*?)```\n<!-- explain:end -->", text, re.S)
+    assert block, "README lacks the explain block"
+    assert block.group(1) == p.stdout, "README's copy of `py-deid explain` is out of date: paste the new output"

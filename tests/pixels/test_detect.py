@@ -1,0 +1,125 @@
+"""Detection: which regions are read, how (enlargement, banners, second look) and what is reused across frames."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from py_deid.hosts.services import GrayImage, OcrRequest
+from py_deid.pixels import templates
+from py_deid.pixels.detect import FrameReader, banner_bands, line_blocks
+from py_deid.pixels.ocr_image import enlarge, pad
+from py_deid.pixels.us_regions import clinical_regions
+
+
+def _texts(readings):
+    return {w.text for r in readings for w in r}
+
+
+def test_smooth_enlargement_and_border():
+    img = GrayImage(3, 2, bytes([0, 100, 200, 50, 50, 50]))
+    big = enlarge(img, 2)
+    assert (big.width, big.height) == (6, 4)
+    assert big.pixels[:6] == bytes([0, 50, 100, 150, 200, 200])  # columns: originals and their means
+    assert big.pixels[6:12] == bytes([25, 50, 75, 100, 125, 125])  # a row of means between rows
+    assert enlarge(img, 4).width == 12 and enlarge(img, 1) is img
+    padded = pad(img, 2, 7)
+    assert (padded.width, padded.height) == (7, 6)
+    assert padded.pixels[:7] == bytes([7] * 7) and padded.pixels[16:19] == bytes([0, 100, 200])
+    with pytest.raises(ValueError):
+        enlarge(img, 3)
+
+
+def test_grey_title_bar_is_found_and_read_on_its_own(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
+    from PIL import ImageDraw
+
+    im, _ = ocr_draw((640, 400), [(20, 200, "GAIN 82", 255)], font_size=16)
+    ImageDraw.Draw(im).rectangle((0, 0, 639, 29), fill=110)  # grey bar, light text: lost to a global threshold
+    ImageDraw.Draw(im).text((10, 6), "DOE JOHN 0012345", fill=235, font=_font(16))
+    bands = banner_bands(GrayImage(im.width, im.height, im.tobytes()))
+    assert bands == [(0, 0, 640, 30)]
+    reader = FrameReader(ocr_image_frames([im]), 640, 400)
+    assert {"DOE", "JOHN", "0012345", "GAIN"} <= _texts(ocr_drive(reader.read(0), ocr_engine))
+
+
+def _font(size):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def test_small_text_is_read(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
+    """8-10 px high annotation text, as small scanners print it."""
+    im, _ = ocr_draw((400, 120), [(5, 10, "SMITH ALICE", 255), (5, 40, "ID 4455667", 255),
+                                  (5, 70, "12/03/1961", 255)], font_size=10)
+    plain = ocr_engine.find_text(OcrRequest(GrayImage(im.width, im.height, im.tobytes())))
+    reader = FrameReader(ocr_image_frames([im]), 400, 120)
+    found = _texts(ocr_drive(reader.read(0), ocr_engine))
+    assert {"SMITH", "ALICE", "4455667", "12/03/1961"} <= found
+    assert len({"SMITH", "ALICE", "4455667", "12/03/1961"} & {w.text for w in plain}) < 4  # enlargement mattered
+
+
+def test_every_frame_is_read_but_unchanged_pixels_are_not_read_again(ocr_engine, ocr_drive, ocr_draw,
+                                                                     ocr_image_frames):
+    """A clock that ticks and a name that appears on frame 3 only: every frame gets its own words; tiles whose
+    pixels did not change are not sent to OCR again."""
+    frames = []
+    for k in range(5):
+        items = [(10, 10, "DOE JOHN", 255), (300, 10, f"10:2{k}:00", 255), (10, 200, "GAIN 82", 255)]
+        if k == 3:
+            items.append((200, 120, "ROE JANE", 255))
+        frames.append(ocr_draw((512, 256), items, font_size=14)[0])
+    reader = FrameReader(ocr_image_frames(frames), 512, 256)
+    texts = [_texts(ocr_drive(reader.read(k), ocr_engine)) for k in range(5)]
+    for k in range(5):
+        assert {"DOE", "JOHN", "GAIN"} <= texts[k] and f"10:2{k}:00" in texts[k]
+        assert ({"ROE", "JANE"} <= texts[k]) == (k == 3)
+    stats = reader.stats
+    assert stats.frames == 5 and stats.pixels_reused > 0
+    assert stats.pixels_read < 0.5 * 5 * 512 * 256 + 512 * 256
+
+
+def test_identical_frames_cost_no_ocr(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
+    im, _ = ocr_draw((300, 100), [(10, 10, "DOE JOHN", 255)], font_size=14)
+    reader = FrameReader(ocr_image_frames([im, im.copy(), im.copy()]), 300, 100)
+    first = ocr_drive(reader.read(0), ocr_engine)
+    requests = reader.stats.requests
+    assert ocr_drive(reader.read(1), ocr_engine) == first == ocr_drive(reader.read(2), ocr_engine)
+    assert reader.stats.requests == requests and reader.stats.frames_reused == 2
+
+
+def test_second_look_reads_lines_again_unless_settled():
+    from py_deid.hosts.services import Word
+
+    words = [Word("DOE", 10, 10, 30, 12, 90), Word("GAIN", 10, 50, 40, 12, 95), Word("a", 200, 200, 8, 8, 10)]
+    blocks = line_blocks(words, 300, 300)
+    assert len(blocks) == 2  # two lines; the weak single letter seeds nothing
+    settled = line_blocks(words, 300, 300, settled=lambda w: w.text == "GAIN")
+    assert len(settled) == 1 and settled[0][1] < 10 < settled[0][1] + settled[0][3]
+
+
+def test_ultrasound_regions_from_the_header():
+    ds = Dataset()
+    r1, r2 = Dataset(), Dataset()
+    for r, (x0, y0, x1, y1, fmt) in ((r1, (32, 24, 335, 415, 1)), (r2, (32, 40, 63, 103, 0))):
+        r.RegionLocationMinX0, r.RegionLocationMinY0, r.RegionLocationMaxX1, r.RegionLocationMaxY1 = x0, y0, x1, y1
+        r.RegionSpatialFormat = fmt
+    ds.SequenceOfUltrasoundRegions = [r1, r2]
+    assert clinical_regions(ds, 640, 480) == [(32, 24, 304, 392)]  # the colour bar (format 0) is not an image
+    assert clinical_regions(Dataset(), 640, 480) == []
+
+
+def test_device_templates_match_by_manufacturer_model_and_size():
+    ds = Dataset()
+    ds.Manufacturer, ds.ManufacturerModelName, ds.Rows, ds.Columns = "Philips Medical Systems", "CX50", 600, 800
+    boxes, names = templates.boxes_for(ds)
+    assert boxes == [(88, 0, 482, 60), (650, 0, 150, 60)] and len(names) == 1
+    ds.Rows = 768
+    assert templates.boxes_for(ds) == ([], [])
+    custom = templates.parse('[[template]]\nmodel = "x1"\nboxes = [[1, 2, 3, 4]]\n')
+    ds.ManufacturerModelName = "ACME X1 Pro"
+    assert templates.boxes_for(ds, custom)[0] == [(1, 2, 3, 4)]
+    with pytest.raises(templates.TemplateError):
+        templates.parse('[[template]]\nboxes = [[1, 2, 3, 4]]\n')  # matches every device: refused
+    with pytest.raises(templates.TemplateError):
+        templates.parse('[[template]]\nmodel = "x"\nboxes = [[1, 2, 3]]\n')

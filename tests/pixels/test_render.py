@@ -1,0 +1,220 @@
+"""Rendering frames to 8-bit gray for OCR: every photometric interpretation, bit depth and layout, crops and
+enlargement, and legibility of real burned-in text (read back with the native OCR)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from py_deid.hosts.services import OcrRequest
+from py_deid.pixels.frames import FrameStore
+from py_deid.pixels.info import PixelInfo
+
+LE, BE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
+
+
+def _store(ds, codecs=None):
+    return FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), codecs)
+
+
+def _gray(image):
+    return np.frombuffer(image.pixels, np.uint8).reshape(image.height, image.width)
+
+
+def _text_image(rows=40, cols=60, lo=0, hi=255, text=None, bg=None, seed=0):
+    """Noise in the middle of the range, "text" (a block) at `text`, a background at `bg`."""
+    rng = np.random.default_rng(seed)
+    mid = (lo + hi) // 2
+    arr = rng.integers(mid - (hi - lo) // 8, mid + (hi - lo) // 8, size=(rows, cols))
+    arr[:6, :] = bg if bg is not None else lo
+    arr[1:5, 3:30] = text if text is not None else hi
+    return arr
+
+
+@pytest.mark.parametrize("photometric,dtype,stored,signed,ts", [
+    ("MONOCHROME2", "u1", 8, False, LE),
+    ("MONOCHROME2", "u2", 12, False, BE),
+    ("MONOCHROME2", "i2", 16, True, LE),
+    ("MONOCHROME2", "i2", 12, True, LE),
+    ("MONOCHROME1", "u2", 15, False, LE),
+    ("MONOCHROME1", "i1", 8, True, LE),
+])
+def test_mono_text_at_extremes_is_white_on_black(px_factory, photometric, dtype, stored, signed, ts):
+    lo, hi = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
+    # MONOCHROME1 shows its minimum as white: text there, background at the maximum
+    text, bg = (lo, hi) if photometric == "MONOCHROME1" else (hi, lo)
+    arr = _text_image(lo=lo, hi=hi, text=text, bg=bg).astype(dtype)
+    ds = px_factory.reread(px_factory.dataset(arr, photometric, bits_stored=stored, signed=signed, ts=ts))
+    g = _gray(_store(ds).render(0))
+    assert (g[1:5, 3:30] == 255).all() and (g[0, :] == 0).all()
+    assert 40 < g[10:, :].mean() < 215
+    inverted = _gray(_store(ds).render(0, invert=True))
+    assert np.array_equal(inverted, 255 - g)
+
+
+def test_unused_high_bits_do_not_disturb_rendering(px_factory):
+    arr = _text_image(hi=4095).astype(np.uint16)
+    clean = px_factory.reread(px_factory.dataset(arr, "MONOCHROME2", bits_stored=12))
+    noisy_arr = arr | (np.random.default_rng(1).integers(0, 16, size=arr.shape).astype(np.uint16) << 12)
+    noisy = px_factory.reread(px_factory.dataset(noisy_arr, "MONOCHROME2", bits_stored=12))
+    assert _store(noisy).render(0).pixels == _store(clean).render(0).pixels
+
+
+def test_rescale_and_windows(px_factory):
+    arr = _text_image(hi=3000).astype(np.uint16)
+    ds = px_factory.dataset(arr, "MONOCHROME2", bits_stored=12)
+    ds.RescaleSlope, ds.RescaleIntercept = -1, 1000  # inverted rescale: high stored values become low
+    ds.WindowCenter, ds.WindowWidth = 500, 200
+    ds = px_factory.reread(ds)
+    store = _store(ds)
+    g = _gray(store.render(0))
+    assert (g[1:5, 3:30] == 0).all()  # the stored maximum is the lowest modality value
+    header = _gray(store.render(0, window="header"))
+    assert set(np.unique(header[1:5, 3:30])) == {0} and (header[0] == 255).all()
+    explicit = _gray(store.render(0, window=(0.0, 4000.0)))  # -2000..2000: stored 0 -> 1000 -> 191
+    assert explicit[0, 0] == 191 and (explicit[1:5, 3:30] == 0).all()
+
+
+def _luma(rgb):
+    return (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114) / 1000
+
+
+@pytest.mark.parametrize("photometric,planar,dtype", [("RGB", 0, "u1"), ("RGB", 1, "u1"), ("RGB", 0, "u2"),
+                                                      ("YBR_FULL", 1, "u1"), ("YBR_FULL_422", 0, "u1")])
+def test_colour_renders_as_luminance(px_factory, photometric, planar, dtype):
+    rng = np.random.default_rng(4)
+    top = 65535 if dtype == "u2" else 255
+    arr = rng.integers(0, top + 1, size=(2, 24, 30, 3)).astype(dtype)
+    if photometric == "YBR_FULL_422":
+        arr[:, :, 1::2, 1:] = arr[:, :, 0::2, 1:]
+    ds = px_factory.reread(px_factory.dataset(arr, photometric, planar=planar, frames=True))
+    store = _store(ds)
+    for i in range(2):
+        g = _gray(store.render(i)).astype(int)
+        if photometric.startswith("YBR"):
+            assert np.array_equal(g, arr[i][..., 0])  # Y is the luminance
+        else:
+            expected = _luma(arr[i].astype(float) / (257 if dtype == "u2" else 1))
+            assert np.abs(g - expected).max() <= 2
+
+
+def test_palette_renders_lut_luminance(samples):
+    from pydicom.pixels import apply_color_lut
+
+    ds = pydicom.dcmread(samples.path("OBXXXX1A.dcm"))
+    rgb = apply_color_lut(ds.pixel_array, ds).astype(float)
+    g = _gray(_store(ds).render(0)).astype(int)
+    expected = _luma(rgb / 257 if rgb.max() > 255 else rgb)
+    assert np.abs(g - expected).max() <= 2
+
+
+def test_segmented_16bit_palette(samples):
+    from pydicom.pixels import apply_color_lut
+
+    ds = pydicom.dcmread(samples.path("gdcm-US-ALOKA-16.dcm"))
+    rgb = apply_color_lut(ds.pixel_array, ds).astype(float) / 257
+    g = _gray(_store(ds).render(0)).astype(int)
+    assert np.abs(g - _luma(rgb)).max() <= 2
+    darkest = _store(ds).info.background[0]
+    lut = apply_color_lut(np.array([darkest]), ds)[0]
+    assert lut.max() == apply_color_lut(np.arange(65536, dtype=np.uint16), ds).sum(axis=-1).min() or lut.max() == 0
+
+
+def test_crop_and_scale(samples):
+    ds = pydicom.dcmread(samples.path("US1_UNCR.dcm"))
+    store = _store(ds)
+    full = _gray(store.render(0))
+    box = (100, 40, 57, 23)
+    crop = store.render(0, box=box, scale=3)
+    assert (crop.width, crop.height) == (57 * 3, 23 * 3)
+    expected = full[40:63, 100:157].repeat(3, axis=0).repeat(3, axis=1)
+    assert np.array_equal(_gray(crop), expected)
+    smooth = _gray(store.render(0, box=box, scale=3, smooth=True)).astype(float)
+    src = full[40:64, 100:158].astype(float)  # one more row and column: the interpolation's right neighbours
+    for k in range(3):  # every third pixel is an original one; the two between blend their neighbours
+        assert np.array_equal(smooth[::3, ::3], full[40:63, 100:157])
+        between = smooth[::3, k::3][:, :-1]
+        ideal = (src[:-1, :-2] * (3 - k) + src[:-1, 1:-1] * k) / 3
+        assert np.abs(between - ideal).max() <= 2
+    edge = store.render(0, box=(600, 470, 100, 100))  # clipped at the image edge
+    assert (edge.width, edge.height) == (40, 10)
+    with pytest.raises(ValueError):
+        store.render(0, box=(700, 10, 5, 5))
+    with pytest.raises(IndexError):
+        store.render(1)
+
+
+def test_render_follows_masks(samples):
+    ds = pydicom.dcmread(samples.path("GREYSCALE_IMAGE.dcm"))
+    store = _store(ds)
+    before = _gray(store.render(0))
+    store.mask(0, [(0, 0, 300, 40)])
+    after = _gray(store.render(0))
+    assert (after[:40, :300] == 0).all() and np.array_equal(after[40:], before[40:])
+
+
+# ---- real burned-in text: rendered, saved for a look, and read back --------------------------------------
+READABLE = [
+    # file, frame, crop box (x, y, w, h) or None, scale, words that must be read
+    ("CT-MONO2-16-ankle.dcm", 0, None, 2, ["IMAGING", "CENTER", "06:27:24"]),
+    ("US-PAL-8-10x-echo.dcm", 4, None, 2, ["11:24:58"]),
+    ("GREYSCALE_IMAGE.dcm", 0, None, 1, ["00079241539", "08/29/1951"]),
+    ("RGB_IMAGE.dcm", 0, None, 1, ["ZZZDOWNTIME", "00047431395", "CLEVELAND"]),
+    ("color3d_jpeg_baseline.dcm", 50, None, 1, ["Page", "1/3"]),
+    ("data_store/data/OBXXXX1A_expb.dcm", 0, None, 1, ["PHILIPS", "Healthcare"]),
+    ("OBXXXX1A_rle_2frame.dcm", 0, None, 1, ["PHILIPS"]),
+]
+
+
+@pytest.mark.parametrize("name,frame,box,scale,words", READABLE)
+def test_real_text_is_legible(samples, px_codecs, px_artifacts, ocr_engine, name, frame, box, scale, words):
+    from PIL import Image
+
+    ds = pydicom.dcmread(samples.path(name))
+    store = _store(ds, px_codecs)
+    image = store.render(frame, box=box, scale=scale)
+    Image.frombytes("L", (image.width, image.height), image.pixels).save(
+        px_artifacts / f"render_{name.split('/')[-1]}_{frame}.png")
+    found = " ".join(w.text for w in ocr_engine.find_text(OcrRequest(image)))
+    for word in words:
+        assert word.lower() in found.lower(), f"{word!r} not read from {name}"
+
+
+def test_window_lifts_dim_palette_text(samples, px_artifacts):
+    """Frame 2 of OBXXXX1A_rle_2frame carries its annotation in two nearly black palette entries (luminance
+    2 and 6): a luminance window makes it white on black."""
+    from PIL import Image
+
+    ds = pydicom.dcmread(samples.path("OBXXXX1A_rle_2frame.dcm"))
+    store = _store(ds)
+    plain = _gray(store.render(1, box=(0, 0, 400, 120)))
+    lifted_image = store.render(1, box=(0, 0, 400, 120), scale=2, window=(4.0, 4.0))
+    Image.frombytes("L", (lifted_image.width, lifted_image.height), lifted_image.pixels).save(
+        px_artifacts / "render_OBXXXX1A_rle_2frame_dim_text_windowed.png")
+    lifted = _gray(store.render(1, box=(0, 0, 400, 120), window=(4.0, 4.0)))
+    indices = ds.pixel_array[1][:120, :400]
+    assert plain[indices == 24].max() <= 8 and (indices == 24).sum() > 500
+    assert (lifted[indices == 24] == 255).all() and (lifted[indices == 11] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "SC_ybr_full_422_uncompressed.dcm", "OBXXXX1A.dcm",
+                                  "data_store/data/OBXXXX1A_expb.dcm", "ExplVR_BigEnd.dcm", "image_dfl.dcm"])
+def test_real_files_render_like_pydicom(samples, px_factory, px_artifacts, name):
+    """Polarity and content agree with pydicom's decoding (correlation of the two renderings)."""
+    from PIL import Image
+    from pydicom.pixels import apply_color_lut
+
+    ds = pydicom.dcmread(samples.path(name))
+    image = _store(ds).render(0)
+    Image.frombytes("L", (image.width, image.height), image.pixels).save(
+        px_artifacts / f"render_{name.split('/')[-1]}.png")
+    arr = px_factory.rgb(ds)[0].astype(float)
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        arr = apply_color_lut(px_factory.raw(ds)[0], ds).astype(float)
+    if arr.ndim == 3:
+        arr = _luma(arr)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        arr = -arr
+    corr = np.corrcoef(_gray(image).ravel().astype(float), arr.ravel())[0, 1]
+    assert corr > 0.98

@@ -1,0 +1,153 @@
+"""Which words are masked: PHI terms (OCR-tolerant), PHI-shaped patterns, technical vocabulary, modes."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from py_deid.hosts.services import Word
+from py_deid.phi import PhiTerms
+from py_deid.pixels.phi_text import PhiMatcher, pattern_hits, within_edits
+from py_deid.pixels.text_policy import Vocabulary, decide, default_vocabulary, mask_boxes
+
+
+def _terms(**attrs) -> PhiTerms:
+    ds = Dataset()
+    for k, v in attrs.items():
+        setattr(ds, k, v)
+    return PhiTerms.from_dataset(ds)
+
+
+@pytest.fixture(scope="module")
+def terms():
+    return _terms(PatientName="DOE^JOHN", PatientID="MRN0012345", PatientBirthDate="19510829",
+                  StudyDate="20170302", InstitutionName="CCHS CLEVELAND CLINIC", AccessionNumber="120907058",
+                  ReferringPhysicianName="KILLEEN^THOMAS")
+
+
+def line(text: str, y: int = 10, x: int = 10, h: int = 12, conf: float = 90.0) -> list[Word]:
+    """Words as OCR would box them on one line (8 px a character, one space = 8 px)."""
+    out = []
+    for token in text.split(" "):
+        if token:
+            out.append(Word(token, x, y, 8 * len(token), h, conf))
+        x += 8 * (len(token) + 1)
+    return out
+
+
+def masked(words, mode, matcher, **kw) -> list[str]:
+    return [words[d.index].text for d in decide(words, mode, matcher, **kw) if d.mask]
+
+
+@pytest.mark.parametrize("ocr_text", [
+    "DOE JOHN", 'DOE" JOHN', "DOE^JOHN", "D0E J0HN", "DOEJOHN", "JOHN DOE", "J0HN,D0E", "D0E^J0HN",
+    "KILLEEN", "KlLLEEN", "KILEEN", "Thomas", "MRN0012345", "MRNOO12345", "MRN 0012345",
+    "CLEVELAN..", "CLEVELAND", "CLEVELAN\u2026", "120907058", "12O9O7O58",
+])
+def test_terms_match_with_ocr_errors(terms, ocr_text):
+    words = line(ocr_text)
+    assert masked(words, "phi", PhiMatcher(terms)) == [w.text for w in words]
+
+
+@pytest.mark.parametrize("ocr_text", [
+    "08/29/1951", "8/29/1951", "29.08.1951", "29 AUG 1951", "29-AUG-51", "AUG 29, 1951", "19510829",
+    "03/02/2017", "2017-03-02", "02 MAR 17", "O3/02/2O17",
+])
+def test_dates_match_in_the_forms_scanners_print(terms, ocr_text):
+    words = line(ocr_text)
+    assert masked(words, "phi", PhiMatcher(terms)) == [w.text for w in words]
+
+
+@pytest.mark.parametrize("ocr_text", ["GAIN", "Breast", "TIS0.4", "1.06", "cm", "L12-5", "Gen", "JOE", "DOES"])
+def test_unrelated_words_do_not_match(terms, ocr_text):
+    assert not PhiMatcher(terms).matches(ocr_text)
+
+
+@pytest.mark.parametrize("text,dates,times,other", [
+    ("Fri Apr 30 06:27:24 1993", 5, 0, 0),
+    ("30 JAN 94 11:24:58", 3, 1, 0),
+    ("24\u2014-MAY-02", 1, 0, 0),
+    ("DOB: 08/29/1951 M", 1, 0, 2),
+    ("8:48:26 AM 4/14/2020", 1, 2, 0),
+    ("11-05-25-142825", 1, 0, 1),
+    ("ID: 0001128201", 0, 0, 1),
+    ("Ex: 2411 Se: 3", 0, 0, 1),
+    ("00079241539", 0, 0, 1),
+    ("Dr Smith", 0, 0, 2),
+    ("7-OCT-2016 01:07:45 PM", 1, 2, 0),
+    ("3/3/4 1.06 cm 127/128 GAIN 82 DR 60", 0, 0, 0),
+])
+def test_phi_shaped_patterns(text, dates, times, other):
+    d, t, o = pattern_hits(text.split())
+    assert (len(d), len(t), len(o)) == (dates, times, other)
+
+
+def test_time_is_phi_only_next_to_a_date():
+    matcher = PhiMatcher(None)
+    lonely = line("+2:09:04", y=10)
+    assert masked(lonely, "phi", matcher) == []
+    with_date = line("5/25/2011", y=10, x=600) + line("2:56:22 PM", y=26, x=600)
+    assert masked(with_date, "phi", matcher) == ["5/25/2011", "2:56:22", "PM"]
+
+
+def test_modes(terms):
+    matcher = PhiMatcher(terms)
+    words = (line("DOE JOHN MRN0012345") + line("GAIN 82 TIS0.4 MI=0.8", y=40)
+             + line("Sports Medicine", y=70) + line("4.0cm 60% L12-5 36Hz", y=100))
+    assert masked(words, "phi", matcher) == ["DOE", "JOHN", "MRN0012345"]
+    assert masked(words, "strict", matcher) == ["DOE", "JOHN", "MRN0012345", "Sports", "Medicine"]
+    assert masked(words, "all", matcher) == [w.text for w in words]
+
+
+def test_strict_without_terms_masks_names_keeps_measurements():
+    words = line("ZZZDOWNTIME, MARY") + line("16cm 2D-100% H4.00 MHz 20dB/DR60", y=40)
+    assert masked(words, "strict", PhiMatcher(None)) == ["ZZZDOWNTIME,", "MARY"]
+
+
+def test_numbers_kept_only_when_short_and_not_a_date():
+    words = line("GAIN 82") + line("30 JAN 94", y=40) + line("2411", y=70) + line("151832", y=100)
+    assert masked(words, "strict", PhiMatcher(None)) == ["30", "JAN", "94", "2411", "151832"]
+    assert masked(words, "phi", PhiMatcher(None)) == ["30", "JAN", "94", "151832"]
+
+
+def test_noise_is_not_masked_but_phi_always_is(terms):
+    speckle = [Word("—", 10, 10, 30, 4, 80), Word("a", 50, 50, 8, 10, 20), Word("Sa", 80, 80, 16, 10, 0)]
+    weak_name = [Word("D0E", 200, 200, 30, 12, 10)]
+    d = decide(speckle + weak_name, "all", PhiMatcher(terms))
+    assert [x.reason for x in d] == ["noise", "noise", "noise", "phi-term"]
+    # inside an ultrasound clinical region short weak reads are speckle, outside they are text
+    w = [Word("Lpe.", 100, 100, 20, 10, 20), Word("GAIN", 100, 114, 32, 10, 90)]
+    assert decide(w, "strict", PhiMatcher(None), clinical=[(50, 50, 300, 300)])[0].reason == "noise"
+    assert decide(w, "strict", PhiMatcher(None))[0].mask
+    # a weak read with no confident text around it is speckle, even outside a known region
+    assert decide(w[:1], "strict", PhiMatcher(None))[0].reason == "noise"
+
+
+def test_mask_boxes_join_a_phrase_and_add_a_margin(terms):
+    words = line("DOE JOHN GAIN 82", y=20, x=100)
+    d = decide(words, "phi", PhiMatcher(terms))
+    boxes = mask_boxes(words, d, 400, 100)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert x < 100 and y < 20 and x + w > words[1].right and y + h > words[1].bottom
+    assert x + w < words[2].left  # GAIN stays
+    # clipped to the frame
+    edge = [Word("DOE", 0, 0, 24, 12, 90)]
+    assert mask_boxes(edge, decide(edge, "phi", PhiMatcher(terms)), 400, 100)[0][:2] == (0, 0)
+
+
+def test_vocabulary_file_is_readable_and_loaded():
+    v = default_vocabulary()
+    assert {"cm", "mhz", "gain", "tis", "mi"} <= v.words
+    for t in ["TIS0.0", "MI=0.8", "20dB/DR60", "L12-5", "4.0cm-", "AO=100%", "C5-1", "127/128", "x3", "3.5/2.7-L"]:
+        assert v.is_technical(t), t
+    for t in ["DOE", "00079241539", "2411", "11:24:58", "CLEVELAND", "Healthcare"]:
+        assert not v.is_technical(t), t
+    custom = Vocabulary.from_toml('[words]\nx = ["Foo"]\n[numbers]\nmax_number_digits = 1\n')
+    assert custom.is_technical("foo") and custom.is_technical("7") and not custom.is_technical("77")
+
+
+def test_edit_distance():
+    assert within_edits("WESTWAY", "XWESTHAY", 2)
+    assert not within_edits("WESTWAY", "EASTBAY", 2)
+    assert within_edits("KILLEEN", "KILEEN", 1)

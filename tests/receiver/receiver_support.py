@@ -1,0 +1,250 @@
+"""Helpers for the receiver's tests and benchmark: a real `py-deid serve` process, real Orthanc,
+de-identified instances made by the core from real sample files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pydicom
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = b"0123456789abcdef0123"
+ORTHANC = "/usr/sbin/Orthanc"
+PY_DEID = [sys.executable, "-m", "py_deid.cli"]  # `py-deid` without relying on an installed script
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+def deidentify(data: bytes) -> bytes:
+    from py_deid.instance import deidentify_bytes
+    from py_deid.options import Settings
+
+    result = deidentify_bytes(data, Settings(pixels="off"), key=KEY)
+    assert result.output is not None, result.problem
+    return result.output
+
+
+def with_new_uids(data: bytes, n: int, *, series: str | None = None, study: str | None = None) -> bytes:
+    """The same instance under another SOP Instance UID (and optionally series/study): a distinct instance."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.SOPInstanceUID = f"2.25.{int.from_bytes(hashlib.sha256(data[:4096] + str(n).encode()).digest()[:15], 'big')}"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if series:
+        ds.SeriesInstanceUID = series
+    if study:
+        ds.StudyInstanceUID = study
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def edit(data: bytes, change) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    change(ds)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def uids(data: bytes) -> tuple[str, str, str]:
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(store: Path, *extra: str) -> list[str]:
+    site = [] if "--site" in extra else ["--no-site"]
+    return [*PY_DEID, "serve", "--store", str(store), "--port", "0", *site, *extra]
+
+
+class Server:
+    """A `py-deid serve` process on an ephemeral port."""
+
+    def __init__(self, store: Path, *extra: str, log_name: str = "server") -> None:
+        self.store = store
+        self.extra = extra
+        self.log_dir = store.parent
+        self.log_name = log_name
+        self.proc: subprocess.Popen | None = None
+        self.runs = 0
+
+    def start(self, timeout: float = 30) -> Server:
+        self.runs += 1
+        self.out = self.log_dir / f"{self.log_name}.{self.runs}.out"
+        self.err = self.log_dir / f"{self.log_name}.{self.runs}.err"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PY_DEID_")}
+        env["PYTHONPATH"] = str(REPO)
+        self.proc = subprocess.Popen(serve_command(self.store, *self.extra), cwd=self.log_dir, env=env,
+                                     stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(r"DICOMweb: (\S+)/dicomweb", self.out.read_text())
+            if m and "Application startup complete" in self.err.read_text():
+                self.origin = m.group(1)
+                self.base = self.origin + "/dicomweb"
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.err.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    @property
+    def ca(self) -> str:
+        return str(self.store / "tls" / "ca.crt")
+
+    def client(self, token: str | None = None, **kw) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.origin, verify=ssl.create_default_context(cafile=self.ca),
+                            trust_env=False, headers=headers,
+                            timeout=kw.pop("timeout", 60), **kw)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def logs(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.log_name}.*.*")))
+
+    def rss(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+
+def cli(store: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([*PY_DEID, "serve", "--store", str(store), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def new_token(store: Path, site: str, *scopes: str) -> str:
+    args = ["--new-token", site] + [a for s in scopes for a in ("--scope", s)]
+    done = cli(store, *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[1].strip()
+
+
+def stored_files(store: Path) -> list[Path]:
+    return sorted(p for p in (store / "instances").rglob("*") if p.is_file())
+
+
+def ledger_rows(store: Path) -> list[dict]:
+    import sqlite3
+
+    db = sqlite3.connect(store / "ledger.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM instances")]
+    finally:
+        db.close()
+
+
+def dicom_json(response: httpx.Response) -> dict | list:
+    assert response.headers["content-type"] == "application/dicom+json", response.text[:300]
+    return json.loads(response.content)
+
+
+def seq(doc: dict, tag: str) -> list[dict]:
+    return (doc.get(tag) or {}).get("Value") or []
+
+
+def value(item: dict, tag: str):
+    return ((item.get(tag) or {}).get("Value") or [None])[0]
+
+
+class Orthanc:
+    """A real Orthanc with its DICOMweb plugin on loopback ports, data in a folder of our own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.http_port = free_port()
+        self.dicom_port = free_port()
+        self.proc: subprocess.Popen | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = {"Name": "py-deid-test", "HttpPort": self.http_port, "DicomPort": self.dicom_port,
+               "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
+               "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomServerEnabled": False,
+               "Plugins": [DICOMWEB_PLUGIN], "DicomWeb": {"Enable": True}}
+        (folder / "cfg.json").write_text(json.dumps(cfg))
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.dicomweb = self.url + "/dicom-web"
+
+    @staticmethod
+    def available() -> bool:
+        return Path(ORTHANC).exists() and Path(DICOMWEB_PLUGIN).exists()
+
+    def start(self, timeout: float = 30) -> Orthanc:
+        log = open(self.folder / "orthanc.log", "ab")
+        self.proc = subprocess.Popen([ORTHANC, str(self.folder / "cfg.json")], cwd=self.folder, stdout=log,
+                                     stderr=log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url + "/system", timeout=1, trust_env=False).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("Orthanc exited: " + (self.folder / "orthanc.log").read_text()[-2000:])
+            time.sleep(0.1)
+        raise RuntimeError("Orthanc did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def instances(self) -> list[str]:
+        return httpx.get(self.url + "/instances", timeout=10, trust_env=False).json()
+
+    def sop_uids(self) -> list[str]:
+        out = []
+        for oid in self.instances():
+            tags = httpx.get(f"{self.url}/instances/{oid}/simplified-tags", timeout=10, trust_env=False).json()
+            out.append(tags["SOPInstanceUID"])
+        return out
+
+    def file_sha256(self, sop_uid: str) -> str:
+        found = httpx.post(self.url + "/tools/lookup", content=sop_uid, timeout=10, trust_env=False).json()
+        oid = [f["ID"] for f in found if f["Type"] == "Instance"][0]
+        return sha256(httpx.get(f"{self.url}/instances/{oid}/file", timeout=30, trust_env=False).content)
+
+
+def wipe(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,146 @@
+"""Crashes: kill -9 the server in the middle of a large request, restart, resend. The store must hold each
+instance exactly once, no partial file and no ledger row without its file."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from py_deid import stow
+from py_deid.receiver.storage import Store
+
+from . import receiver_support as rs
+from .conftest import SITE1
+
+
+def test_recover_settles_every_crash_state(tmp_path, instances):
+    """The states a crash can leave between the steps of a commit, made by hand, then recover()."""
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 700 + i) for i in range(4)]
+
+    def row(part, state):
+        study, series, sop = rs.uids(part)
+        with store.ledger.transaction() as db:
+            db.execute("INSERT INTO instances VALUES (?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', "
+                       "'1.2.840.10008.1.2.1', ?, ?, 'site', 0, ?)",
+                       (sop, study, series, rs.sha256(part), len(part), state))
+        return store.instance_path(study, series, sop)
+
+    done = row(parts[0], "stored")  # committed before the crash
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_bytes(parts[0])
+    renamed = row(parts[1], "pending")  # crashed after the rename, before the row was marked stored
+    renamed.write_bytes(parts[1])
+    row(parts[2], "pending")  # crashed before the rename: no file
+    torn = row(parts[3], "pending")  # a file that is not what the row says (cannot come from a rename)
+    torn.write_bytes(parts[3][:1000])
+    (store.tmp_dir / "abc.dcm").write_bytes(parts[2][:500])  # a temp copy and a spooled body
+    (store.tmp_dir / "def.body").write_bytes(b"--b\r\n")
+    report = store.recover()
+    assert report == {"temp_removed": 2, "pending_kept": 1, "pending_dropped": 2}
+    rows = {r["sop_uid"]: r["state"] for r in rs.ledger_rows(store.root)}
+    assert rows == {rs.uids(parts[0])[2]: "stored", rs.uids(parts[1])[2]: "stored"}
+    assert rs.stored_files(store.root) == sorted([done, renamed])
+    assert not list(store.tmp_dir.iterdir())
+    store.close()
+
+
+def _consistent(store_dir, parts=None) -> None:
+    rows = rs.ledger_rows(store_dir)
+    assert all(r["state"] == "stored" for r in rows)
+    files = rs.stored_files(store_dir)
+    by_path = {f.name[:-4]: f for f in files}
+    assert sorted(by_path) == sorted(r["sop_uid"] for r in rows)  # no file without a row, no row without a file
+    for r in rows:
+        assert rs.sha256(by_path[r["sop_uid"]].read_bytes()) == r["sha256"]  # no partial file
+    assert not list((store_dir / "tmp").iterdir())
+    if parts is not None:
+        assert sorted(r["sop_uid"] for r in rows) == sorted(rs.uids(p)[2] for p in parts)
+        assert {r["sha256"] for r in rows} == {rs.sha256(p) for p in parts}
+
+
+@pytest.fixture()
+def large_request(instances):
+    # 30 real ultrasound instances (de-identified, ~0.9 MB each): a ~28 MB request
+    base = instances.deid("US1_UNCR.dcm")
+    parts = [rs.with_new_uids(base, 800 + i) for i in range(30)]
+    return parts, stow.encode(parts)
+
+
+def _send(srv, ctype, body, pace: float = 0.0):
+    def chunks():
+        for i in range(0, len(body), 256 * 1024):
+            time.sleep(pace)
+            yield body[i:i + 256 * 1024]
+    try:
+        with srv.client(SITE1) as c:
+            return c.post("/dicomweb/studies", content=chunks(), headers={"Content-Type": ctype})
+    except httpx.HTTPError:
+        return None  # the server was killed under us
+
+
+def _spooled(tmp) -> int:
+    total = 0
+    for p in tmp.iterdir():
+        try:
+            total += p.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _wait_for(predicate, timeout=60.0, step=0.002):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_during_upload_restart_resend(tmp_path, large_request):
+    parts, (ctype, body) = large_request
+    srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", log_name="fault1").start()
+    tmp = srv.store / "tmp"
+    sender = threading.Thread(target=_send, args=(srv, ctype, body, 0.01))
+    sender.start()
+    assert _wait_for(lambda: _spooled(tmp) > 8 * 2**20)
+    srv.kill9()
+    sender.join()
+    assert any(tmp.iterdir())  # the crash left parts of the body behind ...
+    srv.start()
+    _consistent(srv.store)  # ... which the restart removed; nothing was stored
+    assert rs.ledger_rows(srv.store) == []
+    r = _send(srv, ctype, body)
+    assert r is not None and r.status_code == 200
+    _consistent(srv.store, parts)
+    srv.stop()
+
+
+@pytest.mark.slow
+def test_kill_while_storing_restart_resend(tmp_path, instances):
+    # 5 real MR volumes of 23 MB (de-identified): verifying them takes the workers about a second.
+    base = instances.deid("philips_mprage.dcm")
+    parts = [rs.with_new_uids(base, 850 + i) for i in range(5)]
+    ctype, body = stow.encode(parts)
+    srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", log_name="fault2").start()
+    tmp = srv.store / "tmp"
+    sender = threading.Thread(target=_send, args=(srv, ctype, body))
+    sender.start()
+    # The whole body has arrived (every part in tmp/) and is being verified and stored: kill now.
+    assert _wait_for(lambda: _spooled(tmp) >= sum(map(len, parts)))
+    srv.kill9()
+    sender.join()
+    srv.start()
+    _consistent(srv.store)
+    stored_before = len(rs.ledger_rows(srv.store))
+    r = _send(srv, ctype, body)
+    assert r is not None and r.status_code == 200
+    assert len(rs.seq(rs.dicom_json(r), "00081199")) == len(parts)
+    _consistent(srv.store, parts)
+    assert stored_before < len(parts)
+    srv.stop()

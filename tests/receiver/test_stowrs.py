@@ -1,0 +1,259 @@
+"""STOW-RS against a running `py-deid serve` over real HTTPS: statuses, verification, idempotency, bad bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pydicom
+import pytest
+
+from py_deid import stow
+from py_deid.receiver import reasons
+
+from . import receiver_support as rs
+from .conftest import SITE1
+
+RAW_PHI = "CT_small.dcm"  # a real file as written by a scanner: name, IDs, dates, private data
+
+
+def post(client, parts, *, path="/dicomweb/studies", boundary=None, part_type="application/dicom"):
+    ctype, body = stow.encode(parts, boundary, part_type)
+    return client.post(path, content=body, headers={"Content-Type": ctype, "Accept": "application/dicom+json"})
+
+
+def fresh(instances, n, name="CT_small.dcm"):
+    """Distinct de-identified instances (new SOP Instance UIDs) so that tests do not see each other."""
+    return rs.with_new_uids(instances.deid(name), n)
+
+
+def test_store_all_200_with_retrieve_urls(server, client, instances):
+    parts = [fresh(instances, 1), rs.with_new_uids(instances.deid("JPEG2000.dcm"), 1)]
+    r = post(client, parts)
+    assert r.status_code == 200
+    doc = rs.dicom_json(r)
+    refs = rs.seq(doc, "00081199")
+    assert [rs.value(i, "00081155") for i in refs] == [rs.uids(p)[2] for p in parts]
+    assert "00081198" not in doc and "0008119A" not in doc
+    for item, part in zip(refs, parts):
+        study, series, sop = rs.uids(part)
+        assert rs.value(item, "00081190") == f"{server.base}/studies/{study}/series/{series}/instances/{sop}"
+        path = server.store / "instances" / study / series / f"{sop}.dcm"
+        assert path.read_bytes() == part
+    rows = {r["sop_uid"]: r for r in rs.ledger_rows(server.store)}
+    for part in parts:
+        row = rows[rs.uids(part)[2]]
+        assert row["state"] == "stored" and row["site"] == "site1" and row["sha256"] == rs.sha256(part)
+        assert row["size"] == len(part)
+
+
+def test_same_instance_twice_is_stored_once_and_succeeds(server, client, instances):
+    part = fresh(instances, 2)
+    assert post(client, [part]).status_code == 200
+    before = rs.stored_files(server.store)
+    r = post(client, [part, part])  # again, and twice within one request
+    assert r.status_code == 200
+    assert len(rs.seq(rs.dicom_json(r), "00081199")) == 2
+    assert rs.stored_files(server.store) == before
+    assert sum(1 for row in rs.ledger_rows(server.store) if row["sop_uid"] == rs.uids(part)[2]) == 1
+
+
+def test_different_bytes_under_a_stored_uid_are_refused_not_overwritten(server, client, instances):
+    part = fresh(instances, 3)
+    assert post(client, [part]).status_code == 200
+    changed = rs.edit(part, lambda ds: setattr(ds, "InstanceNumber", 999))
+    assert rs.uids(changed) == rs.uids(part) and changed != part
+    r = post(client, [changed])
+    assert r.status_code == 409
+    (item,) = rs.seq(rs.dicom_json(r), "00081198")
+    assert rs.value(item, "00081197") == reasons.DUPLICATE_CONFLICT
+    study, series, sop = rs.uids(part)
+    assert (server.store / "instances" / study / series / f"{sop}.dcm").read_bytes() == part
+
+
+def _values_of(raw: bytes) -> list[str]:
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    return [str(ds.PatientName), str(ds.PatientID), str(ds.get("InstitutionName", "")), str(ds.StudyDate)]
+
+
+def test_phi_bearing_instance_is_refused_and_nothing_of_it_is_kept(server, client, instances):
+    raw = instances.raw(RAW_PHI)
+    r = post(client, [raw])
+    assert r.status_code == 409
+    doc = rs.dicom_json(r)
+    (item,) = rs.seq(doc, "00081198")
+    assert rs.value(item, "00081197") == reasons.IDENTITY_NOT_REMOVED
+    assert rs.value(item, "00000902") == "Patient Identity Removed is not YES"
+    assert "00080020" in item["00000901"]["Value"]  # the offending tags (here Study Date) are named ...
+    # ... their values never are. (The instance is referenced by its own SOP Instance UID, as PS3.18
+    # requires, so that the uploader can tell which one failed; this file's UID happens to embed a date.)
+    answer = r.text.replace(rs.uids(raw)[2], "")
+    for v in _values_of(raw):
+        assert v and v not in answer and v not in server.logs()
+    sop = rs.uids(raw)[2]
+    assert all(row["sop_uid"] != sop for row in rs.ledger_rows(server.store))
+    assert not any(sop in p.name for p in server.store.rglob("*"))
+    assert not any((server.store / "tmp").iterdir())
+
+
+def test_some_good_some_bad_is_202(server, client, instances):
+    good = fresh(instances, 4)
+    r = post(client, [good, instances.raw(RAW_PHI)])
+    assert r.status_code == 202
+    doc = rs.dicom_json(r)
+    assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081199")] == [rs.uids(good)[2]]
+    assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081198")] == [rs.uids(instances.raw(RAW_PHI))[2]]
+
+
+@pytest.mark.parametrize("change, reason, tag", [
+    (lambda ds: setattr(ds, "InstitutionName", "St Elsewhere"), reasons.ATTRIBUTE_NOT_ALLOWED, "00080080"),
+    (lambda ds: setattr(ds, "BurnedInAnnotation", "YES"), reasons.BURNED_IN_ANNOTATION, "00280301"),
+    (lambda ds: ds.add_new(0x00331010, "LO", "x") or ds.add_new(0x00330010, "LO", "ACME 1"),
+     reasons.PRIVATE_NOT_SAFE, "00331010"),
+    (lambda ds: setattr(ds, "PatientIdentityRemoved", "NO"), reasons.IDENTITY_NOT_REMOVED, "00120062"),
+])
+def test_each_class_of_finding_has_its_reason(server, client, instances, change, reason, tag):
+    part = rs.edit(fresh(instances, 10 + reason), change)
+    r = post(client, [part])
+    assert r.status_code == 409
+    (item,) = rs.seq(rs.dicom_json(r), "00081198")
+    assert rs.value(item, "00081197") == reason
+    assert tag in item["00000901"]["Value"]
+    assert "St Elsewhere" not in r.text and "ACME" not in r.text
+
+
+def test_real_cine_with_burned_in_annotation_is_refused(client, instances):
+    # GREYSCALE_CINE says Burned In Annotation = YES; de-identified without pixel cleaning it stays so.
+    r = post(client, [instances.deid("GREYSCALE_CINE.dcm")])
+    assert r.status_code == 409
+    (item,) = rs.seq(rs.dicom_json(r), "00081198")
+    assert rs.value(item, "00081197") == reasons.BURNED_IN_ANNOTATION
+
+
+def test_study_in_url_must_match(server, client, instances):
+    part = fresh(instances, 20)
+    study = rs.uids(part)[0]
+    assert post(client, [part], path=f"/dicomweb/studies/{study}").status_code == 200
+    other = fresh(instances, 21)
+    r = post(client, [other], path="/dicomweb/studies/1.2.3.4")
+    assert r.status_code == 409
+    (item,) = rs.seq(rs.dicom_json(r), "00081198")
+    assert rs.value(item, "00081197") == reasons.STUDY_MISMATCH
+    assert post(client, [other], path="/dicomweb/studies/1.2.x").status_code == 400
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+def test_uids_that_could_climb_out_of_the_store_are_refused(server, client, instances):
+    evil = rs.edit(fresh(instances, 22), lambda ds: setattr(ds, "SeriesInstanceUID", "../../../../outside/x"))
+    r = post(client, [evil])
+    assert r.status_code == 409
+    doc = rs.dicom_json(r)
+    (item,) = rs.seq(doc, "00081198")
+    assert rs.value(item, "00081197") == reasons.CANNOT_UNDERSTAND
+    assert not any(".." in str(p) or p.name == "x" for p in server.store.rglob("*"))
+    assert not (server.store.parent / "outside").exists()
+    assert "outside" not in server.logs()  # pydicom's warning about the value must not reach the log
+
+
+def test_non_dicom_and_wrong_type_parts_among_good_ones(server, client, instances):
+    good1, good2 = fresh(instances, 30), fresh(instances, 31)
+    boundary = stow.new_boundary()
+    body = b"".join([
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), good1, b"\r\n",
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), b"just some text, not DICOM", b"\r\n",
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\n".encode(), b"hello", b"\r\n",
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), good2, b"\r\n",
+        f"--{boundary}--\r\n".encode()])
+    r = client.post("/dicomweb/studies", content=body,
+                    headers={"Content-Type": stow.content_type(boundary)})
+    assert r.status_code == 202
+    doc = rs.dicom_json(r)
+    assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081199")] == [rs.uids(good1)[2], rs.uids(good2)[2]]
+    other = rs.seq(doc, "0008119A")
+    assert [rs.value(i, "00081197") for i in other] == [reasons.CANNOT_UNDERSTAND] * 2
+    assert [rs.value(i, "00000902") for i in other] == ["part is not a DICOM PS3.10 file",
+                                                         "part is not application/dicom"]
+
+
+def test_truncated_and_malformed_bodies_are_400_and_store_nothing(server, client, instances):
+    part = fresh(instances, 40)
+    ctype, body = stow.encode([part, fresh(instances, 41)])
+    for broken in (body[:-10], body[: len(body) // 2], b"garbage without any boundary"):
+        r = client.post("/dicomweb/studies", content=broken, headers={"Content-Type": ctype})
+        assert r.status_code == 400, r.text
+    assert all(row["sop_uid"] != rs.uids(part)[2] for row in rs.ledger_rows(server.store))
+    no_boundary = client.post("/dicomweb/studies", content=body,
+                              headers={"Content-Type": 'multipart/related; type="application/dicom"'})
+    assert no_boundary.status_code == 400
+    empty = client.post("/dicomweb/studies", content=b"--b--\r\n",
+                        headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'})
+    assert empty.status_code == 400
+
+
+@pytest.mark.parametrize("ctype", [
+    "application/dicom",
+    'multipart/related; type="application/dicom+json"; boundary=x',
+    "multipart/form-data; boundary=x",
+    "text/plain",
+    "",
+])
+def test_wrong_media_type_is_415(client, ctype, instances):
+    r = client.post("/dicomweb/studies", content=instances.deid("CT_small.dcm"), headers={"Content-Type": ctype})
+    assert r.status_code == 415
+
+
+def test_tokens(server, instances):
+    part = fresh(instances, 50)
+    ctype, body = stow.encode([part])
+    headers = {"Content-Type": ctype}
+    with server.client() as anonymous:
+        r = anonymous.post("/dicomweb/studies", content=body, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        assert anonymous.get("/dicomweb/studies").status_code == 401
+    for bad in ("wrong", SITE1 + "x", SITE1[:-1], "Basic " + SITE1):
+        with server.client() as c:
+            r = c.post("/dicomweb/studies", content=body, headers={**headers, "Authorization": f"Bearer {bad}"})
+            assert r.status_code == 401
+    # a store-only site token, created and then revoked with the CLI while the server runs
+    site2 = rs.new_token(server.store, "site2")
+    with server.client(site2) as c:
+        assert c.post("/dicomweb/studies", content=body, headers=headers).status_code == 200
+        assert c.get("/dicomweb/studies").status_code == 403
+        assert rs.cli(server.store, "--revoke-token", "site2").returncode == 0
+        assert c.post("/dicomweb/studies", content=body, headers=headers).status_code == 401
+    assert [r["site"] for r in rs.ledger_rows(server.store) if r["sop_uid"] == rs.uids(part)[2]] == ["site2"]
+    reader = rs.new_token(server.store, "sponsor", "read")
+    with server.client(reader) as c:
+        assert c.get("/dicomweb/studies").status_code == 200
+        assert c.post("/dicomweb/studies", content=body, headers=headers).status_code == 403
+    listing = rs.cli(server.store, "--list-tokens").stdout
+    assert "site2" in listing and "revoked" in listing and site2 not in listing and reader not in listing
+    stored = (server.store / "tokens.json").read_text()
+    assert site2 not in stored and reader not in stored and hashlib.sha256(site2.encode()).hexdigest() in stored
+
+
+def test_secrets_and_phi_never_reach_the_logs(server, client):
+    client.get("/dicomweb/studies?token=query-secret-123&PatientName=Doe")
+    logs = server.logs()
+    assert SITE1 not in logs and "query-secret-123" not in logs and "Doe" not in logs and "Bearer" not in logs
+    assert "GET /dicomweb/studies 200" in logs or "GET /dicomweb/studies 204" in logs
+
+
+def test_the_trial_profile_decides_what_is_allowed(server, client, tmp_path, instances):
+    from py_deid.instance import deidentify_bytes
+    from py_deid.options import Options, Settings
+
+    settings = Settings(pixels="off", options=Options(retain_device_identity=True))
+    kept = deidentify_bytes(instances.raw("CT_small.dcm"), settings, key=rs.KEY).output  # keeps Station Name
+    kept = rs.with_new_uids(kept, 60)
+    r = post(client, [kept])  # this server runs the Basic Profile with no option
+    assert r.status_code == 409
+    (item,) = rs.seq(rs.dicom_json(r), "00081198")
+    assert rs.value(item, "00081197") == reasons.ATTRIBUTE_NOT_ALLOWED and "00081010" in item["00000901"]["Value"]
+    trial = rs.Server(tmp_path / "store", "--token", f"t:{SITE1}", "--option", "retain_device_identity",
+                      "--verify-workers", "1", log_name="trial").start()
+    try:
+        with trial.client(SITE1) as c:
+            assert post(c, [kept]).status_code == 200
+    finally:
+        trial.stop()

@@ -1,0 +1,100 @@
+// OCR bridge: one tesseract.js 7 worker, created once and reused, reading PGM bytes; never hangs.
+// Every call has a timeout; a worker that failed or timed out is terminated and a fresh one is made for the
+// next call. Errors carry our own messages (never recognized text).
+import Tesseract from '../vendor/tesseract/tesseract.esm.min.js';
+
+const VENDOR = new URL('../vendor/', import.meta.url);
+
+export class OcrError extends Error {
+  constructor(message) { super(message); this.name = 'OcrError'; }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new OcrError(`${what} timed out after ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class OcrBridge {
+  constructor({ loadTimeoutMs = 60000, recognizeTimeoutMs = 60000 } = {}) {
+    this.loadTimeoutMs = loadTimeoutMs;
+    this.recognizeTimeoutMs = recognizeTimeoutMs;
+    this.worker = null;
+    this.starting = null;
+    this.psm = null;
+    this.queue = Promise.resolve();
+  }
+
+  /** Create the tesseract worker (idempotent); resolves when it can read. */
+  start() {
+    if (this.worker) return Promise.resolve();
+    if (!this.starting) {
+      let failNow;
+      const failure = new Promise((_, reject) => { failNow = reject; });
+      const created = Tesseract.createWorker('eng', 1, {
+        workerPath: new URL('tesseract/worker.min.js', VENDOR).href,
+        corePath: new URL('tesseract/core/', VENDOR).href,
+        langPath: new URL('tessdata/', VENDOR).href,
+        workerBlobURL: false,
+        cacheMethod: 'none',
+        gzip: true,
+        // Without an errorHandler a failed model fetch leaves createWorker pending forever: fail at once instead.
+        errorHandler: () => failNow(new OcrError('the OCR engine reported an error while loading')),
+      });
+      this.starting = withTimeout(Promise.race([created, failure]), this.loadTimeoutMs, 'loading OCR').then((worker) => {
+        this.worker = worker;
+        this.psm = null;
+      }).catch((err) => {
+        created.then((w) => w.terminate()).catch(() => {});
+        throw err instanceof OcrError ? err : new OcrError('the OCR engine could not be loaded');
+      }).finally(() => { this.starting = null; });
+    }
+    return this.starting;
+  }
+
+  async reset() {
+    const worker = this.worker;
+    this.worker = null;
+    this.psm = null;
+    if (worker) await worker.terminate().catch(() => {});
+  }
+
+  /** Words of an image given as PGM bytes: [{text, left, top, width, height, confidence}]. Serialized. */
+  recognize(pgm, psm = 11) {
+    const run = async () => {
+      await this.start();
+      try {
+        return await withTimeout(this.#read(pgm, psm), this.recognizeTimeoutMs, 'OCR of one image');
+      } catch (err) {
+        await this.reset();  // a timed-out or failed engine is not trusted with the next image
+        throw err instanceof OcrError ? err : new OcrError('the OCR engine failed on an image');
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  async #read(pgm, psm) {
+    if (this.psm !== psm) {
+      // The same parameters as the native host (py_deid/hosts/native_ocr.py): screen renderings, not scans.
+      await this.worker.setParameters({ tessedit_pageseg_mode: String(psm), user_defined_dpi: '96' });
+      this.psm = psm;
+    }
+    const { data } = await this.worker.recognize(pgm, {}, { blocks: true, text: false });
+    const words = [];
+    for (const block of data.blocks || []) {
+      for (const para of block.paragraphs || []) {
+        for (const line of para.lines || []) {
+          for (const w of line.words || []) {
+            const { x0, y0, x1, y1 } = w.bbox;
+            words.push({ text: w.text, left: x0, top: y0, width: x1 - x0, height: y1 - y0, confidence: w.confidence });
+          }
+        }
+      }
+    }
+    return words;
+  }
+}

@@ -1,0 +1,160 @@
+// A pool of module Web Workers, each with its own Pyodide running the same py_deid core. Workers are created once
+// and reused; one that crashes, hangs past its file's deadline or reports a broken runtime is terminated and
+// replaced, its file fails with a reason, and the rest of the batch goes on.
+import { ACTIONS, Channel, NamedError } from './protocol.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+const MINTED = Symbol('minted');
+
+/** De-identifier output. Only this module can make one (from a worker's reply): the uploader accepts nothing else,
+ * so raw input bytes cannot reach the network. */
+export class DeidentifiedInstance {
+  constructor(token, record, bytes) {
+    if (token !== MINTED) throw new TypeError('DeidentifiedInstance is made by the worker pool only');
+    this.record = Object.freeze({ ...record });
+    this.bytes = bytes;  // ArrayBuffer; released by the uploader once acknowledged
+    Object.freeze(this);
+  }
+}
+
+export function defaultPoolSize() {
+  const cores = navigator.hardwareConcurrency || 2;
+  // Leave a core for the page and the OCR engines; every worker costs ~80 MB of wasm memory.
+  return Math.max(1, Math.min(cores - 1, 8));
+}
+
+class Slot {
+  constructor(pool, index) {
+    this.pool = pool;
+    this.index = index;
+    this.busy = false;
+    this.generation = 0;
+    this.ready = null;
+    this.spawn();
+  }
+
+  spawn() {
+    this.generation += 1;
+    this.worker = new Worker(WORKER_URL, { type: 'module', name: `py_deid-${this.index}` });
+    // Stage reports may arrive after the init request resolved (OCR loads on): they come back unsolicited.
+    this.channel = new Channel(this.worker, (msg) => {
+      if (msg?.status === 'progress' && msg.data?.stage) this.pool.stage(this.index, msg.data);
+    });
+    const died = (event) => {
+      event.preventDefault?.();
+      this.channel.failAll(new NamedError('WorkerCrashed', 'the de-identification worker stopped unexpectedly'));
+    };
+    this.worker.addEventListener('error', died);
+    this.worker.addEventListener('messageerror', died);
+    const onProgress = (p) => this.pool.stage(this.index, p);
+    this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
+      .then(() => this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured));
+    this.ready.catch(() => {});
+  }
+
+  replace() {
+    this.worker.terminate();
+    this.channel.failAll(new NamedError('WorkerCrashed', 'the de-identification worker was restarted'));
+    this.pool.restarts += 1;
+    this.spawn();
+  }
+}
+
+export class WorkerPool extends EventTarget {
+  constructor({ size = defaultPoolSize(), ocr = true } = {}) {
+    super();
+    this.size = size;
+    this.ocr = ocr;
+    this.configured = null;
+    this.restarts = 0;
+    this.stages = {};
+    this.perWorker = {};
+    this.waiting = [];
+    this.slots = Array.from({ length: size }, (_, i) => new Slot(this, i));
+  }
+
+  /** Aggregate per-worker stage reports: a stage is done when the first worker has it (the page can start). */
+  stage(index, { stage, state, ms }) {
+    const per = (this.perWorker[stage] ||= {});
+    per[index] = state;
+    const states = Object.values(per);
+    const overall = states.includes('done') ? 'done'
+      : states.length === this.size && states.every((s) => s === 'failed') ? 'failed' : 'start';
+    if (this.stages[stage] === overall && state !== 'done') return;
+    this.stages[stage] = overall;
+    this.dispatchEvent(new CustomEvent('stage', { detail: { stage, state: overall, ms, worker: index } }));
+  }
+
+  /** Resolves when at least one worker can de-identify. */
+  whenReady() {
+    return Promise.any(this.slots.map((s) => s.ready));
+  }
+
+  async configure(config, key) {
+    this.configured = { config, key };
+    await Promise.all(this.slots.map(async (s) => {
+      await s.ready.catch(() => null);
+      return s.channel.request(ACTIONS.CONFIGURE, this.configured);
+    }));
+  }
+
+  async #acquire() {
+    for (;;) {
+      const free = this.slots.find((s) => !s.busy);
+      if (free) { free.busy = true; return free; }
+      await new Promise((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  #release(slot) {
+    slot.busy = false;
+    this.waiting.shift()?.();
+  }
+
+  /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards). */
+  async process(buffer, { timeoutMs = 120000 } = {}) {
+    const slot = await this.#acquire();
+    try {
+      await slot.ready;
+      let timer;
+      const deadline = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new NamedError('WorkerTimeout', 'the worker did not finish this file in time')), timeoutMs);
+      });
+      try {
+        const reply = await Promise.race([
+          slot.channel.request(ACTIONS.PROCESS, { data: buffer }, { transfer: [buffer] }), deadline]);
+        return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null };
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      if (['WorkerTimeout', 'WorkerCrashed'].includes(err.name) || err.fatal) slot.replace();
+      throw err;
+    } finally {
+      this.#release(slot);
+    }
+  }
+
+  /** Ask any worker something (OCR or decode of one image; stats): used by tests and the review screen. */
+  async call(action, payload, transfer = []) {
+    const slot = await this.#acquire();
+    try {
+      await slot.ready;
+      return await slot.channel.request(action, payload, { transfer });
+    } finally {
+      this.#release(slot);
+    }
+  }
+
+  async statsAll() {
+    return Promise.all(this.slots.map(async (s) => { await s.ready; return s.channel.request(ACTIONS.STATS, {}); }));
+  }
+
+  destroy() {
+    for (const s of this.slots) {
+      s.worker.terminate();
+      s.channel.failAll(new NamedError('Destroyed', 'the uploader was destroyed'));
+    }
+    this.slots = [];
+  }
+}

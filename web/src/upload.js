@@ -1,0 +1,163 @@
+// STOW-RS (PS3.18 10.5): POST {endpoint}/studies, multipart/related; type="application/dicom", bearer token.
+// Instances go in batches, one request at a time, with retries and exponential backoff. The endpoint is
+// idempotent and what it acknowledged is remembered (acks.js), so a failed network or a reload neither loses nor
+// duplicates an instance. Only DeidentifiedInstance objects (made by the worker pool) are accepted.
+import { DeidentifiedInstance } from './pool.js';
+import { NamedError } from './protocol.js';
+
+const REFERENCED = '00081199';
+const FAILED = '00081198';
+const SOP_INSTANCE = '00081155';
+const FAILURE_REASON = '00081197';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class StowUploader extends EventTarget {
+  constructor({ endpoint, token, acks, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
+    baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
+    super();
+    this.url = String(endpoint).replace(/\/+$/, '') + '/studies';
+    this.token = token;
+    this.acks = acks;
+    Object.assign(this, { maxBatchBytes, maxBatchCount, maxAttempts, baseDelayMs, maxDelayMs, lingerMs });
+    this.queue = [];
+    this.pendingBytes = 0;
+    this.running = false;
+    this.timer = null;
+  }
+
+  /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
+  async send(instance) {
+    if (!(instance instanceof DeidentifiedInstance)) throw new TypeError('only de-identifier output can be uploaded');
+    const { sopUid, sha256 } = instance.record;
+    if (await this.acks.get(sopUid)) return 'already-uploaded';
+    return new Promise((resolve, reject) => {
+      this.queue.push({ instance, resolve, reject });
+      this.pendingBytes += instance.bytes.byteLength;
+      this.#schedule();
+    });
+  }
+
+  #schedule() {
+    if (this.running) return;
+    const full = this.queue.length >= this.maxBatchCount || this.#queuedBytes() >= this.maxBatchBytes;
+    clearTimeout(this.timer);
+    if (full) this.#pump();
+    else if (this.queue.length) this.timer = setTimeout(() => this.#pump(), this.lingerMs);
+  }
+
+  #queuedBytes() { return this.queue.reduce((n, q) => n + q.instance.bytes.byteLength, 0); }
+
+  async #pump() {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length) {
+        const batch = [];
+        let bytes = 0;
+        while (this.queue.length && batch.length < this.maxBatchCount
+               && (batch.length === 0 || bytes + this.queue[0].instance.bytes.byteLength <= this.maxBatchBytes)) {
+          const item = this.queue.shift();
+          bytes += item.instance.bytes.byteLength;
+          batch.push(item);
+        }
+        await this.#sendBatch(batch);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  #settle(item, ok, value) {
+    this.pendingBytes -= item.instance.bytes.byteLength;
+    if (ok) item.resolve(value); else item.reject(value);
+  }
+
+  async #sendBatch(batch) {
+    let waiting = batch;
+    for (let attempt = 1; waiting.length; attempt += 1) {
+      let reply;
+      try {
+        reply = await this.#post(waiting);
+      } catch (err) {
+        reply = { network: true };
+      }
+      if (reply.status === 401 || reply.status === 403) {
+        const error = new NamedError('Unauthorized', 'the endpoint refused the upload token');
+        this.dispatchEvent(new CustomEvent('error', { detail: error }));
+        waiting.forEach((item) => this.#settle(item, false, error));
+        return;
+      }
+      if (reply.status === 413 && waiting.length > 1) {
+        const half = Math.ceil(waiting.length / 2);
+        await this.#sendBatch(waiting.slice(0, half));
+        await this.#sendBatch(waiting.slice(half));
+        return;
+      }
+      if (reply.status === 413 || reply.status === 415) {
+        const error = new NamedError('UploadRejected', reply.status === 413
+          ? 'the instance is larger than the endpoint accepts' : 'the endpoint does not accept application/dicom');
+        waiting.forEach((item) => this.#settle(item, false, error));
+        return;
+      }
+      const retry = [];
+      for (const item of waiting) {
+        const sop = item.instance.record.sopUid;
+        if (reply.acked?.has(sop)) {
+          await this.acks.put(sop, item.instance.record.sha256);
+          this.#settle(item, true, 'uploaded');
+        } else if (reply.failed?.has(sop)) {
+          this.#settle(item, false, new NamedError('UploadRejected',
+            `the endpoint refused the instance (failure reason ${reply.failed.get(sop)})`));
+        } else {
+          retry.push(item);
+        }
+      }
+      if (retry.length && attempt >= this.maxAttempts) {
+        const error = new NamedError('UploadFailed', `the endpoint did not acknowledge after ${attempt} attempts`);
+        retry.forEach((item) => this.#settle(item, false, error));
+        return;
+      }
+      if (retry.length) {
+        this.dispatchEvent(new CustomEvent('retry', { detail: { attempt, count: retry.length, status: reply.status || 0 } }));
+        const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+        await sleep(delay * (0.75 + Math.random() * 0.5));
+      }
+      waiting = retry;
+    }
+  }
+
+  async #post(items) {
+    const boundary = `py-deid-${crypto.randomUUID()}`;
+    const parts = [];
+    for (const { instance } of items) {
+      parts.push(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`, instance.bytes, '\r\n');
+    }
+    parts.push(`--${boundary}--\r\n`);
+    const response = await fetch(this.url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        Accept: 'application/dicom+json',
+        Authorization: `Bearer ${this.token}`,
+      },
+      body: new Blob(parts),
+      credentials: 'omit',
+      cache: 'no-store',
+      referrerPolicy: 'no-referrer',
+    });
+    const out = { status: response.status, acked: new Set(), failed: new Map() };
+    if (![200, 202, 409].includes(response.status)) return out;
+    let json = {};
+    try { json = await response.json(); } catch { return out; }
+    for (const item of json?.[REFERENCED]?.Value || []) {
+      const uid = item?.[SOP_INSTANCE]?.Value?.[0];
+      if (uid) out.acked.add(String(uid));
+    }
+    for (const item of json?.[FAILED]?.Value || []) {
+      const uid = item?.[SOP_INSTANCE]?.Value?.[0];
+      if (uid) out.failed.set(String(uid), Number(item?.[FAILURE_REASON]?.Value?.[0] || 0));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,130 @@
+// One de-identification worker: its own Pyodide running the py_deid core, its own OCR engine and codecs.
+// Created once by the pool and reused for every file. Speaks only the protocol of protocol.js.
+import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
+import { BUILD } from './build-info.js';
+import { Codecs } from './codecs.js';
+import { OcrBridge } from './ocr.js';
+import { ACTIONS, NamedError, serve } from './protocol.js';
+
+const VENDOR = new URL('../vendor/', import.meta.url);
+const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
+
+let pyodide = null;
+let session = null;
+let fatal = null;
+const ocr = new OcrBridge();
+const codecs = new Codecs();
+let codecsReady = null;
+let ocrReady = null;
+
+async function timed(stage, progress, fn) {
+  const t0 = performance.now();
+  progress({ stage, state: 'start' });
+  try {
+    const value = await fn();
+    progress({ stage, state: 'done', ms: Math.round(performance.now() - t0) });
+    return value;
+  } catch (err) {
+    progress({ stage, state: 'failed', ms: Math.round(performance.now() - t0), error: err.name || 'Error' });
+    throw err;
+  }
+}
+
+async function recognize(pgm, psm) {
+  await ocrReady;  // rejects if OCR could not load: the core then fails closed for that file
+  return ocr.recognize(pgm, psm);
+}
+
+async function init({ ocr: wantOcr = true } = {}, progress) {
+  if (pyodide) return { ready: true };
+  // Staged: codecs load beside the runtime; OCR (the heaviest: a 4 MB engine and a 3 MB model) starts once the
+  // de-identifier is ready, so tags-only work can begin first. Files that need OCR wait for it in recognize().
+  codecsReady = timed('codecs', progress, () => codecs.load());
+  let startOcr;
+  ocrReady = new Promise((resolve) => { startOcr = resolve; }).then(() => (wantOcr
+    ? timed('ocr', progress, () => ocr.start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
+  ocrReady.catch(() => {});
+  pyodide = await timed('runtime', progress, () => loadPyodide({
+    indexURL: new URL('pyodide/', VENDOR).href,
+    lockFileURL: new URL('py/pyodide-lock.json', VENDOR).href,
+    packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
+    stdout: quiet, stderr: quiet, checkAPIVersion: true,
+  }));
+  await timed('packages', progress, async () => {
+    await pyodide.loadPackage(['py-deid'], { messageCallback: quiet, errorCallback: quiet, checkIntegrity: true });
+    await codecsReady;
+    const browser = pyodide.pyimport('py_deid.hosts.browser');
+    session = browser.Session(recognize, codecs);
+    browser.destroy();
+  }).finally(() => startOcr());
+  return { ready: true, syntaxes: codecs.syntaxes };
+}
+
+function unwrap(reply) {
+  if (reply.error) throw new NamedError(reply.error.name, reply.error.message);
+  return reply;
+}
+
+async function configure({ config, key }) {
+  if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
+  return unwrap(session.configure(JSON.stringify(config), new Uint8Array(key)));
+}
+
+function testHook(bytes) {
+  // Only in builds made with --test-hooks (never deployed): lets tests kill a worker mid-file.
+  if (!BUILD.testHooks || bytes.length < 24) return;
+  const tag = new TextDecoder().decode(bytes.subarray(0, 24));
+  if (tag.startsWith('PY-DEID-TEST-HANG')) { for (;;) { /* a worker that never answers */ } }
+  if (tag.startsWith('PY-DEID-TEST-EXIT')) self.close();
+}
+
+async function process({ data }, progress, transfer) {
+  if (fatal) throw fatal;
+  if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
+  const bytes = new Uint8Array(data);
+  testHook(bytes);
+  let reply;
+  try {
+    reply = await session.process(bytes);
+  } catch (err) {
+    // Only a broken runtime gets here (the Python side returns its own errors): this worker must be replaced.
+    fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });
+    throw fatal;
+  }
+  unwrap(reply);
+  const record = { ...reply };
+  delete record.output;
+  let output = null;
+  if (reply.output) {
+    output = reply.output.buffer.byteLength === reply.output.byteLength
+      ? reply.output.buffer : reply.output.slice().buffer;
+    transfer.push(output);
+  }
+  return { record, output };
+}
+
+function stats() {
+  const gc = pyodide.runPython('import gc; gc.collect(); len(gc.get_objects())');
+  return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc };
+}
+
+async function ocrOnly({ pgm, psm }) {
+  await ocrReady;
+  return ocr.recognize(new Uint8Array(pgm), psm);
+}
+
+async function decodeOnly({ frame, transferSyntax, info }, progress, transfer) {
+  await codecsReady;
+  const out = codecs.decode(new Uint8Array(frame), transferSyntax, info);
+  transfer.push(out.buffer);
+  return out.buffer;
+}
+
+serve(self, {
+  [ACTIONS.INIT]: init,
+  [ACTIONS.CONFIGURE]: configure,
+  [ACTIONS.PROCESS]: process,
+  [ACTIONS.STATS]: stats,
+  [ACTIONS.OCR]: ocrOnly,
+  [ACTIONS.DECODE]: decodeOnly,
+});
