@@ -21,6 +21,9 @@ from .instance import DONE, FAILED, SKIPPED, Deidentifier, InstanceResult, Probl
 from .options import Settings
 
 
+_sync = getattr(os, "fdatasync", os.fsync)  # fdatasync where the platform has it
+
+
 @dataclass(frozen=True)
 class Job:
     out: Path
@@ -107,7 +110,7 @@ def write_atomic(target: Path, data: bytes) -> str | None:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            _sync(fh.fileno())  # complete on disk before it gets its final name
         os.replace(tmp, target)
     except BaseException:
         try:

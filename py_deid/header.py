@@ -92,12 +92,13 @@ class _Run:
     # -- walking ------------------------------------------------------------------------------
 
     def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None:
-        tags = list(ds.keys())
+        elements = ds._dict  # direct access: Dataset's own lookups convert every key to a Tag first
+        tags = list(elements)
         if any(t >> 16 & 1 for t in tags):
             self.c.privates.apply(ds, tags, path, self)
         for tag in tags:
             group = tag >> 16
-            if group & 1 or tag not in ds:
+            if group & 1 or tag not in elements:
                 continue
             if (tag & 0xFFFF) == 0 or group in (0x0000, 0x0002) or tag == TRAILING_PADDING:
                 self.remove(ds, tag, path)
@@ -105,7 +106,7 @@ class _Run:
             if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
                 self.repeating_group(ds, tag, path)
                 continue
-            raw = ds.get_item(tag)
+            raw = elements[tag]
             vr = raw.VR
             if vr is not None and vr not in KNOWN_VRS:
                 # An explicit VR that does not exist: keep the bytes, as UN, and let the action decide.
@@ -187,20 +188,23 @@ class _Run:
         else:  # pragma: no cover - the generator only emits the codes above
             raise HeaderError(f"unknown action {action}")
 
+    # Replacements are new elements: converting the old value first (pydicom's parse of it) would cost more
+    # than the whole change, and the old value is not needed.
+
     def remove(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None:
         self.note(path, tag, "X", ds, "")
-        del ds[tag]
+        del ds._dict[tag]
         self.out.actions["X"] += 1
 
     def empty(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
-        elem = self.element(ds, tag)
+        vr = _writable_vr(ds, tag, vr)
         self.note(path, tag, "Z", ds, "")
-        elem.value = Sequence() if elem.VR == "SQ" else b"" if elem.VR in ("OB", "OW", "UN", "OD", "OF", "OL", "OV") else None
+        value = Sequence() if vr == "SQ" else b"" if vr in BINARY_VRS else None
+        ds._dict[tag] = DataElement(tag, vr, value)
         self.out.actions["Z"] += 1
 
     def dummy(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...], mode: str) -> None:
-        elem = self.element(ds, tag)
-        vr = elem.VR
+        vr = _writable_vr(ds, tag, vr)
         self.out.actions["D"] += 1
         if vr == "SQ":
             self.recurse(ds, tag, path, "clean" if mode == "clean" else "dummy")
@@ -210,24 +214,29 @@ class _Run:
             return
         new = dummy_value(vr)
         self.note(path, tag, "D", ds, new)
-        elem.value = new
+        ds._dict[tag] = DataElement(tag, vr, new)
 
     def map_uids(self, ds: Dataset, tag: int, path: tuple[str, ...], counted: bool = True) -> None:
-        elem = self.element(ds, tag)
-        values = elem.value
-        if values in (None, ""):
-            if counted:
-                self.out.actions["U"] += 1
+        if counted:
+            self.out.actions["U"] += 1
+        raw = ds._dict[tag]
+        if getattr(raw, "is_raw", False):
+            value = raw.value
+            text = bytes(value).decode("ascii", "replace") if value else ""
+            originals = [v.strip("\0 ") for v in text.split("\\")] if text.strip("\0 ") else []
+        else:
+            values = raw.value
+            if values in (None, ""):
+                return
+            originals = [str(v).strip("\0 ") for v in (values if isinstance(values, (MultiValue, list, tuple))
+                                                         else [values])]
+        if not originals:
             return
-        many = isinstance(values, (MultiValue, list, tuple))
-        originals = [str(v).strip("\0 ") for v in (values if many else [values])]
         # Registered UIDs (SOP classes...) and degenerate values like "0" link nothing to the patient.
         self.out.original_uids.update(o for o in originals if len(o) > 8 and o not in UID_dictionary)
         mapped = [self.c.pseudonyms.uid(o) if o else o for o in originals]
         self.note(path, tag, "U", ds, "\\".join(mapped))
-        elem.value = mapped if many else mapped[0]
-        if counted:
-            self.out.actions["U"] += 1
+        ds._dict[tag] = DataElement(tag, "UI", mapped if len(mapped) > 1 else mapped[0])
 
     def clean(self, ds: Dataset, tag: int, vr: str, option: str, path: tuple[str, ...]) -> None:
         if vr == "SQ":
@@ -370,6 +379,24 @@ def _date_of(ds: Dataset, kw: str) -> _dt.date | None:
         return _dates.parse_da(str(ds.get(kw, "") or ""))
     except (_dates.DateValueError, Exception):
         return None
+
+
+BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
+
+
+def _writable_vr(ds: Dataset, tag: int, vr: str | None) -> str:
+    """The VR a replacement is written with: the element's own, resolved when it was read as UN or implicit."""
+    if vr and vr not in ("UN",) and " or " not in vr:
+        return vr
+    raw = ds._dict[tag]
+    if raw.VR and raw.VR != "UN" and " or " not in raw.VR:
+        return raw.VR
+    known = _dictionary_vr(tag)
+    if known and " or " not in known:
+        return known
+    if known:  # "OB or OW" and friends: pydicom resolves these on conversion
+        return ds[tag].VR
+    return "UN"
 
 
 def dummy_value(vr: str):

@@ -85,3 +85,34 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     return meta
+
+
+def encode_file_meta(meta: FileMetaDataset) -> bytes:
+    """Group 0002 in explicit VR little endian, with its group length (PS3.10 7.1). Written by hand: it is
+    six short elements, and pydicom's general writer costs more than the rest of a small file."""
+    body = b"".join(_element(tag, vr, value) for tag, vr, value in (
+        (0x00020001, b"OB", bytes(meta.FileMetaInformationVersion)),
+        (0x00020002, b"UI", _uid_bytes(meta.MediaStorageSOPClassUID)),
+        (0x00020003, b"UI", _uid_bytes(meta.MediaStorageSOPInstanceUID)),
+        (0x00020010, b"UI", _uid_bytes(meta.TransferSyntaxUID)),
+        (0x00020012, b"UI", _uid_bytes(meta.ImplementationClassUID)),
+        (0x00020013, b"SH", _text_bytes(meta.ImplementationVersionName)),
+    ))
+    return _element(0x00020000, b"UL", len(body).to_bytes(4, "little")) + body
+
+
+def _uid_bytes(uid) -> bytes:
+    data = str(uid).encode("ascii")
+    return data + b"\0" if len(data) % 2 else data
+
+
+def _text_bytes(text) -> bytes:
+    data = str(text).encode("ascii")
+    return data + b" " if len(data) % 2 else data
+
+
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    head = (tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little") + vr
+    if vr == b"OB":
+        return head + b"\0\0" + len(value).to_bytes(4, "little") + value
+    return head + len(value).to_bytes(2, "little") + value

@@ -13,8 +13,9 @@ from collections.abc import Generator
 from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
-from . import BURNED_IN_MODALITIES, PixelError, PixelOutcome, geometry, templates
+from . import BURNED_IN_MODALITIES, PixelError, PixelOutcome, geometry, overlays, templates
 from .detect import FrameReader
+from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .text_policy import Decision, decide_readings, default_vocabulary, mask_boxes, settled_by
 from .us_regions import clinical_regions
@@ -87,13 +88,22 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None) ->
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     outcome.required = required
-    if not required:
-        return outcome
+    matcher, vocabulary = PhiMatcher(terms), default_vocabulary()
+    if required:
+        yield from _clean_frames(ds, settings, transfer_syntax, codecs, matcher, vocabulary, outcome)
+    if settings.pixels != "off" and getattr(settings.options, "clean_graphics", False) and overlays.groups(ds):
+        # Clean Graphics keeps the overlays: read and mask them (what is not read, the pipeline removes).
+        groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, matcher, vocabulary)
+        outcome.overlays_cleaned = groups
+        outcome.overlay_boxes = boxes
+    return outcome
+
+
+def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: PhiMatcher, vocabulary,
+                  outcome: PixelOutcome) -> Generator[OcrRequest, list[Word], None]:
     info, store = _open(ds, transfer_syntax, codecs)
     width, height = info.columns, info.rows
-    vocabulary = default_vocabulary()
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
-    matcher = PhiMatcher(terms)
     clinical = clinical_regions(ds, width, height)
     fixed, names = templates.boxes_for(ds)
     fixed = [b for b in (geometry.clip(b, width, height) for b in fixed) if b]
@@ -129,7 +139,6 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None) ->
     counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     outcome.counts = counts
     outcome.words = list(seen.values())
-    return outcome
 
 
 def _count(counts: dict, decisions: list[Decision]) -> None:

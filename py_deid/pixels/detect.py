@@ -106,7 +106,7 @@ class FrameReader:
     reuse: bool = True
     second_look: bool = True
     nearest: bool = False  # enlarge by pixel repetition (any factor) instead of smoothly (1, 2, 4)
-    quiet_reading: bool = True  # also read with image content painted over (see _read_quiet)
+    quiet_reading: bool = True  # also read with image content painted over (see _quiet)
     settled: object = None  # word -> bool, see line_blocks
     stats: ReadStats = field(default_factory=ReadStats)
 
@@ -118,6 +118,7 @@ class FrameReader:
         self._readings: Readings = [[], []]
         self._bands: list[Box] | None = None
         self.textured: list[Box] = []  # tiles of image content (speckle, anatomy) in the last frame read
+        self._first_done = False
 
     # -- one OCR request ------------------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class FrameReader:
                     self.stats.pixels_reused += self.width * self.height - area
                     yield from self._read_area(i, rects, full=False)
         self._digests = digests
+        self._first_done = True
         return [list(r) for r in self._readings]
 
     def _read_area(self, i: int, rects: list[Box], full: bool) -> Generator[OcrRequest, list[Word], None]:
@@ -175,9 +177,14 @@ class FrameReader:
             image = self.store.render(i, box=rect, scale=1)
             if self._bands is None and full:
                 self._bands = banner_bands(image)
-            fresh = yield from self._read(i, rect, self.factor, self.psm, image)
-            if self.quiet_reading:
-                fresh = _add_new(fresh, (yield from self._read_quiet(i, rect, image)))
+            quiet = self._quiet(rect, image) if self.quiet_reading and not self.nearest else None
+            # After the first frame, changed image content (a cine's moving speckle) is read whole at its own
+            # size, and enlarged only with the content painted over: the text around it gets the full
+            # treatment, the speckle (where OCR finds nothing but noise) does not cost four times as much.
+            factor = 1 if quiet is not None and self._first_done else self.factor
+            fresh = yield from self._read(i, rect, factor, self.psm, image)
+            if quiet is not None:
+                fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, quiet)))
             first = _merge(first, fresh, rect)
         for band in self._bands or ():
             if full or any(geometry.intersects(band, r) for r in rects):
@@ -191,17 +198,17 @@ class FrameReader:
                 second = _merge(second, (yield from self._read(i, block, factor, self.psm)), block)
         self._readings = [first, second]
 
-    def _read_quiet(self, i: int, rect: Box, image: GrayImage) -> Reading:
-        """The rectangle read again with its image content (speckle, anatomy) painted over: Tesseract's layout
-        analysis takes text right next to an image for part of it and reads neither."""
+    def _quiet(self, rect: Box, image: GrayImage) -> GrayImage | None:
+        """The rectangle with its image content (speckle, anatomy) painted over, to be read as well: Tesseract's
+        layout analysis takes text right next to an image for part of it and reads neither. None when there
+        is (almost) no image content or nothing but."""
         tiles = textured_tiles(image)
         self.textured = [b for b in self.textured if not geometry.intersects(b, rect)]
         self.textured += [(rect[0] + x, rect[1] + y, w, h) for x, y, w, h in tiles]
         covered = sum(t[2] * t[3] for t in tiles) / max(1, image.width * image.height)
-        if not 0.03 <= covered <= 0.85 or self.nearest:
-            return []
-        quiet = blank(image, tiles, edge_value(image))
-        return (yield from self._read(i, rect, self.factor, self.psm, quiet))
+        if not 0.03 <= covered <= 0.85:
+            return None
+        return blank(image, tiles, edge_value(image))
 
     def _rects(self, changed: list[Box]) -> list[Box]:
         """Changed tiles with a margin, grown to take in whole every word they touch (a word is never read in

@@ -76,11 +76,11 @@ def pad(image: GrayImage, border: int, value: int | None = None) -> GrayImage:
     return GrayImage(w2, h + 2 * border, blank + body + blank)
 
 
-def textured_tiles(image: GrayImage, tile: int = 32, spread: int = 16, share: float = 0.3) -> list[tuple]:
+def textured_tiles(image: GrayImage, tile: int = 32, share: float = 0.3) -> list[tuple]:
     """Tiles that look like image content (speckle, anatomy) rather than text on a flat background. Text is
     two values (background and ink, the tile's median and one extreme) and the anti-aliased edges between
-    them; tissue spreads over the whole range: more than `share` of a sample of the tile's pixels lie further
-    than `spread` from its median, its darkest and its lightest value."""
+    them; tissue spreads over its whole range: more than `share` of a sample of the tile's pixels lie further
+    than an eighth of that range (8 to 16 levels) from its median, its darkest and its lightest value."""
     w, h, px = image.width, image.height, image.pixels
     out = []
     for y in range(0, h, tile):
@@ -92,6 +92,7 @@ def textured_tiles(image: GrayImage, tile: int = 32, spread: int = 16, share: fl
                 continue
             ordered = sorted(sample)
             lo, m, hi = ordered[0], ordered[len(ordered) // 2], ordered[-1]
+            spread = max(8, min(16, (hi - lo) // 8))
             far = sum(1 for v in sample if abs(v - m) > spread and v - lo > spread and hi - v > spread)
             if far > share * len(sample):
                 out.append((x, y, x1 - x, min(h, y + tile) - y))

@@ -152,7 +152,7 @@ def _covered(spans: list[tuple[int, int]], hits: list[tuple[int, int]]) -> set[i
     return {k for k, (a, b) in enumerate(spans) for (s, e) in hits if a < e and s < b}
 
 
-_AS_DIGIT = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "@": "0", "\u00d8": "0", "\u00f8": "0",
+AS_DIGIT = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "@": "0", "\u00d8": "0", "\u00f8": "0",
                            "I": "1", "l": "1", "|": "1", "!": "1", "Z": "2", "z": "2", "S": "5", "s": "5",
                            "$": "5", "B": "8", "G": "6", "b": "6", "g": "9", "q": "9"})
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -168,7 +168,7 @@ def canonical(texts: Sequence[str]) -> list[str]:
         alnum = [c for c in t if c.isalnum() or c in "@|!$\u00d8\u00f8"]
         digits = sum(c.isdigit() for c in t)
         if digits and 2 * digits >= len(alnum) and not re.search(r"[A-Za-z]{2}", t):
-            t = t.translate(_AS_DIGIT)
+            t = t.translate(AS_DIGIT)
         out.append(t)
     for k, t in enumerate(out):
         core = t.strip(".,-").upper()

@@ -3,7 +3,9 @@
 Order of the tests, for every phrase of a frame (words on one line, close together):
 1. PHI first: the instance's terms (tolerant matching, words combined) and PHI-shaped patterns (dates, times
    next to a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
-2. noise: marks with no letter or digit, and short low-confidence reads, are not text (speckle, rulers);
+2. noise: marks with no letter or digit, single characters and weak reads that stand alone (not in a line or
+   column of clearly read words), reads of a size unlike the frame's text, and weak reads inside image
+   content (ultrasound regions, textured tiles) are not text: speckle, rulers, icons, traces;
 3. then the mode: `all` masks every word, `phi` nothing more, `strict` every word the technical vocabulary
    (config/technical_vocabulary.toml) does not cover.
 """
@@ -18,12 +20,11 @@ from functools import lru_cache
 from importlib import resources
 
 from ..hosts.services import Word
-from . import geometry
 from ..phi import fold_ocr
-from .phi_text import PhiMatcher, normalise, pattern_hits, term_hits, within_edits
+from . import geometry
+from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
-MASKED = ("phi-term", "phi-pattern", "text", "template")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
 
@@ -121,6 +122,21 @@ def _is_noise(i: int, words: Sequence[Word], clinical: Sequence[geometry.Box], h
     return inside and ((n <= 4 and word.confidence < 35) or (word.confidence < 90 and _isolated(i, words, 3, 2.5)))
 
 
+def _misread_value(i: int, words: Sequence[Word], vocabulary: Vocabulary) -> bool:
+    """A weak two-character read right after a technical label is that label's value misread ("GAIN BZ" is
+    "GAIN 82"): letters that look like digits, read as digits, make a short number."""
+    w = words[i]
+    text = normalise(w.text).strip(_TRIM)
+    if len(text) > 2 or w.confidence >= 60 or not text.translate(AS_DIGIT).isdigit():
+        return False
+    left = [o for o in words if o.right <= w.left and o.left >= w.left - 8 * w.height
+            and min(o.bottom, w.bottom) - max(o.top, w.top) >= 0.5 * min(o.height, w.height)]
+    if not left:
+        return False
+    label = normalise(max(left, key=lambda o: o.right).text).strip(_TRIM).lower()
+    return label.isalpha() and label in vocabulary.words
+
+
 def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vocabulary | None = None,
            clinical: Sequence[geometry.Box] = ()) -> list[Decision]:
     """One decision per word. `clinical`: image regions (ultrasound data regions) where speckle is read as text."""
@@ -152,7 +168,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, False, "noise"))
         elif mode == "all":
             out.append(Decision(i, True, "text"))
-        elif mode == "strict" and not vocabulary.is_technical(w.text):
+        elif mode == "strict" and not vocabulary.is_technical(w.text) and not _misread_value(i, words, vocabulary):
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
@@ -192,7 +208,8 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
             same = any(geometry.intersection_area(box, tbox) >= 0.5 * box[2] * box[3]
                        and within_edits(folded, tfolded, 1) for tbox, tfolded in inside)
             # or the other reading split it into technical words that cover it ("Gnss" there, "Gn" "55" here)
-            split = len(inside) >= 2 and sum(geometry.intersection_area(box, t) for t, _ in inside) >= 0.6 * box[2] * box[3]
+            covered = sum(geometry.intersection_area(box, t) for t, _ in inside)
+            split = len(inside) >= 2 and covered >= 0.6 * box[2] * box[3]
             if same or split:
                 ds[n] = Decision(d.index, False, "technical")
     return out

@@ -61,7 +61,11 @@ CASES = {
                                   phi_mode=("06:27:24", "1993", "IMAGING", "CENTER", "151832")),
     "GREYSCALE_CINE.dcm": Case(("TEST", "00079241539", "08/29/1951", "CCHS", "03/02/2017", "05:24:54PM"),
                                ("Breast", "L12-5"), frames=(0, 13, 26)),
+    # 51 frames, 100 MB, no Burned In Annotation attribute at all: the modality decides.
+    "RGB_CINE.dcm": Case(("TEST", "ADL", "0001128201", "01/30/1986", "AGMC", "Sports", "Medicine", "7-OCT-2016",
+                          "01:07:45"), ("Depth", "Hz", "Transverse"), frames=(0, 25, 50)),
 }
+SLOW = ("GREYSCALE_CINE.dcm", "RGB_CINE.dcm")
 
 
 def _path(samples, name: str, source: str):
@@ -138,10 +142,11 @@ def _mask_image(shape, boxes):
     return m
 
 
-FAST = [n for n in CASES if n != "GREYSCALE_CINE.dcm"]
+FAST = [n for n in CASES if n not in SLOW]
+SLOW_PARAMS = [pytest.param(n, marks=pytest.mark.slow) for n in SLOW]
 
 
-@pytest.mark.parametrize("name", FAST + [pytest.param("GREYSCALE_CINE.dcm", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", FAST + SLOW_PARAMS)
 def test_no_phi_readable_after_cleaning(name, samples, ocr_engine, ocr_drive, ocr_gray_frames,
                                         ocr_independent_words, ocr_readable):
     case = CASES[name]
@@ -174,7 +179,7 @@ def test_measurements_survive_strict(name, samples, ocr_engine, ocr_drive, ocr_g
     assert not lost, f"technical text masked: {lost}"
 
 
-@pytest.mark.parametrize("name", FAST + [pytest.param("GREYSCALE_CINE.dcm", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", FAST + SLOW_PARAMS)
 def test_pixels_outside_the_masks_are_unchanged(name, samples, ocr_engine, ocr_drive):
     original, ds, outcome = cleaned(samples, ocr_engine, ocr_drive, name)
     a, b = original.pixel_array, ds.pixel_array
@@ -216,8 +221,7 @@ def test_summary_is_phi_free_and_local_words_are_local(samples, ocr_engine, ocr_
     assert "CLEVELAND" in texts and all(w["masked"] for w in outcome.local_words() if w["text"] == "CLEVELAND")
 
 
-MULTI = ["OBXXXX1A_rle_2frame.dcm", "US-PAL-8-10x-echo.dcm",
-         pytest.param("GREYSCALE_CINE.dcm", marks=pytest.mark.slow)]
+MULTI = ["OBXXXX1A_rle_2frame.dcm", "US-PAL-8-10x-echo.dcm", *SLOW_PARAMS]
 
 
 @pytest.mark.parametrize("name", MULTI)
@@ -235,3 +239,34 @@ def test_every_frame_is_masked_where_the_phi_is(name, samples, ocr_engine, ocr_d
         masks = _mask_image(before[f].shape, outcome.frames.get(f, []))
         for w in places:
             assert _strokes_masked(before[f], masks, w) >= 0.98, f"frame {f}: PHI left unmasked"
+
+
+def test_overlay_text_is_read_under_clean_graphics(samples, ocr_engine, ocr_drive):
+    """examples_overlay.dcm: the overlay plane carries "Tra" and "F" (and graphics). With Clean Graphics the
+    overlay stays, so it is read: --text all masks its words, --text strict keeps these technical labels."""
+    from py_deid.options import Options
+    from py_deid.pixels import overlays
+
+    path = samples.path("examples_overlay.dcm")
+    for text, expect_boxes in (("all", True), ("strict", False)):
+        ds = pydicom.dcmread(path)
+        before = ds.overlay_array(0x6000).copy()
+        settings = Settings(text=text, options=Options(clean_graphics=True))
+        out = ocr_drive(pixels.clean(ds, settings, PhiTerms.from_dataset(ds),
+                                     transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=NativeCodecs()),
+                        ocr_engine)
+        assert out.overlays_cleaned == {0x6000} and out.summary()["overlays_cleaned"] == ["6000"]
+        after = ds.overlay_array(0x6000)
+        boxes = [b for bs in out.overlay_boxes.values() for b in bs]
+        assert bool(boxes) == expect_boxes
+        m = _mask_image(before.shape, boxes)
+        assert np.array_equal(before[~m], after[~m])
+        if expect_boxes:
+            assert before[m].any() and not after[m].any()
+        assert overlays.groups(ds) == [0x6000]
+    ds = pydicom.dcmread(path)  # without Clean Graphics the overlay is the header step's to remove
+    out = ocr_drive(pixels.clean(ds, Settings(text="all"), PhiTerms.from_dataset(ds),
+                                 transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=NativeCodecs()),
+                    ocr_engine)
+    assert not out.overlays_cleaned
+    assert np.array_equal(ds.overlay_array(0x6000), pydicom.dcmread(path).overlay_array(0x6000))
