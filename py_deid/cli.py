@@ -61,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--against", nargs="+", default=[], metavar="ORIG",
                    help="the original files: also look for their UIDs and patient terms")
     v.add_argument("--no-ocr", action="store_true", help="skip the independent OCR pass over pixels")
+    v.add_argument("--text", choices=("strict", "phi", "all"), default="strict",
+                   help="what pixel text counts as a finding (as for deidentify)")
     v.add_argument("--json", action="store_true", help="print findings as JSON lines")
 
     e = sub.add_parser("explain", help="print the resolved action for every attribute under the options")
@@ -126,7 +128,8 @@ def cmd_deidentify(args) -> int:
 
 def cmd_verify(args) -> int:
     from .verify_files import verify_files
-    findings = verify_files(args.inputs, Options.from_names(args.option), against=args.against, ocr=not args.no_ocr)
+    findings = verify_files(args.inputs, Options.from_names(args.option), against=args.against,
+                            ocr=not args.no_ocr, text=args.text)
     for path, f in findings:
         if args.json:
             print(json.dumps({"file": path, **f.as_dict()}))

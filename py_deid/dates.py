@@ -103,5 +103,6 @@ def written_forms(d: _dt.date) -> set[str]:
         f"{dd:02d} {mon} {y:04d}", f"{dd:02d} {mon} {yy}", f"{dd} {mon} {yy}", f"{dd} {mon} {y:04d}",
         f"{dd:02d}{mon}{y:04d}", f"{dd:02d}{mon}{yy}",
         f"{mon} {dd:02d} {y:04d}", f"{mon} {dd} {y:04d}", f"{mon} {dd}, {y:04d}",
+        f"{dd}-{mon}-{y:04d}", f"{m}/{dd}/{yy}", f"{m}/{dd}/{y % 100}",
     }
     return forms

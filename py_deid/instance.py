@@ -24,6 +24,7 @@ from .header import HeaderCleaner, HeaderError
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
 from .options import Settings
 from .phi import PhiTerms
+from .pixels import PixelError
 from .pseudonyms import Pseudonyms
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -172,7 +173,10 @@ class Deidentifier:
             except HeaderError as e:
                 return InstanceResult(status=FAILED, problem=Problem("header", str(e)))
             except ServiceUnavailable as e:
-                return InstanceResult(status=FAILED, problem=Problem("service-unavailable", str(e)))
+                return InstanceResult(status=FAILED, problem=Problem(getattr(e, "code", "") or "service-unavailable",
+                                                                     str(e)))
+            except PixelError as e:
+                return InstanceResult(status=FAILED, problem=Problem(e.code, e.message))
             except Exception as e:  # noqa: BLE001 - a per-file failure must never stop the batch
                 return InstanceResult(status=FAILED, problem=Problem("internal", f"internal error ({type(e).__name__})"))
 
@@ -205,7 +209,7 @@ class Deidentifier:
         pixel_summary = None
         pixels_cleaned = False
         if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
-            from . import pixels  # the pixel step is its own layer
+            from . import pixels
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs)
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts

@@ -36,16 +36,13 @@ def _originals(paths: list[str]) -> tuple[set[str], phi.PhiTerms | None]:
     return {u for u in uids if u not in UID_dictionary}, (phi.merge(terms) if terms else None)
 
 
-def _pixel_findings(ds, terms, ocr) -> list[Finding]:
-    try:
-        from .pixels import verify as pixel_verify
-    except ImportError:
-        return []
-    steps = pixel_verify.residual_text(ds, terms, transfer_syntax=transfer_syntax_of(ds), codecs=_codecs())
+def _pixel_findings(ds, terms, ocr, mode: str) -> list[Finding]:
+    from .pixels import verify as pixel_verify
+    steps = pixel_verify.residual_text(ds, terms, transfer_syntax=transfer_syntax_of(ds), codecs=_codecs(), mode=mode)
     from .instance import run_sync
     found = run_sync(steps, ocr)
-    return [Finding("pixel-text", f"frame {f.get('frame', 0)}", f"readable {f.get('kind', 'text')} in the pixels")
-            for f in found or []]
+    return [Finding("pixel-text", f"frame {f.get('frame', 0)} box {list(f.get('box', ()))}",
+                    f"readable {f.get('kind', 'text')} in the pixels") for f in found or []]
 
 
 def _codecs():
@@ -53,7 +50,8 @@ def _codecs():
     return native.codec_service()
 
 
-def verify_files(paths: list[str], options: Options, *, against: list[str], ocr: bool) -> list[tuple[str, Finding]]:
+def verify_files(paths: list[str], options: Options, *, against: list[str], ocr: bool,
+                 text: str = "strict") -> list[tuple[str, Finding]]:
     original_uids, terms = _originals(against) if against else (None, None)
     ocr_service = None
     if ocr:
@@ -80,7 +78,7 @@ def verify_files(paths: list[str], options: Options, *, against: list[str], ocr:
                 out.append((item.name, f))
             if ocr_service is not None and "PixelData" in ds:
                 try:
-                    for f in _pixel_findings(ds, terms, ocr_service):
+                    for f in _pixel_findings(ds, terms, ocr_service, text):
                         out.append((item.name, f))
                 except Exception as e:  # noqa: BLE001 - report, never crash the whole check
                     out.append((item.name, Finding("unreadable", "(7FE0,0010)",

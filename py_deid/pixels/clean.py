@@ -129,6 +129,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
                 raise PixelError(getattr(e, "code", "mask"), str(e)) from None
             outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
             counts["frames_masked"] += 1
+    # Retired embedded overlays live in Pixel Data bits outside Bits Stored. Nothing reads them for text, so
+    # they are cleared (stored values are untouched): fail closed, like unread overlay groups.
+    if overlays.clear_unused_bits(store):
+        counts["embedded_overlay_bits_cleared"] = 1
     try:
         new_ts = store.finish(ds)
     except ServiceUnavailable as e:

@@ -215,6 +215,10 @@ class FrameReader:
         halves), merged into few rectangles."""
         rects = geometry.merge_overlapping(
             g for g in (geometry.clip(geometry.grow(c, 24, 8), self.width, self.height) for c in changed) if g)
+        # Tesseract reads a few characters cut out tight badly: give a small change room (a clock ticking).
+        rects = geometry.merge_overlapping(
+            geometry.clip(geometry.grow(r, max(0, (192 - r[2]) // 2), max(0, (64 - r[3]) // 2)),
+                          self.width, self.height) or r for r in rects)
         words = [geometry.grow(geometry.word_box(w), 4) for r in self._readings for w in r]
         for _ in range(3):  # a grown rectangle can touch more words; a few rounds settle it
             grown = []

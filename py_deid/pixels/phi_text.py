@@ -188,6 +188,10 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     text, spans = phrase_text(canonical(texts))
     dates = _covered(spans, _spans(text, DATE_RE))
     times = _covered(spans, _spans(text, TIME_RE))
+    for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
+        nxt = canonical(texts[k + 1:k + 2])
+        if nxt and re.fullmatch(r"\d{1,2}[:.]?\d{2}(?:[:.]?\d{2})?(?:[AP]M)?", nxt[0].strip(), re.IGNORECASE):
+            times.add(k + 1)
     other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
     for k, t in enumerate(texts):
         if LABELS.match(normalise(t).strip("\"'*")) and (readable is None or readable[k]):

@@ -161,10 +161,12 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             reason.setdefault(i, "phi-pattern")
     out = []
     height = text_height(words)
+    # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
+    beside_phi = {i for seg in geometry.segments(words) if any(j in reason for j in seg) for i in seg}
     for i, w in enumerate(words):
         if i in reason:
             out.append(Decision(i, True, reason[i]))
-        elif _is_noise(i, words, clinical, height):
+        elif i not in beside_phi and _is_noise(i, words, clinical, height):
             out.append(Decision(i, False, "noise"))
         elif mode == "all":
             out.append(Decision(i, True, "text"))

@@ -72,6 +72,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     real: bool = field(default_factory=real_receiver_available)
+    options: tuple[str, ...] = ()  # the profile options the real receiver verifies against
 
     @property
     def url(self) -> str:
@@ -81,7 +82,8 @@ class Receiver:
         if self.real:
             return [sys.executable, "-m", "py_deid", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                     "--store", str(self.store), "--token", TOKEN, "--site", str(self.site), "--no-build",
-                    "--verify-workers", "1", "--log-level", "warning"]
+                    "--verify-workers", "1", "--log-level", "warning",
+                    *[arg for o in self.options for arg in ("--option", o)]]
         return [sys.executable, str(Path(__file__).with_name("site_server.py")), "--site", str(self.site),
                 "--store", str(self.store), "--port", str(self.port), "--token", TOKEN]
 

@@ -76,6 +76,8 @@ def test_unrelated_words_do_not_match(terms, ocr_text):
     ("Dr Smith", 0, 0, 2),
     ("7-OCT-2016 01:07:45 PM", 1, 2, 0),
     ("3/3/4 1.06 cm 127/128 GAIN 82 DR 60", 0, 0, 0),
+    ("09/10/2021 1026", 1, 1, 0),  # a stamp's time with the colon lost
+    ("38 JAM 94", 3, 0, 0),  # "30 JAN 94" misread: digits and month one letter off
 ])
 def test_phi_shaped_patterns(text, dates, times, other):
     d, t, o = pattern_hits(text.split())
