@@ -169,11 +169,41 @@ def ensure_own_wheel() -> Path:
     return wheels[0]
 
 
+def ensure_pyc(wheels: dict[str, Path]) -> dict[str, Path]:
+    """pydicom and py_deid precompiled to CPython 3.14 bytecode by the same Pyodide, in Node (web/tools)."""
+    script = WEB / "tools" / "compile_pyc.mjs"
+    inputs = [wheels["pydicom"], wheels["py_deid"]]
+    h = hashlib.sha256(script.read_bytes())
+    for path in inputs:
+        h.update(path.name.encode() + sha256(path.read_bytes()).encode())
+    h.update(_npm_versions()["pyodide"].encode())
+    folder = CACHE / "pyc"
+    stamp = folder / "inputs.sha256"
+    names = {name: folder / path.name.replace("-py3-none-any.whl", "-cp314-pyc.zip")
+             for name, path in (("pydicom", inputs[0]), ("py_deid", inputs[1]))}
+    if _stamp_ok(stamp, h.hexdigest()) and all(p.is_file() for p in names.values()):
+        return names
+    if shutil.which("node") is None:
+        raise BuildError("precompiling the Python packages needs Node.js 20+ on PATH (or use --no-pyc)")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    _run(["node", str(script), str(folder), *map(str, inputs)], WEB)
+    if not all(p.is_file() for p in names.values()):
+        raise BuildError("compile_pyc.mjs did not write the expected archives")
+    stamp.write_text(h.hexdigest())
+    return names
+
+
 def _wheel_version(path: Path) -> str:
     return path.name.split("-")[1]
 
 
 def lock_file(wheels: dict[str, Path]) -> bytes:
+    """The lock micropip and loadPackage install from (each entry: the file's real sha256, a relative name)."""
+    return _lock(wheels)
+
+
+def _lock(wheels: dict[str, Path]) -> bytes:
     """A Pyodide lock listing only our wheels; `info` copied from the stock lock (the ABI it was built for)."""
     stock = json.loads((WEB / "node_modules" / "pyodide" / "pyodide-lock.json").read_text())
     depends = {"py-deid": ["pydicom"]}
@@ -249,7 +279,7 @@ def page(dist: Dist, app_sri: dict[str, str], test_hooks: bool) -> str:
     return script_hash
 
 
-def build(out: Path, endpoints: list[str], test_hooks: bool = False) -> dict:
+def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool = True) -> dict:
     ensure_npm()
     wheels = ensure_wheels()
     wheels["py_deid"] = ensure_own_wheel()
@@ -266,6 +296,15 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False) -> dict:
         dist.put(f"vendor/py/{path.name}", path.read_bytes(),
                  "build:py_deid (this checkout)" if name == "py_deid" else f"pypi:{name}=={WHEELS[name][0]}")
     dist.put("vendor/py/pyodide-lock.json", lock_file(wheels), "build: lock for the wheels above")
+    lock_name = "pyodide-lock.json"
+    if pyc:
+        # Same packages as precompiled archives (pydicom imports in ~0.26 s instead of ~0.65 s per worker).
+        compiled = dict(wheels, **ensure_pyc(wheels))
+        for name in ("pydicom", "py_deid"):
+            dist.put(f"vendor/py/{compiled[name].name}", compiled[name].read_bytes(),
+                     f"build: {wheels[name].name} compiled to CPython 3.14 bytecode by Pyodide (web/tools)")
+        dist.put("vendor/py/pyodide-lock-pyc.json", _lock(compiled), "build: lock for the precompiled archives")
+        lock_name = "pyodide-lock-pyc.json"
     app_sri = {}
     for path in sorted((WEB / "src").rglob("*")):
         if path.is_file() and path.suffix in APP_SUFFIXES:
@@ -275,7 +314,7 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False) -> dict:
             if path.suffix == ".js":
                 app_sri[rel] = sri(data)
     build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks),
-                  "assets": {}}
+                  "lock": lock_name, "assets": {}}
     # The worker checks what it loads against these hashes (workers have no import maps, so no SRI there).
     for rel, meta in sorted(dist.files.items()):
         if rel.startswith("vendor/"):
@@ -308,13 +347,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="DICOMweb endpoint on another origin the page may upload to (CSP connect-src)")
     parser.add_argument("--test-hooks", action="store_true",
                         help="include the test-only crash hooks (never for a deployment)")
+    parser.add_argument("--no-pyc", action="store_true",
+                        help="install pydicom and py_deid from their wheels instead of precompiled archives")
     parser.add_argument("--force", action="store_true", help="rebuild everything")
     args = parser.parse_args(argv)
     if args.force:
         shutil.rmtree(CACHE, ignore_errors=True)
         (WEB / "node_modules" / ".py_deid-lock-sha256").unlink(missing_ok=True)
     try:
-        manifest = build(args.out.resolve(), args.endpoint, args.test_hooks)
+        manifest = build(args.out.resolve(), args.endpoint, args.test_hooks, pyc=not args.no_pyc)
     except (BuildError, OSError, KeyError) as e:
         print(f"build_wasm: {e}", file=sys.stderr)
         return 1

@@ -29,17 +29,23 @@ export class Run extends EventTarget {
     this.workers = 0;
   }
 
+  /** Queue entries; returns their rows (in order, for the table). */
   add(entries) {
+    const added = [];
     for (const { file, path } of entries) {
       const row = { index: this.rows.length, path, size: file.size, status: 'queued', code: '', message: '', file };
       this.rows.push(row);
       this.queue.push(row);
+      added.push(row);
     }
     if (!this.started) this.started = performance.now();
     this.#setState('processing');
     this.#progress();
     // Two more readers than workers: the next file is read while the workers de-identify (bounded prefetch).
-    while (this.workers < this.pool.size + 2) { this.workers += 1; this.#loop(); }
+    // (Counted first: a loop that finds the queue empty ends synchronously and decrements `workers`.)
+    const start = Math.max(0, this.pool.size + 2 - this.workers);
+    for (let i = 0; i < start; i += 1) { this.workers += 1; this.#loop(); }
+    return added;
   }
 
   async #loop() {

@@ -103,9 +103,6 @@ export class DeidUploader extends HTMLElement {
     const files = this.$('#files');
     const folder = this.$('#folder');
     drop.addEventListener('click', (e) => { if (e.target === drop || e.target.closest('.hint')) files.click(); });
-    drop.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); files.click(); }
-    });
     drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
     drop.addEventListener('dragleave', () => drop.classList.remove('over'));
     drop.addEventListener('drop', async (e) => {
@@ -160,7 +157,13 @@ export class DeidUploader extends HTMLElement {
       this.#error(new ConfigError('the configuration changed during a run; wait for it to finish'));
       return;
     }
-    this.run.add(entries);
+    for (const row of this.run.add(entries)) this.#row(row);
+  }
+
+  #row(row) {
+    let tr = this.rowsEl.get(row.index);
+    if (!tr) { tr = document.createElement('tr'); this.rowsEl.set(row.index, tr); this.$('tbody').append(tr); }
+    renderRow(tr, row);
   }
 
   #newRun(s) {
@@ -173,9 +176,7 @@ export class DeidUploader extends HTMLElement {
     this.$('tbody').replaceChildren();
     this.$('[part=summary]').hidden = true;
     run.addEventListener('file', ({ detail: row }) => {
-      let tr = this.rowsEl.get(row.index);
-      if (!tr) { tr = document.createElement('tr'); this.rowsEl.set(row.index, tr); this.$('tbody').append(tr); }
-      renderRow(tr, row);
+      this.#row(row);
       const { index, status, code, message, modality, sopUid } = row;  // never the file name or path
       this.#emit('deid-file', { index, status, code, message, modality: modality || '', sopUid: sopUid || '' });
       if (status === 'uploaded' || status === 'already-uploaded') this.#emit('deid-uploaded', { index, sopUid, status });

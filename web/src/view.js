@@ -26,15 +26,13 @@ export const TEMPLATE = (styles) => `
     <input id="token" type="password" autocomplete="off" spellcheck="false" required>
     <button type="submit">Use token</button>
   </form>
-  <div part="dropzone" class="drop" role="button" tabindex="0" aria-describedby="drop-help">
+  <div part="dropzone" class="drop" role="region" aria-label="Drop zone" aria-describedby="drop-help">
     <p class="hint"><strong>Drop DICOM files or folders here</strong></p>
-    <p id="drop-help" class="help">or press Enter to choose files. A CD's folder can be dropped whole: index
-      files, viewers and other non-DICOM files are listed as skipped.</p>
+    <p id="drop-help" class="help">or choose them below (keyboard: Tab to a button, then Enter). A CD's folder can
+      be dropped whole: index files, viewers and other non-DICOM files are listed as skipped.</p>
     <div class="pickers">
-      <label class="button" for="files">Choose files…</label>
-      <input id="files" class="visually-hidden" type="file" multiple>
-      <label class="button" for="folder">Choose a folder…</label>
-      <input id="folder" class="visually-hidden" type="file" webkitdirectory multiple>
+      <label class="button">Choose files…<input id="files" class="visually-hidden" type="file" multiple></label>
+      <label class="button">Choose a folder…<input id="folder" class="visually-hidden" type="file" webkitdirectory multiple></label>
     </div>
   </div>
   <p part="error" class="error" role="alert" hidden></p>

@@ -46,7 +46,7 @@ async function init({ ocr: wantOcr = true } = {}, progress) {
   ocrReady.catch(() => {});
   pyodide = await timed('runtime', progress, () => loadPyodide({
     indexURL: new URL('pyodide/', VENDOR).href,
-    lockFileURL: new URL('py/pyodide-lock.json', VENDOR).href,
+    lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
     packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
     stdout: quiet, stderr: quiet, checkAPIVersion: true,
   }));
