@@ -53,6 +53,11 @@ def mark(ds: Dataset, settings: Settings, *, pixels_cleaned: bool) -> None:
     set_trial(ds, settings)
 
 
+# The clinical-trial attributes set_trial writes from the trial's configuration (after the profile ran).
+TRIAL_TAGS = frozenset({0x00120010, 0x00120020, 0x00120021, 0x00120030, 0x00120031, 0x00120040, 0x00120042,
+                        0x00120050, 0x00120051, 0x00120060})
+
+
 def set_trial(ds: Dataset, settings: Settings) -> None:
     """The 0012,xxxx attributes from configuration, only as whole modules so that the IOD stays valid."""
     t = settings.trial

@@ -17,7 +17,8 @@ from pydicom.multival import MultiValue
 from . import dates as _dates
 from .header import CODE_PARTS, DUMMY_TEXT, TEXT_VRS
 from .iod import IodTypes
-from .options import Options
+from .markers import TRIAL_TAGS
+from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .phi import PhiTerms, phi_patterns_in
 from .policy import Profile, _dictionary_vr, keyword
 from .privates import PrivateFilter
@@ -106,8 +107,8 @@ class _Checker:
                     self.walk(item, (*path, keyword(tag)), f"{loc}[{i}]", sub_cleaned)
                 continue
             values = _values(elem.value)
-            if not path and tag in (PATIENT_NAME, PATIENT_ID):
-                pass  # the subject ID or a keyed pseudonym: any value is a replacement
+            if not path and (tag in (PATIENT_NAME, PATIENT_ID) or tag in TRIAL_TAGS):
+                pass  # the subject ID, a keyed pseudonym or the trial's own identifiers
             elif action == "X" and values:
                 self.add("attribute-not-allowed", loc, "attribute the profile removes is present")
             elif action == "Z" and any(str(v).strip() not in ALLOWED_DUMMIES for v in values):
@@ -169,3 +170,33 @@ def check_bytes(data: bytes, options: Options, **kwargs) -> list[Finding]:
         except Exception:
             return [Finding("unreadable", "", "not a readable DICOM instance")]
         return check_dataset(ds, options, **kwargs)
+
+
+def declared_options(ds: Dataset) -> Options | None:
+    """The options an instance says were applied (De-identification Method Code Sequence), or None when it
+    does not say."""
+    by_code = {code: name for name, code in OPTION_CODES.items() if name not in PIXEL_OPTIONS}
+    try:
+        items = ds.get("DeidentificationMethodCodeSequence") or []
+        codes = {str(item.get("CodeValue", "")).strip() for item in items}
+    except Exception:
+        return None
+    if not codes:
+        return None
+    try:
+        return Options.from_names(by_code[c] for c in codes if c in by_code)
+    except ValueError:
+        return None
+
+
+def check_received(ds: Dataset, allowed: Options) -> list[Finding]:
+    """The receiver's check: the instance is judged under the options it declares, and those must be options
+    the trial allows (every option relaxes the Basic Profile somewhere, so none may be claimed beyond it)."""
+    declared = declared_options(ds)
+    if declared is None:
+        return check_dataset(ds, allowed)
+    beyond = [name for name in declared.names if not getattr(allowed, name)]
+    if beyond:
+        return [Finding("option-not-allowed", "(0012,0064)",
+                        "de-identified with options the trial does not allow: " + ", ".join(beyond))]
+    return check_dataset(ds, declared)

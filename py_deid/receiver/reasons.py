@@ -21,6 +21,7 @@ BURNED_IN_ANNOTATION = 0xA9D3
 PHI_MARKER = 0xA9D4
 ORIGINAL_UID = 0xA9D5
 PIXEL_TEXT = 0xA9D6
+OPTION_NOT_ALLOWED = 0xA9D7
 OTHER_FINDING = 0xA9DF
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
@@ -37,6 +38,7 @@ TEXT = {
     PHI_MARKER: "instance text still looks like identifying data",
     ORIGINAL_UID: "instance still carries an original UID",
     PIXEL_TEXT: "pixel data still shows text",
+    OPTION_NOT_ALLOWED: "de-identified with options the trial does not allow",
     OTHER_FINDING: "instance failed the de-identification check",
     CANNOT_UNDERSTAND: "part is not a readable DICOM instance",
     PROCESSING_FAILURE: "receiver failed to process the instance",
@@ -47,6 +49,7 @@ TEXT = {
 # verify's finding codes, most serious first: with several findings the first one present names the failure.
 FINDINGS = {
     "identity-not-removed": IDENTITY_NOT_REMOVED,
+    "option-not-allowed": OPTION_NOT_ALLOWED,
     "burned-in-annotation": BURNED_IN_ANNOTATION,
     "attribute-not-allowed": ATTRIBUTE_NOT_ALLOWED,
     "private-not-safe": PRIVATE_NOT_SAFE,

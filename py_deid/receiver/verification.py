@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, transfer_syntax_of
 from ..options import Options
-from ..verify import check_dataset
+from ..verify import check_received
 from . import reasons
 from .reasons import Failure
 from .storage import valid_uid
@@ -70,7 +70,7 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None) ->
         if expected_study is not None and ident.study_uid != expected_study:
             return ident, Failure.of(reasons.STUDY_MISMATCH, offending=("0020000D",))
         try:
-            findings = check_dataset(ds, options)
+            findings = check_received(ds, options)
         except Exception:
             return ident, Failure.of(reasons.PROCESSING_FAILURE, "the de-identification check failed")
     if not findings:

@@ -249,7 +249,8 @@ def test_the_trial_profile_decides_what_is_allowed(server, client, tmp_path, ins
     r = post(client, [kept])  # this server runs the Basic Profile with no option
     assert r.status_code == 409
     (item,) = rs.seq(rs.dicom_json(r), "00081198")
-    assert rs.value(item, "00081197") == reasons.ATTRIBUTE_NOT_ALLOWED and "00081010" in item["00000901"]["Value"]
+    # It declares Retain Device Identity (CID 7050 113109), which this trial does not allow.
+    assert rs.value(item, "00081197") == reasons.OPTION_NOT_ALLOWED
     trial = rs.Server(tmp_path / "store", "--token", f"t:{SITE1}", "--option", "retain_device_identity",
                       "--verify-workers", "1", log_name="trial").start()
     try:
@@ -257,3 +258,27 @@ def test_the_trial_profile_decides_what_is_allowed(server, client, tmp_path, ins
             assert post(c, [kept]).status_code == 200
     finally:
         trial.stop()
+
+
+def test_verify_judges_declared_options_within_the_trials(samples):
+    """The front door checks an instance under the options it declares, and refuses options the trial does not
+    allow; trial identifiers written from the configuration are never counted as leftovers."""
+    import pydicom
+    from io import BytesIO
+
+    from py_deid.instance import deidentify_bytes
+    from py_deid.options import Options, Settings, Trial
+    from py_deid.verify import check_received
+
+    key = b"declared-options-key-0123456789"
+    trial = Trial(sponsor_name="ACME", protocol_id="P1", site_id="S01", site_name="Site", subject_id="S01-7")
+    data = samples.bytes("CT_small.dcm")
+    kept = deidentify_bytes(data, Settings(options=Options(retain_device_identity=True), trial=trial,
+                                           pixels="off"), key)
+    ds = pydicom.dcmread(BytesIO(kept.output))
+    assert ds.ClinicalTrialSiteID == "S01"
+    assert check_received(ds, Options(retain_device_identity=True, retain_safe_private=True)) == []
+    refused = check_received(ds, Options())
+    assert [f.code for f in refused] == ["option-not-allowed"]
+    basic = pydicom.dcmread(BytesIO(deidentify_bytes(data, Settings(trial=trial, pixels="off"), key).output))
+    assert check_received(basic, Options(retain_device_identity=True)) == []
