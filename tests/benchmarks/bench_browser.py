@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +48,19 @@ def _native_throughput(paths: list[Path]) -> dict:
     return {"files_per_s": len(data) / seconds, "mb_per_s": size / seconds / 1e6, "seconds": seconds}
 
 
+def _native_cli(paths: list[Path], out: Path) -> dict:
+    """The issue's baseline: the native CLI on the same files, one process (`--jobs 1`), header only."""
+    folder = out / "cli-in"
+    folder.mkdir()
+    for p in paths:
+        (folder / p.name).write_bytes(p.read_bytes())
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "py_deid", "deidentify", str(folder), "-o", str(out / "cli-out"),
+                    "--pixels", "off", "--jobs", "1"], check=True, capture_output=True)
+    seconds = time.perf_counter() - t0
+    return {"files_per_s": len(paths) / seconds, "seconds": seconds}
+
+
 def test_bench_browser(dist, session_factory, samples, tmp_path):  # noqa: F811
     results: dict = {"quick": QUICK}
     r = Receiver(dist, tmp_path / "store")
@@ -66,6 +81,7 @@ def test_bench_browser(dist, session_factory, samples, tmp_path):  # noqa: F811
         count = 50 if QUICK else 500
         files = corpus.ct_series(samples, tmp_path, count)
         nat = _native_throughput(files)
+        cli = _native_cli(files, tmp_path)
         s.page.evaluate("() => document.querySelector('deid-uploader').removeAttribute('endpoint')")
         s.listen()
         before = s.page.evaluate("() => document.querySelector('deid-uploader').stats()")
@@ -81,6 +97,8 @@ def test_bench_browser(dist, session_factory, samples, tmp_path):  # noqa: F811
             "files": count, "native_files_per_s": round(nat["files_per_s"], 1), "native_mb_per_s": round(nat["mb_per_s"], 2),
             "browser_files_per_s": round(browser_fps, 1), "browser_mb_per_s": round(size / seconds / 1e6, 2),
             "ratio_per_core": round(browser_fps / pool / nat["files_per_s"], 3),
+            "native_cli_files_per_s": round(cli["files_per_s"], 1),
+            "ratio_per_core_vs_cli": round(browser_fps / pool / cli["files_per_s"], 3),
             "worker_memory_before": before, "worker_memory_after": after,
         }
 

@@ -1,0 +1,42 @@
+"""SR content items: dummies under the Basic Profile, cleaned text under clean_structured_content."""
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from py_deid.options import Options
+
+from .helpers import deid, encode, read
+
+
+def _texts(ds):
+    return [str(e.value) for e in ds.iterall() if e.keyword == "TextValue"]
+
+
+def _sr(samples):
+    ds = pydicom.dcmread(samples.path("reportsi.dcm"))
+    ds.PatientName = "DOE^JOHN"
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "TEXT"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", "Finding"
+    item.ConceptNameCodeSequence = Sequence([code])
+    item.TextValue = "Mass in the left lobe, discussed with John Doe on 03/04/2019"
+    ds.ContentSequence.append(item)
+    return ds
+
+
+def test_basic_profile_replaces_content_text_with_dummies(samples):
+    out = read(deid(encode(_sr(samples))))
+    texts = _texts(out)
+    assert texts and all(t == "ANONYMIZED" for t in texts)
+    assert all(str(e.value) in ("ANONYMIZED", "") for e in out.iterall() if e.keyword == "PersonName")
+
+
+def test_clean_structured_content_keeps_clinical_words(samples):
+    out = read(deid(encode(_sr(samples)), options=Options(clean_structured_content=True)))
+    mine = [t for t in _texts(out) if t.startswith("Mass in the left lobe")]
+    assert mine and "John" not in mine[0] and "Doe" not in mine[0] and "03/04/2019" not in mine[0]
+    # Codes are structure, not free text: untouched.
+    assert any(str(e.value) == "121071" for e in out.iterall() if e.keyword == "CodeValue")
