@@ -1,8 +1,8 @@
 """The PHI terms of one instance, taken from its original header, and the matching of text against them.
 
 Two consumers: free text in the header (clean_descriptors, clean_structured_content: exact matching, case
-and separator tolerant) and OCR output from the pixels (tolerant of the errors OCR makes: O/0, l/1, S/5,
-a lost space, one wrong letter in a long word).
+and separator tolerant, here) and OCR output from the pixels (tolerant of the errors OCR makes: O/0, l/1,
+S/5, a lost space; `fold_ocr` is here, the matcher is py_deid.pixels.phi_text).
 """
 
 from __future__ import annotations
@@ -79,23 +79,6 @@ _NON_ALNUM = re.compile(r"[^0-9A-Z]")
 def fold_ocr(text: str) -> str:
     """Text reduced to what survives OCR errors: confusable characters folded, separators dropped."""
     return _NON_ALNUM.sub("", text.translate(_OCR_FOLD).upper())
-
-
-def within_one_edit(a: str, b: str) -> bool:
-    """Levenshtein distance <= 1, without building the full table."""
-    if a == b:
-        return True
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    if la > lb:
-        a, b, la, lb = b, a, lb, la
-    i = 0
-    while i < la and a[i] == b[i]:
-        i += 1
-    if la == lb:
-        return a[i + 1:] == b[i + 1:]
-    return a[i:] == b[i + 1:]
 
 
 def _decoded(ds: Dataset, raw, vr: str) -> list[str] | None:
@@ -294,41 +277,6 @@ class PhiTerms:
                         full_names=set(self.full_names), ids=set(self.ids),
                         places=set() if places else set(self.places), phones=set(self.phones),
                         dates=set() if dates else set(self.dates), birth_dates=set(self.birth_dates))
-
-    # -- tolerant matching for OCR output ----------------------------------------------------------
-
-    @cached_property
-    def ocr_forms(self) -> frozenset[str]:
-        """Folded forms of every term, and of name pairs written without a separator."""
-        forms = set()
-        for term in self.names | self.ids | self.phones:
-            forms.add(fold_ocr(term))
-        for place in self.places:
-            forms.add(fold_ocr(place))
-            forms.update(fold_ocr(w) for w in place.split() if len(w) >= 4)
-        parts = sorted(self.names)
-        for a in parts:
-            for b in parts:
-                if a != b:
-                    forms.add(fold_ocr(a + b))
-        for d in self.dates:
-            forms.update(fold_ocr(f) for f in _dates.written_forms(d))
-        return frozenset(f for f in forms if len(f) >= 2)
-
-    def matches_ocr(self, text: str) -> bool:
-        """True when OCR text is (or contains) one of the terms, allowing for OCR errors."""
-        folded = fold_ocr(text)
-        if len(folded) < 2:
-            return False
-        forms = self.ocr_forms
-        if folded in forms:
-            return True
-        for form in forms:
-            if len(form) >= 4 and form in folded:
-                return True
-            if len(form) >= 5 and within_one_edit(form, folded):
-                return True
-        return False
 
     def describe(self) -> dict[str, int]:
         """Counts only: safe to report."""

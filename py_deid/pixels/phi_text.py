@@ -94,8 +94,6 @@ class PhiMatcher:
                         forms.add(fold_ocr(a + b))
             for d in terms.dates:
                 forms.update(fold_ocr(f) for f in _dates.written_forms(d))
-                forms.add(fold_ocr(f"{d.month}/{d.day}/{d.year % 100:02d}"))
-                forms.add(fold_ocr(f"{d.day}-{d.strftime('%b').upper()}-{d.year}"))
         self.forms = frozenset(f for f in forms if len(f) >= 2)
         self._long = tuple(sorted((f for f in self.forms if len(f) >= 4), key=len, reverse=True))
         self._cache: dict[str, bool] = {}

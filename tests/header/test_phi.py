@@ -4,7 +4,8 @@ import datetime as dt
 
 from pydicom.dataset import Dataset
 
-from py_deid.phi import PhiTerms, fold_ocr, phi_patterns_in, within_one_edit
+from py_deid.phi import PhiTerms, fold_ocr, phi_patterns_in
+from py_deid.pixels.phi_text import PhiMatcher, within_edits
 
 
 def _ds():
@@ -46,16 +47,17 @@ def test_dates_in_written_forms():
 
 
 def test_ocr_matching_tolerates_ocr_errors():
-    t = PhiTerms.from_dataset(_ds())
-    assert t.matches_ocr('DOE" JOHN')
-    assert t.matches_ocr("D0E")
-    assert t.matches_ocr("0OO79241539")  # O/0
-    assert t.matches_ocr("DOEJOHN")  # missing space
-    assert t.matches_ocr("BAPTlST")  # l/I in a place name word
-    assert not t.matches_ocr("cm")
-    assert not t.matches_ocr("5.0MHz")
+    m = PhiMatcher(PhiTerms.from_dataset(_ds()))
+    assert m.matches('DOE" JOHN')
+    assert m.matches("D0E")
+    assert m.matches("0OO79241539")  # O/0
+    assert m.matches("DOEJOHN")  # missing space
+    assert m.matches("BAPTlST")  # l/I in a place name word
+    assert m.matches("29-AUG-1951") and m.matches("8/29/51")
+    assert not m.matches("cm")
+    assert not m.matches("5.0MHz")
     assert fold_ocr("l0O") == fold_ocr("100")
-    assert within_one_edit("JOHNSON", "JOHNS0N") and not within_one_edit("ABCDEF", "ABXYEF")
+    assert within_edits("JOHNSON", "JOHNS0N", 1) and not within_edits("ABCDEF", "ABXYEF", 1)
 
 
 def test_patterns_without_a_header():
