@@ -1,12 +1,18 @@
 """Build the static browser app (web/dist) from pinned packages only.
 
-    python build_wasm.py [--out web/dist] [--endpoint URL]... [--test-hooks] [--force]
+    python build_wasm.py [--out web/dist] [--endpoint URL]... [--frame-ancestor ORIGIN]... [--asset-base URL]
+                         [--test-hooks] [--force]
 
 Inputs, all pinned: npm packages of web/package-lock.json (Pyodide, tesseract.js, its core and English model, the
 wasm codecs), PyPI wheels (pydicom, micropip; sha256 below) and our own py_deid wheel built from this checkout.
 Outputs: the page, the app modules, the vendored assets, the Pyodide lock file micropip/loadPackage install from,
 `manifest.json` (version + sha256 of every asset), `headers.json` (the CSP and other headers `py-deid serve`
 sends). Nothing is fetched at run time from anywhere but the page's own origin.
+
+For sponsor portals (web/EMBEDDING.md) the same folder is the widget package: `app/embed.js` is the element as one
+ES module (bundled by esbuild, pinned in web/package.json), every other file is an asset it finds relative to its
+own URL, so the folder can be served under any single `assetBase`. `embed.json` gives the module's integrity and
+the Content-Security-Policy the portal page needs (`--asset-base` and `--endpoint` fill in the origins).
 
 Incremental: npm, pip and the wheel build run only when their inputs changed; files are rewritten only when
 their bytes differ. Reproducible: same checkout + same pins = same bytes (SOURCE_DATE_EPOCH for the wheel).
@@ -67,6 +73,7 @@ NPM_WRAPPED = [
      "vendor/codecs/openjpegwasm_decode.mjs"),
 ]
 APP_SUFFIXES = {".js", ".css"}
+EMBED = "app/embed.js"
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest a zip can say
 
 
@@ -249,18 +256,80 @@ class Dist:
                 path.rmdir()
 
 
-def content_security_policy(endpoints: list[str], inline_hashes: list[str]) -> str:
+def content_security_policy(endpoints: list[str], inline_hashes: list[str], frame_ancestors: list[str] = ()) -> str:
     connect = " ".join(["'self'"] + endpoints)
     scripts = " ".join(["'self'", "'wasm-unsafe-eval'"] + [f"'{h}'" for h in inline_hashes])
+    ancestors = " ".join(["'self'"] + list(frame_ancestors))
     return (f"default-src 'none'; script-src {scripts}; worker-src 'self'; connect-src {connect}; "
             "img-src 'self' blob: data:; style-src 'self'; font-src 'self'; manifest-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+            f"base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}")
+
+
+WASM_EVAL = "'wasm-unsafe-eval'"
+
+
+def portal_csp(asset_origin: str | None, endpoints: list[str]) -> str:
+    """What a portal page embedding the widget must allow (web/EMBEDDING.md documents the same policy).
+
+    asset_origin None: the widget is served from the portal's own origin ('self'); its workers are then plain
+    module workers. From another origin they start from a blob: (a worker's script must have the page's origin)
+    and inherit this policy, so the asset origin must be allowed for scripts, fetches and styles, and for
+    worker-src too: the static imports of a module worker are fetched as worker scripts.
+    """
+    self_, assets = "'self'", asset_origin or "'self'"
+
+    def sources(*items: str) -> str:
+        return " ".join(dict.fromkeys(items))
+
+    return (f"default-src 'none'; script-src {sources(self_, assets, WASM_EVAL)}; "
+            f"worker-src {'blob: ' + assets if asset_origin else self_}; connect-src {sources(self_, assets, *endpoints)}; "
+            f"style-src {sources(self_, assets)}; img-src 'self' blob: data:; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+
+
+# esbuild with one plugin: each module's `import.meta.url` becomes that module's own URL inside app/ (app/ mirrors
+# web/src/), so `new URL('./review.css', import.meta.url)` in web/src/review/ still finds app/review/review.css from
+# the one bundled file.
+BUNDLE_JS = r"""
+const esbuild = require('esbuild');
+const fs = require('fs');
+const path = require('path');
+const src = path.resolve('src');
+const moduleUrl = {
+  name: 'module-url',
+  setup(build) {
+    build.onLoad({ filter: /\.js$/ }, async (args) => {
+      const rel = path.relative(src, args.path).split(path.sep).join('/');
+      let contents = await fs.promises.readFile(args.path, 'utf8');
+      if (!rel.startsWith('..')) {
+        contents = contents.replaceAll('import.meta.url', `new URL(${JSON.stringify('./' + rel)}, import.meta.url).href`);
+      }
+      return { contents, loader: 'js' };
+    });
+  },
+};
+esbuild.build({ entryPoints: ['src/deid-uploader.js'], bundle: true, format: 'esm', target: 'es2022',
+  platform: 'browser', charset: 'utf8', legalComments: 'inline', write: false, logLevel: 'warning',
+  plugins: [moduleUrl] })
+  .then((result) => process.stdout.write(result.outputFiles[0].text))
+  .catch((err) => { console.error(err.message); process.exit(1); });
+"""
+
+
+def bundle_embed(out: Path) -> bytes:
+    """The page side of the element as one ES module (esbuild; workers stay separate files next to it)."""
+    if shutil.which("node") is None or not (WEB / "node_modules" / "esbuild").is_dir():
+        raise BuildError("bundling the widget needs Node.js 20+ and npm's esbuild (web/package.json)")
+    proc = subprocess.run(["node", "-e", BUNDLE_JS], cwd=WEB, capture_output=True)
+    if proc.returncode or not proc.stdout:
+        raise BuildError(f"esbuild failed:\n{proc.stderr.decode(errors='replace')[-2000:]}")
+    return b"// Written by build_wasm.py: web/src/deid-uploader.js and its imports as one module (esbuild).\n" + proc.stdout
 
 
 def _origin(url: str) -> str:
     m = re.match(r"^(https?://[^/?#]+)", url.strip())
     if not m:
-        raise BuildError(f"--endpoint must be an absolute http(s) URL, got {url!r}")
+        raise BuildError(f"--endpoint, --frame-ancestor and --asset-base take absolute http(s) URLs, got {url!r}")
     return m.group(1).lower()
 
 
@@ -279,7 +348,8 @@ def page(dist: Dist, app_sri: dict[str, str], test_hooks: bool) -> str:
     return script_hash
 
 
-def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool = True) -> dict:
+def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool = True,
+          frame_ancestors: list[str] = (), asset_base: str | None = None) -> dict:
     ensure_npm()
     wheels = ensure_wheels()
     wheels["py_deid"] = ensure_own_wheel()
@@ -322,8 +392,22 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
     info_js = "// Written by build_wasm.py.\nexport const BUILD = " + json.dumps(build_info, indent=1, sort_keys=True) + ";\n"
     dist.put("app/build-info.js", info_js.encode(), "build")
     app_sri["app/build-info.js"] = sri(info_js.encode())
+    embed = bundle_embed(out)
+    dist.put(EMBED, embed, "build: web/src/deid-uploader.js bundled by esbuild")
+    app_sri[EMBED] = sri(embed)  # pinned in the page's import map like every app module
     inline_hash = page(dist, app_sri, test_hooks)
-    csp = content_security_policy(sorted({_origin(e) for e in endpoints}), [inline_hash])
+    endpoint_origins = sorted({_origin(e) for e in endpoints})
+    csp = content_security_policy(endpoint_origins, [inline_hash], [_origin(a) for a in frame_ancestors])
+    asset_origin = _origin(asset_base) if asset_base else None
+    embed_info = {
+        "module": EMBED, "integrity": sri(embed),
+        "assetBase": asset_base or "(the URL this folder is served from)",
+        "portalCsp": portal_csp(asset_origin or "ASSET_ORIGIN", endpoint_origins or ["ENDPOINT_ORIGIN"]),
+        "portalCspSameOrigin": portal_csp(None, endpoint_origins or ["ENDPOINT_ORIGIN"]),
+        "assetHostHeaders": {"Access-Control-Allow-Origin": "the portal's origin (when assets are on another origin)",
+                             "Content-Type": "text/javascript for .js/.mjs, application/wasm for .wasm"},
+    }
+    dist.put("embed.json", (json.dumps(embed_info, indent=1, sort_keys=True) + "\n").encode(), "build")
     headers = {"/*": {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
                       "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin",
                       "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}}
@@ -345,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEB / "dist", help="output folder (default web/dist)")
     parser.add_argument("--endpoint", action="append", default=[],
                         help="DICOMweb endpoint on another origin the page may upload to (CSP connect-src)")
+    parser.add_argument("--frame-ancestor", action="append", default=[], metavar="ORIGIN",
+                        help="an origin allowed to show the page in a frame (CSP frame-ancestors; repeatable)")
+    parser.add_argument("--asset-base", metavar="URL",
+                        help="URL sponsors serve this folder from (fills in the portal CSP in embed.json)")
     parser.add_argument("--test-hooks", action="store_true",
                         help="include the test-only crash hooks (never for a deployment)")
     parser.add_argument("--no-pyc", action="store_true",
@@ -355,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(CACHE, ignore_errors=True)
         (WEB / "node_modules" / ".py_deid-lock-sha256").unlink(missing_ok=True)
     try:
-        manifest = build(args.out.resolve(), args.endpoint, args.test_hooks, pyc=not args.no_pyc)
+        manifest = build(args.out.resolve(), args.endpoint, args.test_hooks, pyc=not args.no_pyc,
+                         frame_ancestors=args.frame_ancestor, asset_base=args.asset_base)
     except (BuildError, OSError, KeyError) as e:
         print(f"build_wasm: {e}", file=sys.stderr)
         return 1

@@ -54,6 +54,12 @@ class InstanceEntry:
     masked: dict[int, list[Box]] = field(default_factory=dict)  # frame -> boxes, OCR and template masks
     added: dict[int, list[Box]] = field(default_factory=dict)  # frame -> boxes the reviewer added
     removed: dict[int, list[Box]] = field(default_factory=dict)  # frame -> automatic boxes the reviewer removed
+    # Whether the pixels were cleaned (the instance's own markers say so); None: whenever something was masked.
+    pixels_cleaned: bool | None = None
+
+    @property
+    def cleaned(self) -> bool:
+        return bool(self.masked) if self.pixels_cleaned is None else self.pixels_cleaned
 
     def as_dict(self) -> dict:
         def boxes(d):
@@ -92,7 +98,7 @@ def build(settings: Settings, instances: list[InstanceEntry], *, signature: Sign
             raise CertificateError("exclusion reason must be one of " + ", ".join(EXCLUSION_REASONS))
     if review_required and signature is None:
         raise CertificateError("the policy asks for a review: the batch needs a signature")
-    pixels_cleaned = any(e.masked for e in instances)
+    pixels_cleaned = any(e.cleaned for e in instances)
     codes = method_codes(settings, pixels_cleaned=pixels_cleaned)
     trial = {k: v for k, v in vars(settings.trial).items() if v}
     cert = {
@@ -107,7 +113,7 @@ def build(settings: Settings, instances: list[InstanceEntry], *, signature: Sign
         "trial": trial,
         "counts": {"instances": len(instances),
                    "by_modality": dict(sorted(Counter(e.modality or "?" for e in instances).items())),
-                   "pixels_cleaned": sum(1 for e in instances if e.masked),
+                   "pixels_cleaned": sum(1 for e in instances if e.cleaned),
                    "reviewer_edited": sum(1 for e in instances if e.added or e.removed),
                    "excluded": sum(int(x.get("instances", 1)) for x in excluded),
                    "failed": failed, "skipped": skipped},
@@ -123,6 +129,44 @@ def build(settings: Settings, instances: list[InstanceEntry], *, signature: Sign
                           "attestation": signature.attestation.strip() or DEFAULT_ATTESTATION,
                           "signed_at": signature.signed_at or _now()}
     return cert
+
+
+def _frames(boxes) -> dict[int, list[Box]]:
+    if not boxes:
+        return {}
+    try:
+        return {int(k): [tuple(int(v) for v in b) for b in bs] for k, bs in boxes.items() if bs}
+    except (AttributeError, TypeError, ValueError):
+        raise CertificateError("instance boxes must map frames to [x, y, width, height]") from None
+
+
+def entry_from_record(record: dict) -> InstanceEntry:
+    """An entry from the PHI-free record a host keeps of an uploaded instance (py_deid.hosts.browser's
+    result_record): output UIDs, sha256, the masks; after a review, what the reviewer added and removed."""
+    pixels = record.get("pixels") or {}
+    review = pixels.get("review") or {}
+    masked = _frames(review["auto"] if "auto" in review else pixels.get("boxes"))
+    return InstanceEntry(str(record.get("sopUid") or ""), str(record.get("studyUid") or ""),
+                         str(record.get("seriesUid") or ""), str(record.get("sha256") or ""),
+                         str(record.get("modality") or ""), str(record.get("sopClassUid") or ""),
+                         masked=masked, added=_frames(review.get("added")), removed=_frames(review.get("removed")),
+                         pixels_cleaned=bool(pixels.get("cleaned")))
+
+
+def for_study(cert: dict, study_uid: str) -> dict:
+    """The part of a batch's certificate that is stored with one of its studies: the same document with only
+    that study's instances (so the receiver can check that every one of them arrived), and the study named."""
+    part = dict(cert)
+    part["instances"] = [i for i in cert["instances"] if i["study_instance_uid"] == study_uid]
+    if not part["instances"]:
+        raise CertificateError("the batch has no instance in this study")
+    part["study_instance_uid"] = study_uid
+    part["batch_studies"] = len({i["study_instance_uid"] for i in cert["instances"]})
+    return part
+
+
+def studies(cert: dict) -> list[str]:
+    return sorted({i["study_instance_uid"] for i in cert["instances"]})
 
 
 def dumps(cert: dict) -> str:

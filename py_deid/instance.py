@@ -161,13 +161,14 @@ class Deidentifier:
         self.codecs = codecs
         self.record = record
 
-    def process(self, data: bytes) -> Steps:
-        """De-identify one instance's bytes; a generator (see the module doc)."""
+    def process(self, data: bytes, *, pixel_plan: dict | None = None) -> Steps:
+        """De-identify one instance's bytes; a generator (see the module doc). `pixel_plan`: the reviewer's
+        boxes per frame, masked instead of what OCR finds (py_deid.review)."""
         with warnings.catch_warnings():
             # pydicom's warnings quote values from the file: they must not reach a log.
             warnings.simplefilter("ignore")
             try:
-                return (yield from self._process(data))
+                return (yield from self._process(data, pixel_plan))
             except InstanceProblem as p:
                 return InstanceResult(status=p.status, problem=Problem(p.code, p.message))
             except HeaderError as e:
@@ -192,7 +193,7 @@ class Deidentifier:
                 removed += 1
         return removed
 
-    def _process(self, data: bytes) -> Steps:
+    def _process(self, data: bytes, pixel_plan: dict | None = None) -> Steps:
         ds = read_dataset(data)
         sop_class = _text(ds, "SOPClassUID")
         if not sop_class:
@@ -210,7 +211,8 @@ class Deidentifier:
         pixels_cleaned = False
         if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
             from . import pixels
-            outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs)
+            outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
+                                              plan=pixel_plan)
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts
             pixel_summary = outcome.summary()

@@ -18,6 +18,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .. import certificate
+from .. import review as review_core
 from ..instance import Deidentifier, InstanceResult, Steps
 from ..options import OptionError, Options, Settings, Trial
 from .services import OcrRequest, ServiceUnavailable, Word
@@ -137,6 +139,8 @@ class Session:
         self._ocr = JsOcr(recognize) if recognize is not None else None
         self._codecs = JsCodecs(codecs) if codecs is not None else None
         self._deid: Deidentifier | None = None
+        self._key = b""
+        self._recording: Deidentifier | None = None
 
     def configure(self, config_json: str, key: Any) -> Any:
         """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
@@ -146,17 +150,35 @@ class Session:
             if len(key_bytes) < 16:
                 raise ConfigError("the pseudonym key must be at least 16 bytes")
             self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs)
+            self._key = key_bytes
+            self._recording = None
             return _js({"ok": True, "options": list(self._deid.settings.options.names)})
         except (ConfigError, ValueError) as e:
             return _js({"error": {"name": "ConfigError", "message": str(e)}})
 
-    async def process(self, data: Any) -> Any:
-        """De-identify one file's bytes (a Uint8Array). Returns a JS object; `output` is a Uint8Array or null."""
+    async def process(self, data: Any, review: str = "", edits_json: str | None = None) -> Any:
+        """De-identify one file's bytes (a Uint8Array). Returns a JS object; `output` is a Uint8Array or null.
+
+        review: the page's review policy ("always", "pixels", "" for none): when it holds this instance for review,
+        also return `local`, what the review screen shows (may hold PHI; the page keeps it in memory and never
+        sends it). edits_json: the reviewer's edits (py_deid.review.Edits as JSON): the instance is cleaned again
+        with exactly those masks."""
         if self._deid is None:
             return _js({"error": {"name": "ConfigError", "message": "process called before configure"}})
-        raw = data.to_bytes()
         try:
-            result = await run_async(self._deid.process(raw), self._ocr)
+            edits = review_core.Edits.from_json(json.loads(edits_json)) if edits_json else None
+        except (review_core.EditError, ValueError) as e:
+            return _js({"error": {"name": "EditError", "message": str(e)[:200]}})
+        raw = data.to_bytes()
+        deid = self._deid
+        if review:  # the same settings and key, keeping the header's changes for the review screen
+            if self._recording is None:
+                self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True)
+            deid = self._recording
+        try:
+            steps = review_core.rerun(deid, raw, edits) if edits is not None else deid.process(raw)
+            result = await run_async(steps, self._ocr)
+            local = review_core.local_view(result) if review_core.held(review, result) else None
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _js({"error": {"name": "InternalError", "message": f"internal error ({type(e).__name__})"}})
         finally:
@@ -168,7 +190,32 @@ class Session:
             from pyodide.ffi import to_js
 
             js_record.output = to_js(output)
+        if local is not None:
+            js_record.local = _js(local)
         return js_record
+
+    def certificate(self, request_json: str) -> Any:
+        """The batch's certificate from the PHI-free records of its uploaded instances: {json, html, parts:
+        [{study, json}]} (one part per study, for the receiver), or {error}. Request: {records, excluded,
+        failed, skipped, batch, signature: {reviewer, role, attestation, signedAt} | null, reviewRequired}."""
+        if self._deid is None:
+            return _js({"error": {"name": "ConfigError", "message": "certificate asked before configure"}})
+        try:
+            req = json.loads(request_json)
+            sig = req.get("signature")
+            signature = certificate.Signature(str(sig.get("reviewer") or ""), str(sig.get("role") or ""),
+                                              str(sig.get("attestation") or ""), str(sig.get("signedAt") or "")
+                                              ) if sig else None
+            cert = certificate.build(self._deid.settings, [certificate.entry_from_record(r) for r in req["records"]],
+                                     signature=signature, excluded=req.get("excluded") or [],
+                                     failed=int(req.get("failed") or 0), skipped=int(req.get("skipped") or 0),
+                                     batch=req.get("batch"), review_required=bool(req.get("reviewRequired", True)))
+        except (certificate.CertificateError, KeyError, TypeError, ValueError) as e:
+            return _js({"error": {"name": "CertificateError", "message": str(e)[:200]}})
+        parts = [{"study": s, "json": certificate.dumps(certificate.for_study(cert, s))}
+                 for s in certificate.studies(cert)]
+        return _js({"json": certificate.dumps(cert), "html": certificate.render_html(cert), "parts": parts,
+                    "batch": cert["batch"]})
 
 
 def _js(value: dict) -> Any:

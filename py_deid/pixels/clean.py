@@ -4,6 +4,9 @@
 
 Runs on the original dataset, before the header is de-identified (the PHI terms come from it). Fails closed:
 when cleaning is required and OCR or a codec is missing, the error propagates and nothing is claimed.
+
+`plan` (frame -> boxes) is the reviewer's decision (py_deid.review): exactly those boxes are masked and OCR does
+not run on the frames; a plan with any box is carried out even where the policy would not clean the pixels.
 """
 
 from __future__ import annotations
@@ -84,13 +87,17 @@ def _open(ds: Dataset, transfer_syntax: str, codecs):
         raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
 
 
-def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None) -> Steps:
+def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
+          plan: dict[int, list[geometry.Box]] | None = None) -> Steps:
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
-    outcome.required = required
     matcher, vocabulary = PhiMatcher(terms), default_vocabulary()
-    if required:
+    if plan is not None and "PixelData" in ds and (required or any(plan.values())):
+        required, outcome.reason = True, "reviewer-plan"
+        _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
+    elif required:
         yield from _clean_frames(ds, settings, transfer_syntax, codecs, matcher, vocabulary, outcome)
+    outcome.required = required
     if settings.pixels != "off" and getattr(settings.options, "clean_graphics", False) and overlays.groups(ds):
         # Clean Graphics keeps the overlays: read and mask them (what is not read, the pipeline removes).
         groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, matcher, vocabulary)
@@ -129,6 +136,31 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
                 raise PixelError(getattr(e, "code", "mask"), str(e)) from None
             outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
             counts["frames_masked"] += 1
+    counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
+    _finish(ds, store, transfer_syntax, counts, outcome)
+    outcome.words = list(seen.values())
+
+
+def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome) -> None:
+    """Mask the reviewer's boxes, frame by frame, and nothing else (no OCR: what to mask is decided)."""
+    info, store = _open(ds, transfer_syntax, codecs)
+    counts = {"frames": store.count, "frames_masked": 0, "reviewer_plan": 1}
+    for i in range(store.count):
+        boxes = [b for b in (geometry.clip(tuple(int(v) for v in b), info.columns, info.rows)
+                             for b in plan.get(i, ())) if b]
+        boxes = geometry.without_contained(boxes)
+        if not boxes:
+            continue
+        try:
+            done = store.mask(i, boxes)
+        except ServiceUnavailable as e:
+            raise PixelError(getattr(e, "code", "mask"), str(e)) from None
+        outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
+        counts["frames_masked"] += 1
+    _finish(ds, store, transfer_syntax, counts, outcome)
+
+
+def _finish(ds: Dataset, store, transfer_syntax: str, counts: dict, outcome: PixelOutcome) -> None:
     # Retired embedded overlays live in Pixel Data bits outside Bits Stored. Nothing reads them for text, so
     # they are cleared (stored values are untouched): fail closed, like unread overlay groups.
     if overlays.clear_unused_bits(store):
@@ -140,9 +172,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
     ds.BurnedInAnnotation = "NO"
     outcome.cleaned = True
     outcome.transfer_syntax = new_ts if new_ts and new_ts != transfer_syntax else ""
-    counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     outcome.counts = counts
-    outcome.words = list(seen.values())
 
 
 def _count(counts: dict, decisions: list[Decision]) -> None:

@@ -2,8 +2,10 @@
 // says so, upload, release. Streaming: at most `pool.size` files are read at a time and the upload queue is
 // bounded in bytes, so memory does not grow with the size of the study.
 import { readEntry } from './files.js';
+import { REASONS } from './review/reasons.js';
+import { ReviewState } from './review/state.js';
 
-export const TERMINAL = new Set(['uploaded', 'already-uploaded', 'deidentified', 'skipped', 'failed']);
+export const TERMINAL = new Set(['uploaded', 'already-uploaded', 'deidentified', 'skipped', 'failed', 'excluded']);
 
 function needsReview(policy, record) {
   if (policy === 'always') return true;
@@ -13,9 +15,13 @@ function needsReview(policy, record) {
 }
 
 export class Run extends EventTarget {
-  constructor({ pool, uploader, review = 'never', fileTimeoutMs = 0, maxPendingBytes = 64 << 20 }) {
+  // limits: {maxFileSize, maxBatchSize (bytes, 0 = none), modalities: ['CT', ...] or null}: files outside them
+  // are listed as skipped with a reason, never uploaded.
+  constructor({ pool, uploader, review = 'never', fileTimeoutMs = 0, maxPendingBytes = 64 << 20, limits = {} }) {
     super();
-    Object.assign(this, { pool, uploader, review, fileTimeoutMs, maxPendingBytes });
+    Object.assign(this, { pool, uploader, review, fileTimeoutMs, maxPendingBytes, limits });
+    this.admittedBytes = 0;
+    this.cancelled = false;
     this.rows = [];
     this.queue = [];
     this.held = [];
@@ -27,16 +33,21 @@ export class Run extends EventTarget {
     this.progressTimer = null;
     this.state = 'idle';
     this.workers = 0;
+    this.reviewing = new ReviewState(this);  // the review of held instances, exclusions, the certificate
+    this.attestation = '';
   }
 
   /** Queue entries; returns their rows (in order, for the table). */
   add(entries) {
+    if (this.state === 'complete') { this.signoff = null; this.reviewing.nextBatch(); }  // a new batch, a new review
     const added = [];
     for (const { file, path } of entries) {
       const row = { index: this.rows.length, path, size: file.size, status: 'queued', code: '', message: '', file };
       this.rows.push(row);
-      this.queue.push(row);
       added.push(row);
+      const refused = this.#admit(row);
+      if (refused) this.#update(row, 'skipped', refused);
+      else this.queue.push(row);
     }
     if (!this.started) this.started = performance.now();
     this.#setState('processing');
@@ -60,7 +71,30 @@ export class Run extends EventTarget {
     }
   }
 
+  #admit(row) {
+    const { maxFileSize, maxBatchSize } = this.limits;
+    const mb = (n) => `${Math.round(n / 1e5) / 10} MB`;
+    if (maxFileSize && row.size > maxFileSize) {
+      return { code: 'too-large', message: `larger than the limit of ${mb(maxFileSize)} per file` };
+    }
+    if (maxBatchSize && this.admittedBytes + row.size > maxBatchSize) {
+      return { code: 'batch-too-large', message: `over the limit of ${mb(maxBatchSize)} per batch` };
+    }
+    this.admittedBytes += row.size;
+    return null;
+  }
+
+  /** Stop: queued and held files are dropped, files in flight finish but are neither uploaded nor reported. */
+  cancel() {
+    this.cancelled = true;
+    this.queue.length = 0;
+    this.held.length = 0;
+    clearTimeout(this.progressTimer);
+    this.state = 'cancelled';
+  }
+
   #update(row, status, fields = {}) {
+    if (this.cancelled) return;
     Object.assign(row, { status }, fields);
     if (TERMINAL.has(status) || status === 'awaiting-review') row.file = null;  // release the File handle
     this.dispatchEvent(new CustomEvent('file', { detail: row }));
@@ -84,7 +118,8 @@ export class Run extends EventTarget {
     let result;
     try {
       const timeoutMs = this.fileTimeoutMs || 120000 + Math.ceil(row.size / (1 << 20)) * 5000;
-      result = await this.pool.process(buffer, { timeoutMs });  // the buffer is transferred, not copied
+      // (transferred, not copied) With a review policy the worker also returns what the review screen shows.
+      result = await this.pool.process(buffer, { timeoutMs, review: this.review });
     } catch (err) {
       this.#update(row, 'failed', { code: err.name === 'WorkerTimeout' || err.name === 'WorkerCrashed' ? 'worker-crashed' : 'internal',
         message: err.message });
@@ -92,16 +127,22 @@ export class Run extends EventTarget {
     } finally {
       this.inputBytes += row.size;
     }
-    const { record, instance } = result;
+    const { record, instance, local } = result;
     if (record.status !== 'done' || !instance) {
       this.#update(row, record.status === 'skipped' ? 'skipped' : 'failed',
         { code: record.problem?.code || 'internal', message: record.problem?.message || 'not de-identified' });
       return;
     }
     const fields = { modality: record.modality, sopUid: record.sopUid, code: '', message: '',
-      pixels: record.pixels, outputBytes: record.size };
+      pixels: record.pixels, outputBytes: record.size, record };  // record: PHI-free, for the certificate
+    const allowed = this.limits.modalities;
+    if (allowed && !allowed.includes(record.modality)) {
+      this.#update(row, 'skipped', { ...fields, sopUid: '', code: 'modality',
+        message: 'the modality is not among those accepted here' });
+      return;
+    }
     if (needsReview(this.review, record) && !this.signoff) {
-      this.held.push({ row, instance });
+      this.held.push(this.reviewing.hold({ row, instance, record, local, file: row.file }));
       this.#update(row, 'awaiting-review', fields);
       return;
     }
@@ -109,6 +150,7 @@ export class Run extends EventTarget {
   }
 
   #upload(row, instance, fields = {}) {
+    if (this.cancelled) return;
     if (!this.uploader) { this.#update(row, 'deidentified', fields); return; }
     this.#update(row, 'uploading', fields);
     const p = this.uploader.send(instance).then(
@@ -118,13 +160,18 @@ export class Run extends EventTarget {
     this.uploads.add(p);
   }
 
-  signOff({ reviewer, role }) {
+  signOff({ reviewer, role, attestation = '' }) {
     if (!String(reviewer || '').trim() || !String(role || '').trim()) {
       throw new TypeError('sign-off needs the reviewer and their role');
     }
+    this.reviewing.check();  // edited images cleaned again, none failed
     this.signoff = { reviewer: String(reviewer).trim(), role: String(role).trim(), at: new Date().toISOString() };
+    this.attestation = String(attestation || '');
     const held = this.held.splice(0);
-    for (const { row, instance } of held) this.#upload(row, instance);
+    for (const { row, instance, excluded } of held) {
+      if (excluded) this.#update(row, 'excluded', { code: excluded, message: REASONS[excluded] });
+      else this.#upload(row, instance);
+    }
     this.#setState(this.uploads.size ? 'uploading' : this.state);
     this.#maybeDone();
     return this.signoff;
@@ -139,7 +186,13 @@ export class Run extends EventTarget {
       }
       return;
     }
-    if (this.state === 'complete' || this.state === 'idle') return;
+    if (this.state === 'complete' || this.state === 'idle' || this.cancelled) return;
+    if (this.signoff && !this.reviewing.certificate) {  // a signed batch completes once its certificate is stored
+      if (!this.reviewing.certifying) this.reviewing.certify(this.signoff, this.attestation).finally(() => this.#maybeDone());
+      return;
+    }
+    clearTimeout(this.progressTimer);  // deid-complete is the last event of a run: no throttled progress after it
+    this.progressTimer = null;
     this.#setState('complete');
     this.emitProgress();
     this.dispatchEvent(new CustomEvent('complete', { detail: this.summary() }));
@@ -153,7 +206,7 @@ export class Run extends EventTarget {
 
   counts() {
     const c = { total: this.rows.length, processed: 0, uploaded: 0, alreadyUploaded: 0, deidentified: 0,
-      awaitingReview: 0, skipped: 0, failed: 0 };
+      awaitingReview: 0, skipped: 0, failed: 0, excluded: 0 };
     for (const r of this.rows) {
       if (r.status === 'uploaded') c.uploaded += 1;
       else if (r.status === 'already-uploaded') c.alreadyUploaded += 1;
@@ -161,6 +214,7 @@ export class Run extends EventTarget {
       else if (r.status === 'awaiting-review') c.awaitingReview += 1;
       else if (r.status === 'skipped') c.skipped += 1;
       else if (r.status === 'failed') c.failed += 1;
+      else if (r.status === 'excluded') c.excluded += 1;
       if (TERMINAL.has(r.status) || r.status === 'awaiting-review' || r.status === 'uploading') c.processed += 1;
     }
     return c;
@@ -191,6 +245,7 @@ export class Run extends EventTarget {
       return out;
     };
     return { counts: this.counts(), skipped: reasons('skipped'), failed: reasons('failed'),
-      seconds: this.started ? (performance.now() - this.started) / 1000 : 0, signoff: this.signoff };
+      seconds: this.started ? (performance.now() - this.started) / 1000 : 0, signoff: this.signoff,
+      certificate: this.reviewing.summary() };
   }
 }

@@ -1,122 +1,322 @@
 // <deid-uploader>: drop DICOM files or folders; they are de-identified here, in this browser, and only the
-// de-identified instances are uploaded (STOW-RS) to the configured endpoint. Contract: DESIGN.md "Browser widget".
+// de-identified instances are uploaded (STOW-RS) to the configured endpoint. Contract: DESIGN.md "Browser widget";
+// the embedding guide (settings, events and their payloads, the CSP a portal needs) is web/EMBEDDING.md.
 import { AckStore } from './acks.js';
 import { Run } from './batch.js';
-import { ATTRIBUTES, ConfigError, camel, coreConfig, endpointUrl, pseudonymKey, reviewPolicy } from './config.js';
+import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
 import { fromDataTransfer, fromFileList } from './files.js';
+import { translator } from './i18n/index.js';
 import { WorkerPool, defaultPoolSize } from './pool.js';
+import { NamedError } from './protocol.js';
+import { mountReview } from './review/screen.js';
 import { StowUploader } from './upload.js';
-import { renderRow, renderSummary, STAGE_LABELS, TEMPLATE } from './view.js';
+import { countsText, localize, renderRow, renderSummary, setStage, TEMPLATE } from './view.js';
 
 const STYLES = new URL('./uploader.css', import.meta.url).href;
+const ASSET_BASE = new URL('../', import.meta.url).href;  // the folder the build wrote (app/ is in it)
+// Settings that apply at once, even during a run; any other change applies to the next run.
+const LIVE = new Set(['token', 'tokenProvider', 'lang', 'strings']);
+const BUSY = new Set(['processing', 'uploading', 'awaiting-review']);
+const ERROR_CODES = { ConfigError: 'config', TokenError: 'token', Unauthorized: 'unauthorized', Destroyed: 'destroyed',
+  UploadRejected: 'upload', UploadFailed: 'upload', StartupError: 'startup', StylesheetError: 'stylesheet',
+  CspError: 'csp' };
 
 export class DeidUploader extends HTMLElement {
   static get observedAttributes() { return ATTRIBUTES; }
 
+  #props = {};
+  #configKeys = [];
+  #settings = null;
+  #configError = null;
+  #checkQueued = false;
+  #version = 0;
+  #runVersion = -1;
+  #destroyed = false;
+  #t = translator('en');
+  #lastProgress = null;
+  #cspSeen = new Set();
+  #onUnload = (e) => { if (this.run && BUSY.has(this.run.state)) e.preventDefault(); };
+  #onViolation = (e) => this.#violation(e);
+
   constructor() {
     super();
-    this.attachShadow({ mode: 'open' }).innerHTML = TEMPLATE(STYLES);
-    this.props = {};
+    // Parsed in a detached <template>: set on the shadow root directly, the parser would drop the inner <form>s
+    // when a portal puts the element inside its own form.
+    const template = document.createElement('template');
+    template.innerHTML = TEMPLATE(STYLES);
+    this.attachShadow({ mode: 'open' }).append(template.content);
     this.pool = null;
     this.run = null;
     this.rowsEl = new Map();
-    this.configuredFor = null;
     this.$ = (sel) => this.shadowRoot.querySelector(sel);
     this.#wire();
+    // Properties a portal set before this module loaded sit on the instance and hide the accessors: re-apply them.
+    for (const name of ['config', ...Object.keys(SETTINGS)]) {
+      if (name === 'lang' || !Object.hasOwn(this, name)) continue;
+      const value = this[name];
+      delete this[name];
+      this[name] = value;
+    }
   }
 
   connectedCallback() {
-    if (!this.pool) this.#start();
-    this.#showTokenForm();
+    if (this.#destroyed) return;
+    this.#check();
+    // Workers start once the page's own scripts ran (a portal sets `config`, with the pool size, from a script
+    // that may run after this module): after DOMContentLoaded, or after the current task if that is past.
+    const start = () => setTimeout(() => { if (this.isConnected && !this.#destroyed) this.#ensurePool(); }, 0);
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+    else start();
   }
 
   disconnectedCallback() { /* kept alive: a portal may move the element; destroy() frees the workers */ }
 
-  attributeChangedCallback(name) { if (name === 'token' || name === 'endpoint') this.#showTokenForm(); }
+  attributeChangedCallback(name) { this.#changed(Object.keys(SETTINGS).find((k) => SETTINGS[k].attr === name)); }
 
-  #get(name) {
-    const prop = this.props[camel(name)];
-    return prop !== undefined && prop !== null ? String(prop) : this.getAttribute(name);
+  // ---- configuration ----
+  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See EMBEDDING.md. */
+  get config() { return { ...this.#props }; }
+
+  set config(value) {
+    const before = this.#props;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.#props = {};
+      this.#configKeys = ['config'];
+    } else {
+      this.#props = { ...value };
+      this.#configKeys = Object.keys(value);
+    }
+    const keys = new Set([...Object.keys(before), ...Object.keys(this.#props)]);
+    if ([...keys].some((k) => !LIVE.has(k) && before[k] !== this.#props[k])) this.#version += 1;
+    this.#scheduleCheck();
   }
 
-  // ---- public API (DESIGN.md) ----
-  /** Files (FileList, File[] or [{file, path}]) to de-identify and upload. */
+  // Properties for the settings (el.endpoint = ..., el.tokenProvider = async () => ...), each a key of `config`.
+  // `lang` stays HTMLElement's own: it reflects the attribute, which is observed.
+  static {
+    for (const name of Object.keys(SETTINGS)) {
+      if (name === 'lang') continue;
+      Object.defineProperty(this.prototype, name, {
+        configurable: true,
+        get() { return this.#get(name) ?? undefined; },
+        set(value) {
+          const next = { ...this.#props };
+          if (value === undefined || value === null) delete next[name]; else next[name] = value;
+          this.config = next;
+        },
+      });
+    }
+  }
+
+  /** The current configuration problem ({name, code, message, settings}) or null. */
+  get configError() { return this.#configError ? this.#detail(this.#configError) : null; }
+
+  #get(name) {
+    const v = this.#props[name];
+    if (v !== undefined && v !== null) return v;
+    const { attr } = SETTINGS[name];
+    return attr ? this.getAttribute(attr) : undefined;
+  }
+
+  #changed(name) {
+    if (name && !LIVE.has(name)) this.#version += 1;
+    this.#scheduleCheck();
+  }
+
+  #scheduleCheck() {
+    if (this.#checkQueued) return;
+    this.#checkQueued = true;
+    queueMicrotask(() => this.#check());  // one check for the attributes a script sets together
+  }
+
+  /** Resolve and check every setting; report a problem in the element and as deid-error (unless the caller
+   * reports it itself). */
+  #check({ report = true } = {}) {
+    this.#checkQueued = false;
+    if (this.#destroyed) return this.#settings;
+    try {
+      this.#settings = resolveSettings((n) => this.#get(n), this.#configKeys.filter((k) => k !== 'config'));
+      if (this.#configKeys.includes('config')) throw new ConfigError('config must be an object', ['config']);
+      if (this.#configError) this.#hideError();
+      this.#configError = null;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.#settings = null;
+      this.#configError = err;
+      if (report) this.#error(err);
+    }
+    const s = this.#settings;
+    const lang = (s && s.lang) || this.closest('[lang]')?.lang || document.documentElement.lang || navigator.language;
+    this.#t = translator(lang, (s && s.strings) || {});
+    this.#render();
+    if (s && this.run?.uploader) Object.assign(this.run.uploader, { token: s.token, tokenProvider: s.tokenProvider || null });
+    return s;
+  }
+
+  // ---- public API (DESIGN.md, EMBEDDING.md) ----
+  /** Files (FileList, File[] or [{file, path}]) to de-identify and upload; resolves to how many were queued. */
   addFiles(files) {
     const list = Array.from(files || []);
     const entries = list.map((f) => (f instanceof File ? { file: f, path: f.webkitRelativePath || f.name } : f));
-    this.#enqueue(entries);
+    return this.#enqueue(entries);
   }
 
-  signOff({ reviewer, role } = {}) {
+  signOff({ reviewer, role, attestation } = {}) {
     if (!this.run) throw new ConfigError('nothing to sign off');
-    const record = this.run.signOff({ reviewer, role });
+    // The attestation is the sponsor's text (setting `attestation`); py_deid.certificate has a default.
+    const record = this.run.signOff({ reviewer, role, attestation: attestation ?? this.#settings?.attestation ?? '' });
     this.$('[part=review]').hidden = true;
     return record;
   }
 
-  get state() { return this.run ? this.run.state : 'idle'; }
-  get pseudonymKey() { return this.props.pseudonymKey; }
-  set pseudonymKey(value) { this.props.pseudonymKey = value; this.configuredFor = null; }
-  summary() { return this.run ? this.run.summary() : null; }
-  whenReady() { return this.pool.whenReady(); }
-  async stats() { return this.pool.statsAll(); }
-  /** Ask a worker directly (OCR of a PGM, decode of a frame): the review screen and tests use it. */
-  call(action, payload, transfer) { return this.pool.call(action, payload, transfer); }
+  /** Forget the current run (queued and held files are dropped, nothing more is uploaded); workers stay. */
+  reset() {
+    if (this.#destroyed) throw new NamedError('Destroyed', 'the uploader was shut down');
+    this.run?.cancel();
+    this.run = null;
+    this.#runVersion = -1;
+    this.#lastProgress = null;
+    this.rowsEl.clear();
+    this.$('tbody').replaceChildren();
+    for (const part of ['summary', 'review', 'review-screen', 'key-notice']) this.$(`[part=${part}]`).hidden = true;
+    if (!this.#configError) this.#hideError();
+    const bar = this.$('progress');
+    bar.value = 0;
+    this.#render();
+    const s = this.#check();
+    // Pool size or OCR changed since the workers started: start them again with the new values.
+    if (this.pool && s && (this.pool.size !== (s.poolSize || defaultPoolSize()) || this.pool.ocr !== (s.ocr !== 'off'))) {
+      this.pool.destroy();
+      this.pool = null;
+      this.#ensurePool();
+    }
+  }
 
+  /** Free everything: workers (and their OCR workers) are terminated, listeners removed. Final. */
   destroy() {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.run?.cancel();
     this.pool?.destroy();
     this.pool = null;
+    removeEventListener('beforeunload', this.#onUnload);
+    document.removeEventListener('securitypolicyviolation', this.#onViolation);
+    this.$('[part=dropzone]').hidden = true;
+    this.$('[part=token-form]').hidden = true;
+    this.#showError(this.#t('destroyed'));
   }
+
+  get state() { return this.#destroyed ? 'destroyed' : this.run ? this.run.state : 'idle'; }
+  summary() { return this.run ? this.run.summary() : null; }
+  whenReady() { return this.#ensurePool().whenReady(); }
+  async stats() { return this.#ensurePool().statsAll(); }
+  /** Ask a worker directly (OCR of a PGM, decode of a frame): the review screen and tests use it. */
+  call(action, payload, transfer) { return this.#ensurePool().call(action, payload, transfer); }
 
   // ---- internals ----
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
 
+  #detail(err) {
+    const name = err.name || 'Error';
+    const detail = { name, code: ERROR_CODES[name] || 'internal', message: err.message || String(err) };
+    if (err.settings?.length) detail.settings = [...err.settings];
+    return detail;
+  }
+
   #error(err) {
-    const detail = { name: err.name || 'Error', message: err.message || String(err) };
-    this.$('[part=error]').textContent = `${detail.name}: ${detail.message}`;
-    this.$('[part=error]').hidden = false;
+    const detail = this.#detail(err);
+    this.#showError(detail.code === 'config' ? this.#t('error.config', detail) : this.#t('error.other', detail));
     this.#emit('deid-error', detail);
   }
 
-  #start() {
-    const size = Number(this.#get('pool-size')) || defaultPoolSize();
-    this.pool = new WorkerPool({ size, ocr: this.#get('ocr') !== 'off' });
-    this.pool.addEventListener('stage', ({ detail }) => {
-      const chip = this.$(`[data-stage=${detail.stage}]`);
-      if (chip) {
-        chip.dataset.state = detail.state;
-        chip.querySelector('.state').textContent = { start: 'loading…', done: 'ready', failed: 'unavailable' }[detail.state];
-      }
-      this.#emit('deid-progress', { stage: detail.stage, state: detail.state, ms: detail.ms });
-    });
+  #showError(text) {
+    const el = this.$('[part=error]');
+    el.textContent = text;
+    el.hidden = false;
   }
 
-  #showTokenForm() {
-    const needToken = !!this.#get('endpoint') && !this.#get('token');
-    this.$('[part=token-form]').hidden = !needToken;
+  #hideError() { this.$('[part=error]').hidden = true; }
+
+  #violation(e) {
+    // Only what concerns this element: its assets, its workers (blob:), its endpoint. Origins only, no paths.
+    const blocked = String(e.blockedURI || '');
+    const endpoint = this.#settings?.endpoint;
+    const ours = blocked.startsWith(ASSET_BASE) || blocked === 'blob' || blocked.startsWith('blob:')
+      || (endpoint && blocked.startsWith(new URL(endpoint).origin));
+    const key = `${e.effectiveDirective}|${blocked.split('/').slice(0, 3).join('/')}`;
+    if (!ours || this.#cspSeen.has(key)) return;
+    this.#cspSeen.add(key);
+    const what = blocked.startsWith('blob') ? 'blob:' : blocked.split('/').slice(0, 3).join('/');
+    this.#error(new NamedError('CspError', `the page's Content-Security-Policy blocked ${what} (${e.effectiveDirective}); see the embedding guide`));
+  }
+
+  #ensurePool() {
+    if (this.#destroyed) throw new NamedError('Destroyed', 'the uploader was shut down');
+    if (this.pool) return this.pool;
+    const s = this.#settings || {};
+    this.pool = new WorkerPool({ size: s.poolSize || defaultPoolSize(), ocr: s.ocr !== 'off' });
+    const pool = this.pool;
+    pool.addEventListener('stage', ({ detail }) => {
+      setStage(this.shadowRoot, this.#t, detail.stage, detail.state);
+      this.#emit('deid-progress', { phase: 'startup', stage: detail.stage, state: detail.state, ms: detail.ms ?? null });
+    });
+    pool.whenReady().catch(() => {
+      if (pool !== this.pool) return;  // destroyed or replaced on purpose
+      this.#error(new NamedError('StartupError', 'the de-identification workers could not start (a Content-Security-Policy'
+        + ' of this page may block them: see the embedding guide for worker-src, script-src and connect-src)'));
+    });
+    return pool;
+  }
+
+  #render() {
+    localize(this.shadowRoot, this.#t);
+    for (const [stage, state] of Object.entries(this.pool?.stages || {})) setStage(this.shadowRoot, this.#t, stage, state);
+    const s = this.#settings;
+    const needToken = !!s?.endpoint && !s.token && !s.tokenProvider;
+    this.$('[part=token-form]').hidden = !needToken || this.#destroyed;
+    this.$('[part=local-notice]').hidden = !s || !!s.endpoint;
+    for (const row of this.run?.rows || []) this.#row(row);
+    if (this.#lastProgress) this.$('[part=counts]').textContent = countsText(this.#lastProgress, this.#t);
+    if (this.run?.state === 'complete') renderSummary(this.$('[part=summary]'), this.run.summary(), this.#t);
+    if (this.run?.held?.length) this.#reviewText(this.run.held.length);
+    if (this.#destroyed) this.#showError(this.#t('destroyed'));
   }
 
   #wire() {
+    const link = this.$('link');
+    const panel = this.$('[part=panel]');
+    // Shown once styled (no flash of unstyled markup); a blocked stylesheet is reported, the panel shown anyway.
+    link.addEventListener('load', () => { panel.hidden = false; });
+    link.addEventListener('error', () => {
+      panel.hidden = false;
+      this.#error(new NamedError('StylesheetError', 'the stylesheet of the uploader could not be loaded (style-src)'));
+    });
     const drop = this.$('[part=dropzone]');
     const files = this.$('#files');
     const folder = this.$('#folder');
+    const quietly = (p) => p.catch(() => {});  // reported in the element and as deid-error already
     drop.addEventListener('click', (e) => { if (e.target === drop || e.target.closest('.hint')) files.click(); });
     drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
     drop.addEventListener('dragleave', () => drop.classList.remove('over'));
     drop.addEventListener('drop', async (e) => {
       e.preventDefault();
       drop.classList.remove('over');
-      try { this.#enqueue(await fromDataTransfer(e.dataTransfer)); } catch (err) { this.#error(err); }
+      let entries;
+      try { entries = await fromDataTransfer(e.dataTransfer); } catch (err) {
+        this.#error(new NamedError('DropError', 'the dropped files could not be read'));
+        return;
+      }
+      quietly(this.#enqueue(entries));
     });
     for (const input of [files, folder]) {
-      input.addEventListener('change', () => { this.#enqueue(fromFileList(input.files)); input.value = ''; });
+      input.addEventListener('change', () => { quietly(this.#enqueue(fromFileList(input.files))); input.value = ''; });
     }
     this.$('[part=token-form]').addEventListener('submit', (e) => {
       e.preventDefault();
       const value = this.$('#token').value.trim();
-      if (value) { this.props.token = value; this.$('#token').value = ''; this.#showTokenForm(); }
+      if (value) { this.$('#token').value = ''; this.token = value; }
     });
     this.$('[part=review] form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -124,88 +324,97 @@ export class DeidUploader extends HTMLElement {
         this.signOff({ reviewer: this.$('#reviewer').value, role: this.$('#role').value });
       } catch (err) { this.#error(err); }
     });
-    addEventListener('beforeunload', (e) => {
-      if (this.run && ['processing', 'uploading', 'awaiting-review'].includes(this.run.state)) e.preventDefault();
-    });
-  }
-
-  #settings() {
-    const config = coreConfig((n) => this.#get(n));
-    const review = reviewPolicy((n) => this.#get(n));
-    const endpoint = endpointUrl(this.#get('endpoint'));
-    const token = this.#get('token');
-    if (endpoint && !token) throw new ConfigError('an upload token is needed for the endpoint');
-    const { key, session } = pseudonymKey(this.props.pseudonymKey);
-    return { config, review, endpoint, token, key, session };
+    addEventListener('beforeunload', this.#onUnload);
+    document.addEventListener('securitypolicyviolation', this.#onViolation);
   }
 
   async #enqueue(entries) {
-    if (!entries.length) return;
-    this.$('[part=error]').hidden = true;
-    let s;
-    try { s = this.#settings(); } catch (err) { this.#error(err); return; }
-    if (!this.pool) this.#start();
-    this.$('[part=key-notice]').hidden = !s.session;
-    const fingerprint = JSON.stringify([s.config, Array.from(s.key), s.endpoint, s.token, s.review]);
-    if (!this.run || this.run.state === 'complete' && this.configuredFor !== fingerprint) {
-      try {
-        await this.pool.configure(s.config, s.key.buffer.slice(0));
-      } catch (err) { this.#error(err); return; }
-      this.configuredFor = fingerprint;
-      this.#newRun(s);
-    } else if (this.configuredFor !== fingerprint) {
-      this.#error(new ConfigError('the configuration changed during a run; wait for it to finish'));
-      return;
+    const refuse = (err) => { this.#error(err); throw err; };
+    if (this.#destroyed) refuse(new NamedError('Destroyed', 'the uploader was shut down'));
+    if (!entries.length) return 0;
+    const s = this.#check({ report: false });
+    if (!s) refuse(this.#configError);
+    if (s.endpoint && !s.token && !s.tokenProvider) {
+      refuse(new ConfigError('an upload token (token or tokenProvider) is needed for the endpoint', ['token']));
     }
-    for (const row of this.run.add(entries)) this.#row(row);
+    this.#hideError();
+    const pool = this.#ensurePool();
+    if (!this.run || (this.run.state === 'complete' && this.#runVersion !== this.#version)) {
+      const version = this.#version;
+      let key;
+      try {
+        ({ key } = await this.#startRun(s, pool));
+      } catch (err) { refuse(err.name === 'ConfigError' ? err : new NamedError(err.name || 'Error', err.message)); }
+      this.$('[part=key-notice]').hidden = !key.session;
+      this.#runVersion = version;
+    } else if (this.#runVersion !== this.#version) {
+      refuse(new ConfigError('the configuration changed during a run: wait for it to finish, or call reset()'));
+    }
+    const rows = this.run.add(entries);
+    for (const row of rows) this.#row(row);
+    return rows.length;
+  }
+
+  async #startRun(s, pool) {
+    const key = await resolveKey(s);
+    if (this.#destroyed || pool !== this.pool) throw new NamedError('Destroyed', 'the uploader was shut down');
+    await pool.configure(coreConfig(s), key.key.buffer.slice(0));
+    this.#newRun(s);
+    return { key };
   }
 
   #row(row) {
     let tr = this.rowsEl.get(row.index);
     if (!tr) { tr = document.createElement('tr'); this.rowsEl.set(row.index, tr); this.$('tbody').append(tr); }
-    renderRow(tr, row);
+    renderRow(tr, row, this.#t);
+  }
+
+  #reviewText(count) {
+    this.$('#review-count').textContent = String(count);
+    this.$('#review-text').textContent = this.#t('review.text', { count });
   }
 
   #newRun(s) {
-    const uploader = s.endpoint
-      ? new StowUploader({ endpoint: s.endpoint, token: s.token, acks: new AckStore(s.endpoint) }) : null;
+    const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: s.token,
+      tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint) }) : null;
     uploader?.addEventListener('error', (e) => this.#error(e.detail));
-    const run = new Run({ pool: this.pool, uploader, review: s.review, fileTimeoutMs: Number(this.#get('file-timeout')) || 0 });
+    const run = new Run({ pool: this.pool, uploader, review: s.review, fileTimeoutMs: s.fileTimeout || 0,
+      limits: { maxFileSize: s.maxFileSize || 0, maxBatchSize: s.maxBatchSize || 0, modalities: s.modalities || null } });
+    this.run?.cancel();
     this.run = run;
     this.rowsEl.clear();
     this.$('tbody').replaceChildren();
     this.$('[part=summary]').hidden = true;
-    run.addEventListener('file', ({ detail: row }) => {
+    const mine = (fn) => (e) => { if (this.run === run) fn(e.detail); };  // a reset run says nothing more
+    run.addEventListener('file', mine((row) => {
       this.#row(row);
       const { index, status, code, message, modality, sopUid } = row;  // never the file name or path
       this.#emit('deid-file', { index, status, code, message, modality: modality || '', sopUid: sopUid || '' });
       if (status === 'uploaded' || status === 'already-uploaded') this.#emit('deid-uploaded', { index, sopUid, status });
-    });
-    run.addEventListener('progress', ({ detail }) => this.#progress(detail));
-    run.addEventListener('review-required', ({ detail }) => {
+    }));
+    run.addEventListener('progress', mine((d) => this.#progress(d)));
+    run.addEventListener('review-required', mine((detail) => {
       this.$('[part=review]').hidden = false;
-      this.$('#review-count').textContent = String(detail.count);
+      mountReview(this.$('[part=review-screen]'), { run, call: (...a) => this.call(...a), t: (k, p) => this.#t(k, p),
+        attestation: () => this.#settings?.attestation });  // issue 6: the review screen (web/src/review/)
+      this.#reviewText(detail.count);
       this.#emit('deid-review-required', detail);
-    });
-    run.addEventListener('complete', ({ detail }) => {
-      renderSummary(this.$('[part=summary]'), detail);
+    }));
+    run.addEventListener('complete', mine((detail) => {
+      renderSummary(this.$('[part=summary]'), detail, this.#t);
       this.$('[part=summary]').hidden = false;
       this.#emit('deid-complete', detail);
-    });
+    }));
   }
 
   #progress(d) {
-    const c = d.counts;
+    this.#lastProgress = d;
     const bar = this.$('progress');
-    bar.max = Math.max(1, c.total);
-    bar.value = c.processed;
-    const mb = (d.bytesPerSecond / 1e6).toFixed(1);
-    this.$('[part=counts]').textContent = `${c.processed} of ${c.total} files · ${c.uploaded + c.alreadyUploaded} uploaded`
-      + ` · ${c.skipped} skipped · ${c.failed} failed${c.awaitingReview ? ` · ${c.awaitingReview} awaiting review` : ''}`
-      + ` · ${d.filesPerSecond.toFixed(1)} files/s · ${mb} MB/s`;
-    this.#emit('deid-progress', d);
+    bar.max = Math.max(1, d.counts.total);
+    bar.value = d.counts.processed;
+    this.$('[part=counts]').textContent = countsText(d, this.#t);
+    this.#emit('deid-progress', { phase: 'run', ...d });
   }
 }
 
-export { STAGE_LABELS };
 if (!customElements.get('deid-uploader')) customElements.define('deid-uploader', DeidUploader);

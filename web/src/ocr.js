@@ -33,11 +33,14 @@ export class OcrBridge {
     if (!this.starting) {
       let failNow;
       const failure = new Promise((_, reject) => { failNow = reject; });
+      const workerPath = new URL('tesseract/worker.min.js', VENDOR);
       const created = Tesseract.createWorker('eng', 1, {
-        workerPath: new URL('tesseract/worker.min.js', VENDOR).href,
+        workerPath: workerPath.href,
         corePath: new URL('tesseract/core/', VENDOR).href,
         langPath: new URL('tessdata/', VENDOR).href,
-        workerBlobURL: false,
+        // Assets on another origin than the page (an embedding portal): a worker script must have the page's
+        // origin, so tesseract.js wraps it in a blob that importScripts it.
+        workerBlobURL: workerPath.origin !== self.location.origin,
         cacheMethod: 'none',
         gzip: true,
         // Without an errorHandler a failed model fetch leaves createWorker pending forever: fail at once instead.

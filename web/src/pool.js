@@ -4,6 +4,16 @@
 import { ACTIONS, Channel, NamedError } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+const destroyedError = () => new NamedError('Destroyed', 'the uploader was shut down');
+
+/** A module worker running worker.js. A worker's script must have the page's origin: when the assets are served
+ * from another origin (a portal with its own asset host), a one-line module made from a blob (which has the page's
+ * origin) imports the real worker from there, over CORS. */
+function startWorker(name) {
+  if (WORKER_URL.origin === location.origin) return { worker: new Worker(WORKER_URL, { type: 'module', name }), url: null };
+  const url = URL.createObjectURL(new Blob([`import ${JSON.stringify(WORKER_URL.href)};\n`], { type: 'text/javascript' }));
+  return { worker: new Worker(url, { type: 'module', name }), url };
+}
 const MINTED = Symbol('minted');
 
 /** De-identifier output. Only this module can make one (from a worker's reply): the uploader accepts nothing else,
@@ -35,7 +45,8 @@ class Slot {
 
   spawn() {
     this.generation += 1;
-    this.worker = new Worker(WORKER_URL, { type: 'module', name: `py_deid-${this.index}` });
+    const { worker, url } = startWorker(`py_deid-${this.index}`);
+    this.worker = worker;
     // Stage reports may arrive after the init request resolved (OCR loads on): they come back unsolicited.
     this.channel = new Channel(this.worker, (msg) => {
       if (msg?.status === 'progress' && msg.data?.stage) this.pool.stage(this.index, msg.data);
@@ -49,11 +60,12 @@ class Slot {
     const onProgress = (p) => this.pool.stage(this.index, p);
     this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
       .then(() => this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured));
-    this.ready.catch(() => {});
+    this.ready.catch(() => {}).finally(() => url && URL.revokeObjectURL(url));
   }
 
   replace() {
     this.worker.terminate();
+    if (this.pool.destroyed) return;
     this.channel.failAll(new NamedError('WorkerCrashed', 'the de-identification worker was restarted'));
     this.pool.restarts += 1;
     this.spawn();
@@ -70,6 +82,7 @@ export class WorkerPool extends EventTarget {
     this.stages = {};
     this.perWorker = {};
     this.waiting = [];
+    this.destroyed = false;
     this.slots = Array.from({ length: size }, (_, i) => new Slot(this, i));
   }
 
@@ -100,6 +113,7 @@ export class WorkerPool extends EventTarget {
 
   async #acquire() {
     for (;;) {
+      if (this.destroyed) throw destroyedError();
       const free = this.slots.find((s) => !s.busy);
       if (free) { free.busy = true; return free; }
       await new Promise((resolve) => this.waiting.push(resolve));
@@ -111,8 +125,9 @@ export class WorkerPool extends EventTarget {
     this.waiting.shift()?.();
   }
 
-  /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards). */
-  async process(buffer, { timeoutMs = 120000 } = {}) {
+  /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards).
+   * review / edits: see worker.js process (the review screen's data, the reviewer's mask edits). */
+  async process(buffer, { timeoutMs = 120000, review = '', edits = null } = {}) {
     const slot = await this.#acquire();
     try {
       await slot.ready;
@@ -122,8 +137,9 @@ export class WorkerPool extends EventTarget {
       });
       try {
         const reply = await Promise.race([
-          slot.channel.request(ACTIONS.PROCESS, { data: buffer }, { transfer: [buffer] }), deadline]);
-        return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null };
+          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits }, { transfer: [buffer] }), deadline]);
+        return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null,
+          local: reply.local || null };
       } finally {
         clearTimeout(timer);
       }
@@ -150,11 +166,14 @@ export class WorkerPool extends EventTarget {
     return Promise.all(this.slots.map(async (s) => { await s.ready; return s.channel.request(ACTIONS.STATS, {}); }));
   }
 
+  /** Terminate every worker (their OCR workers go with them); pending and later requests fail with 'Destroyed'. */
   destroy() {
+    this.destroyed = true;
     for (const s of this.slots) {
       s.worker.terminate();
-      s.channel.failAll(new NamedError('Destroyed', 'the uploader was destroyed'));
+      s.channel.failAll(destroyedError());
     }
     this.slots = [];
+    for (const wake of this.waiting.splice(0)) wake();
   }
 }

@@ -5,6 +5,7 @@
 
 export const ACTIONS = Object.freeze({
   INIT: 'init', CONFIGURE: 'configure', PROCESS: 'process', STATS: 'stats', OCR: 'ocr', DECODE: 'decode',
+  CERTIFICATE: 'certificate',
 });
 export const STATUS = Object.freeze({ PROGRESS: 'progress', RESOLVE: 'resolve', REJECT: 'reject' });
 

@@ -2,6 +2,8 @@
 // Instances go in batches, one request at a time, with retries and exponential backoff. The endpoint is
 // idempotent and what it acknowledged is remembered (acks.js), so a failed network or a reload neither loses nor
 // duplicates an instance. Only DeidentifiedInstance objects (made by the worker pool) are accepted.
+// The bearer token is a string or comes from an async provider (a portal's short-lived tokens): the provider is
+// asked before each request ({reason: 'upload'}) and once more after a 401 ({reason: 'unauthorized'}).
 import { DeidentifiedInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 
@@ -11,13 +13,34 @@ const SOP_INSTANCE = '00081155';
 const FAILURE_REASON = '00081197';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const TOKEN_TIMEOUT_MS = 30000;
+
+/** The token from a provider, checked (a header value must be one printable word), within a deadline. */
+async function askProvider(provider, reason) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new NamedError('TokenError', 'the token provider did not answer in time')), TOKEN_TIMEOUT_MS);
+  });
+  try {
+    const token = await Promise.race([Promise.resolve().then(() => provider({ reason })), deadline]);
+    if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new NamedError('TokenError', 'the token provider did not return a token (printable text)');
+    }
+    return token;
+  } catch (err) {
+    throw err?.name === 'TokenError' ? err : new NamedError('TokenError', 'the token provider failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export class StowUploader extends EventTarget {
-  constructor({ endpoint, token, acks, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
+  constructor({ endpoint, token, tokenProvider = null, acks, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
     baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
     super();
     this.url = String(endpoint).replace(/\/+$/, '') + '/studies';
     this.token = token;
+    this.tokenProvider = tokenProvider;
     this.acks = acks;
     Object.assign(this, { maxBatchBytes, maxBatchCount, maxAttempts, baseDelayMs, maxDelayMs, lingerMs });
     this.queue = [];
@@ -75,12 +98,20 @@ export class StowUploader extends EventTarget {
 
   async #sendBatch(batch) {
     let waiting = batch;
+    let reason = 'upload';
     for (let attempt = 1; waiting.length; attempt += 1) {
       let reply;
       try {
-        reply = await this.#post(waiting);
+        reply = await this.#post(waiting, reason);
       } catch (err) {
-        reply = { network: true };
+        reply = err?.name === 'TokenError' ? { tokenError: err } : { network: true };
+      }
+      reason = 'upload';
+      if (reply.status === 401 && this.tokenProvider && !waiting.refreshed) {
+        waiting.refreshed = true;  // one fresh token per batch: a provider that keeps failing is not asked forever
+        reason = 'unauthorized';
+        attempt -= 1;
+        continue;
       }
       if (reply.status === 401 || reply.status === 403) {
         const error = new NamedError('Unauthorized', 'the endpoint refused the upload token');
@@ -114,7 +145,9 @@ export class StowUploader extends EventTarget {
         }
       }
       if (retry.length && attempt >= this.maxAttempts) {
-        const error = new NamedError('UploadFailed', `the endpoint did not acknowledge after ${attempt} attempts`);
+        const error = reply.tokenError
+          || new NamedError('UploadFailed', `the endpoint did not acknowledge after ${attempt} attempts`);
+        if (reply.tokenError) this.dispatchEvent(new CustomEvent('error', { detail: error }));
         retry.forEach((item) => this.#settle(item, false, error));
         return;
       }
@@ -123,11 +156,12 @@ export class StowUploader extends EventTarget {
         const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
         await sleep(delay * (0.75 + Math.random() * 0.5));
       }
-      waiting = retry;
+      waiting = Object.assign(retry, { refreshed: waiting.refreshed });
     }
   }
 
-  async #post(items) {
+  async #post(items, reason) {
+    const token = this.tokenProvider ? await askProvider(this.tokenProvider, reason) : this.token;
     const boundary = `py-deid-${crypto.randomUUID()}`;
     const parts = [];
     for (const { instance } of items) {
@@ -139,7 +173,7 @@ export class StowUploader extends EventTarget {
       headers: {
         'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
         Accept: 'application/dicom+json',
-        Authorization: `Bearer ${this.token}`,
+        Authorization: `Bearer ${token}`,
       },
       body: new Blob(parts),
       credentials: 'omit',

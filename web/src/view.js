@@ -1,63 +1,73 @@
-// The element's markup and the small renderers that fill it. Text only (textContent), never HTML from data.
+// The element's markup and the small renderers that fill it. No text in the markup: every string comes from the
+// translator (i18n/) through textContent, never HTML, so neither data nor a portal's string override can inject markup.
 
-export const STAGE_LABELS = { runtime: 'Python runtime', packages: 'De-identifier', codecs: 'Image decoders', ocr: 'Text recognition (OCR)' };
-
-const STATUS_TEXT = {
-  queued: 'Waiting', reading: 'Reading', deidentifying: 'De-identifying', deidentified: 'De-identified (not uploaded)',
-  'awaiting-review': 'Awaiting review', uploading: 'Uploading', uploaded: 'Uploaded',
-  'already-uploaded': 'Already uploaded', skipped: 'Skipped', failed: 'Failed',
-};
+export const STAGES = ['runtime', 'packages', 'codecs', 'ocr'];
 
 export const TEMPLATE = (styles) => `
-<link rel="stylesheet" href="${styles}">
-<section part="panel" class="panel" aria-labelledby="title">
+<link rel="stylesheet" href="${styles.replace(/"/g, "%22")}">
+<section part="panel" class="panel" aria-labelledby="title" hidden>
   <header>
-    <h1 id="title" part="title">De-identify and upload DICOM</h1>
-    <p class="lead">Files are de-identified in this browser. Only de-identified copies leave this computer;
-      your files are never changed.</p>
-    <ul part="stages" class="stages" aria-label="Start-up" aria-live="polite">
-      ${Object.entries(STAGE_LABELS).map(([k, v]) => `<li data-stage="${k}" data-state="start">${v}: <span class="state">loading…</span></li>`).join('')}
+    <h1 id="title" part="title" data-t="title"></h1>
+    <p class="lead" data-t="lead"></p>
+    <ul part="stages" class="stages" data-t-aria="stages.label" aria-live="polite">
+      ${STAGES.map((k) => `<li data-stage="${k}" data-state="start"><span data-t="stage.${k}"></span>: <span class="state" data-t="stageState.start"></span></li>`).join('')}
     </ul>
   </header>
-  <p part="key-notice" class="notice" hidden>No pseudonym key was configured: a random key for this browser tab is
-    used. Uploads from another tab or computer will not share pseudonyms with these.</p>
+  <p part="error" class="error" role="alert" hidden></p>
+  <p part="key-notice" class="notice" data-t="keyNotice" hidden></p>
+  <p part="local-notice" class="notice" data-t="localOnly" hidden></p>
   <form part="token-form" class="token" hidden>
-    <label for="token">Upload token</label>
-    <input id="token" type="password" autocomplete="off" spellcheck="false" required>
-    <button type="submit">Use token</button>
+    <label for="token" data-t="token.label"></label>
+    <input id="token" part="input" type="password" autocomplete="off" spellcheck="false" required>
+    <button type="submit" part="button" data-t="token.submit"></button>
   </form>
-  <div part="dropzone" class="drop" role="region" aria-label="Drop zone" aria-describedby="drop-help">
-    <p class="hint"><strong>Drop DICOM files or folders here</strong></p>
-    <p id="drop-help" class="help">or choose them below (keyboard: Tab to a button, then Enter). A CD's folder can
-      be dropped whole: index files, viewers and other non-DICOM files are listed as skipped.</p>
+  <div part="dropzone" class="drop" role="region" data-t-aria="drop.label" aria-describedby="drop-help">
+    <p class="hint"><strong data-t="drop.hint"></strong></p>
+    <p id="drop-help" class="help" data-t="drop.help"></p>
     <div class="pickers">
-      <label class="button">Choose files…<input id="files" class="visually-hidden" type="file" multiple></label>
-      <label class="button">Choose a folder…<input id="folder" class="visually-hidden" type="file" webkitdirectory multiple></label>
+      <label class="button" part="button picker"><span data-t="pick.files"></span><input id="files" class="visually-hidden" type="file" multiple></label>
+      <label class="button" part="button picker"><span data-t="pick.folder"></span><input id="folder" class="visually-hidden" type="file" webkitdirectory multiple></label>
     </div>
   </div>
-  <p part="error" class="error" role="alert" hidden></p>
   <div class="progress">
-    <progress part="progress" max="1" value="0" aria-label="Files processed"></progress>
-    <p part="counts" class="counts" aria-live="polite">No files yet.</p>
+    <progress part="progress" max="1" value="0" data-t-aria="progress.label"></progress>
+    <p part="counts" class="counts" aria-live="polite" data-t="counts.none"></p>
   </div>
+  <section part="review-screen" class="review-screen" hidden></section>
   <section part="review" class="review" hidden aria-labelledby="review-title">
-    <h2 id="review-title">Review required before upload</h2>
-    <p><span id="review-count">0</span> de-identified instance(s) wait for a qualified reviewer's sign-off.</p>
+    <h2 id="review-title" data-t="review.title"></h2>
+    <p id="review-text"></p>
+    <span id="review-count" hidden>0</span>
     <form>
-      <label for="reviewer">Reviewer</label> <input id="reviewer" required autocomplete="name">
-      <label for="role">Role</label> <input id="role" required>
-      <button type="submit">Sign off and upload</button>
+      <label for="reviewer" data-t="review.reviewer"></label> <input id="reviewer" part="input" required autocomplete="name">
+      <label for="role" data-t="review.role"></label> <input id="role" part="input" required>
+      <button type="submit" part="button" data-t="review.submit"></button>
     </form>
   </section>
   <section part="summary" class="summary" hidden aria-live="polite" aria-labelledby="summary-title"></section>
   <table part="table">
-    <caption class="visually-hidden">Files and their status (names are shown only on this computer)</caption>
-    <thead><tr><th scope="col">#</th><th scope="col">File</th><th scope="col">Status</th><th scope="col">Details</th></tr></thead>
+    <caption class="visually-hidden" data-t="table.caption"></caption>
+    <thead><tr><th scope="col" data-t="col.index"></th><th scope="col" data-t="col.file"></th><th scope="col" data-t="col.status"></th><th scope="col" data-t="col.details"></th></tr></thead>
     <tbody></tbody>
   </table>
 </section>`;
 
-export function renderRow(tr, row) {
+/** Fill every [data-t] (text) and [data-t-aria] (aria-label) under root. */
+export function localize(root, t) {
+  for (const el of root.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+  for (const el of root.querySelectorAll('[data-t-aria]')) el.setAttribute('aria-label', t(el.dataset.tAria));
+}
+
+export function setStage(root, t, stage, state) {
+  const chip = root.querySelector(`[data-stage="${stage}"]`);
+  if (!chip) return;
+  chip.dataset.state = state;
+  const label = chip.querySelector('.state');
+  label.dataset.t = `stageState.${state}`;
+  label.textContent = t(label.dataset.t);
+}
+
+export function renderRow(tr, row, t) {
   if (!tr.children.length) {
     for (let i = 0; i < 4; i += 1) tr.append(document.createElement('td'));
     tr.children[0].textContent = String(row.index + 1);
@@ -65,29 +75,39 @@ export function renderRow(tr, row) {
     tr.children[1].className = 'name';
   }
   tr.dataset.status = row.status;
-  tr.children[2].textContent = STATUS_TEXT[row.status] || row.status;
+  tr.children[2].textContent = t(`status.${row.status}`);
   let details = row.message || '';
-  if (!details && row.modality) details = `${row.modality}${row.pixels?.cleaned ? ', burned-in text masked' : ''}`;
+  if (!details && row.modality) details = `${row.modality}${row.pixels?.cleaned ? t('details.masked') : ''}`;
   tr.children[3].textContent = details;
 }
 
-export function renderSummary(section, s) {
+export function countsText(d, t) {
+  const c = d.counts;
+  const parts = [t('counts.files', c), t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }),
+    t('counts.skipped', { n: c.skipped }), t('counts.failed', { n: c.failed })];
+  if (c.awaitingReview) parts.push(t('counts.awaiting', { n: c.awaitingReview }));
+  parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
+  return parts.join(' · ');
+}
+
+export function renderSummary(section, s, t) {
   const c = s.counts;
   section.replaceChildren();
   const h = document.createElement('h2');
   h.id = 'summary-title';
-  h.textContent = 'Summary';
+  h.textContent = t('summary.title');
   const p = document.createElement('p');
   const sent = c.uploaded + c.alreadyUploaded;
-  p.textContent = `${c.total} files: ${sent} uploaded${c.alreadyUploaded ? ` (${c.alreadyUploaded} had been already)` : ''}`
-    + `${c.deidentified ? `, ${c.deidentified} de-identified but not uploaded` : ''}, ${c.skipped} skipped, ${c.failed} failed`
-    + ` in ${s.seconds.toFixed(1)} s.`;
+  p.textContent = t('summary.files', { count: c.total, total: c.total, sent })
+    + (c.alreadyUploaded ? t('summary.already', { n: c.alreadyUploaded }) : '')
+    + (c.deidentified ? t('summary.local', { n: c.deidentified }) : '')
+    + t('summary.rest', { skipped: c.skipped, failed: c.failed, seconds: s.seconds.toFixed(1) });
   section.append(h, p);
-  for (const [title, reasons] of [['Skipped', s.skipped], ['Failed', s.failed]]) {
+  for (const [key, reasons] of [['summary.skipped', s.skipped], ['summary.failed', s.failed]]) {
     const entries = Object.entries(reasons);
     if (!entries.length) continue;
     const h3 = document.createElement('h3');
-    h3.textContent = `${title} and why`;
+    h3.textContent = t(key);
     const ul = document.createElement('ul');
     for (const [reason, n] of entries) {
       const li = document.createElement('li');

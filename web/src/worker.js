@@ -78,14 +78,17 @@ function testHook(bytes) {
   if (tag.startsWith('PY-DEID-TEST-EXIT')) self.close();
 }
 
-async function process({ data }, progress, transfer) {
+// review: the review policy; for an instance it holds, also return what the review screen shows (`local`: may
+// hold PHI, kept in the page's memory only);
+// edits: the reviewer's mask edits, carried out on the original bytes (py_deid.review).
+async function process({ data, review = '', edits = null }, progress, transfer) {
   if (fatal) throw fatal;
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
   const bytes = new Uint8Array(data);
   testHook(bytes);
   let reply;
   try {
-    reply = await session.process(bytes);
+    reply = await session.process(bytes, String(review || ''), edits ? JSON.stringify(edits) : null);
   } catch (err) {
     // Only a broken runtime gets here (the Python side returns its own errors): this worker must be replaced.
     fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });
@@ -94,13 +97,20 @@ async function process({ data }, progress, transfer) {
   unwrap(reply);
   const record = { ...reply };
   delete record.output;
+  delete record.local;
   let output = null;
   if (reply.output) {
     output = reply.output.buffer.byteLength === reply.output.byteLength
       ? reply.output.buffer : reply.output.slice().buffer;
     transfer.push(output);
   }
-  return { record, output };
+  return { record, output, local: reply.local || null };
+}
+
+/** The batch's certificate (py_deid.certificate) from PHI-free records: {json, html, parts, batch}. */
+async function certificate({ request }) {
+  if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
+  return unwrap(session.certificate(JSON.stringify(request)));
 }
 
 function stats() {
@@ -127,4 +137,5 @@ serve(self, {
   [ACTIONS.STATS]: stats,
   [ACTIONS.OCR]: ocrOnly,
   [ACTIONS.DECODE]: decodeOnly,
+  [ACTIONS.CERTIFICATE]: certificate,
 });
