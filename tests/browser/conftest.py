@@ -143,15 +143,23 @@ def receiver_hooks(dist_hooks, tmp_path):
     r.stop()
 
 
+_SHARED_BROWSER: list = []  # other test folders import this fixture: one Playwright per session, not one each
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    if _SHARED_BROWSER:  # started by another folder's copy of this fixture (a second sync_playwright would fail)
+        yield _SHARED_BROWSER[0]
+        return
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _SHARED_BROWSER.append(b)
         yield b
+        _SHARED_BROWSER.clear()
         b.close()
 
 

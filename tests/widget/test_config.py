@@ -143,7 +143,10 @@ def test_token_refused_after_a_fresh_one(context, portal, assets, dicomweb, samp
     }}""")
     assert p.evaluate(ADD, files) == {"queued": 1}
     p.page.wait_for_function("() => window.__events.some(e => e.type === 'deid-complete')", timeout=120000)
-    assert p.evaluate("() => window.__reasons") == ["upload", "unauthorized"]
+    # Asked before the request, and once more after the 401. (The receiver answers 401 before reading the body and
+    # closes the connection; now and then the browser sees that as a reset, retries, and asks with "upload" again.)
+    reasons = p.evaluate("() => window.__reasons")
+    assert reasons[-1] == "unauthorized" and set(reasons[:-1]) == {"upload"} and len(reasons) <= 4, reasons
     errors = [e["detail"] for e in events(p, "deid-error")]
     assert [(e["name"], e["code"]) for e in errors] == [("Unauthorized", "unauthorized")]
     assert events(p, "deid-file")[-1]["detail"]["status"] == "failed"

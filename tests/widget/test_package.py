@@ -1,5 +1,5 @@
 """What a sponsor gets from the build (no browser): one ES module with its integrity, the portal CSP that
-web/EMBEDDING.md documents (the same the build computes and the example portal uses), frame-ancestors, languages."""
+README.md ("Embedding in a sponsor portal") documents (the same the build computes and the example portal uses), frame-ancestors, languages."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def test_embed_module_is_one_file_with_its_integrity(widget_dist):
     assert "customElements.define(\"deid-uploader\"" in text
     # Its assets are found from its own URL, each relative to the module that names it: every one exists.
     found = re.findall(r'new URL\("([^"]+)", new URL\("\./([^"]+)", import\.meta\.url\)\.href\)', text)
-    targets = {(widget_dist / "app" / module).parent.joinpath(rel).resolve() for rel, module in found}
-    assert {t.name for t in targets} >= {"worker.js", "uploader.css"}, found
-    assert all(t.is_file() for t in targets), targets
+    targets = {((widget_dist / "app" / module).parent.joinpath(rel).resolve(), rel.endswith("/")) for rel, module in found}
+    assert {t.name for t, _ in targets} >= {"worker.js", "uploader.css"}, found
+    assert all(t.is_dir() if folder else t.is_file() for t, folder in targets), targets
     assert "import.meta.url" not in re.sub(r'new URL\("\./[^"]+", import\.meta\.url\)', "", text)
 
 

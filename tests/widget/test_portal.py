@@ -123,8 +123,12 @@ def test_portal_upload_three_origins(context, browser, portal, assets, dicomweb,
         modalities.add(ds.Modality)
     assert modalities == {"CT", "MR", "US"}
 
-    # The token provider: asked before the upload, asked again after the 401, then the upload went through.
-    assert portal.token_requests[:2] == ["upload", "unauthorized"], portal.token_requests
+    # The token provider: asked before the upload, asked again after the stale token was refused, then the upload
+    # went through. (The exact reasons, ["upload", "unauthorized"], are checked in test_config with a small body:
+    # a receiver that answers 401 before reading a large body can reach the browser as a reset connection, which
+    # the uploader retries, asking the provider again with reason "upload".)
+    assert portal.token_requests[0] == "upload" and len(portal.token_requests) >= 2, portal.token_requests
+    assert set(portal.token_requests) <= {"upload", "unauthorized"}
     assert p.evaluate("() => window.SponsorPortal.tokenRequests") == len(portal.token_requests)
 
     # The events the portal listened to: documented order and payloads, no PHI, no error.

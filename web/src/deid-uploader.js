@@ -1,6 +1,6 @@
 // <deid-uploader>: drop DICOM files or folders; they are de-identified here, in this browser, and only the
 // de-identified instances are uploaded (STOW-RS) to the configured endpoint. Contract: DESIGN.md "Browser widget";
-// the embedding guide (settings, events and their payloads, the CSP a portal needs) is web/EMBEDDING.md.
+// the embedding guide (settings, events and their payloads, the CSP a portal needs) is README.md ("Embedding in a sponsor portal").
 import { AckStore } from './acks.js';
 import { Run } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
@@ -19,7 +19,7 @@ const LIVE = new Set(['token', 'tokenProvider', 'lang', 'strings']);
 const BUSY = new Set(['processing', 'uploading', 'awaiting-review']);
 const ERROR_CODES = { ConfigError: 'config', TokenError: 'token', Unauthorized: 'unauthorized', Destroyed: 'destroyed',
   UploadRejected: 'upload', UploadFailed: 'upload', StartupError: 'startup', StylesheetError: 'stylesheet',
-  CspError: 'csp' };
+  CspError: 'csp', DropError: 'drop' };
 
 export class DeidUploader extends HTMLElement {
   static get observedAttributes() { return ATTRIBUTES; }
@@ -35,6 +35,7 @@ export class DeidUploader extends HTMLElement {
   #t = translator('en');
   #lastProgress = null;
   #cspSeen = new Set();
+  #starting = null;
   #onUnload = (e) => { if (this.run && BUSY.has(this.run.state)) e.preventDefault(); };
   #onViolation = (e) => this.#violation(e);
 
@@ -74,7 +75,7 @@ export class DeidUploader extends HTMLElement {
   attributeChangedCallback(name) { this.#changed(Object.keys(SETTINGS).find((k) => SETTINGS[k].attr === name)); }
 
   // ---- configuration ----
-  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See EMBEDDING.md. */
+  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See README.md. */
   get config() { return { ...this.#props }; }
 
   set config(value) {
@@ -153,7 +154,7 @@ export class DeidUploader extends HTMLElement {
     return s;
   }
 
-  // ---- public API (DESIGN.md, EMBEDDING.md) ----
+  // ---- public API (DESIGN.md, README.md) ----
   /** Files (FileList, File[] or [{file, path}]) to de-identify and upload; resolves to how many were queued. */
   addFiles(files) {
     const list = Array.from(files || []);
@@ -339,12 +340,19 @@ export class DeidUploader extends HTMLElement {
     }
     this.#hideError();
     const pool = this.#ensurePool();
+    // Files given while a run is being set up join it (two quick drops make one run, not two).
+    while (this.#starting) await this.#starting.catch(() => {});
     if (!this.run || (this.run.state === 'complete' && this.#runVersion !== this.#version)) {
       const version = this.#version;
       let key;
+      this.#starting = this.#startRun(s, pool);
       try {
-        ({ key } = await this.#startRun(s, pool));
-      } catch (err) { refuse(err.name === 'ConfigError' ? err : new NamedError(err.name || 'Error', err.message)); }
+        ({ key } = await this.#starting);
+      } catch (err) {
+        refuse(err.name === 'ConfigError' ? err : new NamedError(err.name || 'Error', err.message));
+      } finally {
+        this.#starting = null;
+      }
       this.$('[part=key-notice]').hidden = !key.session;
       this.#runVersion = version;
     } else if (this.#runVersion !== this.#version) {

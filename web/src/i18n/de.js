@@ -56,6 +56,7 @@ export default {
   'status.already-uploaded': 'Bereits hochgeladen',
   'status.skipped': 'Übersprungen',
   'status.failed': 'Fehlgeschlagen',
+  'status.excluded': 'Von der Prüfung ausgeschlossen',
   'details.masked': ', eingebrannter Text maskiert',
   'error.config': 'Der Uploader ist nicht richtig konfiguriert: {message}',
   'error.other': '{message}',

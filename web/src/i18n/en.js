@@ -57,6 +57,7 @@ export default {
   'status.already-uploaded': 'Already uploaded',
   'status.skipped': 'Skipped',
   'status.failed': 'Failed',
+  'status.excluded': 'Excluded by the reviewer',
   'details.masked': ', burned-in text masked',
   'error.config': 'The uploader is not configured correctly: {message}',
   'error.other': '{message}',
