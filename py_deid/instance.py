@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
@@ -144,8 +145,15 @@ def transfer_syntax_of(ds: Dataset) -> str:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    """A short ASCII value (UI, CS) read straight from the element: a lookup by keyword would convert it."""
     try:
-        return str(ds.get(keyword, "") or "").strip("\0 ")
+        elem = ds.get_item(tag_for_keyword(keyword))
+        if elem is None:
+            return ""
+        value = elem.value
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("ascii", "replace").strip("\0 ")
+        return str(value or "").strip("\0 ")
     except Exception:
         return ""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
@@ -35,21 +37,27 @@ def method_text(settings: Settings) -> list[str]:
     return [p[:64] for p in parts]
 
 
+def _put(ds: Dataset, tag: int, vr: str, value) -> None:
+    # Our own valid values: set without pydicom's keyword lookup and value validation, which cost more per
+    # file than the rest of marking.
+    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
 def mark(ds: Dataset, settings: Settings, *, pixels_cleaned: bool) -> None:
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = method_text(settings)
+    _put(ds, 0x00120062, "CS", "YES")  # Patient Identity Removed
+    _put(ds, 0x00120063, "LO", method_text(settings))  # De-identification Method
     items = []
     for code in method_codes(settings, pixels_cleaned=pixels_cleaned):
         item = Dataset()
-        item.CodeValue = code
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = CODE_MEANING[code]
+        _put(item, 0x00080100, "SH", code)  # Code Value
+        _put(item, 0x00080102, "SH", "DCM")  # Coding Scheme Designator
+        _put(item, 0x00080104, "LO", CODE_MEANING[code])  # Code Meaning
         items.append(item)
-    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    _put(ds, 0x00120064, "SQ", Sequence(items))  # De-identification Method Code Sequence
     options = settings.options
-    ds.LongitudinalTemporalInformationModified = (
-        "UNMODIFIED" if options.retain_long_full_dates else
-        "MODIFIED" if options.retain_long_modified_dates else "REMOVED")
+    _put(ds, 0x00280303, "CS",  # Longitudinal Temporal Information Modified
+         "UNMODIFIED" if options.retain_long_full_dates else
+         "MODIFIED" if options.retain_long_modified_dates else "REMOVED")
     set_trial(ds, settings)
 
 
@@ -83,12 +91,12 @@ def set_trial(ds: Dataset, settings: Settings) -> None:
 def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     """New File Meta Information (E.1.1: the original's AE titles and private data must not survive)."""
     meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = UID(transfer_syntax)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    _put(meta, 0x00020001, "OB", b"\x00\x01")  # File Meta Information Version
+    _put(meta, 0x00020002, "UI", UID(str(ds.SOPClassUID)))  # Media Storage SOP Class UID
+    _put(meta, 0x00020003, "UI", UID(str(ds.SOPInstanceUID)))  # Media Storage SOP Instance UID
+    _put(meta, 0x00020010, "UI", UID(transfer_syntax))  # Transfer Syntax UID
+    _put(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))  # Implementation Class UID
+    _put(meta, 0x00020013, "SH", IMPLEMENTATION_VERSION)  # Implementation Version Name
     return meta
 
 

@@ -95,9 +95,12 @@ class Edits:
         return kept, added, removed
 
 
+POLICIES_THAT_HOLD = ("always", "pixels")
+
+
 def held(policy: str, result: InstanceResult) -> bool:
     """Whether the review policy holds this result for a reviewer (web/src/batch.js decides the same way)."""
-    if result.output is None or policy not in ("always", "pixels"):
+    if result.output is None or policy not in POLICIES_THAT_HOLD:
         return False
     px = result.pixels or {}
     return policy == "always" or bool(px.get("cleaned") or px.get("boxes"))

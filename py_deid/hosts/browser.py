@@ -171,7 +171,8 @@ class Session:
             return _js({"error": {"name": "EditError", "message": str(e)[:200]}})
         raw = data.to_bytes()
         deid = self._deid
-        if review:  # the same settings and key, keeping the header's changes for the review screen
+        if review in review_core.POLICIES_THAT_HOLD:  # the same settings and key, keeping the header's changes
+            # for the review screen (recording costs: only when the policy may hold the instance)
             if self._recording is None:
                 self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True)
             deid = self._recording

@@ -91,16 +91,17 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
           plan: dict[int, list[geometry.Box]] | None = None) -> Steps:
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
-    matcher, vocabulary = PhiMatcher(terms), default_vocabulary()
     if plan is not None and "PixelData" in ds and (required or any(plan.values())):
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
     elif required:
-        yield from _clean_frames(ds, settings, transfer_syntax, codecs, matcher, vocabulary, outcome)
+        yield from _clean_frames(ds, settings, transfer_syntax, codecs, PhiMatcher(terms), default_vocabulary(),
+                                 outcome)
     outcome.required = required
     if settings.pixels != "off" and getattr(settings.options, "clean_graphics", False) and overlays.groups(ds):
         # Clean Graphics keeps the overlays: read and mask them (what is not read, the pipeline removes).
-        groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, matcher, vocabulary)
+        groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, PhiMatcher(terms),
+                                                  default_vocabulary())
         outcome.overlays_cleaned = groups
         outcome.overlay_boxes = boxes
     return outcome
