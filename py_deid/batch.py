@@ -1,7 +1,8 @@
 """Folders in, folders out (the CLI's `deidentify`): the file system side of the native host.
 
 Inputs are only ever opened for reading. Each output is written to a temporary file next to its final
-name, flushed and renamed, so an output either is complete or does not exist. Files are streamed: with
+name, flushed to disk (a group of files at a time) and only then renamed, so an output either is complete
+or does not exist. Files are streamed: with
 --jobs N at most a small window of files is in flight, whatever the size of the folder.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import itertools
 import os
 import sys
 import time
@@ -98,27 +100,114 @@ def output_path(out: Path, result: InstanceResult) -> Path:
     return out / result.study_uid / result.series_uid / f"{result.sop_uid}.dcm"
 
 
-def write_atomic(target: Path, data: bytes) -> str | None:
-    """Write data to target as a whole or not at all. Returns a warning, or raises OSError."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        if target.read_bytes() == data:
-            return "the same instance was already written by another input"
-        raise FileExistsError("another input produced a different instance with the same UID")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            _sync(fh.fileno())  # complete on disk before it gets its final name
-        os.replace(tmp, target)
-    except BaseException:
+class _Commit:
+    """Outputs written in groups: each is written to a hidden temporary file; the group's files are flushed to
+    disk together (concurrent fdatasync calls share the file system's journal commits, where one after another
+    each waits for its own), and only then does each get its final name. An output therefore either is complete
+    on disk or does not exist, at a fraction of the cost of one flush at a time."""
+
+    FILES = 32
+    BYTES = 64 << 20
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.staged: list[tuple[Item, InstanceResult, Path, Path, str]] = []
+        self.size = 0
+        self.entries: list[dict] = []
+
+    def add(self, item: Item, result: InstanceResult) -> None:
         try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    return None
+            target = output_path(self.out, result)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{len(self.staged)}.part")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(result.output)
+            except BaseException:
+                _unlink(tmp)
+                raise
+        except ValueError as e:
+            self.entries.append(_report.entry(item.name, _failed(result, "output", str(e)), None))
+            return
+        except OSError as e:
+            self.entries.append(_not_written(item, result, e))
+            return
+        digest = hashlib.sha256(result.output).hexdigest()
+        self.size += len(result.output)
+        result.output = None  # on disk now: a group holds names, not bytes
+        self.staged.append((item, result, tmp, target, digest))
+        if len(self.staged) >= self.FILES or self.size >= self.BYTES:
+            self._commit()
+
+    def flush(self) -> list[dict]:
+        """Commit what is staged; returns every entry since the last flush."""
+        self._commit()
+        entries, self.entries = self.entries, []
+        return entries
+
+    def _commit(self) -> None:
+        staged, self.staged, self.size = self.staged, [], 0
+        try:
+            errors = _sync_all([tmp for _, _, tmp, _, _ in staged])
+            for (item, result, tmp, target, digest), error in zip(staged, errors):
+                if error is not None:
+                    self.entries.append(_not_written(item, result, error))
+                    continue
+                self.entries.append(self._name(item, result, tmp, target, digest))
+        finally:
+            for _, _, tmp, _, _ in staged:  # renamed ones are gone; any other goes: nothing half-written stays
+                _unlink(tmp)
+
+    def abandon(self) -> None:
+        for _, _, tmp, _, _ in self.staged:
+            _unlink(tmp)
+        self.staged = []
+
+    def _name(self, item: Item, result: InstanceResult, tmp: Path, target: Path, digest: str) -> dict:
+        try:
+            if target.exists():
+                if hashlib.sha256(target.read_bytes()).hexdigest() != digest:
+                    return _report.entry(item.name, _failed(
+                        result, "conflict", "another input produced a different instance with the same UID"), None)
+                result.warnings.append("the same instance was already written by another input")
+            else:
+                os.replace(tmp, target)
+        except OSError as e:
+            return _not_written(item, result, e)
+        return _report.entry(item.name, result, str(target.relative_to(self.out)), digest)
+
+
+def _sync_all(paths: list[Path]) -> list[OSError | None]:
+    """fdatasync each file, concurrently; the error of each (None when it is on disk)."""
+    def sync(path: Path) -> OSError | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            return e
+        try:
+            _sync(fd)
+            return None
+        except OSError as e:
+            return e
+        finally:
+            os.close(fd)
+
+    if len(paths) <= 1:
+        return [sync(p) for p in paths]
+    with cf.ThreadPoolExecutor(min(16, len(paths)), thread_name_prefix="py-deid-sync") as pool:
+        return list(pool.map(sync, paths))
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _not_written(item: Item, result: InstanceResult, e: OSError) -> dict:
+    return _report.entry(item.name, _failed(result, "output-not-written",
+                                            f"output cannot be written ({e.strerror or type(e).__name__})"), None)
 
 
 class _Worker:
@@ -130,7 +219,20 @@ class _Worker:
         self.ocr = native.ocr_service()
         self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service())
 
-    def handle(self, item: Item) -> dict:
+    def handle(self, items: list[Item]) -> list[dict]:
+        """De-identify a group of files and commit their outputs together (see _Commit)."""
+        commit = _Commit(self.job.out)
+        try:
+            for item in items:
+                entry = self._one(item, commit)
+                if entry is not None:
+                    commit.entries.append(entry)
+        except BaseException:
+            commit.abandon()  # interrupted: what was not committed leaves nothing behind
+            raise
+        return commit.flush()
+
+    def _one(self, item: Item, commit: _Commit) -> dict | None:
         if item.problem is not None:
             return _report.entry(item.name, InstanceResult(status=FAILED if item.problem.code != "link-loop"
                                                            else SKIPPED, problem=item.problem), None)
@@ -143,20 +245,8 @@ class _Worker:
         result = run_sync(self.deid.process(data), self.ocr)
         if result.status != DONE:
             return _report.entry(item.name, result, None)
-        try:
-            target = output_path(self.job.out, result)
-            warning = write_atomic(target, result.output)
-        except FileExistsError as e:
-            return _report.entry(item.name, _failed(result, "conflict", str(e)), None)
-        except ValueError as e:
-            return _report.entry(item.name, _failed(result, "output", str(e)), None)
-        except OSError as e:
-            return _report.entry(item.name, _failed(result, "output-not-written",
-                                                    f"output cannot be written ({e.strerror})"), None)
-        if warning:
-            result.warnings.append(warning)
-        digest = hashlib.sha256(result.output).hexdigest()
-        return _report.entry(item.name, result, str(target.relative_to(self.job.out)), digest)
+        commit.add(item, result)
+        return None
 
 
 def _failed(result: InstanceResult, code: str, message: str) -> InstanceResult:
@@ -172,36 +262,41 @@ def _init_process(job: Job) -> None:
     _PROCESS_WORKER = _Worker(job)
 
 
-def _handle_in_process(item: Item) -> dict:
+def _handle_in_process(items: list[Item]) -> list[dict]:
     assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.handle(item)
+    return _PROCESS_WORKER.handle(items)
+
+
+def _groups(items: Iterator[Item]) -> Iterator[list[Item]]:
+    while group := list(itertools.islice(items, _Commit.FILES)):
+        yield group
 
 
 def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progress=None) -> dict:
-    """Process every item; entries go to the report writer as they finish. Returns the summary."""
+    """Process every item; entries go to the report writer as their group is committed. Returns the summary."""
     tick = _Progress(progress)
-    if job.jobs <= 1:
-        worker = _Worker(job)
-        for item in items:
-            e = worker.handle(item)
+
+    def report(entries: list[dict]) -> None:
+        for e in entries:
             writer.add(e)
             tick(e)
+
+    if job.jobs <= 1:
+        worker = _Worker(job)
+        for group in _groups(iter(items)):
+            report(worker.handle(group))
     else:
-        window = job.jobs * 4
+        window = job.jobs * 2  # groups in flight: memory is bounded by the group size, not the folder's
         with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
             pending: set[cf.Future] = set()
-            for item in items:
-                pending.add(pool.submit(_handle_in_process, item))
+            for group in _groups(iter(items)):
+                pending.add(pool.submit(_handle_in_process, group))
                 if len(pending) >= window:
                     done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for f in done:
-                        e = f.result()
-                        writer.add(e)
-                        tick(e)
+                        report(f.result())
             for f in cf.as_completed(pending):
-                e = f.result()
-                writer.add(e)
-                tick(e)
+                report(f.result())
     tick.final()
     return writer.close()
 

@@ -63,6 +63,14 @@ def _best(fn, *args, repeat: int) -> float:
     return best
 
 
+def _dicognito_cli(corpus: Path, out: Path) -> float:
+    """dicognito's own command line on the same folder: the like-for-like baseline of `py-deid deidentify`."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dicognito", str(corpus), "--output-directory", str(out), "--quiet"],
+                   check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
 def _cli(corpus: Path, out: Path, jobs: int) -> float:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "py_deid", "deidentify", str(corpus), "-o", str(out), "--pixels", "off",
@@ -92,6 +100,9 @@ def test_header_throughput(samples, tmp_path):
         results["core_vs_dicognito"] = round(dic / core, 2)
     except ImportError:
         results["dicognito"] = "not installed"
+    if "dicognito_files_per_s" in results:
+        dic_cli = _dicognito_cli(corpus, tmp_path / "dicognito-out")
+        results["dicognito_cli_files_per_s"] = round(n / dic_cli, 1)
     plain_files = _best(_plain_files, paths, tmp_path / "plain", repeat=repeat)
     cli1 = _cli(corpus, tmp_path / "o1", 1)
     cli2 = _cli(corpus, tmp_path / "o2", 2)
@@ -99,6 +110,8 @@ def test_header_throughput(samples, tmp_path):
                     "cli_jobs1_files_per_s": round(n / cli1, 1), "cli_jobs1_MB_per_s": round(mb / cli1, 1),
                     "cli_jobs2_files_per_s": round(n / cli2, 1), "cli_jobs2_vs_jobs1": round(cli1 / cli2, 2),
                     "cli_jobs1_vs_plain_to_disk": round(plain_files / cli1, 2)})
+    if "dicognito_cli_files_per_s" in results:
+        results["cli_jobs1_vs_dicognito_cli"] = round(dic_cli / cli1, 2)
     # Zero planted PHI in any output byte.
     leaked = 0
     outputs = list((tmp_path / "o1").rglob("*.dcm"))

@@ -1,0 +1,83 @@
+"""Outputs are committed in groups (py_deid.batch._Commit): written, flushed together, then named. Whatever
+the group boundaries, every input is reported once, every output is whole, and a flush that fails leaves no
+file behind."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import shutil
+
+import pytest
+
+from py_deid import batch, report
+from py_deid.options import Settings
+
+NAMES = ["CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm", "JPEG2000.dcm", "SC_rgb.dcm", "693_J2KI.dcm", "0051.dcm"]
+
+
+@pytest.fixture()
+def folder(samples, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in NAMES:
+        shutil.copy(samples.path(name), src / name)
+    shutil.copy(samples.path("CT_small.dcm"), src / "CT_small copy.dcm")  # the same instance twice
+    (src / "notes.txt").write_text("not DICOM")
+    return src
+
+
+def _run(src, out, jobs=1):
+    fh = io.StringIO()
+    writer = report.ReportWriter(fh, {"tool": "test"})
+    job = batch.Job(out, Settings(pixels="off"), b"a-test-key-0123456789", jobs)
+    summary = batch.run(batch.iter_inputs([str(src)]), job, writer)
+    return summary["summary"], json.loads(fh.getvalue())["files"]
+
+
+@pytest.mark.parametrize("group", [1, 3, 32])
+def test_every_input_reported_once_and_outputs_whole(folder, tmp_path, monkeypatch, group):
+    monkeypatch.setattr(batch._Commit, "FILES", group)
+    out = tmp_path / "out"
+    summary, files = _run(folder, out)
+    assert sorted(e["input"].rsplit("/", 1)[-1] for e in files) == sorted(p.name for p in folder.iterdir())
+    assert summary["done"] == len(NAMES) + 1 and summary["skipped"] + summary["failed"] == 1
+    twice = [e for e in files if e["input"].endswith(("CT_small.dcm", "CT_small copy.dcm"))]
+    assert twice[0]["output"] == twice[1]["output"]
+    assert any("already written" in w for e in twice for w in e["warnings"])
+    for e in files:
+        if e["status"] == "done":
+            assert hashlib.sha256((out / e["output"]).read_bytes()).hexdigest() == e["sha256"]
+    assert len(list(out.rglob("*.dcm"))) == len(NAMES)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
+
+
+def test_a_failed_flush_leaves_no_file_and_the_rest_goes_on(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch._Commit, "FILES", 4)
+    calls = {"n": 0}
+    real = batch._sync
+
+    def flaky(fd):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(batch, "_sync", flaky)
+    out = tmp_path / "out"
+    summary, files = _run(folder, out)
+    failed = [e for e in files if e["status"] == "failed" and e["error"]["code"] == "output-not-written"]
+    assert len(failed) == 1 and failed[0]["output"] is None and "Input/output error" in failed[0]["error"]["message"]
+    written = {e["output"] for e in files if e["status"] == "done"}
+    assert {str(p.relative_to(out)) for p in out.rglob("*.dcm")} == written
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
+
+
+def test_groups_across_processes(folder, tmp_path, monkeypatch):
+    out1, out2 = tmp_path / "one", tmp_path / "two"
+    _, one = _run(folder, out1, jobs=1)
+    _, two = _run(folder, out2, jobs=2)
+    key = lambda files: sorted((e["input"], e["status"], e["sha256"]) for e in files)  # noqa: E731
+    assert key(one) == key(two)
