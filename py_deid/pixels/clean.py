@@ -129,14 +129,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
             boxes += mask_boxes(words, dec, width, height)
             _count(counts, dec)
             _remember(seen, i, words, dec)
-        boxes = geometry.without_contained(boxes)
-        if boxes:
-            try:
-                done = store.mask(i, boxes)
-            except ServiceUnavailable as e:
-                raise PixelError(getattr(e, "code", "mask"), str(e)) from None
-            outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
-            counts["frames_masked"] += 1
+        _mask_frame(store, i, boxes, counts, outcome)
     counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
@@ -149,16 +142,20 @@ def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outco
     for i in range(store.count):
         boxes = [b for b in (geometry.clip(tuple(int(v) for v in b), info.columns, info.rows)
                              for b in plan.get(i, ())) if b]
-        boxes = geometry.without_contained(boxes)
-        if not boxes:
-            continue
-        try:
-            done = store.mask(i, boxes)
-        except ServiceUnavailable as e:
-            raise PixelError(getattr(e, "code", "mask"), str(e)) from None
-        outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
-        counts["frames_masked"] += 1
+        _mask_frame(store, i, boxes, counts, outcome)
     _finish(ds, store, transfer_syntax, counts, outcome)
+
+
+def _mask_frame(store, i: int, boxes: list, counts: dict, outcome: PixelOutcome) -> None:
+    boxes = geometry.without_contained(boxes)
+    if not boxes:
+        return
+    try:
+        done = store.mask(i, boxes)  # the boxes as masked (a codec may widen them to whole blocks)
+    except ServiceUnavailable as e:
+        raise PixelError(getattr(e, "code", "mask"), str(e)) from None
+    outcome.frames[i] = [tuple(b) for b in (done if done is not None else boxes)]
+    counts["frames_masked"] += 1
 
 
 def _finish(ds: Dataset, store, transfer_syntax: str, counts: dict, outcome: PixelOutcome) -> None:

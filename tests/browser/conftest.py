@@ -9,17 +9,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -94,25 +94,18 @@ class Receiver:
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "ab"))
         context = ssl._create_unverified_context()  # the receiver's own generated certificate
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(self.url + "/manifest.json", timeout=1, context=context).read()
-                return
+                return True
             except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("receiver exited: " + self.log.read_text()[-2000:])
-                time.sleep(0.2)
-        raise RuntimeError("receiver did not start")
+                return False
+
+        processes.wait_until_up(self.proc, answers, "receiver", self.log.read_text)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
 
     def stored(self) -> dict[str, Path]:
         """SOP Instance UID -> stored file."""

@@ -14,11 +14,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pydicom
+
+from tests import processes
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = b"0123456789abcdef0123"
@@ -97,17 +98,17 @@ class Server:
         env["PYTHONPATH"] = str(REPO)
         self.proc = subprocess.Popen(serve_command(self.store, *self.extra), cwd=self.log_dir, env=env,
                                      stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def answers() -> bool:
             m = re.search(r"DICOMweb: (\S+)/dicomweb", self.out.read_text())
             if m and "Application startup complete" in self.err.read_text():
                 self.origin = m.group(1)
                 self.base = self.origin + "/dicomweb"
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.err.read_text()[-2000:]}")
-            time.sleep(0.05)
-        raise RuntimeError("server did not start")
+                return True
+            return False
+
+        processes.wait_until_up(self.proc, answers, "server", self.err.read_text, timeout)
+        return self
 
     @property
     def ca(self) -> str:
@@ -120,13 +121,7 @@ class Server:
                             timeout=kw.pop("timeout", 60), **kw)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc, sig=signal.SIGINT)
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -209,26 +204,18 @@ class Orthanc:
         log = open(self.folder / "orthanc.log", "ab")
         self.proc = subprocess.Popen([ORTHANC, str(self.folder / "cfg.json")], cwd=self.folder, stdout=log,
                                      stderr=log)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def answers() -> bool:
             try:
-                if httpx.get(self.url + "/system", timeout=1, trust_env=False).status_code == 200:
-                    return self
+                return httpx.get(self.url + "/system", timeout=1, trust_env=False).status_code == 200
             except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("Orthanc exited: " + (self.folder / "orthanc.log").read_text()[-2000:])
-            time.sleep(0.1)
-        raise RuntimeError("Orthanc did not start")
+                return False
+
+        processes.wait_until_up(self.proc, answers, "Orthanc", (self.folder / "orthanc.log").read_text, timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc, grace=20)
 
     def instances(self) -> list[str]:
         return httpx.get(self.url + "/instances", timeout=10, trust_env=False).json()

@@ -115,6 +115,39 @@ def test_box_editor_and_viewer_controls(receiver, session_factory, tmp_path, art
     (shifted,) = edits["added"]["0"]
     assert abs(shifted[0] - (mx - 200)) <= 2 and abs(shifted[1] - (my - 100)) <= 2
 
+    # Keyboard only: N makes a new mask in the middle, arrows move it (Shift: by 10), Alt+arrows size it, a
+    # tab stop applies it; a listed mask is selected with Enter, moved with the arrows and applied with Enter.
+    canvas, _ = _canvas(s)
+    width, height = canvas.evaluate("(c) => [c.width, c.height]")
+    canvas.focus()
+    s.page.keyboard.press("n")
+    pending = s.page.locator(f"{SCREEN} .pending .coords")
+    bx, by, bw, bh = map(int, pending.get_attribute("data-box").split(","))
+    assert abs(bx + bw / 2 - width / 2) <= 1 and abs(by + bh / 2 - height / 2) <= 1
+    for key in ["Shift+ArrowRight", "Shift+ArrowRight", "ArrowDown", "Alt+ArrowRight", "Alt+ArrowDown"]:
+        s.page.keyboard.press(key)
+    assert pending.get_attribute("data-box") == f"{bx + 20},{by + 1},{bw + 1},{bh + 1}"
+    s.page.locator(f"{SCREEN} .pending").get_by_role("button", name="Mask on this frame").focus()
+    s.page.keyboard.press("Enter")
+    _settled(s)
+    keyed = [bx + 20, by + 1, bw + 1, bh + 1]
+    assert keyed in _edits(s)["added"]["0"]
+    item = s.page.locator(f"{SCREEN} li.box[data-kind=added][data-box='{','.join(map(str, keyed))}']")
+    item.focus()
+    s.page.keyboard.press("Enter")
+    for key in ["Shift+ArrowLeft", "ArrowUp"]:
+        s.page.keyboard.press(key)
+    assert keyed in _edits(s)["added"]["0"]  # a preview until Enter
+    s.page.keyboard.press("Enter")
+    _settled(s)
+    moved_keyed = [keyed[0] - 10, keyed[1] - 1, keyed[2], keyed[3]]
+    assert moved_keyed in _edits(s)["added"]["0"] and keyed not in _edits(s)["added"]["0"]
+    s.page.locator(f"{SCREEN} li.box[data-kind=added][data-box='{','.join(map(str, moved_keyed))}']").focus()
+    s.page.keyboard.press("Enter")
+    s.page.keyboard.press("Delete")
+    _settled(s)
+    assert _edits(s)["added"]["0"] == [shifted]
+
     # Exclude the image, include it again.
     s.page.locator(f"{SCREEN} .viewer select.reason").select_option("duplicate")
     s.page.click(f"{SCREEN} >> text=Exclude image")

@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests import processes
 from tests.browser.conftest import ROOT, TOKEN, free_port
 
 EXAMPLES = ROOT / "web" / "examples"
@@ -62,27 +62,21 @@ class Serve:
                "--log-level", "warning", *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         context = ssl._create_unverified_context()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(self.url + "/dicomweb/studies", timeout=1, context=context)
-                return self
+                return True
             except urllib.error.HTTPError:
-                return self  # any HTTP answer (401, 405) means it is up
+                return True  # any HTTP answer (401, 405) means it is up
             except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("py-deid serve exited: " + log.name)
-                time.sleep(0.2)
-        raise RuntimeError("py-deid serve did not start")
+                return False
+
+        processes.wait_until_up(self.proc, answers, "py-deid serve", lambda: Path(log.name).read_text())
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
 
     def stored(self) -> dict[str, Path]:
         root = self.store / "instances"

@@ -1,5 +1,5 @@
-// The image of one frame on a canvas, its masks drawn over it, and the pointer gestures of the box editor:
-// draw a new rectangle, select one, move it, resize it from a corner.
+// The image of one frame on a canvas, its masks drawn over it, and the gestures of the box editor: draw a new
+// rectangle, select one, move it, resize it from a corner; the same by keyboard (nudge, then commit).
 
 export const COLORS = { auto: '#ff8c1a', added: '#2f8cff', removed: '#b0b7bf', pending: '#ffd400' };
 const HANDLE = 9;  // display pixels around a corner that grab it
@@ -84,9 +84,53 @@ export class FrameCanvas {
   }
 
   select(target) {
-    this.selected = target;
+    this.selected = target && (this.boxes.find((b) => same(b, target)) || target);
     this.draw();
     this.onSelect?.(target);
+  }
+
+  /** Keyboard editing of the selected box: move (or, with resize, grow) it by dx, dy image pixels. A new box
+   * changes at once; an applied one is previewed until commit(), as a drag is until the pointer is released. */
+  nudge(dx, dy, resize = false) {
+    const target = this.selected;
+    if (!target || target.kind === 'removed' || !this.image) return false;
+    const W = this.canvas.width; const H = this.canvas.height;
+    const [x, y, w, h] = this.gesture?.target === target ? this.gesture.box : target.box;
+    const box = resize
+      ? [x, y, Math.max(3, Math.min(W - x, w + dx)), Math.max(3, Math.min(H - y, h + dy))]
+      : [clampTo(x + dx, W - w), clampTo(y + dy, H - h), w, h];
+    if (target.kind === 'pending') {
+      this.onChange?.(target, box);
+      return true;
+    }
+    this.gesture = { target, corner: -1, start: [0, 0], box, keyboard: true };
+    this.draw();
+    return true;
+  }
+
+  /** Apply a keyboard preview (Enter); cancel() drops it (Escape). */
+  commit() {
+    const g = this.gesture;
+    if (!g?.keyboard) return false;
+    this.gesture = null;
+    if (g.box.some((v, i) => v !== g.target.box[i])) this.onChange?.(g.target, g.box);
+    this.draw();
+    return true;
+  }
+
+  cancel() {
+    if (!this.gesture?.keyboard) return false;
+    this.gesture = null;
+    this.draw();
+    return true;
+  }
+
+  /** A new box in the middle of the image, for keyboard users: then moved and sized with the arrow keys. */
+  newBox() {
+    if (!this.image) return;
+    const W = this.canvas.width; const H = this.canvas.height;
+    const w = Math.max(3, Math.round(W / 5)); const h = Math.max(3, Math.round(H / 12));
+    this.onDraw?.([Math.round((W - w) / 2), Math.round((H - h) / 2), w, h]);
   }
 
   #hit(x, y) {

@@ -66,7 +66,11 @@ export class Viewer {
     }
     const modes = el('div', { className: 'modes', role: 'radiogroup', 'aria-label': s('tools') },
       el('label', {}, this.modeSelect, ` ${s('select')}`), el('label', {}, this.modeDraw, ` ${s('draw')}`),
-      el('span', { className: 'muted' }, s('drawHint')));
+      el('span', { className: 'muted' }, s('drawHint')),
+      button(s('newBox'), () => { this.canvas.newBox(); this.canvas.canvas.focus(); }, { className: 'secondary' }),
+      el('span', { className: 'muted', id: 'review-keys' }, s('keysHint')));
+    this.canvas.canvas.setAttribute('aria-describedby', 'review-keys');
+    this.canvas.canvas.setAttribute('aria-label', s('canvasLabel'));
     this.canvasBox = el('div', { className: 'canvas-box', dataset: { mode: this.canvas.mode } }, this.canvas.canvas);
     this.status = el('p', { className: 'status', role: 'status' });
     this.boxPanel = el('div', { className: 'box-panel', part: 'review-boxes' });
@@ -210,7 +214,15 @@ export class Viewer {
         el('span', { className: 'coords' }, s('coords', { x: b.box[0], y: b.box[1], w: b.box[2], h: b.box[3] }))),
       el('span', { className: 'ocr' }, text ? s('ocrText', { text }) : s('noText')),
       el('span', { className: 'actions' }, ...this.#boxActions(b)));
+      li.tabIndex = 0;  // keyboard: Enter on a listed mask selects it on the image, for the arrow keys
       li.addEventListener('click', (e) => { if (!e.target.closest('button')) this.canvas.select(boxes.find((x) => x === b)); });
+      li.addEventListener('keydown', (e) => {
+        if ((e.key === 'Enter' || e.key === ' ') && e.target === li) {
+          e.preventDefault();
+          this.canvas.select(b);
+          this.canvas.canvas.focus();
+        }
+      });
       list.append(li);
     }
     const kept = (entry.words || []).filter((w) => !w.masked && w.reason !== 'noise' && (w.frames || [0]).includes(this.frame)
@@ -259,6 +271,18 @@ export class Viewer {
 
   #key(e) {
     const sel = this.canvas.selected;
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (arrows[e.key] && sel && sel.kind !== 'removed') {
+      // Arrows move the selected mask (Shift: ten times as far); with Alt they size it.
+      e.preventDefault();
+      const step = e.shiftKey ? 10 : 1;
+      const [dx, dy] = arrows[e.key];
+      this.canvas.nudge(dx * step, dy * step, e.altKey);
+      return;
+    }
+    if (e.key === 'Enter' && this.canvas.commit()) { e.preventDefault(); return; }
+    if (e.key === 'Escape' && this.canvas.cancel()) { e.preventDefault(); return; }
+    if (e.key === 'n' || e.key === 'N') { e.preventDefault(); this.canvas.newBox(); return; }
     if ((e.key === 'Delete' || e.key === 'Backspace') && sel) {
       e.preventDefault();
       if (sel.kind === 'pending') { this.pending = null; this.canvas.selected = null; this.#paint(); this.#panel(); } else this.#boxActions(sel)[0]?.click?.();
