@@ -21,6 +21,7 @@ from pydicom.multival import MultiValue
 from .instance import EXPLICIT_BE, Deidentifier, InstanceResult, Steps, transfer_syntax_of
 from .pixels import geometry
 from .pixels.info import PixelInfo
+from .pixels.palette import PaletteError, read_palette
 from .policy import keyword
 
 Box = tuple[int, int, int, int]
@@ -203,7 +204,18 @@ def describe(output: bytes) -> dict | None:
             "slope": info.rescale_slope, "intercept": info.rescale_intercept,
             "window": list(info.window) if info.window else None, "transferSyntax": ts, "native": info.native,
             "littleEndian": ts != EXPLICIT_BE, "spans": spans, "codecInfo": info.codec_info(),
-            "decoded": {"photometric": info.decoded().photometric}}
+            "decoded": {"photometric": info.decoded().photometric}, "palette": _palette(ds, info, ts)}
+
+
+def _palette(ds: Dataset, info: PixelInfo, ts: str) -> dict | None:
+    """A PALETTE COLOR image's colours (8 bits an entry), so that the screen draws it as it is, not as grey."""
+    if info.photometric != "PALETTE COLOR":
+        return None
+    try:
+        p = read_palette(ds, ts != EXPLICIT_BE)
+    except PaletteError:
+        return None  # drawn as grey indices: the pipeline accepted the image, the screen still shows it
+    return {"first": p.first, "red": list(p.red), "green": list(p.green), "blue": list(p.blue)}
 
 
 def _fragment_spans(data: bytes, pos: int, frames: int) -> list | None:

@@ -20,7 +20,8 @@ from . import BURNED_IN_MODALITIES, PixelError, PixelOutcome, geometry, overlays
 from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
-from .text_policy import Decision, decide_readings, default_vocabulary, mask_boxes, settled_by
+from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
+                          settled_by)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -118,12 +119,15 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
     counts = {"frames": store.count, "frames_masked": 0, "words": 0, "masked_words": 0,
               "template_boxes": len(fixed), "templates": len(names)}
     seen: dict[tuple, dict] = {}
+    closer: dict[tuple, bool] = {}  # (box, its pixels' digest) -> a closer look confirmed technical text
     for i in range(store.count):
         readings = yield from reader.read(i)
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
+        if settings.text == "strict":
+            yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)
         boxes = list(fixed)
         for words, dec in zip(readings, decisions):
             boxes += mask_boxes(words, dec, width, height)
@@ -133,6 +137,29 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
     counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
+
+
+def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matcher: PhiMatcher, vocabulary,
+                 content, cache: dict) -> Generator[OcrRequest, list[Word], None]:
+    """Strict mode masks words it cannot call technical; a doubtful one (short, a digit or a technical label in
+    it: maybe a setting misread at a small size) is read once more, closer. Kept only when that reading is
+    technical through and through; PHI or plain text there, or nothing read, and it stays masked."""
+    for k, ds in enumerate(decisions):
+        for n, d in enumerate(ds):
+            if d.reason != "text":
+                continue
+            word = readings[k][d.index]
+            if not doubtful(word, vocabulary, content):
+                continue
+            box = geometry.word_box(word)
+            area = reader.closer_area(box)
+            if not area:
+                continue
+            key = (area, store.region_digest(i, area))  # the same pixels are not read twice (cine, two readings)
+            if key not in cache:
+                cache[key] = confirms_technical((yield from reader.look_closer(i, box)), matcher, vocabulary)
+            if cache[key]:
+                ds[n] = Decision(d.index, False, "technical")
 
 
 def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome) -> None:

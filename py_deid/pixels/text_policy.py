@@ -177,6 +177,46 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     return out
 
 
+def doubtful(word: Word, vocabulary: Vocabulary, content: Sequence[geometry.Box] = ()) -> bool:
+    """A word strict mode masks as plain text that may be a technical word misread at a small size ("GAINB2",
+    "Gnss", "AD=100%"): short, with a digit or a technical label at its start, and outside image content."""
+    text = normalise(word.text).strip(_TRIM).lower()
+    if not 3 <= len(text) <= 12 or sum(c.isdigit() for c in text) > vocabulary.max_digits:
+        return False
+    box = geometry.word_box(word)
+    if any(geometry.intersection_area(c, box) >= 0.5 * box[2] * box[3] for c in content):
+        return False
+    letters = re.match(r"[^\W\d_]*", text).group(0)
+    return any(c.isdigit() for c in text) or any(
+        letters[:n] in vocabulary.words for n in range(2, len(letters)) if letters[:n].isalpha())
+
+
+_LABEL_VALUE = re.compile(r"([^\W\d_]{2,})([^\W_]{1,4})")
+
+
+def _label_and_value(text: str, vocabulary: Vocabulary) -> bool:
+    """A technical label run into its value with a digit misread as a letter ("GAINB2" for "GAIN 82"). At least
+    one real digit is required: letters alone ("MISS") never become a setting this way."""
+    m = _LABEL_VALUE.fullmatch(normalise(text).strip(_TRIM))
+    if not m or not any(c.isdigit() for c in m.group(2)):
+        return False
+    label, value = m.group(1).lower(), m.group(2)
+    for cut in range(len(label), 1, -1):  # the label may have taken a digit-like letter of the value ("GAINB")
+        rest = (m.group(1)[cut:] + value).translate(AS_DIGIT)
+        if label[:cut] in vocabulary.words and rest.isdigit() and len(rest) <= vocabulary.max_digits:
+            return True
+    return False
+
+
+def confirms_technical(words: Sequence[Word], matcher: PhiMatcher, vocabulary: Vocabulary) -> bool:
+    """A closer reading of a doubtful word says it is technical: something read, no PHI (the instance's terms,
+    PHI-shaped patterns), and every word a technical one."""
+    texts = [w for w in words if _alnum(w.text)]
+    if not texts or any(d.mask and d.reason.startswith("phi") for d in decide(words, "strict", matcher, vocabulary)):
+        return False
+    return all(vocabulary.is_technical(w.text) or _label_and_value(w.text, vocabulary) for w in texts)
+
+
 def settled_by(vocabulary: Vocabulary | None = None):
     """The test the reader uses to skip a second look: a confidently read technical word."""
     vocabulary = vocabulary or default_vocabulary()

@@ -153,3 +153,27 @@ def test_edit_distance():
     assert within_edits("WESTWAY", "XWESTHAY", 2)
     assert not within_edits("WESTWAY", "EASTBAY", 2)
     assert within_edits("KILLEEN", "KILEEN", 1)
+
+
+# -- a closer look at doubtful words (strict mode) ----------------------------------------------------------
+
+def test_doubtful_words_are_short_settings_lookalikes_outside_image_content():
+    from py_deid.pixels.text_policy import doubtful
+    vocab = default_vocabulary()
+    (gain,) = line("GAINB2")
+    assert doubtful(gain, vocab) and doubtful(line("AD=100%")[0], vocab) and doubtful(line("Gnss")[0], vocab)
+    assert not doubtful(line("KOWALSKI")[0], vocab)  # no digit, no technical label at its start
+    assert not doubtful(line("40713052")[0], vocab)  # more digits than a setting has: a PHI-shaped number
+    assert not doubtful(gain, vocab, [(0, 0, 200, 200)])  # inside image content: speckle, not a setting
+
+
+def test_a_closer_look_keeps_only_technical_text(terms):
+    from py_deid.pixels.text_policy import confirms_technical
+    matcher, vocab = PhiMatcher(terms), default_vocabulary()
+    assert confirms_technical(line("GAINB2"), matcher, vocab)  # "GAIN 82", its 8 read as B
+    assert confirms_technical(line("AO=100%"), matcher, vocab)
+    assert not confirms_technical(line("MISS"), matcher, vocab)  # letters alone never become a setting
+    assert not confirms_technical(line("DOE"), matcher, vocab)  # the patient's name
+    assert not confirms_technical(line("MRN0012345"), matcher, vocab)  # the patient's ID
+    assert not confirms_technical(line("GAIN KOWALSKI"), matcher, vocab)  # a setting next to plain text
+    assert not confirms_technical([], matcher, vocab)  # nothing read: stays masked

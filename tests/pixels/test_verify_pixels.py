@@ -83,7 +83,9 @@ def test_reads_independently_of_cleaning(samples, ocr_engine, ocr_drive):
     ds = pydicom.dcmread(path)
     _clean(ds, cleaning, ocr_drive)
     _verify(ds, PhiTerms.from_dataset(pydicom.dcmread(path)), verifying, ocr_drive)
-    assert {p for p, *_ in cleaning.requests} == {11} and {p for p, *_ in verifying.requests} == {VERIFY_PSM}
+    # Cleaning reads frames as sparse text (11) and looks closer at single doubtful words as one line (7).
+    assert {p for p, *_ in cleaning.requests} <= {11, 7} and {p for p, *_ in verifying.requests} == {VERIFY_PSM}
+    assert VERIFY_PSM not in {11, 7}
     assert {u for _, u, *_ in cleaning.requests} == {"detect"}
     full_clean = max(w * h for *_, w, h in cleaning.requests)
     full_verify = max(w * h for *_, w, h in verifying.requests)

@@ -9,6 +9,7 @@ from io import BytesIO
 import numpy as np
 import pydicom
 import pytest
+from pydicom.pixels import apply_color_lut
 
 from tests.browser.conftest import TOKEN
 
@@ -16,7 +17,8 @@ from .test_review_browser import EL
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FILES = ["ctbrain1.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm", "MR_small_implicit.dcm", "US1_UNCR.dcm"]
+FILES = ["ctbrain1.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm", "MR_small_implicit.dcm", "US1_UNCR.dcm",
+         "examples_palette.dcm"]
 
 READ = """async () => {
     const { loadFrame } = await import(new URL('app/review/pixels.js', location.href).href);
@@ -53,7 +55,11 @@ def test_frames_drawn_are_the_output_pixels(receiver, session_factory, samples):
         if frames == 1:
             want = want[None]
         for f, got in enumerate(item["frames"]):
-            if got["gray"] is not None:
+            if ds.PhotometricInterpretation == "PALETTE COLOR":  # drawn in its colours, 8 bits a channel
+                rgb = apply_color_lut(want[f], ds)
+                rgb = rgb >> 8 if rgb.max() > 255 else rgb
+                assert got["gray"] is None and np.array_equal(np.array(got["rgb"]).reshape(rgb.shape), rgb)
+            elif got["gray"] is not None:
                 modality = want[f] * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
                 assert np.array_equal(np.array(got["gray"]).reshape(want[f].shape), modality), item["syntax"]
             else:

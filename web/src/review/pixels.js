@@ -59,6 +59,7 @@ export async function loadFrame(entry, index, call) {
       const at = (planar ? s * n + k : k * d.samples + s) * bps;
       return bps === 1 ? bytes[at] : bps === 2 ? view.getUint16(at, little) : view.getUint32(at, little);
     };
+  if (d.samples === 1 && d.palette && photometric === 'PALETTE COLOR') return paletteFrame(d, n, read);
   if (d.samples === 1) {
     const shift = d.highBit - d.bitsStored + 1;
     const mask = d.bitsStored >= 32 ? 0xffffffff : 2 ** d.bitsStored - 1;
@@ -89,6 +90,20 @@ export async function loadFrame(entry, index, call) {
       if (photometric.startsWith('YBR')) ybr(rgb, k * 3, a, b, c);
       else { rgb[k * 3] = a; rgb[k * 3 + 1] = b; rgb[k * 3 + 2] = c; }
     }
+  }
+  return { width: d.columns, height: d.rows, gray: null, rgb, min: 0, max: 255 };
+}
+
+/** A PALETTE COLOR frame in its own colours: each stored index looked up in the palette (8 bits an entry). */
+function paletteFrame(d, n, read) {
+  const { first, red, green, blue } = d.palette;
+  const last = red.length - 1;
+  const shift = d.highBit - d.bitsStored + 1;
+  const mask = d.bitsStored >= 32 ? 0xffffffff : 2 ** d.bitsStored - 1;
+  const rgb = new Uint8Array(n * 3);
+  for (let k = 0; k < n; k += 1) {
+    const i = Math.min(last, Math.max(0, (Math.floor(read(k, 0) / 2 ** shift) % (mask + 1)) - first));
+    rgb[k * 3] = red[i]; rgb[k * 3 + 1] = green[i]; rgb[k * 3 + 2] = blue[i];
   }
   return { width: d.columns, height: d.rows, gray: null, rgb, min: 0, max: 255 };
 }
