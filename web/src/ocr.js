@@ -17,6 +17,21 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Words of Tesseract's TSV output: level 5 rows (level, page, block, paragraph, line, word, left, top, width,
+ * height, confidence, text). */
+export function parseTsv(tsv) {
+  const words = [];
+  for (const row of tsv.split('\n')) {
+    const cells = row.split('\t');
+    if (cells.length < 12 || cells[0] !== '5') continue;
+    const text = cells.slice(11).join('\t');
+    if (!text.trim()) continue;
+    const [left, top, width, height] = cells.slice(6, 10).map(Number);
+    words.push({ text, left, top, width, height, confidence: Number(cells[10]) });
+  }
+  return words;
+}
+
 export class OcrBridge {
   constructor({ loadTimeoutMs = 60000, recognizeTimeoutMs = 60000 } = {}) {
     this.loadTimeoutMs = loadTimeoutMs;
@@ -86,18 +101,9 @@ export class OcrBridge {
       await this.worker.setParameters({ tessedit_pageseg_mode: String(psm), user_defined_dpi: '96' });
       this.psm = psm;
     }
-    const { data } = await this.worker.recognize(pgm, {}, { blocks: true, text: false });
-    const words = [];
-    for (const block of data.blocks || []) {
-      for (const para of block.paragraphs || []) {
-        for (const line of para.lines || []) {
-          for (const w of line.words || []) {
-            const { x0, y0, x1, y1 } = w.bbox;
-            words.push({ text: w.text, left: x0, top: y0, width: x1 - x0, height: y1 - y0, confidence: w.confidence });
-          }
-        }
-      }
-    }
-    return words;
+    // TSV (made by Tesseract itself) rather than the nested blocks tree: the words are all the core needs, and
+    // building the tree (every symbol and its choices) cost a third of the recognition time.
+    const { data } = await this.worker.recognize(pgm, {}, { tsv: true, text: false, blocks: false });
+    return parseTsv(data.tsv || '');
   }
 }
