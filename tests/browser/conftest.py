@@ -209,8 +209,9 @@ class Session:
         return [e for e in ev if kind is None or e["type"] == kind]
 
     def wait_complete(self, count: int = 1, timeout: float = 300) -> dict:
+        # Polled every 100 ms, not every frame: a check per animation frame would load the page it measures.
         self.page.wait_for_function(f"() => window.__events.filter(e => e.type === 'deid-complete').length >= {count}",
-                                    timeout=timeout * 1000)
+                                    timeout=timeout * 1000, polling=100)
         return self.events("deid-complete")[-1]["detail"]
 
     def rows(self) -> list[dict]:

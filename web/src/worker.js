@@ -70,12 +70,15 @@ async function configure({ config, key }) {
   return unwrap(session.configure(JSON.stringify(config), new Uint8Array(key)));
 }
 
-function testHook(bytes) {
+async function testHook(bytes) {
   // Only in builds made with --test-hooks (never deployed): lets tests kill a worker mid-file.
   if (!BUILD.testHooks || bytes.length < 24) return;
   const tag = new TextDecoder().decode(bytes.subarray(0, 24));
   if (tag.startsWith('PY-DEID-TEST-HANG')) { for (;;) { /* a worker that never answers */ } }
-  if (tag.startsWith('PY-DEID-TEST-EXIT')) self.close();
+  if (tag.startsWith('PY-DEID-TEST-EXIT')) {
+    self.close();
+    await new Promise((resolve) => { setTimeout(resolve, 0); });  // the closed worker never gets this turn
+  }
 }
 
 // review: the review policy; for an instance it holds, also return what the review screen shows (`local`: may
@@ -85,10 +88,12 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
   if (fatal) throw fatal;
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
   const bytes = new Uint8Array(data);
-  testHook(bytes);
+  if (BUILD.testHooks) await testHook(bytes);
   let reply;
   try {
-    reply = await session.process(bytes, String(review || ''), edits ? JSON.stringify(edits) : null);
+    const args = [bytes, String(review || ''), edits ? JSON.stringify(edits) : null];
+    // Without OCR an instance is done at once; only one that asks for OCR goes through the event loop.
+    reply = session.process_now(...args) ?? await session.process(...args);
   } catch (err) {
     // Only a broken runtime gets here (the Python side returns its own errors): this worker must be replaced.
     fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });
