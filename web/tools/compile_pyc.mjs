@@ -11,10 +11,11 @@ const [outDir, ...wheels] = process.argv.slice(2);
 const py = await loadPyodide({ stdout: () => {}, stderr: (s) => process.stderr.write(s + '\n') });
 for (const wheel of wheels) {
   const name = basename(wheel);
-  py.FS.writeFile(`/tmp/${name}`, readFileSync(wheel));
+  // Relative paths: Pyodide's own in-memory file system, under its working folder.
+  py.FS.writeFile('wheel.whl', readFileSync(wheel));
   const zipBytes = py.runPython(`
 import compileall, io, os, shutil, zipfile
-src, out = "/tmp/${name}", "/tmp/unpacked"
+src, out = "wheel.whl", "unpacked"
 shutil.rmtree(out, ignore_errors=True)
 zipfile.ZipFile(src).extractall(out)
 ok = compileall.compile_dir(out, quiet=2, legacy=True, optimize=0,
