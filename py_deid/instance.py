@@ -25,7 +25,7 @@ from .header import HeaderCleaner, HeaderError
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
 from .options import Settings
 from .phi import PhiTerms
-from .pixels import PixelError
+from . import pixels
 from .pseudonyms import Pseudonyms
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -124,7 +124,7 @@ def _is_native(ts: str) -> bool:
 
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
-    classes = {_text(ds, "SOPClassUID"), _text(meta, "MediaStorageSOPClassUID") if meta is not None else ""}
+    classes = {short_text(ds, "SOPClassUID"), short_text(meta, "MediaStorageSOPClassUID") if meta is not None else ""}
     return DICOMDIR_CLASS in classes or "DirectoryRecordSequence" in ds
 
 
@@ -144,7 +144,7 @@ def transfer_syntax_of(ds: Dataset) -> str:
     return EXPLICIT_LE if little else EXPLICIT_BE
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def short_text(ds: Dataset, keyword: str) -> str:
     """A short ASCII value (UI, CS) read straight from the element: a lookup by keyword would convert it."""
     try:
         elem = ds.get_item(tag_for_keyword(keyword))
@@ -184,7 +184,7 @@ class Deidentifier:
             except ServiceUnavailable as e:
                 return InstanceResult(status=FAILED, problem=Problem(getattr(e, "code", "") or "service-unavailable",
                                                                      str(e)))
-            except PixelError as e:
+            except pixels.PixelError as e:
                 return InstanceResult(status=FAILED, problem=Problem(e.code, e.message))
             except Exception as e:  # noqa: BLE001 - a per-file failure must never stop the batch
                 return InstanceResult(status=FAILED, problem=Problem("internal", f"internal error ({type(e).__name__})"))
@@ -203,22 +203,21 @@ class Deidentifier:
 
     def _process(self, data: bytes, pixel_plan: dict | None = None) -> Steps:
         ds = read_dataset(data)
-        sop_class = _text(ds, "SOPClassUID")
+        sop_class = short_text(ds, "SOPClassUID")
         if not sop_class:
             raise InstanceProblem("no-sop-class", "no SOP Class UID: not a composite instance")
-        if not _text(ds, "SOPInstanceUID"):
+        if not short_text(ds, "SOPInstanceUID"):
             raise InstanceProblem("no-sop-instance", "no SOP Instance UID")
         for kw in ("StudyInstanceUID", "SeriesInstanceUID"):
-            if not _text(ds, kw):
+            if not short_text(ds, kw):
                 raise InstanceProblem("no-uid", f"no {kw}")
         ts = transfer_syntax_of(ds)
-        modality = _text(ds, "Modality")
+        modality = short_text(ds, "Modality")
         terms = PhiTerms.from_dataset(ds)
 
         pixel_summary = None
         pixels_cleaned = False
         if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
-            from . import pixels
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
                                               plan=pixel_plan)
             pixels_cleaned = outcome.cleaned
@@ -229,7 +228,7 @@ class Deidentifier:
             local_words = None
             outcome = None
 
-        overlays_removed = self._overlays_fail_closed(ds, outcome if pixel_summary is not None else None)
+        overlays_removed = self._overlays_fail_closed(ds, outcome)
         header = self.header.clean(ds, terms, record=self.record)
         if overlays_removed:
             header.actions["X"] += overlays_removed
@@ -247,8 +246,8 @@ class Deidentifier:
                 output = _encode(ds)
         result = InstanceResult(
             status=DONE, output=output, sop_class_uid=sop_class, modality=modality,
-            study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
-            sop_uid=_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
+            study_uid=short_text(ds, "StudyInstanceUID"), series_uid=short_text(ds, "SeriesInstanceUID"),
+            sop_uid=short_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
             warnings=list(header.warnings), pixels=pixel_summary)
         result.local["original_uids"] = header.original_uids
         result.local["phi_terms"] = terms

@@ -48,10 +48,12 @@ def settings_from(config: dict) -> Settings:
         raise ConfigError(str(e)) from None
 
 
-async def run_async(steps: Steps, ocr: OcrFunction | None) -> InstanceResult:
-    """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync)."""
+async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | None = None) -> InstanceResult:
+    """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync). `request`:
+    the pipeline's first request when it was already started (Session.process_now)."""
     try:
-        request = next(steps)
+        if request is None:
+            request = next(steps)
         while True:
             if ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
@@ -145,6 +147,7 @@ class Session:
         self._deid: Deidentifier | None = None
         self._key = b""
         self._recording: Deidentifier | None = None
+        self._suspended: tuple[Steps, str, OcrRequest] | None = None  # see process_now / resume
 
     def configure(self, config_json: str, key: Any) -> Any:
         """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
@@ -163,19 +166,30 @@ class Session:
     def process_now(self, data: Any, review: str = "", edits_json: str | None = None) -> Any:
         """process() without the event loop, for the instances that need no OCR (most: a header-only pass
         answered through the loop waits for a timer turn, which cost a third of the time of a small file).
-        Returns what process() returns, or None when the instance asks for OCR: then call process()."""
+        Returns what process() returns, or None when the instance asks for OCR: then await resume()."""
         started = self._start(data, review, edits_json)
         if not isinstance(started, tuple):
             return started
         steps, review = started
         try:
-            next(steps)
+            request = next(steps)
         except StopIteration as stop:
             return self._finish(stop.value, review)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
-        steps.close()  # it asked for OCR: process() runs it again with OCR awaited
+        self._suspended = (steps, review, request)
         return None
+
+    async def resume(self) -> Any:
+        """Carry on the instance process_now() left at its first OCR request, awaiting OCR from there."""
+        if self._suspended is None:
+            return _js({"error": {"name": "InternalError", "message": "nothing to resume"}})
+        (steps, review, request), self._suspended = self._suspended, None
+        try:
+            result = await run_async(steps, self._ocr, request)
+        except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
+            return _internal(e)
+        return self._finish(result, review)
 
     async def process(self, data: Any, review: str = "", edits_json: str | None = None) -> Any:
         """De-identify one file's bytes (a Uint8Array). Returns a JS object; `output` is a Uint8Array or null.

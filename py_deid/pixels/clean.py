@@ -77,7 +77,8 @@ def cleaning_required(ds: Dataset, policy) -> bool:
     return requirement(ds, policy)[0]
 
 
-def _open(ds: Dataset, transfer_syntax: str, codecs):
+def open_frames(ds: Dataset, transfer_syntax: str, codecs):
+    """The pixel description and frame store of ds; a PixelError names what cannot be read."""
     from .frames import FrameStore
     from .info import PixelCodecError, PixelInfo
 
@@ -92,16 +93,17 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
           plan: dict[int, list[geometry.Box]] | None = None) -> Steps:
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
+    matcher = None  # built when text is read: most instances never need it
     if plan is not None and "PixelData" in ds and (required or any(plan.values())):
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
     elif required:
-        yield from _clean_frames(ds, settings, transfer_syntax, codecs, PhiMatcher(terms), default_vocabulary(),
-                                 outcome)
+        matcher = PhiMatcher(terms)
+        yield from _clean_frames(ds, settings, transfer_syntax, codecs, matcher, default_vocabulary(), outcome)
     outcome.required = required
     if settings.pixels != "off" and getattr(settings.options, "clean_graphics", False) and overlays.groups(ds):
         # Clean Graphics keeps the overlays: read and mask them (what is not read, the pipeline removes).
-        groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, PhiMatcher(terms),
+        groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, matcher or PhiMatcher(terms),
                                                   default_vocabulary())
         outcome.overlays_cleaned = groups
         outcome.overlay_boxes = boxes
@@ -110,7 +112,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: PhiMatcher, vocabulary,
                   outcome: PixelOutcome) -> Generator[OcrRequest, list[Word], None]:
-    info, store = _open(ds, transfer_syntax, codecs)
+    info, store = open_frames(ds, transfer_syntax, codecs)
     width, height = info.columns, info.rows
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
     clinical = clinical_regions(ds, width, height)
@@ -164,7 +166,7 @@ def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matche
 
 def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome) -> None:
     """Mask the reviewer's boxes, frame by frame, and nothing else (no OCR: what to mask is decided)."""
-    info, store = _open(ds, transfer_syntax, codecs)
+    info, store = open_frames(ds, transfer_syntax, codecs)
     counts = {"frames": store.count, "frames_masked": 0, "reviewer_plan": 1}
     for i in range(store.count):
         boxes = [b for b in (geometry.clip(tuple(int(v) for v in b), info.columns, info.rows)

@@ -172,6 +172,9 @@ def render_bits(store, index: int, bits: int, *, scale: int = 1) -> GrayImage:
 
 def clear_unused_bits(store) -> bool:
     """Zero (or sign-extend) every bit outside the stored value, on every frame; True if anything changed."""
+    info = store.info
+    if info.bits_allocated != 16 or info.samples != 1 or info.bits_stored == 16:
+        return False  # no bits outside the stored value: no frame needs decoding again to find that out
     changed = False
     for index in range(store.count):
         samples, info = _samples(store, index)

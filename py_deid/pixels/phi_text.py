@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 
 from .. import dates as _dates
-from ..phi import PhiTerms, fold_ocr
+from ..dates import _MONTHS
+from ..phi import _EMAIL, _PHONE, _SSN, PhiTerms, fold_ocr
 
 _MON = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|[O0]CT|N[O0]V|DEC)[A-Z]*\.?"
 _DAY = r"(?:MON|TUE|WED|THU|FRI|SAT|SUN)[A-Z]*\.?,?"
@@ -27,9 +28,7 @@ DATES = (
     rf"(?<![\w.]){_MON}[ -]?(?:19|20)\d{{2}}(?![\w.])",  # month and year: OCT 2016
 )
 OTHER = (
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail
-    r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)",  # SSN
-    r"(?<![\w.])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w.])",  # phone
+    _EMAIL, _SSN, _PHONE,  # the header's patterns (py_deid.phi)
     r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
     r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825
 )
@@ -153,7 +152,6 @@ def _covered(spans: list[tuple[int, int]], hits: list[tuple[int, int]]) -> set[i
 AS_DIGIT = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "@": "0", "\u00d8": "0", "\u00f8": "0",
                            "I": "1", "l": "1", "|": "1", "!": "1", "Z": "2", "z": "2", "S": "5", "s": "5",
                            "$": "5", "B": "8", "G": "6", "b": "6", "g": "9", "q": "9"})
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 def canonical(texts: Sequence[str]) -> list[str]:

@@ -145,7 +145,8 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     vocabulary = vocabulary or default_vocabulary()
     reason: dict[int, str] = {}
     date_boxes, time_words = [], []
-    for seg in geometry.segments(words):
+    segments = geometry.segments(words)
+    for seg in segments:
         texts = [words[i].text for i in seg]
         for k in term_hits(texts, matcher, readable=[words[i].confidence >= 30 for i in seg]):
             reason[seg[k]] = "phi-term"
@@ -162,7 +163,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     out = []
     height = text_height(words)
     # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
-    beside_phi = {i for seg in geometry.segments(words) if any(j in reason for j in seg) for i in seg}
+    beside_phi = {i for seg in segments if any(j in reason for j in seg) for i in seg}
     for i, w in enumerate(words):
         if i in reason:
             out.append(Decision(i, True, reason[i]))

@@ -16,7 +16,6 @@ from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, Word
 from ..phi import PhiTerms
-from . import PixelError
 from .detect import FrameReader
 from .phi_text import PhiMatcher
 from .text_policy import decide, default_vocabulary
@@ -36,14 +35,9 @@ def residual_text(ds: Dataset, terms: PhiTerms | None, *, transfer_syntax: str, 
     `mode`: "phi" flags terms and patterns; "strict" also any non-technical text."""
     if "PixelData" not in ds:
         return []
-    from .frames import FrameStore
-    from .info import PixelCodecError, PixelInfo
+    from .clean import open_frames
 
-    try:
-        info = PixelInfo.from_dataset(ds, transfer_syntax)
-        store = FrameStore.open(ds, info, codecs)
-    except PixelCodecError as e:
-        raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
+    info, store = open_frames(ds, transfer_syntax, codecs)
     width, height = info.columns, info.rows
     reader = FrameReader(store, width, height, factor=verify_factor(width, height), psm=VERIFY_PSM,
                          second_look=False, nearest=True)

@@ -117,12 +117,13 @@ class Ledger:
             "min(received) AS first_received FROM instances WHERE state = 'stored' AND study_uid = ? "
             "GROUP BY series_uid ORDER BY first_received, series_uid", (study_uid,))
 
-    def instances(self, study_uid: str, series_uid: str | None = None) -> list[dict]:
-        if series_uid is None:
-            return self._all("SELECT * FROM instances WHERE state = 'stored' AND study_uid = ? "
-                             "ORDER BY received, sop_uid", (study_uid,))
-        return self._all("SELECT * FROM instances WHERE state = 'stored' AND study_uid = ? AND series_uid = ? "
-                         "ORDER BY received, sop_uid", (study_uid, series_uid))
+    def instances(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[dict]:
+        where, args = "state = 'stored' AND study_uid = ?", [study_uid]
+        for column, value in (("series_uid", series_uid), ("sop_uid", sop_uid)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(value)
+        return self._all(f"SELECT * FROM instances WHERE {where} ORDER BY received, sop_uid", tuple(args))
 
     # forwarding queue
     def enqueue_unforwarded(self) -> int:

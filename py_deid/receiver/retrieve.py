@@ -155,9 +155,7 @@ class Handlers:
         study, series, sop = p["study"], p.get("series"), p.get("sop")
         if not all(valid_uid(u) for u in (study, series, sop) if u is not None):
             return PlainTextResponse("invalid UID", 400)
-        rows = self.rx.store.ledger.instances(study, series)
-        if sop is not None:
-            rows = [r for r in rows if r["sop_uid"] == sop]
+        rows = self.rx.store.ledger.instances(study, series, sop)
         if not rows:
             return PlainTextResponse("not found", 404)
         kind = negotiate(request.headers.get("accept"), {r["transfer_syntax"] for r in rows}, sop is not None)

@@ -11,7 +11,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, transfer_syntax_of
+from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, short_text, transfer_syntax_of
 from ..options import Options
 from ..verify import check_received
 from . import reasons
@@ -37,13 +37,6 @@ class Identity:
         return valid_uid(self.sop_class_uid) and valid_uid(self.sop_uid)
 
 
-def _text(ds, keyword: str) -> str:
-    try:
-        return str(ds.get(keyword, "") or "").strip("\0 ")
-    except Exception:
-        return ""
-
-
 def inspect(data: bytes, options: Options, expected_study: str | None = None) -> tuple[Identity | None, Failure | None]:
     """(identity, None) when the part may be stored; (identity or None, failure) when it is refused."""
     if len(data) < 132 or data[128:132] != b"DICM":
@@ -58,8 +51,9 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None) ->
             return None, Failure.of(reasons.CANNOT_UNDERSTAND, p.message)  # core messages hold no values
         except Exception:
             return None, Failure.of(reasons.CANNOT_UNDERSTAND)
-        ident = Identity(_text(ds, "SOPClassUID"), _text(ds, "SOPInstanceUID"), _text(ds, "StudyInstanceUID"),
-                         _text(ds, "SeriesInstanceUID"), _text(ds, "Modality")[:16], transfer_syntax_of(ds))
+        text = lambda keyword: short_text(ds, keyword)  # noqa: E731
+        ident = Identity(text("SOPClassUID"), text("SOPInstanceUID"), text("StudyInstanceUID"),
+                         text("SeriesInstanceUID"), text("Modality")[:16], transfer_syntax_of(ds))
         if not ident.referable or not valid_uid(ident.study_uid) or not valid_uid(ident.series_uid):
             failure = Failure.of(reasons.CANNOT_UNDERSTAND, "SOP, study or series UID missing or invalid")
             return (ident if ident.referable else None), failure

@@ -7,13 +7,6 @@ import { ReviewState } from './review/state.js';
 
 export const TERMINAL = new Set(['uploaded', 'already-uploaded', 'deidentified', 'skipped', 'failed', 'excluded']);
 
-function needsReview(policy, record) {
-  if (policy === 'always') return true;
-  if (policy !== 'pixels') return false;
-  const px = record.pixels || {};
-  return !!(px.cleaned || Object.keys(px.boxes || {}).length);
-}
-
 export class Run extends EventTarget {
   // limits: {maxFileSize, maxBatchSize (bytes, 0 = none), modalities: ['CT', ...] or null}: files outside them
   // are listed as skipped with a reason, never uploaded.
@@ -141,7 +134,7 @@ export class Run extends EventTarget {
         message: 'the modality is not among those accepted here' });
       return;
     }
-    if (needsReview(this.review, record) && !this.signoff) {
+    if (local && !this.signoff) {  // the worker sends `local` exactly when the policy holds it (py_deid.review.held)
       this.held.push(this.reviewing.hold({ row, instance, record, local, file: row.file }));
       this.#update(row, 'awaiting-review', fields);
       return;

@@ -93,7 +93,7 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
   try {
     const args = [bytes, String(review || ''), edits ? JSON.stringify(edits) : null];
     // Without OCR an instance is done at once; only one that asks for OCR goes through the event loop.
-    reply = session.process_now(...args) ?? await session.process(...args);
+    reply = session.process_now(...args) ?? await session.resume();
   } catch (err) {
     // Only a broken runtime gets here (the Python side returns its own errors): this worker must be replaced.
     fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });

@@ -1,6 +1,5 @@
 // The reviewer's edits as data ({added, removed}: frame|'all' -> boxes), and the masks of a frame as the screen
 // draws them: after a re-run the core's own account (pixels.review), before it the first run's masks.
-import { emptyEdits } from './state.js';
 
 const eq = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -21,6 +20,9 @@ export function frameBoxes(entry, frame) {
   }
   return out;
 }
+
+/** Edits are {added: {frame|'all': [[x, y, w, h]]}, removed: {...}} (the shape py_deid.review.Edits reads). */
+export function emptyEdits() { return { added: {}, removed: {} }; }
 
 export function cloneEdits(edits) {
   return structuredClone(edits || emptyEdits());

@@ -4,17 +4,11 @@
 // what leaves is the certificate built by the core from PHI-free records (py_deid.certificate).
 import { readEntry } from '../files.js';
 import { NamedError } from '../protocol.js';
+import { addBox, emptyEdits } from './edits.js';
 import { REASONS } from './reasons.js';
 import { buildCertificate, storeCertificate } from './certificate.js';
 
 const ALL = 'all';
-
-/** Edits are {added: {frame|'all': [[x, y, w, h]]}, removed: {...}} (the shape py_deid.review.Edits reads). */
-export function emptyEdits() { return { added: {}, removed: {} }; }
-
-export function boxesOn(map, frame) {
-  return [...(map[String(frame)] || []), ...(map[ALL] || [])];
-}
 
 export class ReviewState extends EventTarget {
   constructor(run) {
@@ -166,8 +160,7 @@ function saveTemplates(list) {
 }
 
 function addBoxes(edits, key, boxes) {
-  const list = (edits.added[key] ||= []);
-  for (const b of boxes) if (!list.some((x) => x.every((v, i) => v === b[i]))) list.push([...b]);
+  for (const b of boxes) addBox(edits, key, b);
 }
 
 function matches(t, entry) {
