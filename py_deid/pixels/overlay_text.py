@@ -24,21 +24,30 @@ class OverlayFrames:
     def __init__(self, ds: Dataset, overlay: overlays.Overlay, transfer_syntax: str) -> None:
         self.ds, self.overlay, self.ts = ds, overlay, transfer_syntax
         self.count = overlay.frames
+        self._last: tuple[int, GrayImage] | None = None
+
+    def _full(self, index: int) -> GrayImage:
+        # The reader asks for a digest of every tile and renders of parts of one frame: unpack it once.
+        if self._last is None or self._last[0] != index:
+            self._last = (index, overlays.render(self.ds, self.overlay, self.ts, index))
+        return self._last[1]
+
+    def forget(self) -> None:
+        """The overlay data changed (masked): render again."""
+        self._last = None
 
     def render(self, index: int, *, box: Box | None = None, scale: int = 1) -> GrayImage:
-        full = overlays.render(self.ds, self.overlay, self.ts, index)
-        if box is None:
-            return full if scale == 1 else overlays.render(self.ds, self.overlay, self.ts, index, scale=scale)
         from .render import crop, enlarge
 
-        x, y, w, h = box
-        part = crop(full.pixels, full.width, (x, y, w, h))
+        full = self._full(index)
+        x, y, w, h = box if box is not None else (0, 0, full.width, full.height)
+        part = full.pixels if box is None else crop(full.pixels, full.width, (x, y, w, h))
         return GrayImage(w * scale, h * scale, enlarge(part, w, h, scale))
 
     def region_digest(self, index: int, box: Box) -> bytes:
         from .render import crop
 
-        full = overlays.render(self.ds, self.overlay, self.ts, index)
+        full = self._full(index)
         return hashlib.blake2b(crop(full.pixels, full.width, box), digest_size=16).digest()
 
 
@@ -63,6 +72,7 @@ def clean_overlays(ds: Dataset, transfer_syntax: str, mode: str, matcher: PhiMat
             boxes = [b for words, dec in zip(readings, decisions) for b in mask_boxes(words, dec, ov.columns, ov.rows)]
             if boxes:
                 done = overlays.mask(ds, ov, transfer_syntax, boxes, frame=f)
+                source.forget()
                 boxes_done[f"{group:04X}/{f}"] = [list(b) for b in done]
         cleaned.add(group)
     return cleaned, boxes_done

@@ -78,6 +78,9 @@ def data(ds: Dataset, overlay: Overlay, transfer_syntax: str) -> bytes:
 def unpack(raw: bytes, count: int, start: int = 0, *, on: int = 255) -> bytes:
     """Bits start..start+count-1 as one byte each (0 or `on`)."""
     tables = _BIT255 if on == 255 else _BIT1
+    first = start // 8  # only the bytes that hold those bits: one frame of many is one slice
+    raw = raw[first:(start + count + 7) // 8 + 1]
+    start -= 8 * first
     out = bytearray(len(raw) * 8)
     for k in range(8):
         out[k::8] = raw.translate(tables[k])
