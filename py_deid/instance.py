@@ -22,6 +22,7 @@ from pydicom.filewriter import write_dataset
 
 from . import markers, residual, structure
 from .header import HeaderCleaner, HeaderError
+from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
 from .options import Settings
 from .phi import PhiTerms
@@ -70,13 +71,26 @@ class InstanceResult:
     local: dict = field(default_factory=dict)
 
 
-def read_dataset(data: bytes) -> Dataset:
+def read_dataset(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> Dataset:
+    """The dataset of a Part 10 file (or a bare dataset), after a strict check of its structure."""
     if not data:
         raise InstanceProblem("empty", "empty file", SKIPPED)
+    deflated = False
     if len(data) < 132 or data[128:132] != b"DICM":
         # No preamble/meta: accepted only if it parses as a dataset that names its SOP instance.
         if not _looks_like_raw_dataset(data):
             raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED)
+    else:
+        try:
+            end = structure.meta_end(data)
+        except structure.StructureError as e:
+            raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
+        if meta_transfer_syntax(data[:end]) == DEFLATED:
+            try:
+                data = inflate_part10(data, end, limits)  # pydicom would inflate it whole, uncapped
+            except InflateError as e:
+                raise InstanceProblem(e.code, e.message) from None
+            deflated = True
     try:
         ds = pydicom.dcmread(BytesIO(data), force=True)
         ds.get("SOPInstanceUID")
@@ -88,13 +102,15 @@ def read_dataset(data: bytes) -> Dataset:
         raise InstanceProblem("dicomdir", "DICOMDIR: a media index whose records are PHI; never copied", SKIPPED)
     ts = transfer_syntax_of(ds)
     try:
-        if ts != DEFLATED:
-            implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
-            if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
-                implicit, little = ds.original_encoding
-            structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
+        implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
+        if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
+            implicit, little = ds.original_encoding
+        structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
     except structure.StructureError as e:
         raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
+    if deflated:
+        ds.file_meta.TransferSyntaxUID = DEFLATED  # written deflated again, as it came
+        ts = DEFLATED
     try:
         _check_native_pixels(ds, ts)
     except structure.StructureError as e:
