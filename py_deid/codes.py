@@ -15,9 +15,12 @@ from functools import lru_cache
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
-CODE_VALUE, SCHEME, SCHEME_VERSION, MEANING = 0x00080100, 0x00080102, 0x00080103, 0x00080104
-LONG_CODE_VALUE, URN_CODE_VALUE = 0x00080119, 0x00080120
+# Tags as pydicom's own tag type: a new key of a Dataset's element dict must be one for the writer.
+CODE_VALUE, SCHEME, SCHEME_VERSION, MEANING = (BaseTag(t) for t in (0x00080100, 0x00080102, 0x00080103,
+                                                                     0x00080104))
+LONG_CODE_VALUE, URN_CODE_VALUE = BaseTag(0x00080119), BaseTag(0x00080120)
 # Structure of a coded entry besides value, scheme and meaning: identifiers of context groups and mappings.
 CODE_STRUCTURE = frozenset({0x0008010F, 0x00080105, 0x00080106, 0x00080107, 0x0008010B, 0x0008010D,
                             0x00080117, 0x00080118, 0x00080121, 0x00080122, 0x00080123, 0x00080124})

@@ -134,8 +134,14 @@ class _Pass:
             ds._dict[tag] = DataElement(tag, vr, self.new_uid(old))
             self.changed["repaired"] += 1
             return
+        if vr == "CS":
+            codes = values.repaired_code_string(data, tag)
+            if codes is not None:
+                ds._dict[tag] = DataElement(tag, vr, codes.split("\\") if "\\" in codes else codes)
+                self.changed["repaired"] += 1
+                return
         if vr in ("DS", "IS"):
-            number = values.repaired_number(vr, data)
+            number = values.repaired_number(vr, data, tag)
             if number is not None:
                 ds._dict[tag] = DataElement(tag, vr, number)
                 self.changed["repaired"] += 1

@@ -83,7 +83,8 @@ class _Run:
     def __init__(self, cleaner: HeaderCleaner, ds: Dataset, terms: PhiTerms, record: bool) -> None:
         self.c = cleaner
         self.terms = terms
-        self.iod = IodTypes(ds.get("SOPClassUID"))
+        self.iod = IodTypes(_raw_text(ds, 0x00080016))
+        self.unmet = self.iod.unmet(ds)  # before anything changes: the conditions read the original
         self.out = HeaderOutcome(changes=[] if record else None)
         self.shift: int | None = None
         self.patient = _patient_key(ds)  # before anything changes: pseudonyms and shifts hang on it
@@ -117,10 +118,10 @@ class _Run:
             raw = elements[tag]
             vr = raw.VR
             if vr is not None and vr not in KNOWN_VRS:
-                # An explicit VR that does not exist: keep the bytes, as UN, and let the action decide.
-                ds[tag] = DataElement(tag, "UN", bytes(raw.value or b""))
-                vr = "UN"
-                self.warn("attribute with an unknown VR handled as UN")
+                # A VR that does not exist: its length field may be two bytes or four, so nothing after it can
+                # be trusted to be where it seems.
+                raise HeaderError(f"attribute {keyword(tag)} has a value representation that does not exist "
+                                  "(a broken structure)")
             if vr is None or vr == "UN":
                 vr = _dictionary_vr(tag) or vr
             resolved = self.c.profile.for_standard(tag, vr)
@@ -170,7 +171,7 @@ class _Run:
     def apply(self, ds: Dataset, tag: int, vr: str, resolved: Resolved, path: tuple[str, ...], mode: str) -> None:
         action = resolved.action
         if "/" in action or action in ("X", "Z") and len(path) <= 1:
-            action = self.iod.decide(action, path, keyword(tag))
+            action = self.iod.decide(action, path, keyword(tag), self.unmet)
         if not path and tag in (PATIENT_NAME, PATIENT_ID):
             self.patient_identity(ds, tag)
             return
@@ -375,6 +376,15 @@ class HeaderCleaner:
         return run.out
 
 
+def _raw_text(ds: Dataset, tag: int) -> str:
+    """A short value as read, without converting the element (a broken one must not raise here)."""
+    raw = ds._dict.get(tag)
+    value = getattr(raw, "value", None)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("ascii", "replace").strip("\0 ")
+    return str(value or "").strip("\0 ") if isinstance(value, str) else ""
+
+
 def _patient_key(ds: Dataset) -> str:
     """What identifies the patient for pseudonyms and the date shift: the original Patient ID, else name."""
     try:
@@ -442,8 +452,14 @@ def _as_list(value) -> list:
 
 
 def _fit(text: str, vr: str) -> str:
+    """Cut to the VR's length at a word boundary: half a word is a word nobody checked."""
     limit = MAX_LENGTH.get(vr)
-    return text[:limit] if limit else text
+    if not limit or len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if text[limit].isalnum() and cut[-1:].isalnum():
+        cut = cut.rstrip("".join(c for c in set(cut) if c.isalnum()))
+    return cut.rstrip()
 
 
 def _short(value) -> str:

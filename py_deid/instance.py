@@ -277,6 +277,9 @@ class Deidentifier:
             header.actions["Z"] += conformed["emptied"]
             header.actions["D"] += conformed["dummy"]
             header.warnings.append("values not valid for their VR were repaired, emptied or removed")
+        for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            if not structure.valid_uid(short_text(ds, kw)):
+                raise InstanceProblem("no-uid", f"{kw} is not a valid UID after its value was checked")
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
         output = _encode(ds)

@@ -217,10 +217,28 @@ def repaired_text(vr: str, decoded: str, tag: int = 0) -> str | list[str]:
     return parts if len(parts) > 1 else parts[0]
 
 
-def repaired_number(vr: str, value: bytes) -> str | None:
-    """A DS or IS value re-written in its VR's form when it is a number that is only too long, else None."""
+def repaired_code_string(value: bytes, tag: int = 0) -> str | None:
+    """A CS value made valid: lower case made upper case, every value that is still not a code string dropped,
+    the attribute's multiplicity kept; None when no value is left. Nothing new is made from invalid bytes."""
+    parts = []
+    for p in value.split(b"\\"):
+        p = p.strip(b" \0").upper()
+        if len(p) <= 16 and _FORMAT["CS"].fullmatch(p):
+            parts.append(p.decode("ascii"))
+    limit = max_multiplicity(tag) if tag else None
+    if limit is not None:
+        parts = parts[:limit]
+    return "\\".join(parts) if any(parts) else None
+
+
+def repaired_number(vr: str, value: bytes, tag: int = 0) -> str | None:
+    """A DS or IS value re-written in its VR's form when it holds numbers that are only too long or too many
+    for the attribute, else None."""
     try:
         parts = [p.strip(b" \0").decode("ascii") for p in value.split(b"\\")]
+        limit = max_multiplicity(tag) if tag else None
+        if limit is not None:
+            parts = parts[:limit]
         if vr == "IS":
             numbers = [str(int(float(p))) if p else "" for p in parts]
             return "\\".join(numbers) if all(len(n) <= 12 for n in numbers) else None

@@ -70,6 +70,7 @@ class _Checker:
         self.options = options
         self.profile = Profile(options)
         self.iod = IodTypes(ds.get("SOPClassUID"))
+        self.unmet = self.iod.unmet(ds)
         self.safe = PrivateFilter(options)
         # With retain_uids the original UIDs are kept on purpose (E.3.9).
         self.original_uids = ({u.strip("\0 ") for u in original_uids}
@@ -108,7 +109,7 @@ class _Checker:
                 self.add("attribute-not-allowed", loc, "attribute unknown to the data dictionary")
                 continue
             if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):
-                action = self.iod.decide(action, path, keyword(tag))
+                action = self.iod.decide(action, path, keyword(tag), self.unmet)
             if (0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF) and not self.options.clean_graphics:
                 self.add("attribute-not-allowed", loc, "overlay or curve data the profile removes")
                 continue

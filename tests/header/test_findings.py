@@ -256,3 +256,31 @@ def test_8_sr_outputs_gain_no_dciodvfy_error(samples, tmp_path, name, options):
     out = tmp_path / "out.dcm"
     out.write_bytes(read(result) and result.output)
     assert new_errors(src, out) == []
+
+
+# X means removed: a conditional attribute stays (emptied) only where its condition holds --------------------------
+
+def test_x_removes_a_responsible_person_of_a_human_patient(ct):
+    ct.ResponsiblePerson = "ZQXPARENT^MARK"
+    ct.ResponsibleOrganization = "ZQX ORG"
+    out = read(deid(encode(ct)))
+    assert "ResponsiblePerson" not in out and "ResponsibleOrganization" not in out
+
+
+def test_x_empties_a_responsible_person_of_an_animal(ct):
+    ct.PatientSpeciesDescription = "Canis lupus familiaris"
+    ct.ResponsiblePerson = "ZQXOWNER^MARK"
+    result = deid(encode(ct))
+    out = read(result)
+    assert "ResponsiblePerson" in out and not out.ResponsiblePerson
+    assert b"ZQXOWNER" not in result.output
+
+
+def test_the_conditions_cover_every_conditional_attribute_the_profile_removes():
+    from py_deid._standard import iod_types, table_e1_1
+    from py_deid.iod import CONDITIONS
+
+    removed = {row[2] for row in table_e1_1.ROWS if row[4] in ("X", "Z")}
+    conditional = {path for types in iod_types.TYPE_SETS for path, t in types.items()
+                   if ">" not in path and path in removed and t in ("1C", "2C")}
+    assert conditional == set(CONDITIONS)
