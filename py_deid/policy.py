@@ -119,6 +119,12 @@ class Profile:
         return self._by_vr.get(vr) if vr else None
 
 
+@lru_cache(maxsize=64)
+def profile_for(options: Options) -> Profile:
+    """The Profile of these options, built once: a verifier or receiver checks many instances under few."""
+    return Profile(options)
+
+
 @lru_cache(maxsize=4096)
 def _dictionary_vr(tag: int) -> str | None:
     try:

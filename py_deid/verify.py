@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from io import BytesIO
 
 import pydicom
@@ -24,7 +25,7 @@ from .iod import IodTypes
 from .markers import TRIAL_TAGS
 from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .phi import PhiTerms, phi_patterns_in
-from .policy import Profile, _dictionary_vr, keyword
+from .policy import _dictionary_vr, keyword, profile_for
 from .privates import PrivateFilter
 from .pseudonyms import PATIENT_PSEUDONYM
 
@@ -53,6 +54,11 @@ class Finding:
         return {"code": self.code, "where": self.where, "message": self.message}
 
 
+@lru_cache(maxsize=64)
+def _private_filter(options: Options) -> PrivateFilter:
+    return PrivateFilter(options)
+
+
 def _tag(t: int) -> str:
     return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
@@ -68,10 +74,10 @@ def _values(value) -> list:
 class _Checker:
     def __init__(self, ds: Dataset, options: Options, original_uids: set[str] | None, terms: PhiTerms | None):
         self.options = options
-        self.profile = Profile(options)
+        self.profile = profile_for(options)
         self.iod = IodTypes(ds.get("SOPClassUID"))
         self.unmet = self.iod.unmet(ds)
-        self.safe = PrivateFilter(options)
+        self.safe = _private_filter(options)
         # With retain_uids the original UIDs are kept on purpose (E.3.9).
         self.original_uids = ({u.strip("\0 ") for u in original_uids}
                               if original_uids and not options.retain_uids else set())
