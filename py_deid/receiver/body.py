@@ -29,6 +29,51 @@ class BodyError(Exception):
         self.message = message
 
 
+class TrackedReceive:
+    """An ASGI receive channel that remembers whether the body was read to its end, so that a refusal
+    knows whether anything is left to drain."""
+
+    def __init__(self, receive) -> None:
+        self._receive = receive
+        self.finished = False
+
+    async def __call__(self):
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.finished = True
+        return message
+
+
+def body_expected(headers) -> int | None:
+    """Bytes of body the request announces: its Content-Length, None for a chunked body of unknown size."""
+    length = headers.get("content-length")
+    if length is not None:
+        return int(length) if length.isdigit() else 0
+    return None if "chunked" in headers.get("transfer-encoding", "").lower() else 0
+
+
+async def drain(receive: TrackedReceive, headers, limits: Limits) -> None:
+    """Read and drop what is left of a refused request's body, up to limits.drain_bytes and within the
+    read timeouts ("lingering close"). Closing a connection with unread data makes the kernel send a
+    reset, and clients (Python's and browsers') then report that instead of the status they were sent."""
+    if receive.finished:
+        return
+    expected = body_expected(headers)
+    if expected == 0 or (expected is not None and expected > limits.drain_bytes):
+        return
+    total = 0
+    deadline = time.monotonic() + max(limits.read_timeout, 1.0)
+    while not receive.finished and total <= limits.drain_bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), timeout=left)
+        except asyncio.TimeoutError:
+            return
+        total += len(message.get("body", b""))
+
+
 async def chunks(receive, limits: Limits, max_bytes: int) -> AsyncIterator[bytes]:
     """The body's chunks as they arrive. Raises BodyError."""
     total = 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OUT_OF_RESOURCES = 0xA700
+INFLATE_LIMIT = 0xA701
+MEMORY_LIMIT = 0xA702
 STUDY_MISMATCH = 0xA900
 IDENTITY_NOT_REMOVED = 0xA9D0
 ATTRIBUTE_NOT_ALLOWED = 0xA9D1
@@ -30,6 +32,8 @@ SOP_CLASS_NOT_SUPPORTED = 0x0122
 
 TEXT = {
     OUT_OF_RESOURCES: "receiver is out of storage space",
+    INFLATE_LIMIT: "deflated data set inflates beyond the receiver's limits",
+    MEMORY_LIMIT: "instance needs more memory than a verifier may use",
     STUDY_MISMATCH: "instance is not of the study named in the request",
     IDENTITY_NOT_REMOVED: "Patient Identity Removed is not YES",
     ATTRIBUTE_NOT_ALLOWED: "instance still carries attributes the profile removes",
@@ -58,6 +62,18 @@ FINDINGS = {
     "pixel-text": PIXEL_TEXT,
     "unreadable": CANNOT_UNDERSTAND,
 }
+_CODE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def finding_comment(code: object) -> str:
+    """The Error Comment of a finding: the table's text, else the finding's code (a fixed identifier of
+    the verifier, never a value from the file), else a generic text."""
+    reason = FINDINGS.get(code) if isinstance(code, str) else None
+    if reason is not None:
+        return TEXT[reason]
+    if isinstance(code, str) and 0 < len(code) <= 40 and set(code) <= _CODE_CHARS:
+        return f"de-identification check failed: {code}"
+    return TEXT[OTHER_FINDING]
 
 
 @dataclass(frozen=True)

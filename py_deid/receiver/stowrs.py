@@ -57,11 +57,11 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
     checks = [(part, verifier.submit(str(part.path), 0, part.size, expected_study)
                if _part_is_dicom(part.headers) else None) for part in parts]
     try:
-        for part, future in checks:
-            if future is None:
+        for part, job in checks:
+            if job is None:
                 fail(part.index, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))
                 continue
-            ident, failure, digest = verifier.result(future)
+            ident, failure, digest = verifier.result(job)  # WorkersDown: nothing of the request is stored
             if failure is not None:
                 fail(part.index, failure, ident)
             elif store.free_bytes() < cfg.limits.min_free_bytes:
@@ -77,9 +77,9 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
                 c.outcome = "failed"
                 fail(index, Failure.of(_os_reason(e)), c)
     finally:
-        for part, future in checks:
-            if future is not None:
-                future.cancel()
+        for part, job in checks:
+            if job is not None:
+                job.future.cancel()
         committed = {c.temp for _, c in candidates if c.outcome == STORED}
         for part in parts:
             if part.path not in committed:

@@ -11,6 +11,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
+from ..inflate import DEFAULT_LIMITS, InflateLimits
 from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, short_text, transfer_syntax_of
 from ..options import Options
 from ..verify import check_received
@@ -37,18 +38,24 @@ class Identity:
         return valid_uid(self.sop_class_uid) and valid_uid(self.sop_uid)
 
 
-def inspect(data: bytes, options: Options, expected_study: str | None = None) -> tuple[Identity | None, Failure | None]:
-    """(identity, None) when the part may be stored; (identity or None, failure) when it is refused."""
+def inspect(data: bytes, options: Options, expected_study: str | None = None,
+            inflate: InflateLimits = DEFAULT_LIMITS) -> tuple[Identity | None, Failure | None]:
+    """(identity, None) when the part may be stored; (identity or None, failure) when it is refused.
+    MemoryError is left to the caller (the worker's address-space limit was reached)."""
     if len(data) < 132 or data[128:132] != b"DICM":
         return None, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not a DICOM PS3.10 file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings quote values from the file
         try:
-            ds = read_dataset(data)
+            ds = read_dataset(data, inflate)
         except InstanceProblem as p:
             if p.code == "dicomdir":
                 return None, Failure.of(reasons.SOP_CLASS_NOT_SUPPORTED)
+            if p.code == "inflate-limit":
+                return None, Failure.of(reasons.INFLATE_LIMIT)
             return None, Failure.of(reasons.CANNOT_UNDERSTAND, p.message)  # core messages hold no values
+        except MemoryError:
+            raise
         except Exception:
             return None, Failure.of(reasons.CANNOT_UNDERSTAND)
         text = lambda keyword: short_text(ds, keyword)  # noqa: E731
@@ -65,6 +72,8 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None) ->
             return ident, Failure.of(reasons.STUDY_MISMATCH, offending=("0020000D",))
         try:
             findings = check_received(ds, options)
+        except MemoryError:
+            raise
         except Exception:
             return ident, Failure.of(reasons.PROCESSING_FAILURE, "the de-identification check failed")
     if not findings:
@@ -72,15 +81,19 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None) ->
     return ident, _failure(findings)
 
 
-def inspect_range(path: str, start: int, end: int, options: Options,
-                  expected_study: str | None) -> tuple[Identity | None, Failure | None, str]:
+def inspect_range(path: str, start: int, end: int, options: Options, expected_study: str | None,
+                  inflate: InflateLimits = DEFAULT_LIMITS) -> tuple[Identity | None, Failure | None, str]:
     """inspect() of one part of a spooled body, read here (in a worker process); also its sha256."""
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
     if len(data) != end - start:
         return None, Failure.of(reasons.PROCESSING_FAILURE, "spooled body shorter than expected"), ""
-    ident, failure = inspect(data, options, expected_study)
+    try:
+        ident, failure = inspect(data, options, expected_study, inflate)
+    except MemoryError:
+        del data
+        return None, Failure.of(reasons.MEMORY_LIMIT), ""
     return ident, failure, hashlib.sha256(data).hexdigest()
 
 
@@ -88,10 +101,11 @@ def _failure(findings) -> Failure:
     order = list(reasons.FINDINGS)
     first = min(findings, key=lambda f: order.index(f.code) if f.code in order else len(order))
     reason = reasons.FINDINGS.get(first.code, reasons.OTHER_FINDING)
+    comment = reasons.finding_comment(first.code)
     tags: list[str] = []
     for f in findings:
         m = _TAG.search(f.where or "")
         tag = (m.group(1) + m.group(2)).upper() if m else ""
         if tag and tag not in tags and len(tags) < MAX_OFFENDING:
             tags.append(tag)
-    return Failure.of(reason, offending=tuple(tags))
+    return Failure.of(reason, comment, offending=tuple(tags))
