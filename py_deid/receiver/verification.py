@@ -7,11 +7,15 @@ finds clean is accepted. A refusal names the class of problem and the tags invol
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import warnings
+
+import pydicom
 from dataclasses import dataclass
 
-from ..inflate import DEFAULT_LIMITS, InflateLimits
+from ..inflate import DEFAULT_LIMITS, DEFLATED, InflateLimits, inflate_part10
+from ..structure import meta_end
 from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, short_text, transfer_syntax_of
 from ..options import Options
 from ..verify import check_received
@@ -61,7 +65,8 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None,
         text = lambda keyword: short_text(ds, keyword)  # noqa: E731
         ident = Identity(text("SOPClassUID"), text("SOPInstanceUID"), text("StudyInstanceUID"),
                          text("SeriesInstanceUID"), text("Modality")[:16], transfer_syntax_of(ds))
-        if not ident.referable or not valid_uid(ident.study_uid) or not valid_uid(ident.series_uid):
+        if (not ident.referable or not valid_uid(ident.study_uid) or not valid_uid(ident.series_uid)
+                or not _raw_uids_valid(data, ds, inflate)):
             failure = Failure.of(reasons.CANNOT_UNDERSTAND, "SOP, study or series UID missing or invalid")
             return (ident if ident.referable else None), failure
         if ident.sop_class_uid == DICOMDIR_CLASS:
@@ -79,6 +84,28 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None,
     if not findings:
         return ident, None
     return ident, _failure(findings)
+
+
+_UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
+
+
+def _raw_uids_valid(data: bytes, ds, inflate: InflateLimits) -> bool:
+    """The UIDs as written, before pydicom's conversion (which drops trailing whitespace, so a UID
+    ending in a newline would pass): digits and dots, at most one trailing NUL of padding."""
+    if transfer_syntax_of(ds) == DEFLATED:
+        data = inflate_part10(data, meta_end(data), inflate)  # within the caps read_dataset just passed
+    raw = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=list(_UID_TAGS))
+    for tag in _UID_TAGS:
+        elem = raw.get_item(tag)
+        value = elem.value if elem is not None else None
+        if isinstance(value, str):
+            value = value.encode("ascii", "replace")
+        if not isinstance(value, (bytes, bytearray)):
+            return False
+        value = bytes(value)
+        if not valid_uid((value[:-1] if value.endswith(b"\0") else value).decode("ascii", "replace")):
+            return False
+    return True
 
 
 def inspect_range(path: str, start: int, end: int, options: Options, expected_study: str | None,

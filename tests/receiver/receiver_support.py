@@ -235,3 +235,17 @@ class Orthanc:
 
 def wipe(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_pids(proc: subprocess.Popen) -> list[int]:
+    """The verification workers of a `py-deid serve` process (multiprocessing's spawned children)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == proc.pid and b"spawn_main" in cmdline:
+            out.append(int(stat.parent.name))
+    return sorted(out)
