@@ -17,7 +17,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 from pydicom.valuerep import PersonName
 
+from . import codes
 from . import dates as _dates
+from .clean_text import allowlisted
 from .iod import IodTypes
 from .options import Settings
 from .phi import PhiTerms
@@ -42,6 +44,8 @@ CODE_PARTS = frozenset({
     0x00080120,  # URN Code Value
     0x00080122,  # Mapping Resource Name
 })
+# Every part of a coded entry, once codes.settle has made it a standard code or the dummy one.
+CODE_ITEM = CODE_PARTS | codes.CODE_STRUCTURE | {codes.MEANING}
 DUMMY_TEXT = "ANONYMIZED"
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 TRAILING_PADDING = 0xFFFCFFFC
@@ -93,12 +97,16 @@ class _Run:
 
     def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None:
         elements = ds._dict  # direct access: Dataset's own lookups convert every key to a Tag first
+        coded = mode in ("dummy", "clean") and codes.is_code_item(ds)
+        if coded and codes.settle(ds):
+            self.note(path, codes.CODE_VALUE, "D", ds, "(code)")
+            self.out.actions["D"] += 1
         tags = list(elements)
         if any(t >> 16 & 1 for t in tags):
             self.c.privates.apply(ds, tags, path, self)
         for tag in tags:
             group = tag >> 16
-            if group & 1 or tag not in elements:
+            if group & 1 or tag not in elements or (coded and tag in CODE_ITEM):
                 continue
             if (tag & 0xFFFF) == 0 or group in (0x0000, 0x0002) or tag == TRAILING_PADDING:
                 self.remove(ds, tag, path)
@@ -126,7 +134,7 @@ class _Run:
             self.apply(ds, tag, vr, resolved, path, mode)
 
     def unlisted(self, ds: Dataset, tag: int, vr: str | None, path: tuple[str, ...], mode: str) -> None:
-        if vr is None or vr == "UN":
+        if vr is None or vr == "UN" or _dictionary_vr(tag) is None:
             # Not in the data dictionary: nothing says it is safe, and it cannot be parsed to be cleaned.
             self.remove(ds, tag, path)
             self.warn("attribute unknown to the data dictionary removed")
@@ -137,6 +145,9 @@ class _Run:
             self.recurse(ds, tag, path, mode)
         elif mode == "clean" and vr in TEXT_VRS and tag not in CODE_PARTS:
             self.scrub(ds, tag, vr, path, counted=False)
+        elif mode == "dummy" and vr in TEXT_VRS and tag not in CODE_PARTS:
+            # Inside a sequence the profile replaces, text is no more kept than the sequence's own value.
+            self.dummy(ds, tag, vr, path, mode)
 
     def recurse(self, ds: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         try:
@@ -265,8 +276,9 @@ class _Run:
         hits = 0
         new = []
         for v in values:
-            text, n = self.terms.scrub(str(v))
-            hits += n
+            text, n = self.terms.scrub(str(v))  # the instance's own terms first: "Chest" may be a name here
+            text, m = allowlisted(text)
+            hits += n + m
             new.append(_fit(text, vr))
         if hits:
             self.note(path, tag, "C", ds, "\\".join(new))
