@@ -24,6 +24,11 @@ PHI_MARKER = 0xA9D4
 ORIGINAL_UID = 0xA9D5
 PIXEL_TEXT = 0xA9D6
 OPTION_NOT_ALLOWED = 0xA9D7
+NOT_PSEUDONYMOUS = 0xA9D8
+PREAMBLE_OR_META = 0xA9D9
+TEXT_NOT_ALLOWED = 0xA9DA
+CODE_NOT_STANDARD = 0xA9DB
+VALUE_NOT_VALID = 0xA9DC
 OTHER_FINDING = 0xA9DF
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
@@ -43,6 +48,11 @@ TEXT = {
     ORIGINAL_UID: "instance still carries an original UID",
     PIXEL_TEXT: "pixel data still shows text",
     OPTION_NOT_ALLOWED: "de-identified with options the trial does not allow",
+    NOT_PSEUDONYMOUS: "Patient's Name or ID is neither a subject ID nor a pseudonym",
+    PREAMBLE_OR_META: "preamble or file meta holds more than an output needs",
+    TEXT_NOT_ALLOWED: "instance keeps text outside the allowed vocabulary",
+    CODE_NOT_STANDARD: "instance keeps a code of no standard coding scheme",
+    VALUE_NOT_VALID: "instance holds values invalid for their VR",
     OTHER_FINDING: "instance failed the de-identification check",
     CANNOT_UNDERSTAND: "part is not a readable DICOM instance",
     PROCESSING_FAILURE: "receiver failed to process the instance",
@@ -53,13 +63,19 @@ TEXT = {
 # verify's finding codes, most serious first: with several findings the first one present names the failure.
 FINDINGS = {
     "identity-not-removed": IDENTITY_NOT_REMOVED,
+    "identity-not-pseudonymous": NOT_PSEUDONYMOUS,
     "option-not-allowed": OPTION_NOT_ALLOWED,
+    "preamble": PREAMBLE_OR_META,
+    "file-meta": PREAMBLE_OR_META,
     "burned-in-annotation": BURNED_IN_ANNOTATION,
     "attribute-not-allowed": ATTRIBUTE_NOT_ALLOWED,
     "private-not-safe": PRIVATE_NOT_SAFE,
     "phi-marker": PHI_MARKER,
     "original-uid": ORIGINAL_UID,
     "pixel-text": PIXEL_TEXT,
+    "text-not-allowlisted": TEXT_NOT_ALLOWED,
+    "code-not-standard": CODE_NOT_STANDARD,
+    "value-not-valid": VALUE_NOT_VALID,
     "unreadable": CANNOT_UNDERSTAND,
 }
 _CODE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")

@@ -76,7 +76,7 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None,
         if expected_study is not None and ident.study_uid != expected_study:
             return ident, Failure.of(reasons.STUDY_MISMATCH, offending=("0020000D",))
         try:
-            findings = check_received(ds, options)
+            findings = check_received(ds, options, data=data)  # the bytes: the preamble is checked too
         except MemoryError:
             raise
         except Exception:

@@ -350,7 +350,7 @@ def test_finding7_text_in_the_preamble_is_refused(client, instances):
     _refused_without_echo(client, bytes(part))
 
 
-@pytest.mark.parametrize("keyword,value", [("ImplementationVersionName", "DOE_JONATHAN"),
+@pytest.mark.parametrize("keyword,value", [("ImplementationVersionName", "JONATHAN DOE"),
                                            ("SourceApplicationEntityTitle", "JONATHAN DOE")])
 def test_finding7_text_in_the_file_meta_is_refused(client, instances, keyword, value):
     def meta(ds):
