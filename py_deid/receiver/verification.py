@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import struct
 import warnings
 
 import pydicom
@@ -92,20 +93,42 @@ _UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
 def _raw_uids_valid(data: bytes, ds, inflate: InflateLimits) -> bool:
     """The UIDs as written, before pydicom's conversion (which drops trailing whitespace, so a UID
     ending in a newline would pass): digits and dots, at most one trailing NUL of padding."""
-    if transfer_syntax_of(ds) == DEFLATED:
-        data = inflate_part10(data, meta_end(data), inflate)  # within the caps read_dataset just passed
-    raw = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=list(_UID_TAGS))
-    for tag in _UID_TAGS:
-        elem = raw.get_item(tag)
-        value = elem.value if elem is not None else None
-        if isinstance(value, str):
-            value = value.encode("ascii", "replace")
-        if not isinstance(value, (bytes, bytearray)):
+    values = [_raw_value(data, ds, tag) for tag in _UID_TAGS] if transfer_syntax_of(ds) != DEFLATED else [None]
+    if any(v is None for v in values):  # not located in these bytes (deflated): read the UIDs again
+        if transfer_syntax_of(ds) == DEFLATED:
+            data = inflate_part10(data, meta_end(data), inflate)  # within the caps read_dataset just passed
+        raw = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=list(_UID_TAGS))
+        values = [_raw_value(data, raw, tag) for tag in _UID_TAGS]
+    for value in values:
+        if value is None:
             return False
-        value = bytes(value)
         if not valid_uid((value[:-1] if value.endswith(b"\0") else value).decode("ascii", "replace")):
             return False
     return True
+
+
+def _raw_value(data: bytes, ds, tag: int) -> bytes | None:
+    """An element's value bytes: as read when pydicom has not converted it yet, else from `data` at the
+    offset pydicom recorded, after checking that the element's header there is this tag's."""
+    elem = ds.get_item(tag)
+    if elem is None:
+        return None
+    if isinstance(elem.value, (bytes, bytearray)):
+        return bytes(elem.value)
+    tell = getattr(elem, "file_tell", None)
+    if not isinstance(tell, int) or tell < 8 or tell > len(data):
+        return None
+    group, element = tag >> 16, tag & 0xFFFF
+    le = struct.pack("<HH", group, element)
+    if data[tell - 8:tell - 4] == le and data[tell - 4:tell - 2] == b"UI":  # explicit VR little endian
+        (length,) = struct.unpack_from("<H", data, tell - 2)
+    elif data[tell - 8:tell - 4] == le:  # implicit VR little endian
+        (length,) = struct.unpack_from("<I", data, tell - 4)
+    elif data[tell - 8:tell - 4] == struct.pack(">HH", group, element) and data[tell - 4:tell - 2] == b"UI":
+        (length,) = struct.unpack_from(">H", data, tell - 2)
+    else:
+        return None
+    return data[tell:tell + length] if tell + length <= len(data) else None
 
 
 def inspect_range(path: str, start: int, end: int, options: Options, expected_study: str | None,
