@@ -26,7 +26,7 @@ from .retrieve import Handlers
 from .signing import WELL_KNOWN, Signer
 from .static import Site
 from .storage import Store, valid_uid
-from .stowrs import process
+from .stowrs import process, start
 from .tokens import Principal, TokenStore, bearer
 from .workers import VerifierPool, WorkersDown
 
@@ -95,7 +95,10 @@ class Receiver:
         body = SpooledBody()
         try:
             try:
-                await spool_parts(request.receive, self.store, boundary, limits, body)
+                # With worker processes, each part's check starts as soon as it has arrived (without
+                # them a check would run here, on the event loop: then they all wait for process()).
+                early = (lambda part: start(self.verifier, part, study)) if self.verifier.workers else None
+                await spool_parts(request.receive, self.store, boundary, limits, body, on_part=early)
             except BodyError as e:
                 return await self._refuse(request, e.status, e.message)
             except stow.MultipartError as e:
@@ -113,7 +116,7 @@ class Receiver:
             log.error("verification workers died twice under one request; answered 503")
             return closing(503, "verification is restarting; send again", **{"Retry-After": RETRY_AFTER_WORKERS})
         finally:
-            body.discard()
+            body.discard()  # also what a refused body's parts started: their checks find no file
         if outcome.stored and self.forwarder is not None:
             self.forwarder.wake()
         if outcome.failure_codes:

@@ -123,6 +123,7 @@ class SpooledPart:
     headers: dict[str, str]
     path: Path
     size: int = 0
+    check: object = None  # what on_part started for it (the verification already under way)
 
 
 @dataclass
@@ -131,13 +132,17 @@ class SpooledBody:
 
     def discard(self) -> None:
         for p in self.parts:
+            if p.check is not None:
+                p.check.cancel()
             p.path.unlink(missing_ok=True)
 
 
-async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody) -> None:
+async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody,
+                      on_part=None) -> None:
     """Split a multipart body into temp files as it arrives (appending to `into`, which the caller
-    discards whatever happens). Raises BodyError or stow.MultipartError."""
-    splitter = _Splitter(boundary, store, limits, into)
+    discards whatever happens); `on_part(part)` is called as each part is complete, so its check can
+    start while the rest of the body arrives. Raises BodyError or stow.MultipartError."""
+    splitter = _Splitter(boundary, store, limits, into, on_part)
     try:
         async for chunk in chunks(receive, limits, limits.max_request_bytes):
             splitter.feed(chunk)
@@ -151,8 +156,8 @@ class _Splitter:
     the receiver's limits (parts per request, header bytes per part, bytes per part). A preamble before
     the first boundary (RFC 2046) is skipped here, as that parser expects the boundary first."""
 
-    def __init__(self, boundary: str, store: Store, limits: Limits, into: SpooledBody) -> None:
-        self.store, self.limits, self.into = store, limits, into
+    def __init__(self, boundary: str, store: Store, limits: Limits, into: SpooledBody, on_part=None) -> None:
+        self.store, self.limits, self.into, self.on_part = store, limits, into, on_part
         self.delimiter = b"--" + boundary.encode("latin-1")
         self.parser = MultipartParser(boundary.encode("latin-1"), callbacks={
             "on_part_begin": self._part_begin, "on_header_field": self._header_field,
@@ -236,6 +241,8 @@ class _Splitter:
 
     def _part_end(self) -> None:
         self.close()
+        if self.on_part is not None:
+            self.on_part(self.into.parts[-1])
 
     def _end(self) -> None:
         self.ended = True

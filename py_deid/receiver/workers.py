@@ -69,6 +69,9 @@ class Job:
     future: Future
     pool: ProcessPoolExecutor | None
 
+    def cancel(self) -> None:
+        self.future.cancel()
+
 
 class VerifierPool:
     """inspect_range() in `workers` processes (0: in the calling thread)."""
