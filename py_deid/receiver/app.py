@@ -17,7 +17,7 @@ from starlette.routing import Route
 from .. import stow
 from . import certificates as certs
 from .accesslog import AccessLogMiddleware
-from .body import BodyError, SpooledBody, spool, spool_parts
+from .body import BodyError, MultipartError, SpooledBody, spool, spool_parts
 from .config import ReceiverConfig
 from .cors import PortalCors
 from .forwarding import Forwarder
@@ -101,7 +101,7 @@ class Receiver:
                 await spool_parts(request.receive, self.store, boundary, limits, body, on_part=early)
             except BodyError as e:
                 return await self._refuse(request, e.status, e.message)
-            except stow.MultipartError as e:
+            except MultipartError as e:
                 status = 413 if e.kind in ("too-many-parts", "part-too-large") else 400
                 return await self._refuse(request, status, str(e))
             except OSError as e:

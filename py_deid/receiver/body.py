@@ -17,12 +17,23 @@ from pathlib import Path
 
 from python_multipart.multipart import MultipartParseError, MultipartParser
 
-from .. import stow
 from .config import Limits
 from .storage import Store
 
 
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")  # RFC 9110
+
+
+MAX_PREAMBLE = 64 * 1024  # bytes before the first boundary (RFC 2046 allows a preamble)
+
+
+class MultipartError(ValueError):
+    """A body that is not a well-formed multipart message. `kind` is one of: syntax, truncated,
+    too-many-parts, headers-too-large, part-too-large. Messages never quote the body."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class BodyError(Exception):
@@ -141,7 +152,7 @@ async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into
                       on_part=None) -> None:
     """Split a multipart body into temp files as it arrives (appending to `into`, which the caller
     discards whatever happens); `on_part(part)` is called as each part is complete, so its check can
-    start while the rest of the body arrives. Raises BodyError or stow.MultipartError."""
+    start while the rest of the body arrives. Raises BodyError or MultipartError."""
     splitter = _Splitter(boundary, store, limits, into, on_part)
     try:
         async for chunk in chunks(receive, limits, limits.max_request_bytes):
@@ -179,21 +190,21 @@ class _Splitter:
             buf = self.preamble
             i = 0 if buf.startswith(self.delimiter) else buf.find(b"\r\n" + self.delimiter)
             if i < 0:
-                if len(buf) > stow.MAX_PREAMBLE:
-                    raise stow.MultipartError("syntax", "no multipart boundary found in the body")
+                if len(buf) > MAX_PREAMBLE:
+                    raise MultipartError("syntax", "no multipart boundary found in the body")
                 return
             chunk = bytes(buf[i + 2 if i else 0:])
             self.preamble = None
         try:
             self.parser.write(chunk)
         except MultipartParseError:
-            raise stow.MultipartError("syntax", "malformed multipart body") from None
+            raise MultipartError("syntax", "malformed multipart body") from None
 
     def finish(self) -> None:
         if self.preamble is not None:
-            raise stow.MultipartError("syntax", "no multipart boundary found in the body")
+            raise MultipartError("syntax", "no multipart boundary found in the body")
         if not self.ended:
-            raise stow.MultipartError("truncated", "the body ends inside a part (no closing boundary)")
+            raise MultipartError("truncated", "the body ends inside a part (no closing boundary)")
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -203,13 +214,13 @@ class _Splitter:
     # parser callbacks
     def _part_begin(self) -> None:
         if len(self.into.parts) >= self.limits.max_instances:
-            raise stow.MultipartError("too-many-parts", f"more than {self.limits.max_instances} parts")
+            raise MultipartError("too-many-parts", f"more than {self.limits.max_instances} parts")
         self.headers, self.header_bytes = {}, 0
 
     def _count(self, n: int) -> None:
         self.header_bytes += n
         if self.header_bytes > self.limits.max_part_header_bytes:
-            raise stow.MultipartError("headers-too-large", "part headers exceed the limit")
+            raise MultipartError("headers-too-large", "part headers exceed the limit")
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._count(end - start)
@@ -222,7 +233,7 @@ class _Splitter:
     def _header_end(self) -> None:
         name = self.field.decode("latin-1").strip().lower()
         if not name or not all(c in _TOKEN for c in name):
-            raise stow.MultipartError("syntax", "malformed part header")
+            raise MultipartError("syntax", "malformed part header")
         self.headers[name] = self.value.decode("latin-1").strip()
         self.field.clear()
         self.value.clear()
@@ -235,7 +246,7 @@ class _Splitter:
         part = self.into.parts[-1]
         part.size += end - start
         if part.size > self.limits.max_instance_bytes:
-            raise stow.MultipartError("part-too-large", "a part exceeds the size limit")
+            raise MultipartError("part-too-large", "a part exceeds the size limit")
         with memoryview(data) as view:
             _write_all(self.fd, view[start:end])
 
