@@ -72,8 +72,8 @@ async def drain(receive: TrackedReceive, headers, limits: Limits) -> None:
     """Read and drop what is left of a refused request's body, up to limits.drain_bytes and within the
     read timeouts ("lingering close"). Closing a connection with unread data makes the kernel send a
     reset, and clients (Python's and browsers') then report that instead of the status they were sent."""
-    if receive.finished:
-        return
+    if receive.finished or "100-continue" in headers.get("expect", "").lower():
+        return  # (a client that waits for 100 Continue sends no body unless asked; reading would ask)
     expected = body_expected(headers)
     if expected == 0 or (expected is not None and expected > limits.drain_bytes):
         return
