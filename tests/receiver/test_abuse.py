@@ -368,3 +368,30 @@ def test_finding7_every_finding_code_maps_to_a_phi_free_failure():
         assert f.reason in set(reasons.FINDINGS.values()) | {reasons.OTHER_FINDING}
         assert REAL_NAME not in f.comment and len(f.comment) <= 64 and f.offending == ("00100010",)
     assert _failure([Finding("Doe Jonathan", "", "")]).comment == reasons.TEXT[reasons.OTHER_FINDING]
+
+
+def test_finding2_an_instance_over_the_worker_memory_limit_fails_alone(tmp_path, instances):
+    """The address-space limit turns an instance too large for a worker into a refusal (A702) instead of an
+    OOM kill; the worker goes on with the next one."""
+    from py_deid.options import Options
+    from py_deid.receiver.workers import VerifierPool
+
+    probe = VerifierPool(Options(), 1)
+    try:
+        (pid,) = [p.pid for p in probe._pool._processes.values()]
+        idle = next(int(x.split()[1]) * 1024 for x in open(f"/proc/{pid}/status") if x.startswith("VmSize:"))
+    finally:
+        probe.close()
+    big = tmp_path / "big.part"
+    big.write_bytes(rs.with_new_uids(instances.deid("CT_small.dcm"), 20_001) + bytes(160 * MiB))
+    small = tmp_path / "small.part"
+    small.write_bytes(rs.with_new_uids(instances.deid("CT_small.dcm"), 20_002))
+    pool = VerifierPool(Options(), 1, memory=idle + 96 * MiB)
+    try:
+        ident, failure, _ = pool.result(pool.submit(str(big), 0, big.stat().st_size, None))
+        assert failure is not None and failure.reason == reasons.MEMORY_LIMIT
+        ident, failure, digest = pool.result(pool.submit(str(small), 0, small.stat().st_size, None))
+        assert failure is None and digest == rs.sha256(small.read_bytes())
+        assert pool.restarts == 0
+    finally:
+        pool.close()
