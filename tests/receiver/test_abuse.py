@@ -395,3 +395,28 @@ def test_finding2_an_instance_over_the_worker_memory_limit_fails_alone(tmp_path,
         assert pool.restarts == 0
     finally:
         pool.close()
+
+
+def test_finding3_busy_connections_over_the_per_client_cap_refuse_the_newcomer_readably(tmp_path):
+    srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", "--verify-workers", "0",
+                    "--max-connections-per-client", "4", log_name="busy").start()
+    busy = []
+    try:
+        for _ in range(4):  # each one in the middle of a request body: not idle, never evicted
+            s = _tls(srv)
+            s.sendall(f"POST /dicomweb/studies HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {SITE1}\r\n"
+                      f"Content-Type: {stow.content_type('b')}\r\nContent-Length: 100000\r\n\r\n--b\r\n".encode())
+            busy.append(s)
+        time.sleep(0.5)
+        with srv.client(SITE1) as c:
+            r = c.get("/dicomweb/studies")
+        assert r.status_code == 503 and r.headers.get("retry-after")
+        for s in busy:
+            s.close()
+        time.sleep(0.5)
+        with srv.client(SITE1) as c:
+            assert c.get("/dicomweb/studies").status_code in (200, 204)
+    finally:
+        for s in busy:
+            s.close()
+        srv.stop()
