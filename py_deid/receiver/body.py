@@ -1,9 +1,10 @@
 """Reading a request body from the ASGI channel onto disk, with the limits that keep a server alive: a
 size cap, a timeout on every read and a minimum average rate (slow-loris senders are cut off).
 
-A STOW-RS body is split while it streams (python-multipart's parser): each part goes straight into its own temp file in the store's
-tmp/ folder, so the body is never held in memory and written to disk once; nothing is stored unless the
-whole message turns out well-formed (the caller commits only after the closing boundary).
+A STOW-RS body is split while it streams (python-multipart's parser): each part goes straight into its own
+temp file in the store's tmp/ folder, so the body is never held in memory and written to disk once;
+nothing is stored unless the whole message turns out well-formed (the caller commits only after the
+closing boundary).
 """
 
 from __future__ import annotations

@@ -27,8 +27,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n" \
-        b"Retry-After: 5\r\nConnection: close\r\n\r\ntoo many open connections"
+_BUSY_TEXT = b"too many open connections"
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+         b"Retry-After: 5\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT))
+LINGER = 2.0  # seconds a refused connection is read (and dropped) before it is closed
 
 
 class GuardedLoop(asyncio.SelectorEventLoop):
@@ -57,24 +59,34 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
     class GuardedH11Protocol(H11Protocol):
         _guard = None
         _opened = 0.0
+        _refused = False
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._opened = self.loop.time()
             if not self._make_room():
+                # Answered at once, then read and dropped for a moment: closed with the client's request
+                # unread, the kernel would reset the connection and the client might never see the 503.
+                self._refused = True
                 transport.write(_BUSY)
-                transport.close()
+                self.loop.call_later(LINGER, transport.close)
                 return
             self._arm()
 
+        def data_received(self, data: bytes) -> None:
+            if not self._refused:
+                super().data_received(data)
+
         def _idle(self) -> bool:
-            return (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing()
+            busy = self.cycle is not None and not self.cycle.response_complete
+            return not busy and not self._refused and not self.transport.is_closing()
 
         def _make_room(self) -> bool:
             peer = self.client[0] if self.client else None
-            mine = [c for c in self.connections if c.client and c.client[0] == peer]
-            for group, cap in ((mine, limits.max_connections_per_client), (list(self.connections), limits.max_connections)):
-                while len([c for c in group if not c.transport.is_closing()]) > cap:
+            mine = [c for c in self.connections if c.client and c.client[0] == peer]  # self included
+            caps = ((mine, limits.max_connections_per_client), (list(self.connections), limits.max_connections))
+            for group, cap in caps:
+                while len([c for c in group if not c.transport.is_closing() and not c._refused]) > cap:
                     idle = [c for c in group if c is not self and isinstance(c, GuardedH11Protocol) and c._idle()]
                     if not idle:
                         return False
