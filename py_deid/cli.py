@@ -81,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     if receiver_cli is not None:
         receiver_cli.add_arguments(s)
     s.set_defaults(receiver=receiver_cli)
+
+    c = sub.add_parser("certificate", help="check a certificate the receiver signed")
+    from .receiver import certificate_cli
+    certificate_cli.add_arguments(c)
     return ap
 
 
@@ -159,9 +163,15 @@ def cmd_serve(args) -> int:
     return args.receiver.run(args)
 
 
+def cmd_certificate(args) -> int:
+    from .receiver import certificate_cli
+    return certificate_cli.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handlers = {"deidentify": cmd_deidentify, "verify": cmd_verify, "explain": cmd_explain, "serve": cmd_serve}
+    handlers = {"deidentify": cmd_deidentify, "verify": cmd_verify, "explain": cmd_explain, "serve": cmd_serve,
+                "certificate": cmd_certificate}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # third-party warnings quote file values
