@@ -289,13 +289,17 @@ class _Worker:
 
     def handle(self, items: list[Item], staging: Path) -> GroupResult:
         """De-identify a group of files; their outputs are staged and flushed together (see _Commit)."""
+        return _flush(self.stage(items, staging))
+
+    def stage(self, items: list[Item], staging: Path) -> _Commit:
+        """De-identify a group of files and write their outputs, not yet flushed."""
         commit = _Commit(staging)
         try:
             for item in items:
                 entry = self._one(item, commit)
                 if entry is not None:
                     commit.done(entry)
-            return commit.flush()
+            return commit
         except BaseException:
             commit.abandon()  # interrupted: what was not flushed leaves nothing behind
             raise
@@ -353,12 +357,22 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
     summary."""
     if job.jobs <= 1:
         worker = _Worker(job)
-        return run_groups(items, job.out, writer, lambda group, staging: _Done(worker.handle(group, staging)),
-                          window=1, progress=progress)
+        # A group's flush (fdatasync, which releases the GIL) runs in a thread while the next group is made.
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="py-deid-flush") as flusher:
+            return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
+                _flush, worker.stage(group, staging)), window=2, progress=progress)
     with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
         return run_groups(items, job.out, writer, lambda group, staging: pool.submit(_handle_in_process, group,
                                                                                     staging),
                           window=job.jobs * 2, progress=progress)  # memory bounded by the window, not the folder
+
+
+def _flush(commit: _Commit) -> GroupResult:
+    try:
+        return commit.flush()
+    except BaseException:
+        commit.abandon()
+        raise
 
 
 class _Done:
