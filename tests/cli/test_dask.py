@@ -187,3 +187,23 @@ def test_a_group_no_worker_can_finish_fails_its_files_and_the_batch_goes_on(samp
     assert "Doe" not in json.dumps(files) and "secret" not in json.dumps(files)
     assert summary["summary"]["done"] >= 4
     assert not list((tmp_path / "out").glob(".*"))
+
+
+def test_python_api_writes_the_report_of_the_cli(cli, cluster, folder, tmp_path):
+    cli("deidentify", folder, "-o", tmp_path / "cli", "--pixels", "off", "--key-file", cli.key, "--report",
+        tmp_path / "cli.json")
+    summary = distributed.deidentify([folder], tmp_path / "api", scheduler=cluster.scheduler_address,
+                                     key=cli.key.read_bytes().strip(), settings=Settings(pixels="off"),
+                                     report=tmp_path / "api.json")
+    assert _tree(tmp_path / "api") == _tree(tmp_path / "cli")
+    assert _files(tmp_path / "api.json") == _files(tmp_path / "cli.json")
+    assert summary["summary"] == _files(tmp_path / "cli.json")[1]
+
+
+def test_a_worker_with_another_py_deid_does_nothing(samples, tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    items = list(batch.iter_inputs([str(samples.path("CT_small.dcm"))]))
+    with pytest.raises(distributed.VersionMismatch):
+        distributed._handle_on_worker(items, staging, batch.Job(tmp_path, Settings(pixels="off"), KEY), "0.0.0")
+    assert list(staging.iterdir()) == []
