@@ -329,9 +329,11 @@ def _init_process(job: Job) -> None:
     _PROCESS_WORKER = _Worker(job)
 
 
-def _handle_in_process(items: list[Item], staging: Path) -> GroupResult:
+def _stage_in_process(items: list[Item], staging: Path) -> _Commit:
+    # Not flushed here: the batch process flushes (the same page cache: any process's fdatasync of the file
+    # puts it on disk) while this process goes on with its next group.
     assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.handle(items, staging)
+    return _PROCESS_WORKER.stage(items, staging)
 
 
 def groups(items: Iterable[Item], size: int | None = None) -> Iterator[list[Item]]:
@@ -362,7 +364,7 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
             return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
                 _flush, worker.stage(group, staging)), window=2, progress=progress)
     with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
-        return run_groups(items, job.out, writer, lambda group, staging: pool.submit(_handle_in_process, group,
+        return run_groups(items, job.out, writer, lambda group, staging: pool.submit(_stage_in_process, group,
                                                                                     staging),
                           window=job.jobs * 2, progress=progress)  # memory bounded by the window, not the folder
 
@@ -388,15 +390,17 @@ class _Done:
 def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
                submit: Callable[[list[Item], Path], object], *, window: int, progress=None,
                size: int | None = None) -> dict:
-    """The loop every way of running shares: groups to `submit` (which returns a future of a GroupResult),
-    results named and reported in input order, the staging folder removed at the end whatever happened."""
+    """The loop every way of running shares: groups to `submit` (which returns a future of a GroupResult, or of
+    a _Commit still to flush), results named and reported in input order, the staging folder removed at the
+    end whatever happened."""
     tick = _Progress(progress)
     outputs = _Outputs(out)
     try:
         submitted = ((group, submit(group, outputs.staging)) for group in groups(items, size))
         for group, future in in_order(submitted, window):
             try:
-                entries = outputs.name(future.result())
+                result = future.result()
+                entries = outputs.name(_flush(result) if isinstance(result, _Commit) else result)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # noqa: BLE001 - a lost worker fails its files, the batch goes on
