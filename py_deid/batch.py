@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -30,6 +31,7 @@ from .options import Settings
 
 
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync where the platform has it
+_UID = re.compile(r"[0-9.]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def output_name(result: InstanceResult) -> str:
     """OUT-relative name of an output. The UIDs come from the de-identifier (keyed 2.25 UIDs or, with
     retain_uids, validated originals); anything else never becomes a path."""
     for uid in (result.study_uid, result.series_uid, result.sop_uid):
-        if not uid or len(uid) > 64 or not all(c.isdigit() or c == "." for c in uid):
+        if not _UID.fullmatch(uid or ""):
             raise ValueError("invalid UID for an output path")
     return f"{result.study_uid}/{result.series_uid}/{result.sop_uid}.dcm"
 
@@ -189,6 +191,7 @@ class _Outputs:
         tmp, target = self.staging / staged.tmp, self.out / staged.target
         try:
             if target.exists():
+                _unlink(tmp)
                 if _sha256_file(target) != entry["sha256"]:
                     return _failed_entry(entry, "conflict", "another input produced a different instance with the "
                                                             "same UID")
@@ -202,9 +205,8 @@ class _Outputs:
                     target.parent.mkdir(parents=True, exist_ok=True)  # only for the first file of a series
                     os.replace(tmp, target)
         except OSError as e:
-            return _not_written_entry(entry, e)
-        finally:
             _unlink(tmp)
+            return _not_written_entry(entry, e)
         entry["output"] = staged.target
         return entry
 
