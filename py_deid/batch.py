@@ -100,10 +100,6 @@ def _walk(root: Path, excluded: str | None, seen: set[tuple[int, int]]) -> Itera
             yield Item(entry.path, None, Problem("unreadable", f"cannot be read ({e.strerror})"))
 
 
-def output_path(out: Path, result: InstanceResult) -> Path:
-    return out / output_name(result)
-
-
 def output_name(result: InstanceResult) -> str:
     """OUT-relative name of an output. The UIDs come from the de-identifier (keyed 2.25 UIDs or, with
     retain_uids, validated originals); anything else never becomes a path."""
@@ -125,9 +121,10 @@ GroupResult = list[tuple[dict, Staged | None]]
 
 
 class _Commit:
-    """The worker's half of a group: each output is written to a temporary file in the staging folder and the
-    group's files are flushed to disk together (concurrent fdatasync calls share the file system's journal
-    commits, where one after another each waits for its own). Naming is left to _Outputs."""
+    """The worker's half of a group: each output is written to a temporary file in the staging folder, and
+    flush() puts the group's files on disk together (concurrent fdatasync calls share the file system's journal
+    commits, where one after another each waits for its own): in a thread beside the next group (--jobs 1), in
+    the batch process (--jobs N) or in the Dask worker. Naming is left to _Outputs."""
 
     FILES = 32  # files in a group
 
