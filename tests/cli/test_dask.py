@@ -189,10 +189,11 @@ def test_a_group_no_worker_can_finish_fails_its_files_and_the_batch_goes_on(samp
     assert not list((tmp_path / "out").glob(".*"))
 
 
-def test_python_api_writes_the_report_of_the_cli(cli, cluster, folder, tmp_path):
+def test_python_api_writes_the_report_of_the_cli(cli, client, folder, tmp_path):
     cli("deidentify", folder, "-o", tmp_path / "cli", "--pixels", "off", "--key-file", cli.key, "--report",
         tmp_path / "cli.json")
-    summary = distributed.deidentify([folder], tmp_path / "api", scheduler=cluster.scheduler_address,
+    client.write_scheduler_file(str(tmp_path / "scheduler.json"))  # as dask-jobqueue or `dask scheduler` write it
+    summary = distributed.deidentify([folder], tmp_path / "api", scheduler=str(tmp_path / "scheduler.json"),
                                      key=cli.key.read_bytes().strip(), settings=Settings(pixels="off"),
                                      report=tmp_path / "api.json")
     assert _tree(tmp_path / "api") == _tree(tmp_path / "cli")
