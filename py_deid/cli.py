@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 import tempfile
@@ -66,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--text", choices=("strict", "phi", "all"), default="strict",
                    help="what pixel text counts as a finding (as for deidentify)")
     v.add_argument("--json", action="store_true", help="print findings as JSON lines")
+    v.add_argument("--subject-id", action="append", default=[], metavar="ID",
+                   help="a trial subject ID that Patient ID and Patient's Name may hold (repeatable)")
+    v.add_argument("--subject-id-pattern", metavar="REGEX",
+                   help="a regular expression every trial subject ID matches (e.g. 'S[0-9]{2}-[0-9]{4}')")
 
     e = sub.add_parser("explain", help="print the resolved action for every attribute under the options")
     _add_options(e)
@@ -178,8 +183,15 @@ def _dask_client(address: str):
 
 def cmd_verify(args) -> int:
     from .verify_files import verify_files
+    if args.subject_id_pattern:
+        try:
+            re.compile(args.subject_id_pattern)
+        except re.error:
+            print("py-deid verify: --subject-id-pattern is not a valid regular expression", file=sys.stderr)
+            return 2
     findings = verify_files(args.inputs, Options.from_names(args.option), against=args.against,
-                            ocr=not args.no_ocr, text=args.text)
+                            ocr=not args.no_ocr, text=args.text, subject_ids=frozenset(args.subject_id),
+                            subject_pattern=args.subject_id_pattern)
     for path, f in findings:
         if args.json:
             print(json.dumps({"file": path, **f.as_dict()}))
