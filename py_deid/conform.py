@@ -45,17 +45,24 @@ class _Pass:
 
     def dataset(self, ds: Dataset, path: tuple[str, ...], encodings, where: str = "") -> None:
         elements = ds._dict
-        for tag in list(elements):
-            self.where = f"{where}>{_tag(tag)}" if where else _tag(tag)
+        check = values.check
+        for tag, raw in list(elements.items()):
+            self.at = (where, tag)  # the tag path is spelled out only when something is wrong
             if tag >> 16 == 0x0002 or (tag == PIXEL_DATA and not path):
                 continue
-            raw = elements[tag]
             declared = raw.VR
             known = _dictionary_vr(tag) if not (tag >> 16) & 1 else None
             known = _AMBIGUOUS.get(known, known)
             vr = _AMBIGUOUS.get(declared, declared)
-            if vr in (None, "UN"):
+            if vr is None or vr == "UN":
                 vr = known or "UN"
+            if getattr(raw, "is_raw", False):
+                if vr != "SQ":
+                    verdict = check(vr, raw.value or b"", tag=tag, encodings=encodings, little=self.little,
+                                    implicit=self.implicit)
+                    if verdict == values.VALID and (known is None or vr == known or vr == "UN"
+                                                    or known not in _TEXTUAL):
+                        continue  # the common case: a value kept as read, valid, with its own VR
             if vr == "SQ" or isinstance(raw.value, Sequence):
                 self.sequence(ds, tag, path, encodings, self.where)
                 continue
@@ -121,6 +128,11 @@ class _Pass:
         for i, item in enumerate(items):
             item_encodings = getattr(item, "_character_set", None) or encodings
             self.dataset(item, sub, item_encodings, f"{where}[{i}]")
+
+    @property
+    def where(self) -> str:
+        where, tag = self.at
+        return f"{where}>{_tag(tag)}" if where else _tag(tag)
 
     def broken(self, tag: int) -> None:
         if self.fix:

@@ -131,12 +131,23 @@ def check(vr: str, value: bytes, *, tag: int = 0, encodings=None, little: bool =
                 return BROKEN if holds_element_headers(value, little=little, implicit=implicit) else INVALID
             return VALID
         return BROKEN if holds_element_headers(value, little=little, implicit=implicit) else VALID
-    text = bytes(value)
+    text = value if value.__class__ is bytes else bytes(value)
     if vr in TEXT_VRS:
+        if b"\\" not in text and _PLAIN_TEXT.fullmatch(text):
+            # Fast path: one value of printable ASCII (most text in most files).
+            longest = MAX_CHARS.get(vr)
+            if not longest or vr == "PN" or len(text.rstrip(b"\0 ")) <= longest:
+                return VALID if vr != "PN" else check_text(vr, text.decode("ascii"), tag)
         return _check_text(vr, text, tag, encodings)
     fmt = _FORMAT.get(vr)
     if fmt is None:
         return VALID
+    if b"\\" not in text:
+        # Fast path: one value.
+        single = text.rstrip(b"\0 ") if vr != "DS" else text.rstrip(b"\0")
+        longest = MAX_CHARS.get(vr)
+        if not single.strip(b" ") or ((not longest or len(single) <= longest) and fmt.fullmatch(single)):
+            return VALID
     stripped = text.rstrip(b"\0 ") if vr == "UI" else text.rstrip(b"\0").rstrip(b" ") if vr != "DS" else text.rstrip(b"\0")
     if _CONTROL.search(stripped.decode("latin-1")):
         return BROKEN
