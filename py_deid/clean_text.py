@@ -17,12 +17,24 @@ import re
 from ._standard.vocabulary import WORDS
 
 PLACEHOLDER = "***"
-_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9]+)*")
-_RUNS = re.compile(r"[A-Za-z]+|[0-9]+(?:[.,][0-9]+)*")
-_NUMBER = re.compile(r"[0-9]{1,4}(?:[.,][0-9]+)*")
+# A word: letters and digits of any script (so "Dinkelsbühl" is one word, not "Dinkelsb" and "hl"), with
+# decimal parts.
+_TOKEN = re.compile(r"[^\W_]+(?:\.[0-9]+)?")
+_RUNS = re.compile(r"[^\W\d_]+|[0-9]+(?:\.[0-9]+)?")
+_NUMBER = re.compile(r"[0-9]{1,4}(?:\.[0-9]+)?")
+# Numbers with two or more dots: dates, phone numbers, addresses (a measurement has one decimal point).
+_DOTTED = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+){2,}(?![\w])")
 # Short numbers run together with spaces, dots or dashes into seven digits or more: a phone number or an ID
 # written in pieces, whatever the format.
-_PIECES = re.compile(r"(?<![\w.])\+?\(?\d{2,4}\)?(?:[ .()/-]{1,3}\d{2,5}){1,4}(?![\w])")
+_PIECES = re.compile(r"(?<![\w.])(?:\+\s?)?(?:\(?\d+\)?[ ./-]{0,3}){2,}\d+(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w])",
+                     re.IGNORECASE)
+# A short number right before or after a word that was replaced: a house, suite or record number that goes
+# with it ("6415 *** Station", "*** 302"), unless a unit says it is a measurement.
+_NEXT_TO_PLACEHOLDER = re.compile(r"(?<![\w.])[0-9]{1,4}(?:\.[0-9]+)?(?=[ ,./()+-]*\*{3})|(?<=\*{3})([ ,./()+-]*)"
+                                  r"[0-9]{1,4}(?:\.[0-9]+)?(?![\w.])")
+# Words joined by hyphens are judged together: "Pius-Linke-Ring" is a street, "White-Wagner" a company, while
+# "follow-up" and "T1-weighted" are known through and through.
+_COMPOUND = re.compile(r"[^\W_]+(?:\.[0-9]+)?(?:-[^\W_]+(?:\.[0-9]+)?)+")
 _PLACEHOLDERS = re.compile(r"\*{3}(?:[\s,;:^/_.-]*\*{3})+")
 MAX_MIXED = 10
 
@@ -30,14 +42,14 @@ MAX_MIXED = 10
 def known_word(token: str) -> bool:
     """Whether one token (letters, digits, or both run together) is known not to identify anyone."""
     if token.isalpha():
-        return len(token) == 1 or token.lower() in WORDS
+        return (len(token) == 1 and token.isascii()) or token.lower() in WORDS
     if _NUMBER.fullmatch(token):
         return True
     if len(token) > MAX_MIXED:
         return False
     for run in _RUNS.findall(token):
         if run[0].isalpha():
-            if len(run) > 1 and run.lower() not in WORDS:
+            if (len(run) > 1 or not run.isascii()) and run.lower() not in WORDS:
                 return False
         elif len(run.split(".")[0].split(",")[0]) > 3:
             return False
@@ -62,7 +74,26 @@ def allowlisted(text: str) -> tuple[str, int]:
         removed += 1
         return PLACEHOLDER
 
-    out = _TOKEN.sub(judge, _PIECES.sub(pieces, text))
-    if removed:
-        out = _PLACEHOLDERS.sub(PLACEHOLDER, out)
+    def dotted(match: re.Match) -> str:
+        nonlocal removed
+        removed += 1
+        return PLACEHOLDER
+
+    def compound(match: re.Match) -> str:
+        nonlocal removed
+        if all(known_word(part) for part in match.group(0).split("-")):
+            return match.group(0)
+        removed += 1
+        return PLACEHOLDER
+
+    out = _DOTTED.sub(dotted, _PIECES.sub(pieces, text))
+    out = _TOKEN.sub(judge, _COMPOUND.sub(compound, out))
+    if PLACEHOLDER in out:  # also the placeholders of the PHI terms removed before
+        def neighbour(match: re.Match) -> str:
+            nonlocal removed
+            removed += 1
+            return (match.group(1) or "") + PLACEHOLDER
+
+        for _ in range(4):  # "5-8" after a street: each number joins the placeholder next to it
+            out = _PLACEHOLDERS.sub(PLACEHOLDER, _NEXT_TO_PLACEHOLDER.sub(neighbour, out))
     return out, removed

@@ -9,7 +9,9 @@ The words, lower case, come from
   with a capital inside a SNOMED meaning or with a possessive ("Smith's fracture") is a person's name;
 - the attribute names of the PS3.6 data dictionary (pydicom.datadict);
 - sources/imaging_terms.txt: abbreviations of acquisition, plane, phase and unit that scanners write;
-minus every first name and the 20,000 most frequent surnames of sources/census_1990_names.txt (a word that is also a name is not
+- sources/english_words.txt: common English words (SCOWL size 70, lower-case entries), less every census
+  first name and surname (all 88,799) and every eponym;
+minus (from the first three) every first name and the 20,000 most frequent surnames of sources/census_1990_names.txt (a word that is also a name is not
 known to be safe in a description), except the anatomy words of PS3.16's anatomic region context groups
 (CID 4, 4009, 4030, 4031) written in lower case inside a meaning, and the curated imaging terms.
 The module records the pydicom version it was generated with; the test of this generator runs when that
@@ -80,33 +82,44 @@ def _lines(path: Path) -> list[str]:
 SURNAME_RANKS = 20_000  # the most frequent surnames: 20,000 of 88,799, carried by most of the population
 
 
-def _names() -> set[str]:
-    """Every census first name and the most frequent surnames. Rarer surnames that are also words of the
-    standard ("study", "spine", "left") would cost every description those words for a small gain."""
-    first, last, part = [], [], None
+def _names(surnames: int | None = SURNAME_RANKS) -> set[str]:
+    """Every census first name and the most frequent surnames (all of them when `surnames` is None). Rarer
+    surnames that are also words of the standard ("study", "spine", "left") would cost every description
+    those words for a small gain; a common English word that is any census name is not taken."""
+    first: list[str] = []
+    last: list[str] = []
+    part: list[str] = first
     for line in _lines(SOURCES / "census_1990_names.txt"):
         if line.startswith("["):
             part = first if line == "[first]" else last
             continue
         part.append(line)
-    return set(first) | set(last[:SURNAME_RANKS])
+    return set(first) | set(last if surnames is None else last[:surnames])
 
 
-def words() -> tuple[list[str], dict[str, int]]:
+def words() -> tuple[list[str], dict[str, int], list[str]]:
+    """(the vocabulary, counts by source, the words of it that are also census names: kept as clinical)"""
     meaning, eponyms, anatomy = _meaning_words()
     curated = {w for w in _lines(SOURCES / "imaging_terms.txt") if re.fullmatch(r"[a-z]+", w)}
-    names = _names()
-    found = (meaning | _dictionary_words()) - eponyms
-    kept = {w for w in found if len(w) > 1 and (w not in names or w in anatomy)} | curated
+    names, every_name = _names(), _names(None)
+    dictionary = _dictionary_words() - eponyms
+    found = (meaning | dictionary) - eponyms
+    # Meaning words (species, places and people among them) lose every census name; the dictionary's
+    # attribute names ("Study", "Series") only the first names and frequent surnames.
+    kept = {w for w in meaning - eponyms if len(w) > 1 and (w not in every_name or w in anatomy)}
+    kept |= {w for w in dictionary if len(w) > 1 and (w not in names or w in anatomy)}
+    kept |= curated
+    english = set(_lines(SOURCES / "english_words.txt")) - every_name - eponyms
     stats = {"meaning_words": len(meaning), "eponyms": len(eponyms), "names_removed": len(found & names - anatomy),
-             "curated": len(curated), "words": len(kept)}
-    return sorted(kept), stats
+             "curated": len(curated), "english": len(english), "words": len(kept | english)}
+    kept |= english
+    return sorted(kept), stats, sorted(kept & every_name)
 
 
 def render() -> str:
     import pydicom
 
-    kept, stats = words()
+    kept, stats, name_like = words()
     lines = [
         '"""Words a cleaned text may keep (see generate_vocabulary.py for where each comes from).\n',
         "\n",
@@ -126,6 +139,9 @@ def render() -> str:
     if row:
         lines.append(" ".join(row) + "\n")
     lines.append("'''.split())\n")
+    lines.append("# Words of the vocabulary that are also some census name (anatomy such as Head or Colon, "
+                 "imaging terms,\n# rarer surnames): a name written in a description as one of these stays.\n")
+    lines.append(f"NAME_LIKE = frozenset({' '.join(name_like)!r}.split())\n")
     return "".join(lines)
 
 
