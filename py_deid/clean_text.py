@@ -13,8 +13,7 @@ placeholder, and a run of placeholders one placeholder.
 from __future__ import annotations
 
 import re
-
-from ._standard.vocabulary import WORDS
+from functools import lru_cache
 
 PLACEHOLDER = "***"
 # A word: letters and digits of any script (so "Dinkelsbühl" is one word, not "Dinkelsb" and "hl"), with
@@ -39,17 +38,25 @@ _PLACEHOLDERS = re.compile(r"\*{3}(?:[\s,;:^/_.-]*\*{3})+")
 MAX_MIXED = 10
 
 
+@lru_cache(maxsize=1)
+def _words() -> frozenset[str]:
+    from ._standard.vocabulary import WORDS  # noqa: PLC0415 - 112,000 words: loaded when text is first cleaned
+
+    return WORDS
+
+
 def known_word(token: str) -> bool:
     """Whether one token (letters, digits, or both run together) is known not to identify anyone."""
+    words = _words()
     if token.isalpha():
-        return (len(token) == 1 and token.isascii()) or token.lower() in WORDS
+        return (len(token) == 1 and token.isascii()) or token.lower() in words
     if _NUMBER.fullmatch(token):
         return True
     if len(token) > MAX_MIXED:
         return False
     for run in _RUNS.findall(token):
         if run[0].isalpha():
-            if (len(run) > 1 or not run.isascii()) and run.lower() not in WORDS:
+            if (len(run) > 1 or not run.isascii()) and run.lower() not in words:
                 return False
         elif len(run.split(".")[0].split(",")[0]) > 3:
             return False
