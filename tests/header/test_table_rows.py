@@ -95,7 +95,7 @@ def _sequence_value() -> Sequence:
 
 
 # Values for rows the profile keeps: no PHI, so that the residual sweep (which removes the patient's own
-# terms from kept attributes; tested in test_residual.py) does not touch them.
+# terms from kept attributes: py_deid/residual.py) does not touch them.
 NEUTRAL = {"LO": "Knee exam", "LT": "Normal knee", "SH": "KNEE", "ST": "Knee", "UC": "Knee", "UT": "Knee",
            "PN": "SMITH^ANNA"}
 
