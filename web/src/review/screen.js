@@ -48,7 +48,7 @@ export function mountReview(container, { run, call, t, attestation }) {
     for (const item of items) {
       if (!item.isIntersecting) continue;
       seen.unobserve(item.target);
-      const entry = state.entries[Number(item.target.dataset.entry)];
+      const entry = state.entries[Number(/** @type {HTMLElement} */ (item.target).dataset.entry)];
       if (entry) { thumbs.get(entry).visible = true; drawThumb(entry); }
     }
   });

@@ -1,6 +1,6 @@
 // One instance under review: its de-identified frames (scrubber, window/level for grayscale), the masks over them
 // with the box editor, the OCR text found in each mask, exclusion, and the header before and after.
-import { FrameCanvas, COLORS } from './canvas.js';
+import { FrameCanvas } from './canvas.js';
 import { button, el, personName, select } from './dom.js';
 import { addBox, cloneEdits, deleteAdded, frameBoxes, removeAuto, restore } from './edits.js';
 import { headerTable } from './header-table.js';
@@ -15,7 +15,10 @@ const overlap = (w, b) => {
 
 export class Viewer {
   constructor({ state, call, s, seriesOf }) {
-    Object.assign(this, { state, call, s, seriesOf });
+    this.state = state;
+    this.call = call;
+    this.s = s;
+    this.seriesOf = seriesOf;
     this.entry = null;
     this.frame = 0;
     this.window = null;
