@@ -172,7 +172,8 @@ export class DeidUploader extends HTMLElement {
       if (report) this.#error(err);
     }
     const s = this.#settings;
-    const lang = (s && s.lang) || /** @type {HTMLElement | null} */ (this.closest('[lang]'))?.lang || document.documentElement.lang || navigator.language;
+    const scope = /** @type {HTMLElement | null} */ (this.closest('[lang]'));
+    const lang = (s && s.lang) || scope?.lang || document.documentElement.lang || navigator.language;
     this.#t = translator(lang, (s && s.strings) || {});
     this.#render();
     if (s && this.run?.uploader) Object.assign(this.run.uploader, { token: s.token, tokenProvider: s.tokenProvider || null });
