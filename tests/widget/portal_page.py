@@ -14,8 +14,6 @@ class PortalPage:
         self.page = context.new_page()
         self.console: list[str] = []
         self.requests: list[str] = []
-        self.workers: list[str] = []  # the URL of every worker the page started
-        self.page.on("worker", lambda w: self.workers.append(w.url))
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         context.on("request", lambda r: self.requests.append(r.url))
