@@ -8,11 +8,10 @@ import textwrap
 
 from tests.package_modules import imports, modules
 
-# The cycles known when this test was written, each being removed by other work (the header core, the receiver,
-# the pixels package): the merges of that work empty this list, and then it stays empty.
+# The cycles known when this test was written, each being removed by other work (the header core, the pixels
+# package): the merges of that work empty this list, and then it stays empty.
 KNOWN_CYCLES = frozenset({
     frozenset({"header", "privates"}),
-    frozenset({"receiver.app", "receiver.retrieve"}),
     frozenset({"pixels", "pixels.clean"}),
 })
 
