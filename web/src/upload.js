@@ -42,7 +42,12 @@ export class StowUploader extends EventTarget {
     this.token = token;
     this.tokenProvider = tokenProvider;
     this.acks = acks;
-    Object.assign(this, { maxBatchBytes, maxBatchCount, maxAttempts, baseDelayMs, maxDelayMs, lingerMs });
+    this.maxBatchBytes = maxBatchBytes;
+    this.maxBatchCount = maxBatchCount;
+    this.maxAttempts = maxAttempts;
+    this.baseDelayMs = baseDelayMs;
+    this.maxDelayMs = maxDelayMs;
+    this.lingerMs = lingerMs;
     this.queue = [];
     this.pendingBytes = 0;
     this.running = false;
@@ -52,7 +57,7 @@ export class StowUploader extends EventTarget {
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
   async send(instance) {
     if (!(instance instanceof DeidentifiedInstance)) throw new TypeError('only de-identifier output can be uploaded');
-    const { sopUid, sha256 } = instance.record;
+    const { sopUid } = instance.record;
     if (await this.acks.get(sopUid)) return 'already-uploaded';
     return new Promise((resolve, reject) => {
       this.queue.push({ instance, resolve, reject });
@@ -100,6 +105,7 @@ export class StowUploader extends EventTarget {
     let waiting = batch;
     let reason = 'upload';
     for (let attempt = 1; waiting.length; attempt += 1) {
+      /** @type {{status?: number, acked?: Set<string>, failed?: Map<string, number>, tokenError?: Error, network?: boolean}} */
       let reply;
       try {
         reply = await this.#post(waiting, reason);
@@ -182,7 +188,7 @@ export class StowUploader extends EventTarget {
     });
     const out = { status: response.status, acked: new Set(), failed: new Map() };
     if (![200, 202, 409].includes(response.status)) return out;
-    let json = {};
+    let json;
     try { json = await response.json(); } catch { return out; }
     for (const item of json?.[REFERENCED]?.Value || []) {
       const uid = item?.[SOP_INSTANCE]?.Value?.[0];
