@@ -267,6 +267,9 @@ class _Run:
             self.scrub(ds, tag, vr, path)
         elif vr == "PN":
             self.dummy(ds, tag, vr, path, "")
+        elif vr in BINARY_VRS or vr in ("OB or OW", "US or OW", "US or SS or OW"):
+            # Bytes cannot be cleaned (a Maker Note, a timestamp token): nothing says what is in them.
+            self.remove(ds, tag, path)
         else:
             # Nothing to clean in a number or a code; C keeps it (E.1: values of similar meaning).
             self.out.actions["C"] += 1

@@ -41,15 +41,17 @@ def _present(ds, keyword: str) -> bool:
         return True  # unreadable: assume the condition may hold, and keep the attribute valid
 
 
-# The conditions of the Type 1C/2C attributes that Table E.1-1 removes (X or Z) at the top level of some IOD,
-# as PS3.3 states them: Patient Module (C.7.1.1) for the responsible person and organisation, "required if
-# the patient is an animal"; Approval Module (C.8.8.16) for the review date and time, "required if Approval
-# Status is APPROVED or REJECTED". Where a condition does not hold, X removes the attribute (tests keep this
-# list equal to what the generated IOD data holds).
+# The conditions of the Type 1C/2C attributes that Table E.1-1 removes (X, Z or X/Z) at the top level of some
+# IOD, as PS3.3 states them: Patient Module (C.7.1.1) for the responsible person and organisation and the
+# patient's sex neutered, "required if the patient is an animal"; Approval Module (C.8.8.16) for the review
+# date, time and reviewer, "required if Approval Status is APPROVED or REJECTED". Where a condition does not
+# hold, X removes the attribute (a test keeps this list equal to what the generated IOD data holds).
 CONDITIONS = {
+    "PatientSexNeutered": _animal,
     "ResponsiblePerson": _animal,
     "ResponsibleOrganization": _animal,
     "ReviewDate": _approved_or_rejected,
+    "ReviewerName": _approved_or_rejected,
     "ReviewTime": _approved_or_rejected,
 }
 

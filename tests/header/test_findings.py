@@ -280,7 +280,7 @@ def test_the_conditions_cover_every_conditional_attribute_the_profile_removes():
     from py_deid._standard import iod_types, table_e1_1
     from py_deid.iod import CONDITIONS
 
-    removed = {row[2] for row in table_e1_1.ROWS if row[4] in ("X", "Z")}
+    removed = {row[2] for row in table_e1_1.ROWS if row[4] in ("X", "Z", "X/Z")}
     conditional = {path for types in iod_types.TYPE_SETS for path, t in types.items()
                    if ">" not in path and path in removed and t in ("1C", "2C")}
     assert conditional == set(CONDITIONS)

@@ -190,20 +190,8 @@ EXPECTED_C = {("retain_long_modified_dates", "DA"): "C", ("retain_long_modified_
               **{("*", vr): "C" for vr in ("LO", "LT", "ST", "UT", "UC", "SH")},
               **{("*", vr): "K" for vr in ("CS", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV")},
               # A binary value cannot be read, so it cannot be cleaned: fail closed (the privacy principles of the
-              # design), never kept as it came. Today it is kept (see BINARY_C_KEPT).
+              # design), never kept as it came (Maker Note, Device Setting Description, the timestamps).
               **{("*", vr): "X" for vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN")}}
-# Rows whose C is a binary value: Maker Note and Device Setting Description (clean_descriptors) may hold any text;
-# Frame Origin Timestamp and Certified Timestamp (retain_long_modified_dates) keep the unshifted date. A finding
-# for the header core (py_deid/header.py): strict, so that the fix makes these cases fail until this goes.
-BINARY_C_KEPT = {(0x0016002B, "clean_descriptors"), (0x0016004B, "clean_descriptors"),
-                 (0x00340007, "retain_long_modified_dates"), (0x04000310, "retain_long_modified_dates")}
-
-# Patient's Sex Neutered is Type 2C, "required if Patient is an animal" (PS3.3 C.7.1.1): for a human X/Z removes it.
-# The header core evaluates that condition for Responsible Person and Organization only (py_deid/iod.py
-# CONDITIONS) and empties it. Strict, like BINARY_C_KEPT.
-CONDITION_NOT_EVALUATED = {0x00102203}
-
-
 def expected_c(option: str, vr: str) -> str:
     return EXPECTED_C.get((option, vr)) or EXPECTED_C[("*", vr)]
 
@@ -300,11 +288,7 @@ def test_row_under_option(case, base_bytes, request):
         assert top == "D" and PHI_NAME not in str(out.get(tag).value)
         return
     allowed = ALLOWED[code]
-    if code == "C" and (tag, option) in BINARY_C_KEPT:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="a binary value under C is kept as it came"))
     assert top in allowed, f"{row['tag']} {row['name']}: {top} is not allowed by {code}"
-    if code in BY_TYPE and tag in CONDITION_NOT_EVALUATED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="a condition of the IOD is not evaluated"))
     if code in BY_TYPE:
         chosen = oracle_choice(code, out, tag)
         want = {"D": {"D", "U", "C"}}.get(chosen, {chosen})
