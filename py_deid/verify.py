@@ -18,7 +18,7 @@ from pydicom.multival import MultiValue
 
 from . import codes
 from . import dates as _dates
-from .clean_text import PLACEHOLDER, known_word
+from .clean_text import allowlisted
 from .conform import problems as value_problems
 from .header import CODE_ITEM, CODE_PARTS, DUMMY_TEXT, TEXT_VRS
 from .iod import IodTypes
@@ -39,7 +39,6 @@ META_ALLOWED = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x0002
 _IMPLEMENTATION_VERSION = re.compile(r"[A-Z0-9_.]{1,16}")
 # A trial subject ID as sites write them: no name separators, at least one digit.
 _SUBJECT_SHAPE = re.compile(r"(?=[^\d]*\d)[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
-_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -153,8 +152,8 @@ class _Checker:
             if (action == "C" or cleaned) and phi_patterns_in(text):
                 self.add("phi-marker", loc, "cleaned text still holds a PHI-shaped value")
                 return
-            if (action == "C" or cleaned) and text not in ALLOWED_DUMMIES and not all(
-                    known_word(t) for t in _TOKEN.findall(text.replace(PLACEHOLDER, " "))):
+            if (action == "C" or cleaned) and text not in ALLOWED_DUMMIES and allowlisted(text)[1]:
+                # Cleaned text is a fixed point of the cleaning: anything it would still replace is unknown.
                 self.add("text-not-allowlisted", loc, "cleaned text holds a word not known to be safe")
                 return
 
