@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-build", action="store_true", help="never run build_wasm.py when the site is missing")
     g.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="a sponsor portal origin allowed to call the endpoint from a browser (repeatable)")
+    g.add_argument("--review", choices=("pixels", "always", "never"), default="pixels",
+                   help="which images the page holds for a reviewer's sign-off before upload: pixels (default: "
+                        "those with text found or masked), always, never")
     g.add_argument("--public-url", help="origin clients see, for RetrieveURL (default: from each request)")
     g = p.add_argument_group("TLS")
     g.add_argument("--cert-file", type=Path, help="certificate chain (PEM) instead of the generated one")
@@ -224,7 +227,8 @@ def run(args) -> int:
     cfg = ReceiverConfig(store=store, options=options, limits=limits, forwarding=forwarding,
                          cli_tokens=_cli_tokens(args.token), token_file=token_path, site_dir=_site(args),
                          cors_origins=origins, public_url=args.public_url or (origin if loopback else None),
-                         benchmark_sink=args.benchmark_sink, verify_workers=max(0, args.verify_workers))
+                         benchmark_sink=args.benchmark_sink, verify_workers=max(0, args.verify_workers),
+                         review=args.review)
     configure_logging(args.log_level)
     from .app import Receiver
     from .static import SiteError
@@ -244,6 +248,7 @@ def run(args) -> int:
         f"  page:     {origin}/" + ("" if cfg.site_dir else "  (no web app: DICOMweb only)"),
         f"  DICOMweb: {origin}/dicomweb",
         f"  store:    {store}",
+        f"  review:   {args.review} (--review)",
         f"  TLS:      {tls_note}",
     ]
     if new_token:
