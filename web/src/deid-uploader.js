@@ -38,6 +38,8 @@ export class DeidUploader extends HTMLElement {
   #rowsTimer = null;
   #cspSeen = new Set();
   #starting = null;
+  #refusedToken = null;  // the token the endpoint refused: the field is shown again until another one is given
+  #tokenErrorShown = false;
   #onUnload = (e) => { if (this.run && BUSY.has(this.run.state)) e.preventDefault(); };
   #onViolation = (e) => this.#violation(e);
 
@@ -152,7 +154,7 @@ export class DeidUploader extends HTMLElement {
     const lang = (s && s.lang) || this.closest('[lang]')?.lang || document.documentElement.lang || navigator.language;
     this.#t = translator(lang, (s && s.strings) || {});
     this.#render();
-    if (s && this.run?.uploader) Object.assign(this.run.uploader, { token: s.token, tokenProvider: s.tokenProvider || null });
+    if (s && this.run?.uploader) this.run.uploader.setCredentials(this.#usableToken(s), s.tokenProvider);
     return s;
   }
 
@@ -278,7 +280,7 @@ export class DeidUploader extends HTMLElement {
     localize(this.shadowRoot, this.#t);
     for (const [stage, state] of Object.entries(this.pool?.stages || {})) setStage(this.shadowRoot, this.#t, stage, state);
     const s = this.#settings;
-    const needToken = !!s?.endpoint && !s.token && !s.tokenProvider;
+    const needToken = !!s?.endpoint && !s.tokenProvider && !this.#usableToken(s);
     this.$('[part=token-form]').hidden = !needToken || this.#destroyed;
     this.$('[part=local-notice]').hidden = !s || !!s.endpoint;
     for (const row of this.run?.rows || []) this.#row(row);
@@ -286,6 +288,27 @@ export class DeidUploader extends HTMLElement {
     if (this.run?.state === 'complete') renderSummary(this.$('[part=summary]'), this.run.summary(), this.#t);
     if (this.run?.held?.length) this.#reviewText(this.run.held.length);
     if (this.#destroyed) this.#showError(this.#t('destroyed'));
+  }
+
+  #usableToken(s) { return s.token && s.token !== this.#refusedToken ? s.token : null; }
+
+  #tokenRefused() {
+    const s = this.#settings;
+    if (!s || s.tokenProvider) return false;  // a portal's provider was asked again already: its files failed
+    this.#refusedToken = s.token || null;
+    this.#render();
+    this.#showError(this.#t('token.refused'));
+    this.#tokenErrorShown = true;
+    const input = this.$('#token');
+    const active = this.shadowRoot.activeElement;
+    // The next step is the field: focus it unless the person is typing elsewhere (a reviewer's name...).
+    if (!active || !['INPUT', 'TEXTAREA', 'SELECT'].includes(active.tagName)) input.focus();
+    return true;
+  }
+
+  #clearTokenError() {
+    if (this.#tokenErrorShown && !this.#configError) this.#hideError();
+    this.#tokenErrorShown = false;
   }
 
   #wire() {
@@ -320,7 +343,14 @@ export class DeidUploader extends HTMLElement {
     this.$('[part=token-form]').addEventListener('submit', (e) => {
       e.preventDefault();
       const value = this.$('#token').value.trim();
-      if (value) { this.$('#token').value = ''; this.token = value; }
+      if (!value) return;
+      this.$('#token').value = '';
+      this.#refusedToken = null;
+      this.#clearTokenError();  // its cause, the refused token, is gone; a refusal of this one says so again
+      this.token = value;
+      // The form hides: focus goes where the work goes on, not to the top of the page.
+      const next = this.run ? this.$('[part=counts]') : this.$('[part=dropzone]');
+      next.focus();
     });
     this.$('[part=review] form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -338,10 +368,8 @@ export class DeidUploader extends HTMLElement {
     if (!entries.length) return 0;
     const s = this.#check({ report: false });
     if (!s) refuse(this.#configError);
-    if (s.endpoint && !s.token && !s.tokenProvider) {
-      refuse(new ConfigError('an upload token (token or tokenProvider) is needed for the endpoint', ['token']));
-    }
-    this.#hideError();
+    // Without a token the files are de-identified now and wait for it (the token form says where it comes from).
+    if (!this.#tokenErrorShown) this.#hideError();
     const pool = this.#ensurePool();
     // Files given while a run is being set up join it (two quick drops make one run, not two).
     while (this.#starting) await this.#starting.catch(() => {});
@@ -407,9 +435,12 @@ export class DeidUploader extends HTMLElement {
   }
 
   #newRun(s) {
-    const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: s.token,
+    const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: this.#usableToken(s),
       tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint) }) : null;
-    uploader?.addEventListener('error', (e) => this.#error(e.detail));
+    uploader?.addEventListener('error', (e) => {
+      if (e.detail?.name === 'Unauthorized' && this.#tokenRefused()) this.#emit('deid-error', this.#detail(e.detail));
+      else this.#error(e.detail);
+    });
     const run = new Run({ pool: this.pool, uploader, review: s.review, fileTimeoutMs: s.fileTimeout || 0,
       limits: { maxFileSize: s.maxFileSize || 0, maxBatchSize: s.maxBatchSize || 0, modalities: s.modalities || null } });
     this.run?.cancel();
@@ -422,7 +453,10 @@ export class DeidUploader extends HTMLElement {
       this.#rowLater(row);
       const { index, status, code, message, modality, sopUid } = row;  // never the file name or path
       this.#emit('deid-file', { index, status, code, message, modality: modality || '', sopUid: sopUid || '' });
-      if (status === 'uploaded' || status === 'already-uploaded') this.#emit('deid-uploaded', { index, sopUid, status });
+      if (status === 'uploaded' || status === 'already-uploaded') {
+        if (status === 'uploaded') this.#clearTokenError();  // the endpoint took the token
+        this.#emit('deid-uploaded', { index, sopUid, status });
+      }
     }));
     run.addEventListener('progress', mine((d) => this.#progress(d)));
     run.addEventListener('review-required', mine((detail) => {

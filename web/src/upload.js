@@ -4,6 +4,8 @@
 // duplicates an instance. Only DeidentifiedInstance objects (made by the worker pool) are accepted.
 // The bearer token is a string or comes from an async provider (a portal's short-lived tokens): the provider is
 // asked before each request ({reason: 'upload'}) and once more after a 401 ({reason: 'unauthorized'}).
+// A plain token that is missing or refused does not fail the files: they wait (event 'token-needed') until
+// setCredentials() gives one, then the same batch is sent again.
 import { DeidentifiedInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 
@@ -47,6 +49,22 @@ export class StowUploader extends EventTarget {
     this.pendingBytes = 0;
     this.running = false;
     this.timer = null;
+    this.tokenWaiters = [];
+  }
+
+  /** A new token (or provider): uploads waiting for one go on. */
+  setCredentials(token, tokenProvider = null) {
+    this.token = token || null;
+    this.tokenProvider = tokenProvider || null;
+    if (this.#hasToken()) this.tokenWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  #hasToken() { return !!(this.tokenProvider || this.token); }
+
+  async #untilToken(reason) {
+    if (this.#hasToken()) return;
+    this.dispatchEvent(new CustomEvent('token-needed', { detail: { reason, count: this.queue.length } }));
+    while (!this.#hasToken()) await new Promise((resolve) => this.tokenWaiters.push(resolve));
   }
 
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
@@ -100,6 +118,7 @@ export class StowUploader extends EventTarget {
     let waiting = batch;
     let reason = 'upload';
     for (let attempt = 1; waiting.length; attempt += 1) {
+      await this.#untilToken('missing');
       let reply;
       try {
         reply = await this.#post(waiting, reason);
@@ -111,6 +130,13 @@ export class StowUploader extends EventTarget {
         waiting.refreshed = true;  // one fresh token per batch: a provider that keeps failing is not asked forever
         reason = 'unauthorized';
         attempt -= 1;
+        continue;
+      }
+      if ((reply.status === 401 || reply.status === 403) && !this.tokenProvider) {
+        // A person typed it: they can type the right one. The batch waits for it (untilToken) and goes again.
+        this.token = null;
+        this.dispatchEvent(new CustomEvent('error', { detail: new NamedError('Unauthorized', 'the endpoint refused the upload token') }));
+        attempt = 0;
         continue;
       }
       if (reply.status === 401 || reply.status === 403) {

@@ -18,10 +18,11 @@ export const TEMPLATE = (styles) => `
   <p part="local-notice" class="notice" data-t="localOnly" hidden></p>
   <form part="token-form" class="token" hidden>
     <label for="token" data-t="token.label"></label>
-    <input id="token" part="input" type="password" autocomplete="off" spellcheck="false" required>
+    <input id="token" part="input" type="password" autocomplete="off" spellcheck="false" required aria-describedby="token-help">
     <button type="submit" part="button" data-t="token.submit"></button>
+    <p id="token-help" class="help" data-t="token.help"></p>
   </form>
-  <div part="dropzone" class="drop" role="region" data-t-aria="drop.label" aria-describedby="drop-help">
+  <div part="dropzone" class="drop" tabindex="-1" role="region" data-t-aria="drop.label" aria-describedby="drop-help">
     <p class="hint"><strong data-t="drop.hint"></strong></p>
     <p id="drop-help" class="help" data-t="drop.help"></p>
     <div class="pickers">
@@ -31,7 +32,7 @@ export const TEMPLATE = (styles) => `
   </div>
   <div class="progress">
     <progress part="progress" max="1" value="0" data-t-aria="progress.label"></progress>
-    <p part="counts" class="counts" aria-live="polite" data-t="counts.none"></p>
+    <p part="counts" class="counts" tabindex="-1" aria-live="polite" data-t="counts.none"></p>
   </div>
   <section part="review-screen" class="review-screen" hidden></section>
   <section part="review" class="review" hidden aria-labelledby="review-title">

@@ -14,6 +14,8 @@ export default {
   localOnly: 'Es ist kein Upload-Ziel konfiguriert: Die Dateien werden hier de-identifiziert und nirgendwohin gesendet.',
   'token.label': 'Upload-Token',
   'token.submit': 'Token verwenden',
+  'token.help': 'Das Upload-Token erhalten Sie im Studienportal des Sponsors (bei einem lokalen Empfänger aus der Ausgabe von `py-deid serve`). Dateien, die Sie jetzt hinzufügen, werden de-identifiziert und warten hier darauf.',
+  'token.refused': 'Der Empfänger hat dieses Upload-Token nicht angenommen. Geben Sie das Token unten erneut ein: Die hier wartenden Dateien werden dann hochgeladen, ohne sie neu hinzuzufügen.',
   'drop.label': 'Ablagebereich',
   'drop.hint': 'DICOM-Dateien oder -Ordner hierher ziehen',
   'drop.help': 'oder unten auswählen (Tastatur: mit Tab zu einer Schaltfläche, dann Enter). Der Ordner einer CD kann ganz abgelegt werden: Indexdateien, Viewer und andere Nicht-DICOM-Dateien werden als übersprungen aufgeführt.',

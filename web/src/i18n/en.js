@@ -15,6 +15,8 @@ export default {
   localOnly: 'No upload endpoint is configured: files are de-identified here and not sent anywhere.',
   'token.label': 'Upload token',
   'token.submit': 'Use token',
+  'token.help': "The upload token comes from your sponsor's trial portal (or, for a local receiver, from what `py-deid serve` printed when it started). Files you add now are de-identified and wait here for it.",
+  'token.refused': 'The receiving endpoint did not accept this upload token. Enter the token again below: the files waiting here are then uploaded, nothing needs to be added again.',
   'drop.label': 'Drop zone',
   'drop.hint': 'Drop DICOM files or folders here',
   'drop.help': "or choose them below (keyboard: Tab to a button, then Enter). A CD's folder can be dropped whole: index files, viewers and other non-DICOM files are listed as skipped.",
