@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "py_deid"
-HOST_MODULES = ("cli", "__main__", "batch", "verify_files", "receiver", "hosts.native", "hosts.native_ocr",
+HOST_MODULES = ("cli", "site_key", "__main__", "batch", "verify_files", "receiver", "hosts.native", "hosts.native_ocr",
                 "hosts.native_codecs", "hosts.tessdata", "hosts.browser", "_standard.generate")
 CORE_FORBIDDEN = {"numpy", "PIL", "tesserocr", "pylibjpeg", "openjpeg", "libjpeg", "jpeg_ls", "rle", "starlette",
                   "uvicorn", "httpx", "cryptography", "js", "pyodide", "os", "subprocess", "socket", "shutil",

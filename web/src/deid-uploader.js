@@ -8,6 +8,7 @@ import { fromDataTransfer, fromFileList } from './files.js';
 import { translator } from './i18n/index.js';
 import { WorkerPool, defaultPoolSize } from './pool.js';
 import { NamedError } from './protocol.js';
+import { exportKeyFile, importKeyFile, keyScope, siteKey, storeSiteKey } from './site-key.js';
 import { mountReview } from './review/screen.js';
 import { StowUploader } from './upload.js';
 import { countsText, localize, renderRow, renderSummary, setStage, TEMPLATE } from './view.js';
@@ -212,6 +213,23 @@ export class DeidUploader extends HTMLElement {
     this.#showError(this.#t('destroyed'));
   }
 
+  /** The site key this browser keeps for the endpoint, as a passphrase-protected key file (JSON text) that
+   * importSiteKey() on another computer and the CLI's --key-file read. */
+  async exportSiteKey(passphrase) {
+    const s = this.#check({ report: false });
+    const site = s && await siteKey(keyScope(s.endpoint, s.siteId));
+    if (!site) throw new NamedError('KeyFileError', 'this browser cannot keep a site key');
+    return exportKeyFile(site.key, passphrase);
+  }
+
+  /** Replace the site key by the one in a key file; runs started from now on use it. */
+  async importSiteKey(text, passphrase) {
+    const s = this.#check({ report: false });
+    if (!s) throw this.#configError;
+    await storeSiteKey(keyScope(s.endpoint, s.siteId), await importKeyFile(text, passphrase));
+    this.#version += 1;  // a finished run starts afresh with the new key
+  }
+
   get state() { return this.#destroyed ? 'destroyed' : this.run ? this.run.state : 'idle'; }
   summary() { return this.run ? this.run.summary() : null; }
   whenReady() { return this.#ensurePool().whenReady(); }
@@ -283,6 +301,7 @@ export class DeidUploader extends HTMLElement {
     const needToken = !!s?.endpoint && !s.tokenProvider && !this.#usableToken(s);
     this.$('[part=token-form]').hidden = !needToken || this.#destroyed;
     this.$('[part=local-notice]').hidden = !s || !!s.endpoint;
+    this.$('[part=site-key]').hidden = !s || !!s.pseudonymKey || !!s.pseudonymKeyProvider;
     for (const row of this.run?.rows || []) this.#row(row);
     if (this.#lastProgress) this.$('[part=counts]').textContent = countsText(this.#lastProgress, this.#t);
     if (this.run?.state === 'complete') renderSummary(this.$('[part=summary]'), this.run.summary(), this.#t);
@@ -357,6 +376,33 @@ export class DeidUploader extends HTMLElement {
       try {
         this.signOff({ reviewer: this.$('#reviewer').value, role: this.$('#role').value });
       } catch (err) { this.#error(err); }
+    });
+    const keyStatus = (text) => { this.$('#key-status').textContent = text; };
+    this.$('#key-export').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const text = await this.exportSiteKey(this.$('#export-pass').value);
+        const file = 'py-deid-site-key.json';
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+        a.download = file;
+        a.hidden = true;
+        this.shadowRoot.append(a);
+        a.click();
+        setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        this.$('#export-pass').value = '';
+        keyStatus(this.#t('siteKey.exported', { file }));
+      } catch (err) { keyStatus(err.message); }
+    });
+    this.$('#key-import').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const [file] = this.$('#import-file').files;
+        await this.importSiteKey(await file.text(), this.$('#import-pass').value);
+        this.$('#import-pass').value = '';
+        this.$('#import-file').value = '';
+        keyStatus(this.#t('siteKey.imported'));
+      } catch (err) { keyStatus(err.message); }
     });
     addEventListener('beforeunload', this.#onUnload);
     document.addEventListener('securitypolicyviolation', this.#onViolation);

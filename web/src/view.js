@@ -15,6 +15,26 @@ export const TEMPLATE = (styles) => `
   </header>
   <p part="error" class="error" role="alert" hidden></p>
   <p part="key-notice" class="notice" data-t="keyNotice" hidden></p>
+  <section part="site-key" class="site-key" hidden aria-labelledby="site-key-title">
+    <h2 id="site-key-title" class="visually-hidden" data-t="siteKey.title"></h2>
+    <p data-t="siteKey.text"></p>
+    <details>
+      <summary data-t="siteKey.manage"></summary>
+      <form id="key-export" class="key-form">
+        <label for="export-pass" data-t="siteKey.newPassphrase"></label>
+        <input id="export-pass" part="input" type="password" autocomplete="new-password" minlength="10" required>
+        <button type="submit" part="button" data-t="siteKey.export"></button>
+      </form>
+      <form id="key-import" class="key-form">
+        <label for="import-file" data-t="siteKey.file"></label>
+        <input id="import-file" type="file" accept=".json,application/json" required>
+        <label for="import-pass" data-t="siteKey.passphrase"></label>
+        <input id="import-pass" part="input" type="password" autocomplete="off" required>
+        <button type="submit" part="button" data-t="siteKey.import"></button>
+      </form>
+      <p id="key-status" role="status"></p>
+    </details>
+  </section>
   <p part="local-notice" class="notice" data-t="localOnly" hidden></p>
   <form part="token-form" class="token" hidden>
     <label for="token" data-t="token.label"></label>
