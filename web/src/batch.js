@@ -21,7 +21,12 @@ export class Run extends EventTarget {
     this.active = 0;
     this.uploads = new Set();
     this.started = 0;
-    this.inputBytes = 0;
+    this.ended = 0;
+    this.inputBytes = 0;  // read and de-identified so far
+    this.totalBytes = 0;  // of every file added
+    this.reviewMs = 0;  // time spent waiting for a reviewer, not counted as processing time
+    this.reviewSince = 0;
+    this.idleMs = 0;
     this.signoff = null;
     this.progressTimer = null;
     this.state = 'idle';
@@ -37,12 +42,14 @@ export class Run extends EventTarget {
     for (const { file, path } of entries) {
       const row = { index: this.rows.length, path, size: file.size, status: 'queued', code: '', message: '', file };
       this.rows.push(row);
+      this.totalBytes += file.size;
       added.push(row);
       const refused = this.#admit(row);
       if (refused) this.#update(row, 'skipped', refused);
       else this.queue.push(row);
     }
     if (!this.started) this.started = performance.now();
+    if (this.ended) { this.idleMs += performance.now() - this.ended; this.ended = 0; }  // between batches: not processing
     this.#setState('processing');
     this.#progress();
     // Two more readers than workers: the next file is read while the workers de-identify (bounded prefetch).
@@ -186,6 +193,7 @@ export class Run extends EventTarget {
     }
     clearTimeout(this.progressTimer);  // deid-complete is the last event of a run: no throttled progress after it
     this.progressTimer = null;
+    this.ended = performance.now();
     this.#setState('complete');
     this.emitProgress();
     this.dispatchEvent(new CustomEvent('complete', { detail: this.summary() }));
@@ -193,6 +201,9 @@ export class Run extends EventTarget {
 
   #setState(state) {
     if (this.state === state) return;
+    const now = performance.now();
+    if (this.state === 'awaiting-review' && this.reviewSince) { this.reviewMs += now - this.reviewSince; this.reviewSince = 0; }
+    if (state === 'awaiting-review') this.reviewSince = now;
     this.state = state;
     this.dispatchEvent(new CustomEvent('state', { detail: { state } }));
   }
@@ -219,10 +230,18 @@ export class Run extends EventTarget {
     this.progressTimer = setTimeout(() => { this.progressTimer = null; this.emitProgress(); }, 100);
   }
 
+  /** [seconds of processing, seconds waiting for review] since the batch started. */
+  times() {
+    if (!this.started) return [0, 0];
+    const now = this.ended || performance.now();
+    const review = this.reviewMs + (this.reviewSince ? now - this.reviewSince : 0);
+    return [Math.max(0, now - this.started - this.idleMs - review) / 1000, review / 1000];
+  }
+
   emitProgress() {
-    const seconds = this.started ? (performance.now() - this.started) / 1000 : 0;
+    const [seconds, reviewSeconds] = this.times();
     const c = this.counts();
-    const detail = { state: this.state, counts: c, inputBytes: this.inputBytes, seconds,
+    const detail = { state: this.state, counts: c, inputBytes: this.inputBytes, totalBytes: this.totalBytes, seconds, reviewSeconds,
       filesPerSecond: seconds ? c.processed / seconds : 0, bytesPerSecond: seconds ? this.inputBytes / seconds : 0 };
     this.dispatchEvent(new CustomEvent('progress', { detail }));
   }
@@ -237,8 +256,9 @@ export class Run extends EventTarget {
       }
       return out;
     };
+    const [seconds, reviewSeconds] = this.times();
     return { counts: this.counts(), skipped: reasons('skipped'), failed: reasons('failed'),
-      seconds: this.started ? (performance.now() - this.started) / 1000 : 0, signoff: this.signoff,
+      excluded: reasons('excluded'), seconds, reviewSeconds, inputBytes: this.inputBytes, signoff: this.signoff,
       certificate: this.reviewing.summary() };
   }
 }

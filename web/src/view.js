@@ -98,14 +98,33 @@ export function renderRow(tr, row, t) {
   tr.dataset.status = row.status;
   tr.children[2].textContent = t(`status.${row.status}`);
   let details = row.message || '';
-  if (!details && row.modality) details = `${row.modality}${row.pixels?.cleaned ? t('details.masked') : ''}`;
+  if (!details && row.modality) details = `${row.modality}: ${pixelLabel(row.pixels, t)}`;
+  else if (!details && row.status === 'deidentifying') details = t('details.reading', { mb: mb(row.size) });
   tr.children[3].textContent = details;
+}
+
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+const UNCHECKED = new Set(['pixels-off', 'no-pixel-data', 'burned-in-annotation-no', 'not-indicated']);
+
+/** What happened to the pixels, in words a site coordinator can check against the review screen. */
+export function pixelLabel(px, t) {
+  if (!px) return t('pixels.noImage');
+  const masked = Object.values(px.boxes || {}).filter((b) => b.length).length;
+  const overlays = Object.values(px.overlay_boxes || {}).filter((b) => (Array.isArray(b) ? b.length : b)).length;
+  const frames = px.counts?.frames || 0;
+  if (masked) return t('pixels.masked', { count: masked, frames });
+  if (overlays) return t('pixels.overlays');
+  if (px.cleaned) return t('pixels.clean', { count: frames });
+  const why = UNCHECKED.has(px.reason) ? t(`pixels.why.${px.reason}`) : px.reason || '';
+  return t('pixels.unchecked', { why });
 }
 
 export function countsText(d, t) {
   const c = d.counts;
-  const parts = [t('counts.files', c), t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }),
-    t('counts.skipped', { n: c.skipped }), t('counts.failed', { n: c.failed })];
+  const parts = [t('counts.files', c), t('counts.bytes', { read: mb(d.inputBytes || 0), total: mb(d.totalBytes || 0) }),
+    t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }), t('counts.skipped', { n: c.skipped }),
+    t('counts.failed', { n: c.failed })];
+  if (c.excluded) parts.push(t('counts.excluded', { n: c.excluded }));
   if (c.awaitingReview) parts.push(t('counts.awaiting', { n: c.awaitingReview }));
   parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
   return parts.join(' · ');
@@ -122,10 +141,13 @@ export function renderSummary(section, s, t) {
   p.textContent = t('summary.files', { count: c.total, total: c.total, sent })
     + (c.alreadyUploaded ? t('summary.already', { n: c.alreadyUploaded }) : '')
     + (c.deidentified ? t('summary.local', { n: c.deidentified }) : '')
-    + t('summary.rest', { skipped: c.skipped, failed: c.failed, seconds: s.seconds.toFixed(1) });
+    + (c.excluded ? t('summary.excluded', { n: c.excluded }) : '')
+    + (c.awaitingReview ? t('summary.awaiting', { n: c.awaitingReview }) : '')
+    + t('summary.rest', { skipped: c.skipped, failed: c.failed, seconds: s.seconds.toFixed(1) })
+    + (s.reviewSeconds >= 0.1 ? t('summary.review', { seconds: s.reviewSeconds.toFixed(1) }) : '');
   section.append(h, p);
-  for (const [key, reasons] of [['summary.skipped', s.skipped], ['summary.failed', s.failed]]) {
-    const entries = Object.entries(reasons);
+  for (const [key, reasons] of [['summary.skipped', s.skipped], ['summary.failed', s.failed], ['summary.excludedWhy', s.excluded]]) {
+    const entries = Object.entries(reasons || {});
     if (!entries.length) continue;
     const h3 = document.createElement('h3');
     h3.textContent = t(key);
