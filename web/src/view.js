@@ -95,6 +95,10 @@ export function renderRow(tr, row, t) {
     tr.children[1].textContent = row.path;
     tr.children[1].className = 'name';
   }
+  if (!tr.children[2].dataset.label) {  // the column names, shown in the card layout of narrow screens
+    tr.children[2].dataset.label = t('col.status');
+    tr.children[3].dataset.label = t('col.details');
+  }
   tr.dataset.status = row.status;
   tr.children[2].textContent = t(`status.${row.status}`);
   let details = row.message || '';
