@@ -408,6 +408,10 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                       "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin",
                       "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}}
     dist.put("headers.json", (json.dumps(headers, indent=1, sort_keys=True) + "\n").encode(), "build")
+    # The offline service worker (web/sw.js) at the root, so its scope is the page; it names this build, so a new
+    # build installs a new worker that precaches the new files by their hashes.
+    build_id = sha256(json.dumps({k: v["sha256"] for k, v in sorted(dist.files.items())}).encode())[:16]
+    dist.put("sw.js", f"const BUILD_ID = '{build_id}';\n".encode() + (WEB / "sw.js").read_bytes(), "web/sw.js + build id")
     manifest = {
         "py_deid": build_info["version"],
         "npm": {k: versions[k] for k in sorted({p for p, *_ in NPM_FILES} | {p for p, *_ in NPM_WRAPPED})},

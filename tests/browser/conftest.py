@@ -160,6 +160,16 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="session")
+def sw_browser(browser):
+    """A second Chromium that accepts the receiver's self-signed certificate for service workers too (Chromium
+    registers none over a certificate it does not trust, whatever the context says): for the offline tests.
+    The other tests run as a site that has not trusted the certificate, without the service worker."""
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+    yield b
+    b.close()
+
+
 @dataclass
 class Recorded:
     url: str

@@ -59,6 +59,25 @@ export class Run extends EventTarget {
     return added;
   }
 
+  /** Instances kept in the outbox by an earlier page (outbox.js): uploaded as rows of this run, named by `label`. */
+  resume(instances, label) {
+    const added = [];
+    for (const instance of instances) {
+      const { record } = instance;
+      const row = { index: this.rows.length, path: label(this.rows.length + 1), size: instance.bytes.byteLength,
+        status: 'queued', code: '', message: '', file: null };
+      this.rows.push(row);
+      added.push(row);
+      this.#upload(row, instance, { modality: record.modality, sopUid: record.sopUid, pixels: record.pixels,
+        outputBytes: record.size, record });
+    }
+    if (!this.started) this.started = performance.now();
+    if (this.ended) { this.idleMs += performance.now() - this.ended; this.ended = 0; }
+    this.#setState('uploading');
+    this.#progress();
+    return added;
+  }
+
   async #loop() {
     try {
       while (this.queue.length) {

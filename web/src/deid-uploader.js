@@ -6,7 +6,8 @@ import { Run } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
 import { fromDataTransfer, fromFileList } from './files.js';
 import { translator } from './i18n/index.js';
-import { WorkerPool, defaultPoolSize } from './pool.js';
+import { Outbox } from './outbox.js';
+import { WorkerPool, defaultPoolSize, restoredInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 import { exportKeyFile, importKeyFile, keyScope, siteKey, storeSiteKey } from './site-key.js';
 import { mountReview } from './review/screen.js';
@@ -41,6 +42,7 @@ export class DeidUploader extends HTMLElement {
   #starting = null;
   #refusedToken = null;  // the token the endpoint refused: the field is shown again until another one is given
   #tokenErrorShown = false;
+  #outboxChecked = false;
   #onUnload = (e) => { if (this.run && BUSY.has(this.run.state)) e.preventDefault(); };
   #onViolation = (e) => this.#violation(e);
 
@@ -70,7 +72,11 @@ export class DeidUploader extends HTMLElement {
     this.#check();
     // Workers start once the page's own scripts ran (a portal sets `config`, with the pool size, from a script
     // that may run after this module): after DOMContentLoaded, or after the current task if that is past.
-    const start = () => setTimeout(() => { if (this.isConnected && !this.#destroyed) this.#ensurePool(); }, 0);
+    const start = () => setTimeout(() => {
+      if (!this.isConnected || this.#destroyed) return;
+      this.#ensurePool();
+      this.#resumeOutbox().catch(() => {});  // reported in the element already
+    }, 0);
     if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
     else start();
   }
@@ -417,6 +423,28 @@ export class DeidUploader extends HTMLElement {
     // Without a token the files are de-identified now and wait for it (the token form says where it comes from).
     if (!this.#tokenErrorShown) this.#hideError();
     const pool = this.#ensurePool();
+    await this.#ensureRun(s, pool, refuse);
+    const rows = this.run.add(entries);
+    for (const row of rows) this.#row(row);
+    return rows.length;
+  }
+
+  /** Instances an earlier page released and the endpoint never acknowledged (outbox.js): uploaded now, or as
+   * soon as there is a token and the endpoint answers. */
+  async #resumeOutbox() {
+    if (this.#outboxChecked) return;
+    this.#outboxChecked = true;
+    const s = this.#check({ report: false });
+    if (!s?.endpoint) return;
+    const waiting = await new Outbox(s.endpoint).all();
+    if (!waiting.length || this.#destroyed) return;
+    await this.#ensureRun(s, this.#ensurePool(), (err) => { this.#error(err); throw err; });
+    const rows = this.run.resume(waiting.map(({ record, bytes }) => restoredInstance(record, bytes)),
+      (n) => this.#t('outbox.name', { n }));
+    for (const row of rows) this.#row(row);
+  }
+
+  async #ensureRun(s, pool, refuse) {
     // Files given while a run is being set up join it (two quick drops make one run, not two).
     while (this.#starting) await this.#starting.catch(() => {});
     if (!this.run || (this.run.state === 'complete' && this.#runVersion !== this.#version)) {
@@ -435,9 +463,6 @@ export class DeidUploader extends HTMLElement {
     } else if (this.#runVersion !== this.#version) {
       refuse(new ConfigError('the configuration changed during a run: wait for it to finish, or call reset()'));
     }
-    const rows = this.run.add(entries);
-    for (const row of rows) this.#row(row);
-    return rows.length;
   }
 
   async #startRun(s, pool) {
@@ -482,7 +507,7 @@ export class DeidUploader extends HTMLElement {
 
   #newRun(s) {
     const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: this.#usableToken(s),
-      tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint) }) : null;
+      tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint), outbox: new Outbox(s.endpoint) }) : null;
     uploader?.addEventListener('error', (e) => {
       if (e.detail?.name === 'Unauthorized' && this.#tokenRefused()) this.#emit('deid-error', this.#detail(e.detail));
       else this.#error(e.detail);

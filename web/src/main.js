@@ -20,3 +20,10 @@ async function applyServedSettings(el) {
 
 const el = document.querySelector('deid-uploader');
 if (el) applyServedSettings(el);
+
+// Offline once loaded: the service worker precaches the build (../sw.js, at the site's root). Best effort: without
+// it (a private window, an http: origin other than localhost) the page works online as before.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register(new URL('../sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
+    .catch(() => {});
+}

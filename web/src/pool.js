@@ -27,6 +27,11 @@ export class DeidentifiedInstance {
   }
 }
 
+/** An instance the uploader itself kept in its outbox (outbox.js) before a reload: de-identifier output still. */
+export function restoredInstance(record, bytes) {
+  return new DeidentifiedInstance(MINTED, record, bytes);
+}
+
 export function defaultPoolSize() {
   const cores = navigator.hardwareConcurrency || 2;
   // Leave a core for the page and the OCR engines; every worker costs ~80 MB of wasm memory.

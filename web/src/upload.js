@@ -15,6 +15,12 @@ const SOP_INSTANCE = '00081155';
 const FAILURE_REASON = '00081197';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A retry delay that ends early when the browser says it is online again. */
+const backoff = (ms) => new Promise((resolve) => {
+  const done = () => { clearTimeout(timer); removeEventListener('online', done); resolve(); };
+  const timer = setTimeout(done, ms);
+  addEventListener('online', done);
+});
 const TOKEN_TIMEOUT_MS = 30000;
 
 /** The token from a provider, checked (a header value must be one printable word), within a deadline. */
@@ -37,13 +43,14 @@ async function askProvider(provider, reason) {
 }
 
 export class StowUploader extends EventTarget {
-  constructor({ endpoint, token, tokenProvider = null, acks, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
+  constructor({ endpoint, token, tokenProvider = null, acks, outbox = null, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
     baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
     super();
     this.url = String(endpoint).replace(/\/+$/, '') + '/studies';
     this.token = token;
     this.tokenProvider = tokenProvider;
     this.acks = acks;
+    this.outbox = outbox;  // released instances not yet acknowledged, kept across reloads (outbox.js)
     Object.assign(this, { maxBatchBytes, maxBatchCount, maxAttempts, baseDelayMs, maxDelayMs, lingerMs });
     this.queue = [];
     this.pendingBytes = 0;
@@ -71,7 +78,8 @@ export class StowUploader extends EventTarget {
   async send(instance) {
     if (!(instance instanceof DeidentifiedInstance)) throw new TypeError('only de-identifier output can be uploaded');
     const { sopUid, sha256 } = instance.record;
-    if (await this.acks.get(sopUid)) return 'already-uploaded';
+    if (await this.acks.get(sopUid)) { await this.outbox?.delete(sopUid); return 'already-uploaded'; }
+    await this.outbox?.put(instance.record, instance.bytes);
     return new Promise((resolve, reject) => {
       this.queue.push({ instance, resolve, reject });
       this.pendingBytes += instance.bytes.byteLength;
@@ -111,6 +119,8 @@ export class StowUploader extends EventTarget {
 
   #settle(item, ok, value) {
     this.pendingBytes -= item.instance.bytes.byteLength;
+    // Acknowledged or refused for good: out of the outbox. (A token refusal never gets here: it waits.)
+    this.outbox?.delete(item.instance.record.sopUid);
     if (ok) item.resolve(value); else item.reject(value);
   }
 
@@ -170,6 +180,8 @@ export class StowUploader extends EventTarget {
           retry.push(item);
         }
       }
+      // The endpoint does not answer (offline, down): wait as long as it takes, the outbox keeps the instances.
+      if (reply.network) attempt = Math.min(attempt, this.maxAttempts - 1);
       if (retry.length && attempt >= this.maxAttempts) {
         const error = reply.tokenError
           || new NamedError('UploadFailed', `the endpoint did not acknowledge after ${attempt} attempts`);
@@ -180,7 +192,7 @@ export class StowUploader extends EventTarget {
       if (retry.length) {
         this.dispatchEvent(new CustomEvent('retry', { detail: { attempt, count: retry.length, status: reply.status || 0 } }));
         const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-        await sleep(delay * (0.75 + Math.random() * 0.5));
+        await backoff(delay * (0.75 + Math.random() * 0.5));
       }
       waiting = Object.assign(retry, { refreshed: waiting.refreshed });
     }

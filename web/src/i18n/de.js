@@ -23,6 +23,7 @@ export default {
   'siteKey.imported': 'Schlüssel importiert: Ab jetzt hinzugefügte Dateien erhalten die Kennungen dieses Schlüssels.',
   localOnly: 'Es ist kein Upload-Ziel konfiguriert: Die Dateien werden hier de-identifiziert und nirgendwohin gesendet.',
   'token.label': 'Upload-Token',
+  'outbox.name': 'Früher de-identifiziert, noch nicht hochgeladen ({n})',
   'token.submit': 'Token verwenden',
   'token.help': 'Das Upload-Token erhalten Sie im Studienportal des Sponsors (bei einem lokalen Empfänger aus der Ausgabe von `py-deid serve`). Dateien, die Sie jetzt hinzufügen, werden de-identifiziert und warten hier darauf.',
   'token.refused': 'Der Empfänger hat dieses Upload-Token nicht angenommen. Geben Sie das Token unten erneut ein: Die hier wartenden Dateien werden dann hochgeladen, ohne sie neu hinzuzufügen.',

@@ -24,6 +24,7 @@ export default {
   'siteKey.imported': 'Key imported: files added from now on get the identifiers of that key.',
   localOnly: 'No upload endpoint is configured: files are de-identified here and not sent anywhere.',
   'token.label': 'Upload token',
+  'outbox.name': 'De-identified earlier, not yet uploaded ({n})',
   'token.submit': 'Use token',
   'token.help': "The upload token comes from your sponsor's trial portal (or, for a local receiver, from what `py-deid serve` printed when it started). Files you add now are de-identified and wait here for it.",
   'token.refused': 'The receiving endpoint did not accept this upload token. Enter the token again below: the files waiting here are then uploaded, nothing needs to be added again.',
