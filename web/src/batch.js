@@ -27,6 +27,7 @@ export class Run extends EventTarget {
     this.reviewMs = 0;  // time spent waiting for a reviewer, not counted as processing time
     this.reviewSince = 0;
     this.idleMs = 0;
+    this.resumed = 0;  // rows from an earlier page's outbox: not read or de-identified here
     this.signoff = null;
     this.progressTimer = null;
     this.state = 'idle';
@@ -68,6 +69,7 @@ export class Run extends EventTarget {
         status: 'queued', code: '', message: '', file: null };
       this.rows.push(row);
       added.push(row);
+      this.resumed += 1;
       this.#upload(row, instance, { modality: record.modality, sopUid: record.sopUid, pixels: record.pixels,
         outputBytes: record.size, record });
     }
@@ -261,7 +263,7 @@ export class Run extends EventTarget {
     const [seconds, reviewSeconds] = this.times();
     const c = this.counts();
     const detail = { state: this.state, counts: c, inputBytes: this.inputBytes, totalBytes: this.totalBytes, seconds, reviewSeconds,
-      filesPerSecond: seconds ? c.processed / seconds : 0, bytesPerSecond: seconds ? this.inputBytes / seconds : 0 };
+      filesPerSecond: seconds ? Math.max(0, c.processed - this.resumed) / seconds : 0, bytesPerSecond: seconds ? this.inputBytes / seconds : 0 };
     this.dispatchEvent(new CustomEvent('progress', { detail }));
   }
 

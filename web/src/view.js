@@ -125,12 +125,13 @@ export function pixelLabel(px, t) {
 
 export function countsText(d, t) {
   const c = d.counts;
-  const parts = [t('counts.files', c), t('counts.bytes', { read: mb(d.inputBytes || 0), total: mb(d.totalBytes || 0) }),
-    t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }), t('counts.skipped', { n: c.skipped }),
-    t('counts.failed', { n: c.failed })];
+  const parts = [t('counts.files', c)];
+  if (d.totalBytes) parts.push(t('counts.bytes', { read: mb(d.inputBytes || 0), total: mb(d.totalBytes) }));
+  parts.push(t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }), t('counts.skipped', { n: c.skipped }),
+    t('counts.failed', { n: c.failed }));
   if (c.excluded) parts.push(t('counts.excluded', { n: c.excluded }));
   if (c.awaitingReview) parts.push(t('counts.awaiting', { n: c.awaitingReview }));
-  parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
+  if (d.totalBytes) parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
   return parts.join(' · ');
 }
 
