@@ -89,10 +89,11 @@ def default_store() -> Path:
     """A per-user data folder: never the current directory, where a checkout would pick up the TLS private key,
     the tokens and received images."""
     home = Path.home()
-    if sys.platform == "win32":
+    mac = home / "Library" / "Application Support"
+    if os.name == "nt":
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
+    elif mac.is_dir() and not os.environ.get("XDG_DATA_HOME"):
+        base = mac
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     return base / "py-deid" / "store"
