@@ -46,3 +46,22 @@ def test_counts_times_and_labels(receiver, session_factory, samples):
     assert summary["reviewSeconds"] >= WAIT_S and summary["seconds"] < summary["reviewSeconds"] + 120
     text = s.page.locator("deid-uploader >> [part=summary]").inner_text()
     assert "1 excluded by the reviewer" in text and "s of processing" in text and "waiting for review" in text
+
+
+def test_frames_read_inside_a_file_are_shown(receiver, session_factory, tmp_path):
+    from tests.review import images
+
+    (tmp_path / "site").mkdir()
+    cine = images.write(tmp_path / "site" / "us_cine.dcm", frames=6).path  # burned-in text on every frame
+    s = session_factory(receiver.url + "/")
+    s.uploader(token=TOKEN)
+    s.listen()
+    s.page.evaluate(f"""() => {{ window.__details = [];
+        new MutationObserver(() => {{ for (const td of {EL}.shadowRoot.querySelectorAll('tbody td:nth-child(4)'))
+            window.__details.push(td.textContent); }})
+          .observe({EL}.shadowRoot, {{subtree: true, childList: true, characterData: true}}); }}""")
+    s.page.set_input_files("deid-uploader >> #files", [str(cine)])
+    s.wait_complete()
+    seen = [d for d in s.page.evaluate("() => window.__details") if d.startswith("looking for text: frame")]
+    frames = {int(d.split("frame ")[1].split(" of")[0]) for d in seen}
+    assert seen and all(" of 6 (" in d for d in seen) and max(frames) >= 2, seen

@@ -140,7 +140,10 @@ export class Run extends EventTarget {
     try {
       const timeoutMs = this.fileTimeoutMs || 120000 + Math.ceil(row.size / (1 << 20)) * 5000;
       // (transferred, not copied) With a review policy the worker also returns what the review screen shows.
-      result = await this.pool.process(buffer, { timeoutMs, review: this.review });
+      result = await this.pool.process(buffer, { timeoutMs, review: this.review, onFrame: ({ frame, frames }) => {
+        Object.assign(row, { frame, frames });  // frames read for text so far: the row shows it, no deid-file event
+        this.dispatchEvent(new CustomEvent('row-progress', { detail: row }));
+      } });
     } catch (err) {
       this.#update(row, 'failed', { code: err.name === 'WorkerTimeout' || err.name === 'WorkerCrashed' ? 'worker-crashed' : 'internal',
         message: err.message });

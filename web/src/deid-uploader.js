@@ -530,6 +530,7 @@ export class DeidUploader extends HTMLElement {
       }
     }));
     run.addEventListener('progress', mine((d) => this.#progress(d)));
+    run.addEventListener('row-progress', mine((row) => this.#rowLater(row)));
     run.addEventListener('review-required', mine((detail) => {
       this.#flushRows();
       this.$('[part=review]').hidden = false;

@@ -132,7 +132,7 @@ export class WorkerPool extends EventTarget {
 
   /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards).
    * review / edits: see worker.js process (the review screen's data, the reviewer's mask edits). */
-  async process(buffer, { timeoutMs = 120000, review = '', edits = null } = {}) {
+  async process(buffer, { timeoutMs = 120000, review = '', edits = null, onFrame = null } = {}) {
     const slot = await this.#acquire();
     try {
       await slot.ready;
@@ -142,7 +142,8 @@ export class WorkerPool extends EventTarget {
       });
       try {
         const reply = await Promise.race([
-          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits }, { transfer: [buffer] }), deadline]);
+          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits },
+            { transfer: [buffer], onProgress: (p) => { if (p?.frames) onFrame?.(p); } }), deadline]);
         return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null,
           local: reply.local || null };
       } finally {

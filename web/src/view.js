@@ -103,7 +103,10 @@ export function renderRow(tr, row, t) {
   tr.children[2].textContent = t(`status.${row.status}`);
   let details = row.message || '';
   if (!details && row.modality) details = `${row.modality}: ${pixelLabel(row.pixels, t)}`;
-  else if (!details && row.status === 'deidentifying') details = t('details.reading', { mb: mb(row.size) });
+  else if (!details && row.status === 'deidentifying') {
+    details = row.frames ? t('details.frames', { frame: row.frame, frames: row.frames, mb: mb(row.size) })
+      : t('details.reading', { mb: mb(row.size) });
+  }
   tr.children[3].textContent = details;
 }
 

@@ -77,6 +77,7 @@ export default {
   'status.failed': 'Fehlgeschlagen',
   'status.excluded': 'Von der Prüfung ausgeschlossen',
   'details.reading': '{mb} MB werden gelesen und de-identifiziert',
+  'details.frames': 'Textsuche: Frame {frame} von {frames} ({mb} MB gelesen)',
   'pixels.noImage': 'kein Bild',
   'pixels.masked': 'Text gefunden und auf {count} von {frames} Frames maskiert',
   'pixels.overlays': 'Text in Overlays gefunden und maskiert',

@@ -78,6 +78,7 @@ export default {
   'status.failed': 'Failed',
   'status.excluded': 'Excluded by the reviewer',
   'details.reading': 'reading and de-identifying {mb} MB',
+  'details.frames': 'looking for text: frame {frame} of {frames} ({mb} MB read)',
   'pixels.noImage': 'no image',
   'pixels.masked': 'text found and masked on {count} of {frames} frames',
   'pixels.overlays': 'text found in overlays and masked',
