@@ -9,7 +9,7 @@ Outputs: the page, the app modules, the vendored assets, the Pyodide lock file m
 `manifest.json` (version + sha256 of every asset), `headers.json` (the CSP and other headers `py-deid serve`
 sends). Nothing is fetched at run time from anywhere but the page's own origin.
 
-For sponsor portals (README.md ("Embedding in a sponsor portal")) the same folder is the widget package: `app/embed.js` is the element as one
+For sponsor portals (docs/embedding.md) the same folder is the widget package: `app/embed.js` is the element as one
 ES module (bundled by esbuild, pinned in web/package.json), every other file is an asset it finds relative to its
 own URL, so the folder can be served under any single `assetBase`. `embed.json` gives the module's integrity and
 the Content-Security-Policy the portal page needs (`--asset-base` and `--endpoint` fill in the origins).
@@ -268,7 +268,7 @@ WASM_EVAL = "'wasm-unsafe-eval'"
 
 
 def portal_csp(asset_origin: str | None, endpoints: list[str]) -> str:
-    """What a portal page embedding the widget must allow (README.md ("Embedding in a sponsor portal") documents the same policy).
+    """What a portal page embedding the widget must allow (docs/embedding.md documents the same policy).
 
     asset_origin None: the widget is served from the portal's own origin ('self'); its workers are then plain
     module workers. From another origin they start from a blob: (a worker's script must have the page's origin)

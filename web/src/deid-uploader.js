@@ -1,6 +1,6 @@
 // <deid-uploader>: drop DICOM files or folders; they are de-identified here, in this browser, and only the
 // de-identified instances are uploaded (STOW-RS) to the configured endpoint. Contract: DESIGN.md "Browser widget";
-// the embedding guide (settings, events and their payloads, the CSP a portal needs) is README.md ("Embedding in a sponsor portal").
+// the embedding guide (settings, events and their payloads, the CSP a portal needs) is docs/embedding.md.
 import { AckStore } from './acks.js';
 import { Run } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
@@ -86,7 +86,7 @@ export class DeidUploader extends HTMLElement {
   attributeChangedCallback(name) { this.#changed(Object.keys(SETTINGS).find((k) => SETTINGS[k].attr === name)); }
 
   // ---- configuration ----
-  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See README.md. */
+  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See docs/embedding.md. */
   get config() { return { ...this.#props }; }
 
   set config(value) {
@@ -165,7 +165,7 @@ export class DeidUploader extends HTMLElement {
     return s;
   }
 
-  // ---- public API (DESIGN.md, README.md) ----
+  // ---- public API (DESIGN.md, docs/embedding.md) ----
   /** Files (FileList, File[] or [{file, path}]) to de-identify and upload; resolves to how many were queued. */
   addFiles(files) {
     const list = Array.from(files || []);
