@@ -19,9 +19,11 @@ def default_receiver(dist, tmp_path):
     r.stop()
 
 
-def _served_policy(s) -> str:
-    s.page.wait_for_function(f"() => {EL}.getAttribute('review') !== null")
-    s.page.wait_for_load_state("networkidle")
+def _served_policy(s, expected: str) -> str:
+    """The page's policy once page-settings.json was applied (the page starts with index.html's `pixels`)."""
+    s.page.wait_for_function("() => performance.getEntriesByType('resource')"
+                             ".some((e) => e.name.endsWith('/page-settings.json') && e.responseEnd > 0)")
+    s.page.wait_for_function(f"(want) => {EL}.getAttribute('review') === want", arg=expected, timeout=10000)
     return s.page.evaluate(f"() => {EL}.getAttribute('review')")
 
 
@@ -30,7 +32,7 @@ def test_served_page_reviews_burned_in_text_by_default(default_receiver, session
     settings = httpx.get(r.url + "/page-settings.json", verify=False, timeout=10)
     assert settings.json() == {"review": "pixels"} and settings.headers["cache-control"] == "no-store"
     s = session_factory(r.url + "/")
-    assert _served_policy(s) == "pixels"
+    assert _served_policy(s, "pixels") == "pixels"
     s.uploader(token=TOKEN)
     s.listen()
     us = samples.path("GREYSCALE_IMAGE.dcm")  # a real ultrasound with the patient's name burned in
@@ -52,6 +54,6 @@ def test_served_page_follows_the_option(dist, tmp_path, session_factory, policy)
     r.start()
     try:
         s = session_factory(r.url + "/")
-        assert _served_policy(s) == policy
+        assert _served_policy(s, policy) == policy
     finally:
         r.stop()
