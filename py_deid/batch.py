@@ -1,9 +1,12 @@
 """Folders in, folders out (the CLI's `deidentify`): the file system side of the native host.
 
-Inputs are only ever opened for reading. Each output is written to a temporary file next to its final
-name, flushed to disk (a group of files at a time) and only then renamed, so an output either is complete
-or does not exist. Files are streamed: with
---jobs N at most a small window of files is in flight, whatever the size of the folder.
+Inputs are only ever opened for reading. Files go in groups to a worker (this process, a process of
+--jobs N, or a Dask worker: py_deid.distributed), which writes each output to a temporary file in the run's
+staging folder inside OUT and flushes the group to disk together. Only the process that runs the batch then
+gives each output its final name, group after group in input order: an output either is complete or does not
+exist, a group that a lost worker had half done is simply done again (its temporary files are never named),
+and the report and the outputs are the same whatever ran the groups. Files are streamed: at most a small
+window of groups is in flight, whatever the size of the folder.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import os
+import re
+import secrets
+import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +31,7 @@ from .options import Settings
 
 
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync where the platform has it
+_UID = re.compile(r"[0-9.]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -92,89 +100,121 @@ def _walk(root: Path, excluded: str | None, seen: set[tuple[int, int]]) -> Itera
             yield Item(entry.path, None, Problem("unreadable", f"cannot be read ({e.strerror})"))
 
 
-def output_path(out: Path, result: InstanceResult) -> Path:
-    # The UIDs come from the de-identifier (keyed 2.25 UIDs or, with retain_uids, validated originals).
+def output_name(result: InstanceResult) -> str:
+    """OUT-relative name of an output. The UIDs come from the de-identifier (keyed 2.25 UIDs or, with
+    retain_uids, validated originals); anything else never becomes a path."""
     for uid in (result.study_uid, result.series_uid, result.sop_uid):
-        if not uid or len(uid) > 64 or not all(c.isdigit() or c == "." for c in uid):
+        if not _UID.fullmatch(uid or ""):
             raise ValueError("invalid UID for an output path")
-    return out / result.study_uid / result.series_uid / f"{result.sop_uid}.dcm"
+    return f"{result.study_uid}/{result.series_uid}/{result.sop_uid}.dcm"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An output on disk under a temporary name in the staging folder, waiting for its final name."""
+    tmp: str     # file name inside the staging folder
+    target: str  # OUT-relative final name
+
+
+# What a worker returns for a group: per input its report entry and, for an output, where it is staged.
+GroupResult = list[tuple[dict, Staged | None]]
 
 
 class _Commit:
-    """Outputs written in groups: each is written to a hidden temporary file; the group's files are flushed to
-    disk together (concurrent fdatasync calls share the file system's journal commits, where one after another
-    each waits for its own), and only then does each get its final name. An output therefore either is complete
-    on disk or does not exist, at a fraction of the cost of one flush at a time."""
+    """The worker's half of a group: each output is written to a temporary file in the staging folder, and
+    flush() puts the group's files on disk together (concurrent fdatasync calls share the file system's journal
+    commits, where one after another each waits for its own): in a thread beside the next group (--jobs 1), in
+    the batch process (--jobs N) or in the Dask worker. Naming is left to _Outputs."""
 
-    FILES = 32
-    BYTES = 64 << 20
+    FILES = 32  # files in a group
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.staged: list[tuple[Item, InstanceResult, Path, Path, str]] = []
-        self.size = 0
-        self.entries: list[dict] = []
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.attempt = secrets.token_hex(8)  # a retried group never meets the files of an earlier attempt
+        self.results: GroupResult = []
+        self.written: list[tuple[int, Path, str]] = []  # (index in results, temporary file, final name)
+
+    def done(self, entry: dict) -> None:
+        self.results.append((entry, None))
 
     def add(self, item: Item, result: InstanceResult) -> None:
         try:
-            target = output_path(self.out, result)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.{len(self.staged)}.part")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(result.output)
-            except BaseException:
-                _unlink(tmp)
-                raise
+            target = output_name(result)
         except ValueError as e:
-            self.entries.append(_report.entry(item.name, _failed(result, "output", str(e)), None))
-            return
-        except OSError as e:
-            self.entries.append(_not_written(item, result, e))
-            return
-        digest = hashlib.sha256(result.output).hexdigest()
-        self.size += len(result.output)
-        result.output = None  # on disk now: a group holds names, not bytes
-        self.staged.append((item, result, tmp, target, digest))
-        if len(self.staged) >= self.FILES or self.size >= self.BYTES:
-            self._commit()
-
-    def flush(self) -> list[dict]:
-        """Commit what is staged; returns every entry since the last flush."""
-        self._commit()
-        entries, self.entries = self.entries, []
-        return entries
-
-    def _commit(self) -> None:
-        staged, self.staged, self.size = self.staged, [], 0
+            return self.done(_report.entry(item.name, _failed(result, "output", str(e)), None))
+        tmp = self.staging / f"{self.attempt}-{len(self.results)}.part"
         try:
-            errors = _sync_all([tmp for _, _, tmp, _, _ in staged])
-            for (item, result, tmp, target, digest), error in zip(staged, errors):
-                if error is not None:
-                    self.entries.append(_not_written(item, result, error))
-                    continue
-                self.entries.append(self._name(item, result, tmp, target, digest))
-        finally:
-            for _, _, tmp, _, _ in staged:  # renamed ones are gone; any other goes: nothing half-written stays
+            with open(tmp, "wb") as fh:
+                fh.write(result.output)
+        except OSError as e:
+            _unlink(tmp)
+            return self.done(_not_written(item, result, e))
+        digest = hashlib.sha256(result.output).hexdigest()
+        result.output = None  # on disk now: a group holds names, not bytes
+        self.written.append((len(self.results), tmp, target))
+        self.done(_report.entry(item.name, result, None, digest))
+
+    def flush(self) -> GroupResult:
+        """Flush the group's outputs to disk; an output whose flush failed is reported and removed."""
+        results = self.results
+        for (i, tmp, target), error in zip(self.written, _sync_all([tmp for _, tmp, _ in self.written])):
+            if error is None:
+                results[i] = (results[i][0], Staged(tmp.name, target))
+            else:
                 _unlink(tmp)
+                results[i] = (_not_written_entry(results[i][0], error), None)
+        self.results, self.written = [], []
+        return results
 
     def abandon(self) -> None:
-        for _, _, tmp, _, _ in self.staged:
+        for _, tmp, _ in self.written:
             _unlink(tmp)
-        self.staged = []
+        self.results, self.written = [], []
 
-    def _name(self, item: Item, result: InstanceResult, tmp: Path, target: Path, digest: str) -> dict:
+
+class _Outputs:
+    """The batch's half: the staging folder, and the final names given group after group in input order.
+    Only this object names outputs, so each is named at most once whatever happened to the workers."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.staging = out / f".py-deid-staging-{secrets.token_hex(8)}"
+        self.staging.mkdir(parents=True)
+
+    def name(self, group: GroupResult) -> list[dict]:
+        return [self._name(entry, staged) if staged is not None else entry for entry, staged in group]
+
+    def _name(self, entry: dict, staged: Staged) -> dict:
+        tmp, target = self.staging / staged.tmp, self.out / staged.target
         try:
             if target.exists():
-                if hashlib.sha256(target.read_bytes()).hexdigest() != digest:
-                    return _report.entry(item.name, _failed(
-                        result, "conflict", "another input produced a different instance with the same UID"), None)
-                result.warnings.append("the same instance was already written by another input")
+                _unlink(tmp)
+                if _sha256_file(target) != entry["sha256"]:
+                    return _failed_entry(entry, "conflict", "another input produced a different instance with the "
+                                                            "same UID")
+                entry["warnings"].append("the same instance was already written by another input")
             else:
-                os.replace(tmp, target)
+                try:
+                    os.replace(tmp, target)
+                except FileNotFoundError:
+                    if not tmp.exists():
+                        raise
+                    target.parent.mkdir(parents=True, exist_ok=True)  # only for the first file of a series
+                    os.replace(tmp, target)
         except OSError as e:
-            return _not_written(item, result, e)
-        return _report.entry(item.name, result, str(target.relative_to(self.out)), digest)
+            _unlink(tmp)
+            return _not_written_entry(entry, e)
+        entry["output"] = staged.target
+        return entry
+
+    def close(self) -> None:
+        # Whatever is left (groups of a lost worker, an interrupted run) was never named: it goes.
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _sync_all(paths: list[Path]) -> list[OSError | None]:
@@ -206,31 +246,62 @@ def _unlink(path: Path) -> None:
 
 
 def _not_written(item: Item, result: InstanceResult, e: OSError) -> dict:
-    return _report.entry(item.name, _failed(result, "output-not-written",
-                                            f"output cannot be written ({e.strerror or type(e).__name__})"), None)
+    return _report.entry(item.name, _failed(result, "output-not-written", _why_not_written(e)), None)
+
+
+def _not_written_entry(entry: dict, e: OSError) -> dict:
+    return _failed_entry(entry, "output-not-written", _why_not_written(e))
+
+
+def _why_not_written(e: OSError) -> str:
+    return f"output cannot be written ({e.strerror or type(e).__name__})"
+
+
+def _failed(result: InstanceResult, code: str, message: str) -> InstanceResult:
+    return InstanceResult(status=FAILED, problem=Problem(code, message), sop_class_uid=result.sop_class_uid,
+                          modality=result.modality)
+
+
+def _failed_entry(entry: dict, code: str, message: str) -> dict:
+    """The entry of a de-identified instance whose output could not be kept."""
+    return _report.entry(entry["input"], InstanceResult(
+        status=FAILED, problem=Problem(code, message), sop_class_uid=entry.get("sop_class_uid") or "",
+        modality=entry.get("modality") or ""), None)
+
+
+def lost_group(items: list[Item], e: BaseException) -> list[dict]:
+    """Entries for a group that no worker could finish (fail closed: nothing of it was named)."""
+    why = f"the worker running this file failed ({type(e).__name__})"  # the type only: messages may quote paths
+    return [_report.entry(item.name, InstanceResult(status=FAILED, problem=Problem("worker-lost", why)), None)
+            for item in items]
 
 
 class _Worker:
-    """What one process needs to de-identify files: built once per process."""
+    """What one process needs to de-identify files: built once per process (or Dask worker thread)."""
 
     def __init__(self, job: Job) -> None:
         from .hosts import native
         self.job = job
-        self.ocr = native.ocr_service()
-        self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service())
+        pixels = job.settings.pixels != "off"  # the header path needs neither OCR nor codecs: not even loaded
+        self.ocr = native.ocr_service() if pixels else None
+        self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service() if pixels else None)
 
-    def handle(self, items: list[Item]) -> list[dict]:
-        """De-identify a group of files and commit their outputs together (see _Commit)."""
-        commit = _Commit(self.job.out)
+    def handle(self, items: list[Item], staging: Path) -> GroupResult:
+        """De-identify a group of files; their outputs are staged and flushed together (see _Commit)."""
+        return _flush(self.stage(items, staging))
+
+    def stage(self, items: list[Item], staging: Path) -> _Commit:
+        """De-identify a group of files and write their outputs, not yet flushed."""
+        commit = _Commit(staging)
         try:
             for item in items:
                 entry = self._one(item, commit)
                 if entry is not None:
-                    commit.entries.append(entry)
+                    commit.done(entry)
+            return commit
         except BaseException:
-            commit.abandon()  # interrupted: what was not committed leaves nothing behind
+            commit.abandon()  # interrupted: what was not flushed leaves nothing behind
             raise
-        return commit.flush()
 
     def _one(self, item: Item, commit: _Commit) -> dict | None:
         if item.problem is not None:
@@ -249,11 +320,6 @@ class _Worker:
         return None
 
 
-def _failed(result: InstanceResult, code: str, message: str) -> InstanceResult:
-    return InstanceResult(status=FAILED, problem=Problem(code, message), sop_class_uid=result.sop_class_uid,
-                          modality=result.modality)
-
-
 _PROCESS_WORKER: _Worker | None = None
 
 
@@ -262,41 +328,87 @@ def _init_process(job: Job) -> None:
     _PROCESS_WORKER = _Worker(job)
 
 
-def _handle_in_process(items: list[Item]) -> list[dict]:
+def _stage_in_process(items: list[Item], staging: Path) -> _Commit:
+    # Not flushed here: the batch process flushes (the same page cache: any process's fdatasync of the file
+    # puts it on disk) while this process goes on with its next group.
     assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.handle(items)
+    return _PROCESS_WORKER.stage(items, staging)
 
 
-def _groups(items: Iterator[Item]) -> Iterator[list[Item]]:
-    while group := list(itertools.islice(items, _Commit.FILES)):
+def groups(items: Iterable[Item], size: int | None = None) -> Iterator[list[Item]]:
+    items = iter(items)
+    while group := list(itertools.islice(items, size or _Commit.FILES)):
         yield group
 
 
+def in_order(submitted: Iterator[tuple[list[Item], object]], window: int) -> Iterator[tuple[list[Item], object]]:
+    """(group, future) pairs back in submission order, at most `window` in flight: the report and the
+    naming of outputs follow the input order whatever finishes first."""
+    flight: deque = deque()
+    for pair in submitted:
+        flight.append(pair)
+        if len(flight) >= window:
+            yield flight.popleft()
+    while flight:
+        yield flight.popleft()
+
+
 def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progress=None) -> dict:
-    """Process every item; entries go to the report writer as their group is committed. Returns the summary."""
-    tick = _Progress(progress)
-
-    def report(entries: list[dict]) -> None:
-        for e in entries:
-            writer.add(e)
-            tick(e)
-
+    """Process every item; entries go to the report writer group after group, in input order. Returns the
+    summary."""
     if job.jobs <= 1:
         worker = _Worker(job)
-        for group in _groups(iter(items)):
-            report(worker.handle(group))
-    else:
-        window = job.jobs * 2  # groups in flight: memory is bounded by the group size, not the folder's
-        with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
-            pending: set[cf.Future] = set()
-            for group in _groups(iter(items)):
-                pending.add(pool.submit(_handle_in_process, group))
-                if len(pending) >= window:
-                    done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                    for f in done:
-                        report(f.result())
-            for f in cf.as_completed(pending):
-                report(f.result())
+        # A group's flush (fdatasync, which releases the GIL) runs in a thread while the next group is made.
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="py-deid-flush") as flusher:
+            return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
+                _flush, worker.stage(group, staging)), window=2, progress=progress)
+    with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
+        return run_groups(items, job.out, writer, lambda group, staging: pool.submit(_stage_in_process, group,
+                                                                                    staging),
+                          window=job.jobs * 2, progress=progress)  # memory bounded by the window, not the folder
+
+
+def _flush(commit: _Commit) -> GroupResult:
+    try:
+        return commit.flush()
+    except BaseException:
+        commit.abandon()
+        raise
+
+
+class _Done:
+    """A result at hand, with a future's interface."""
+
+    def __init__(self, value: GroupResult) -> None:
+        self.value = value
+
+    def result(self) -> GroupResult:
+        return self.value
+
+
+def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
+               submit: Callable[[list[Item], Path], object], *, window: int, progress=None,
+               size: int | None = None) -> dict:
+    """The loop every way of running shares: groups to `submit` (which returns a future of a GroupResult, or of
+    a _Commit still to flush), results named and reported in input order, the staging folder removed at the
+    end whatever happened."""
+    tick = _Progress(progress)
+    outputs = _Outputs(out)
+    try:
+        submitted = ((group, submit(group, outputs.staging)) for group in groups(items, size))
+        for group, future in in_order(submitted, window):
+            try:
+                result = future.result()
+                entries = outputs.name(_flush(result) if isinstance(result, _Commit) else result)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:  # noqa: BLE001 - a lost worker fails its files, the batch goes on
+                entries = lost_group(group, e)
+            for e in entries:
+                writer.add(e)
+                tick(e)
+    finally:
+        outputs.close()
     tick.final()
     return writer.close()
 

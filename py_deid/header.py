@@ -17,7 +17,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 from pydicom.valuerep import PersonName
 
+from . import codes
 from . import dates as _dates
+from .clean_text import allowlisted
 from .iod import IodTypes
 from .options import Settings
 from .phi import PhiTerms
@@ -42,6 +44,8 @@ CODE_PARTS = frozenset({
     0x00080120,  # URN Code Value
     0x00080122,  # Mapping Resource Name
 })
+# Every part of a coded entry, once codes.settle has made it a standard code or the dummy one.
+CODE_ITEM = CODE_PARTS | codes.CODE_STRUCTURE | {codes.MEANING}
 DUMMY_TEXT = "ANONYMIZED"
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 TRAILING_PADDING = 0xFFFCFFFC
@@ -79,7 +83,8 @@ class _Run:
     def __init__(self, cleaner: HeaderCleaner, ds: Dataset, terms: PhiTerms, record: bool) -> None:
         self.c = cleaner
         self.terms = terms
-        self.iod = IodTypes(ds.get("SOPClassUID"))
+        self.iod = IodTypes(_raw_text(ds, 0x00080016))
+        self.unmet = self.iod.unmet(ds)  # before anything changes: the conditions read the original
         self.out = HeaderOutcome(changes=[] if record else None)
         self.shift: int | None = None
         self.patient = _patient_key(ds)  # before anything changes: pseudonyms and shifts hang on it
@@ -93,12 +98,16 @@ class _Run:
 
     def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None:
         elements = ds._dict  # direct access: Dataset's own lookups convert every key to a Tag first
+        coded = mode in ("dummy", "clean") and codes.is_code_item(ds)
+        if coded and codes.settle(ds):
+            self.note(path, codes.CODE_VALUE, "D", ds, "(code)")
+            self.out.actions["D"] += 1
         tags = list(elements)
         if any(t >> 16 & 1 for t in tags):
             self.c.privates.apply(ds, tags, path, self)
         for tag in tags:
             group = tag >> 16
-            if group & 1 or tag not in elements:
+            if group & 1 or tag not in elements or (coded and tag in CODE_ITEM):
                 continue
             if (tag & 0xFFFF) == 0 or group in (0x0000, 0x0002) or tag == TRAILING_PADDING:
                 self.remove(ds, tag, path)
@@ -109,10 +118,10 @@ class _Run:
             raw = elements[tag]
             vr = raw.VR
             if vr is not None and vr not in KNOWN_VRS:
-                # An explicit VR that does not exist: keep the bytes, as UN, and let the action decide.
-                ds[tag] = DataElement(tag, "UN", bytes(raw.value or b""))
-                vr = "UN"
-                self.warn("attribute with an unknown VR handled as UN")
+                # A VR that does not exist: its length field may be two bytes or four, so nothing after it can
+                # be trusted to be where it seems.
+                raise HeaderError(f"attribute {keyword(tag)} has a value representation that does not exist "
+                                  "(a broken structure)")
             if vr is None or vr == "UN":
                 vr = _dictionary_vr(tag) or vr
             resolved = self.c.profile.for_standard(tag, vr)
@@ -126,7 +135,7 @@ class _Run:
             self.apply(ds, tag, vr, resolved, path, mode)
 
     def unlisted(self, ds: Dataset, tag: int, vr: str | None, path: tuple[str, ...], mode: str) -> None:
-        if vr is None or vr == "UN":
+        if vr is None or vr == "UN" or _dictionary_vr(tag) is None:
             # Not in the data dictionary: nothing says it is safe, and it cannot be parsed to be cleaned.
             self.remove(ds, tag, path)
             self.warn("attribute unknown to the data dictionary removed")
@@ -137,6 +146,9 @@ class _Run:
             self.recurse(ds, tag, path, mode)
         elif mode == "clean" and vr in TEXT_VRS and tag not in CODE_PARTS:
             self.scrub(ds, tag, vr, path, counted=False)
+        elif mode == "dummy" and vr in TEXT_VRS and tag not in CODE_PARTS:
+            # Inside a sequence the profile replaces, text is no more kept than the sequence's own value.
+            self.dummy(ds, tag, vr, path, mode)
 
     def recurse(self, ds: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         try:
@@ -159,7 +171,7 @@ class _Run:
     def apply(self, ds: Dataset, tag: int, vr: str, resolved: Resolved, path: tuple[str, ...], mode: str) -> None:
         action = resolved.action
         if "/" in action or action in ("X", "Z") and len(path) <= 1:
-            action = self.iod.decide(action, path, keyword(tag))
+            action = self.iod.decide(action, path, keyword(tag), self.unmet)
         if not path and tag in (PATIENT_NAME, PATIENT_ID):
             self.patient_identity(ds, tag)
             return
@@ -265,8 +277,9 @@ class _Run:
         hits = 0
         new = []
         for v in values:
-            text, n = self.terms.scrub(str(v))
-            hits += n
+            text, n = self.terms.scrub(str(v))  # the instance's own terms first: "Chest" may be a name here
+            text, m = allowlisted(text)
+            hits += n + m
             new.append(_fit(text, vr))
         if hits:
             self.note(path, tag, "C", ds, "\\".join(new))
@@ -363,6 +376,15 @@ class HeaderCleaner:
         return run.out
 
 
+def _raw_text(ds: Dataset, tag: int) -> str:
+    """A short value as read, without converting the element (a broken one must not raise here)."""
+    raw = ds._dict.get(tag)
+    value = getattr(raw, "value", None)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("ascii", "replace").strip("\0 ")
+    return str(value or "").strip("\0 ") if isinstance(value, str) else ""
+
+
 def _patient_key(ds: Dataset) -> str:
     """What identifies the patient for pseudonyms and the date shift: the original Patient ID, else name."""
     try:
@@ -430,8 +452,14 @@ def _as_list(value) -> list:
 
 
 def _fit(text: str, vr: str) -> str:
+    """Cut to the VR's length at a word boundary: half a word is a word nobody checked."""
     limit = MAX_LENGTH.get(vr)
-    return text[:limit] if limit else text
+    if not limit or len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if text[limit].isalnum() and cut[-1:].isalnum():
+        cut = cut.rstrip("".join(c for c in set(cut) if c.isalnum()))
+    return cut.rstrip()
 
 
 def _short(value) -> str:

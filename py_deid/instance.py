@@ -21,6 +21,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 from . import markers, residual, structure
+from .conform import MalformedValue, conform
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
@@ -134,6 +135,18 @@ def _check_native_pixels(ds: Dataset, ts: str) -> None:
 
 
 
+def _image_parts_warning(ds: Dataset) -> str | None:
+    """An image whose pixel description is there but whose pixels are not may have been cut short right
+    before its Pixel Data: never a silent 'done'."""
+    elements = ds._dict
+    has_description = 0x00280010 in elements and 0x00280011 in elements  # Rows, Columns
+    has_pixels = any(t in elements for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
+    if has_description and not has_pixels:
+        return ("no-pixel-data: the image's pixel description is present but its Pixel Data is missing "
+                "(the file may have been cut short)")
+    return None
+
+
 def _is_native(ts: str) -> bool:
     return ts in (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, DEFLATED)
 
@@ -229,6 +242,8 @@ class Deidentifier:
                 raise InstanceProblem("no-uid", f"no {kw}")
         ts = transfer_syntax_of(ds)
         modality = short_text(ds, "Modality")
+        source_implicit, source_little = ds.original_encoding
+        image_warning = _image_parts_warning(ds)
         terms = PhiTerms.from_dataset(ds)
 
         pixel_summary = None
@@ -246,10 +261,25 @@ class Deidentifier:
 
         overlays_removed = self._overlays_fail_closed(ds, outcome)
         header = self.header.clean(ds, terms, record=self.record)
+        if image_warning:
+            header.warnings.append(image_warning)
         if overlays_removed:
             header.actions["X"] += overlays_removed
             header.warnings.append("overlay removed: it could not be checked for burned-in text")
         markers.mark(ds, self.settings, pixels_cleaned=pixels_cleaned)
+        try:
+            conformed = conform(ds, little=source_little is not False, implicit=bool(source_implicit),
+                                new_uid=self.pseudonyms.uid)
+        except MalformedValue as e:
+            raise InstanceProblem(e.code, e.message) from None
+        if conformed:
+            header.actions["X"] += conformed["removed"]
+            header.actions["Z"] += conformed["emptied"]
+            header.actions["D"] += conformed["dummy"]
+            header.warnings.append("values not valid for their VR were repaired, emptied or removed")
+        for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            if not structure.valid_uid(short_text(ds, kw)):
+                raise InstanceProblem("no-uid", f"{kw} is not a valid UID after its value was checked")
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
         output = _encode(ds)

@@ -23,6 +23,37 @@ _BY_TYPE = {
 _UNKNOWN_IOD = {"Z/D": "Z", "X/Z": "X", "X/D": "X", "X/Z/D": "X", "X/Z/U*": "X", "X": "X", "Z": "Z"}
 
 
+def _animal(ds) -> bool:
+    return any(_present(ds, kw) for kw in ("PatientSpeciesDescription", "PatientSpeciesCodeSequence"))
+
+
+def _approved_or_rejected(ds) -> bool:
+    try:
+        return str(ds.get("ApprovalStatus", "") or "").strip().upper() in ("APPROVED", "REJECTED")
+    except Exception:
+        return True
+
+
+def _present(ds, keyword: str) -> bool:
+    try:
+        return bool(ds.get(keyword))
+    except Exception:
+        return True  # unreadable: assume the condition may hold, and keep the attribute valid
+
+
+# The conditions of the Type 1C/2C attributes that Table E.1-1 removes (X or Z) at the top level of some IOD,
+# as PS3.3 states them: Patient Module (C.7.1.1) for the responsible person and organisation, "required if
+# the patient is an animal"; Approval Module (C.8.8.16) for the review date and time, "required if Approval
+# Status is APPROVED or REJECTED". Where a condition does not hold, X removes the attribute (tests keep this
+# list equal to what the generated IOD data holds).
+CONDITIONS = {
+    "ResponsiblePerson": _animal,
+    "ResponsibleOrganization": _animal,
+    "ReviewDate": _approved_or_rejected,
+    "ReviewTime": _approved_or_rejected,
+}
+
+
 class IodTypes:
     """Attribute Types of one IOD, looked up by sequence path + keyword."""
 
@@ -40,13 +71,22 @@ class IodTypes:
             return "?"
         return self._types.get(">".join((*path, keyword)), "3")
 
-    def decide(self, action: str, path: tuple[str, ...], keyword: str) -> str:
-        """Turn an action that depends on the Type into D, Z, X or U for this attribute here."""
+    def unmet(self, ds) -> frozenset[str]:
+        """The conditional attributes of CONDITIONS whose condition this instance does not meet."""
+        if self._types is None:
+            return frozenset()
+        return frozenset(kw for kw, holds in CONDITIONS.items() if kw in self._types and not holds(ds))
+
+    def decide(self, action: str, path: tuple[str, ...], keyword: str, unmet: frozenset[str] = frozenset()) -> str:
+        """Turn an action that depends on the Type into D, Z, X or U for this attribute here. `unmet`: the
+        conditional attributes the instance does not need (see CONDITIONS): Type 3 for them."""
         if action not in _BY_TYPE:
             return action
         if self._types is None:
             return _UNKNOWN_IOD[action]
         t = self.type_of(path, keyword)
+        if t in ("1C", "2C") and not path and keyword in unmet:
+            t = "3"
         one, two, three = _BY_TYPE[action]
         if t in ("1", "1C"):
             return one

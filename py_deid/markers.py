@@ -30,11 +30,10 @@ def method_codes(settings: Settings, *, pixels_cleaned: bool) -> list[str]:
     return sorted(set(codes))
 
 
-def method_text(settings: Settings) -> list[str]:
-    """De-identification Method (LO, 64 characters a value): tool, profile edition, then each option."""
-    parts = [TOOL, f"PS3.15 E.1-1 {table_e1_1.EDITION}+{table_e1_1.LATER_EDITIONS} Basic Profile"]
-    parts += [name for name in settings.options.names if name not in PIXEL_OPTIONS]
-    return [p[:64] for p in parts]
+def method_text(settings: Settings) -> str:
+    """De-identification Method (LO: one value of at most 64 characters): the tool and the profile's edition.
+    The options applied are in De-identification Method Code Sequence, as CID 7050 codes."""
+    return f"{TOOL}; PS3.15 E.1-1 {table_e1_1.EDITION}+{table_e1_1.LATER_EDITIONS}"[:64]
 
 
 def _put(ds: Dataset, tag: int, vr: str, value) -> None:

@@ -58,7 +58,10 @@ _DATES = (
     rf"(?<![\w.])\d{{1,2}}[ -]?{_MON}[ -]?(?:\d{{4}}|\d{{2}})(?![\w.])",
     rf"(?<![\w.]){_MON} \d{{1,2}},? \d{{4}}(?![\w.])",
 )
-_HONORIFIC = r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Doctor)\b\.?\s*[A-Z][A-Za-z'-]+(?:[ ,]+[A-Z][A-Za-z'-]+)?"
+# Case-sensitive (the patterns are matched ignoring case): "Mr Smith" and "DR. SMITH" are people, "MR BRAIN"
+# is a modality and "DR 60" a setting.
+_HONORIFIC = (r"(?-i:(?:\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Doctor)\b\.?|\b(?:DR|MR|MRS|MS|PROF)\.)\s*[A-Z][A-Za-z'-]+"
+              r"(?:[ ,]+[A-Z][A-Za-z'-]+)?)")
 
 PATTERNS = (_EMAIL, _SSN, _PHONE, *_DATES, _DIGITS, _HONORIFIC)
 REDACTED = "***"

@@ -119,6 +119,12 @@ class Profile:
         return self._by_vr.get(vr) if vr else None
 
 
+@lru_cache(maxsize=64)
+def profile_for(options: Options) -> Profile:
+    """The Profile of these options, built once: a verifier or receiver checks many instances under few."""
+    return Profile(options)
+
+
 @lru_cache(maxsize=4096)
 def _dictionary_vr(tag: int) -> str | None:
     try:
@@ -143,12 +149,23 @@ def explain(options: Options) -> list[tuple[str, str, str, str, str]]:
             why += "; the instance's IOD Type decides"
         elif rule.tag == "(GGGG,EEEE)" and action == "C":
             why += "; only Table E.3.10-1 attributes (and blocks the instance declares SAFE) stay"
+        if action == "C" and option in ("clean_descriptors", "clean_structured_content", "clean_graphics"):
+            why += "; text keeps only words of the vocabulary (allowlist)"
         out.append((rule.tag, rule.name, rule.basic, action, why))
     extra = [
         ("(0040,A160)", "Text Value (of SR content items)", "-", "D",
          "with the enclosing Content Sequence; C when it is cleaned"),
         ("(any,X or Z)", "an X or Z attribute the instance's IOD makes Type 1 or 2", "-", "Z or D",
-         "keeps the IOD valid; discloses no more than removing it"),
+         "keeps the IOD valid; discloses no more than removing it; a 1C/2C one whose condition the "
+         "instance does not meet is removed"),
+        ("(code item)", "a coded entry inside a sequence that is replaced (D) or cleaned (C)", "-", "K or D",
+         "a code of the standard (PS3.16) stays with the standard's meaning; any other becomes the dummy "
+         "code REMOVED/99PYDEID"),
+        ("(any text in D)", "free text inside a sequence that is replaced (D)", "-", "D",
+         "no text of the original stays in a replaced sequence"),
+        ("(any value)", "every value that stays, of any attribute", "-", "K, repaired or X",
+         "must be valid for its VR: repaired where exact, else emptied, dummy or removed; bytes its VR "
+         "cannot hold fail the instance"),
     ]
     for vr, resolved in profile._by_vr.items():
         why = f"option {resolved.option}" if not resolved.option.startswith("vr:") else "by VR: not in Table E.1-1"

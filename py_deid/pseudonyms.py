@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
+
+# What patient_id() returns: "PAT" and 13 characters of base32 (what verify accepts as a pseudonym).
+PATIENT_PSEUDONYM = re.compile(r"PAT[A-Z2-7]{13}")
 # Date shifts are whole days, backwards, between one and ten years: intervals and times of day stay exact.
 MIN_SHIFT_DAYS = 365
 MAX_SHIFT_DAYS = 3650

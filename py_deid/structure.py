@@ -8,6 +8,7 @@ image says. It reads tags and lengths only (no values), so it costs little.
 
 from __future__ import annotations
 
+import re
 import struct
 
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -15,6 +16,14 @@ UNDEFINED = 0xFFFFFFFF
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 PIXEL_DATA = 0x7FE00010
 MAX_DEPTH = 64
+
+
+_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+
+
+def valid_uid(text: str) -> bool:
+    """A UID as PS3.5 9.1 writes it: digits and dots, no leading zeros in a component, at most 64 characters."""
+    return 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
 
 
 class StructureError(ValueError):

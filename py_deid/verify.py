@@ -6,39 +6,57 @@ receiver's reply, a report) and must carry no PHI themselves.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from io import BytesIO
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from . import codes
 from . import dates as _dates
-from .header import CODE_PARTS, DUMMY_TEXT, TEXT_VRS
+from .clean_text import PLACEHOLDER, known_word
+from .conform import problems as value_problems
+from .header import CODE_ITEM, CODE_PARTS, DUMMY_TEXT, TEXT_VRS
 from .iod import IodTypes
 from .markers import TRIAL_TAGS
 from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .phi import PhiTerms, phi_patterns_in
-from .policy import Profile, _dictionary_vr, keyword
+from .policy import _dictionary_vr, keyword, profile_for
 from .privates import PrivateFilter
+from .pseudonyms import PATIENT_PSEUDONYM
 
 # Values that a Z or D action may leave behind.
 ALLOWED_DUMMIES = frozenset({"", DUMMY_TEXT, "ANONYMOUS", "0", "000D", "urn:removed", *_dates.DUMMY.values()})
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 # This tool's own marker text and the parts of coded entries (a code's meaning is the standard's words).
 NOT_FREE_TEXT = CODE_PARTS | {0x00120063, 0x00080104}
+# File meta an output may hold: what PS3.10 needs to read it, nothing that names a source (E.1.1).
+META_ALLOWED = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
+_IMPLEMENTATION_VERSION = re.compile(r"[A-Z0-9_.]{1,16}")
+# A trial subject ID as sites write them: no name separators, at least one digit.
+_SUBJECT_SHAPE = re.compile(r"(?=[^\d]*\d)[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
+_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9]+)*")
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str  # identity-not-removed, attribute-not-allowed, private-not-safe, burned-in-annotation,
-    #            original-uid, phi-marker, unreadable, pixel-text
+    code: str  # identity-not-removed, identity-not-pseudonymous, attribute-not-allowed, private-not-safe,
+    #            burned-in-annotation, original-uid, phi-marker, text-not-allowlisted, code-not-standard,
+    #            value-not-valid, preamble, file-meta, option-not-allowed, unreadable, pixel-text
     where: str  # a tag path such as "(0040,A730)>(0040,A160)", or "frame 3" for pixels
     message: str
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "where": self.where, "message": self.message}
+
+
+@lru_cache(maxsize=64)
+def _private_filter(options: Options) -> PrivateFilter:
+    return PrivateFilter(options)
 
 
 def _tag(t: int) -> str:
@@ -56,9 +74,10 @@ def _values(value) -> list:
 class _Checker:
     def __init__(self, ds: Dataset, options: Options, original_uids: set[str] | None, terms: PhiTerms | None):
         self.options = options
-        self.profile = Profile(options)
+        self.profile = profile_for(options)
         self.iod = IodTypes(ds.get("SOPClassUID"))
-        self.safe = PrivateFilter(options)
+        self.unmet = self.iod.unmet(ds)
+        self.safe = _private_filter(options)
         # With retain_uids the original UIDs are kept on purpose (E.3.9).
         self.original_uids = ({u.strip("\0 ") for u in original_uids}
                               if original_uids and not options.retain_uids else set())
@@ -69,6 +88,8 @@ class _Checker:
         self.findings.append(Finding(code, where, message))
 
     def walk(self, ds: Dataset, path: tuple[str, ...], where: str, cleaned: bool) -> None:
+        if cleaned and codes.is_code_item(ds):
+            self.code_item(ds, where)
         creators = {}
         for tag in ds.keys():
             if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
@@ -90,8 +111,11 @@ class _Checker:
             vr = elem.VR if elem.VR != "UN" else (_dictionary_vr(tag) or "UN")
             resolved = self.profile.for_standard(tag, vr)
             action = resolved.action if resolved else None
+            if resolved is None and _dictionary_vr(tag) is None:
+                self.add("attribute-not-allowed", loc, "attribute unknown to the data dictionary")
+                continue
             if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):
-                action = self.iod.decide(action, path, keyword(tag))
+                action = self.iod.decide(action, path, keyword(tag), self.unmet)
             if (0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF) and not self.options.clean_graphics:
                 self.add("attribute-not-allowed", loc, "overlay or curve data the profile removes")
                 continue
@@ -117,7 +141,8 @@ class _Checker:
                 if any(str(v).strip("\0 ") in self.original_uids for v in values):
                     self.add("original-uid", loc, "an original UID of the batch is still present")
             if (vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT:
-                self.text(values, loc, action, cleaned)
+                if not (cleaned and codes.is_code_item(ds) and tag in CODE_ITEM):
+                    self.text(values, loc, action, cleaned)
 
     def text(self, values: list, loc: str, action: str | None, cleaned: bool) -> None:
         for v in values:
@@ -128,6 +153,17 @@ class _Checker:
             if (action == "C" or cleaned) and phi_patterns_in(text):
                 self.add("phi-marker", loc, "cleaned text still holds a PHI-shaped value")
                 return
+            if (action == "C" or cleaned) and text not in ALLOWED_DUMMIES and not all(
+                    known_word(t) for t in _TOKEN.findall(text.replace(PLACEHOLDER, " "))):
+                self.add("text-not-allowlisted", loc, "cleaned text holds a word not known to be safe")
+                return
+
+    def code_item(self, ds: Dataset, where: str) -> None:
+        scheme, value = codes._text(ds, codes.SCHEME), codes._text(ds, codes.CODE_VALUE)
+        meaning = codes.standard_meaning(scheme, value) if scheme and value else None
+        if meaning is None or codes._text(ds, codes.MEANING) != meaning[:64]:
+            self.add("code-not-standard", where, "a code of a replaced or cleaned sequence is not one the "
+                                                 "standard defines, or its meaning is not the standard's")
 
     def private(self, ds: Dataset, tag: int, creators: dict, path: tuple[str, ...], loc: str) -> None:
         elem = tag & 0xFFFF
@@ -141,17 +177,25 @@ class _Checker:
 
 
 def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | None = None,
-                  terms: PhiTerms | None = None) -> list[Finding]:
-    """Everything in this dataset that a de-identified instance under these options must not hold."""
+                  terms: PhiTerms | None = None, subject_ids: frozenset[str] | set[str] = frozenset(),
+                  subject_pattern: str | None = None) -> list[Finding]:
+    """Everything in this dataset that a de-identified instance under these options must not hold.
+    `subject_ids` / `subject_pattern`: the trial's subject IDs, accepted as Patient ID and Patient's Name."""
     checker = _Checker(ds, options, original_uids, terms)
+    _check_identity(checker, ds, subject_ids, subject_pattern)
     if str(ds.get("PatientIdentityRemoved", "") or "").strip().upper() != "YES":
         checker.add("identity-not-removed", "(0012,0062)", "Patient Identity Removed is not YES")
     if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
         checker.add("burned-in-annotation", "(0028,0301)", "Burned In Annotation is YES")
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        if "SourceApplicationEntityTitle" in meta or any((t & 0xFFFF) >= 0x0100 for t in meta.keys()):
-            checker.add("attribute-not-allowed", "(0002,0016)", "file meta carries identifying entries")
+        extra = sorted(t for t in meta.keys() if t not in META_ALLOWED)
+        if extra:
+            checker.add("file-meta", ",".join(_tag(t) for t in extra[:8]),
+                        "file meta holds entries an output does not need (source AE titles, private data)")
+        version = str(meta.get("ImplementationVersionName", "") or "").strip()
+        if version and not _IMPLEMENTATION_VERSION.fullmatch(version):
+            checker.add("file-meta", "(0002,0013)", "Implementation Version Name is not a plain version label")
         sop = str(ds.get("SOPInstanceUID", "") or "")
         if sop and str(meta.get("MediaStorageSOPInstanceUID", sop) or "") != sop:
             checker.add("attribute-not-allowed", "(0002,0003)", "file meta names another SOP instance")
@@ -159,17 +203,53 @@ def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | No
         checker.walk(ds, (), "", False)
     except Exception:
         checker.add("unreadable", "", "dataset cannot be walked")
+    try:
+        implicit, little = ds.original_encoding
+        for where, verdict in value_problems(ds, little=little is not False, implicit=bool(implicit)):
+            checker.add("value-not-valid", where, "value not valid for its VR" if verdict == "invalid" else
+                        "value holds bytes its VR cannot hold (a broken or forged structure)")
+    except Exception:
+        checker.add("unreadable", "", "values cannot be checked")
     return checker.findings
 
 
+def _check_identity(checker: _Checker, ds: Dataset, subject_ids, subject_pattern: str | None) -> None:
+    """Top-level Patient's Name and Patient ID must be the trial's subject ID or this tool's pseudonym."""
+    trial_subject = str(ds.get("ClinicalTrialSubjectID", "") or "").strip()
+    pattern = re.compile(subject_pattern) if subject_pattern else None
+    for tag, where in ((PATIENT_NAME, "(0010,0010)"), (PATIENT_ID, "(0010,0020)")):
+        try:
+            elem = ds.get(tag)
+            value = str((elem.value if elem is not None else "") or "").strip()
+        except Exception:
+            checker.add("unreadable", where, "attribute cannot be parsed")
+            continue
+        if not value or value in subject_ids or PATIENT_PSEUDONYM.fullmatch(value):
+            continue
+        if pattern is not None and pattern.fullmatch(value):
+            continue
+        if not subject_ids and pattern is None and value == trial_subject and _SUBJECT_SHAPE.fullmatch(value):
+            continue  # the instance's own trial subject ID, when none is configured to compare with
+        checker.add("identity-not-pseudonymous", where,
+                    "neither a configured subject ID nor a pseudonym of this tool")
+
+
 def check_bytes(data: bytes, options: Options, **kwargs) -> list[Finding]:
+    """check_dataset of a Part 10 file, plus what only its bytes show (the preamble)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings quote values
         try:
             ds = pydicom.dcmread(BytesIO(data), force=True)
         except Exception:
             return [Finding("unreadable", "", "not a readable DICOM instance")]
-        return check_dataset(ds, options, **kwargs)
+        return preamble_findings(data) + check_dataset(ds, options, **kwargs)
+
+
+def preamble_findings(data: bytes) -> list[Finding]:
+    """An output's 128-byte preamble is all zero (E.1.1: it may hold anything, so nothing is kept)."""
+    if len(data) >= 132 and data[128:132] == b"DICM" and any(data[:128]):
+        return [Finding("preamble", "preamble", "the 128-byte preamble is not all zero")]
+    return []
 
 
 def declared_options(ds: Dataset) -> Options | None:
@@ -189,14 +269,16 @@ def declared_options(ds: Dataset) -> Options | None:
         return None
 
 
-def check_received(ds: Dataset, allowed: Options) -> list[Finding]:
+def check_received(ds: Dataset, allowed: Options, *, data: bytes | None = None, **kwargs) -> list[Finding]:
     """The receiver's check: the instance is judged under the options it declares, and those must be options
-    the trial allows (every option relaxes the Basic Profile somewhere, so none may be claimed beyond it)."""
+    the trial allows (every option relaxes the Basic Profile somewhere, so none may be claimed beyond it).
+    `data`: the instance's bytes (for the preamble); kwargs as check_dataset (subject_ids, subject_pattern)."""
+    found = preamble_findings(data) if data is not None else []
     declared = declared_options(ds)
     if declared is None:
-        return check_dataset(ds, allowed)
+        return found + check_dataset(ds, allowed, **kwargs)
     beyond = [name for name in declared.names if not getattr(allowed, name)]
     if beyond:
         return [Finding("option-not-allowed", "(0012,0064)",
                         "de-identified with options the trial does not allow: " + ", ".join(beyond))]
-    return check_dataset(ds, declared)
+    return found + check_dataset(ds, declared, **kwargs)

@@ -10,7 +10,7 @@ from . import phi
 from .batch import iter_inputs
 from .instance import read_dataset, InstanceProblem, transfer_syntax_of
 from .options import Options
-from .verify import Finding, check_dataset
+from .verify import Finding, check_dataset, preamble_findings
 
 UID_VR = "UI"
 
@@ -50,7 +50,8 @@ def _codecs():
 
 
 def verify_files(paths: list[str], options: Options, *, against: list[str], ocr: bool,
-                 text: str = "strict") -> list[tuple[str, Finding]]:
+                 text: str = "strict", subject_ids: frozenset[str] = frozenset(),
+                 subject_pattern: str | None = None) -> list[tuple[str, Finding]]:
     original_uids, terms = _originals(against) if against else (None, None)
     ocr_service = None
     if ocr:
@@ -64,7 +65,8 @@ def verify_files(paths: list[str], options: Options, *, against: list[str], ocr:
                 out.append((item.name, Finding("unreadable", "", item.problem.message)))
                 continue
             try:
-                ds = read_dataset(item.path.read_bytes())
+                data = item.path.read_bytes()
+                ds = read_dataset(data)
             except InstanceProblem as p:
                 if p.code in ("dicomdir", "not-dicom", "empty"):
                     continue
@@ -73,7 +75,9 @@ def verify_files(paths: list[str], options: Options, *, against: list[str], ocr:
             except OSError as e:
                 out.append((item.name, Finding("unreadable", "", f"cannot be read ({e.strerror})")))
                 continue
-            for f in check_dataset(ds, options, original_uids=original_uids, terms=terms):
+            for f in preamble_findings(data) + check_dataset(
+                    ds, options, original_uids=original_uids, terms=terms, subject_ids=subject_ids,
+                    subject_pattern=subject_pattern):
                 out.append((item.name, f))
             if ocr_service is not None and "PixelData" in ds:
                 try:

@@ -3,7 +3,7 @@
 - The core (everything not listed in HOST_MODULES) runs unchanged in Pyodide and does no I/O: it may import
   the standard library minus the I/O and process modules, pydicom, and other core modules.
 - Host modules may import what their host has (numpy, Pillow, tesserocr... natively; js and pyodide in the
-  browser); the receiver its HTTP stack; batch, cli and verify_files the file system.
+  browser); the receiver its HTTP stack; batch, distributed, cli and verify_files the file system.
 - Only py_deid/hosts/__init__.py looks at the platform.
 """
 
@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "py_deid"
-HOST_MODULES = ("cli", "site_key", "__main__", "batch", "verify_files", "receiver", "hosts.native", "hosts.native_ocr",
-                "hosts.native_codecs", "hosts.tessdata", "hosts.browser", "_standard.generate")
+HOST_MODULES = ("cli", "site_key", "__main__", "batch", "distributed", "verify_files", "receiver", "hosts.native",
+                "hosts.native_ocr", "hosts.native_codecs", "hosts.tessdata", "hosts.browser", "_standard.generate",
+                "_standard.generate_vocabulary")
 CORE_FORBIDDEN = {"numpy", "PIL", "tesserocr", "pylibjpeg", "openjpeg", "libjpeg", "jpeg_ls", "rle", "starlette",
                   "uvicorn", "httpx", "cryptography", "js", "pyodide", "os", "subprocess", "socket", "shutil",
                   "tempfile", "pathlib", "multiprocessing", "concurrent", "threading", "asyncio", "urllib",

@@ -21,3 +21,16 @@ def test_row_counts():
     assert sum(1 for r in table_e1_1.ROWS if r[6] == "2024b") == 621
     assert len(safe_private.ROWS) == 479
     assert [c[0] for c in cid7050.CODES] == [str(113100 + i) for i in range(13)]
+
+
+def test_the_clean_text_vocabulary_is_up_to_date():
+    import pydicom
+    import pytest
+
+    from py_deid._standard import generate_vocabulary, vocabulary
+
+    if pydicom.__version__ != vocabulary.PYDICOM:
+        pytest.skip(f"vocabulary.py was generated with pydicom {vocabulary.PYDICOM}, {pydicom.__version__} is here")
+    current = (generate_vocabulary.HERE / "vocabulary.py").read_text(encoding="utf-8")
+    assert current == generate_vocabulary.render(), "run `python -m py_deid._standard.generate_vocabulary`"
+    assert "head" in vocabulary.WORDS and "smith" not in vocabulary.WORDS and "john" not in vocabulary.WORDS

@@ -8,14 +8,16 @@ Routes (bearer token with scope store or read; CORS only for --cors-origin):
   GET  {base}/studies/{study}[/series/{series}[/instances/{sop}]]                      WADO-RS, as stored
   POST {base}/studies/{study}/certificates             a batch's PHI-free certificate (application/json)
   GET  {base}/studies/{study}/certificates[/{id}[/check]]
-  GET  /receiver/status                                counts (stored, forwarding queue)
+  GET  {base}/studies/{study}/certificates/{id}/signed  its receipt signed with the receiver's Ed25519 key
+  GET  /receiver/status                                state (ok, or degraded while verification heals), counts
+  GET  /.well-known/py-deid/signing-key.pem            the public key of those signatures (no token)
   GET  /*                                              the static web app (headers.json applied)
 with {base} = /dicomweb. Failure Reason codes are listed in reasons.py.
 
-Native host only (starlette, uvicorn, cryptography, httpx: the `serve` extra).
+Native host only (starlette, uvicorn, cryptography, httpx, python-multipart: the `serve` extra).
 """
 
-REQUIRED = ("starlette", "uvicorn", "cryptography", "httpx")
+REQUIRED = ("starlette", "uvicorn", "cryptography", "httpx", "python_multipart")
 
 
 def check_available() -> None:

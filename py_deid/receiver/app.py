@@ -16,31 +16,23 @@ from starlette.routing import Route
 
 from .. import stow
 from . import certificates as certs
-from . import retrieve
 from .accesslog import AccessLogMiddleware
-from .body import BodyError, SpooledBody, spool, spool_parts
+from .body import BodyError, MultipartError, SpooledBody, spool, spool_parts
 from .config import ReceiverConfig
-from .cors import CorsMiddleware
+from .cors import PortalCors
 from .forwarding import Forwarder
+from .responses import HeaderLimit, closing, dicom_json, refuse
+from .retrieve import Handlers
+from .signing import WELL_KNOWN, Signer
 from .static import Site
 from .storage import Store, valid_uid
-from .stowrs import process
+from .stowrs import process, start
 from .tokens import Principal, TokenStore, bearer
-from .workers import VerifierPool
+from .workers import VerifierPool, WorkersDown
 
 BASE = "/dicomweb"
-DICOM_JSON = "application/dicom+json"
+RETRY_AFTER_WORKERS = "10"  # seconds: a replaced verification pool is ready in about two
 log = logging.getLogger("py_deid.receiver")
-
-
-def _close(status: int, text: str, **headers) -> Response:
-    """An early answer to a request whose body was not read: the connection must not be reused."""
-    return PlainTextResponse(text, status, headers={"Connection": "close", "Cache-Control": "no-store", **headers})
-
-
-def dicom_json(doc, status: int = 200) -> Response:
-    return Response(json.dumps(doc, separators=(",", ":")), status, media_type=DICOM_JSON,
-                    headers={"Cache-Control": "no-store"})
 
 
 class Receiver:
@@ -48,9 +40,10 @@ class Receiver:
         self.cfg = cfg
         self.store = Store(cfg.store)
         self.tokens = TokenStore(cfg.tokens_path, cfg.cli_tokens)
+        self.signer = Signer(cfg.store / "signing" / "ed25519.pem")
         self.forwarder = Forwarder(self.store, cfg.forwarding) if cfg.forwarding else None
         self.site = Site(cfg.site_dir, page={"review": cfg.review}) if cfg.site_dir else None
-        self.verifier = VerifierPool(cfg.options, cfg.verify_workers)
+        self.verifier = VerifierPool(cfg.options, cfg.verify_workers, cfg.limits.inflate, cfg.limits.worker_memory)
         # Requests processed at once (each keeps its parts' checks in the verifier's queue).
         self.workers = anyio.CapacityLimiter(max(2, cfg.verify_workers))
         self.recovered = self.store.recover(forward=cfg.forwarding is not None)
@@ -62,57 +55,68 @@ class Receiver:
         root = self.cfg.public_url or f"{request.url.scheme}://{request.url.netloc}"
         return root.rstrip("/") + BASE
 
-    def principal(self, request: Request, scope: str) -> Principal | Response:
+    async def principal(self, request: Request, scope: str) -> Principal | Response:
         who = self.tokens.authenticate(bearer(request.headers.get("authorization")))
         if who is None:
-            return _close(401, "a valid bearer token is required",
-                          **{"WWW-Authenticate": 'Bearer realm="py-deid"'})
+            return await self._refuse(request, 401, "a valid bearer token is required",
+                                      **{"WWW-Authenticate": 'Bearer realm="py-deid"'})
         request.state.site = who.site
-        if scope not in who.scopes:
-            return _close(403, f"this token may not {scope}")
+        if not who.may(scope):
+            return await self._refuse(request, 403, f"this token may not {scope}")
         return who
+
+    async def _refuse(self, request: Request, status: int, text: str, **headers) -> Response:
+        return await refuse(request, self.cfg.limits, status, text, **headers)
 
     # STOW-RS
     async def store_instances(self, request: Request) -> Response:
-        who = self.principal(request, "store")
+        who = await self.principal(request, "store")
         if isinstance(who, Response):
             return who
         study = request.path_params.get("study")
         if study is not None and not valid_uid(study):
-            return _close(400, "invalid Study Instance UID in the URL")
+            return await self._refuse(request, 400, "invalid Study Instance UID in the URL")
         try:
             media, params = stow.parse_content_type(request.headers.get("content-type", ""))
         except ValueError:
-            return _close(415, 'expected multipart/related; type="application/dicom"')
+            return await self._refuse(request, 415, 'expected multipart/related; type="application/dicom"')
         part_type = params.get("type", stow.DICOM).lower()
         if media != "multipart/related" or part_type != stow.DICOM:
-            return _close(415, 'expected multipart/related; type="application/dicom"')
+            return await self._refuse(request, 415, 'expected multipart/related; type="application/dicom"')
         boundary = params.get("boundary")
         if not boundary or not stow.valid_boundary(boundary):
-            return _close(400, "multipart boundary missing or invalid")
+            return await self._refuse(request, 400, "multipart boundary missing or invalid")
         limits = self.cfg.limits
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limits.max_request_bytes):
-            return _close(413, "request body exceeds the limit")
+            return await self._refuse(request, 413, "request body exceeds the limit")
         if self.store.free_bytes() < limits.min_free_bytes + int(length or 0):
-            return _close(503, "receiver is low on storage space", **{"Retry-After": "600"})
+            return await self._refuse(request, 503, "receiver is low on storage space", **{"Retry-After": "600"})
         body = SpooledBody()
         try:
             try:
-                await spool_parts(request.receive, self.store, boundary, limits, body)
+                # With worker processes, each part's check starts as soon as it has arrived (without
+                # them a check would run here, on the event loop: then they all wait for process()).
+                early = (lambda part: start(self.verifier, part, study)) if self.verifier.workers else None
+                await spool_parts(request.receive, self.store, boundary, limits, body, on_part=early)
             except BodyError as e:
-                return _close(e.status, e.message)
-            except stow.MultipartError as e:
-                return _close(413 if e.kind in ("too-many-parts", "part-too-large") else 400, str(e))
+                return await self._refuse(request, e.status, e.message)
+            except MultipartError as e:
+                status = 413 if e.kind in ("too-many-parts", "part-too-large") else 400
+                return await self._refuse(request, status, str(e))
             except OSError as e:
                 log.error("spooling an upload failed (%s)", os.strerror(e.errno) if e.errno else type(e).__name__)
-                return _close(503, "receiver cannot store the upload now", **{"Retry-After": "600"})
+                return await self._refuse(request, 503, "receiver cannot store the upload now",
+                                          **{"Retry-After": "600"})
             if not body.parts:
                 return PlainTextResponse("the multipart body has no parts", 400)
             async with self.workers:
                 outcome = await anyio.to_thread.run_sync(self._process, body, who.site, study, self.base_url(request))
+        except WorkersDown:
+            log.error("verification workers died twice under one request; answered 503")
+            return closing(503, "verification is restarting; send again", **{"Retry-After": RETRY_AFTER_WORKERS})
         finally:
-            body.discard()
+            body.discard()  # also what a refused body's parts started: their checks find no file
         if outcome.stored and self.forwarder is not None:
             self.forwarder.wake()
         if outcome.failure_codes:
@@ -126,68 +130,82 @@ class Receiver:
 
     # certificates
     async def post_certificate(self, request: Request) -> Response:
-        who = self.principal(request, "store")
+        who = await self.principal(request, "store")
         if isinstance(who, Response):
             return who
         study = request.path_params["study"]
         if not valid_uid(study):
-            return _close(400, "invalid Study Instance UID in the URL")
+            return await self._refuse(request, 400, "invalid Study Instance UID in the URL")
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
-            return _close(415, "a certificate is application/json")
+            return await self._refuse(request, 415, "a certificate is application/json")
         limit = self.cfg.limits.max_certificate_bytes
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return _close(413, "certificate exceeds the size limit")
+            return await self._refuse(request, 413, "certificate exceeds the size limit")
         raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > limit:
-                return _close(413, "certificate exceeds the size limit")
+                return await self._refuse(request, 413, "certificate exceeds the size limit")
         try:
             doc = certs.parse(bytes(raw), study)
         except certs.CertificateError as e:
             return PlainTextResponse(str(e), 400)
-        state, row = await anyio.to_thread.run_sync(certs.save, self.store, study, bytes(raw), doc, who.site)
+        state, row = await anyio.to_thread.run_sync(certs.save, self.store, study, bytes(raw), doc, who.site,
+                                                    self.signer)
         if state == certs.CONFLICT:
             return PlainTextResponse("another certificate with this batch id is stored for this study", 409)
         check = await anyio.to_thread.run_sync(certs.check, self.store, study, doc)
         url = f"{self.base_url(request)}/studies/{study}/certificates/{row['id']}"
-        body = {"id": row["id"], "batch": row["batch"], "sha256": row["sha256"], "url": url, "check": check.as_dict()}
+        body = {"id": row["id"], "batch": row["batch"], "sha256": row["sha256"], "url": url,
+                "signed": url + "/signed", "check": check.as_dict()}
         return JSONResponse(body, 201 if state == certs.CREATED else 200, headers={"Location": url})
 
     async def list_certificates(self, request: Request) -> Response:
-        who = self.principal(request, "read")
+        who = await self.principal(request, "read")
         if isinstance(who, Response):
             return who
         study = request.path_params["study"]
         if not valid_uid(study):
             return PlainTextResponse("invalid Study Instance UID", 400)
-        rows = self.store.ledger.certificates(study)
+        rows = self.store.ledger.certificates(study, who.reads_site)
         base = f"{self.base_url(request)}/studies/{study}/certificates"
         return JSONResponse([{"id": r["id"], "batch": r["batch"], "site": r["site"], "sha256": r["sha256"],
                               "received": r["received"], "url": f"{base}/{r['id']}"} for r in rows])
 
     async def check_certificate(self, request: Request) -> Response:
-        return await self.get_certificate(request, check=True)
+        return await self.get_certificate(request, view="check")
 
-    async def get_certificate(self, request: Request, check: bool = False) -> Response:
-        who = self.principal(request, "read")
+    async def signed_certificate(self, request: Request) -> Response:
+        return await self.get_certificate(request, view="signed")
+
+    async def get_certificate(self, request: Request, view: str = "document") -> Response:
+        who = await self.principal(request, "read")
         if isinstance(who, Response):
             return who
         study, cert_id = request.path_params["study"], request.path_params["cert"]
-        row = self.store.ledger.certificate(study, cert_id=cert_id) if valid_uid(study) else None
-        if row is None:
+        ok = valid_uid(study) and certs.ID_RE.fullmatch(cert_id) is not None
+        row = self.store.ledger.certificate(study, cert_id=cert_id) if ok else None
+        if row is None or (who.reads_site is not None and row["site"] != who.reads_site):
             return PlainTextResponse("no such certificate", 404)
-        raw = certs.load(self.store, row)
-        if check:
+        if view == "check":
+            raw = certs.load(self.store, row)
             result = await anyio.to_thread.run_sync(certs.check, self.store, study, json.loads(raw))
             return JSONResponse(result.as_dict())
+        try:
+            raw = certs.load(self.store, row, signed=view == "signed")
+        except FileNotFoundError:  # stored before certificates were signed
+            return PlainTextResponse("this certificate has no signed receipt", 404)
         return Response(raw, media_type="application/json")
+
+    async def signing_key(self, request: Request) -> Response:
+        return Response(self.signer.public_pem, media_type="application/x-pem-file",
+                        headers={"Cache-Control": "no-cache", "X-Key-Id": self.signer.key_id})
 
     # benchmark baseline: the same stack (TLS, auth, body spooled to disk) without DICOM
     async def sink(self, request: Request) -> Response:
-        who = self.principal(request, "store")
+        who = await self.principal(request, "store")
         if isinstance(who, Response):
             return who
         fd, path = self.store.temp_file(".sink")
@@ -196,7 +214,7 @@ class Receiver:
                 n = await spool(request.receive, fd, self.cfg.limits, self.cfg.limits.max_request_bytes)
                 os.fsync(fd)
             except BodyError as e:
-                return _close(e.status, e.message)
+                return await self._refuse(request, e.status, e.message)
             finally:
                 os.close(fd)
         finally:
@@ -204,18 +222,24 @@ class Receiver:
         return JSONResponse({"bytes": n})
 
     async def status(self, request: Request) -> Response:
-        who = self.principal(request, "read")
+        who = await self.principal(request, "read")
         if isinstance(who, Response):
             return who
-        return JSONResponse({"stored": self.store.ledger.stored_count(),
+        health = self.verifier.health()
+        degraded = health["state"] != "ok"
+        return JSONResponse({"state": health["state"], "verification": health,
+                             "stored": self.store.ledger.stored_count(who.reads_site),
                              "forwarding": self.store.ledger.forward_counts() if self.forwarder else None,
-                             "recovered": self.recovered})
+                             "recovered": self.recovered},
+                            503 if degraded else 200,
+                            headers={"Retry-After": RETRY_AFTER_WORKERS, "Cache-Control": "no-store"} if degraded
+                            else {"Cache-Control": "no-store"})
 
     async def not_found(self, request: Request) -> Response:
         return PlainTextResponse("not found", 404)
 
-    def build(self) -> Starlette:
-        r = retrieve.Handlers(self)
+    def build(self):
+        r = Handlers(self.store, self.principal, self.base_url)
         routes = [
             Route(f"{BASE}/studies", self.store_instances, methods=["POST"]),
             Route(f"{BASE}/studies", r.search_studies, methods=["GET"]),
@@ -225,6 +249,8 @@ class Receiver:
             Route(f"{BASE}/studies/{{study}}/certificates", self.list_certificates, methods=["GET"]),
             Route(f"{BASE}/studies/{{study}}/certificates/{{cert}}", self.get_certificate, methods=["GET"]),
             Route(f"{BASE}/studies/{{study}}/certificates/{{cert}}/check", self.check_certificate, methods=["GET"]),
+            Route(f"{BASE}/studies/{{study}}/certificates/{{cert}}/signed", self.signed_certificate,
+                  methods=["GET"]),
             Route(f"{BASE}/studies/{{study}}/series", r.search_series, methods=["GET"]),
             Route(f"{BASE}/studies/{{study}}/instances", r.search_instances, methods=["GET"]),
             Route(f"{BASE}/studies/{{study}}/series/{{series}}", r.retrieve, methods=["GET"]),
@@ -233,6 +259,7 @@ class Receiver:
                   methods=["GET"]),
             Route(f"{BASE}/{{rest:path}}", self.not_found),
             Route("/receiver/status", self.status, methods=["GET"]),
+            Route(WELL_KNOWN, self.signing_key, methods=["GET", "HEAD"]),
         ]
         if self.cfg.benchmark_sink:
             routes.append(Route("/bench/sink", self.sink, methods=["POST"]))
@@ -252,4 +279,4 @@ class Receiver:
                 self.store.close()
 
         app = Starlette(routes=routes, lifespan=lifespan)
-        return AccessLogMiddleware(CorsMiddleware(app, self.cfg.cors_origins))
+        return AccessLogMiddleware(HeaderLimit(PortalCors(app, self.cfg.cors_origins), self.cfg.limits))

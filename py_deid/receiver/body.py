@@ -1,9 +1,10 @@
 """Reading a request body from the ASGI channel onto disk, with the limits that keep a server alive: a
 size cap, a timeout on every read and a minimum average rate (slow-loris senders are cut off).
 
-A STOW-RS body is split while it streams: each part goes straight into its own temp file in the store's
-tmp/ folder, so the body is never held in memory and written to disk once; nothing is stored unless the
-whole message turns out well-formed (the caller commits only after the closing boundary).
+A STOW-RS body is split while it streams (python-multipart's parser): each part goes straight into its own
+temp file in the store's tmp/ folder, so the body is never held in memory and written to disk once;
+nothing is stored unless the whole message turns out well-formed (the caller commits only after the
+closing boundary).
 """
 
 from __future__ import annotations
@@ -15,9 +16,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import stow
+from python_multipart.multipart import MultipartParseError, MultipartParser
+
 from .config import Limits
 from .storage import Store
+
+
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")  # RFC 9110
+
+
+MAX_PREAMBLE = 64 * 1024  # bytes before the first boundary (RFC 2046 allows a preamble)
+
+
+class MultipartError(ValueError):
+    """A body that is not a well-formed multipart message. `kind` is one of: syntax, truncated,
+    too-many-parts, headers-too-large, part-too-large. Messages never quote the body."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class BodyError(Exception):
@@ -27,6 +44,51 @@ class BodyError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class TrackedReceive:
+    """An ASGI receive channel that remembers whether the body was read to its end, so that a refusal
+    knows whether anything is left to drain."""
+
+    def __init__(self, receive) -> None:
+        self._receive = receive
+        self.finished = False
+
+    async def __call__(self):
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.finished = True
+        return message
+
+
+def body_expected(headers) -> int | None:
+    """Bytes of body the request announces: its Content-Length, None for a chunked body of unknown size."""
+    length = headers.get("content-length")
+    if length is not None:
+        return int(length) if length.isdigit() else 0
+    return None if "chunked" in headers.get("transfer-encoding", "").lower() else 0
+
+
+async def drain(receive: TrackedReceive, headers, limits: Limits) -> None:
+    """Read and drop what is left of a refused request's body, up to limits.drain_bytes and within the
+    read timeouts ("lingering close"). Closing a connection with unread data makes the kernel send a
+    reset, and clients (Python's and browsers') then report that instead of the status they were sent."""
+    if receive.finished or "100-continue" in headers.get("expect", "").lower():
+        return  # (a client that waits for 100 Continue sends no body unless asked; reading would ask)
+    expected = body_expected(headers)
+    if expected == 0 or (expected is not None and expected > limits.drain_bytes):
+        return
+    total = 0
+    deadline = time.monotonic() + max(limits.read_timeout, 1.0)
+    while not receive.finished and total <= limits.drain_bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), timeout=left)
+        except asyncio.TimeoutError:
+            return
+        total += len(message.get("body", b""))
 
 
 async def chunks(receive, limits: Limits, max_bytes: int) -> AsyncIterator[bytes]:
@@ -73,6 +135,7 @@ class SpooledPart:
     headers: dict[str, str]
     path: Path
     size: int = 0
+    check: object = None  # what on_part started for it (the verification already under way)
 
 
 @dataclass
@@ -81,38 +144,120 @@ class SpooledBody:
 
     def discard(self) -> None:
         for p in self.parts:
+            if p.check is not None:
+                p.check.cancel()
             p.path.unlink(missing_ok=True)
 
 
-async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody) -> None:
+async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody,
+                      on_part=None) -> None:
     """Split a multipart body into temp files as it arrives (appending to `into`, which the caller
-    discards whatever happens). Raises BodyError or stow.MultipartError."""
-    parser = stow.MultipartParser(boundary, max_parts=limits.max_instances,
-                                  max_header_bytes=limits.max_part_header_bytes,
-                                  max_part_bytes=limits.max_instance_bytes)
-    fd = -1
+    discards whatever happens); `on_part(part)` is called as each part is complete, so its check can
+    start while the rest of the body arrives. Raises BodyError or MultipartError."""
+    splitter = _Splitter(boundary, store, limits, into, on_part)
     try:
         async for chunk in chunks(receive, limits, limits.max_request_bytes):
-            for event in parser.feed(chunk):
-                fd = _apply(event, store, into, fd)
-        for event in parser.finish():
-            fd = _apply(event, store, into, fd)
+            splitter.feed(chunk)
+        splitter.finish()
     finally:
-        if fd >= 0:
-            os.close(fd)
+        splitter.close()
 
 
-def _apply(event, store: Store, into: SpooledBody, fd: int) -> int:
-    if isinstance(event, stow.PartStart):
-        fd, path = store.temp_file(".part")
-        into.parts.append(SpooledPart(event.index, event.headers, path))
-    elif isinstance(event, stow.PartData):
-        _write_all(fd, event.data)
-        into.parts[-1].size += len(event.data)
-    elif isinstance(event, stow.PartEnd):
-        os.close(fd)
-        fd = -1
-    return fd
+class _Splitter:
+    """python-multipart's streaming parser, each part's body written into a temp file of its own, under
+    the receiver's limits (parts per request, header bytes per part, bytes per part). A preamble before
+    the first boundary (RFC 2046) is skipped here, as that parser expects the boundary first."""
+
+    def __init__(self, boundary: str, store: Store, limits: Limits, into: SpooledBody, on_part=None) -> None:
+        self.store, self.limits, self.into, self.on_part = store, limits, into, on_part
+        self.delimiter = b"--" + boundary.encode("latin-1")
+        self.parser = MultipartParser(boundary.encode("latin-1"), callbacks={
+            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
+            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end, "on_end": self._end,
+        }, max_header_count=limits.max_part_header_bytes, max_header_size=limits.max_part_header_bytes)
+        self.preamble: bytearray | None = bytearray()
+        self.fd = -1
+        self.ended = False
+        self.headers: dict[str, str] = {}
+        self.field = bytearray()
+        self.value = bytearray()
+        self.header_bytes = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self.preamble is not None:
+            self.preamble += chunk
+            buf = self.preamble
+            i = 0 if buf.startswith(self.delimiter) else buf.find(b"\r\n" + self.delimiter)
+            if i < 0:
+                if len(buf) > MAX_PREAMBLE:
+                    raise MultipartError("syntax", "no multipart boundary found in the body")
+                return
+            chunk = bytes(buf[i + 2 if i else 0:])
+            self.preamble = None
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError:
+            raise MultipartError("syntax", "malformed multipart body") from None
+
+    def finish(self) -> None:
+        if self.preamble is not None:
+            raise MultipartError("syntax", "no multipart boundary found in the body")
+        if not self.ended:
+            raise MultipartError("truncated", "the body ends inside a part (no closing boundary)")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    # parser callbacks
+    def _part_begin(self) -> None:
+        if len(self.into.parts) >= self.limits.max_instances:
+            raise MultipartError("too-many-parts", f"more than {self.limits.max_instances} parts")
+        self.headers, self.header_bytes = {}, 0
+
+    def _count(self, n: int) -> None:
+        self.header_bytes += n
+        if self.header_bytes > self.limits.max_part_header_bytes:
+            raise MultipartError("headers-too-large", "part headers exceed the limit")
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count(end - start)
+        self.field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count(end - start)
+        self.value += data[start:end]
+
+    def _header_end(self) -> None:
+        name = self.field.decode("latin-1").strip().lower()
+        if not name or not all(c in _TOKEN for c in name):
+            raise MultipartError("syntax", "malformed part header")
+        self.headers[name] = self.value.decode("latin-1").strip()
+        self.field.clear()
+        self.value.clear()
+
+    def _headers_finished(self) -> None:
+        self.fd, path = self.store.temp_file(".part")
+        self.into.parts.append(SpooledPart(len(self.into.parts), self.headers, path))
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self.into.parts[-1]
+        part.size += end - start
+        if part.size > self.limits.max_instance_bytes:
+            raise MultipartError("part-too-large", "a part exceeds the size limit")
+        with memoryview(data) as view:
+            _write_all(self.fd, view[start:end])
+
+    def _part_end(self) -> None:
+        self.close()
+        if self.on_part is not None:
+            self.on_part(self.into.parts[-1])
+
+    def _end(self) -> None:
+        self.ended = True
 
 
 def _write_all(fd: int, data) -> None:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from .storage import Store, fsync_dir, valid_uid
 
-BATCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+BATCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # fullmatch: "$" also matches before "\n"
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+ID_RE = re.compile(r"cert-[0-9a-f]{32}")
 CREATED, SAME, CONFLICT = "created", "same", "conflict"
 
 
@@ -34,7 +35,7 @@ def parse(raw: bytes, study_uid: str, max_instances: int = 1_000_000) -> dict:
     if not isinstance(doc, dict):
         raise CertificateError("a certificate is a JSON object")
     batch = doc.get("batch")
-    if not isinstance(batch, str) or not BATCH_RE.match(batch):
+    if not isinstance(batch, str) or not BATCH_RE.fullmatch(batch):
         raise CertificateError("batch must be 1-128 letters, digits or . _ : -")
     if "study_instance_uid" in doc and doc["study_instance_uid"] != study_uid:
         raise CertificateError("study_instance_uid differs from the study in the URL")
@@ -48,7 +49,7 @@ def parse(raw: bytes, study_uid: str, max_instances: int = 1_000_000) -> dict:
         uid, digest = item.get("sop_instance_uid"), item.get("sha256")
         if not valid_uid(uid):
             raise CertificateError("an instance has no valid sop_instance_uid")
-        if not isinstance(digest, str) or not SHA256_RE.match(digest):
+        if not isinstance(digest, str) or not SHA256_RE.fullmatch(digest):
             raise CertificateError("an instance has no valid sha256 (64 lower-case hex digits)")
         if uid in seen:
             raise CertificateError("an instance is listed twice")
@@ -88,14 +89,26 @@ def check(store: Store, study_uid: str, doc: dict) -> Check:
     return result
 
 
-def save(store: Store, study_uid: str, raw: bytes, doc: dict, site: str) -> tuple[str, dict]:
-    """Store a parsed certificate; returns (created|same|conflict, ledger row)."""
+def save(store: Store, study_uid: str, raw: bytes, doc: dict, site: str, signer=None) -> tuple[str, dict]:
+    """Store a parsed certificate (and its signed receipt, given a signing.Signer); returns
+    (created|same|conflict, ledger row)."""
     digest = hashlib.sha256(raw).hexdigest()
     with store.lock:
-        return _save(store, study_uid, raw, doc, site, digest)
+        return _save(store, study_uid, raw, doc, site, digest, signer)
 
 
-def _save(store: Store, study_uid: str, raw: bytes, doc: dict, site: str, digest: str) -> tuple[str, dict]:
+def _write(store: Store, final, data: bytes) -> None:
+    fd, tmp = store.temp_file(".json")
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+
+
+def _save(store: Store, study_uid: str, raw: bytes, doc: dict, site: str, digest: str,
+          signer) -> tuple[str, dict]:
     existing = store.ledger.certificate(study_uid, batch=doc["batch"])
     if existing is not None:
         return (SAME if existing["sha256"] == digest else CONFLICT), existing
@@ -103,19 +116,18 @@ def _save(store: Store, study_uid: str, raw: bytes, doc: dict, site: str, digest
            "sha256": digest, "size": len(raw), "received": time.time()}
     folder = store.certificates_dir / study_uid
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = store.temp_file(".json")
-    try:
-        os.write(fd, raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, folder / f"{row['id']}.json")
+    if signer is not None:  # before the certificate: a stored certificate always has its receipt
+        _write(store, folder / f"{row['id']}.signed.json",
+               signer.sign_certificate(doc, raw, study_uid, site, row["received"]))
+    _write(store, folder / f"{row['id']}.json", raw)
     fsync_dir(folder)
     store.ledger.add_certificate(row)
     return CREATED, row
 
 
-def load(store: Store, row: dict) -> bytes:
-    if not valid_uid(row["study_uid"]) or not re.match(r"^cert-[0-9a-f]{32}$", row["id"]):
+def load(store: Store, row: dict, signed: bool = False) -> bytes:
+    """The certificate as sent, or (signed) its signed receipt."""
+    if not valid_uid(row["study_uid"]) or not ID_RE.fullmatch(row["id"]):
         raise CertificateError("invalid certificate reference")
-    return (store.certificates_dir / row["study_uid"] / f"{row['id']}.json").read_bytes()
+    suffix = ".signed.json" if signed else ".json"
+    return (store.certificates_dir / row["study_uid"] / f"{row['id']}{suffix}").read_bytes()

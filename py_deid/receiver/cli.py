@@ -59,8 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("tokens (these act on the token file and exit)")
     g.add_argument("--token-file", type=Path, help="token file (default <store>/tokens.json)")
     g.add_argument("--new-token", metavar="SITE", help="create a token for SITE, print it once, exit")
-    g.add_argument("--scope", action="append", choices=("store", "read"), default=None,
-                   help="scope of --new-token (repeatable; default store)")
+    g.add_argument("--scope", action="append", choices=("store", "read", "read-all"), default=None,
+                   help="scope of --new-token (repeatable; default store): read sees the token's own site's "
+                        "uploads, read-all (a token of its own, for the sponsor) every site's")
     g.add_argument("--revoke-token", metavar="ID_OR_SITE", help="revoke a token (or all of a site's), exit")
     g.add_argument("--list-tokens", action="store_true", help="list tokens (never their values), exit")
     g = p.add_argument_group("forwarding")
@@ -79,7 +80,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--header-timeout", type=float, default=15.0, help="seconds to send request headers")
     g.add_argument("--min-rate", type=size, default=256, help="bytes/s a body must average (after the grace)")
     g.add_argument("--min-rate-grace", type=float, default=30.0, help="seconds before --min-rate applies")
-    g.add_argument("--max-connections", type=int, default=128)
+    g.add_argument("--handshake-timeout", type=float, default=10.0, help="seconds to complete a TLS handshake")
+    g.add_argument("--max-connections", type=int, default=512,
+                   help="open connections; at the cap the oldest idle one is closed (default 512)")
+    g.add_argument("--max-connections-per-client", type=int, default=64, help="the same, per client address")
+    g.add_argument("--max-inflated-size", type=size, default=size("256M"),
+                   help="largest size a deflated instance may inflate to (default 256M)")
+    g.add_argument("--max-inflate-ratio", type=int, default=100, help="largest inflated/deflated ratio")
+    g.add_argument("--worker-memory", type=size, default=size("4G"),
+                   help="address space of each verification worker (default 4G)")
     g.add_argument("--min-free-space", type=size, default=size("256M"))
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.add_argument("--benchmark-sink", action="store_true", help=argparse.SUPPRESS)
@@ -168,6 +177,7 @@ class UsageError(ValueError):
 
 def _settings(args):
     """(options, forwarding, limits, origins) from the arguments; raises UsageError."""
+    from ..inflate import InflateLimits
     from .config import Forwarding, Limits
     from .cors import normalize_origin
     from .server import is_loopback
@@ -192,8 +202,11 @@ def _settings(args):
     limits = Limits(max_request_bytes=args.max_request_size, max_instance_bytes=args.max_instance_size,
                     max_instances=args.max_instances, max_header_bytes=args.max_header_size,
                     read_timeout=args.read_timeout, header_timeout=args.header_timeout,
-                    max_connections=args.max_connections, min_free_bytes=args.min_free_space,
-                    min_rate=args.min_rate, min_rate_grace=args.min_rate_grace)
+                    handshake_timeout=args.handshake_timeout, max_connections=max(1, args.max_connections),
+                    max_connections_per_client=max(1, args.max_connections_per_client),
+                    min_free_bytes=args.min_free_space, min_rate=args.min_rate, min_rate_grace=args.min_rate_grace,
+                    inflate=InflateLimits(max_size=args.max_inflated_size, max_ratio=max(1, args.max_inflate_ratio)),
+                    worker_memory=args.worker_memory)
     return options, forwarding, limits, tuple(args.cors_origin)
 
 
@@ -246,6 +259,7 @@ def run(args) -> int:
                          review=args.review)
     configure_logging(args.log_level)
     from .app import Receiver
+    from .signing import WELL_KNOWN
     from .static import SiteError
 
     try:
@@ -265,6 +279,9 @@ def run(args) -> int:
         f"  store:    {store}",
         f"  review:   {args.review} (--review)",
         f"  TLS:      {tls_note}",
+        f"  signing:  certificates signed with Ed25519 key {receiver.signer.key_id} "
+        f"({'created' if receiver.signer.created else 'kept'} in {receiver.signer.path})",
+        f"            public key: {origin}{WELL_KNOWN}",
     ]
     if new_token:
         lines.append(f"  token:    {new_token}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..inflate import InflateLimits
 from ..options import Options
 
 MiB = 1024 * 1024
@@ -21,9 +22,15 @@ class Limits:
     max_certificate_bytes: int = 4 * MiB
     read_timeout: float = 30.0  # seconds without a single body byte
     header_timeout: float = 15.0  # seconds to send the request line and headers
+    handshake_timeout: float = 10.0  # seconds to complete a TLS handshake
     min_rate: int = 256  # bytes/s averaged over the body, enforced after min_rate_grace seconds
     min_rate_grace: float = 30.0
-    max_connections: int = 128
+    max_connections: int = 512  # open connections; at the cap the oldest idle one is closed
+    max_connections_per_client: int = 64  # the same, per client address
+    drain_bytes: int = 16 * MiB  # body read and dropped before a refusal, so the client reads the status
+    # A receiver inflates less than the CLI allows (DEFAULT_LIMITS): it takes data from the network.
+    inflate: InflateLimits = InflateLimits(max_size=256 * MiB, max_ratio=100)
+    worker_memory: int = 4 * GiB  # address space of a verification worker (RLIMIT_AS)
     min_free_bytes: int = 256 * MiB  # refuse (A700) rather than fill the disk
 
 

@@ -101,25 +101,30 @@ class Ledger:
     def pending(self) -> list[dict]:
         return self._all("SELECT * FROM instances WHERE state = 'pending'")
 
-    def stored_count(self) -> int:
-        return self._all("SELECT count(*) AS n FROM instances WHERE state = 'stored'")[0]["n"]
+    def stored_count(self, site: str | None = None) -> int:
+        where, args = _site_filter(site)
+        return self._all(f"SELECT count(*) AS n FROM instances WHERE state = 'stored' {where}", args)[0]["n"]
 
-    def studies(self, study_uid: str | None = None) -> list[dict]:
-        where, args = ("AND study_uid = ?", (study_uid,)) if study_uid else ("", ())
+    # Reads take `site`: None sees every site's instances (a sponsor-wide reader), a name only that site's.
+    def studies(self, site: str | None = None) -> list[dict]:
+        where, args = _site_filter(site)
         return self._all(
             "SELECT study_uid, count(DISTINCT series_uid) AS series, count(*) AS instances, "
             "group_concat(DISTINCT modality) AS modalities, min(received) AS first_received "
-            f"FROM instances WHERE state = 'stored' {where} GROUP BY study_uid ORDER BY first_received, study_uid", args)
+            f"FROM instances WHERE state = 'stored' {where} GROUP BY study_uid ORDER BY first_received, study_uid",
+            args)
 
-    def series(self, study_uid: str) -> list[dict]:
+    def series(self, study_uid: str, site: str | None = None) -> list[dict]:
+        where, args = _site_filter(site)
         return self._all(
             "SELECT study_uid, series_uid, min(modality) AS modality, count(*) AS instances, "
-            "min(received) AS first_received FROM instances WHERE state = 'stored' AND study_uid = ? "
-            "GROUP BY series_uid ORDER BY first_received, series_uid", (study_uid,))
+            f"min(received) AS first_received FROM instances WHERE state = 'stored' AND study_uid = ? {where} "
+            "GROUP BY series_uid ORDER BY first_received, series_uid", (study_uid, *args))
 
-    def instances(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None) -> list[dict]:
+    def instances(self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None,
+                  site: str | None = None) -> list[dict]:
         where, args = "state = 'stored' AND study_uid = ?", [study_uid]
-        for column, value in (("series_uid", series_uid), ("sop_uid", sop_uid)):
+        for column, value in (("series_uid", series_uid), ("sop_uid", sop_uid), ("site", site)):
             if value is not None:
                 where += f" AND {column} = ?"
                 args.append(value)
@@ -176,8 +181,10 @@ class Ledger:
             rows = self._all("SELECT * FROM certificates WHERE study_uid = ? AND batch = ?", (study_uid, batch))
         return rows[0] if rows else None
 
-    def certificates(self, study_uid: str) -> list[dict]:
-        return self._all("SELECT * FROM certificates WHERE study_uid = ? ORDER BY received", (study_uid,))
+    def certificates(self, study_uid: str, site: str | None = None) -> list[dict]:
+        where, args = _site_filter(site)
+        return self._all(f"SELECT * FROM certificates WHERE study_uid = ? {where} ORDER BY received",
+                         (study_uid, *args))
 
     def add_certificate(self, row: dict) -> None:
         with self.transaction() as db:
@@ -193,3 +200,7 @@ class Ledger:
                              f"({', '.join('?' for _ in chunk)})", chunk)
             out.update({r["sop_uid"]: (r["sha256"], r["study_uid"]) for r in rows})
         return out
+
+
+def _site_filter(site: str | None) -> tuple[str, tuple]:
+    return ("AND site = ?", (site,)) if site is not None else ("", ())

@@ -4,17 +4,16 @@ multipart/related; type="application/dicom" (or one instance as plain applicatio
 
 from __future__ import annotations
 
+import re
 import secrets
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from . import dicomjson
-from .storage import valid_uid
-
-if TYPE_CHECKING:
-    from .app import Receiver
+from .responses import dicom_json
+from .storage import Store, valid_uid
+from .tokens import Principal
 
 DICOM = "application/dicom"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -25,6 +24,8 @@ FILTERS = {
     "SOPInstanceUID": "sop_uid", "00080018": "sop_uid",
     "Modality": "modality", "00080060": "modality",
 }
+MODALITY_RE = re.compile(r"[A-Z0-9_ ]{1,16}")  # CS
+COUNT_RE = re.compile(r"[0-9]{1,9}")
 
 
 def parse_accept(value: str) -> list[tuple[str, dict[str, str], float]]:
@@ -84,84 +85,89 @@ def _part_head(boundary: bytes, ts: str) -> bytes:
 
 
 class Handlers:
-    def __init__(self, receiver: Receiver) -> None:
-        self.rx = receiver
+    """The read routes. `principal(request, scope)` authenticates (a Response when refused); a principal
+    whose token reads one site sees only the instances that site uploaded."""
 
-    def _auth(self, request: Request) -> Response | None:
-        who = self.rx.principal(request, "read")
-        return who if isinstance(who, Response) else None
+    def __init__(self, store: Store, principal, base_url) -> None:
+        self.store = store
+        self.principal = principal
+        self.base_url = base_url
 
     def _page(self, request: Request, rows: list[dict]) -> list[dict] | Response:
         q = request.query_params
         for key, column in FILTERS.items():
             if key in q:
                 wanted = set(q[key].replace("\\", ",").split(","))
+                check = (lambda v: MODALITY_RE.fullmatch(v) is not None) if column == "modality" else valid_uid
+                if not all(check(v) for v in wanted):
+                    return PlainTextResponse(f"invalid {key} in the query", 400)
                 rows = [r for r in rows if str(r.get(column, "")) in wanted]
-        try:
-            offset = int(q.get("offset", "0"))
-            limit = int(q["limit"]) if "limit" in q else None
-        except ValueError:
-            return PlainTextResponse("limit and offset are integers", 400)
-        if offset < 0 or (limit is not None and limit < 0):
-            return PlainTextResponse("limit and offset are not negative", 400)
-        return rows[offset:None if limit is None else offset + limit]
+        offset, limit = q.get("offset", "0"), q.get("limit")
+        if not COUNT_RE.fullmatch(offset) or (limit is not None and not COUNT_RE.fullmatch(limit)):
+            return PlainTextResponse("limit and offset are non-negative integers", 400)
+        start = int(offset)
+        return rows[start:None if limit is None else start + int(limit)]
 
-    def _answer(self, docs: list[dict]) -> Response:
+    @staticmethod
+    def _answer(docs: list[dict]) -> Response:
         if not docs:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        from .app import dicom_json
         return dicom_json(docs)
 
     async def search_studies(self, request: Request) -> Response:
-        if (denied := self._auth(request)) is not None:
-            return denied
-        base = self.rx.base_url(request)
-        rows = self.rx.store.ledger.studies()
+        who = await self.principal(request, "read")
+        if not isinstance(who, Principal):
+            return who
+        base = self.base_url(request)
+        rows = self.store.ledger.studies(who.reads_site)
         page = self._page(request, rows)
         if isinstance(page, Response):
             return page
         return self._answer([dicomjson.study_result(r, f"{base}/studies/{r['study_uid']}") for r in page])
 
     async def search_series(self, request: Request) -> Response:
-        if (denied := self._auth(request)) is not None:
-            return denied
+        who = await self.principal(request, "read")
+        if not isinstance(who, Principal):
+            return who
         study = request.path_params["study"]
         if not valid_uid(study):
             return PlainTextResponse("invalid UID", 400)
-        base = self.rx.base_url(request)
-        page = self._page(request, self.rx.store.ledger.series(study))
+        base = self.base_url(request)
+        page = self._page(request, self.store.ledger.series(study, who.reads_site))
         if isinstance(page, Response):
             return page
         return self._answer([dicomjson.series_result(r, f"{base}/studies/{study}/series/{r['series_uid']}")
                              for r in page])
 
     async def search_instances(self, request: Request) -> Response:
-        if (denied := self._auth(request)) is not None:
-            return denied
+        who = await self.principal(request, "read")
+        if not isinstance(who, Principal):
+            return who
         study, series = request.path_params["study"], request.path_params.get("series")
         if not valid_uid(study) or (series is not None and not valid_uid(series)):
             return PlainTextResponse("invalid UID", 400)
-        base = self.rx.base_url(request)
-        page = self._page(request, self.rx.store.ledger.instances(study, series))
+        base = self.base_url(request)
+        page = self._page(request, self.store.ledger.instances(study, series, site=who.reads_site))
         if isinstance(page, Response):
             return page
         return self._answer([dicomjson.instance_result(
             r, f"{base}/studies/{r['study_uid']}/series/{r['series_uid']}/instances/{r['sop_uid']}") for r in page])
 
     async def retrieve(self, request: Request) -> Response:
-        if (denied := self._auth(request)) is not None:
-            return denied
+        who = await self.principal(request, "read")
+        if not isinstance(who, Principal):
+            return who
         p = request.path_params
         study, series, sop = p["study"], p.get("series"), p.get("sop")
         if not all(valid_uid(u) for u in (study, series, sop) if u is not None):
             return PlainTextResponse("invalid UID", 400)
-        rows = self.rx.store.ledger.instances(study, series, sop)
+        rows = self.store.ledger.instances(study, series, sop, site=who.reads_site)
         if not rows:
             return PlainTextResponse("not found", 404)
         kind = negotiate(request.headers.get("accept"), {r["transfer_syntax"] for r in rows}, sop is not None)
         if kind is None:
             return PlainTextResponse("only application/dicom as stored (transfer-syntax=* or the stored one)", 406)
-        store = self.rx.store
+        store = self.store
         if kind == "single":
             row = rows[0]
             return StreamingResponse(_file_chunks(store, row), headers={

@@ -53,15 +53,16 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         else:
             order.append((index, "other", dicomjson.other_failure_item(failure)))
 
-    # Every part is verified in parallel by the worker processes, which read it from its temp file.
-    checks = [(part, verifier.submit(str(part.path), 0, part.size, expected_study)
-               if _part_is_dicom(part.headers) else None) for part in parts]
+    # Every part is verified in parallel by the worker processes, which read it from its temp file
+    # (most were submitted by start() while the body was still arriving).
+    checks = [(part, part.check if part.check is not None else start(verifier, part, expected_study))
+              for part in parts]
     try:
-        for part, future in checks:
-            if future is None:
+        for part, job in checks:
+            if job is None:
                 fail(part.index, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))
                 continue
-            ident, failure, digest = verifier.result(future)
+            ident, failure, digest = verifier.result(job)  # WorkersDown: nothing of the request is stored
             if failure is not None:
                 fail(part.index, failure, ident)
             elif store.free_bytes() < cfg.limits.min_free_bytes:
@@ -77,9 +78,9 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
                 c.outcome = "failed"
                 fail(index, Failure.of(_os_reason(e)), c)
     finally:
-        for part, future in checks:
-            if future is not None:
-                future.cancel()
+        for part, job in checks:
+            if job is not None:
+                job.cancel()
         committed = {c.temp for _, c in candidates if c.outcome == STORED}
         for part in parts:
             if part.path not in committed:
@@ -103,6 +104,14 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
     n_failed = len(items["failed"]) + len(items["other"])
     status = 200 if not n_failed else 202 if items["referenced"] else 409
     return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes)
+
+
+def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None):
+    """Submit a complete part's check (None for a part that is not application/dicom)."""
+    if not _part_is_dicom(part.headers):
+        return None
+    part.check = verifier.submit(str(part.path), 0, part.size, expected_study)
+    return part.check
 
 
 def _os_reason(e: OSError) -> int:

@@ -17,8 +17,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-SCOPES = ("store", "read")
-SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# store: upload as its site; read: see what its own site uploaded; read-all: see every site's uploads
+# (the sponsor's own kind of token, never combined with store).
+SCOPES = ("store", "read", "read-all")
+SITE_SCOPES = ("store", "read")
+SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: "$" also matches before "\n"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,14 @@ class Principal:
     site: str
     scopes: frozenset[str]
     token_id: str
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes or (scope == "read" and "read-all" in self.scopes)
+
+    @property
+    def reads_site(self) -> str | None:
+        """The site whose uploads this principal may read; None: every site's."""
+        return None if "read-all" in self.scopes else self.site
 
 
 def generate() -> str:
@@ -64,10 +75,12 @@ def _write_file(path: Path, entries: list[dict]) -> None:
 
 def add(path: Path, site: str, scopes: tuple[str, ...] = ("store",)) -> tuple[str, dict]:
     """Create a token for a site; returns (token, entry). Only the entry (with the hash) is stored."""
-    if not SITE_RE.match(site):
+    if not SITE_RE.fullmatch(site):
         raise ValueError("site names are 1-64 letters, digits, '.', '_' or '-'")
     if not scopes or any(s not in SCOPES for s in scopes):
         raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
+    if "read-all" in scopes and len(set(scopes)) > 1:
+        raise ValueError("read-all is a token of its own (a sponsor's reader), not combined with other scopes")
     token = generate()
     entry = {"id": "tok-" + secrets.token_hex(6), "site": site, "sha256": digest(token),
              "scopes": sorted(set(scopes)), "created": _now(), "revoked": None}
@@ -95,7 +108,8 @@ class TokenStore:
 
     def __init__(self, path: Path, cli_tokens: tuple[tuple[str, str], ...] = ()) -> None:
         self.path = path
-        self._cli = [(digest(t), Principal(site, frozenset(SCOPES), f"cli-{i}")) for i, (site, t) in enumerate(cli_tokens)]
+        self._cli = [(digest(t), Principal(site, frozenset(SITE_SCOPES), f"cli-{i}"))
+                     for i, (site, t) in enumerate(cli_tokens)]
         self._file: list[tuple[str, Principal]] = []
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()

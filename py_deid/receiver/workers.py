@@ -1,6 +1,14 @@
 """Verification in worker processes: the core's check is pure-Python CPU work, so threads would queue on
 the GIL; processes use every core, keep the server's own memory flat (a worker holds one instance at a
-time, the server none) and contain a crash to the instance that caused it."""
+time, the server none) and contain a crash to the instance that caused it.
+
+The pool heals itself: when a worker dies (kill -9, the kernel's OOM killer, a crash in a codec) the
+executor breaks as a whole, so a watchdog replaces it at once, and every check the broken pool held is
+submitted again, once. A check whose worker dies twice makes its request fail with WorkersDown (503 and
+Retry-After, nothing of that request stored), never an endless run of 500s. Each worker runs under an
+address-space limit, so an instance that needs too much memory fails with MemoryError inside its worker
+instead of waking the OOM killer.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +19,33 @@ import signal
 import threading
 import time
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
+from ..inflate import DEFAULT_LIMITS, InflateLimits
 from ..options import Options
 from . import reasons
 from .reasons import Failure
 from .verification import inspect_range
 
 log = logging.getLogger("py_deid.receiver")
+DEGRADED_FOR = 5.0  # seconds after a worker death during which status says degraded
+WATCH_EVERY = 0.25
 
 
-def _worker_init() -> None:
+class WorkersDown(Exception):
+    """The verification workers died twice under one check: answer 503 with Retry-After."""
+
+
+def _worker_init(memory: int | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and shuts the pool down
     warnings.simplefilter("ignore")  # pydicom's warnings quote values from files
     logging.disable(logging.CRITICAL)
+    if memory:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
@@ -41,45 +61,117 @@ def _warm() -> bool:
     return True
 
 
+@dataclass
+class Job:
+    """One submitted check: its arguments (to submit it again) and the pool that holds it."""
+
+    args: tuple
+    future: Future
+    pool: ProcessPoolExecutor | None
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
 class VerifierPool:
     """inspect_range() in `workers` processes (0: in the calling thread)."""
 
-    def __init__(self, options: Options, workers: int) -> None:
+    def __init__(self, options: Options, workers: int, inflate: InflateLimits = DEFAULT_LIMITS,
+                 memory: int | None = None) -> None:
         self.options = options
         self.workers = workers
+        self.inflate = inflate
+        self.memory = memory
+        self.restarts = 0
+        self._last_death: float | None = None
+        self._warming: list[Future] = []
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
         if workers:
             self._pool = self._new_pool()
-            for f in [self._pool.submit(_warm) for _ in range(workers)]:
+            for f in self._warming:
                 f.result()  # pay the workers' imports at start-up, not in the first upload
+            threading.Thread(target=self._watch, name="verifier-watchdog", daemon=True).start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: forking a server that runs threads could copy a held lock into the child
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(self.memory,))
+        self._warming = [pool.submit(_warm) for _ in range(self.workers)]
+        return pool
 
-    def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Future:
+    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
+        """A new pool in place of `broken` (unless another thread already replaced it)."""
+        with self._lock:
+            if self._stop.is_set() or self._pool is not broken:
+                return
+            log.error("a verification worker died; replacing the pool")
+            self.restarts += 1
+            self._last_death = time.monotonic()
+            if broken is not None:
+                broken.shutdown(wait=False)  # its pending checks fail with BrokenProcessPool and are resubmitted
+            self._pool = self._new_pool()
+
+    def _watch(self) -> None:
+        # Replaces a broken pool without waiting for the next upload to find it.
+        while not self._stop.wait(WATCH_EVERY):
+            pool = self._pool
+            if pool is not None and pool._broken:  # noqa: SLF001 - no public flag
+                self._replace(pool)
+
+    def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Job:
+        args = (path, start, end, self.options, expected_study, self.inflate)
         if self._pool is None:
             f: Future = Future()
-            f.set_result(inspect_range(path, start, end, self.options, expected_study))
-            return f
-        with self._lock:
-            return self._pool.submit(inspect_range, path, start, end, self.options, expected_study)
+            f.set_result(inspect_range(*args))
+            return Job(args, f, None)
+        return self._submit(args)
 
-    def result(self, future: Future):
+    def _submit(self, args: tuple) -> Job:
+        pool = self._pool
         try:
-            return future.result()
-        except BrokenProcessPool:
-            log.error("a verification worker died; restarting the pool")
-            with self._lock:
-                if self._pool is not None and self._pool._broken:  # noqa: SLF001 - no public flag
-                    self._pool = self._new_pool()
-            return None, Failure.of(reasons.PROCESSING_FAILURE, "verification worker failed"), ""
-        except Exception as e:  # noqa: BLE001 - one part's failure must not fail the others
-            log.error("verification failed (%s)", type(e).__name__)
-            return None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), ""
+            return Job(args, pool.submit(inspect_range, *args), pool)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement in between
+            self._replace(pool)
+            pool = self._pool
+            return Job(args, pool.submit(inspect_range, *args), pool)
+
+    def result(self, job: Job):
+        """The check's (identity, failure, sha256). Raises WorkersDown when its worker died twice."""
+        for attempt in (1, 2):
+            try:
+                return job.future.result()
+            except (BrokenProcessPool, CancelledError):
+                self._replace(job.pool)
+                if attempt == 2:
+                    raise WorkersDown() from None
+                try:
+                    job = self._submit(job.args)
+                except (BrokenProcessPool, RuntimeError):
+                    raise WorkersDown() from None
+            except MemoryError:
+                return None, Failure.of(reasons.MEMORY_LIMIT), ""
+            except Exception as e:  # noqa: BLE001 - one part's failure must not fail the others
+                log.error("verification failed (%s)", type(e).__name__)
+                return None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), ""
+        raise AssertionError("unreachable")
+
+    def health(self) -> dict:
+        """{"state": "ok" | "degraded", "workers", "alive", "restarts"} for /receiver/status."""
+        pool = self._pool
+        if pool is None:
+            return {"state": "ok", "workers": 0, "alive": 0, "restarts": self.restarts}
+        alive = sum(1 for p in list((pool._processes or {}).values()) if p.is_alive())  # noqa: SLF001
+        recent = self._last_death is not None and time.monotonic() - self._last_death < DEGRADED_FOR
+        warming = not all(f.done() for f in self._warming)
+        degraded = pool._broken or recent or warming or alive < self.workers  # noqa: SLF001
+        return {"state": "degraded" if degraded else "ok", "workers": self.workers, "alive": alive,
+                "restarts": self.restarts}
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+

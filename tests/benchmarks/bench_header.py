@@ -1,11 +1,14 @@
-"""Header de-identification throughput: py-deid against a plain pydicom read+write of the same files in the
-same run, and against dicognito when it is installed. Ratios, never timed assertions."""
+"""Header de-identification throughput (`--pixels off`), everything measured in one run on the same generated
+corpus, rounds interleaved, medians: the py-deid CLI with --jobs 1 and 2 against a plain pydicom read+write,
+dicognito's command line and dcmanon's Python API (when installed), and the Dask path with 1 and 2 local
+workers against --jobs 2. Per tool: files/s, MB/s, CPU seconds, the maximum resident memory of its processes,
+and how many planted PHI values its outputs still hold. Ratios, never timed assertions."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import statistics
 import sys
 import time
 from io import BytesIO
@@ -17,41 +20,78 @@ import pytest
 from py_deid.instance import Deidentifier, run_sync
 from py_deid.options import Settings
 
+from ..cli.resources import measure
 from .corpus import build
 
 QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+KEY = "benchmark-key-0123456789abcdef"
+
+PLAIN = """
+import sys, pydicom
+from pathlib import Path
+src, out = Path(sys.argv[1]), Path(sys.argv[2])
+out.mkdir()
+for p in sorted(src.iterdir()):
+    pydicom.dcmread(p).save_as(out / p.name)
+"""
+
+DCMANON = """
+import sys
+from pathlib import Path
+from dcmanon import Anonymizer
+src, out = Path(sys.argv[1]), Path(sys.argv[2])
+out.mkdir()
+anonymizer = Anonymizer()
+for p in sorted(src.iterdir()):
+    (out / p.name).write_bytes(anonymizer.anonymize(str(p)))
+"""
+
+# Dask: the cluster is started first and not timed (a cluster is started once and serves many batches).
+DASK = """
+import json, sys, time
+from distributed import Client, LocalCluster
+from py_deid import distributed
+from py_deid.options import Settings
+if __name__ == "__main__":
+    src, out, workers, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster) as client:
+        client.wait_for_workers(workers)
+        client.run(lambda: __import__("py_deid.batch"))  # workers warm, as in a cluster that is already up
+        t = time.perf_counter()
+        distributed.deidentify([src], out, scheduler=client, key=key, settings=Settings(pixels="off"))
+        print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
 
 
-def _plain(paths):
-    """The baseline: what any tool must do at least, read each file and write it back (in memory)."""
-    for p in paths:
-        ds = pydicom.dcmread(BytesIO(p.read_bytes()))
-        ds.save_as(BytesIO())
+def _measure(cmd: list[str], log: Path) -> dict:
+    m = measure(cmd, log=log)
+    if m["returncode"] not in (0, 1):
+        raise AssertionError(f"{cmd[:4]} exited {m['returncode']}: {log.read_text()[-2000:]}")
+    return m
 
 
-def _plain_files(paths, out: Path):
-    """The same, writing each file to disk: the baseline for the command line."""
-    out.mkdir(exist_ok=True)
-    for p in paths:
-        ds = pydicom.dcmread(p)
-        ds.save_as(out / p.name)
+def _leftovers(out: Path, tokens: list[bytes]) -> int:
+    """Planted PHI values still in the outputs (each value counted once per file it is in)."""
+    return sum(sum(1 for t in tokens if t in p.read_bytes()) for p in out.rglob("*") if p.is_file())
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
 
 
 def _core(paths):
-    deid = Deidentifier(Settings(pixels="off"), b"benchmark-key-0123456789")
+    deid = Deidentifier(Settings(pixels="off"), KEY.encode())
     for p in paths:
         result = run_sync(deid.process(p.read_bytes()), None)
         assert result.status == "done", result.problem
 
 
-def _dicognito(paths):
-    from dicognito.anonymizer import Anonymizer
-    anonymizer = Anonymizer()
+def _plain_in_memory(paths):
     for p in paths:
-        ds = pydicom.dcmread(p)
-        anonymizer.anonymize(ds)
-        ds.save_as(BytesIO())
+        pydicom.dcmread(BytesIO(p.read_bytes())).save_as(BytesIO())
 
 
 def _best(fn, *args, repeat: int) -> float:
@@ -63,64 +103,102 @@ def _best(fn, *args, repeat: int) -> float:
     return best
 
 
-def _dicognito_cli(corpus: Path, out: Path) -> float:
-    """dicognito's own command line on the same folder: the like-for-like baseline of `py-deid deidentify`."""
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dicognito", str(corpus), "--output-directory", str(out), "--quiet"],
-                   check=True, capture_output=True)
-    return time.perf_counter() - t
-
-
-def _cli(corpus: Path, out: Path, jobs: int) -> float:
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "py_deid", "deidentify", str(corpus), "-o", str(out), "--pixels", "off",
-                    "--jobs", str(jobs)], check=True, capture_output=True)
-    return time.perf_counter() - t
-
-
 @pytest.mark.benchmark
 def test_header_throughput(samples, tmp_path):
     n = 100 if QUICK else 1000
+    rounds = 1 if QUICK else 3
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     paths, tokens = build(samples, corpus, n)
     mb = sum(p.stat().st_size for p in paths) / 1e6
-    repeat = 1 if QUICK else 3
-    _plain(paths[:20])  # warm caches and imports
+    key_file = tmp_path / "site.key"
+    key_file.write_text(KEY)
+    py = sys.executable
+
+    def cli(jobs):
+        return lambda out: [py, "-m", "py_deid", "deidentify", str(corpus), "-o", str(out), "--pixels", "off",
+                            "--key-file", str(key_file), "--jobs", str(jobs)]
+
+    tools = {
+        "plain_read_write": lambda out: [py, "-c", PLAIN, str(corpus), str(out)],
+        "cli_jobs1": cli(1),
+        "cli_jobs2": cli(2),
+    }
+    if _have("dicognito"):
+        tools["dicognito_cli"] = lambda out: [py, "-m", "dicognito", str(corpus), "--output-directory", str(out),
+                                              "--quiet"]
+    if _have("dcmanon"):
+        tools["dcmanon_api"] = lambda out: [py, "-c", DCMANON, str(corpus), str(out)]
+    if _have("distributed"):
+        for w in (1, 2):
+            tools[f"dask_{w}_workers"] = (lambda w: lambda out: [py, "-c", DASK, str(corpus), str(out), str(w),
+                                                                 KEY])(w)
+
+    runs: dict[str, list[dict]] = {name: [] for name in tools}
+    leftovers: dict[str, int] = {}
+    for r in range(rounds):  # interleaved: a slow minute of the machine hits every tool alike
+        for name, command in tools.items():
+            out = tmp_path / f"{name}-{r}"
+            m = _measure(command(out), tmp_path / f"{name}.log")
+            if name.startswith("dask"):
+                m["seconds"] = json.loads(m["stdout"])["seconds"]  # the batch only, not the cluster's start
+                m["cpu"] = m["max_rss_mb"] = None  # the workers are not this process's children to measure
+            runs[name].append(m)
+            if r == 0 and name != "plain_read_write":
+                leftovers[name] = _leftovers(out, tokens)
+
+    results: dict = {"files": n, "MB": round(mb, 1), "rounds": rounds}
+    for name, ms in runs.items():
+        wall = statistics.median(m["seconds"] for m in ms)
+        row = {"files_per_s": round(n / wall, 1), "MB_per_s": round(mb / wall, 1)}
+        if ms[0]["cpu"] is not None:
+            row["cpu_s"] = round(statistics.median(m["cpu"] for m in ms), 2)
+            row["max_rss_mb"] = round(max(m["max_rss_mb"] for m in ms), 1)
+        if name in leftovers:
+            row["planted_phi_values_left"] = leftovers[name]
+        results[name] = row
+
+    def ratio(a: str, b: str, what: str = "files_per_s") -> float | None:
+        if a in results and b in results and results[b].get(what):
+            return round(results[a][what] / results[b][what], 2)
+        return None
+
+    def cpu_ratio(a: str, b: str) -> float | None:  # per-file CPU: robust when other work shares the cores
+        if a in results and b in results and results[a].get("cpu_s"):
+            return round(results[b]["cpu_s"] / results[a]["cpu_s"], 2)
+        return None
+
+    results["ratios"] = {k: v for k, v in {
+        "cli_jobs1_vs_plain": ratio("cli_jobs1", "plain_read_write"),
+        "cli_jobs1_vs_plain_cpu": cpu_ratio("cli_jobs1", "plain_read_write"),
+        "cli_jobs1_vs_dicognito_cli": ratio("cli_jobs1", "dicognito_cli"),
+        "cli_jobs1_vs_dicognito_cli_cpu": cpu_ratio("cli_jobs1", "dicognito_cli"),
+        "cli_jobs1_vs_dcmanon": ratio("cli_jobs1", "dcmanon_api"),
+        "cli_jobs2_vs_jobs1": ratio("cli_jobs2", "cli_jobs1"),
+        "dask_1_workers_vs_cli_jobs2": ratio("dask_1_workers", "cli_jobs2"),
+        "dask_2_workers_vs_cli_jobs2": ratio("dask_2_workers", "cli_jobs2"),
+        "dask_2_vs_1_workers": ratio("dask_2_workers", "dask_1_workers"),
+    }.items() if v is not None}
+
+    # The core in this process, without interpreter start or files written: where the CLI's time goes.
+    _plain_in_memory(paths[:20])
     _core(paths[:20])
-    plain = _best(_plain, paths, repeat=repeat)
-    core = _best(_core, paths, repeat=repeat)
-    results = {"files": n, "MB": round(mb, 1),
-               "plain_read_write_files_per_s": round(n / plain, 1), "core_files_per_s": round(n / core, 1),
-               "core_MB_per_s": round(mb / core, 1), "core_vs_plain": round(plain / core, 2)}
-    try:
-        import dicognito  # noqa: F401
-        dic = _best(_dicognito, paths, repeat=repeat)
-        results["dicognito_files_per_s"] = round(n / dic, 1)
-        results["core_vs_dicognito"] = round(dic / core, 2)
-    except ImportError:
-        results["dicognito"] = "not installed"
-    if "dicognito_files_per_s" in results:
-        dic_cli = _dicognito_cli(corpus, tmp_path / "dicognito-out")
-        results["dicognito_cli_files_per_s"] = round(n / dic_cli, 1)
-    plain_files = _best(_plain_files, paths, tmp_path / "plain", repeat=repeat)
-    cli1 = _cli(corpus, tmp_path / "o1", 1)
-    cli2 = _cli(corpus, tmp_path / "o2", 2)
-    results.update({"plain_read_write_to_disk_files_per_s": round(n / plain_files, 1),
-                    "cli_jobs1_files_per_s": round(n / cli1, 1), "cli_jobs1_MB_per_s": round(mb / cli1, 1),
-                    "cli_jobs2_files_per_s": round(n / cli2, 1), "cli_jobs2_vs_jobs1": round(cli1 / cli2, 2),
-                    "cli_jobs1_vs_plain_to_disk": round(plain_files / cli1, 2)})
-    if "dicognito_cli_files_per_s" in results:
-        results["cli_jobs1_vs_dicognito_cli"] = round(dic_cli / cli1, 2)
-    # Zero planted PHI in any output byte.
-    leaked = 0
-    outputs = list((tmp_path / "o1").rglob("*.dcm"))
-    assert len(outputs) == n
-    for o in outputs:
-        data = o.read_bytes()
-        leaked += sum(1 for t in tokens if t in data)
-    results["planted_phi_values_left"] = leaked
+    plain = _best(_plain_in_memory, paths, repeat=rounds)
+    core = _best(_core, paths, repeat=rounds)
+    results["in_process"] = {"plain_read_write_files_per_s": round(n / plain, 1),
+                             "core_files_per_s": round(n / core, 1), "core_vs_plain": round(plain / core, 2)}
+    results["load_average"] = [round(x, 1) for x in os.getloadavg()]
+
     print("\nheader benchmark:", json.dumps(results, indent=1))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "bench_header.json").write_text(json.dumps(results, indent=1))
-    assert leaked == 0
+    assert leftovers["cli_jobs1"] == leftovers["cli_jobs2"] == 0  # zero planted PHI in any output byte
+    assert len(list((tmp_path / "cli_jobs1-0").rglob("*.dcm"))) == n
+    for name in ("dask_1_workers", "dask_2_workers"):
+        if name in leftovers:
+            assert leftovers[name] == 0 and _tree(tmp_path / f"{name}-0") == _tree(tmp_path / "cli_jobs1-0")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    import hashlib
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).digest() for p in sorted(root.rglob("*.dcm"))}

@@ -211,7 +211,7 @@ def test_row_under_option(case, base_bytes):
         return
     iod = IodTypes(out.SOPClassUID)
     chosen = iod.decide(code, (), out.get(tag).keyword if out.get(tag) is not None else
-                        pydicom.datadict.keyword_for_tag(tag) or "")
+                        pydicom.datadict.keyword_for_tag(tag) or "", iod.unmet(out))
     allowed = ALLOWED[code]
     assert top in allowed, f"{row['tag']} {row['name']}: {top} is not allowed by {code}"
     if code in ("X", "Z", "D", "U", "Z/D", "X/Z", "X/D", "X/Z/D"):

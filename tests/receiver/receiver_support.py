@@ -235,3 +235,41 @@ class Orthanc:
 
 def wipe(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_pids(proc: subprocess.Popen) -> list[int]:
+    """The verification workers of a `py-deid serve` process (multiprocessing's spawned children)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == proc.pid and b"spawn_main" in cmdline:
+            out.append(int(stat.parent.name))
+    return sorted(out)
+
+
+def split_multipart(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
+    """(headers, content) of each part of a complete multipart body (WADO-RS answers), by python-multipart."""
+    from python_multipart.multipart import MultipartParser
+
+    parts: list[tuple[dict[str, str], bytearray]] = []
+    field, value = bytearray(), bytearray()
+
+    def header_end():
+        parts[-1][0][field.decode("latin-1").lower()] = value.decode("latin-1").strip()
+        field.clear()
+        value.clear()
+
+    parser = MultipartParser(boundary.encode("latin-1"), callbacks={
+        "on_part_begin": lambda: parts.append(({}, bytearray())),
+        "on_header_field": lambda d, s, e: field.extend(d[s:e]),
+        "on_header_value": lambda d, s, e: value.extend(d[s:e]),
+        "on_header_end": header_end,
+        "on_part_data": lambda d, s, e: parts[-1][1].extend(d[s:e]),
+    })
+    parser.write(body)
+    parser.finalize()
+    return [(h, bytes(c)) for h, c in parts]

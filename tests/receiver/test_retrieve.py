@@ -83,7 +83,7 @@ def test_retrieve_multipart_and_single(server, client, stored):
     r = client.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
     assert r.status_code == 200 and r.headers["content-type"].startswith("multipart/related")
     boundary = stow.parse_content_type(r.headers["content-type"])[1]["boundary"]
-    ((headers, content),) = stow.split(r.content, boundary)
+    ((headers, content),) = rs.split_multipart(r.content, boundary)
     assert content == part and "transfer-syntax=1.2.840.10008.1.2.1" in headers["content-type"]
     single = client.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
     assert single.status_code == 200 and single.content == part
@@ -92,10 +92,10 @@ def test_retrieve_multipart_and_single(server, client, stored):
     assert client.get(url, headers={"Accept": "application/dicom"}).content == part
     whole_series = client.get(f"/dicomweb/studies/{study}/series/{series}")
     b = stow.parse_content_type(whole_series.headers["content-type"])[1]["boundary"]
-    assert {c for _, c in stow.split(whole_series.content, b)} == set(parts[:3])
+    assert {c for _, c in rs.split_multipart(whole_series.content, b)} == set(parts[:3])
     whole_study = client.get(f"/dicomweb/studies/{study}")
     b = stow.parse_content_type(whole_study.headers["content-type"])[1]["boundary"]
-    assert len(stow.split(whole_study.content, b)) == 4
+    assert len(rs.split_multipart(whole_study.content, b)) == 4
 
 
 def test_retrieve_refusals(server, client, stored, instances):

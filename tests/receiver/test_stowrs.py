@@ -222,7 +222,7 @@ def test_tokens(server, instances):
         assert rs.cli(server.store, "--revoke-token", "site2").returncode == 0
         assert c.post("/dicomweb/studies", content=body, headers=headers).status_code == 401
     assert [r["site"] for r in rs.ledger_rows(server.store) if r["sop_uid"] == rs.uids(part)[2]] == ["site2"]
-    reader = rs.new_token(server.store, "sponsor", "read")
+    reader = rs.new_token(server.store, "sponsor", "read-all")  # the sponsor-wide reader
     with server.client(reader) as c:
         assert c.get("/dicomweb/studies").status_code == 200
         assert c.post("/dicomweb/studies", content=body, headers=headers).status_code == 403

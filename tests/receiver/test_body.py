@@ -1,0 +1,92 @@
+"""The receiver's body splitter (python-multipart's streaming parser into temp files) under every chunking,
+with a preamble, and its limits, without a server: the ASGI receive channel is fed by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from dicomweb_client.web import DICOMwebClient
+
+from py_deid import stow
+from py_deid.receiver.body import MultipartError, SpooledBody, spool_parts
+from py_deid.receiver.config import Limits
+from py_deid.receiver.storage import Store
+
+PARTS = [b"first \r\n-- not the boundary", b"", bytes(range(256)) * 40, b"--b almost\r\n--"]
+
+
+def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), boundary: str = "bb") -> SpooledBody:
+    messages = [body[i:i + chunk] for i in range(0, len(body), chunk)] or [b""]
+
+    async def receive():
+        data = messages.pop(0)
+        return {"type": "http.request", "body": data, "more_body": bool(messages)}
+
+    into = SpooledBody()
+    try:
+        # In a thread of its own: a test in the same process may hold a running loop (Playwright's).
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, spool_parts(receive, store, boundary, limits, into)).result()
+    except BaseException:
+        into.discard()
+        raise
+    return into
+
+
+def split_parts(tmp_path, body: bytes, boundary: str, chunk: int) -> list[bytes]:
+    """The parts' bytes as the receiver spools them."""
+    store = Store(tmp_path / f"split-{chunk}")
+    out = _split(store, body, chunk, boundary=boundary)
+    try:
+        return [p.path.read_bytes() for p in out.parts]
+    finally:
+        out.discard()
+        store.close()
+
+
+def test_parses_what_dicomweb_client_encodes(tmp_path, instances):
+    parts = [instances.deid("CT_small.dcm"), instances.deid("JPEG2000.dcm")]
+    body = DICOMwebClient._encode_multipart_message(parts, 'multipart/related; type="application/dicom"; boundary="b1"')
+    assert split_parts(tmp_path, body, "b1", 65536) == parts
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 4096, 1 << 20])
+def test_any_chunking_with_a_preamble(tmp_path, chunk):
+    store = Store(tmp_path / "store")
+    body = b"a preamble the parser skips\r\n" + stow.encode(PARTS, boundary="bb")[1] + b"epilogue"
+    out = _split(store, body, chunk)
+    assert [p.path.read_bytes() for p in out.parts] == PARTS
+    assert [p.headers for p in out.parts] == [{"content-type": "application/dicom"}] * len(PARTS)
+    out.discard()
+    store.close()
+
+
+@pytest.mark.parametrize("body,kind", [
+    (b"no boundary at all", "syntax"),
+    (b"--bb\r\nContent-Type: application/dicom\r\n\r\nnever closed", "truncated"),
+    (b"--bb\r\nBad Header Name: x\r\n\r\nx\r\n--bb--", "syntax"),
+    (b"--bb\r\nContent-Type: application/dicom\r\n\r\nDATA\r\n--bb", "truncated"),
+    (b"--bbX\r\n\r\nX\r\n--bb--", "syntax"),
+])
+def test_malformed(tmp_path, body, kind):
+    with pytest.raises(MultipartError) as e:
+        _split(Store(tmp_path / "store"), body, 5)
+    assert e.value.kind == kind and "DATA" not in str(e.value)
+
+
+def test_limits(tmp_path):
+    store = Store(tmp_path / "store")
+    body = stow.encode([b"x"] * 4, boundary="bb")[1]
+    with pytest.raises(MultipartError) as e:
+        _split(store, body, 100, Limits(max_instances=3))
+    assert e.value.kind == "too-many-parts"
+    with pytest.raises(MultipartError) as e:
+        _split(store, stow.encode([b"y" * 1001], boundary="bb")[1], 100, Limits(max_instance_bytes=1000))
+    assert e.value.kind == "part-too-large"
+    big_header = b"--bb\r\nX-Long: " + b"h" * 2000 + b"\r\n\r\nx\r\n--bb--\r\n"
+    with pytest.raises(MultipartError) as e:
+        _split(store, big_header, 100, Limits(max_part_header_bytes=1024))
+    assert e.value.kind in ("headers-too-large", "syntax")
+    assert not list(store.tmp_dir.iterdir())
