@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Iterable, Literal
 
 from ._standard.table_e1_1 import OPTION_COLUMNS
@@ -73,9 +73,6 @@ class Options:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self) if getattr(self, f.name))
-
-    def with_(self, **changes: bool) -> Options:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

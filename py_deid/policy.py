@@ -17,8 +17,6 @@ from pydicom.tag import BaseTag
 from ._standard import table_e1_1
 from .options import Options
 
-ACTIONS = ("D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*")
-
 # Free-text value of an SR content item (and of a graphic text object): not a row of Table E.1-1, but it
 # is the value of the sequences the table marks D (Content Sequence) and cleans under an option.
 TEXT_VALUE = 0x0040A160

@@ -3,6 +3,7 @@
 // fetched with its sha256 as Subresource Integrity (a file that does not match is not cached), and answers those
 // files from the cache. Nothing else is touched: uploads (/dicomweb), page-settings.json and manifest.json go to
 // the network. build_wasm.py writes BUILD_ID above this comment: a new build is a new worker with a new cache.
+/* global BUILD_ID */  // the first line build_wasm.py writes
 const CACHE = `py-deid-${BUILD_ID}`;
 const SKIP = new Set(['sw.js', 'headers.json', 'manifest.json', 'page-settings.json']);
 const scope = new URL(self.registration.scope);

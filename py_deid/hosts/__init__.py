@@ -1,6 +1,5 @@
-"""Host adapters. The one place that knows which platform it runs on.
-
-    from py_deid.hosts import IS_BROWSER, native_host
+"""Host adapters. The one place that knows which platform it runs on: IS_BROWSER (Pyodide, where the Python
+platform is "emscripten"); py_deid.hosts.native refuses to load there, py_deid.hosts.browser is the browser's host.
 
 The core (everything outside hosts/, cli, batch and receiver) imports nothing from here but
 py_deid.hosts.services, which only defines the service protocols and data types.

@@ -6,8 +6,8 @@ uploads; only `Result.output` ever reaches it). Across this boundary:
 
 - a JS error becomes a Python exception here (OCR -> ServiceUnavailable, codec -> CodecError), so the core's
   fail-closed rules apply unchanged;
-- a Python exception never crosses as such: `Session.process` returns a plain JS object whose `error` names it
-  (`{name, message}`), with a message that never quotes a value from the file;
+- a Python exception never crosses as such: `Session.process_now` and `resume` return a plain JS object whose
+  `error` names it (`{name, message}`), with a message that never quotes a value from the file;
 - everything returned is converted with `to_js` (no PyProxy is handed to JS, so none can leak).
 """
 
@@ -187,23 +187,6 @@ class Session:
         (steps, review, request), self._suspended = self._suspended, None
         try:
             result = await run_async(steps, self._ocr, request)
-        except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
-            return _internal(e)
-        return self._finish(result, review)
-
-    async def process(self, data: Any, review: str = "", edits_json: str | None = None) -> Any:
-        """De-identify one file's bytes (a Uint8Array). Returns a JS object; `output` is a Uint8Array or null.
-
-        review: the page's review policy ("always", "pixels", "" for none): when it holds this instance for review,
-        also return `local`, what the review screen shows (may hold PHI; the page keeps it in memory and never
-        sends it). edits_json: the reviewer's edits (py_deid.review.Edits as JSON): the instance is cleaned again
-        with exactly those masks."""
-        started = self._start(data, review, edits_json)
-        if not isinstance(started, tuple):
-            return started
-        steps, review = started
-        try:
-            result = await run_async(steps, self._ocr)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
         return self._finish(result, review)

@@ -6,7 +6,13 @@ Each service is optional: a missing package leaves it out, and the core fails cl
 
 from __future__ import annotations
 
-from ..hosts.services import CodecService, OcrService
+from . import IS_BROWSER
+from .services import CodecService, OcrService
+
+if IS_BROWSER:
+    # Its libraries (tesserocr, numpy, Pillow, the pylibjpeg family) have no Pyodide build: without this, every
+    # service would quietly be missing instead of the import failing where the wrong host was chosen.
+    raise ImportError("py_deid.hosts.native is the CPython host; in the browser use py_deid.hosts.browser")
 
 
 def ocr_service() -> OcrService | None:

@@ -85,15 +85,3 @@ class CodecService(Protocol):
     def can_encode(self, transfer_syntax: str) -> bool: ...
 
     def encode(self, pixels: bytes, transfer_syntax: str, info: dict) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@runtime_checkable
-class UploadService(Protocol):
-    def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpResponse: ...

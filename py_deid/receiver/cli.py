@@ -99,8 +99,8 @@ def default_store() -> Path:
     the tokens and received images."""
     home = Path.home()
     mac = home / "Library" / "Application Support"
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    if os.environ.get("LOCALAPPDATA"):  # Windows sets it for every user
+        base = Path(os.environ["LOCALAPPDATA"])
     elif mac.is_dir() and not os.environ.get("XDG_DATA_HOME"):
         base = mac
     else:

@@ -4,11 +4,19 @@ The expected action comes straight from the standard's data (py_deid/_standard/s
 the package's resolution code; each row's attribute is planted into a real CT instance at the top level and
 inside a sequence item, the instance is de-identified, and what happened to the attribute is classified
 (X removed, Z emptied, D dummy, K kept, U mapped UID, C cleaned).
+
+Where the action depends on the attribute's Type in the IOD (X/Z, Z/D, X/D, X/Z/D, X/Z/U*, and X or Z on an
+attribute the IOD requires), the Type comes from a second source: the PS3.3 module tables as parsed by
+innolitics (PyPI dicom-standard), not the highdicom data py_deid/_standard/iod_types.py is generated from.
+A C row has one exact outcome, the one its option documents (EXPECTED_C).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -24,7 +32,6 @@ from pydicom.sequence import Sequence
 
 from py_deid import dates
 from py_deid.instance import Deidentifier, run_sync
-from py_deid.iod import IodTypes
 from py_deid.options import OPTION_NAMES, Options, Settings
 from py_deid.pseudonyms import Pseudonyms
 
@@ -95,7 +102,7 @@ def _sequence_value() -> Sequence:
 
 
 # Values for rows the profile keeps: no PHI, so that the residual sweep (which removes the patient's own
-# terms from kept attributes; tested in test_residual.py) does not touch them.
+# terms from kept attributes: py_deid/residual.py) does not touch them.
 NEUTRAL = {"LO": "Knee exam", "LT": "Normal knee", "SH": "KNEE", "ST": "Knee", "UC": "Knee", "UT": "Knee",
            "PN": "SMITH^ANNA"}
 
@@ -162,10 +169,93 @@ def _classify(before, after, vr: str, tag: int, shift: int | None, pseudo: Pseud
     return "D"
 
 
-# What each code allows, and this tool's choice where the IOD decides (documented in py_deid/iod.py).
-ALLOWED = {"X": {"X", "Z", "D"}, "Z": {"Z", "D"}, "D": {"D", "C", "U", "K"}, "K": {"K"}, "C": {"C", "K", "D", "X"},
+# What each code allows.
+ALLOWED = {"X": {"X", "Z", "D"}, "Z": {"Z", "D"}, "D": {"D", "C", "U", "K"}, "K": {"K"}, "C": {"C", "K", "X"},
            "U": {"U"}, "Z/D": {"Z", "D"}, "X/Z": {"X", "Z"}, "X/D": {"X", "D"}, "X/Z/D": {"X", "Z", "D"},
            "X/Z/U*": {"X", "Z", "U", "K"}}
+
+# Table E.1-1a: the outcome of an action for an attribute of Type 1 (or 1C), Type 2 (or 2C), Type 3 (or absent
+# from the IOD). X/Z/U* on a Type 2 sequence and plain X or Z on a required attribute follow the choices
+# docs/header.md documents: keep the instance valid at no cost to privacy.
+BY_TYPE = {"Z/D": ("D", "Z", "Z"), "X/Z": ("Z", "Z", "X"), "X/D": ("D", "D", "X"), "X/Z/D": ("D", "Z", "X"),
+           "X/Z/U*": ("U", "U", "X"), "X": ("D", "Z", "X"), "Z": ("D", "Z", "Z")}
+RANK = {"1": 0, "1C": 1, "2": 2, "2C": 3, "3": 4}
+
+# C, exactly as each option documents it (docs/header.md, and py_deid/header.py
+# Run.clean): dates move by the patient's keyed offset and times of day stay; free text loses the patient's terms;
+# AE titles become keyed pseudonyms; a sequence stays with its items cleaned; codes and numbers have nothing to
+# clean. (option or "*", VR) -> outcome; the first match wins.
+EXPECTED_C = {("retain_long_modified_dates", "DA"): "C", ("retain_long_modified_dates", "DT"): "C",
+              ("retain_long_modified_dates", "TM"): "K", ("*", "SQ"): "K", ("*", "AE"): "C",
+              **{("*", vr): "C" for vr in ("LO", "LT", "ST", "UT", "UC", "SH")},
+              **{("*", vr): "K" for vr in ("CS", "DS", "IS", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV")},
+              # A binary value cannot be read, so it cannot be cleaned: fail closed (the privacy principles of the
+              # design), never kept as it came. Today it is kept (see BINARY_C_KEPT).
+              **{("*", vr): "X" for vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN")}}
+# Rows whose C is a binary value: Maker Note and Device Setting Description (clean_descriptors) may hold any text;
+# Frame Origin Timestamp and Certified Timestamp (retain_long_modified_dates) keep the unshifted date. A finding
+# for the header core (py_deid/header.py): strict, so that the fix makes these cases fail until this goes.
+BINARY_C_KEPT = {(0x0016002B, "clean_descriptors"), (0x0016004B, "clean_descriptors"),
+                 (0x00340007, "retain_long_modified_dates"), (0x04000310, "retain_long_modified_dates")}
+
+# Patient's Sex Neutered is Type 2C, "required if Patient is an animal" (PS3.3 C.7.1.1): for a human X/Z removes it.
+# The header core evaluates that condition for Responsible Person and Organization only (py_deid/iod.py
+# CONDITIONS) and empties it. Strict, like BINARY_C_KEPT.
+CONDITION_NOT_EVALUATED = {0x00102203}
+
+
+def expected_c(option: str, vr: str) -> str:
+    return EXPECTED_C.get((option, vr)) or EXPECTED_C[("*", vr)]
+
+
+def _standard_json(name: str):
+    """One table of PyPI dicom-standard (installed as data files beside the environment's packages)."""
+    files = [f for f in importlib.metadata.files("dicom-standard") or () if f.name == name]
+    assert files, f"dicom-standard's {name} is not installed (pip install -e '.[test]')"
+    return json.loads(files[0].locate().read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def ps33_types(sop_class_uid: str) -> dict[int, tuple[str, str]]:
+    """tag -> (the strictest Type of a top-level attribute among the modules of the SOP class's IOD (M, C and U
+    modules alike, as an instance may carry any of them), its description), from innolitics' PS3.3 tables."""
+    ciod_name = next(s["ciod"] for s in _standard_json("sops.json") if s["id"] == sop_class_uid)
+    ciod = next(c["id"] for c in _standard_json("ciods.json") if c["name"] == ciod_name)
+    modules = {m["moduleId"] for m in _standard_json("ciod_to_modules.json") if m["ciodId"] == ciod}
+    types: dict[int, tuple[str, str]] = {}
+    for attr in _standard_json("module_to_attributes.json"):
+        if attr["moduleId"] not in modules or attr["path"].count(":") != 1 or attr["type"] not in RANK:
+            continue
+        text = attr["path"].split(":")[1]
+        if "x" in text.lower():  # repeating groups (60xx): not rows of this test
+            continue
+        tag = int(text, 16)
+        if RANK[attr["type"]] < RANK[types.get(tag, ("3", ""))[0]]:
+            types[tag] = (attr["type"], attr.get("description") or "")
+    return types
+
+
+# Conditions of Type 1C/2C attributes, as PS3.3 words them, that the test can evaluate on an instance: the
+# Patient Module's "required if the patient is an animal" and the Approval Module's "required if Approval Status
+# is APPROVED or REJECTED". Where one does not hold, the attribute is not required (Type 3 for this instance).
+CONDITIONS = {
+    "required if the patient is an animal": lambda ds: any(ds.get(k) for k in ("PatientSpeciesDescription",
+                                                                             "PatientSpeciesCodeSequence")),
+    "required if approval status": lambda ds: str(ds.get("ApprovalStatus", "") or "").upper() in ("APPROVED",
+                                                                                                 "REJECTED"),
+}
+
+
+def oracle_choice(code: str, ds: Dataset, tag: int) -> str:
+    """What a Type-dependent action comes to for a top-level attribute of this instance's IOD (the second source)."""
+    t, description = ps33_types(str(ds.SOPClassUID)).get(tag, ("3", ""))
+    if t in ("1C", "2C"):
+        text = " ".join(re.sub(r"<[^>]+>", " ", description).lower().replace("if patient", "if the patient").split())
+        known = [holds for words, holds in CONDITIONS.items() if words in text]
+        if known and not any(holds(ds) for holds in known):
+            t = "3"
+    one, two, three = BY_TYPE[code]
+    return one if t in ("1", "1C") else two if t in ("2", "2C") else three
 
 CASES = [(row, opt) for row in ROWS if _tag(row["tag"]) is not None for opt in [None, *COLUMNS]]
 
@@ -176,7 +266,7 @@ def _case_id(case) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_row_under_option(case, base_bytes):
+def test_row_under_option(case, base_bytes, request):
     row, option = case
     tag = _tag(row["tag"])
     if tag >> 16 == 0x0002:
@@ -209,20 +299,24 @@ def test_row_under_option(case, base_bytes):
     if tag in (0x00100010, 0x00100020):
         assert top == "D" and PHI_NAME not in str(out.get(tag).value)
         return
-    iod = IodTypes(out.SOPClassUID)
-    chosen = iod.decide(code, (), out.get(tag).keyword if out.get(tag) is not None else
-                        pydicom.datadict.keyword_for_tag(tag) or "", iod.unmet(out))
     allowed = ALLOWED[code]
+    if code == "C" and (tag, option) in BINARY_C_KEPT:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="a binary value under C is kept as it came"))
     assert top in allowed, f"{row['tag']} {row['name']}: {top} is not allowed by {code}"
-    if code in ("X", "Z", "D", "U", "Z/D", "X/Z", "X/D", "X/Z/D"):
+    if code in BY_TYPE and tag in CONDITION_NOT_EVALUATED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="a condition of the IOD is not evaluated"))
+    if code in BY_TYPE:
+        chosen = oracle_choice(code, out, tag)
         want = {"D": {"D", "U", "C"}}.get(chosen, {chosen})
         if vr == "SQ" and chosen in ("D", "U"):
             want = {"K"}
-        assert top in want, f"{row['tag']} {row['name']}: got {top}, the IOD Type says {chosen}"
+        assert top in want, f"{row['tag']} {row['name']}: got {top}, the IOD Type (PS3.3) says {chosen}"
+    if code in ("D", "U") and vr == "SQ":
+        assert top == "K", "a sequence stays, its items cleaned"
     if code == "K" and vr != "SQ":
         assert top == "K"
-    if code == "C" and option == "retain_long_modified_dates" and vr in ("DA", "DT"):
-        assert top == "C", "dates are shifted by the patient's keyed offset"
+    if code == "C":
+        assert top == expected_c(option, vr), f"{row['tag']} {row['name']} under {option}: got {top}"
     if code == "C" and vr in ("LO", "LT", "ST", "UT", "UC", "SH"):
         assert "DOE" not in str(out[tag].value), "cleaned text lost the patient's name"
     # Wherever it occurs: the nested copy is never left with the planted PHI or UID.

@@ -18,6 +18,6 @@ def test_exclusion_reason_codes_are_the_cores():
 
 
 def test_default_attestation_shown_is_the_one_certified():
-    text = (REVIEW / "strings.js").read_text(encoding="utf-8")
-    literal = re.search(r"attestationDefault:\s*((?:'[^']*'\s*\+?\s*)+),", text).group(1)
+    text = (REVIEW / "certificate.js").read_text(encoding="utf-8")
+    literal = re.search(r"DEFAULT_ATTESTATION =\s*((?:'[^']*'\s*\+?\s*)+);", text).group(1)
     assert "".join(re.findall(r"'([^']*)'", literal)) == certificate.DEFAULT_ATTESTATION

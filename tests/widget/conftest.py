@@ -46,8 +46,10 @@ def dicomweb(portal, tmp_path):
     portal.token_requests.clear()
     portal.extra_csp = ""
     portal.csp_edit = None
+    portal.delays = {}
     yield s
     portal.csp_edit = None
+    portal.delays = {}
     s.stop()
 
 

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,6 +98,7 @@ class Portal:
         self.wrong_tokens = 0    # how many token requests get a token the receiver refuses (401)
         self.extra_csp = ""
         self.csp_edit = None     # a test's change to the documented policy (a portal that got it wrong)
+        self.delays: dict[str, float] = {}  # seconds before a file of the portal is served (a slow portal script)
         portal = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,6 +123,7 @@ class Portal:
                     self.send_error(404)
                     return None
                 body = portal.rewrite(path.read_text(encoding="utf-8"))
+                time.sleep(portal.delays.get(name, 0))
                 if "nowidget" in query:
                     body = re.sub(r'<script type="module" src="[^"]*embed\.js"[^>]*></script>', "", body)
                 # The documented portal policy as a header (iframe.html has its own, in its meta tag).

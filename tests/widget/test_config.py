@@ -155,15 +155,49 @@ def test_token_refused_after_a_fresh_one(context, portal, assets, dicomweb, samp
     assert "not-" + TOKEN not in str(p.evaluate("() => window.__events")) and dicomweb.stored() == {}
 
 
+LATE = 1.5  # seconds: the portal's own module script arrives this long after the widget's module
+# The name of every worker the page starts (the OCR workers each de-identification worker starts are its own).
+STARTED_WORKERS = """(() => {
+    const Base = window.Worker;
+    window.__startedWorkers = [];
+    window.Worker = class extends Base {
+        constructor(url, options) { super(url, options); window.__startedWorkers.push(options?.name ?? ''); }
+    };
+})();"""
+
+
 def test_a_policy_that_blocks_the_widget_is_reported(context, portal, assets, dicomweb):
-    """A portal whose CSP forgot the asset host for styles and workers: the element says what was blocked."""
+    """A portal whose CSP forgot the asset host for styles and workers, and whose own script (with its listeners)
+    arrives late: the element says what was blocked, keeps every error, and the portal hears them all."""
     portal.csp_edit = lambda policy: (policy.replace(f"style-src 'self' {assets.url}", "style-src 'self'")
                                       .replace(f"worker-src blob: {assets.url}", "worker-src blob:"))
+    portal.delays = {"portal.js": LATE}
     p = PortalPage(context, portal.origin + "/portal.html")
-    p.page.wait_for_function("() => window.SponsorPortal.events.filter(e => e.type === 'deid-error').length >= 3",
+    # The element's own record, which cannot have been sent before the test looked.
+    p.page.wait_for_function("() => new Set(document.querySelector('deid-uploader').errors.map(e => e.code)).size >= 3",
                              timeout=60000)
-    errors = [e["detail"] for e in p.events() if e["type"] == "deid-error"]
-    assert {e["code"] for e in errors} == {"stylesheet", "csp", "startup"}, errors
-    csp = next(e for e in errors if e["code"] == "csp")
+    recorded = p.evaluate("() => document.querySelector('deid-uploader').errors")
+    assert {e["code"] for e in recorded} == {"stylesheet", "csp", "startup"}, recorded
+    # The stylesheet and CSP errors came before portal.js ran: its listener got them all the same, in order.
+    heard = [e["detail"] for e in p.events() if e["type"] == "deid-error"]
+    assert heard[: len(recorded)] == recorded
+    csp = next(e for e in recorded if e["code"] == "csp")
     assert "style-src" in csp["message"] and assets.url in csp["message"] and ".css" not in csp["message"]
     assert error_text(p) and p.shadow("(root) => root.querySelector('[part=panel]').hidden") is False
+
+
+def test_a_late_portal_script_configures_the_workers(context, portal, assets, dicomweb):
+    """On an 8-core machine (7 workers by default) a portal whose script arrives late still gets the one worker
+    its trial settings ask for (`poolSize: 1`), and no error."""
+    context.add_init_script("Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', {get: () => 8});")
+    context.add_init_script(STARTED_WORKERS)
+    portal.delays = {"portal.js": LATE}
+    p = PortalPage(context, portal.origin + "/portal.html")
+    assert p.evaluate("() => navigator.hardwareConcurrency") == 8
+    p.ready()
+    assert p.evaluate("() => window.__startedWorkers") == ["py_deid-0"]
+    assert p.evaluate("() => document.querySelector('deid-uploader').pool.size") == 1
+    assert p.evaluate("() => document.querySelector('deid-uploader').errors") == []
+    startup = [e["detail"] for e in p.events() if e["type"] == "deid-progress"]
+    assert startup and all(d["phase"] == "startup" for d in startup)
+    assert not [e for e in p.events() if e["type"] == "deid-error"]

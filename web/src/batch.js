@@ -10,9 +10,18 @@ export const TERMINAL = new Set(['uploaded', 'already-uploaded', 'deidentified',
 export class Run extends EventTarget {
   // limits: {maxFileSize, maxBatchSize (bytes, 0 = none), modalities: ['CT', ...] or null}: files outside them
   // are listed as skipped with a reason, never uploaded.
+  // (Types named structurally: a type imported by name in a comment would survive into the one-file embed module.)
+  /** @param {{pool: {size: number, process: Function, call: Function}, uploader: {send: Function, pendingBytes: number, setCredentials: Function} | null,
+   *   review?: string, fileTimeoutMs?: number, maxPendingBytes?: number,
+   *   limits?: {maxFileSize?: number, maxBatchSize?: number, modalities?: string[] | null}}} options */
   constructor({ pool, uploader, review = 'never', fileTimeoutMs = 0, maxPendingBytes = 64 << 20, limits = {} }) {
     super();
-    Object.assign(this, { pool, uploader, review, fileTimeoutMs, maxPendingBytes, limits });
+    this.pool = pool;
+    this.uploader = uploader;
+    this.review = review;
+    this.fileTimeoutMs = fileTimeoutMs;
+    this.maxPendingBytes = maxPendingBytes;
+    this.limits = limits;
     this.admittedBytes = 0;
     this.cancelled = false;
     this.rows = [];

@@ -12,7 +12,7 @@ export const TRIAL_ATTRIBUTES = {
   'time-point-description': 'time_point_description', 'coordinating-center-name': 'coordinating_center_name',
 };
 
-// The PS3.15 options the core knows (DESIGN.md, CLI contract).
+// The PS3.15 options the core knows (py_deid/options.py; a test keeps the two equal).
 export const OPTION_NAMES = ['retain_safe_private', 'retain_uids', 'retain_device_identity',
   'retain_institution_identity', 'retain_patient_characteristics', 'retain_long_full_dates',
   'retain_long_modified_dates', 'clean_descriptors', 'clean_structured_content', 'clean_graphics',

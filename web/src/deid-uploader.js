@@ -1,6 +1,6 @@
 // <deid-uploader>: drop DICOM files or folders; they are de-identified here, in this browser, and only the
-// de-identified instances are uploaded (STOW-RS) to the configured endpoint. Contract: DESIGN.md "Browser widget";
-// the embedding guide (settings, events and their payloads, the CSP a portal needs) is docs/embedding.md.
+// de-identified instances are uploaded (STOW-RS) to the configured endpoint.
+// The embedding guide (settings, events and their payloads, the CSP a portal needs) is docs/embedding.md.
 import { AckStore } from './acks.js';
 import { Run } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
@@ -22,6 +22,20 @@ const BUSY = new Set(['processing', 'uploading', 'awaiting-review']);
 const ERROR_CODES = { ConfigError: 'config', TokenError: 'token', Unauthorized: 'unauthorized', Destroyed: 'destroyed',
   UploadRejected: 'upload', UploadFailed: 'upload', StartupError: 'startup', StylesheetError: 'stylesheet',
   CspError: 'csp', DropError: 'drop' };
+const KEPT_ERRORS = 50;  // `errors` keeps the last ones (each is a short PHI-free record)
+
+/** Resolves once the page's own deferred and module scripts ran (DOMContentLoaded fired) and one task more: a
+ * portal that configures the element from such a script, or from a task it queues there, is heard before the
+ * workers start and before any error is sent. readyState alone cannot tell: it is already 'interactive' while those
+ * scripts still run (or still download). */
+function pageScriptsRan() {
+  const nav = /** @type {PerformanceNavigationTiming | undefined} */ (performance.getEntriesByType?.('navigation')?.[0]);
+  const fired = document.readyState === 'complete'
+    || (nav ? nav.domContentLoadedEventStart > 0 : document.readyState !== 'loading');
+  const loaded = fired ? Promise.resolve()
+    : new Promise((resolve) => document.addEventListener('DOMContentLoaded', resolve, { once: true }));
+  return loaded.then(() => new Promise((resolve) => setTimeout(resolve, 0)));
+}
 
 export class DeidUploader extends HTMLElement {
   static get observedAttributes() { return ATTRIBUTES; }
@@ -43,6 +57,13 @@ export class DeidUploader extends HTMLElement {
   #refusedToken = null;  // the token the endpoint refused: the field is shown again until another one is given
   #tokenErrorShown = false;
   #outboxChecked = false;
+  #errors = [];          // every error raised, for portals that look after the fact
+  #started = false;      // the page's scripts ran (pageScriptsRan): events go out from then on
+  #heldErrors = [];      // deid-error events raised before that, sent then in order
+  #startup = pageScriptsRan().then(() => {
+    this.#started = true;
+    for (const detail of this.#heldErrors.splice(0)) this.#emit('deid-error', detail);
+  });
   #onUnload = (e) => { if (this.run && BUSY.has(this.run.state)) e.preventDefault(); };
   #onViolation = (e) => this.#violation(e);
 
@@ -70,15 +91,13 @@ export class DeidUploader extends HTMLElement {
   connectedCallback() {
     if (this.#destroyed) return;
     this.#check();
-    // Workers start once the page's own scripts ran (a portal sets `config`, with the pool size, from a script
-    // that may run after this module): after DOMContentLoaded, or after the current task if that is past.
-    const start = () => setTimeout(() => {
+    // Workers start once the page's own scripts ran: a portal sets `config`, with the pool size, from a script
+    // that may run (or arrive) after this module. Then uploads an earlier page left in the outbox go on.
+    this.#startup.then(() => {
       if (!this.isConnected || this.#destroyed) return;
       this.#ensurePool();
       this.#resumeOutbox().catch(() => {});  // reported in the element already
-    }, 0);
-    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-    else start();
+    });
   }
 
   disconnectedCallback() { /* kept alive: a portal may move the element; destroy() frees the workers */ }
@@ -123,6 +142,10 @@ export class DeidUploader extends HTMLElement {
   /** The current configuration problem ({name, code, message, settings}) or null. */
   get configError() { return this.#configError ? this.#detail(this.#configError) : null; }
 
+  /** Every error this element raised, oldest first (the last 50): the `detail`s of its deid-error events, for a
+   * portal that attached its listener late. */
+  get errors() { return this.#errors.map((d) => ({ ...d, ...(d.settings ? { settings: [...d.settings] } : {}) })); }
+
   #get(name) {
     const v = this.#props[name];
     if (v !== undefined && v !== null) return v;
@@ -158,14 +181,24 @@ export class DeidUploader extends HTMLElement {
       if (report) this.#error(err);
     }
     const s = this.#settings;
-    const lang = (s && s.lang) || this.closest('[lang]')?.lang || document.documentElement.lang || navigator.language;
+    const scope = /** @type {HTMLElement | null} */ (this.closest('[lang]'));
+    const lang = (s && s.lang) || scope?.lang || document.documentElement.lang || navigator.language;
     this.#t = translator(lang, (s && s.strings) || {});
     this.#render();
     if (s && this.run?.uploader) this.run.uploader.setCredentials(this.#usableToken(s), s.tokenProvider);
+    // A pool size or OCR setting given after the workers started, before any file: start them again to fit.
+    if (s && !this.run && !this.#starting) this.#refitPool(s);
     return s;
   }
 
-  // ---- public API (DESIGN.md, docs/embedding.md) ----
+  #refitPool(s) {
+    if (!this.pool || (this.pool.size === (s.poolSize || defaultPoolSize()) && this.pool.ocr === (s.ocr !== 'off'))) return;
+    this.pool.destroy();
+    this.pool = null;
+    this.#ensurePool();
+  }
+
+  // ---- public API (docs/embedding.md) ----
   /** Files (FileList, File[] or [{file, path}]) to de-identify and upload; resolves to how many were queued. */
   addFiles(files) {
     const list = Array.from(files || []);
@@ -173,6 +206,7 @@ export class DeidUploader extends HTMLElement {
     return this.#enqueue(entries);
   }
 
+  /** @param {{reviewer?: string, role?: string, attestation?: string}} [signer] */
   signOff({ reviewer, role, attestation } = {}) {
     if (!this.run) throw new ConfigError('nothing to sign off');
     // The attestation is the sponsor's text (setting `attestation`); py_deid.certificate has a default.
@@ -195,13 +229,7 @@ export class DeidUploader extends HTMLElement {
     const bar = this.$('progress');
     bar.value = 0;
     this.#render();
-    const s = this.#check();
-    // Pool size or OCR changed since the workers started: start them again with the new values.
-    if (this.pool && s && (this.pool.size !== (s.poolSize || defaultPoolSize()) || this.pool.ocr !== (s.ocr !== 'off'))) {
-      this.pool.destroy();
-      this.pool = null;
-      this.#ensurePool();
-    }
+    this.#check();  // pool size or OCR changed since the workers started: they start again with the new values
   }
 
   /** Free everything: workers (and their OCR workers) are terminated, listeners removed. Final. */
@@ -258,7 +286,15 @@ export class DeidUploader extends HTMLElement {
   #error(err) {
     const detail = this.#detail(err);
     this.#showError(detail.code === 'config' ? this.#t('error.config', detail) : this.#t('error.other', detail));
-    this.#emit('deid-error', detail);
+    this.#report(err, detail);
+  }
+
+  /** Record and send a deid-error (the element shows its own text for it). */
+  #report(err, detail = this.#detail(err)) {
+    this.#errors.push(detail);
+    if (this.#errors.length > KEPT_ERRORS) this.#errors.shift();
+    if (this.#started) this.#emit('deid-error', detail);
+    else this.#heldErrors.push(detail);
   }
 
   #showError(text) {
@@ -288,7 +324,7 @@ export class DeidUploader extends HTMLElement {
     const s = this.#settings || {};
     this.pool = new WorkerPool({ size: s.poolSize || defaultPoolSize(), ocr: s.ocr !== 'off' });
     const pool = this.pool;
-    pool.addEventListener('stage', ({ detail }) => {
+    pool.addEventListener('stage', (/** @type {CustomEvent} */ { detail }) => {
       setStage(this.shadowRoot, this.#t, detail.stage, detail.state);
       this.#emit('deid-progress', { phase: 'startup', stage: detail.stage, state: detail.state, ms: detail.ms ?? null });
     });
@@ -509,8 +545,9 @@ export class DeidUploader extends HTMLElement {
     const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: this.#usableToken(s),
       tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint), outbox: new Outbox(s.endpoint) }) : null;
     uploader?.addEventListener('error', (e) => {
-      if (e.detail?.name === 'Unauthorized' && this.#tokenRefused()) this.#emit('deid-error', this.#detail(e.detail));
-      else this.#error(e.detail);
+      const detail = /** @type {CustomEvent} */ (e).detail;
+      if (detail?.name === 'Unauthorized' && this.#tokenRefused()) this.#report(detail);
+      else this.#error(detail);
     });
     const run = new Run({ pool: this.pool, uploader, review: s.review, fileTimeoutMs: s.fileTimeout || 0,
       limits: { maxFileSize: s.maxFileSize || 0, maxBatchSize: s.maxBatchSize || 0, modalities: s.modalities || null } });

@@ -47,6 +47,7 @@ export function serve(scope, handlers) {
 
 /** Page side: one worker, request/reply with ids; `onProgress` gets each progress message of a request. */
 export class Channel {
+  /** @param {Worker} worker @param {(message: any) => void} [onUnsolicited] */
   constructor(worker, onUnsolicited = () => {}) {
     this.worker = worker;
     this.nextId = 1;
@@ -62,6 +63,8 @@ export class Channel {
     });
   }
 
+  /** @param {string} action @param {any} payload
+   * @param {{transfer?: Transferable[], onProgress?: (data: any) => void}} [options] */
   request(action, payload, { transfer = [], onProgress } = {}) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -14,7 +14,6 @@ const FAILED = '00081198';
 const SOP_INSTANCE = '00081155';
 const FAILURE_REASON = '00081197';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A retry delay that ends early when the browser says it is online again. */
 const backoff = (ms) => new Promise((resolve) => {
   const done = () => { clearTimeout(timer); removeEventListener('online', done); resolve(); };
@@ -51,7 +50,12 @@ export class StowUploader extends EventTarget {
     this.tokenProvider = tokenProvider;
     this.acks = acks;
     this.outbox = outbox;  // released instances not yet acknowledged, kept across reloads (outbox.js)
-    Object.assign(this, { maxBatchBytes, maxBatchCount, maxAttempts, baseDelayMs, maxDelayMs, lingerMs });
+    this.maxBatchBytes = maxBatchBytes;
+    this.maxBatchCount = maxBatchCount;
+    this.maxAttempts = maxAttempts;
+    this.baseDelayMs = baseDelayMs;
+    this.maxDelayMs = maxDelayMs;
+    this.lingerMs = lingerMs;
     this.queue = [];
     this.pendingBytes = 0;
     this.running = false;
@@ -77,7 +81,7 @@ export class StowUploader extends EventTarget {
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
   async send(instance) {
     if (!(instance instanceof DeidentifiedInstance)) throw new TypeError('only de-identifier output can be uploaded');
-    const { sopUid, sha256 } = instance.record;
+    const { sopUid } = instance.record;
     if (await this.acks.get(sopUid)) { await this.outbox?.delete(sopUid); return 'already-uploaded'; }
     await this.outbox?.put(instance.record, instance.bytes);
     return new Promise((resolve, reject) => {
@@ -129,6 +133,7 @@ export class StowUploader extends EventTarget {
     let reason = 'upload';
     for (let attempt = 1; waiting.length; attempt += 1) {
       await this.#untilToken('missing');
+      /** @type {{status?: number, acked?: Set<string>, failed?: Map<string, number>, tokenError?: Error, network?: boolean}} */
       let reply;
       try {
         reply = await this.#post(waiting, reason);
@@ -220,7 +225,7 @@ export class StowUploader extends EventTarget {
     });
     const out = { status: response.status, acked: new Set(), failed: new Map() };
     if (![200, 202, 409].includes(response.status)) return out;
-    let json = {};
+    let json;
     try { json = await response.json(); } catch { return out; }
     for (const item of json?.[REFERENCED]?.Value || []) {
       const uid = item?.[SOP_INSTANCE]?.Value?.[0];

@@ -16,12 +16,14 @@ export class FrameCanvas {
     this.boxes = [];  // [{kind, box, ref}]
     this.selected = null;
     this.mode = 'select';
-    Object.assign(this, { onDraw, onSelect, onChange });
+    this.onDraw = onDraw;
+    this.onSelect = onSelect;
+    this.onChange = onChange;
     this.gesture = null;
     const c = this.canvas;
     c.addEventListener('pointerdown', (e) => this.#down(e));
     c.addEventListener('pointermove', (e) => this.#move(e));
-    c.addEventListener('pointerup', (e) => this.#up(e));
+    c.addEventListener('pointerup', () => this.#up());
     c.addEventListener('pointercancel', () => { this.gesture = null; this.draw(); });
   }
 

@@ -2,6 +2,10 @@
 // each of its studies at the endpoint (POST {base}/studies/{study}/certificates), offered for download.
 import { ACTIONS, NamedError } from '../protocol.js';
 
+// What the reviewer attests when the sponsor sets no `attestation`: the very text py_deid.certificate records
+// (DEFAULT_ATTESTATION; a test checks they agree), so it is shown untranslated: the screen shows what is certified.
+export const DEFAULT_ATTESTATION = 'I have reviewed the de-identified images and headers listed in this certificate and '
+  + 'determined that they contain no information that identifies the patient.';
 const ATTEMPTS = 5;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,13 +2,12 @@
 // series as the site knows them, thumbnails of the de-identified images with their masks, the viewer of one
 // image, and after sign-off the certificate. It works on this computer only: it never sends anything (the
 // upload and the certificate go out after sign-off, from batch.js).
-import { downloadLink } from './certificate.js';
+import { DEFAULT_ATTESTATION, downloadLink } from './certificate.js';
 import { button, el, personName, select } from './dom.js';
 import { frameBoxes, isEdited } from './edits.js';
 import { defaultWindow, loadFrame, toImageData } from './pixels.js';
 import { REASONS } from './reasons.js';
 import { COLORS } from './canvas.js';
-import { strings } from './strings.js';
 import { templatesToml } from './templates.js';
 import { Viewer } from './viewer.js';
 
@@ -35,12 +34,13 @@ function groups(entries) {
 
 export function mountReview(container, { run, call, t, attestation }) {
   const state = run.reviewing;
-  const s = strings(t);
+  const s = (key, params) => t(`reviewScreen.${key}`, params);  // its strings: reviewScreen.* of i18n/
+  const reasons = Object.fromEntries(Object.keys(REASONS).map((code) => [code, s(`reasons.${code}`)]));
   const token = {};
   mounts.set(container, token);
   const live = () => mounts.get(container) === token;
   const seriesOf = (entry) => state.entries.filter((e) => e.record.seriesUid === entry.record.seriesUid);
-  const viewer = new Viewer({ state, call, s, seriesOf });
+  const viewer = new Viewer({ state, call, s, reasons, seriesOf });
   const thumbs = new Map();
   const seriesRedraw = [];
   // Thumbnails are drawn when they come into view (a held CT series can have hundreds of images).
@@ -48,7 +48,7 @@ export function mountReview(container, { run, call, t, attestation }) {
     for (const item of items) {
       if (!item.isIntersecting) continue;
       seen.unobserve(item.target);
-      const entry = state.entries[Number(item.target.dataset.entry)];
+      const entry = state.entries[Number(/** @type {HTMLElement} */ (item.target).dataset.entry)];
       if (entry) { thumbs.get(entry).visible = true; drawThumb(entry); }
     }
   });
@@ -89,10 +89,10 @@ export function mountReview(container, { run, call, t, attestation }) {
     const box = el('div', { className: 'row series-controls' });
     const draw = () => {
       if (series.entries.every((e) => e.excluded)) {
-        box.replaceChildren(el('span', { className: 'bad' }, s('excludedAs', { reason: REASONS[series.entries[0].excluded] })),
+        box.replaceChildren(el('span', { className: 'bad' }, s('excludedAs', { reason: reasons[series.entries[0].excluded] })),
           button(s('include'), () => state.include(series.entries), { className: 'secondary' }));
       } else {
-        const reason = select(REASONS, { 'aria-label': s('reason'), className: 'reason' });
+        const reason = select(reasons, { 'aria-label': s('reason'), className: 'reason' });
         box.replaceChildren(reason, button(s('excludeSeries'), () => state.exclude(series.entries, reason.value), { className: 'secondary' }));
       }
     };
@@ -155,7 +155,7 @@ export function mountReview(container, { run, call, t, attestation }) {
     }
   }
 
-  const statement = attestation?.() || s('attestationDefault');
+  const statement = attestation?.() || DEFAULT_ATTESTATION;
   signBox.replaceChildren(el('p', {}, el('strong', {}, s('attestation'))), el('blockquote', {}, statement));
 
   state.addEventListener('change', ({ detail: { entry } }) => {

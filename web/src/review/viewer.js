@@ -1,11 +1,10 @@
 // One instance under review: its de-identified frames (scrubber, window/level for grayscale), the masks over them
 // with the box editor, the OCR text found in each mask, exclusion, and the header before and after.
-import { FrameCanvas, COLORS } from './canvas.js';
+import { FrameCanvas } from './canvas.js';
 import { button, el, personName, select } from './dom.js';
 import { addBox, cloneEdits, deleteAdded, frameBoxes, removeAuto, restore } from './edits.js';
 import { headerTable } from './header-table.js';
 import { defaultWindow, loadFrame, toImageData } from './pixels.js';
-import { REASONS } from './reasons.js';
 
 const overlap = (w, b) => {
   const x = Math.min(w[0] + w[2], b[0] + b[2]) - Math.max(w[0], b[0]);
@@ -14,8 +13,12 @@ const overlap = (w, b) => {
 };
 
 export class Viewer {
-  constructor({ state, call, s, seriesOf }) {
-    Object.assign(this, { state, call, s, seriesOf });
+  constructor({ state, call, s, reasons, seriesOf }) {
+    this.state = state;
+    this.call = call;
+    this.s = s;
+    this.seriesOf = seriesOf;
+    this.reasons = reasons;  // exclusion reason code -> the text shown
     this.entry = null;
     this.frame = 0;
     this.window = null;
@@ -94,10 +97,10 @@ export class Viewer {
   #exclusion() {
     const { entry, s } = this;
     if (entry.excluded) {
-      return el('div', { className: 'exclusion excluded' }, el('strong', {}, s('excludedAs', { reason: REASONS[entry.excluded] })),
+      return el('div', { className: 'exclusion excluded' }, el('strong', {}, s('excludedAs', { reason: this.reasons[entry.excluded] })),
         button(s('include'), () => this.state.include([entry])));
     }
-    const reason = select(REASONS, { 'aria-label': s('reason'), className: 'reason' });
+    const reason = select(this.reasons, { 'aria-label': s('reason'), className: 'reason' });
     return el('div', { className: 'exclusion' }, reason,
       button(s('excludeImage'), () => this.state.exclude([entry], reason.value), { className: 'secondary' }));
   }
@@ -297,5 +300,3 @@ export class Viewer {
     }
   }
 }
-
-export { COLORS };
