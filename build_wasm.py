@@ -9,7 +9,7 @@ Outputs: the page, the app modules, the vendored assets, the Pyodide lock file m
 `manifest.json` (version + sha256 of every asset), `headers.json` (the CSP and other headers `py-deid serve`
 sends). Nothing is fetched at run time from anywhere but the page's own origin.
 
-For sponsor portals (README.md ("Embedding in a sponsor portal")) the same folder is the widget package: `app/embed.js` is the element as one
+For sponsor portals (docs/embedding.md) the same folder is the widget package: `app/embed.js` is the element as one
 ES module (bundled by esbuild, pinned in web/package.json), every other file is an asset it finds relative to its
 own URL, so the folder can be served under any single `assetBase`. `embed.json` gives the module's integrity and
 the Content-Security-Policy the portal page needs (`--asset-base` and `--endpoint` fill in the origins).
@@ -268,7 +268,7 @@ WASM_EVAL = "'wasm-unsafe-eval'"
 
 
 def portal_csp(asset_origin: str | None, endpoints: list[str]) -> str:
-    """What a portal page embedding the widget must allow (README.md ("Embedding in a sponsor portal") documents the same policy).
+    """What a portal page embedding the widget must allow (docs/embedding.md documents the same policy).
 
     asset_origin None: the widget is served from the portal's own origin ('self'); its workers are then plain
     module workers. From another origin they start from a blob: (a worker's script must have the page's origin)
@@ -408,6 +408,10 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                       "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin",
                       "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}}
     dist.put("headers.json", (json.dumps(headers, indent=1, sort_keys=True) + "\n").encode(), "build")
+    # The offline service worker (web/sw.js) at the root, so its scope is the page; it names this build, so a new
+    # build installs a new worker that precaches the new files by their hashes.
+    build_id = sha256(json.dumps({k: v["sha256"] for k, v in sorted(dist.files.items())}).encode())[:16]
+    dist.put("sw.js", f"const BUILD_ID = '{build_id}';\n".encode() + (WEB / "sw.js").read_bytes(), "web/sw.js + build id")
     manifest = {
         "py_deid": build_info["version"],
         "npm": {k: versions[k] for k in sorted({p for p, *_ in NPM_FILES} | {p for p, *_ in NPM_WRAPPED})},

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .options import OPTION_NAMES, OptionError, Options, Settings, Trial
-from .pseudonyms import KeyError_, load_key, random_key
+from .pseudonyms import KeyError_, random_key
 
 TRIAL_FLAGS = {
     "subject_id": "Clinical Trial Subject ID; also becomes Patient ID and Patient's Name",
@@ -45,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("inputs", nargs="+", metavar="IN")
     d.add_argument("-o", "--out", required=True, type=Path, metavar="OUT")
     _add_options(d)
-    d.add_argument("--key-file", type=Path, help="secret for keyed pseudonyms (UIDs, IDs, date shifts)")
+    d.add_argument("--key-file", type=Path, help="secret for keyed pseudonyms (UIDs, IDs, date shifts), or a site key "
+                   "file exported by the web page (its passphrase is asked for)")
+    d.add_argument("--key-passphrase-file", type=Path, help="file holding the passphrase of a site key file")
     for name, text in TRIAL_FLAGS.items():
         d.add_argument("--" + name.replace("_", "-"), default="", help=text)
     d.add_argument("--pixels", choices=("auto", "all", "off"), default="auto",
@@ -110,7 +112,9 @@ def cmd_deidentify(args) -> int:
     settings = Settings(options=Options.from_names(args.option), trial=trial, pixels=args.pixels, text=args.text)
     if args.key_file:
         try:
-            key = load_key(args.key_file.read_bytes())
+            from . import site_key
+
+            key = site_key.read_key(args.key_file, args.key_passphrase_file)
         except OSError as e:
             raise OptionError(f"key file cannot be read ({e.strerror})") from None
         key_source = "key file"

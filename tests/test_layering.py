@@ -1,4 +1,4 @@
-"""The layering rules of README.md ("Layout and layering"), enforced by parsing every module of the package.
+"""The layering rules of docs/development.md ("Layout and layering"), enforced by parsing every module of the package.
 
 - The core (every module outside HOST_MODULES) runs unchanged in Pyodide and does no file, network or process
   access: it imports the standard library minus the I/O, network, process and platform modules, pydicom and other
@@ -19,7 +19,7 @@ import textwrap
 
 from tests.package_modules import absolute, imports, modules, parse
 
-HOST_MODULES = ("cli", "__main__", "batch", "distributed", "verify_files", "receiver", "hosts.native",
+HOST_MODULES = ("cli", "site_key", "__main__", "batch", "distributed", "verify_files", "receiver", "hosts.native",
                 "hosts.native_ocr", "hosts.native_codecs", "hosts.tessdata", "hosts.browser", "_standard.generate",
                 "_standard.generate_vocabulary")
 # The core modules that read package data. The pixels work moves both readers into one data-loading module:

@@ -78,7 +78,7 @@ class JsOcr:
         from pyodide.ffi import JsException, to_js
 
         try:
-            reply = await self._recognize(to_js(request.image.pgm()), request.psm)
+            reply = await self._recognize(to_js(request.image.pgm()), request.psm, request.frame, request.frames)
         except JsException as e:
             # The bridge's messages are its own (timeout, worker failed); they never carry recognized text.
             raise ServiceUnavailable(f"OCR failed in the browser: {_js_name(e)}") from None

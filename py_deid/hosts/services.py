@@ -55,6 +55,8 @@ class OcrRequest:
     image: GrayImage
     psm: int = 11
     purpose: str = "detect"  # "detect" while cleaning, "verify" for the independent re-read
+    frame: int = -1  # the frame being read (0-based) of `frames`, for a host's progress display; -1 unknown
+    frames: int = 0
 
 
 class ServiceUnavailable(RuntimeError):

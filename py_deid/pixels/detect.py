@@ -132,7 +132,7 @@ class FrameReader:
             sent = pad(enlarge(image, factor), BORDER)
         self.stats.requests += 1
         self.stats.pixels_read += rect[2] * rect[3]
-        found = yield OcrRequest(sent, psm, "detect")
+        found = yield OcrRequest(sent, psm, "detect", frame=i, frames=getattr(self.store, "count", 0))
         out = []
         for w in found or ():
             x0 = max(0, (w.left - BORDER) // factor)

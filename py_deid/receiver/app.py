@@ -42,7 +42,7 @@ class Receiver:
         self.tokens = TokenStore(cfg.tokens_path, cfg.cli_tokens)
         self.signer = Signer(cfg.store / "signing" / "ed25519.pem")
         self.forwarder = Forwarder(self.store, cfg.forwarding) if cfg.forwarding else None
-        self.site = Site(cfg.site_dir) if cfg.site_dir else None
+        self.site = Site(cfg.site_dir, page={"review": cfg.review}) if cfg.site_dir else None
         self.verifier = VerifierPool(cfg.options, cfg.verify_workers, cfg.limits.inflate, cfg.limits.worker_memory)
         # Requests processed at once (each keeps its parts' checks in the verifier's queue).
         self.workers = anyio.CapacityLimiter(max(2, cfg.verify_workers))

@@ -30,8 +30,9 @@ def size(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)")
-    p.add_argument("--store", type=Path, default=Path("py-deid-store"),
-                   help="folder for instances, the ledger, tokens and the TLS certificate (default ./py-deid-store)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="folder for instances, the ledger, tokens and the TLS certificate (default: a per-user data "
+                        "folder, printed at start)")
     p.add_argument("--token", action="append", default=[], metavar="[SITE:]TOKEN",
                    help="accept this bearer token (repeatable); without any, one is created and printed")
     p.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS (loopback addresses only)")
@@ -41,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-build", action="store_true", help="never run build_wasm.py when the site is missing")
     g.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="a sponsor portal origin allowed to call the endpoint from a browser (repeatable)")
+    g.add_argument("--review", choices=("pixels", "always", "never"), default="pixels",
+                   help="which images the page holds for a reviewer's sign-off before upload: pixels (default: "
+                        "those with text found or masked), always, never")
     g.add_argument("--public-url", help="origin clients see, for RetrieveURL (default: from each request)")
     g = p.add_argument_group("TLS")
     g.add_argument("--cert-file", type=Path, help="certificate chain (PEM) instead of the generated one")
@@ -88,6 +92,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-free-space", type=size, default=size("256M"))
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.add_argument("--benchmark-sink", action="store_true", help=argparse.SUPPRESS)
+
+
+def default_store() -> Path:
+    """A per-user data folder: never the current directory, where a checkout would pick up the TLS private key,
+    the tokens and received images."""
+    home = Path.home()
+    mac = home / "Library" / "Application Support"
+    if os.environ.get("LOCALAPPDATA"):  # Windows sets it for every user
+        base = Path(os.environ["LOCALAPPDATA"])
+    elif mac.is_dir() and not os.environ.get("XDG_DATA_HOME"):
+        base = mac
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "py-deid" / "store"
 
 
 def _checkout_root() -> Path:
@@ -214,7 +232,7 @@ def run(args) -> int:
     from .config import ReceiverConfig
     from .server import bind, configure_logging, is_loopback, serve
 
-    store: Path = args.store.resolve()
+    store: Path = (args.store or default_store()).resolve()
     token_path = (args.token_file or store / "tokens.json").resolve()
     done = _tokens_actions(args, token_path)
     if done is not None:
@@ -233,11 +251,12 @@ def run(args) -> int:
     shown = "localhost" if loopback or args.host in ("0.0.0.0", "::") else args.host
     host = f"[{shown}]" if ":" in shown else shown
     origin = f"{'http' if args.http else 'https'}://{host}:{sock.getsockname()[1]}"
-    store.mkdir(parents=True, exist_ok=True)
+    store.mkdir(parents=True, exist_ok=True, mode=0o700)  # instances, tokens and the TLS key: the owner's only
     cfg = ReceiverConfig(store=store, options=options, limits=limits, forwarding=forwarding,
                          cli_tokens=_cli_tokens(args.token), token_file=token_path, site_dir=_site(args),
                          cors_origins=origins, public_url=args.public_url or (origin if loopback else None),
-                         benchmark_sink=args.benchmark_sink, verify_workers=max(0, args.verify_workers))
+                         benchmark_sink=args.benchmark_sink, verify_workers=max(0, args.verify_workers),
+                         review=args.review)
     configure_logging(args.log_level)
     from .app import Receiver
     from .signing import WELL_KNOWN
@@ -258,6 +277,7 @@ def run(args) -> int:
         f"  page:     {origin}/" + ("" if cfg.site_dir else "  (no web app: DICOMweb only)"),
         f"  DICOMweb: {origin}/dicomweb",
         f"  store:    {store}",
+        f"  review:   {args.review} (--review)",
         f"  TLS:      {tls_note}",
         f"  signing:  certificates signed with Ed25519 key {receiver.signer.key_id} "
         f"({'created' if receiver.signer.created else 'kept'} in {receiver.signer.path})",

@@ -59,6 +59,7 @@ class ReceiverConfig:
     public_url: str | None = None  # base for RetrieveURL; default: from each request's Host
     benchmark_sink: bool = False  # POST /bench/sink: the raw-upload baseline of the benchmark
     verify_workers: int = 2  # processes running the core's check (0: in the server's threads)
+    review: str = "pixels"  # the served page's review policy (never/always/pixels), given to it in page-settings.json
 
     @property
     def tokens_path(self) -> Path:

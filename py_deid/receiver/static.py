@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 MIME = {
     ".html": "text/html; charset=utf-8",
@@ -36,6 +36,7 @@ MIME = {
     ".woff2": "font/woff2",
 }
 HEADERS_FILE = "headers.json"
+PAGE_SETTINGS = "/page-settings.json"  # what `serve` tells its page (web/src/main.js applies it)
 
 
 class SiteError(ValueError):
@@ -96,14 +97,18 @@ def resolve(site: Path, url_path: str) -> Path | None:
 
 
 class Site:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, page: dict | None = None) -> None:
         self.folder = folder
         self.rules = load_headers(folder)
+        self.page = page
 
     async def serve(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return PlainTextResponse("method not allowed", 405, headers={"Allow": "GET, HEAD"})
         url_path = request.url.path
+        if url_path == PAGE_SETTINGS and self.page is not None:
+            return JSONResponse(self.page, headers={**headers_for(self.rules, url_path), "Cache-Control": "no-store",
+                                                    "X-Content-Type-Options": "nosniff"})
         file = resolve(self.folder, url_path)
         if file is None:
             return PlainTextResponse("not found", 404)

@@ -73,6 +73,8 @@ class Receiver:
     proc: subprocess.Popen | None = None
     real: bool = field(default_factory=real_receiver_available)
     options: tuple[str, ...] = ()  # the profile options the real receiver verifies against
+    # The page's review policy (--review); these tests upload directly unless they ask. None: serve's default.
+    review: str | None = "never"
 
     @property
     def url(self) -> str:
@@ -83,9 +85,11 @@ class Receiver:
             return [sys.executable, "-m", "py_deid", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                     "--store", str(self.store), "--token", TOKEN, "--site", str(self.site), "--no-build",
                     "--verify-workers", "1", "--log-level", "warning",
-                    *[arg for o in self.options for arg in ("--option", o)]]
+                    *[arg for o in self.options for arg in ("--option", o)],
+                    *(("--review", self.review) if self.review else ())]
         return [sys.executable, str(Path(__file__).with_name("site_server.py")), "--site", str(self.site),
-                "--store", str(self.store), "--port", str(self.port), "--token", TOKEN]
+                "--store", str(self.store), "--port", str(self.port), "--token", TOKEN,
+                *(("--review", self.review) if self.review else ())]
 
     def start(self) -> None:
         self.log = self.store.parent / f"receiver-{self.port}.log"
@@ -154,6 +158,16 @@ def browser():
         yield b
         _SHARED_BROWSER.clear()
         b.close()
+
+
+@pytest.fixture(scope="session")
+def sw_browser(browser):
+    """A second Chromium that accepts the receiver's self-signed certificate for service workers too (Chromium
+    registers none over a certificate it does not trust, whatever the context says): for the offline tests.
+    The other tests run as a site that has not trusted the certificate, without the service worker."""
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"])
+    yield b
+    b.close()
 
 
 @dataclass

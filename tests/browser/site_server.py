@@ -44,7 +44,7 @@ def split_multipart(body: bytes, boundary: bytes) -> list[tuple[dict, bytes]]:
     return parts
 
 
-def make_app(site: Path, store: Path, tokens: set[str]) -> Starlette:
+def make_app(site: Path, store: Path, tokens: set[str], review: str = "pixels") -> Starlette:
     headers_map = json.loads((site / "headers.json").read_text()) if (site / "headers.json").is_file() else {}
     store.mkdir(parents=True, exist_ok=True)
     log = store / "received.jsonl"
@@ -91,8 +91,12 @@ def make_app(site: Path, store: Path, tokens: set[str]) -> Starlette:
         status = 200 if not failed else (202 if referenced else 409)
         return JSONResponse(reply, status_code=status, media_type="application/dicom+json")
 
+    async def page_settings(request: Request):
+        return JSONResponse({"review": review}, headers={"Cache-Control": "no-store"})
+
     return Starlette(routes=[
         Route("/dicomweb/studies", stow, methods=["POST"]),
+        Route("/page-settings.json", page_settings),
         Route("/", static),
         Route("/{path:path}", static),
     ])
@@ -104,8 +108,9 @@ def main(argv=None) -> int:
     p.add_argument("--store", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--token", action="append", default=[])
+    p.add_argument("--review", default="pixels")
     a = p.parse_args(argv)
-    uvicorn.run(make_app(a.site, a.store, set(a.token)), host="127.0.0.1", port=a.port, log_level="warning")
+    uvicorn.run(make_app(a.site, a.store, set(a.token), a.review), host="127.0.0.1", port=a.port, log_level="warning")
     return 0
 
 

@@ -42,7 +42,8 @@ def test_drop_review_and_sign_off(receiver, session_factory, samples, tmp_path):
     s.page.evaluate(DROP, [planted.name, base64.b64encode(planted.read_bytes()).decode()])
     s.page.wait_for_function("() => window.__events.some(e => e.type === 'deid-review-required')", timeout=120000)
     assert s.events("deid-review-required")[0]["detail"] == {"count": 1}
-    assert notice.is_visible()  # no key configured: the page says a session key is used
+    assert not notice.is_visible()  # no key configured: the browser's site key is used, and explained
+    assert s.page.locator("deid-uploader >> [part=site-key]").is_visible()
     assert receiver.stored() == {} and not [r for r in s.requests if r.method == "POST"]
     rows = {r["name"]: r for r in s.rows()}
     assert rows[planted.name]["status"] == "awaiting-review" and rows["readme.txt"]["status"] == "skipped"

@@ -176,12 +176,12 @@ ALLOWED = {"X": {"X", "Z", "D"}, "Z": {"Z", "D"}, "D": {"D", "C", "U", "K"}, "K"
 
 # Table E.1-1a: the outcome of an action for an attribute of Type 1 (or 1C), Type 2 (or 2C), Type 3 (or absent
 # from the IOD). X/Z/U* on a Type 2 sequence and plain X or Z on a required attribute follow the choices
-# README.md documents ("How the header is de-identified"): keep the instance valid at no cost to privacy.
+# docs/header.md documents: keep the instance valid at no cost to privacy.
 BY_TYPE = {"Z/D": ("D", "Z", "Z"), "X/Z": ("Z", "Z", "X"), "X/D": ("D", "D", "X"), "X/Z/D": ("D", "Z", "X"),
            "X/Z/U*": ("U", "U", "X"), "X": ("D", "Z", "X"), "Z": ("D", "Z", "Z")}
 RANK = {"1": 0, "1C": 1, "2": 2, "2C": 3, "3": 4}
 
-# C, exactly as each option documents it (README.md, "How the header is de-identified", and py_deid/header.py
+# C, exactly as each option documents it (docs/header.md, and py_deid/header.py
 # Run.clean): dates move by the patient's keyed offset and times of day stay; free text loses the patient's terms;
 # AE titles become keyed pseudonyms; a sequence stays with its items cleaned; codes and numbers have nothing to
 # clean. (option or "*", VR) -> outcome; the first match wins.

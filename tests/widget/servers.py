@@ -22,7 +22,7 @@ from tests import processes
 from tests.browser.conftest import ROOT, TOKEN, free_port
 
 EXAMPLES = ROOT / "web" / "examples"
-EMBEDDING = ROOT / "README.md"
+EMBEDDING = ROOT / "docs" / "embedding.md"
 # The example's made-up hosts, replaced by the test origins when served.
 ASSET_BASE = "https://imaging.sponsor.example/deid/"
 ASSET_HOST = "https://imaging.sponsor.example"
@@ -34,10 +34,10 @@ TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/j
 
 
 def documented_csp() -> str:
-    """The portal CSP exactly as README.md ("Embedding in a sponsor portal") documents it (the block after the portal-csp marker)."""
+    """The portal CSP exactly as docs/embedding.md documents it (the block after the portal-csp marker)."""
     text = EMBEDDING.read_text(encoding="utf-8")
     m = re.search(r"<!-- portal-csp -->\s*```[a-z]*\n(.*?)\n```", text, re.S)
-    assert m, "README.md (Embedding in a sponsor portal) lacks the <!-- portal-csp --> block"
+    assert m, "docs/embedding.md lacks the <!-- portal-csp --> block"
     return " ".join(m.group(1).split())
 
 

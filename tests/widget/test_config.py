@@ -67,23 +67,25 @@ def test_wrong_and_missing_values_are_reported(context, portal, assets, dicomweb
     assert p.evaluate(ADD, files) == {"error": "ConfigError", "settings": err["settings"]}
     assert len(events(p, "deid-error")) == 2 and not events(p, "deid-file")
 
-    # Fixed: the error goes away. An endpoint without a token or provider: asked for, and refused at upload time.
+    # Fixed: the error goes away. An endpoint without a token or provider: the token is asked for, and the files
+    # are queued meanwhile (de-identified, waiting for it), never dropped.
     p.evaluate(f"() => {{ document.querySelector('deid-uploader').config = {{endpoint: '{dicomweb.url}/dicomweb'}}; }}")
     p.page.wait_for_function("() => document.querySelector('deid-uploader').configError === null")
     assert error_text(p) is None
     assert p.shadow("(root) => root.querySelector('[part=token-form]').hidden") is False
-    assert p.evaluate(ADD, files) == {"error": "ConfigError", "settings": ["token"]}
-    assert events(p, "deid-error")[-1]["detail"]["settings"] == ["token"]
+    assert p.evaluate(ADD, files) == {"queued": 1}
+    assert error_text(p) is None and len(events(p, "deid-error")) == 2
+    p.evaluate("() => document.querySelector('deid-uploader').reset()")
 
     # What the portal declares mandatory must be there.
     p.evaluate("() => { document.querySelector('deid-uploader').setAttribute('require', 'subject-id token'); }")
-    p.page.wait_for_function("() => window.__events.filter(e => e.type === 'deid-error').length >= 4")
+    p.page.wait_for_function("() => window.__events.filter(e => e.type === 'deid-error').length >= 3")
     assert events(p, "deid-error")[-1]["detail"]["settings"] == ["subject-id", "token"]
     p.evaluate("() => { document.querySelector('deid-uploader').removeAttribute('require'); }")
 
     # The same settings as attributes are checked the same way.
     p.evaluate("() => { const el = document.querySelector('deid-uploader'); el.config = {}; el.setAttribute('review', 'sometimes'); }")
-    p.page.wait_for_function("() => window.__events.filter(e => e.type === 'deid-error').length >= 5")
+    p.page.wait_for_function("() => window.__events.filter(e => e.type === 'deid-error').length >= 4")
     assert events(p, "deid-error")[-1]["detail"]["settings"] == ["review"]
     assert dicomweb.stored() == {}
 

@@ -1,5 +1,5 @@
 """What a sponsor gets from the build (no browser): one ES module with its integrity, the portal CSP that
-README.md ("Embedding in a sponsor portal") documents (the same the build computes and the example portal uses), frame-ancestors, languages."""
+docs/embedding.md documents (the same the build computes and the example portal uses), frame-ancestors, languages."""
 
 from __future__ import annotations
 

@@ -20,11 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EVENT_KEYS = {
     "deid-file": {"index", "status", "code", "message", "modality", "sopUid"},
     "deid-uploaded": {"index", "sopUid", "status"},
-    "deid-complete": {"counts", "skipped", "failed", "seconds", "signoff", "certificate"},
+    "deid-complete": {"counts", "skipped", "failed", "excluded", "seconds", "reviewSeconds", "inputBytes", "signoff",
+                      "certificate"},
     "deid-error": {"name", "code", "message"},
 }
 STARTUP_KEYS = {"phase", "stage", "state", "ms"}
-RUN_KEYS = {"phase", "state", "counts", "inputBytes", "seconds", "filesPerSecond", "bytesPerSecond"}
+RUN_KEYS = {"phase", "state", "counts", "inputBytes", "totalBytes", "seconds", "reviewSeconds", "filesPerSecond",
+            "bytesPerSecond"}
 COUNT_KEYS = {"total", "processed", "uploaded", "alreadyUploaded", "deidentified", "awaitingReview", "excluded", "skipped",
               "failed"}
 STATUS_ORDER = ["deidentifying", "uploading", "uploaded"]

@@ -1,6 +1,6 @@
 // The portal's glue: configure the uploader from the trial settings and the visit form, give it short-lived upload
 // tokens and the trial's pseudonym key from the portal's own server, and follow its events. Only documented API:
-// README.md ("Embedding in a sponsor portal").
+// docs/embedding.md.
 const uploader = document.getElementById('uploader');
 const form = document.getElementById('visit-form');
 const status = document.getElementById('upload-status');

@@ -11,7 +11,7 @@ export class Run extends EventTarget {
   // limits: {maxFileSize, maxBatchSize (bytes, 0 = none), modalities: ['CT', ...] or null}: files outside them
   // are listed as skipped with a reason, never uploaded.
   // (Types named structurally: a type imported by name in a comment would survive into the one-file embed module.)
-  /** @param {{pool: {size: number, process: Function, call: Function}, uploader: {send: Function, pendingBytes: number} | null,
+  /** @param {{pool: {size: number, process: Function, call: Function}, uploader: {send: Function, pendingBytes: number, setCredentials: Function} | null,
    *   review?: string, fileTimeoutMs?: number, maxPendingBytes?: number,
    *   limits?: {maxFileSize?: number, maxBatchSize?: number, modalities?: string[] | null}}} options */
   constructor({ pool, uploader, review = 'never', fileTimeoutMs = 0, maxPendingBytes = 64 << 20, limits = {} }) {
@@ -30,7 +30,13 @@ export class Run extends EventTarget {
     this.active = 0;
     this.uploads = new Set();
     this.started = 0;
-    this.inputBytes = 0;
+    this.ended = 0;
+    this.inputBytes = 0;  // read and de-identified so far
+    this.totalBytes = 0;  // of every file added
+    this.reviewMs = 0;  // time spent waiting for a reviewer, not counted as processing time
+    this.reviewSince = 0;
+    this.idleMs = 0;
+    this.resumed = 0;  // rows from an earlier page's outbox: not read or de-identified here
     this.signoff = null;
     this.progressTimer = null;
     this.state = 'idle';
@@ -46,18 +52,40 @@ export class Run extends EventTarget {
     for (const { file, path } of entries) {
       const row = { index: this.rows.length, path, size: file.size, status: 'queued', code: '', message: '', file };
       this.rows.push(row);
+      this.totalBytes += file.size;
       added.push(row);
       const refused = this.#admit(row);
       if (refused) this.#update(row, 'skipped', refused);
       else this.queue.push(row);
     }
     if (!this.started) this.started = performance.now();
+    if (this.ended) { this.idleMs += performance.now() - this.ended; this.ended = 0; }  // between batches: not processing
     this.#setState('processing');
     this.#progress();
     // Two more readers than workers: the next file is read while the workers de-identify (bounded prefetch).
     // (Counted first: a loop that finds the queue empty ends synchronously and decrements `workers`.)
     const start = Math.max(0, this.pool.size + 2 - this.workers);
     for (let i = 0; i < start; i += 1) { this.workers += 1; this.#loop(); }
+    return added;
+  }
+
+  /** Instances kept in the outbox by an earlier page (outbox.js): uploaded as rows of this run, named by `label`. */
+  resume(instances, label) {
+    const added = [];
+    for (const instance of instances) {
+      const { record } = instance;
+      const row = { index: this.rows.length, path: label(this.rows.length + 1), size: instance.bytes.byteLength,
+        status: 'queued', code: '', message: '', file: null };
+      this.rows.push(row);
+      added.push(row);
+      this.resumed += 1;
+      this.#upload(row, instance, { modality: record.modality, sopUid: record.sopUid, pixels: record.pixels,
+        outputBytes: record.size, record });
+    }
+    if (!this.started) this.started = performance.now();
+    if (this.ended) { this.idleMs += performance.now() - this.ended; this.ended = 0; }
+    this.#setState('uploading');
+    this.#progress();
     return added;
   }
 
@@ -121,7 +149,10 @@ export class Run extends EventTarget {
     try {
       const timeoutMs = this.fileTimeoutMs || 120000 + Math.ceil(row.size / (1 << 20)) * 5000;
       // (transferred, not copied) With a review policy the worker also returns what the review screen shows.
-      result = await this.pool.process(buffer, { timeoutMs, review: this.review });
+      result = await this.pool.process(buffer, { timeoutMs, review: this.review, onFrame: ({ frame, frames }) => {
+        Object.assign(row, { frame, frames });  // frames read for text so far: the row shows it, no deid-file event
+        this.dispatchEvent(new CustomEvent('row-progress', { detail: row }));
+      } });
     } catch (err) {
       this.#update(row, 'failed', { code: err.name === 'WorkerTimeout' || err.name === 'WorkerCrashed' ? 'worker-crashed' : 'internal',
         message: err.message });
@@ -195,6 +226,7 @@ export class Run extends EventTarget {
     }
     clearTimeout(this.progressTimer);  // deid-complete is the last event of a run: no throttled progress after it
     this.progressTimer = null;
+    this.ended = performance.now();
     this.#setState('complete');
     this.emitProgress();
     this.dispatchEvent(new CustomEvent('complete', { detail: this.summary() }));
@@ -202,6 +234,9 @@ export class Run extends EventTarget {
 
   #setState(state) {
     if (this.state === state) return;
+    const now = performance.now();
+    if (this.state === 'awaiting-review' && this.reviewSince) { this.reviewMs += now - this.reviewSince; this.reviewSince = 0; }
+    if (state === 'awaiting-review') this.reviewSince = now;
     this.state = state;
     this.dispatchEvent(new CustomEvent('state', { detail: { state } }));
   }
@@ -228,11 +263,19 @@ export class Run extends EventTarget {
     this.progressTimer = setTimeout(() => { this.progressTimer = null; this.emitProgress(); }, 100);
   }
 
+  /** [seconds of processing, seconds waiting for review] since the batch started. */
+  times() {
+    if (!this.started) return [0, 0];
+    const now = this.ended || performance.now();
+    const review = this.reviewMs + (this.reviewSince ? now - this.reviewSince : 0);
+    return [Math.max(0, now - this.started - this.idleMs - review) / 1000, review / 1000];
+  }
+
   emitProgress() {
-    const seconds = this.started ? (performance.now() - this.started) / 1000 : 0;
+    const [seconds, reviewSeconds] = this.times();
     const c = this.counts();
-    const detail = { state: this.state, counts: c, inputBytes: this.inputBytes, seconds,
-      filesPerSecond: seconds ? c.processed / seconds : 0, bytesPerSecond: seconds ? this.inputBytes / seconds : 0 };
+    const detail = { state: this.state, counts: c, inputBytes: this.inputBytes, totalBytes: this.totalBytes, seconds, reviewSeconds,
+      filesPerSecond: seconds ? Math.max(0, c.processed - this.resumed) / seconds : 0, bytesPerSecond: seconds ? this.inputBytes / seconds : 0 };
     this.dispatchEvent(new CustomEvent('progress', { detail }));
   }
 
@@ -246,8 +289,9 @@ export class Run extends EventTarget {
       }
       return out;
     };
+    const [seconds, reviewSeconds] = this.times();
     return { counts: this.counts(), skipped: reasons('skipped'), failed: reasons('failed'),
-      seconds: this.started ? (performance.now() - this.started) / 1000 : 0, signoff: this.signoff,
+      excluded: reasons('excluded'), seconds, reviewSeconds, inputBytes: this.inputBytes, signoff: this.signoff,
       certificate: this.reviewing.summary() };
   }
 }

@@ -3,6 +3,7 @@
 // reported in the element and as a deid-error event, never silently ignored. Messages name the setting, never
 // quote a secret (token, key).
 import { STRING_KEYS } from './i18n/index.js';
+import { keyScope, siteKey } from './site-key.js';
 
 export const TRIAL_ATTRIBUTES = {
   'sponsor-name': 'sponsor_name', 'protocol-id': 'protocol_id', 'protocol-name': 'protocol_name',
@@ -214,7 +215,8 @@ export function sessionKey() {
   return pseudonymKeyBytes(hex);
 }
 
-/** The key of a run: from the provider (awaited, with a deadline), the setting, or the tab's session key. */
+/** The key of a run: from the provider (awaited, with a deadline), the setting, the site key this browser keeps
+ * for the endpoint (site-key.js), or, where the browser cannot keep one, the tab's session key. */
 export async function resolveKey(s, timeoutMs = 30000) {
   if (s.pseudonymKeyProvider) {
     let timer;
@@ -237,5 +239,7 @@ export async function resolveKey(s, timeoutMs = 30000) {
     }
   }
   if (s.pseudonymKey) return { key: s.pseudonymKey, session: false };
+  const site = await siteKey(keyScope(s.endpoint, s.siteId)).catch(() => null);
+  if (site) return { key: site.key, session: false, site: true };
   return { key: sessionKey(), session: true };
 }

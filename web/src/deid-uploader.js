@@ -1,13 +1,15 @@
 // <deid-uploader>: drop DICOM files or folders; they are de-identified here, in this browser, and only the
 // de-identified instances are uploaded (STOW-RS) to the configured endpoint.
-// The embedding guide (settings, events and their payloads, the CSP a portal needs) is README.md ("Embedding in a sponsor portal").
+// The embedding guide (settings, events and their payloads, the CSP a portal needs) is docs/embedding.md.
 import { AckStore } from './acks.js';
 import { Run } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
 import { fromDataTransfer, fromFileList } from './files.js';
 import { translator } from './i18n/index.js';
-import { WorkerPool, defaultPoolSize } from './pool.js';
+import { Outbox } from './outbox.js';
+import { WorkerPool, defaultPoolSize, restoredInstance } from './pool.js';
 import { NamedError } from './protocol.js';
+import { exportKeyFile, importKeyFile, keyScope, siteKey, storeSiteKey } from './site-key.js';
 import { mountReview } from './review/screen.js';
 import { StowUploader } from './upload.js';
 import { countsText, localize, renderRow, renderSummary, setStage, TEMPLATE } from './view.js';
@@ -52,6 +54,9 @@ export class DeidUploader extends HTMLElement {
   #rowsTimer = null;
   #cspSeen = new Set();
   #starting = null;
+  #refusedToken = null;  // the token the endpoint refused: the field is shown again until another one is given
+  #tokenErrorShown = false;
+  #outboxChecked = false;
   #errors = [];          // every error raised, for portals that look after the fact
   #started = false;      // the page's scripts ran (pageScriptsRan): events go out from then on
   #heldErrors = [];      // deid-error events raised before that, sent then in order
@@ -87,8 +92,12 @@ export class DeidUploader extends HTMLElement {
     if (this.#destroyed) return;
     this.#check();
     // Workers start once the page's own scripts ran: a portal sets `config`, with the pool size, from a script
-    // that may run (or arrive) after this module.
-    this.#startup.then(() => { if (this.isConnected && !this.#destroyed) this.#ensurePool(); });
+    // that may run (or arrive) after this module. Then uploads an earlier page left in the outbox go on.
+    this.#startup.then(() => {
+      if (!this.isConnected || this.#destroyed) return;
+      this.#ensurePool();
+      this.#resumeOutbox().catch(() => {});  // reported in the element already
+    });
   }
 
   disconnectedCallback() { /* kept alive: a portal may move the element; destroy() frees the workers */ }
@@ -96,7 +105,7 @@ export class DeidUploader extends HTMLElement {
   attributeChangedCallback(name) { this.#changed(Object.keys(SETTINGS).find((k) => SETTINGS[k].attr === name)); }
 
   // ---- configuration ----
-  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See README.md. */
+  /** Settings given by script ({endpoint, tokenProvider, ...}); they win over attributes. See docs/embedding.md. */
   get config() { return { ...this.#props }; }
 
   set config(value) {
@@ -176,7 +185,7 @@ export class DeidUploader extends HTMLElement {
     const lang = (s && s.lang) || scope?.lang || document.documentElement.lang || navigator.language;
     this.#t = translator(lang, (s && s.strings) || {});
     this.#render();
-    if (s && this.run?.uploader) Object.assign(this.run.uploader, { token: s.token, tokenProvider: s.tokenProvider || null });
+    if (s && this.run?.uploader) this.run.uploader.setCredentials(this.#usableToken(s), s.tokenProvider);
     // A pool size or OCR setting given after the workers started, before any file: start them again to fit.
     if (s && !this.run && !this.#starting) this.#refitPool(s);
     return s;
@@ -189,7 +198,7 @@ export class DeidUploader extends HTMLElement {
     this.#ensurePool();
   }
 
-  // ---- public API (README.md, "Embedding in a sponsor portal") ----
+  // ---- public API (docs/embedding.md) ----
   /** Files (FileList, File[] or [{file, path}]) to de-identify and upload; resolves to how many were queued. */
   addFiles(files) {
     const list = Array.from(files || []);
@@ -238,6 +247,23 @@ export class DeidUploader extends HTMLElement {
     this.#showError(this.#t('destroyed'));
   }
 
+  /** The site key this browser keeps for the endpoint, as a passphrase-protected key file (JSON text) that
+   * importSiteKey() on another computer and the CLI's --key-file read. */
+  async exportSiteKey(passphrase) {
+    const s = this.#check({ report: false });
+    const site = s && await siteKey(keyScope(s.endpoint, s.siteId));
+    if (!site) throw new NamedError('KeyFileError', 'this browser cannot keep a site key');
+    return exportKeyFile(site.key, passphrase);
+  }
+
+  /** Replace the site key by the one in a key file; runs started from now on use it. */
+  async importSiteKey(text, passphrase) {
+    const s = this.#check({ report: false });
+    if (!s) throw this.#configError;
+    await storeSiteKey(keyScope(s.endpoint, s.siteId), await importKeyFile(text, passphrase));
+    this.#version += 1;  // a finished run starts afresh with the new key
+  }
+
   get state() { return this.#destroyed ? 'destroyed' : this.run ? this.run.state : 'idle'; }
   summary() { return this.run ? this.run.summary() : null; }
   whenReady() { return this.#ensurePool().whenReady(); }
@@ -260,6 +286,11 @@ export class DeidUploader extends HTMLElement {
   #error(err) {
     const detail = this.#detail(err);
     this.#showError(detail.code === 'config' ? this.#t('error.config', detail) : this.#t('error.other', detail));
+    this.#report(err, detail);
+  }
+
+  /** Record and send a deid-error (the element shows its own text for it). */
+  #report(err, detail = this.#detail(err)) {
     this.#errors.push(detail);
     if (this.#errors.length > KEPT_ERRORS) this.#errors.shift();
     if (this.#started) this.#emit('deid-error', detail);
@@ -309,14 +340,36 @@ export class DeidUploader extends HTMLElement {
     localize(this.shadowRoot, this.#t);
     for (const [stage, state] of Object.entries(this.pool?.stages || {})) setStage(this.shadowRoot, this.#t, stage, state);
     const s = this.#settings;
-    const needToken = !!s?.endpoint && !s.token && !s.tokenProvider;
+    const needToken = !!s?.endpoint && !s.tokenProvider && !this.#usableToken(s);
     this.$('[part=token-form]').hidden = !needToken || this.#destroyed;
     this.$('[part=local-notice]').hidden = !s || !!s.endpoint;
+    this.$('[part=site-key]').hidden = !s || !!s.pseudonymKey || !!s.pseudonymKeyProvider;
     for (const row of this.run?.rows || []) this.#row(row);
     if (this.#lastProgress) this.$('[part=counts]').textContent = countsText(this.#lastProgress, this.#t);
     if (this.run?.state === 'complete') renderSummary(this.$('[part=summary]'), this.run.summary(), this.#t);
     if (this.run?.held?.length) this.#reviewText(this.run.held.length);
     if (this.#destroyed) this.#showError(this.#t('destroyed'));
+  }
+
+  #usableToken(s) { return s.token && s.token !== this.#refusedToken ? s.token : null; }
+
+  #tokenRefused() {
+    const s = this.#settings;
+    if (!s || s.tokenProvider) return false;  // a portal's provider was asked again already: its files failed
+    this.#refusedToken = s.token || null;
+    this.#render();
+    this.#showError(this.#t('token.refused'));
+    this.#tokenErrorShown = true;
+    const input = this.$('#token');
+    const active = this.shadowRoot.activeElement;
+    // The next step is the field: focus it unless the person is typing elsewhere (a reviewer's name...).
+    if (!active || !['INPUT', 'TEXTAREA', 'SELECT'].includes(active.tagName)) input.focus();
+    return true;
+  }
+
+  #clearTokenError() {
+    if (this.#tokenErrorShown && !this.#configError) this.#hideError();
+    this.#tokenErrorShown = false;
   }
 
   #wire() {
@@ -351,13 +404,47 @@ export class DeidUploader extends HTMLElement {
     this.$('[part=token-form]').addEventListener('submit', (e) => {
       e.preventDefault();
       const value = this.$('#token').value.trim();
-      if (value) { this.$('#token').value = ''; this.token = value; }
+      if (!value) return;
+      this.$('#token').value = '';
+      this.#refusedToken = null;
+      this.#clearTokenError();  // its cause, the refused token, is gone; a refusal of this one says so again
+      this.token = value;
+      // The form hides: focus goes where the work goes on, not to the top of the page.
+      const next = this.run ? this.$('[part=counts]') : this.$('[part=dropzone]');
+      next.focus();
     });
     this.$('[part=review] form').addEventListener('submit', (e) => {
       e.preventDefault();
       try {
         this.signOff({ reviewer: this.$('#reviewer').value, role: this.$('#role').value });
       } catch (err) { this.#error(err); }
+    });
+    const keyStatus = (text) => { this.$('#key-status').textContent = text; };
+    this.$('#key-export').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const text = await this.exportSiteKey(this.$('#export-pass').value);
+        const file = 'py-deid-site-key.json';
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+        a.download = file;
+        a.hidden = true;
+        this.shadowRoot.append(a);
+        a.click();
+        setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        this.$('#export-pass').value = '';
+        keyStatus(this.#t('siteKey.exported', { file }));
+      } catch (err) { keyStatus(err.message); }
+    });
+    this.$('#key-import').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const [file] = this.$('#import-file').files;
+        await this.importSiteKey(await file.text(), this.$('#import-pass').value);
+        this.$('#import-pass').value = '';
+        this.$('#import-file').value = '';
+        keyStatus(this.#t('siteKey.imported'));
+      } catch (err) { keyStatus(err.message); }
     });
     addEventListener('beforeunload', this.#onUnload);
     document.addEventListener('securitypolicyviolation', this.#onViolation);
@@ -369,11 +456,31 @@ export class DeidUploader extends HTMLElement {
     if (!entries.length) return 0;
     const s = this.#check({ report: false });
     if (!s) refuse(this.#configError);
-    if (s.endpoint && !s.token && !s.tokenProvider) {
-      refuse(new ConfigError('an upload token (token or tokenProvider) is needed for the endpoint', ['token']));
-    }
-    this.#hideError();
+    // Without a token the files are de-identified now and wait for it (the token form says where it comes from).
+    if (!this.#tokenErrorShown) this.#hideError();
     const pool = this.#ensurePool();
+    await this.#ensureRun(s, pool, refuse);
+    const rows = this.run.add(entries);
+    for (const row of rows) this.#row(row);
+    return rows.length;
+  }
+
+  /** Instances an earlier page released and the endpoint never acknowledged (outbox.js): uploaded now, or as
+   * soon as there is a token and the endpoint answers. */
+  async #resumeOutbox() {
+    if (this.#outboxChecked) return;
+    this.#outboxChecked = true;
+    const s = this.#check({ report: false });
+    if (!s?.endpoint) return;
+    const waiting = await new Outbox(s.endpoint).all();
+    if (!waiting.length || this.#destroyed) return;
+    await this.#ensureRun(s, this.#ensurePool(), (err) => { this.#error(err); throw err; });
+    const rows = this.run.resume(waiting.map(({ record, bytes }) => restoredInstance(record, bytes)),
+      (n) => this.#t('outbox.name', { n }));
+    for (const row of rows) this.#row(row);
+  }
+
+  async #ensureRun(s, pool, refuse) {
     // Files given while a run is being set up join it (two quick drops make one run, not two).
     while (this.#starting) await this.#starting.catch(() => {});
     if (!this.run || (this.run.state === 'complete' && this.#runVersion !== this.#version)) {
@@ -392,9 +499,6 @@ export class DeidUploader extends HTMLElement {
     } else if (this.#runVersion !== this.#version) {
       refuse(new ConfigError('the configuration changed during a run: wait for it to finish, or call reset()'));
     }
-    const rows = this.run.add(entries);
-    for (const row of rows) this.#row(row);
-    return rows.length;
   }
 
   async #startRun(s, pool) {
@@ -438,9 +542,13 @@ export class DeidUploader extends HTMLElement {
   }
 
   #newRun(s) {
-    const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: s.token,
-      tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint) }) : null;
-    uploader?.addEventListener('error', (e) => this.#error(/** @type {CustomEvent} */ (e).detail));
+    const uploader = s.endpoint ? new StowUploader({ endpoint: s.endpoint, token: this.#usableToken(s),
+      tokenProvider: s.tokenProvider || null, acks: new AckStore(s.endpoint), outbox: new Outbox(s.endpoint) }) : null;
+    uploader?.addEventListener('error', (e) => {
+      const detail = /** @type {CustomEvent} */ (e).detail;
+      if (detail?.name === 'Unauthorized' && this.#tokenRefused()) this.#report(detail);
+      else this.#error(detail);
+    });
     const run = new Run({ pool: this.pool, uploader, review: s.review, fileTimeoutMs: s.fileTimeout || 0,
       limits: { maxFileSize: s.maxFileSize || 0, maxBatchSize: s.maxBatchSize || 0, modalities: s.modalities || null } });
     this.run?.cancel();
@@ -453,9 +561,13 @@ export class DeidUploader extends HTMLElement {
       this.#rowLater(row);
       const { index, status, code, message, modality, sopUid } = row;  // never the file name or path
       this.#emit('deid-file', { index, status, code, message, modality: modality || '', sopUid: sopUid || '' });
-      if (status === 'uploaded' || status === 'already-uploaded') this.#emit('deid-uploaded', { index, sopUid, status });
+      if (status === 'uploaded' || status === 'already-uploaded') {
+        if (status === 'uploaded') this.#clearTokenError();  // the endpoint took the token
+        this.#emit('deid-uploaded', { index, sopUid, status });
+      }
     }));
     run.addEventListener('progress', mine((d) => this.#progress(d)));
+    run.addEventListener('row-progress', mine((row) => this.#rowLater(row)));
     run.addEventListener('review-required', mine((detail) => {
       this.#flushRows();
       this.$('[part=review]').hidden = false;

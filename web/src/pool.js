@@ -27,6 +27,11 @@ export class DeidentifiedInstance {
   }
 }
 
+/** An instance the uploader itself kept in its outbox (outbox.js) before a reload: de-identifier output still. */
+export function restoredInstance(record, bytes) {
+  return new DeidentifiedInstance(MINTED, record, bytes);
+}
+
 export function defaultPoolSize() {
   const cores = navigator.hardwareConcurrency || 2;
   // Leave a core for the page and the OCR engines; every worker costs ~80 MB of wasm memory.
@@ -127,7 +132,7 @@ export class WorkerPool extends EventTarget {
 
   /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards).
    * review / edits: see worker.js process (the review screen's data, the reviewer's mask edits). */
-  async process(buffer, { timeoutMs = 120000, review = '', edits = null } = {}) {
+  async process(buffer, { timeoutMs = 120000, review = '', edits = null, onFrame = null } = {}) {
     const slot = await this.#acquire();
     try {
       await slot.ready;
@@ -137,7 +142,8 @@ export class WorkerPool extends EventTarget {
       });
       try {
         const reply = await Promise.race([
-          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits }, { transfer: [buffer] }), deadline]);
+          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits },
+            { transfer: [buffer], onProgress: (p) => { if (p?.frames) onFrame?.(p); } }), deadline]);
         return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null,
           local: reply.local || null };
       } finally {

@@ -4,6 +4,8 @@
 // duplicates an instance. Only DeidentifiedInstance objects (made by the worker pool) are accepted.
 // The bearer token is a string or comes from an async provider (a portal's short-lived tokens): the provider is
 // asked before each request ({reason: 'upload'}) and once more after a 401 ({reason: 'unauthorized'}).
+// A plain token that is missing or refused does not fail the files: they wait (event 'token-needed') until
+// setCredentials() gives one, then the same batch is sent again.
 import { DeidentifiedInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 
@@ -12,7 +14,12 @@ const FAILED = '00081198';
 const SOP_INSTANCE = '00081155';
 const FAILURE_REASON = '00081197';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A retry delay that ends early when the browser says it is online again. */
+const backoff = (ms) => new Promise((resolve) => {
+  const done = () => { clearTimeout(timer); removeEventListener('online', done); resolve(); };
+  const timer = setTimeout(done, ms);
+  addEventListener('online', done);
+});
 const TOKEN_TIMEOUT_MS = 30000;
 
 /** The token from a provider, checked (a header value must be one printable word), within a deadline. */
@@ -35,13 +42,14 @@ async function askProvider(provider, reason) {
 }
 
 export class StowUploader extends EventTarget {
-  constructor({ endpoint, token, tokenProvider = null, acks, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
+  constructor({ endpoint, token, tokenProvider = null, acks, outbox = null, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
     baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
     super();
     this.url = String(endpoint).replace(/\/+$/, '') + '/studies';
     this.token = token;
     this.tokenProvider = tokenProvider;
     this.acks = acks;
+    this.outbox = outbox;  // released instances not yet acknowledged, kept across reloads (outbox.js)
     this.maxBatchBytes = maxBatchBytes;
     this.maxBatchCount = maxBatchCount;
     this.maxAttempts = maxAttempts;
@@ -52,13 +60,30 @@ export class StowUploader extends EventTarget {
     this.pendingBytes = 0;
     this.running = false;
     this.timer = null;
+    this.tokenWaiters = [];
+  }
+
+  /** A new token (or provider): uploads waiting for one go on. */
+  setCredentials(token, tokenProvider = null) {
+    this.token = token || null;
+    this.tokenProvider = tokenProvider || null;
+    if (this.#hasToken()) this.tokenWaiters.splice(0).forEach((resolve) => resolve());
+  }
+
+  #hasToken() { return !!(this.tokenProvider || this.token); }
+
+  async #untilToken(reason) {
+    if (this.#hasToken()) return;
+    this.dispatchEvent(new CustomEvent('token-needed', { detail: { reason, count: this.queue.length } }));
+    while (!this.#hasToken()) await new Promise((resolve) => this.tokenWaiters.push(resolve));
   }
 
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
   async send(instance) {
     if (!(instance instanceof DeidentifiedInstance)) throw new TypeError('only de-identifier output can be uploaded');
     const { sopUid } = instance.record;
-    if (await this.acks.get(sopUid)) return 'already-uploaded';
+    if (await this.acks.get(sopUid)) { await this.outbox?.delete(sopUid); return 'already-uploaded'; }
+    await this.outbox?.put(instance.record, instance.bytes);
     return new Promise((resolve, reject) => {
       this.queue.push({ instance, resolve, reject });
       this.pendingBytes += instance.bytes.byteLength;
@@ -98,6 +123,8 @@ export class StowUploader extends EventTarget {
 
   #settle(item, ok, value) {
     this.pendingBytes -= item.instance.bytes.byteLength;
+    // Acknowledged or refused for good: out of the outbox. (A token refusal never gets here: it waits.)
+    this.outbox?.delete(item.instance.record.sopUid);
     if (ok) item.resolve(value); else item.reject(value);
   }
 
@@ -105,6 +132,7 @@ export class StowUploader extends EventTarget {
     let waiting = batch;
     let reason = 'upload';
     for (let attempt = 1; waiting.length; attempt += 1) {
+      await this.#untilToken('missing');
       /** @type {{status?: number, acked?: Set<string>, failed?: Map<string, number>, tokenError?: Error, network?: boolean}} */
       let reply;
       try {
@@ -117,6 +145,13 @@ export class StowUploader extends EventTarget {
         waiting.refreshed = true;  // one fresh token per batch: a provider that keeps failing is not asked forever
         reason = 'unauthorized';
         attempt -= 1;
+        continue;
+      }
+      if ((reply.status === 401 || reply.status === 403) && !this.tokenProvider) {
+        // A person typed it: they can type the right one. The batch waits for it (untilToken) and goes again.
+        this.token = null;
+        this.dispatchEvent(new CustomEvent('error', { detail: new NamedError('Unauthorized', 'the endpoint refused the upload token') }));
+        attempt = 0;
         continue;
       }
       if (reply.status === 401 || reply.status === 403) {
@@ -150,6 +185,8 @@ export class StowUploader extends EventTarget {
           retry.push(item);
         }
       }
+      // The endpoint does not answer (offline, down): wait as long as it takes, the outbox keeps the instances.
+      if (reply.network) attempt = Math.min(attempt, this.maxAttempts - 1);
       if (retry.length && attempt >= this.maxAttempts) {
         const error = reply.tokenError
           || new NamedError('UploadFailed', `the endpoint did not acknowledge after ${attempt} attempts`);
@@ -160,7 +197,7 @@ export class StowUploader extends EventTarget {
       if (retry.length) {
         this.dispatchEvent(new CustomEvent('retry', { detail: { attempt, count: retry.length, status: reply.status || 0 } }));
         const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-        await sleep(delay * (0.75 + Math.random() * 0.5));
+        await backoff(delay * (0.75 + Math.random() * 0.5));
       }
       waiting = Object.assign(retry, { refreshed: waiting.refreshed });
     }

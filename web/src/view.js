@@ -15,13 +15,34 @@ export const TEMPLATE = (styles) => `
   </header>
   <p part="error" class="error" role="alert" hidden></p>
   <p part="key-notice" class="notice" data-t="keyNotice" hidden></p>
+  <section part="site-key" class="site-key" hidden aria-labelledby="site-key-title">
+    <h2 id="site-key-title" class="visually-hidden" data-t="siteKey.title"></h2>
+    <p data-t="siteKey.text"></p>
+    <details>
+      <summary data-t="siteKey.manage"></summary>
+      <form id="key-export" class="key-form">
+        <label for="export-pass" data-t="siteKey.newPassphrase"></label>
+        <input id="export-pass" part="input" type="password" autocomplete="new-password" minlength="10" required>
+        <button type="submit" part="button" data-t="siteKey.export"></button>
+      </form>
+      <form id="key-import" class="key-form">
+        <label for="import-file" data-t="siteKey.file"></label>
+        <input id="import-file" type="file" accept=".json,application/json" required>
+        <label for="import-pass" data-t="siteKey.passphrase"></label>
+        <input id="import-pass" part="input" type="password" autocomplete="off" required>
+        <button type="submit" part="button" data-t="siteKey.import"></button>
+      </form>
+      <p id="key-status" role="status"></p>
+    </details>
+  </section>
   <p part="local-notice" class="notice" data-t="localOnly" hidden></p>
   <form part="token-form" class="token" hidden>
     <label for="token" data-t="token.label"></label>
-    <input id="token" part="input" type="password" autocomplete="off" spellcheck="false" required>
+    <input id="token" part="input" type="password" autocomplete="off" spellcheck="false" required aria-describedby="token-help">
     <button type="submit" part="button" data-t="token.submit"></button>
+    <p id="token-help" class="help" data-t="token.help"></p>
   </form>
-  <div part="dropzone" class="drop" role="region" data-t-aria="drop.label" aria-describedby="drop-help">
+  <div part="dropzone" class="drop" tabindex="-1" role="region" data-t-aria="drop.label" aria-describedby="drop-help">
     <p class="hint"><strong data-t="drop.hint"></strong></p>
     <p id="drop-help" class="help" data-t="drop.help"></p>
     <div class="pickers">
@@ -31,7 +52,7 @@ export const TEMPLATE = (styles) => `
   </div>
   <div class="progress">
     <progress part="progress" max="1" value="0" data-t-aria="progress.label"></progress>
-    <p part="counts" class="counts" aria-live="polite" data-t="counts.none"></p>
+    <p part="counts" class="counts" tabindex="-1" aria-live="polite" data-t="counts.none"></p>
   </div>
   <section part="review-screen" class="review-screen" hidden></section>
   <section part="review" class="review" hidden aria-labelledby="review-title">
@@ -74,19 +95,46 @@ export function renderRow(tr, row, t) {
     tr.children[1].textContent = row.path;
     tr.children[1].className = 'name';
   }
+  if (!tr.children[2].dataset.label) {  // the column names, shown in the card layout of narrow screens
+    tr.children[2].dataset.label = t('col.status');
+    tr.children[3].dataset.label = t('col.details');
+  }
   tr.dataset.status = row.status;
   tr.children[2].textContent = t(`status.${row.status}`);
   let details = row.message || '';
-  if (!details && row.modality) details = `${row.modality}${row.pixels?.cleaned ? t('details.masked') : ''}`;
+  if (!details && row.modality) details = `${row.modality}: ${pixelLabel(row.pixels, t)}`;
+  else if (!details && row.status === 'deidentifying') {
+    details = row.frames ? t('details.frames', { frame: row.frame, frames: row.frames, mb: mb(row.size) })
+      : t('details.reading', { mb: mb(row.size) });
+  }
   tr.children[3].textContent = details;
+}
+
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+const UNCHECKED = new Set(['pixels-off', 'no-pixel-data', 'burned-in-annotation-no', 'not-indicated']);
+
+/** What happened to the pixels, in words a site coordinator can check against the review screen. */
+export function pixelLabel(px, t) {
+  if (!px) return t('pixels.noImage');
+  const masked = Object.values(px.boxes || {}).filter((b) => b.length).length;
+  const overlays = Object.values(px.overlay_boxes || {}).filter((b) => (Array.isArray(b) ? b.length : b)).length;
+  const frames = px.counts?.frames || 0;
+  if (masked) return t('pixels.masked', { count: masked, frames });
+  if (overlays) return t('pixels.overlays');
+  if (px.cleaned) return t('pixels.clean', { count: frames });
+  const why = UNCHECKED.has(px.reason) ? t(`pixels.why.${px.reason}`) : px.reason || '';
+  return t('pixels.unchecked', { why });
 }
 
 export function countsText(d, t) {
   const c = d.counts;
-  const parts = [t('counts.files', c), t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }),
-    t('counts.skipped', { n: c.skipped }), t('counts.failed', { n: c.failed })];
+  const parts = [t('counts.files', c)];
+  if (d.totalBytes) parts.push(t('counts.bytes', { read: mb(d.inputBytes || 0), total: mb(d.totalBytes) }));
+  parts.push(t('counts.uploaded', { n: c.uploaded + c.alreadyUploaded }), t('counts.skipped', { n: c.skipped }),
+    t('counts.failed', { n: c.failed }));
+  if (c.excluded) parts.push(t('counts.excluded', { n: c.excluded }));
   if (c.awaitingReview) parts.push(t('counts.awaiting', { n: c.awaitingReview }));
-  parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
+  if (d.totalBytes) parts.push(t('counts.speed', { files: d.filesPerSecond.toFixed(1), mb: (d.bytesPerSecond / 1e6).toFixed(1) }));
   return parts.join(' · ');
 }
 
@@ -101,10 +149,13 @@ export function renderSummary(section, s, t) {
   p.textContent = t('summary.files', { count: c.total, total: c.total, sent })
     + (c.alreadyUploaded ? t('summary.already', { n: c.alreadyUploaded }) : '')
     + (c.deidentified ? t('summary.local', { n: c.deidentified }) : '')
-    + t('summary.rest', { skipped: c.skipped, failed: c.failed, seconds: s.seconds.toFixed(1) });
+    + (c.excluded ? t('summary.excluded', { n: c.excluded }) : '')
+    + (c.awaitingReview ? t('summary.awaiting', { n: c.awaitingReview }) : '')
+    + t('summary.rest', { skipped: c.skipped, failed: c.failed, seconds: s.seconds.toFixed(1) })
+    + (s.reviewSeconds >= 0.1 ? t('summary.review', { seconds: s.reviewSeconds.toFixed(1) }) : '');
   section.append(h, p);
-  for (const [key, reasons] of [['summary.skipped', s.skipped], ['summary.failed', s.failed]]) {
-    const entries = Object.entries(reasons);
+  for (const [key, reasons] of [['summary.skipped', s.skipped], ['summary.failed', s.failed], ['summary.excludedWhy', s.excluded]]) {
+    const entries = Object.entries(reasons || {});
     if (!entries.length) continue;
     const h3 = document.createElement('h3');
     h3.textContent = t(key);

@@ -30,7 +30,10 @@ async function timed(stage, progress, fn) {
   }
 }
 
-async function recognize(pgm, psm) {
+let frameProgress = null;  // the current file's progress reporter (one file at a time per worker)
+
+async function recognize(pgm, psm, frame = -1, frames = 0) {
+  if (frameProgress && frame >= 0 && frames > 0) frameProgress(frame + 1, frames);
   await ocrReady;  // rejects if OCR could not load: the core then fails closed for that file
   return ocr.recognize(pgm, psm);
 }
@@ -90,6 +93,9 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
   const bytes = new Uint8Array(data);
   if (BUILD.testHooks) await testHook(bytes);
   let reply;
+  let last = 0;
+  // Frames read for text, reported once per frame (a frame is read in several OCR requests).
+  frameProgress = (frame, frames) => { if (frame !== last) { last = frame; progress({ frame, frames }); } };
   try {
     const args = [bytes, String(review || ''), edits ? JSON.stringify(edits) : null];
     // Without OCR an instance is done at once; only one that asks for OCR goes through the event loop.
@@ -98,6 +104,8 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
     // Only a broken runtime gets here (the Python side returns its own errors): this worker must be replaced.
     fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });
     throw fatal;
+  } finally {
+    frameProgress = null;
   }
   unwrap(reply);
   const record = { ...reply };

@@ -28,11 +28,12 @@ export function headerTable(rows, s) {
       const name = `${r.path ? `${r.path} > ` : ''}${r.keyword}`;
       if (q && ![name, r.tag, r.old, r.new, r.action].some((v) => String(v).toLowerCase().includes(q))) continue;
       shown += 1;
+      // data-label: the column's name, shown before the value where the table becomes cards (narrow screens).
       const tr = el('tr', { className: `action-${r.action === 'set' ? 'set' : r.action}${r.freeText ? ' free-text' : ''}` },
-        el('td', {}, el('span', { className: 'kw' }, name), el('span', { className: 'tag' }, ` ${r.tag}`)),
-        el('td', {}, ACTION_TEXT[r.action] || r.action),
-        el('td', { className: 'value' }, r.old),
-        el('td', { className: 'value' }, r.new));
+        el('td', { dataset: { label: s('header.attribute') } }, el('span', { className: 'kw' }, name), el('span', { className: 'tag' }, ` ${r.tag}`)),
+        el('td', { dataset: { label: s('header.action') } }, ACTION_TEXT[r.action] || r.action),
+        el('td', { className: 'value', dataset: { label: s('header.before') } }, r.old),
+        el('td', { className: 'value', dataset: { label: s('header.after') } }, r.new));
       if (r.freeText) tr.title = s('header.freeTextHint');
       body.append(tr);
     }
@@ -46,5 +47,6 @@ export function headerTable(rows, s) {
       el('label', {}, changedOnly, ` ${s('header.changedOnly')}`),
       el('label', {}, freeOnly, ` ${s('header.freeOnly')}`), count),
     el('p', { className: 'legend' }, el('span', { className: 'swatch free-text' }), ` ${s('header.freeTextLegend')}`),
-    el('div', { className: 'table-scroll' }, table));
+    // Focusable: a scrolling region must be reachable by keyboard to be scrolled.
+    el('div', { className: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': s('header.caption') }, table));
 }

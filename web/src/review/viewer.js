@@ -55,7 +55,8 @@ export class Viewer {
     const frames = d?.frames || 1;
     this.frameLabel = el('span', { className: 'frame-label' }, s('frame', { n: this.frame + 1, total: frames }));
     this.scrubber = el('input', { type: 'range', min: '0', max: String(frames - 1), value: String(this.frame),
-      'aria-label': s('frame', { n: this.frame + 1, total: frames }), part: 'review-scrubber', disabled: frames < 2 });
+      'aria-label': s('frame', { n: this.frame + 1, total: frames }), 'aria-valuetext': s('frame', { n: this.frame + 1, total: frames }),
+      part: 'review-scrubber', disabled: frames < 2 });
     this.scrubber.addEventListener('input', () => this.#goto(Number(this.scrubber.value)));
     const frameBar = el('div', { className: 'tools' },
       button('◀', () => this.#goto(this.frame - 1), { 'aria-label': s('prevFrame'), disabled: frames < 2 }),
@@ -180,6 +181,9 @@ export class Viewer {
     this.canvas.selected = null;
     this.scrubber.value = String(f);
     this.frameLabel.textContent = this.s('frame', { n: f + 1, total });
+    // Screen readers announce the slider's value text: the frame shown, not the one it started on.
+    this.scrubber.setAttribute('aria-valuetext', this.frameLabel.textContent);
+    this.scrubber.setAttribute('aria-label', this.frameLabel.textContent);
     await this.#load();
   }
 
@@ -284,6 +288,7 @@ export class Viewer {
       return;
     }
     if (e.key === 'Enter' && this.canvas.commit()) { e.preventDefault(); return; }
+    if (e.key === 'Enter' && sel?.kind === 'pending') { e.preventDefault(); this.#add('frame', sel.box); return; }  // a new mask: on this frame
     if (e.key === 'Escape' && this.canvas.cancel()) { e.preventDefault(); return; }
     if (e.key === 'n' || e.key === 'N') { e.preventDefault(); this.canvas.newBox(); return; }
     if ((e.key === 'Delete' || e.key === 'Backspace') && sel) {
