@@ -1,16 +1,14 @@
 // What the endpoint has acknowledged, kept across reloads so nothing is sent twice or forgotten.
 // Stored per endpoint: the *output* SOP Instance UID (a keyed pseudonym) and the sha256 of the bytes sent.
 // Nothing else: no file names, no original UIDs, no values from the files.
+import { openStore } from './idb.js';
+
 const DB = 'py-deid-uploads';
 const STORE = 'acknowledged';
 
+/** @returns {Promise<IDBDatabase>} */
 function open() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'id' });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
+  return openStore(DB, STORE, 'id');
 }
 
 export class AckStore {

@@ -2,16 +2,14 @@
 // reload (or a browser closed while offline) loses none of them: the page uploads them when it opens again and
 // the endpoint answers. Only de-identifier output is kept here (what would be sent anyway) with its PHI-free
 // record; never a file name or an original value. Acknowledged or refused instances are removed.
+import { openStore } from './idb.js';
+
 const DB = 'py-deid-outbox';
 const STORE = 'pending';
 
+/** @returns {Promise<IDBDatabase>} */
 function open() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'id' });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
+  return openStore(DB, STORE, 'id');
 }
 
 function done(tx) {

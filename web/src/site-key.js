@@ -5,6 +5,7 @@
 // computes the HMACs in Python), so it is unsealed for a run and handed to them, never stored in the clear.
 // Export/import: a passphrase-protected key file (PBKDF2-SHA256 + AES-256-GCM) that the CLI's --key-file reads
 // too (py_deid/site_key.py), for the site's other computers.
+import { openStore } from './idb.js';
 import { NamedError } from './protocol.js';
 
 const DB = 'py-deid-site-key';
@@ -15,13 +16,9 @@ const ITERATIONS = 600000;  // PBKDF2-SHA256, OWASP's 2023 figure
 const AAD = new TextEncoder().encode(`${KEY_FILE_FORMAT}/${KEY_FILE_VERSION}`);
 export const MIN_PASSPHRASE = 10;
 
+/** @returns {Promise<IDBDatabase>} */
 function open() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'scope' });
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
+  return openStore(DB, STORE, 'scope');
 }
 
 export function keyScope(endpoint, siteId) { return `${endpoint || 'local'}|${siteId || ''}`; }
