@@ -9,7 +9,8 @@ sequence is parsed and cleaned like any other, and removed if it cannot be parse
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import Protocol
 
 from pydicom.dataelem import convert_raw_data_element
 from pydicom.dataset import Dataset
@@ -17,8 +18,25 @@ from pydicom.dataset import Dataset
 from ._standard import safe_private
 from .options import Options
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .header import _Run
+
+
+class _Outcome(Protocol):
+    actions: Counter
+
+
+class HeaderPass(Protocol):
+    """What the private filter asks of the header pass that calls it (header._Run): described here, so that
+    this module does not import the header module that imports it."""
+
+    out: _Outcome
+
+    def remove(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None: ...
+
+    def map_uids(self, ds: Dataset, tag: int, path: tuple[str, ...], counted: bool = True) -> None: ...
 
 PRIVATE_CHARACTERISTICS = 0x00080300
 
@@ -36,7 +54,7 @@ class PrivateFilter:
         self.map_uids = not options.retain_uids
         self.safe = {(g, off, creator): vr for g, off, creator, vr, _vm, _m in safe_private.ROWS}
 
-    def apply(self, ds: Dataset, tags: list[int], path: tuple[str, ...], run: _Run) -> None:
+    def apply(self, ds: Dataset, tags: list[int], path: tuple[str, ...], run: HeaderPass) -> None:
         private = [t for t in tags if (t >> 16) & 1]
         creators: dict[tuple[int, int], tuple[int, str]] = {}
         for t in private:
@@ -67,7 +85,7 @@ class PrivateFilter:
             if (group, block) not in used:
                 run.remove(ds, tag, path)
 
-    def _keep(self, ds: Dataset, tag: int, safe_vr: str, path: tuple[str, ...], run: _Run) -> bool:
+    def _keep(self, ds: Dataset, tag: int, safe_vr: str, path: tuple[str, ...], run: HeaderPass) -> bool:
         raw = ds.get_item(tag)
         vr = raw.VR
         if safe_vr == "SQ" or vr == "SQ":
