@@ -17,9 +17,9 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from ..hosts.services import Word
+from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
 from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, term_hits, within_edits
@@ -71,8 +71,7 @@ class Vocabulary:
 
 @lru_cache(maxsize=1)
 def default_vocabulary() -> Vocabulary:
-    text = resources.files("py_deid").joinpath("config", "technical_vocabulary.toml").read_text(encoding="utf-8")
-    return Vocabulary.from_toml(text)
+    return Vocabulary.from_toml(config_text("technical_vocabulary.toml"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from collections.abc import Generator
 from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
-from . import BURNED_IN_MODALITIES, PixelError, PixelOutcome, geometry, overlays, templates
+from . import geometry, overlays, templates
+from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
