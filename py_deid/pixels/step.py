@@ -22,7 +22,7 @@ from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
-                          settled_by)
+                          settled_by, unsettled_lines)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -152,6 +152,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             readings = yield from reader.read(i)
+            lines = text_presence.candidate_lines(store.render(i)) if settings.text == "strict" else []
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
@@ -163,6 +164,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
             boxes += mask_boxes(words, dec, width, height)
             _count(counts, dec)
             _remember(seen, i, words, dec)
+        if settings.text == "strict":  # detect, then read: found text that OCR did not settle is masked
+            unread = unsettled_lines(lines, readings, decisions, width, height)
+            counts["unread_lines"] = counts.get("unread_lines", 0) + len(unread)
+            boxes += unread
         _mask_frame(store, i, boxes, counts, outcome)
     if screened and not counts["frames_with_text"] and not fixed:
         outcome.counts = counts

@@ -277,3 +277,22 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     boxes.append(clipped)
                 run = []
     return geometry.without_contained(boxes)
+
+
+def unsettled_lines(lines: Sequence[geometry.Box], readings: Sequence[Sequence[Word]],
+                    decisions: Sequence[Sequence[Decision]], width: int, height: int) -> list[geometry.Box]:
+    """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: a piece
+    of a line stays only where OCR's words over it are settled (masked already, or technical read with
+    confidence 60 or more) over half its area; anything else there, unread, misread or read as noise, is
+    masked (the piece, a third of its height above and below for ascenders and descenders)."""
+    settled = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds
+               if d.mask or (d.reason in ("technical", "kept") and r[d.index].confidence >= 60)]
+    out = []
+    for line in lines:
+        area = line[2] * line[3]
+        covered = sum(geometry.intersection_area(line, b) for b in settled)
+        if covered < 0.5 * area:
+            box = geometry.clip(geometry.grow(line, 2, max(2, line[3] // 3)), width, height)
+            if box:
+                out.append(box)
+    return out

@@ -41,7 +41,8 @@ _START = b"\x00\x01"  # the left edge of a stroke
 
 
 def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
-    """Boxes (x, y, w, h) of column pieces that hold a band of glyph-like rows, at any threshold; [] if none.
+    """Boxes (x, y, w, h) of pieces of lines (a band of glyph-like rows in one column, narrowed to its ink), at
+    any threshold (one line can give a piece at several), not merged; [] if none.
     `first_only`: stop at the first one found (enough to decide that OCR must run)."""
     w, h, px = image.width, image.height, image.pixels
     if w < 8 or h < MIN_LINE + 2:
@@ -60,10 +61,21 @@ def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
             counts = [binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
                       for y in range(h)]
             for y0, y1 in _bands(counts):
-                found.append((x0, y0, x1 - x0, y1 - y0))
+                found.append(_ink_extent(binary, w, x0, x1, y0, y1))
                 if first_only:
                     return found
-    return _merged(found)
+    return found
+
+
+def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
+    """The band's rows of the column, narrowed to the columns its ink spans."""
+    left, right = x1, x0 - 1
+    for y in range(y0, y1):
+        row = binary[y * w + x0:y * w + x1]
+        first = row.find(1)
+        if first >= 0:
+            left, right = min(left, x0 + first), max(right, x0 + row.rfind(1))
+    return (left, y0, right - left + 1, y1 - y0) if right >= left else (x0, y0, x1 - x0, y1 - y0)
 
 
 def has_text(image: GrayImage) -> bool:
@@ -98,9 +110,6 @@ def _bands(counts: list[int]) -> list[tuple[int, int]]:
             out.append((start, end + 1))
     return out
 
-
-def _merged(boxes: list[Box]) -> list[Box]:
-    return geometry.merge_overlapping(boxes) if boxes else []
 
 
 def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:

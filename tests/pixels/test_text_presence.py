@@ -65,3 +65,20 @@ def test_a_real_frame_with_burned_in_text_is_found(samples, px_codecs):
     ds = pydicom.dcmread(samples.path("CT-MONO2-16-ankle.dcm"))  # "Fri Apr 30 06:27:24 1993" burned in
     store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
     assert any(line[1] < 40 for line in text_presence.candidate_lines(store.render(0)))
+
+
+def test_strict_masks_found_lines_that_ocr_did_not_settle():
+    from py_deid.hosts.services import Word
+    from py_deid.pixels.text_policy import Decision, unsettled_lines
+
+    line = (100, 50, 60, 10)
+    technical = [Word("TIS0.4", 100, 49, 60, 12, 91.0)]
+    weak = [Word("TIS0.4", 100, 49, 60, 12, 31.0)]
+    noise = [Word("~", 100, 49, 60, 12, 80.0)]
+    keep, drop = Decision(0, False, "technical"), Decision(0, False, "noise")
+    assert unsettled_lines([line], [technical], [[keep]], 640, 480) == []
+    masked = (98, 47, 64, 16)  # the piece, 2 px wider each side, a third of its height above and below
+    assert unsettled_lines([line], [weak], [[keep]], 640, 480) == [masked]
+    assert unsettled_lines([line], [noise], [[drop]], 640, 480) == [masked]
+    assert unsettled_lines([line], [[]], [[]], 640, 480) == [masked]
+    assert unsettled_lines([line], [technical], [[Decision(0, True, "phi-term")]], 640, 480) == []
