@@ -25,6 +25,9 @@ from . import geometry
 from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
+# Tesseract's confidence in a technical read that lets strict mode keep a detected line: its LSTM reports
+# 40-60 for settings in bold annotation fonts it reads right ("G55", "TIS 0.4"), below 30 for guesses.
+SETTLED_CONFIDENCE = 50
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
 
@@ -283,10 +286,10 @@ def unsettled_lines(lines: Sequence[geometry.Box], readings: Sequence[Sequence[W
                     decisions: Sequence[Sequence[Decision]], width: int, height: int) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: a piece
     of a line stays only where OCR's words over it are settled (masked already, or technical read with
-    confidence 60 or more) over half its area; anything else there, unread, misread or read as noise, is
-    masked (the piece, a third of its height above and below for ascenders and descenders)."""
+    SETTLED_CONFIDENCE or more) over half its area; anything else there, unread, misread or read as noise,
+    is masked (the piece, a third of its height above and below for ascenders and descenders)."""
     settled = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds
-               if d.mask or (d.reason in ("technical", "kept") and r[d.index].confidence >= 60)]
+               if d.mask or (d.reason in ("technical", "kept") and r[d.index].confidence >= SETTLED_CONFIDENCE)]
     out = []
     for line in lines:
         area = line[2] * line[3]
