@@ -9,9 +9,10 @@ Annotation, overlays) and returns a PixelOutcome. When the host has no OCR its d
 into the generator; when cleaning is required that propagates (fail closed). Anything else that stops cleaning
 is a PixelError whose message names what is missing and never quotes a value from the file.
 
-Where the parts live: step.py (the orchestration), outcome.py (what it reports, how it fails), detect.py
-(which frames and regions are read, and how), text_policy.py (which words are masked), templates.py (fixed regions of known devices), verify.py (the
-independent re-read of `py-deid verify`); the pixel buffers themselves: info.py, frames.py and friends.
+Where the parts live: step.py (the orchestration), outcome.py (what it reports, how it fails), text_presence.py
+(where text is, without OCR), detect.py (which frames and regions are read, and how), text_policy.py (which
+words are masked), templates.py (fixed regions of known devices), verify.py (the independent re-read of
+`py-deid verify`); the pixel buffers themselves: info.py, frames.py and friends.
 """
 
 from __future__ import annotations

@@ -175,7 +175,8 @@ def banner_lines(rng: random.Random, p: Person, frame_clock: str) -> list[list[t
 def clock(rng_form: int, p: Person, second: int) -> str:
     y, m, d = p.study
     hh, mm = 9 + p.age % 8, (p.age * 7) % 60
-    return (f"{y}-{m:02d}-{d:02d} {hh:02d}:{mm:02d}:{second:02d}", f"{m:02d}/{d:02d}/{y} {hh:02d}:{mm:02d}:{second:02d}",
+    return (f"{y}-{m:02d}-{d:02d} {hh:02d}:{mm:02d}:{second:02d}",
+            f"{m:02d}/{d:02d}/{y} {hh:02d}:{mm:02d}:{second:02d}",
             f"{d:02d}.{m:02d}.{y} {hh:02d}:{mm:02d}:{second:02d}",
             f"{d:02d}-{MONTHS[m - 1]}-{y} {hh % 12 or 12}:{mm:02d}:{second:02d} {'PM' if hh >= 12 else 'AM'}")[rng_form]
 

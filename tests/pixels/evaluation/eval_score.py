@@ -5,7 +5,8 @@ Per word of the ground truth, the share of its glyph pixels whose stored value c
 - technical kept: less than 5% changed;
 - damage: pixels changed farther than 2 px from every word box, as a share of all such pixels;
 - readable PHI: PHI words (3 or more letters or digits) that an independent OCR pass (Pillow Lanczos
-  enlargement, Tesseract sparse text on the frame and single-block strips of 64 rows every 48, no py_deid code) finds in the
+  enlargement, Tesseract sparse text on the frame and single-block strips of 64 rows every 48, no py_deid
+  code) finds in the
   output, counted only where it also found them in the input;
 - seconds per frame of the cleaner.
 """

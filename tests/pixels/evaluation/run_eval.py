@@ -82,8 +82,8 @@ def main(argv=None) -> int:
             s = eval_score.score(case, out, seconds, reader)
             per_case[case.spec.name] = {**s.row(), "checked": outcome.required}
             total.add(s)
-            print(f"{mode:6s} {case.spec.name:28s} " + " ".join(f"{k}={v}" for k, v in per_case[case.spec.name].items()),
-                  flush=True)
+            row = " ".join(f"{k}={v}" for k, v in per_case[case.spec.name].items())
+            print(f"{mode:6s} {case.spec.name:28s} {row}", flush=True)
         results[mode] = {"total": total.row(), "cases": per_case, "missed": total.missed, "cut": total.cut}
         print(f"== {mode}: {total.row()}")
         for m in total.missed:
