@@ -139,6 +139,25 @@ def _misread_value(i: int, words: Sequence[Word], vocabulary: Vocabulary) -> boo
     return label.isalpha() and label in vocabulary.words
 
 
+_WINDOW_LABELS = frozenset({"w", "l", "ww", "wl", "wc", "c", "win", "lev", "level", "window", "width", "center"})
+
+
+def _window_value(i: int, words: Sequence[Word]) -> bool:
+    """A number of four or five digits right after a window label on the same line ("W 4096", "L 2048"):
+    window settings of 12- and 16-bit images, longer than the vocabulary's short numbers. (PHI patterns are
+    tested before: a date or a long identifier never gets here.)"""
+    w = words[i]
+    text = normalise(w.text).strip(_TRIM)
+    if not (text.isdigit() and 4 <= len(text) <= 5) and not re.fullmatch(r"-\d{4,5}", text):
+        return False
+    left = [o for o in words if o.right <= w.left and o.left >= w.left - 6 * w.height
+            and min(o.bottom, w.bottom) - max(o.top, w.top) >= 0.5 * min(o.height, w.height)]
+    if not left:
+        return False
+    label = normalise(max(left, key=lambda o: o.right).text).strip(_TRIM).rstrip(":=").lower()
+    return label in _WINDOW_LABELS
+
+
 def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vocabulary | None = None,
            clinical: Sequence[geometry.Box] = ()) -> list[Decision]:
     """One decision per word. `clinical`: image regions (ultrasound data regions) where speckle is read as text."""
@@ -173,7 +192,8 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, False, "noise"))
         elif mode == "all":
             out.append(Decision(i, True, "text"))
-        elif mode == "strict" and not vocabulary.is_technical(w.text) and not _misread_value(i, words, vocabulary):
+        elif (mode == "strict" and not vocabulary.is_technical(w.text) and not _misread_value(i, words, vocabulary)
+              and not _window_value(i, words)):
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))

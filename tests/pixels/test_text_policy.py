@@ -181,3 +181,9 @@ def test_a_closer_look_keeps_only_technical_text(terms):
     assert not confirms_technical(line("MRN0012345"), matcher, vocab)  # the patient's ID
     assert not confirms_technical(line("GAIN KOWALSKI"), matcher, vocab)  # a setting next to plain text
     assert not confirms_technical([], matcher, vocab)  # nothing read: stays masked
+
+
+def test_strict_keeps_window_settings_of_wide_images_but_not_ids_or_years():
+    words = line("W 4096 L 2048") + line("WL: 1200", y=40) + line("ID 4096", y=70) + line("W 1953-02-24", y=100)
+    assert masked(words, "strict", PhiMatcher(None)) == ["ID", "4096", "1953-02-24"]
+    assert masked(line("CRA 20 LAO 30"), "strict", PhiMatcher(None)) == []
