@@ -22,7 +22,7 @@ from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
-                          settled_by, unsettled_lines)
+                          settled_boxes, settled_by)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -144,15 +144,16 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
     for i in range(store.count):
         if screened:
             counts["frames_screened"] += 1
-            lines = text_presence.candidate_lines(store.render(i))
-            if not lines:
+            pieces = text_presence.candidate_pieces(store.render(i))
+            if not pieces:
                 _mask_frame(store, i, list(fixed), counts, outcome)
                 continue
             counts["frames_with_text"] += 1
+            lines = [box for box, _ in pieces]
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             readings = yield from reader.read(i)
-            lines = text_presence.candidate_lines(store.render(i)) if settings.text == "strict" else []
+            pieces = text_presence.candidate_pieces(store.render(i)) if settings.text == "strict" else []
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
@@ -165,9 +166,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
             _count(counts, dec)
             _remember(seen, i, words, dec)
         if settings.text == "strict":  # detect, then read: found text that OCR did not settle is masked
-            unread = unsettled_lines(lines, readings, decisions, width, height)
-            counts["unread_lines"] = counts.get("unread_lines", 0) + len(unread)
-            boxes += unread
+            unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(readings, decisions))
+            unread = yield from _unless_technical(reader, store, i, geometry.without_contained(unread), matcher,
+                                                  vocabulary, closer)
+            counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
+            boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]
         _mask_frame(store, i, boxes, counts, outcome)
     if screened and not counts["frames_with_text"] and not fixed:
         outcome.counts = counts
@@ -176,6 +179,23 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
     return True
+
+
+def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,
+                      cache: dict) -> Generator[OcrRequest, list[Word], list]:
+    """Found ink that the frame's readings did not settle, less what a closer reading (enlarged four times, one
+    line) calls technical through and through; what stays is masked."""
+    out = []
+    for box in unread:
+        area = reader.closer_area(box)
+        if area:
+            key = (area, store.region_digest(i, area))  # the same pixels are not read twice
+            if key not in cache:
+                cache[key] = confirms_technical((yield from reader.look_closer(i, box)), matcher, vocabulary)
+            if cache[key]:
+                continue
+        out.append(box)
+    return out
 
 
 def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matcher: PhiMatcher, vocabulary,

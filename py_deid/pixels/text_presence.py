@@ -44,6 +44,11 @@ def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
     """Boxes (x, y, w, h) of pieces of lines (a band of glyph-like rows in one column, narrowed to its ink), at
     any threshold (one line can give a piece at several), not merged; [] if none.
     `first_only`: stop at the first one found (enough to decide that OCR must run)."""
+    return [box for box, _ in candidate_pieces(image, first_only=first_only)]
+
+
+def candidate_pieces(image: GrayImage, *, first_only: bool = False) -> list[tuple[Box, tuple[str, int]]]:
+    """candidate_lines with the threshold each piece was found at (what ink_outside needs)."""
     w, h, px = image.width, image.height, image.pixels
     if w < 8 or h < MIN_LINE + 2:
         return []
@@ -51,8 +56,8 @@ def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
     if len(columns) > 1 and columns[-1][1] - columns[-1][0] < COLUMN // 2:
         columns[-2] = (columns[-2][0], w)  # a thin last column joins its neighbour
         columns.pop()
-    found: list[Box] = []
-    for table in _BINARY.values():
+    found: list[tuple[Box, tuple[str, int]]] = []
+    for key, table in _BINARY.items():
         binary = px.translate(table)
         if 1 not in binary or 0 not in binary:
             continue
@@ -61,7 +66,7 @@ def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
             counts = [binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
                       for y in range(h)]
             for y0, y1 in _bands(counts):
-                found.append(_ink_extent(binary, w, x0, x1, y0, y1))
+                found.append((_ink_extent(binary, w, x0, x1, y0, y1), key))
                 if first_only:
                     return found
     return found
@@ -117,3 +122,36 @@ def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:
     words too short to be found on their own) with a line's height above and below, merged."""
     grown = [geometry.clip(geometry.grow(b, 2 * COLUMN, max(8, b[3])), width, height) for b in lines]
     return geometry.merge_overlapping(g for g in grown if g)
+
+
+def ink_outside(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]], boxes: list[Box],
+                share: float = 0.15) -> list[Box]:
+    """For each piece of a line, its ink that none of `boxes` covers: the box of that ink, when it is more than
+    `share` of the piece's ink ([] per piece otherwise). Gaps between words hold no ink and give nothing."""
+    w = image.width
+    out = []
+    binaries: dict[tuple[str, int], bytes] = {}
+    for (x, y, bw, bh), key in pieces:
+        binary = binaries.get(key)
+        if binary is None:
+            binary = binaries[key] = image.pixels.translate(_BINARY[key])
+        over = [b for b in boxes if geometry.intersects(b, (x, y, bw, bh))]
+        total = rest = 0
+        left, right, top, bottom = x + bw, x - 1, None, None
+        for row in range(y, y + bh):
+            seg = bytearray(binary[row * w + x:row * w + x + bw])
+            total += seg.count(1)
+            for bx, by, bw2, bh2 in over:
+                if by <= row < by + bh2:
+                    a, b = max(0, bx - x), min(bw, bx + bw2 - x)
+                    if b > a:
+                        seg[a:b] = bytes(b - a)
+            n = seg.count(1)
+            if n:
+                rest += n
+                left, right = min(left, x + seg.find(1)), max(right, x + seg.rfind(1))
+                top = row if top is None else top
+                bottom = row
+        if total and rest > share * total and right >= left:
+            out.append((left, top, right - left + 1, bottom - top + 1))
+    return out

@@ -67,18 +67,30 @@ def test_a_real_frame_with_burned_in_text_is_found(samples, px_codecs):
     assert any(line[1] < 40 for line in text_presence.candidate_lines(store.render(0)))
 
 
-def test_strict_masks_found_lines_that_ocr_did_not_settle():
-    from py_deid.hosts.services import Word
-    from py_deid.pixels.text_policy import Decision, unsettled_lines
+def test_ink_that_no_word_covers_is_found_tightly_and_gaps_give_nothing():
+    from PIL import Image, ImageDraw, ImageFont
 
-    line = (100, 50, 60, 10)
-    technical = [Word("TIS0.4", 100, 49, 60, 12, 91.0)]
-    weak = [Word("TIS0.4", 100, 49, 60, 12, 31.0)]
-    noise = [Word("~", 100, 49, 60, 12, 80.0)]
-    keep, drop = Decision(0, False, "technical"), Decision(0, False, "noise")
-    assert unsettled_lines([line], [technical], [[keep]], 640, 480) == []
-    masked = (98, 47, 64, 16)  # the piece, 2 px wider each side, a third of its height above and below
-    assert unsettled_lines([line], [weak], [[keep]], 640, 480) == [masked]
-    assert unsettled_lines([line], [noise], [[drop]], 640, 480) == [masked]
-    assert unsettled_lines([line], [[]], [[]], 640, 480) == [masked]
-    assert unsettled_lines([line], [technical], [[Decision(0, True, "phi-term")]], 640, 480) == []
+    from py_deid.hosts.services import Word
+    from py_deid.pixels.text_policy import Decision, settled_boxes
+
+    im = Image.new("L", (320, 120), 0)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=16)
+    draw.text((20, 50), "GARCIA", fill=255, font=font)
+    draw.text((150, 50), "1951", fill=255, font=font)
+    first = draw.textbbox((20, 50), "GARCIA", font=font)
+    second = draw.textbbox((150, 50), "1951", font=font)
+    gray = _gray(im)
+    pieces = text_presence.candidate_pieces(gray)
+    assert pieces
+    # OCR boxed the first word only: the second word's ink is returned, tight, and the gap is not
+    read = [Word("GARCIA", first[0], first[1], first[2] - first[0], first[3] - first[1], 0.0)]
+    boxes = settled_boxes([read], [[Decision(0, False, "noise")]])
+    left = text_presence.ink_outside(gray, pieces, boxes)
+    want = (second[0], second[1], second[2] - second[0], second[3] - second[1])
+    assert left and all(geometry.contains(geometry.grow(want, 1), b) for b in left)
+    # boxed whole: nothing left; boxed nowhere: both words
+    both = read + [Word("1951", *want, 0.0)]
+    assert text_presence.ink_outside(gray, pieces, settled_boxes([both], [[Decision(0, False, "noise"),
+                                                                           Decision(1, True, "phi-term")]])) == []
+    everything = text_presence.ink_outside(gray, pieces, [])
+    assert any(b[0] <= first[0] + 1 for b in everything) and any(b[0] + b[2] >= second[2] - 3 for b in everything)
