@@ -165,7 +165,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
             boxes += mask_boxes(words, dec, width, height)
             _count(counts, dec)
             _remember(seen, i, words, dec)
-        if settings.text == "strict":  # detect, then read: found text that OCR did not settle is masked
+        # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
+        # text is expected (the indications). A screened image has its found lines read, and the readings
+        # decided, but unread ink there is not masked: on images without text the screen's false alarms are
+        # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels).
+        if settings.text == "strict" and not screened:
             unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(readings, decisions))
             unread = yield from _unless_technical(reader, store, i, geometry.without_contained(unread), matcher,
                                                   vocabulary, closer)

@@ -94,3 +94,25 @@ def test_ink_that_no_word_covers_is_found_tightly_and_gaps_give_nothing():
                                                                            Decision(1, True, "phi-term")]])) == []
     everything = text_presence.ink_outside(gray, pieces, [])
     assert any(b[0] <= first[0] + 1 for b in everything) and any(b[0] + b[2] >= second[2] - 3 for b in everything)
+
+
+@pytest.mark.parametrize("name", ["brain_002.dcm", "brain_004.dcm", "jpeg_lossless_sel1.dcm"])
+def test_a_false_alarm_of_the_screen_costs_ocr_not_pixels(name, samples, px_codecs, ocr_engine, ocr_drive):
+    """Real MR/CT frames without text where the screen finds line-like anatomy: the lines are read, OCR finds no
+    text there, and no pixel changes (strict mode masks unread ink only where text is expected)."""
+    import pydicom
+
+    from py_deid import pixels
+    from py_deid.options import Settings
+    from py_deid.phi import PhiTerms
+    from py_deid.pixels.frames import FrameStore
+    from py_deid.pixels.info import PixelInfo
+
+    ds = pydicom.dcmread(samples.path(name))
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    before = FrameStore.open(ds, PixelInfo.from_dataset(ds, ts), px_codecs).render(0).pixels
+    out = ocr_drive(pixels.clean(ds, Settings(), PhiTerms.from_dataset(ds), transfer_syntax=ts, codecs=px_codecs),
+                    ocr_engine)
+    assert out.reason in ("screen", "no-text-found") and not out.frames
+    after = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
+    assert after.render(0).pixels == before
