@@ -102,3 +102,19 @@ def test_pixels_clean_is_the_step_and_its_module_is_not_hidden():
     from py_deid.pixels import step
 
     assert pixels.clean is step.clean and callable(pixels.clean)
+
+
+def test_every_relative_import_in_the_pixel_modules_names_a_module_that_exists():
+    # Imports inside functions run late: a renamed module would only fail when that function first runs.
+    import importlib
+
+    missing = []
+    for path in PIXELS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                package = "py_deid.pixels" if node.level == 1 else "py_deid"
+                try:
+                    importlib.import_module(f".{node.module}", package)
+                except ModuleNotFoundError:
+                    missing.append(f"{path.name}: {'.' * node.level}{node.module}")
+    assert missing == []
