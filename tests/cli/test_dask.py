@@ -192,7 +192,9 @@ def test_a_group_no_worker_can_finish_fails_its_files_and_the_batch_goes_on(samp
 def test_python_api_writes_the_report_of_the_cli(cli, client, folder, tmp_path):
     cli("deidentify", folder, "-o", tmp_path / "cli", "--pixels", "off", "--key-file", cli.key, "--report",
         tmp_path / "cli.json")
-    client.write_scheduler_file(str(tmp_path / "scheduler.json"))  # as dask-jobqueue or `dask scheduler` write it
+    # A scheduler file as `dask scheduler --scheduler-file` writes it (its address is what a client reads).
+    # (Client.write_scheduler_file dumps the whole scheduler_info, which some dask versions cannot encode.)
+    (tmp_path / "scheduler.json").write_text(json.dumps({"type": "Scheduler", "address": client.scheduler.address}))
     summary = distributed.deidentify([folder], tmp_path / "api", scheduler=str(tmp_path / "scheduler.json"),
                                      key=cli.key.read_bytes().strip(), settings=Settings(pixels="off"),
                                      report=tmp_path / "api.json")
