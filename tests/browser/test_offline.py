@@ -11,7 +11,7 @@ from .conftest import TOKEN, Session
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EL = "document.querySelector('deid-uploader')"
-N = 40
+N = 100  # four upload batches of 25: the cut after the first acknowledgement lands mid-batch
 
 LAST_RUN = "() => window.__events.filter((e) => e.type === 'deid-progress' && e.detail.phase === 'run').at(-1)?.detail"
 OUTBOX = """() => new Promise((resolve) => {
