@@ -101,11 +101,21 @@ def _name_parts(fake) -> set[str]:
     return parts
 
 
-@pytest.mark.parametrize("locale", ["en_US", "de_DE"])
-def test_identifying_text_from_an_independent_generator_never_survives(locale):
+# The rules were written while looking at the development set. The held-out set was fixed (seed and locales)
+# before any rule of this change was written, and looked at only to measure: a fresh seed for the four
+# development locales and eight locales the rules never saw.
+DEVELOPMENT = [(locale, 20261205) for locale in ("en_US", "de_DE", "en_GB", "fr_FR")]
+HELD_OUT = [(locale, 20261211) for locale in ("en_US", "de_DE", "en_GB", "fr_FR", "it_IT", "es_ES", "nl_NL",
+                                              "en_AU", "en_CA", "pl_PL", "pt_BR", "sv_SE")]
+
+
+@pytest.mark.parametrize(("locale", "seed"), DEVELOPMENT + HELD_OUT,
+                         ids=[f"{'dev' if i < len(DEVELOPMENT) else 'held-out'}-{l}-{s}"
+                              for i, (l, s) in enumerate(DEVELOPMENT + HELD_OUT)])
+def test_identifying_text_from_an_independent_generator_never_survives(locale, seed):
     faker = pytest.importorskip("faker")
     fake = faker.Faker(locale)
-    fake.seed_instance(20261205)
+    fake.seed_instance(seed)
     names = _name_parts(fake)
     leaked, residual = [], []
     values = _values(fake)
