@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import certificate
-from .. import review as review_core
-from ..instance import Deidentifier, InstanceResult, Steps
-from ..options import OptionError, Options, Settings, Trial
-from .services import OcrRequest, ServiceUnavailable, Word
+from . import IS_BROWSER, no_downloads
+
+if IS_BROWSER:  # before pydicom is first imported: its test-data downloader is not loaded (see no_downloads)
+    sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
+
+from .. import certificate  # noqa: E402
+from .. import review as review_core  # noqa: E402
+from ..instance import Deidentifier, InstanceResult, Steps  # noqa: E402
+from ..options import OptionError, Options, Settings, Trial  # noqa: E402
+from .services import OcrRequest, ServiceUnavailable, Word  # noqa: E402
 
 OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]
 
