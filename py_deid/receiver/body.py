@@ -136,6 +136,7 @@ class SpooledPart:
     path: Path
     size: int = 0
     check: object = None  # what on_part started for it (the verification already under way)
+    synced: object = None  # its fsync, started once the check passed (a Future), else None
 
 
 @dataclass
