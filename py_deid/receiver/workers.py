@@ -41,7 +41,8 @@ class WorkersDown(Exception):
 _settings: tuple = ()  # (options, inflate limits) of this worker process, set once by _worker_init
 
 
-def _worker_init(memory: int | None, options: Options | None = None, inflate: InflateLimits = DEFAULT_LIMITS) -> None:
+def _worker_init(memory: int | None, options: Options | None = None,
+                 inflate: InflateLimits = DEFAULT_LIMITS) -> None:
     global _settings
     _settings = (options, inflate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and shuts the pool down
