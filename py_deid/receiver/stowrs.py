@@ -87,6 +87,7 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         for part in parts:
             if part.path not in committed:
                 part.path.unlink(missing_ok=True)
+            part.settled = True  # the caller's discard() need not touch it again
 
     studies = set()
     for index, c in candidates:
