@@ -97,7 +97,8 @@ class Receiver:
             try:
                 # With worker processes, each part's check starts as soon as it has arrived (without
                 # them a check would run here, on the event loop: then they all wait for process()).
-                early = (lambda part: start(self.verifier, part, study)) if self.verifier.workers else None
+                syncer = self.store.syncer
+                early = (lambda part: start(self.verifier, part, study, syncer)) if self.verifier.workers else None
                 await spool_parts(request.receive, self.store, boundary, limits, body, on_part=early)
             except BodyError as e:
                 return await self._refuse(request, e.status, e.message)

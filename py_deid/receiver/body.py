@@ -136,6 +136,8 @@ class SpooledPart:
     path: Path
     size: int = 0
     check: object = None  # what on_part started for it (the verification already under way)
+    synced: object = None  # its fsync, started once the check passed (a Future), else None
+    settled: bool = False  # its temp file is committed or removed (process() did it): nothing to discard
 
 
 @dataclass
@@ -144,6 +146,8 @@ class SpooledBody:
 
     def discard(self) -> None:
         for p in self.parts:
+            if p.settled:
+                continue
             if p.check is not None:
                 p.check.cancel()
             p.path.unlink(missing_ok=True)

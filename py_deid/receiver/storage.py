@@ -15,7 +15,7 @@ import re
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +52,7 @@ class Candidate:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(path)
 
 
 class Store:
@@ -69,8 +65,10 @@ class Store:
             d.mkdir(parents=True, exist_ok=True)
         self.ledger = Ledger(root / "ledger.sqlite")
         self.lock = threading.Lock()
+        self.syncer = Syncer()
 
     def close(self) -> None:
+        self.syncer.close()
         self.ledger.close()
 
     def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
@@ -170,21 +168,39 @@ class Store:
         return open(self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"]), "rb")
 
 
-def sync_files(paths: list[Path]) -> None:
-    """fsync files concurrently: the file system then flushes them in one journal commit, not one each."""
-    def sync(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    if len(paths) <= 1:
-        for p in paths:
-            sync(p)
-        return
-    with ThreadPoolExecutor(min(16, len(paths))) as pool:
-        list(pool.map(sync, paths))
+
+class Syncer:
+    """fsync in a few long-lived threads. A part's flush starts as soon as it has passed its check, so it
+    overlaps the checks of the parts after it and the rest of the body; flushes under way at once share the
+    file system's journal commits. No thread is created per request."""
+
+    def __init__(self, threads: int = 8) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="fsync")
+
+    def start(self, path: Path) -> Future | None:
+        try:
+            return self._pool.submit(fsync_file, path)
+        except RuntimeError:  # shut down: the caller flushes it itself
+            return None
+
+    def wait(self, items: list[tuple[Path, Future | None]]) -> None:
+        """Every file durable on return: each one's flush already started, or started now. Raises OSError."""
+        futures = [(path, future if future is not None else self.start(path)) for path, future in items]
+        for path, future in futures:
+            if future is None:
+                fsync_file(path)
+            else:
+                future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def sha256_file(path: Path) -> str:

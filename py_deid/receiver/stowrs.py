@@ -15,7 +15,7 @@ from . import dicomjson, reasons
 from .body import SpooledPart
 from .config import ReceiverConfig
 from .reasons import Failure
-from .storage import CONFLICT, STORED, Candidate, Store, sync_files, valid_uid
+from .storage import CONFLICT, STORED, Candidate, Store, Syncer, valid_uid
 from .workers import VerifierPool
 
 
@@ -55,8 +55,9 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
 
     # Every part is verified in parallel by the worker processes, which read it from its temp file
     # (most were submitted by start() while the body was still arriving).
-    checks = [(part, part.check if part.check is not None else start(verifier, part, expected_study))
+    checks = [(part, part.check if part.check is not None else start(verifier, part, expected_study, store.syncer))
               for part in parts]
+    by_index = {part.index: part for part in parts}
     try:
         for part, job in checks:
             if job is None:
@@ -70,7 +71,8 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
             else:
                 candidates.append((part.index, _candidate(part, ident, digest)))
         try:
-            sync_files([c.temp for _, c in candidates])
+            # Most flushes started when their check passed; the rest start here.
+            store.syncer.wait([(c.temp, by_index[index].synced) for index, c in candidates])
             store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None)
         except OSError as e:
             for index, c in candidates:
@@ -85,6 +87,7 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         for part in parts:
             if part.path not in committed:
                 part.path.unlink(missing_ok=True)
+            part.settled = True  # the caller's discard() need not touch it again
 
     studies = set()
     for index, c in candidates:
@@ -106,12 +109,21 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
     return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes)
 
 
-def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None):
-    """Submit a complete part's check (None for a part that is not application/dicom)."""
+def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None, syncer: Syncer | None = None):
+    """Submit a complete part's check (None for a part that is not application/dicom); with a syncer, the
+    part's fsync starts as soon as the check has passed (a part that fails is never flushed)."""
     if not _part_is_dicom(part.headers):
         return None
-    part.check = verifier.submit(str(part.path), 0, part.size, expected_study)
-    return part.check
+    job = part.check = verifier.submit(str(part.path), 0, part.size, expected_study)
+    if syncer is not None:
+        def passed(future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
+            if future.result()[1] is None:
+                part.synced = syncer.start(part.path)
+
+        job.future.add_done_callback(passed)
+    return job
 
 
 def _os_reason(e: OSError) -> int:

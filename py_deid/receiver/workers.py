@@ -38,7 +38,13 @@ class WorkersDown(Exception):
     """The verification workers died twice under one check: answer 503 with Retry-After."""
 
 
-def _worker_init(memory: int | None) -> None:
+_settings: tuple = ()  # (options, inflate limits) of this worker process, set once by _worker_init
+
+
+def _worker_init(memory: int | None, options: Options | None = None,
+                 inflate: InflateLimits = DEFAULT_LIMITS) -> None:
+    global _settings
+    _settings = (options, inflate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and shuts the pool down
     warnings.simplefilter("ignore")  # pydicom's warnings quote values from files
     logging.disable(logging.CRITICAL)
@@ -59,6 +65,12 @@ def _exit_with_parent(parent: int) -> None:
 
 def _warm() -> bool:
     return True
+
+
+def _check(path: str, start: int, end: int, expected_study: str | None):
+    """inspect_range() under the worker's settings: the options travel once per worker, not with each part."""
+    options, inflate = _settings
+    return inspect_range(path, start, end, options, expected_study, inflate)
 
 
 @dataclass
@@ -97,7 +109,7 @@ class VerifierPool:
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: forking a server that runs threads could copy a held lock into the child
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(self.memory,))
+                                   initializer=_worker_init, initargs=(self.memory, self.options, self.inflate))
         self._warming = [pool.submit(_warm) for _ in range(self.workers)]
         return pool
 
@@ -121,21 +133,21 @@ class VerifierPool:
                 self._replace(pool)
 
     def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Job:
-        args = (path, start, end, self.options, expected_study, self.inflate)
+        args = (path, start, end, expected_study)
         if self._pool is None:
             f: Future = Future()
-            f.set_result(inspect_range(*args))
+            f.set_result(inspect_range(path, start, end, self.options, expected_study, self.inflate))
             return Job(args, f, None)
         return self._submit(args)
 
     def _submit(self, args: tuple) -> Job:
         pool = self._pool
         try:
-            return Job(args, pool.submit(inspect_range, *args), pool)
+            return Job(args, pool.submit(_check, *args), pool)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement in between
             self._replace(pool)
             pool = self._pool
-            return Job(args, pool.submit(inspect_range, *args), pool)
+            return Job(args, pool.submit(_check, *args), pool)
 
     def result(self, job: Job):
         """The check's (identity, failure, sha256). Raises WorkersDown when its worker died twice."""

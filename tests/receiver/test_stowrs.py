@@ -282,3 +282,38 @@ def test_verify_judges_declared_options_within_the_trials(samples):
     assert [f.code for f in refused] == ["option-not-allowed"]
     basic = pydicom.dcmread(BytesIO(deidentify_bytes(data, Settings(trial=trial, pixels="off"), key).output))
     assert check_received(basic, Options(retain_device_identity=True)) == []
+
+
+def test_only_a_part_that_passed_its_check_is_flushed_early(tmp_path, instances):
+    # The fsync of a part starts as soon as its check has passed (overlapping the next checks); a refused
+    # part, PHI and all, is never flushed, and process() still makes every stored file durable.
+    from concurrent.futures import Future
+
+    from py_deid.options import Options
+    from py_deid.receiver.body import SpooledPart
+    from py_deid.receiver.config import ReceiverConfig
+    from py_deid.receiver.stowrs import process, start
+    from py_deid.receiver.storage import Store
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 0)
+    try:
+        good, phi = instances.deid("CT_small.dcm"), instances.raw("CT_small.dcm")
+        parts = []
+        for i, data in enumerate((good, phi)):
+            fd, path = store.temp_file(".part")
+            with open(fd, "wb") as f:
+                f.write(data)
+            parts.append(SpooledPart(i, {}, path, len(data)))
+        for part in parts:
+            start(verifier, part, None, store.syncer)
+        assert isinstance(parts[0].synced, Future) and parts[1].synced is None
+        parts[0].synced.result()
+        outcome = process(store, ReceiverConfig(store.root), verifier, parts, site="s", expected_study=None,
+                          base_url="https://x/dicomweb")
+        assert (outcome.stored, outcome.failed, outcome.status) == (1, 1, 202)
+        assert not list(store.tmp_dir.iterdir())
+    finally:
+        verifier.close()
+        store.close()
