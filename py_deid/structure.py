@@ -20,9 +20,10 @@ MAX_DEPTH = 64
 _UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 
 
-def valid_uid(text: str) -> bool:
-    """A UID as PS3.5 9.1 writes it: digits and dots, no leading zeros in a component, at most 64 characters."""
-    return 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
+def valid_uid(text: object) -> bool:
+    """A UID as PS3.5 9.1 writes it: digits and dots, no leading zeros in a component, at most 64 characters
+    (the one grammar of the core, the receiver and its queries)."""
+    return isinstance(text, str) and 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
 
 
 class StructureError(ValueError):

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import stow
+from ..structure import valid_uid
 from . import certificates as certs
 from .accesslog import AccessLogMiddleware
 from .body import BodyError, MultipartError, SpooledBody, spool, spool_parts
@@ -25,7 +26,7 @@ from .responses import HeaderLimit, closing, dicom_json, refuse
 from .retrieve import Handlers
 from .signing import WELL_KNOWN, Signer
 from .static import Site
-from .storage import Store, valid_uid
+from .storage import Store
 from .stowrs import process, start
 from .tokens import Principal, TokenStore, bearer
 from .workers import VerifierPool, WorkersDown

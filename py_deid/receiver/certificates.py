@@ -15,7 +15,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .storage import Store, fsync_dir, valid_uid
+from ..structure import valid_uid
+from .storage import Store, fsync_dir
 
 BATCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # fullmatch: "$" also matches before "\n"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")

@@ -12,7 +12,8 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from . import dicomjson
 from .responses import dicom_json
-from .storage import Store, valid_uid
+from ..structure import valid_uid
+from .storage import Store
 from .tokens import Principal
 
 DICOM = "application/dicom"

@@ -19,16 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..structure import valid_uid
 from .ledger import Ledger
 
-# PS3.5 9.1: components of digits without leading zeros, at most 64 characters. fullmatch: "$" would
-# also match before a trailing newline.
-UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
-
-
-def valid_uid(uid: object) -> bool:
-    return isinstance(uid, str) and 0 < len(uid) <= 64 and UID_RE.fullmatch(uid) is not None
 
 
 class StoreError(Exception):

@@ -11,11 +11,12 @@ import errno
 from dataclasses import dataclass, field
 
 from .. import stow
+from ..structure import valid_uid
 from . import dicomjson, reasons
 from .body import SpooledPart
 from .config import ReceiverConfig
 from .reasons import Failure
-from .storage import CONFLICT, STORED, Candidate, Store, Syncer, valid_uid
+from .storage import CONFLICT, STORED, Candidate, Store, Syncer
 from .workers import VerifierPool
 
 

@@ -16,13 +16,12 @@ import pydicom
 from dataclasses import dataclass
 
 from ..inflate import DEFAULT_LIMITS, DEFLATED, InflateLimits, inflate_part10
-from ..structure import meta_end
+from ..structure import meta_end, valid_uid
 from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, short_text, transfer_syntax_of
 from ..options import Options
 from ..verify import check_received
 from . import reasons
 from .reasons import Failure
-from .storage import valid_uid
 
 _TAG = re.compile(r"\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)")
 MAX_OFFENDING = 32
