@@ -17,7 +17,7 @@ from pydicom.sequence import Sequence
 
 from . import values
 from .iod import IodTypes
-from .policy import _dictionary_vr, keyword
+from .elements import dictionary_vr, dummy_value, keyword, tag_text
 
 PIXEL_DATA = 0x7FE00010
 _AMBIGUOUS = {"OB or OW": "OB", "US or SS": "US", "US or OW": "US", "US or SS or OW": "US"}
@@ -51,7 +51,7 @@ class _Pass:
             if tag >> 16 == 0x0002 or (tag == PIXEL_DATA and not path):
                 continue
             declared = raw.VR
-            known = _dictionary_vr(tag) if not (tag >> 16) & 1 else None
+            known = dictionary_vr(tag) if not (tag >> 16) & 1 else None
             known = _AMBIGUOUS.get(known, known)
             vr = _AMBIGUOUS.get(declared, declared)
             if vr is None or vr == "UN":
@@ -132,7 +132,7 @@ class _Pass:
     @property
     def where(self) -> str:
         where, tag = self.at
-        return f"{where}>{_tag(tag)}" if where else _tag(tag)
+        return f"{where}>{tag_text(tag)}" if where else tag_text(tag)
 
     def broken(self, tag: int) -> None:
         if self.fix:
@@ -160,8 +160,6 @@ class _Pass:
                 return
         kind = self.iod.type_of(path, keyword(tag))
         if kind in ("1", "1C"):
-            from .header import dummy_value  # noqa: PLC0415 - header imports the policy this module uses
-
             ds._dict[tag] = DataElement(tag, vr, dummy_value(vr))
             self.changed["dummy"] += 1
         elif kind in ("2", "2C"):
@@ -170,10 +168,6 @@ class _Pass:
         else:
             del ds._dict[tag]
             self.changed["removed"] += 1
-
-
-def _tag(t: int) -> str:
-    return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
 def _bytes_of(raw, vr: str) -> bytes | str | None:

@@ -16,8 +16,10 @@ from pydicom.dataelem import convert_raw_data_element
 from pydicom.dataset import Dataset
 
 from ._standard import safe_private
+from .elements import as_list, as_sequence, tag_text
 from .options import Options
 
+PRIVATE_CHARACTERISTICS = 0x00080300
 
 
 class _Outcome(Protocol):
@@ -37,8 +39,6 @@ class HeaderPass(Protocol):
     def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None: ...
 
     def map_uids(self, ds: Dataset, tag: int, path: tuple[str, ...], counted: bool = True) -> None: ...
-
-PRIVATE_CHARACTERISTICS = 0x00080300
 
 
 def _text(raw) -> str:
@@ -77,7 +77,7 @@ class PrivateFilter:
                         safe_vr = self.safe[key] or "?"
                     elif _declared_safe(declared.get((group, creator)), elem & 0xFF):
                         safe_vr = "?"
-            if safe_vr is None or not self._keep(ds, t, safe_vr, path, run):
+            if (safe_vr is None) or (not self._keep(ds, t, safe_vr, path, run)):
                 run.remove(ds, t, path)
             else:
                 used.add((group, elem >> 8))
@@ -88,16 +88,16 @@ class PrivateFilter:
     def _keep(self, ds: Dataset, tag: int, safe_vr: str, path: tuple[str, ...], run: HeaderPass) -> bool:
         raw = ds.get_item(tag)
         vr = raw.VR
-        if safe_vr == "SQ" or vr == "SQ":
-            elem = _as_sequence(ds, tag)
+        if (safe_vr == "SQ") or (vr == "SQ"):
+            elem = as_sequence(ds, tag)
             if elem is None:
                 run.warn("safe private sequence that could not be parsed removed")
                 return False
             run.out.actions["C"] += 1
             for item in elem.value:
-                run.walk(item, (*path, f"({tag >> 16:04X},{tag & 0xFFFF:04X})"), "")
+                run.walk(item, (*path, tag_text(tag)), "")
             return True
-        if (safe_vr == "UI" or vr == "UI") and self.map_uids:
+        if ((safe_vr == "UI") or (vr == "UI")) and self.map_uids:
             # A UID kept in private data still links to the original instance: map it like any other.
             elem = convert_raw_data_element(raw) if not hasattr(raw, "keyword") else raw
             if elem.VR in ("UN", None):
@@ -120,8 +120,7 @@ class PrivateFilter:
                 creator = str(item.get("PrivateCreatorReference", "") or "").strip()
                 status = str(item.get("BlockIdentifyingInformationStatus", "") or "").strip().upper()
                 nonid = item.get("NonidentifyingPrivateElements", [])
-                offsets = {int(v) & 0xFF for v in (nonid if isinstance(nonid, (list, tuple)) or
-                                                   type(nonid).__name__ == "MultiValue" else [nonid]) if v is not None}
+                offsets = {int(v) & 0xFF for v in as_list(nonid) if v is not None}
                 if group and creator:
                     out[(group, creator)] = (status, offsets)
         except Exception:
@@ -135,22 +134,3 @@ def _declared_safe(declared: tuple[str, set[int]] | None, offset: int) -> bool:
     status, offsets = declared
     return status == "SAFE" or (status == "MIXED" and offset in offsets)
 
-
-def _as_sequence(ds: Dataset, tag: int):
-    """The element as a parsed sequence, or None when it is not one or cannot be parsed."""
-    raw = ds.get_item(tag)
-    try:
-        if getattr(raw, "is_raw", False) and raw.VR in (None, "UN"):
-            value = raw.value
-            if raw.length != 0xFFFFFFFF and not (isinstance(value, (bytes, bytearray))
-                                                 and bytes(value[:4]) in (b"\xfe\xff\x00\xe0", b"")):
-                return None
-            # PS3.5 6.2.2: a sequence encoded as UN holds implicit VR little endian items.
-            elem = convert_raw_data_element(raw._replace(VR="SQ", is_implicit_VR=True, is_little_endian=True),
-                                            ds=ds)
-            ds[tag] = elem
-        else:
-            elem = ds[tag]
-    except Exception:
-        return None
-    return elem if elem.VR == "SQ" else None
