@@ -65,17 +65,9 @@ class _Run:
         if not self.iod.known:
             self.out.warnings.append("IOD of this SOP Class unknown: combined actions removed the attribute")
 
-    # What privates.PrivateFilter asks of the pass (privates.HeaderPass).
-
     @property
     def out(self) -> HeaderOutcome:
         return self.edits.out
-
-    def remove(self, ds: Dataset, tag: int, path: Path) -> None:
-        self.edits.remove(ds, tag, path)
-
-    def warn(self, message: str) -> None:
-        self.edits.warn(message)
 
     def map_uids(self, ds: Dataset, tag: int, path: Path, counted: bool = True) -> None:
         map_uids(self.edits, self.pseudonyms, ds, tag, path, counted)
