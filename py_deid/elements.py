@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydicom.dataelem import DataElement, convert_raw_data_element
 from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag

@@ -63,7 +63,7 @@ class _Run:
             self.shift = cleaner.pseudonyms.date_shift_days(self.patient)
             self.out.date_shift_days = self.shift
         if not self.iod.known:
-            self.out.warnings.append("IOD of this SOP Class unknown: combined actions removed the attribute")
+            self.edits.warn("IOD of this SOP Class unknown: combined actions removed the attribute")
 
     @property
     def out(self) -> HeaderOutcome:
