@@ -1,10 +1,11 @@
-"""The record of one instance's header pass, and the only edits that pass makes to a dataset's elements.
+"""The record of one instance's header pass, and the edits its steps make to elements.
 
-Every step of the header pass (header.py, header_values.py, privates.py) changes the dataset through an
-`Edits`: it counts each action, keeps the warnings, and, when asked for the local review screen, lists each
-change with its old and new value. The edits go to the dataset's element dict (`ds._dict`) directly, in this
-module only: Dataset's own lookups convert every key to a Tag and parse the old value first, which would cost
-more than the whole change, and the old value is not needed.
+The steps of the header pass (header.py, header_values.py, privates.py) change the dataset through an `Edits`:
+it counts each action, keeps the warnings, and, when asked for the local review screen, lists each change with
+its old and new value. A replacement is a new element written into the dataset's element dict (`ds._dict`)
+directly: Dataset's own lookups convert every key to a Tag and parse the old value first, which would cost more
+than the whole change, and the old value is not needed. (Elsewhere: codes.settle rewrites a coded entry's parts,
+elements.as_sequence puts a sequence read as UN back parsed, and the patient's identity is set through Dataset.)
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class Edits:
             return ds[tag]
         except Exception:
             raise HeaderError(f"attribute {keyword(tag)} cannot be read") from None
+
+    def set_values(self, elem: DataElement, new: list) -> None:
+        """New values of a parsed element: one value, or several."""
+        elem.value = new if len(new) != 1 else new[0]
 
     def put(self, ds: Dataset, tag: int, vr: str, value) -> None:
         """A new element in place of the old one."""

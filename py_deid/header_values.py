@@ -20,10 +20,6 @@ from .pseudonyms import Pseudonyms
 PATIENT_NAME = 0x00100010
 
 
-def _set_values(elem, new: list) -> None:
-    elem.value = new if len(new) != 1 else new[0]
-
-
 def _original_uids(raw) -> list[str]:
     """The UIDs an element holds as written (no padding), whether it was parsed or not; [] when empty."""
     if getattr(raw, "is_raw", False):
@@ -58,7 +54,7 @@ def pseudonymize_ae_titles(edits: Edits, pseudonyms: Pseudonyms, ds: Dataset, ta
     elem = edits.read(ds, tag)
     new = [pseudonyms.ae_title(v) if v else v for v in as_list(elem.value)]
     edits.note(path, tag, "C", ds, "\\".join(new))
-    _set_values(elem, new)
+    edits.set_values(elem, new)
     edits.count("C")
 
 
@@ -80,7 +76,7 @@ def scrub_text(edits: Edits, terms: PhiTerms, ds: Dataset, tag: int, vr: str, pa
         new.append(fit(text, vr))
     if hits:
         edits.note(path, tag, "C", ds, "\\".join(new))
-        _set_values(elem, new)
+        edits.set_values(elem, new)
     if counted or hits:
         edits.count("C")
 
@@ -102,7 +98,7 @@ def shift_dates(edits: Edits, days: int, ds: Dataset, tag: int, vr: str, path: P
             new.append(_dates.DUMMY[vr])
             edits.warn("invalid date replaced by a dummy")
     edits.note(path, tag, "C", ds, "\\".join(new))
-    _set_values(elem, new)
+    edits.set_values(elem, new)
 
 
 def patient_identity(edits: Edits, ds: Dataset, tag: int, new: str) -> None:
