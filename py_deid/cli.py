@@ -1,4 +1,4 @@
-"""`py-deid`: deidentify, verify, explain, serve (see README and DESIGN's CLI contract).
+"""`py-deid`: deidentify, verify, explain, serve (docs/cli.md describes each command).
 
 Exit status: 0 all files done, 1 some files failed (or verify found something), 2 usage error.
 """

@@ -24,6 +24,20 @@ LONG_CODE_VALUE, URN_CODE_VALUE = BaseTag(0x00080119), BaseTag(0x00080120)
 # Structure of a coded entry besides value, scheme and meaning: identifiers of context groups and mappings.
 CODE_STRUCTURE = frozenset({0x0008010F, 0x00080105, 0x00080106, 0x00080107, 0x0008010B, 0x0008010D,
                             0x00080117, 0x00080118, 0x00080121, 0x00080122, 0x00080123, 0x00080124})
+# Parts of coded entries: structure, not free text, so cleaning never touches them.
+# (Code Meaning is free text and is cleaned: local codes can carry identity, E.1 notes.)
+CODE_PARTS = frozenset({
+    0x00080100,  # Code Value
+    0x00080102,  # Coding Scheme Designator
+    0x00080103,  # Coding Scheme Version
+    0x00080105,  # Mapping Resource
+    0x0008010F,  # Context Identifier
+    0x00080119,  # Long Code Value
+    0x00080120,  # URN Code Value
+    0x00080122,  # Mapping Resource Name
+})
+# Every part of a coded entry, once settle() has made it a standard code or the dummy one.
+CODE_ITEM = CODE_PARTS | CODE_STRUCTURE | {MEANING}
 # The dummy: a value of this tool's own private scheme (PS3.16 8.2: designators beginning "99" are local).
 DUMMY_SCHEME = "99PYDEID"
 DUMMY_VALUE = "REMOVED"

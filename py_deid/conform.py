@@ -16,8 +16,8 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import values
+from .elements import dictionary_vr, dummy_value, keyword, tag_text
 from .iod import IodTypes
-from .policy import _dictionary_vr, keyword
 
 PIXEL_DATA = 0x7FE00010
 _AMBIGUOUS = {"OB or OW": "OB", "US or SS": "US", "US or OW": "US", "US or SS or OW": "US"}
@@ -34,6 +34,8 @@ class MalformedValue(ValueError):
 
 
 class _Pass:
+    """One walk over an instance: fixes what it can (`fix`), or only lists the problems (the verifier's use)."""
+
     def __init__(self, iod: IodTypes, little: bool, implicit: bool, new_uid, fix: bool = True) -> None:
         self.iod = iod
         self.fix = fix
@@ -44,77 +46,90 @@ class _Pass:
         self.changed: Counter = Counter()
 
     def dataset(self, ds: Dataset, path: tuple[str, ...], encodings, where: str = "") -> None:
-        elements = ds._dict
-        check = values.check
-        for tag, raw in list(elements.items()):
+        """Every element of one dataset (the instance, or the item at `where`), but the file meta and the
+        instance's Pixel Data."""
+        for tag, raw in list(ds._dict.items()):
             self.at = (where, tag)  # the tag path is spelled out only when something is wrong
-            if tag >> 16 == 0x0002 or (tag == PIXEL_DATA and not path):
+            if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and (not path)):
                 continue
-            declared = raw.VR
-            known = _dictionary_vr(tag) if not (tag >> 16) & 1 else None
-            known = _AMBIGUOUS.get(known, known)
-            vr = _AMBIGUOUS.get(declared, declared)
-            if vr is None or vr == "UN":
-                vr = known or "UN"
-            if getattr(raw, "is_raw", False):
-                if vr != "SQ":
-                    verdict = check(vr, raw.value or b"", tag=tag, encodings=encodings, little=self.little,
-                                    implicit=self.implicit)
-                    if verdict == values.VALID and (known is None or vr == known or vr == "UN"
-                                                    or known not in _TEXTUAL):
-                        continue  # the common case: a value kept as read, valid, with its own VR
-            if vr == "SQ" or isinstance(raw.value, Sequence):
-                self.sequence(ds, tag, path, encodings, self.where)
-                continue
-            data = _bytes_of(raw, vr)
-            if data is None:
-                continue  # a value this tool set (numbers): valid by construction
-            if isinstance(data, str):  # a converted text value: judged as text
-                verdict = values.check_text(vr, data, tag) if vr in values.TEXT_VRS else values.check(
-                    vr, data.encode("latin-1", "replace"), tag=tag)
-                if verdict == values.BROKEN:
-                    self.broken(tag)
-                    continue
-                if verdict != values.VALID and not self.fix:
-                    self.problems.append((self.where, verdict))
-                    continue
-                if verdict == values.INVALID:
-                    if vr in values.TEXT_VRS:
-                        ds._dict[tag] = DataElement(tag, vr, values.repaired_text(vr, data, tag))
-                        self.changed["repaired"] += 1
-                    else:
-                        self.invalid(ds, tag, vr, data.encode("latin-1", "replace"), path)
-                continue
-            verdict = values.check(vr, data, tag=tag, encodings=encodings, little=self.little,
-                                   implicit=self.implicit)
+            self.element(ds, tag, raw, path, encodings)
+
+    def element(self, ds: Dataset, tag: int, raw, path: tuple[str, ...], encodings) -> None:
+        """One element, judged as the VR it was declared with (the dictionary's when none or UN): a sequence
+        is walked, a value is judged as this tool converted it (text) or as it was read (bytes)."""
+        known = None if ((tag >> 16) & 1) else dictionary_vr(tag)
+        known = _AMBIGUOUS.get(known, known)
+        vr = _AMBIGUOUS.get(raw.VR, raw.VR)
+        if (vr is None) or (vr == "UN"):
+            vr = known or "UN"
+        if getattr(raw, "is_raw", False) and (vr != "SQ"):
+            verdict = self.check(vr, raw.value or b"", tag, encodings)
+            if (verdict == values.VALID) and not _declared_as_other(vr, known):
+                return  # the common case: a value kept as read, valid, with its own VR
+        if (vr == "SQ") or isinstance(raw.value, Sequence):
+            self.sequence(ds, tag, path, encodings, self.where)
+            return
+        data = _bytes_of(raw, vr)
+        if data is None:
+            return  # a value this tool set (numbers): valid by construction
+        if isinstance(data, str):
+            self.converted_text(ds, tag, vr, data, path)
+        else:
+            self.value_as_read(ds, tag, vr, known, data, path, encodings)
+
+    def check(self, vr: str, data: bytes, tag: int, encodings) -> str:
+        return values.check(vr, data, tag=tag, encodings=encodings, little=self.little, implicit=self.implicit)
+
+    def converted_text(self, ds: Dataset, tag: int, vr: str, data: str, path: tuple[str, ...]) -> None:
+        """A value pydicom converted (or this tool wrote) as text: judged as text, repaired or handled as
+        an invalid value."""
+        if vr in values.TEXT_VRS:
+            verdict = values.check_text(vr, data, tag)
+        else:
+            verdict = values.check(vr, data.encode("latin-1", "replace"), tag=tag)
+        if verdict == values.BROKEN:
+            self.broken(tag)
+            return
+        if (verdict != values.VALID) and (not self.fix):
+            self.problems.append((self.where, verdict))
+            return
+        if verdict != values.INVALID:
+            return
+        if vr in values.TEXT_VRS:
+            self.put(ds, tag, vr, values.repaired_text(vr, data, tag), "repaired")
+        else:
+            self.invalid(ds, tag, vr, data.encode("latin-1", "replace"), path)
+
+    def value_as_read(self, ds: Dataset, tag: int, vr: str, known: str | None, data: bytes,
+                      path: tuple[str, ...], encodings) -> None:
+        """A value as read (bytes). One declared with another VR than the attribute's textual one is judged
+        (and written) as the attribute's; an invalid one is repaired, or handled as invalid."""
+        verdict = self.check(vr, data, tag, encodings)
+        if verdict == values.BROKEN:
+            self.broken(tag)
+            return
+        other = _declared_as_other(vr, known)
+        if not self.fix:
+            if (verdict == values.VALID) and other:
+                verdict = values.check(known, data, tag=tag, encodings=encodings)
+            if verdict != values.VALID:
+                self.problems.append((self.where, verdict))
+            return
+        if (verdict == values.VALID) and other:
+            vr = known
+            verdict = self.check(vr, data, tag, encodings)
             if verdict == values.BROKEN:
                 self.broken(tag)
-                continue
-            if not self.fix:
-                if verdict == values.VALID and known and vr != known and vr != "UN" and known in _TEXTUAL:
-                    verdict = values.check(known, data, tag=tag, encodings=encodings)
-                if verdict != values.VALID:
-                    self.problems.append((self.where, verdict))
-                continue
-            if verdict == values.VALID and known and vr != known and vr != "UN" and known in _TEXTUAL:
-                # Declared with another VR than the attribute has: judged (and written) as the attribute's.
-                vr = known
-                verdict = values.check(vr, data, tag=tag, encodings=encodings, little=self.little,
-                                       implicit=self.implicit)
-                if verdict == values.BROKEN:
-                    self.broken(tag)
-                    continue
-                if verdict == values.VALID:
-                    ds._dict[tag] = DataElement(tag, vr, _decoded(data, vr, encodings))
-                    self.changed["vr"] += 1
-                    continue
+                return
             if verdict == values.VALID:
-                continue
-            if vr in values.TEXT_VRS:
-                ds._dict[tag] = DataElement(tag, vr, values.repaired_text(vr, _joined(data, encodings), tag))
-                self.changed["repaired"] += 1
-                continue
-            self.invalid(ds, tag, vr, data, path)
+                self.put(ds, tag, vr, _decoded(data, vr, encodings), "vr")
+                return
+        if verdict == values.VALID:
+            return
+        if vr in values.TEXT_VRS:
+            self.put(ds, tag, vr, values.repaired_text(vr, _joined(data, encodings), tag), "repaired")
+            return
+        self.invalid(ds, tag, vr, data, path)
 
     def sequence(self, ds: Dataset, tag: int, path: tuple[str, ...], encodings, where: str) -> None:
         try:
@@ -132,48 +147,49 @@ class _Pass:
     @property
     def where(self) -> str:
         where, tag = self.at
-        return f"{where}>{_tag(tag)}" if where else _tag(tag)
+        return f"{where}>{tag_text(tag)}" if where else tag_text(tag)
 
     def broken(self, tag: int) -> None:
         if self.fix:
             raise MalformedValue(keyword(tag))
         self.problems.append((self.where, values.BROKEN))
 
+    def put(self, ds: Dataset, tag: int, vr: str, value, change: str) -> None:
+        """A new element in place of the old one, counted as `change`."""
+        ds._dict[tag] = DataElement(tag, vr, value)
+        self.changed[change] += 1
+
     def invalid(self, ds: Dataset, tag: int, vr: str, data: bytes, path: tuple[str, ...]) -> None:
-        if vr == "UI" and self.new_uid is not None and b"\\" not in data:
+        """A value its VR does not allow: repaired where that is exact, else a dummy (Type 1), empty
+        (Type 2) or removed, as the instance's IOD needs the attribute."""
+        if (vr == "UI") and (self.new_uid is not None) and (b"\\" not in data):
             # A kept UID that breaks the UID grammar (retain_uids): mapped, as every instance maps it alike.
             old = data.decode("latin-1").strip("\0 ")
-            ds._dict[tag] = DataElement(tag, vr, self.new_uid(old))
-            self.changed["repaired"] += 1
+            self.put(ds, tag, vr, self.new_uid(old), "repaired")
             return
         if vr == "CS":
             codes = values.repaired_code_string(data, tag)
             if codes is not None:
-                ds._dict[tag] = DataElement(tag, vr, codes.split("\\") if "\\" in codes else codes)
-                self.changed["repaired"] += 1
+                self.put(ds, tag, vr, codes.split("\\") if "\\" in codes else codes, "repaired")
                 return
         if vr in ("DS", "IS"):
             number = values.repaired_number(vr, data, tag)
             if number is not None:
-                ds._dict[tag] = DataElement(tag, vr, number)
-                self.changed["repaired"] += 1
+                self.put(ds, tag, vr, number, "repaired")
                 return
         kind = self.iod.type_of(path, keyword(tag))
         if kind in ("1", "1C"):
-            from .header import dummy_value  # noqa: PLC0415 - header imports the policy this module uses
-
-            ds._dict[tag] = DataElement(tag, vr, dummy_value(vr))
-            self.changed["dummy"] += 1
+            self.put(ds, tag, vr, dummy_value(vr), "dummy")
         elif kind in ("2", "2C"):
-            ds._dict[tag] = DataElement(tag, vr, b"" if vr in values.BINARY_SIZE else None)
-            self.changed["emptied"] += 1
+            self.put(ds, tag, vr, b"" if vr in values.BINARY_SIZE else None, "emptied")
         else:
             del ds._dict[tag]
             self.changed["removed"] += 1
 
 
-def _tag(t: int) -> str:
-    return f"({t >> 16:04X},{t & 0xFFFF:04X})"
+def _declared_as_other(vr: str, known: str | None) -> bool:
+    """Declared with another VR than the attribute's own, which is a textual one (a VR this pass can judge)."""
+    return bool(known) and (vr != known) and (vr != "UN") and (known in _TEXTUAL)
 
 
 def _bytes_of(raw, vr: str) -> bytes | str | None:

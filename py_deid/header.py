@@ -2,197 +2,188 @@
 
 No I/O: a Dataset goes in and is changed in place; what was done comes back as counts (and, when asked
 for the local review screen, as a list of changes). Pixel data is not touched here.
+
+The pass is in steps, each in its own place:
+- walking the dataset and its sequences, and settling coded entries: `_Run.walk`, `_Run.element`, `_Run.recurse`
+- deciding the action of an attribute (the table, the IOD Type for combined actions) and dispatching it:
+  `_Run.apply`, `_Run.unlisted`, `_Run.repeating_group`
+- the actions: X and Z in header_edits.py, D in `_Run.dummy`, C by VR in `_Run.clean`, and the values
+  (UIDs, dates, text, AE titles, the patient's identity) in header_values.py
+- private attributes: privates.py
+- after the walk: Patient's Age in place of the birth date (`_add_patient_age`)
+The conform pass (conform.py) and the residual sweep (residual.py) run later, on what this pass leaves.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections import Counter
-from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
-from pydicom.uid import UID_dictionary
-from pydicom.valuerep import PersonName
 
 from . import codes
 from . import dates as _dates
-from .clean_text import allowlisted
+from .codes import CODE_ITEM, CODE_PARTS
+from .elements import (BINARY_VRS, KNOWN_VRS, TEXT_VRS, as_sequence, dictionary_vr, dummy_value, keyword,
+                       raw_text, writable_vr)
+from .header_edits import Change, Edits, HeaderError, HeaderOutcome, Path
+from .header_values import map_uids, patient_identity, pseudonymize_ae_titles, scrub_text, shift_dates
 from .iod import IodTypes
 from .options import Settings
 from .phi import PhiTerms
-from .policy import TEXT_VALUE, Profile, Resolved, _dictionary_vr, keyword
-from .privates import PrivateFilter, _as_sequence
+from .policy import TEXT_VALUE, Profile, Resolved
+from .privates import PrivateFilter
 from .pseudonyms import Pseudonyms
 
-TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
-KNOWN_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
-                       "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
-                       "UT", "UV", "OB or OW", "US or SS", "US or OW", "US or SS or OW"})
-MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "ST": 1024, "LT": 10240, "DS": 16, "IS": 12}
-# Parts of coded entries: structure, not free text, so cleaning never touches them.
-# (Code Meaning is free text and is cleaned: local codes can carry identity, E.1 notes.)
-CODE_PARTS = frozenset({
-    0x00080100,  # Code Value
-    0x00080102,  # Coding Scheme Designator
-    0x00080103,  # Coding Scheme Version
-    0x00080105,  # Mapping Resource
-    0x0008010F,  # Context Identifier
-    0x00080119,  # Long Code Value
-    0x00080120,  # URN Code Value
-    0x00080122,  # Mapping Resource Name
-})
-# Every part of a coded entry, once codes.settle has made it a standard code or the dummy one.
-CODE_ITEM = CODE_PARTS | codes.CODE_STRUCTURE | {codes.MEANING}
-DUMMY_TEXT = "ANONYMIZED"
+__all__ = ["Change", "HeaderCleaner", "HeaderError", "HeaderOutcome"]
+
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 TRAILING_PADDING = 0xFFFCFFFC
-
-
-class HeaderError(ValueError):
-    """An instance whose header cannot be de-identified safely; the message carries no value."""
-
-
-@dataclass
-class Change:
-    """One change, for the local review screen only: values may be PHI and never leave the site."""
-
-    path: str
-    tag: str
-    keyword: str
-    action: str
-    old: str
-    new: str
-
-
-@dataclass
-class HeaderOutcome:
-    actions: Counter = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
-    overlay_groups: list[int] = field(default_factory=list)  # kept under clean_graphics; pixels step cleans them
-    original_uids: set[str] = field(default_factory=set)
-    changes: list[Change] | None = None
-    date_shift_days: int | None = None
+SOP_CLASS_UID = 0x00080016
+# How the sequence an element is in is treated: as the profile says of each element (the instance itself, a
+# kept sequence), replaced (D: its text and codes are replaced too) or cleaned (C: its text is cleaned).
+PROFILE, REPLACED, CLEANED = "", "dummy", "clean"
+_BYTES_VRS = BINARY_VRS | {"OB or OW", "US or OW", "US or SS or OW"}
 
 
 class _Run:
-    """State of one instance's header pass."""
+    """One instance's header pass: walks the dataset and sends each element to the step its action names."""
 
     def __init__(self, cleaner: HeaderCleaner, ds: Dataset, terms: PhiTerms, record: bool) -> None:
-        self.c = cleaner
+        self.profile = cleaner.profile
+        self.privates = cleaner.privates
+        self.pseudonyms = cleaner.pseudonyms
         self.terms = terms
-        self.iod = IodTypes(_raw_text(ds, 0x00080016))
+        self.edits = Edits(record)
+        self.iod = IodTypes(raw_text(ds, SOP_CLASS_UID))
         self.unmet = self.iod.unmet(ds)  # before anything changes: the conditions read the original
-        self.out = HeaderOutcome(changes=[] if record else None)
         self.shift: int | None = None
         self.patient = _patient_key(ds)  # before anything changes: pseudonyms and shifts hang on it
+        self.subject_id = cleaner.settings.trial.subject_id
         if cleaner.settings.options.retain_long_modified_dates:
             self.shift = cleaner.pseudonyms.date_shift_days(self.patient)
             self.out.date_shift_days = self.shift
         if not self.iod.known:
-            self.out.warnings.append("IOD of this SOP Class unknown: combined actions removed the attribute")
+            self.edits.warn("IOD of this SOP Class unknown: combined actions removed the attribute")
 
-    # -- walking ------------------------------------------------------------------------------
+    @property
+    def out(self) -> HeaderOutcome:
+        return self.edits.out
 
-    def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None:
+    def map_uids(self, ds: Dataset, tag: int, path: Path, counted: bool = True) -> None:
+        map_uids(self.edits, self.pseudonyms, ds, tag, path, counted)
+
+    # -- walking: every element, at every depth -----------------------------------------------------
+
+    def walk(self, ds: Dataset, path: Path, mode: str) -> None:
+        """Every element of one dataset: the instance, or an item of a sequence (`mode` says how that
+        sequence is treated). Private elements go to the private filter first, all at once: whether one
+        stays depends on its block's creator."""
         elements = ds._dict  # direct access: Dataset's own lookups convert every key to a Tag first
-        coded = mode in ("dummy", "clean") and codes.is_code_item(ds)
-        if coded and codes.settle(ds):
-            self.note(path, codes.CODE_VALUE, "D", ds, "(code)")
-            self.out.actions["D"] += 1
+        coded = self.settle_code(ds, path, mode)
         tags = list(elements)
-        if any(t >> 16 & 1 for t in tags):
-            self.c.privates.apply(ds, tags, path, self)
+        if any((t >> 16) & 1 for t in tags):
+            self.privates.apply(ds, tags, path, self)
         for tag in tags:
-            group = tag >> 16
-            if group & 1 or tag not in elements or (coded and tag in CODE_ITEM):
+            if ((tag >> 16) & 1) or (tag not in elements) or (coded and (tag in CODE_ITEM)):
                 continue
-            if (tag & 0xFFFF) == 0 or group in (0x0000, 0x0002) or tag == TRAILING_PADDING:
-                self.remove(ds, tag, path)
-                continue
-            if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
-                self.repeating_group(ds, tag, path)
-                continue
-            raw = elements[tag]
-            vr = raw.VR
-            if vr is not None and vr not in KNOWN_VRS:
-                # A VR that does not exist: its length field may be two bytes or four, so nothing after it can
-                # be trusted to be where it seems.
-                raise HeaderError(f"attribute {keyword(tag)} has a value representation that does not exist "
-                                  "(a broken structure)")
-            if vr is None or vr == "UN":
-                vr = _dictionary_vr(tag) or vr
-            resolved = self.c.profile.for_standard(tag, vr)
-            if resolved is None:
-                self.unlisted(ds, tag, vr, path, mode)
-                continue
-            if vr in (None, "UN") and resolved.action != "X":
-                # A listed attribute newer than the data dictionary: a sequence is recognised by its first
-                # item tag and cleaned as one; any other value is handled as bytes.
-                vr = "SQ" if _as_sequence(ds, tag) is not None else "UN"
-            self.apply(ds, tag, vr, resolved, path, mode)
+            self.element(ds, tag, path, mode)
 
-    def unlisted(self, ds: Dataset, tag: int, vr: str | None, path: tuple[str, ...], mode: str) -> None:
-        if vr is None or vr == "UN" or _dictionary_vr(tag) is None:
-            # Not in the data dictionary: nothing says it is safe, and it cannot be parsed to be cleaned.
-            self.remove(ds, tag, path)
-            self.warn("attribute unknown to the data dictionary removed")
+    def settle_code(self, ds: Dataset, path: Path, mode: str) -> bool:
+        """A coded entry inside a replaced or cleaned sequence keeps a standard code or becomes the dummy
+        code (codes.settle); its parts are then final. True when ds is such an entry."""
+        coded = (mode in (REPLACED, CLEANED)) and codes.is_code_item(ds)
+        if coded and codes.settle(ds):
+            self.edits.note(path, codes.CODE_VALUE, "D", ds, "(code)")
+            self.edits.count("D")
+        return coded
+
+    def element(self, ds: Dataset, tag: int, path: Path, mode: str) -> None:
+        """One standard (even group) element: what no instance keeps, then the repeating groups, then the
+        table's row for the attribute, else the rules for attributes the table does not list."""
+        group = tag >> 16
+        if ((tag & 0xFFFF) == 0) or (group in (0x0000, 0x0002)) or (tag == TRAILING_PADDING):
+            # Group lengths, command and file meta elements in the dataset, padding.
+            self.edits.remove(ds, tag, path)
             return
-        if tag == TEXT_VALUE:
-            self.apply(ds, tag, vr, Resolved("C" if mode == "clean" else "D", "", None), path, mode)
-        elif vr == "SQ":
-            self.recurse(ds, tag, path, mode)
-        elif mode == "clean" and vr in TEXT_VRS and tag not in CODE_PARTS:
-            self.scrub(ds, tag, vr, path, counted=False)
-        elif mode == "dummy" and vr in TEXT_VRS and tag not in CODE_PARTS:
-            # Inside a sequence the profile replaces, text is no more kept than the sequence's own value.
-            self.dummy(ds, tag, vr, path, mode)
+        if (0x5000 <= group <= 0x50FF) or (0x6000 <= group <= 0x60FF):
+            self.repeating_group(ds, tag, path)
+            return
+        vr = _read_vr(ds, tag)
+        resolved = self.profile.for_standard(tag, vr)
+        if resolved is None:
+            self.unlisted(ds, tag, vr, path, mode)
+            return
+        if (vr in (None, "UN")) and (resolved.action != "X"):
+            # A listed attribute newer than the data dictionary: a sequence is recognised by its first
+            # item tag and cleaned as one; any other value is handled as bytes.
+            vr = "SQ" if as_sequence(ds, tag) is not None else "UN"
+        self.apply(ds, tag, vr, resolved, path, mode)
 
-    def recurse(self, ds: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
+    def recurse(self, ds: Dataset, tag: int, path: Path, mode: str) -> None:
+        """Walk every item of a sequence; one that cannot be parsed goes."""
         try:
             elem = ds[tag]
         except Exception:
-            self.remove(ds, tag, path)
-            self.warn("sequence that could not be parsed removed")
+            self.edits.remove(ds, tag, path)
+            self.edits.warn("sequence that could not be parsed removed")
             return
         if elem.VR != "SQ":
             if elem.VR == "UN":
-                self.remove(ds, tag, path)
-                self.warn("sequence that could not be parsed removed")
+                self.edits.remove(ds, tag, path)
+                self.edits.warn("sequence that could not be parsed removed")
             return
         sub = (*path, keyword(tag))
         for item in elem.value or ():
             self.walk(item, sub, mode)
 
-    # -- actions -------------------------------------------------------------------------------
+    # -- deciding the action ------------------------------------------------------------------------
 
-    def apply(self, ds: Dataset, tag: int, vr: str, resolved: Resolved, path: tuple[str, ...], mode: str) -> None:
-        action = resolved.action
-        if "/" in action or action in ("X", "Z") and len(path) <= 1:
-            action = self.iod.decide(action, path, keyword(tag), self.unmet)
-        if not path and tag in (PATIENT_NAME, PATIENT_ID):
-            self.patient_identity(ds, tag)
+    def unlisted(self, ds: Dataset, tag: int, vr: str | None, path: Path, mode: str) -> None:
+        """An attribute no row of the table lists: unknown ones go; sequences are walked; free text is
+        cleaned or replaced as the sequence it is in is; anything else stays."""
+        if (vr is None) or (vr == "UN") or (dictionary_vr(tag) is None):
+            # Not in the data dictionary: nothing says it is safe, and it cannot be parsed to be cleaned.
+            self.edits.remove(ds, tag, path)
+            self.edits.warn("attribute unknown to the data dictionary removed")
             return
-        if mode == "clean" and action in ("D", "C") and vr in TEXT_VRS and tag not in CODE_PARTS:
+        free_text = (vr in TEXT_VRS) and (tag not in CODE_PARTS)
+        if tag == TEXT_VALUE:
+            self.apply(ds, tag, vr, Resolved("C" if mode == CLEANED else "D", "", None), path, mode)
+        elif vr == "SQ":
+            self.recurse(ds, tag, path, mode)
+        elif (mode == CLEANED) and free_text:
+            scrub_text(self.edits, self.terms, ds, tag, vr, path, counted=False)
+        elif (mode == REPLACED) and free_text:
+            # Inside a sequence the profile replaces, text is no more kept than the sequence's own value.
+            self.dummy(ds, tag, vr, path, mode)
+
+    def apply(self, ds: Dataset, tag: int, vr: str, resolved: Resolved, path: Path, mode: str) -> None:
+        """The table's action for a listed attribute; a combined one (X/Z, X/D...) and a plain X or Z of the
+        instance or a first-level item are decided by the attribute's Type in the instance's IOD."""
+        action = resolved.action
+        if ("/" in action) or ((action in ("X", "Z")) and (len(path) <= 1)):
+            action = self.iod.decide(action, path, keyword(tag), self.unmet)
+        if (not path) and (tag in (PATIENT_NAME, PATIENT_ID)):
+            patient_identity(self.edits, ds, tag, self.subject_id or self.pseudonyms.patient_id(self.patient))
+            return
+        if (mode == CLEANED) and (action in ("D", "C")) and (vr in TEXT_VRS) and (tag not in CODE_PARTS):
             # Inside a sequence being cleaned, free text is cleaned rather than replaced wholesale.
-            self.scrub(ds, tag, vr, path)
+            scrub_text(self.edits, self.terms, ds, tag, vr, path)
             return
         if action == "X":
-            self.remove(ds, tag, path)
+            self.edits.remove(ds, tag, path)
         elif action == "K":
-            self.out.actions["K"] += 1
+            self.edits.count("K")
             if vr == "SQ":
                 self.recurse(ds, tag, path, mode)
         elif action == "U":
             if vr == "SQ":
-                self.out.actions["U"] += 1
+                self.edits.count("U")
                 self.recurse(ds, tag, path, mode)
             else:
                 self.map_uids(ds, tag, path)
         elif action == "Z":
-            self.empty(ds, tag, vr, path)
+            self.edits.empty(ds, tag, vr, path)
         elif action == "D":
             self.dummy(ds, tag, vr, path, mode)
         elif action == "C":
@@ -200,161 +191,60 @@ class _Run:
         else:  # pragma: no cover - the generator only emits the codes above
             raise HeaderError(f"unknown action {action}")
 
-    # Replacements are new elements: converting the old value first (pydicom's parse of it) would cost more
-    # than the whole change, and the old value is not needed.
+    def repeating_group(self, ds: Dataset, tag: int, path: Path) -> None:
+        """Curves (50xx) and overlays (60xx): removed, or under clean_graphics kept at the top level with
+        their text cleaned; the overlay bits then go to the pixel step."""
+        group = tag >> 16
+        resolved = self.profile.curves if (0x5000 <= group <= 0x50FF) else self.profile.overlay_data
+        if (resolved.action == "X") or path:
+            self.edits.remove(ds, tag, path)
+            return
+        raw = ds.get_item(tag)
+        vr = raw.VR if (raw.VR not in (None, "UN")) else (dictionary_vr(tag) or raw.VR)
+        if vr in TEXT_VRS:
+            scrub_text(self.edits, self.terms, ds, tag, vr, path)
+        elif vr == "PN":
+            self.dummy(ds, tag, vr, path, PROFILE)
+        if (0x6000 <= group <= 0x60FF) and ((tag & 0xFFFF) == 0x3000):
+            self.out.overlay_groups.append(group)
+            self.edits.count("C")
 
-    def remove(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None:
-        self.note(path, tag, "X", ds, "")
-        del ds._dict[tag]
-        self.out.actions["X"] += 1
+    # -- the actions that depend on the VR ----------------------------------------------------------
 
-    def empty(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
-        vr = _writable_vr(ds, tag, vr)
-        self.note(path, tag, "Z", ds, "")
-        value = Sequence() if vr == "SQ" else b"" if vr in BINARY_VRS else None
-        ds._dict[tag] = DataElement(tag, vr, value)
-        self.out.actions["Z"] += 1
-
-    def dummy(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...], mode: str) -> None:
-        vr = _writable_vr(ds, tag, vr)
-        self.out.actions["D"] += 1
+    def dummy(self, ds: Dataset, tag: int, vr: str, path: Path, mode: str) -> None:
+        """D: a sequence is walked as replaced (or as cleaned, inside a cleaned one); a UID is mapped; any
+        other value becomes the dummy of its VR."""
+        vr = writable_vr(ds, tag, vr)
+        self.edits.count("D")
         if vr == "SQ":
-            self.recurse(ds, tag, path, "clean" if mode == "clean" else "dummy")
+            self.recurse(ds, tag, path, CLEANED if mode == CLEANED else REPLACED)
             return
         if vr == "UI":
             self.map_uids(ds, tag, path, counted=False)
             return
         new = dummy_value(vr)
-        self.note(path, tag, "D", ds, new)
-        ds._dict[tag] = DataElement(tag, vr, new)
+        self.edits.note(path, tag, "D", ds, new)
+        self.edits.put(ds, tag, vr, new)
 
-    def map_uids(self, ds: Dataset, tag: int, path: tuple[str, ...], counted: bool = True) -> None:
-        if counted:
-            self.out.actions["U"] += 1
-        raw = ds._dict[tag]
-        if getattr(raw, "is_raw", False):
-            value = raw.value
-            text = bytes(value).decode("ascii", "replace") if value else ""
-            originals = [v.strip("\0 ") for v in text.split("\\")] if text.strip("\0 ") else []
-        else:
-            values = raw.value
-            if values in (None, ""):
-                return
-            originals = [str(v).strip("\0 ") for v in (values if isinstance(values, (MultiValue, list, tuple))
-                                                         else [values])]
-        if not originals:
-            return
-        # Registered UIDs (SOP classes...) and degenerate values like "0" link nothing to the patient.
-        self.out.original_uids.update(o for o in originals if len(o) > 8 and o not in UID_dictionary)
-        mapped = [self.c.pseudonyms.uid(o) if o else o for o in originals]
-        self.note(path, tag, "U", ds, "\\".join(mapped))
-        ds._dict[tag] = DataElement(tag, "UI", mapped if len(mapped) > 1 else mapped[0])
-
-    def clean(self, ds: Dataset, tag: int, vr: str, option: str, path: tuple[str, ...]) -> None:
+    def clean(self, ds: Dataset, tag: int, vr: str, option: str, path: Path) -> None:
+        """C, by what the value is: a sequence is walked as cleaned, dates shift, AE titles get pseudonyms,
+        text is cleaned, a name is replaced, bytes go; numbers and codes stay (E.1: values of similar meaning)."""
         if vr == "SQ":
-            self.out.actions["C"] += 1
-            self.recurse(ds, tag, path, "clean")
-        elif option == "retain_long_modified_dates" and vr in ("DA", "DT", "TM"):
-            self.shift_dates(ds, tag, vr, path)
+            self.edits.count("C")
+            self.recurse(ds, tag, path, CLEANED)
+        elif (option == "retain_long_modified_dates") and (vr in ("DA", "DT", "TM")):
+            shift_dates(self.edits, self.shift or 0, ds, tag, vr, path)
         elif vr == "AE":
-            elem = self.element(ds, tag)
-            values = _as_list(elem.value)
-            new = [self.c.pseudonyms.ae_title(v) if v else v for v in values]
-            self.note(path, tag, "C", ds, "\\".join(new))
-            elem.value = new if len(new) != 1 else new[0]
-            self.out.actions["C"] += 1
+            pseudonymize_ae_titles(self.edits, self.pseudonyms, ds, tag, path)
         elif vr in TEXT_VRS:
-            self.scrub(ds, tag, vr, path)
+            scrub_text(self.edits, self.terms, ds, tag, vr, path)
         elif vr == "PN":
-            self.dummy(ds, tag, vr, path, "")
-        elif vr in BINARY_VRS or vr in ("OB or OW", "US or OW", "US or SS or OW"):
+            self.dummy(ds, tag, vr, path, PROFILE)
+        elif vr in _BYTES_VRS:
             # Bytes cannot be cleaned (a Maker Note, a timestamp token): nothing says what is in them.
-            self.remove(ds, tag, path)
+            self.edits.remove(ds, tag, path)
         else:
-            # Nothing to clean in a number or a code; C keeps it (E.1: values of similar meaning).
-            self.out.actions["C"] += 1
-
-    def scrub(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...], counted: bool = True) -> None:
-        elem = self.element(ds, tag)
-        values = _as_list(elem.value)
-        hits = 0
-        new = []
-        for v in values:
-            text, n = self.terms.scrub(str(v))  # the instance's own terms first: "Chest" may be a name here
-            text, m = allowlisted(text)
-            hits += n + m
-            new.append(_fit(text, vr))
-        if hits:
-            self.note(path, tag, "C", ds, "\\".join(new))
-            elem.value = new if len(new) != 1 else new[0]
-        if counted or hits:
-            self.out.actions["C"] += 1
-
-    def shift_dates(self, ds: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
-        elem = self.element(ds, tag)
-        self.out.actions["C"] += 1
-        if vr == "TM":
-            return  # whole-day shifts keep the time of day
-        shift = _dates.shift_da if vr == "DA" else _dates.shift_dt
-        new = []
-        for v in _as_list(elem.value):
-            try:
-                new.append(shift(str(v), self.shift or 0))
-            except _dates.DateValueError:
-                new.append(_dates.DUMMY[vr])
-                self.warn("invalid date replaced by a dummy")
-        self.note(path, tag, "C", ds, "\\".join(new))
-        elem.value = new if len(new) != 1 else new[0]
-
-    def patient_identity(self, ds: Dataset, tag: int) -> None:
-        new = self.c.settings.trial.subject_id or self.c.pseudonyms.patient_id(self.patient)
-        self.note((), tag, "D", ds, new)
-        ds[tag] = DataElement(tag, "PN" if tag == PATIENT_NAME else "LO", new)
-        self.out.actions["D"] += 1
-
-    def repeating_group(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None:
-        group = tag >> 16
-        profile = self.c.profile
-        if 0x5000 <= group <= 0x50FF:
-            resolved = profile.curves
-        else:
-            resolved = profile.overlay_data
-        if resolved.action == "X" or path:
-            self.remove(ds, tag, path)
-            return
-        # C under clean_graphics: keep the overlay or curve, clean its text; overlay bits go to the pixel step.
-        raw = ds.get_item(tag)
-        vr = raw.VR if raw.VR not in (None, "UN") else (_dictionary_vr(tag) or raw.VR)
-        if vr in TEXT_VRS:
-            self.scrub(ds, tag, vr, path)
-        elif vr == "PN":
-            self.dummy(ds, tag, vr, path, "")
-        if 0x6000 <= group <= 0x60FF and (tag & 0xFFFF) == 0x3000:
-            self.out.overlay_groups.append(group)
-            self.out.actions["C"] += 1
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def element(self, ds: Dataset, tag: int) -> DataElement:
-        try:
-            return ds[tag]
-        except Exception:
-            raise HeaderError(f"attribute {keyword(tag)} cannot be read") from None
-
-    def warn(self, message: str) -> None:
-        if message not in self.out.warnings:
-            self.out.warnings.append(message)
-
-    def note(self, path: tuple[str, ...], tag: int, action: str, ds: Dataset, new: str) -> None:
-        if self.out.changes is None:
-            return
-        try:
-            old = ds[tag].value
-            old_text = "(sequence)" if isinstance(old, Sequence) else _short(old)
-        except Exception:
-            old_text = "(unreadable)"
-        self.out.changes.append(Change(">".join(path), f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword(tag),
-                                       action, old_text, _short(new)))
+            self.edits.count("C")
 
 
 class HeaderCleaner:
@@ -369,23 +259,35 @@ class HeaderCleaner:
     def clean(self, ds: Dataset, terms: PhiTerms, *, record: bool = False) -> HeaderOutcome:
         run = _Run(self, ds, terms, record)
         birth, study = _date_of(ds, "PatientBirthDate"), _date_of(ds, "StudyDate")
-        run.walk(ds, (), "")
-        if self.settings.options.retain_patient_characteristics and "PatientAge" not in ds and birth and study:
-            # E.1.1 allows adding Patient's Age in place of the birth date the profile removes.
-            try:
-                ds.PatientAge = _dates.age_between(birth, study)
-            except _dates.DateValueError:
-                pass
+        run.walk(ds, (), PROFILE)
+        if self.settings.options.retain_patient_characteristics:
+            _add_patient_age(ds, birth, study)
         return run.out
 
 
-def _raw_text(ds: Dataset, tag: int) -> str:
-    """A short value as read, without converting the element (a broken one must not raise here)."""
-    raw = ds._dict.get(tag)
-    value = getattr(raw, "value", None)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("ascii", "replace").strip("\0 ")
-    return str(value or "").strip("\0 ") if isinstance(value, str) else ""
+def _add_patient_age(ds: Dataset, birth: _dt.date | None, study: _dt.date | None) -> None:
+    """E.1.1 allows adding Patient's Age in place of the birth date the profile removes (from the dates as
+    they were before the pass)."""
+    if ("PatientAge" in ds) or (birth is None) or (study is None):
+        return
+    try:
+        ds.PatientAge = _dates.age_between(birth, study)
+    except _dates.DateValueError:
+        pass
+
+
+def _read_vr(ds: Dataset, tag: int) -> str | None:
+    """The element's VR as read, the dictionary's when it was read as UN or in implicit VR (None when the
+    dictionary does not know it either). A VR that does not exist fails the instance."""
+    vr = ds._dict[tag].VR
+    if (vr is not None) and (vr not in KNOWN_VRS):
+        # A VR that does not exist: its length field may be two bytes or four, so nothing after it can
+        # be trusted to be where it seems.
+        raise HeaderError(f"attribute {keyword(tag)} has a value representation that does not exist "
+                          "(a broken structure)")
+    if (vr is None) or (vr == "UN"):
+        vr = dictionary_vr(tag) or vr
+    return vr
 
 
 def _patient_key(ds: Dataset) -> str:
@@ -402,69 +304,5 @@ def _patient_key(ds: Dataset) -> str:
 def _date_of(ds: Dataset, kw: str) -> _dt.date | None:
     try:
         return _dates.parse_da(str(ds.get(kw, "") or ""))
-    except (_dates.DateValueError, Exception):
+    except Exception:
         return None
-
-
-BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
-
-
-def _writable_vr(ds: Dataset, tag: int, vr: str | None) -> str:
-    """The VR a replacement is written with: the element's own, resolved when it was read as UN or implicit."""
-    if vr and vr not in ("UN",) and " or " not in vr:
-        return vr
-    raw = ds._dict[tag]
-    if raw.VR and raw.VR != "UN" and " or " not in raw.VR:
-        return raw.VR
-    known = _dictionary_vr(tag)
-    if known and " or " not in known:
-        return known
-    if known:  # "OB or OW" and friends: pydicom resolves these on conversion
-        return ds[tag].VR
-    return "UN"
-
-
-def dummy_value(vr: str):
-    if vr in ("DA", "DT", "TM"):
-        return _dates.DUMMY[vr]
-    if vr in ("DS", "IS"):
-        return "0"
-    if vr == "AS":
-        return "000D"
-    if vr == "PN":
-        return PersonName(DUMMY_TEXT)
-    if vr == "AE":
-        return "ANONYMOUS"
-    if vr == "UR":
-        return "urn:removed"
-    if vr in ("US", "SS", "UL", "SL", "UV", "SV", "AT"):
-        return 0
-    if vr in ("FL", "FD"):
-        return 0.0
-    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
-        return b"\0\0"
-    return DUMMY_TEXT
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (MultiValue, list, tuple)):
-        return list(value)
-    return [value]
-
-
-def _fit(text: str, vr: str) -> str:
-    """Cut to the VR's length at a word boundary: half a word is a word nobody checked."""
-    limit = MAX_LENGTH.get(vr)
-    if not limit or len(text) <= limit:
-        return text
-    cut = text[:limit]
-    if text[limit].isalnum() and cut[-1:].isalnum():
-        cut = cut.rstrip("".join(c for c in set(cut) if c.isalnum()))
-    return cut.rstrip()
-
-
-def _short(value) -> str:
-    text = str(value)
-    return text if len(text) <= 200 else text[:197] + "..."

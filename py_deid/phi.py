@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
 from . import dates as _dates
-from .policy import _dictionary_vr
+from .elements import dictionary_vr
 
 # Attributes whose values are identifiers of the patient or the encounter.
 ID_KEYWORDS = (
@@ -148,7 +148,7 @@ class PhiTerms:
             raw = ds.get_item(tag)
             vr = raw.VR
             if vr in (None, "UN"):
-                vr = _dictionary_vr(tag) or vr
+                vr = dictionary_vr(tag) or vr
             if vr == "SQ":
                 try:
                     items = ds[tag].value or ()

@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.tag import BaseTag
-
 from ._standard import table_e1_1
+from .elements import dictionary_vr
 from .options import Options
 
 # Free-text value of an SR content item (and of a graphic text object): not a row of Table E.1-1, but it
@@ -113,7 +111,7 @@ class Profile:
                 return self.overlay_comments
             return None
         if vr is None:
-            vr = _dictionary_vr(tag)
+            vr = dictionary_vr(tag)
         return self._by_vr.get(vr) if vr else None
 
 
@@ -121,14 +119,6 @@ class Profile:
 def profile_for(options: Options) -> Profile:
     """The Profile of these options, built once: a verifier or receiver checks many instances under few."""
     return Profile(options)
-
-
-@lru_cache(maxsize=4096)
-def _dictionary_vr(tag: int) -> str | None:
-    try:
-        return dictionary_VR(BaseTag(tag))
-    except KeyError:
-        return None
 
 
 def explain(options: Options) -> list[tuple[str, str, str, str, str]]:
@@ -170,7 +160,3 @@ def explain(options: Options) -> list[tuple[str, str, str, str, str]]:
         extra.append((f"(any,{vr})", f"any other attribute with VR {vr}", "-", resolved.action, why))
     extra.append(("(any,?)", "an attribute unknown to the data dictionary", "-", "X", "cannot be known to be safe"))
     return out + extra
-
-
-def keyword(tag: int) -> str:
-    return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"

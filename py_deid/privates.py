@@ -9,36 +9,29 @@ sequence is parsed and cleaned like any other, and removed if it cannot be parse
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Protocol
 
 from pydicom.dataelem import convert_raw_data_element
 from pydicom.dataset import Dataset
 
 from ._standard import safe_private
+from .elements import as_list, as_sequence, tag_text
+from .header_edits import Edits, Path
 from .options import Options
 
-
-
-class _Outcome(Protocol):
-    actions: Counter
+PRIVATE_CHARACTERISTICS = 0x00080300
 
 
 class HeaderPass(Protocol):
-    """What the private filter asks of the header pass that calls it (header._Run): described here, so that
-    this module does not import the header module that imports it."""
+    """What the private filter asks of the header pass that calls it (header._Run): its edits, and the walk
+    and UID mapping of everything else. Described here, so that this module does not import the header module
+    that imports it."""
 
-    out: _Outcome
+    edits: Edits
 
-    def remove(self, ds: Dataset, tag: int, path: tuple[str, ...]) -> None: ...
+    def walk(self, ds: Dataset, path: Path, mode: str) -> None: ...
 
-    def warn(self, message: str) -> None: ...
-
-    def walk(self, ds: Dataset, path: tuple[str, ...], mode: str) -> None: ...
-
-    def map_uids(self, ds: Dataset, tag: int, path: tuple[str, ...], counted: bool = True) -> None: ...
-
-PRIVATE_CHARACTERISTICS = 0x00080300
+    def map_uids(self, ds: Dataset, tag: int, path: Path, counted: bool = True) -> None: ...
 
 
 def _text(raw) -> str:
@@ -54,7 +47,7 @@ class PrivateFilter:
         self.map_uids = not options.retain_uids
         self.safe = {(g, off, creator): vr for g, off, creator, vr, _vm, _m in safe_private.ROWS}
 
-    def apply(self, ds: Dataset, tags: list[int], path: tuple[str, ...], run: HeaderPass) -> None:
+    def apply(self, ds: Dataset, tags: list[int], path: Path, run: HeaderPass) -> None:
         private = [t for t in tags if (t >> 16) & 1]
         creators: dict[tuple[int, int], tuple[int, str]] = {}
         for t in private:
@@ -77,27 +70,27 @@ class PrivateFilter:
                         safe_vr = self.safe[key] or "?"
                     elif _declared_safe(declared.get((group, creator)), elem & 0xFF):
                         safe_vr = "?"
-            if safe_vr is None or not self._keep(ds, t, safe_vr, path, run):
-                run.remove(ds, t, path)
+            if (safe_vr is None) or (not self._keep(ds, t, safe_vr, path, run)):
+                run.edits.remove(ds, t, path)
             else:
                 used.add((group, elem >> 8))
         for (group, block), (tag, _creator) in creators.items():
             if (group, block) not in used:
-                run.remove(ds, tag, path)
+                run.edits.remove(ds, tag, path)
 
-    def _keep(self, ds: Dataset, tag: int, safe_vr: str, path: tuple[str, ...], run: HeaderPass) -> bool:
+    def _keep(self, ds: Dataset, tag: int, safe_vr: str, path: Path, run: HeaderPass) -> bool:
         raw = ds.get_item(tag)
         vr = raw.VR
-        if safe_vr == "SQ" or vr == "SQ":
-            elem = _as_sequence(ds, tag)
+        if (safe_vr == "SQ") or (vr == "SQ"):
+            elem = as_sequence(ds, tag)
             if elem is None:
-                run.warn("safe private sequence that could not be parsed removed")
+                run.edits.warn("safe private sequence that could not be parsed removed")
                 return False
-            run.out.actions["C"] += 1
+            run.edits.count("C")
             for item in elem.value:
-                run.walk(item, (*path, f"({tag >> 16:04X},{tag & 0xFFFF:04X})"), "")
+                run.walk(item, (*path, tag_text(tag)), "")  # as the profile says of each element
             return True
-        if (safe_vr == "UI" or vr == "UI") and self.map_uids:
+        if ((safe_vr == "UI") or (vr == "UI")) and self.map_uids:
             # A UID kept in private data still links to the original instance: map it like any other.
             elem = convert_raw_data_element(raw) if not hasattr(raw, "keyword") else raw
             if elem.VR in ("UN", None):
@@ -105,7 +98,7 @@ class PrivateFilter:
                 elem.value = bytes(elem.value or b"").decode("ascii", "replace").strip("\0 ")
             ds[tag] = elem
             run.map_uids(ds, tag, path, counted=False)
-        run.out.actions["C"] += 1
+        run.edits.count("C")
         return True
 
     @staticmethod
@@ -120,8 +113,7 @@ class PrivateFilter:
                 creator = str(item.get("PrivateCreatorReference", "") or "").strip()
                 status = str(item.get("BlockIdentifyingInformationStatus", "") or "").strip().upper()
                 nonid = item.get("NonidentifyingPrivateElements", [])
-                offsets = {int(v) & 0xFF for v in (nonid if isinstance(nonid, (list, tuple)) or
-                                                   type(nonid).__name__ == "MultiValue" else [nonid]) if v is not None}
+                offsets = {int(v) & 0xFF for v in as_list(nonid) if v is not None}
                 if group and creator:
                     out[(group, creator)] = (status, offsets)
         except Exception:
@@ -135,22 +127,3 @@ def _declared_safe(declared: tuple[str, set[int]] | None, offset: int) -> bool:
     status, offsets = declared
     return status == "SAFE" or (status == "MIXED" and offset in offsets)
 
-
-def _as_sequence(ds: Dataset, tag: int):
-    """The element as a parsed sequence, or None when it is not one or cannot be parsed."""
-    raw = ds.get_item(tag)
-    try:
-        if getattr(raw, "is_raw", False) and raw.VR in (None, "UN"):
-            value = raw.value
-            if raw.length != 0xFFFFFFFF and not (isinstance(value, (bytes, bytearray))
-                                                 and bytes(value[:4]) in (b"\xfe\xff\x00\xe0", b"")):
-                return None
-            # PS3.5 6.2.2: a sequence encoded as UN holds implicit VR little endian items.
-            elem = convert_raw_data_element(raw._replace(VR="SQ", is_implicit_VR=True, is_little_endian=True),
-                                            ds=ds)
-            ds[tag] = elem
-        else:
-            elem = ds[tag]
-    except Exception:
-        return None
-    return elem if elem.VR == "SQ" else None

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 
 from .dates import written_forms
-from .header import CODE_PARTS, TEXT_VRS, _fit
+from .codes import CODE_PARTS
+from .elements import TEXT_VRS, fit
 from .phi import PhiTerms
 
 PATIENT_NAME, PATIENT_ID, METHOD = 0x00100010, 0x00100020, 0x00120063
@@ -69,7 +70,7 @@ def sweep(ds: Dataset, terms: PhiTerms) -> int:
             if patient.find_terms(text):
                 text = patient._terms_re.sub("***", text)
                 hit = True
-            new.append(_fit(text, elem.VR))
+            new.append(fit(text, elem.VR))
         if hit:
             elem.value = new if len(new) != 1 else new[0]
             changed += 1

@@ -22,7 +22,7 @@ from .instance import EXPLICIT_BE, Deidentifier, InstanceResult, Steps, transfer
 from .pixels import geometry
 from .pixels.info import PixelInfo
 from .pixels.palette import PaletteError, read_palette
-from .policy import keyword
+from .elements import keyword
 
 Box = tuple[int, int, int, int]
 ALL_FRAMES = -1  # key of the boxes that apply to every frame ("all" in JSON)

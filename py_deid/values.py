@@ -25,7 +25,7 @@ from pydicom.charset import decode_bytes
 from pydicom.datadict import dictionary_VM
 
 from ._standard import table_e1_1
-from .policy import _dictionary_vr
+from .elements import dictionary_vr
 
 VALID, INVALID, BROKEN = "valid", "invalid", "broken"
 
@@ -72,7 +72,7 @@ def _identity_tags() -> tuple[tuple[int, str], ...]:
         tag = int(group + elem, 16)
         if tag >> 16 in (0x0000, 0x0002):
             continue
-        out.append((tag, _dictionary_vr(tag) or ""))
+        out.append((tag, dictionary_vr(tag) or ""))
     return tuple(out)
 
 

@@ -19,13 +19,14 @@ from pydicom.multival import MultiValue
 from . import codes
 from . import dates as _dates
 from .clean_text import allowlisted
+from .codes import CODE_ITEM, CODE_PARTS
 from .conform import problems as value_problems
-from .header import CODE_ITEM, CODE_PARTS, DUMMY_TEXT, TEXT_VRS
+from .elements import DUMMY_TEXT, TEXT_VRS, dictionary_vr, keyword
 from .iod import IodTypes
 from .markers import TRIAL_TAGS
 from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .phi import PhiTerms, phi_patterns_in
-from .policy import _dictionary_vr, keyword, profile_for
+from .policy import profile_for
 from .privates import PrivateFilter
 from .pseudonyms import PATIENT_PSEUDONYM
 
@@ -107,10 +108,10 @@ class _Checker:
             except Exception:
                 self.add("unreadable", loc, "attribute cannot be parsed")
                 continue
-            vr = elem.VR if elem.VR != "UN" else (_dictionary_vr(tag) or "UN")
+            vr = elem.VR if elem.VR != "UN" else (dictionary_vr(tag) or "UN")
             resolved = self.profile.for_standard(tag, vr)
             action = resolved.action if resolved else None
-            if resolved is None and _dictionary_vr(tag) is None:
+            if resolved is None and dictionary_vr(tag) is None:
                 self.add("attribute-not-allowed", loc, "attribute unknown to the data dictionary")
                 continue
             if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):

@@ -104,3 +104,10 @@ def test_every_module_is_in_the_graph():
     edges = package_graph()
     assert {"header", "privates", "receiver.app", "pixels.clean", "hosts.services"} <= set(edges)
     assert "privates" in edges["header"] and "header" not in edges["privates"]
+
+
+def test_the_shared_element_helpers_are_a_leaf():
+    """elements.py is what every pass asks of an element: it leans on no pass (only on dates, itself a leaf)."""
+    edges = package_graph()
+    assert edges["elements"] <= {"dates"} and edges["dates"] == set()
+    assert all("header" not in edges[m] for m in ("verify", "residual", "conform", "phi", "privates", "policy"))

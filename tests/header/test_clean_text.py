@@ -21,7 +21,8 @@ from py_deid._standard.vocabulary import NAME_LIKE, WORDS
 from py_deid.clean_text import PLACEHOLDER, allowlisted
 from py_deid.options import Options
 from py_deid.phi import PhiTerms
-from py_deid.policy import Profile, _dictionary_vr
+from py_deid.elements import dictionary_vr
+from py_deid.policy import Profile
 
 from .helpers import deid, encode, read
 
@@ -32,7 +33,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:[.,][0-9]+)*")
 def _cleaned_texts(samples) -> list[str]:
     profile = Profile(Options(clean_descriptors=True))
     cleaned_tags = {tag for tag, r in profile.by_tag.items() if r.action == "C" and r.option == "clean_descriptors"
-                    and _dictionary_vr(tag) in TEXT_VRS}
+                    and dictionary_vr(tag) in TEXT_VRS}
     texts = set()
     for s in samples.all:
         path = samples.root / s.relpath

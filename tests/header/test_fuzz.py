@@ -29,7 +29,8 @@ from pydicom.sequence import Sequence
 from pydicom.valuerep import validate_value
 
 from py_deid.options import Options
-from py_deid.policy import Profile, _dictionary_vr
+from py_deid.elements import dictionary_vr
+from py_deid.policy import Profile
 from py_deid.verify import check_bytes
 
 from . import mutate
@@ -120,7 +121,7 @@ class Oracle:
                 continue
             seen += n
             tag = int(elem.tag)
-            if tag >> 16 & 1 or _dictionary_vr(tag) is None:
+            if tag >> 16 & 1 or dictionary_vr(tag) is None:
                 found.append(f"private or unknown {tag:08X}")
                 continue
             resolved = self.profile.for_standard(tag, elem.VR)
@@ -131,7 +132,7 @@ class Oracle:
                 found.append(f"person name {tag:08X}")
                 continue
             try:
-                validate_value(_dictionary_vr(tag), raw, RAISE)
+                validate_value(dictionary_vr(tag), raw, RAISE)
             except Exception:
                 found.append(f"invalid value {tag:08X}")
         return seen
