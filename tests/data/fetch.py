@@ -17,7 +17,6 @@ import csv
 import gzip
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tarfile

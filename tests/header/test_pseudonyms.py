@@ -3,7 +3,6 @@
 import copy
 import datetime as dt
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 

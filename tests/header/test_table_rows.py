@@ -54,7 +54,7 @@ NEW_ROW_VR = {
 VALUES = {
     "AE": "STATIONAE01", "AS": "045Y", "AT": 0x00100010, "CS": "PLANTED", "DA": "20110525", "DS": "1.5",
     "DT": "20110525143000", "FL": 1.5, "FD": 1.5, "IS": "7", "LO": f"Exam of {PHI_NAME} knee",
-    "LT": f"Findings for DOE JOHN: normal knee", "OB": b"\x01\x02", "OD": b"\x00" * 8, "OF": b"\x00" * 4,
+    "LT": "Findings for DOE JOHN: normal knee", "OB": b"\x01\x02", "OD": b"\x00" * 8, "OF": b"\x00" * 4,
     "OL": b"\x00" * 4, "OV": b"\x00" * 8, "OW": b"\x01\x02", "PN": PHI_NAME, "SH": "DOE JOHN", "SL": 5,
     "SS": 5, "ST": "Knee DOE JOHN", "SV": 5, "TM": "143000", "UC": "Knee DOE JOHN", "UI": PLANTED_UID, "UL": 5,
     "UN": b"DOEJ", "UR": "http://example.invalid/doe", "US": 5, "UT": "Knee of DOE JOHN", "UV": 5,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from io import BytesIO
 
 import httpx
 import numpy as np
