@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydicom.charset import decode_bytes
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -208,8 +209,6 @@ def _bytes_of(raw, vr: str) -> bytes | str | None:
 
 
 def _joined(data: bytes, encodings) -> str:
-    from pydicom.charset import decode_bytes  # noqa: PLC0415
-
     try:
         return decode_bytes(data.rstrip(b"\0"), encodings or ["ISO_IR 6"], {0x5C, 0x3D, 0x5E})
     except Exception:
@@ -217,8 +216,6 @@ def _joined(data: bytes, encodings) -> str:
 
 
 def _decoded(data: bytes, vr: str, encodings):
-    from pydicom.charset import decode_bytes  # noqa: PLC0415
-
     try:
         text = decode_bytes(data.rstrip(b"\0"), encodings or ["ISO_IR 6"], {0x5C})
     except Exception:
