@@ -20,7 +20,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from . import markers, residual, structure
+from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
@@ -322,24 +322,35 @@ def _match_encoding(ds: Dataset, ts: str) -> None:
 def _encode(ds: Dataset) -> bytes:
     """Part 10 bytes: zero preamble, the new file meta, the dataset in its transfer syntax.
 
-    Written with pydicom's element writers directly: dcmwrite deep-copies the file meta of every file,
-    which costs more than the rest of a small header."""
+    The dataset is written by py_deid.encoder (raw elements copied, the rest by pydicom's element writer),
+    or by pydicom's write_dataset where pydicom converts the dataset first. Both write the same bytes
+    (tests/header/test_encoder.py); dcmwrite is not used: it deep-copies the file meta of every file."""
     ts = str(ds.file_meta.TransferSyntaxUID)
     _match_encoding(ds, ts)
+    implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
     try:
-        fp = DicomBytesIO()
-        fp.write(b"\0" * 128 + b"DICM")
-        fp.write(markers.encode_file_meta(ds.file_meta))
-        body = DicomBytesIO() if ts == DEFLATED else fp
-        body.is_implicit_VR, body.is_little_endian = ts == IMPLICIT_LE, ts != EXPLICIT_BE
-        write_dataset(body, ds)
+        head = b"\0" * 128 + b"DICM" + markers.encode_file_meta(ds.file_meta)
+        parts = encoder.dataset_parts(ds, implicit=implicit, little=little) if FAST_ENCODER else None
+        if parts is None:
+            body = DicomBytesIO()
+            body.is_implicit_VR, body.is_little_endian = implicit, little
+            write_dataset(body, ds)
+            parts = [body.getvalue()]
         if ts == DEFLATED:
             packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
-            deflated = packer.compress(body.getvalue()) + packer.flush()
-            fp.write(deflated + (b"\0" if len(deflated) % 2 else b""))
-        return fp.getvalue()
+            parts = [packer.compress(part) for part in parts]
+            parts.append(packer.flush())
+            if sum(map(len, parts)) % 2:
+                parts.append(b"\0")
+        parts.insert(0, head)
+        return b"".join(parts)
     except Exception:
         raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
+
+
+# The raw-element encoder (py_deid.encoder); False writes every dataset with pydicom's write_dataset (tests
+# compare the two).
+FAST_ENCODER = True
 
 
 def run_sync(steps: Steps, ocr: OcrService | None) -> InstanceResult:
