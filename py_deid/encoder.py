@@ -2,14 +2,17 @@
 
 pydicom's writer gives every element its own buffer and header writes (most of the time of a small instance).
 Most elements of a de-identified header are still raw: the bytes read from the input, in the encoding of the
-output. This encoder emits such an element as one packed header and its value bytes, writes sequences (the
-items' lengths computed from the parts) itself, and hands every other element to pydicom's
-`write_data_element`, so that what pydicom would write differently is written by pydicom.
+output. This encoder emits such an element as one packed header and its value bytes, encodes the common
+values the de-identification sets (ASCII strings and text, numbers, number strings, person names) as
+pydicom's value writers do, writes sequences (the items' lengths computed from the parts) itself, and hands
+every other element to pydicom's `write_data_element`, so that what pydicom would write differently is
+written by pydicom.
 
 The rules are those of `write_dataset`, `write_data_element` and `write_sequence_item` (pydicom 3):
 - elements in tag order; group length elements of groups above 0006 are left out;
 - a dataset whose original encoding differs from the output's, or whose character set changed, is converted by
-  pydicom before it is written: such a dataset (the top level, or an item) is written by pydicom whole;
+  pydicom before it is written: such a dataset (the top level, or an item) is written by pydicom whole,
+  unless it holds only plain elements made here (nothing for pydicom to convert);
 - (0008,0005) Specific Character Set is read (and so converted) before the elements are written;
 - an explicit VR element whose value is over 64 KiB and whose VR has a 16-bit length becomes UN: pydicom's;
 - an undefined length value is followed by a sequence delimiter; undefined length Pixel Data must start with
@@ -42,6 +45,7 @@ _STRING_VRS = frozenset({"AE", "AS", "CS", "UR", "DA", "DT", "TM", "UI"})
 _TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UC", "UT"})  # write_text: encoded with the character set
 _NUMBER_VRS = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}  # write_numbers
 _NUMBER_STRINGS = frozenset({"DS", "IS"})  # write_number_string
+_PLAIN_VRS = _STRING_VRS | _TEXT_VRS | frozenset(_NUMBER_VRS) | _NUMBER_STRINGS | {"PN"}
 _STR_TYPES = (str, UID)
 _NUMBER_STRING_TYPES = (DSfloat, DSdecimal, IS)
 # Python codecs (of the DICOM character sets) that encode an ASCII string as its ASCII bytes in encode_string's
@@ -65,8 +69,13 @@ class _Writer:
         self.vr_bytes: dict[str, bytes] = {}
 
     def converted_by_pydicom(self, ds: Dataset) -> bool:
-        # write_dataset's own test, in its order (the second half reads the character set element)
-        return ds.original_encoding != self.encoding or ds.original_character_set != ds._character_set
+        """Whether pydicom converts ds before writing it, with effect. write_dataset's own test, in its order (the
+        second half reads the character set element), except for a dataset made here of plain elements
+        (De-identification Method Code Sequence's items): converting it changes nothing."""
+        if ds.original_encoding == self.encoding and ds.original_character_set == ds._character_set:
+            return False
+        # pydicom would correct ambiguous VRs (none here) and convert raw elements (none here)
+        return not all(type(e) is DataElement and e.VR in _PLAIN_VRS for e in ds._dict.values())
 
     def dataset(self, parts: list, ds: Dataset, parent_encoding) -> int:
         """Append the elements of ds; returns the number of bytes appended."""
