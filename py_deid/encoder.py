@@ -109,7 +109,7 @@ class _Writer:
     def raw(self, parts: list, tag: int, elem: RawDataElement) -> int:
         """A raw element as read; -1 where pydicom would do more than copy it (then pydicom writes it)."""
         value = elem.value
-        if type(value) is not bytes:
+        if type(value) is not bytes and type(value) is not memoryview:  # a view: Pixel Data (instance.py)
             return -1
         n = len(value)
         undefined = elem.length == UNDEFINED
@@ -242,6 +242,8 @@ class _Writer:
         return 8 + n
 
     def pydicom_element(self, parts: list, elem, encodings) -> int:
+        if type(elem) is RawDataElement and type(elem.value) is memoryview:
+            elem = elem._replace(value=bytes(elem.value))  # pydicom's writer looks at it as bytes
         fp = self.buffer()
         write_data_element(fp, elem, encodings)
         value = fp.getvalue()

@@ -169,3 +169,22 @@ def test_both_encoders_write_the_same_bytes_for_a_corpus_with_planted_phi(sample
             new, old = _run(data, options, True, monkeypatch), _run(data, options, False, monkeypatch)
             assert new.status == old.status == "done", path.name
             assert new.output == old.output, path.name
+
+
+def test_large_pixel_data_is_written_from_the_input_bytes(samples, monkeypatch):
+    """Pixel Data as read is handed to the encoder as a view of the input (no second copy), and the output is
+    the same bytes as when pydicom's own copy is written."""
+    data = samples.bytes("philips_mprage.dcm")
+    shared = []
+    real = instance._share_pixel_data
+
+    def spy(ds, source):
+        real(ds, source)
+        shared.append(type(ds._dict[instance.PIXEL_DATA].value))
+
+    monkeypatch.setattr(instance, "_share_pixel_data", spy)
+    new = _run(data, Options(), True, monkeypatch)
+    monkeypatch.setattr(instance, "SHARED_PIXELS_MIN", 1 << 62)
+    old = _run(data, Options(), False, monkeypatch)
+    assert shared == [memoryview, bytes]
+    assert new.status == "done" and new.output == old.output
