@@ -141,8 +141,8 @@ class _Writer:
     def element(self, parts: list, tag: int, elem: DataElement, encodings: list[str]) -> int:
         """A DataElement of a common VR and value type, as pydicom encodes it; -1 for pydicom to write it."""
         vr = elem.VR
-        if elem.is_undefined_length:
-            return -1
+        if vr not in _PLAIN_VRS or elem.is_undefined_length:
+            return -1  # pydicom checks the VR first (an ambiguous one cannot be written explicitly), even when empty
         try:
             value = b"" if elem.is_empty else self.value(vr, elem.value, encodings)
         except (UnicodeError, ValueError, TypeError, OverflowError, struct.error):

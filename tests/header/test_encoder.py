@@ -188,3 +188,14 @@ def test_large_pixel_data_is_written_from_the_input_bytes(samples, monkeypatch):
     old = _run(data, Options(), False, monkeypatch)
     assert shared == [memoryview, bytes]
     assert new.status == "done" and new.output == old.output
+
+
+def test_an_empty_element_of_an_ambiguous_vr_fails_as_pydicom_fails(samples):
+    """pydicom refuses to write 'US or SS' in explicit VR even when the value is empty; so must the encoder."""
+    ds = pydicom.dcmread(samples.path("CT_small.dcm"))
+    ds.add_new(0x00283002, "US or SS", None)  # LUT Descriptor, VR left ambiguous
+    with pytest.raises(ValueError, match="ambiguous VR"):
+        encoder.dataset_parts(ds, implicit=False, little=True)
+    implicit = _edited(_read(samples, "MR_small_implicit.dcm"), lambda ds: ds.add_new(0x00283002, "US or SS", None))
+    fast, slow = _both(implicit, True, True)
+    assert fast == slow
