@@ -15,12 +15,13 @@ from io import BytesIO
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from . import markers, residual, structure
+from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
@@ -34,6 +35,7 @@ DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
+PIXEL_DATA = 0x7FE00010
 
 Steps = Generator[OcrRequest, list[Word], "InstanceResult"]
 
@@ -74,6 +76,11 @@ class InstanceResult:
 
 def read_dataset(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> Dataset:
     """The dataset of a Part 10 file (or a bare dataset), after a strict check of its structure."""
+    return _read(data, limits)[0]
+
+
+def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset, bytes]:
+    """read_dataset, and the bytes pydicom read it from (the input, or the input inflated)."""
     if not data:
         raise InstanceProblem("empty", "empty file", SKIPPED)
     deflated = False
@@ -116,7 +123,29 @@ def read_dataset(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> Dataset
         _check_native_pixels(ds, ts)
     except structure.StructureError as e:
         raise InstanceProblem("pixel-description", f"pixel data does not match its description: {e}") from None
-    return ds
+    return ds, data
+
+
+SHARED_PIXELS_MIN = 1 << 20
+
+
+def _share_pixel_data(ds: Dataset, source: bytes) -> None:
+    """Pixel Data still as read becomes a view of the bytes it was read from, and pydicom's copy of it goes:
+    the output of a large instance is then built beside one copy of its pixels instead of two. Only when the
+    view holds exactly the value (compared); the element stays raw, written as read."""
+    raw = ds._dict.get(PIXEL_DATA)
+    if type(raw) is not RawDataElement or type(raw.value) is not bytes or len(raw.value) < SHARED_PIXELS_MIN:
+        return
+    view = memoryview(source)[raw.value_tell:raw.value_tell + len(raw.value)]
+    if view == raw.value:
+        ds._dict[PIXEL_DATA] = raw._replace(value=view)
+
+
+def _unshare_pixel_data(ds: Dataset) -> None:
+    """Back to bytes, for pydicom's writer (it looks at the value as bytes)."""
+    raw = ds._dict.get(PIXEL_DATA)
+    if type(raw) is RawDataElement and type(raw.value) is memoryview:
+        ds._dict[PIXEL_DATA] = raw._replace(value=bytes(raw.value))
 
 
 def _check_native_pixels(ds: Dataset, ts: str) -> None:
@@ -231,7 +260,7 @@ class Deidentifier:
         return removed
 
     def _process(self, data: bytes, pixel_plan: dict | None = None) -> Steps:
-        ds = read_dataset(data)
+        ds, source = _read(data)
         sop_class = short_text(ds, "SOPClassUID")
         if not sop_class:
             raise InstanceProblem("no-sop-class", "no SOP Class UID: not a composite instance")
@@ -282,6 +311,8 @@ class Deidentifier:
                 raise InstanceProblem("no-uid", f"{kw} is not a valid UID after its value was checked")
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
+        _share_pixel_data(ds, source)
+        del source, data
         output = _encode(ds)
         found = residual.needles(terms)
         if residual.present(output, found, residual.header_end(output, ts == EXPLICIT_BE)):
@@ -322,24 +353,36 @@ def _match_encoding(ds: Dataset, ts: str) -> None:
 def _encode(ds: Dataset) -> bytes:
     """Part 10 bytes: zero preamble, the new file meta, the dataset in its transfer syntax.
 
-    Written with pydicom's element writers directly: dcmwrite deep-copies the file meta of every file,
-    which costs more than the rest of a small header."""
+    The dataset is written by py_deid.encoder (raw elements copied, the rest by pydicom's element writer),
+    or by pydicom's write_dataset where pydicom converts the dataset first. Both write the same bytes
+    (tests/header/test_encoder.py); dcmwrite is not used: it deep-copies the file meta of every file."""
     ts = str(ds.file_meta.TransferSyntaxUID)
     _match_encoding(ds, ts)
+    implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
     try:
-        fp = DicomBytesIO()
-        fp.write(b"\0" * 128 + b"DICM")
-        fp.write(markers.encode_file_meta(ds.file_meta))
-        body = DicomBytesIO() if ts == DEFLATED else fp
-        body.is_implicit_VR, body.is_little_endian = ts == IMPLICIT_LE, ts != EXPLICIT_BE
-        write_dataset(body, ds)
+        head = b"\0" * 128 + b"DICM" + markers.encode_file_meta(ds.file_meta)
+        parts = encoder.dataset_parts(ds, implicit=implicit, little=little) if FAST_ENCODER else None
+        if parts is None:
+            _unshare_pixel_data(ds)
+            body = DicomBytesIO()
+            body.is_implicit_VR, body.is_little_endian = implicit, little
+            write_dataset(body, ds)
+            parts = [body.getvalue()]
         if ts == DEFLATED:
             packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
-            deflated = packer.compress(body.getvalue()) + packer.flush()
-            fp.write(deflated + (b"\0" if len(deflated) % 2 else b""))
-        return fp.getvalue()
+            parts = [packer.compress(part) for part in parts]
+            parts.append(packer.flush())
+            if sum(map(len, parts)) % 2:
+                parts.append(b"\0")
+        parts.insert(0, head)
+        return b"".join(parts)
     except Exception:
         raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
+
+
+# The raw-element encoder (py_deid.encoder); False writes every dataset with pydicom's write_dataset (tests
+# compare the two).
+FAST_ENCODER = True
 
 
 def run_sync(steps: Steps, ocr: OcrService | None) -> InstanceResult:

@@ -56,3 +56,17 @@ def test_peak_memory_does_not_grow_with_the_folder(samples, tmp_path, jobs):
           f"{peaks['large']:.1f} MB for {n}")
     assert peaks["large"] < LIMIT_MB
     assert peaks["large"] - peaks["small"] < 10  # bounded by the window of groups, not the folder
+
+
+@pytest.mark.slow
+def test_one_large_file_is_held_twice_at_most(samples, tmp_path):
+    """A 43 MB multi-frame instance, header only: the input and the output are in memory together, pydicom's
+    copy of Pixel Data is not (py_deid.instance shares the input's bytes with the encoder)."""
+    src = samples.path("ultrasound-multiframe.dcm")
+    size_mb = src.stat().st_size / 2**20
+    m = measure([sys.executable, "-m", "py_deid", "deidentify", src, "-o", tmp_path / "out", "--pixels", "off"],
+                log=tmp_path / "log")
+    assert m["returncode"] == 0, (tmp_path / "log").read_text()[-2000:]
+    print(f"\npeak RSS for one {size_mb:.0f} MB file: {m['max_rss_mb']:.1f} MB")
+    assert m["max_rss_mb"] < LIMIT_MB
+    assert m["max_rss_mb"] < 60 + 2.3 * size_mb  # interpreter and libraries, two copies; three before
