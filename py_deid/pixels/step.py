@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
 from . import geometry, overlays, templates, text_presence
+from .glyphs import Glyphs
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
@@ -160,9 +161,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
         if settings.text == "strict":
             yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)
+        # Every mask is drawn on the glyphs OCR's boxes hold, not on the boxes (pixels.glyphs): the same masks
+        # whichever engine read the frame, and no letter cut in half.
+        glyphs = Glyphs(store.render(i))
         boxes = list(fixed)
         for words, dec in zip(readings, decisions):
-            boxes += mask_boxes(words, dec, width, height)
+            boxes += mask_boxes(words, dec, width, height, glyphs.snap)
             _count(counts, dec)
             _remember(seen, i, words, dec)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
@@ -170,9 +174,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         # decided, but unread ink there is not masked: on images without text the screen's false alarms are
         # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels).
         if settings.text == "strict" and not screened:
-            unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(readings, decisions))
-            unread = yield from _unless_technical(reader, store, i, geometry.without_contained(unread), matcher,
-                                                  vocabulary, closer)
+            unread = text_presence.ink_outside(store.render(i), pieces,
+                                               settled_boxes(readings, decisions, glyphs.snap))
+            unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
+            unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
             boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]
         _mask_frame(store, i, boxes, counts, outcome)

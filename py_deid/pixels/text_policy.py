@@ -277,8 +277,12 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     return out
 
 
-def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int) -> list[geometry.Box]:
-    """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin."""
+def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
+               snap=None) -> list[geometry.Box]:
+    """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
+    `snap(box)`: the box of the glyphs a word's box holds (pixels.glyphs), or None. With it, each word's mask is
+    its glyphs plus 2 px, whatever box the OCR engine gave; without it (or where it finds no glyph), OCR's box
+    plus a margin of a third of the text height across and a sixth above and below."""
     masked = {d.index for d in decisions if d.mask}
     boxes = []
     for seg in geometry.segments(words):
@@ -288,23 +292,37 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 run.append(i)
                 continue
             if run:
-                b = geometry.union(geometry.word_box(words[j]) for j in run)
-                h = max(words[j].height for j in run)
-                # Wider than high: the next line is close above and below, the next word is not.
-                grown = geometry.grow(b, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
-                clipped = geometry.clip(grown, width, height)
+                parts = []
+                for j in run:
+                    wb = geometry.word_box(words[j])
+                    snapped = snap(wb) if snap else None
+                    if snapped:
+                        parts.append(geometry.grow(snapped, 2))
+                    else:
+                        h = words[j].height
+                        # Wider than high: the next line is close above and below, the next word is not.
+                        parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
+                clipped = geometry.clip(geometry.union(parts), width, height)
                 if clipped:
                     boxes.append(clipped)
                 run = []
     return geometry.without_contained(boxes)
 
 
-def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]]) -> list[geometry.Box]:
+def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
+                  snap=None) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
-    may stay only under a word OCR read there (whose own decision then applies), grown by a pixel (OCR's boxes
-    cut anti-aliased edges). Ink that no reading boxed at all is text OCR could not see, and is masked.
+    may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
+    all is text OCR could not see, and is masked. A word's ink is that of the glyphs its box holds (`snap`,
+    pixels.glyphs: the same whichever engine boxed it), else its box; grown by 2 px for the anti-aliased rim.
 
     Only boxes of words read are taken, not their confidence: Tesseract reports confidence 0 for settings it
     reads right in sparse mode ("MI" "1.1" on a 14 px line), so requiring a confidence here (50 was tried)
     masked a third of the technical text of the generated tests."""
-    return [geometry.grow(geometry.word_box(r[d.index]), 1) for r, ds in zip(readings, decisions) for d in ds]
+    out = []
+    for r, ds in zip(readings, decisions):
+        for d in ds:
+            wb = geometry.word_box(r[d.index])
+            snapped = snap(wb) if snap else None
+            out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
+    return out
