@@ -9,7 +9,7 @@ that lie mostly inside it, taken whole. Two engines that box a word differently 
 the masks are equal; and a mask never cuts a letter in half.
 
 Ink is told from background by contrast with the window's most common value (the background of annotation is
-flat), at a third of the strongest contrast inside the box: the anti-aliased rim is left to the mask's margin.
+flat), at a quarter of the strongest contrast inside the box: the anti-aliased rim is left to the mask's margin.
 A component that reaches the window's edge is not a glyph (a ruler, a line of the image, speckle); of it only
 what lies inside the box counts.
 
@@ -66,7 +66,9 @@ class Glyphs:
         if not inner:
             return None
         h = inner[3]
-        window = geometry.clip(geometry.grow(inner, max(4, h), max(3, h // 2 + 2)), width, height)
+        # Room for whole glyphs around a box that holds a sliver of them (a reading of half a line: OCR of a
+        # region whose edge cut the line boxes its lower half as a word of its own).
+        window = geometry.clip(geometry.grow(inner, max(6, h), max(6, 2 * h)), width, height)
         wx, wy, ww, wh = window
         px = img.pixels
         rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
@@ -79,7 +81,7 @@ class Glyphs:
             contrast = max(contrast, max(seg) - background, background - min(seg))
         if contrast < MIN_CONTRAST:
             return None
-        t = max(MIN_CONTRAST // 2, contrast // 3)
+        t = max(MIN_CONTRAST // 2, contrast // 4)
         table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
         # Connected components by runs: each run of ink in a row joins the runs of the row above that touch it
         # (diagonals included). Union-find over run indices.
@@ -118,14 +120,34 @@ class Glyphs:
                 c[1] += max(0, min(e, ix1) - max(s, ix0))
             c[2], c[3] = min(c[2], s), min(c[3], r)
             c[4], c[5] = max(c[4], e), max(c[5], r + 1)
-        picked = []
+        picked, rest = [], []
         for ink, inside, x0, y0, x1, y1 in comps.values():
+            edge = x0 == 0 or y0 == 0 or x1 == ww or y1 == wh
             if not inside or inside < INSIDE * ink:
+                if not edge:
+                    rest.append((x0, y0, x1, y1))
                 continue
-            if x0 == 0 or y0 == 0 or x1 == ww or y1 == wh:
+            if edge:
                 # reaches the window's edge: not a glyph; only its part inside the box counts
                 x0, y0, x1, y1 = max(x0, ix0), max(y0, iy0), min(x1, ix1), min(y1, iy1)
                 if x1 <= x0 or y1 <= y0:
                     continue
-            picked.append((wx + x0, wy + y0, x1 - x0, y1 - y0))
-        return geometry.union(picked) if picked else None
+            picked.append((x0, y0, x1, y1))
+        if not picked:
+            return None
+        # Glyphs closer to the word than the space between letters are part of it: punctuation OCR left out of
+        # its box ("HASSAN" of "HASSAN,"), an accent, the dot of an i.
+        x0, y0 = min(p[0] for p in picked), min(p[1] for p in picked)
+        x1, y1 = max(p[2] for p in picked), max(p[3] for p in picked)
+        gap = max(1, round(0.15 * (y1 - y0)))
+        grown = True
+        while grown:
+            grown = False
+            for k, (a0, b0, a1, b1) in enumerate(rest):
+                if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
+                        a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
+                    x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+                    rest.pop(k)
+                    grown = True
+                    break
+        return (wx + x0, wy + y0, x1 - x0, y1 - y0)

@@ -313,7 +313,8 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
                   snap=None) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
-    all is text OCR could not see, and is masked. A word's ink is that of the glyphs its box holds (`snap`,
+    all is text OCR could not see, and is masked; so is ink under reads taken for noise (a stray letter or a
+    weak read where the detector found a line of text). A word's ink is that of the glyphs its box holds (`snap`,
     pixels.glyphs: the same whichever engine boxed it), else its box; grown by 2 px for the anti-aliased rim.
 
     Only boxes of words read are taken, not their confidence: Tesseract reports confidence 0 for settings it
@@ -322,6 +323,8 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
+            if d.reason == "noise":  # a weak read in a line of text is not a reading of it: its ink is unread
+                continue
             wb = geometry.word_box(r[d.index])
             snapped = snap(wb) if snap else None
             out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
