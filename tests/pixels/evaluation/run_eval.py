@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/pixels/evaluation/run_eval.py [--mode strict phi] [--read] [--cases NAME ...]
                                                         [--pixels auto] [--json FILE]
+                                                        [--engine native|tesseract.js]
 
 --read adds the independent OCR pass (slow: about 5 s per frame read; cines are read on three frames).
 Failures are listed with the word's text: the set is synthetic (and the real files' text is public sample data).
@@ -33,14 +34,15 @@ def drive(steps, ocr):
         return stop.value
 
 
-def clean_with_py_deid(ds, mode: str, pixels: str = "auto"):
-    """Run the pixel step on ds (in place) as the pipeline does; returns (output dataset, seconds, outcome)."""
+def clean_with_py_deid(ds, mode: str, pixels: str = "auto", ocr=None):
+    """Run the pixel step on ds (in place) as the pipeline does; returns (output dataset, seconds, outcome).
+    `ocr`: the OCR service (default: the native host's)."""
     from py_deid import pixels as px
     from py_deid.hosts import native
     from py_deid.options import Settings
     from py_deid.phi import PhiTerms
 
-    ocr, codecs = native.ocr_service(), native.codec_service()
+    ocr, codecs = ocr or native.ocr_service(), native.codec_service()
     ts = str(ds.file_meta.TransferSyntaxUID)
     start = time.perf_counter()
     outcome = drive(px.clean(ds, Settings(pixels=pixels, text=mode), PhiTerms.from_dataset(ds),
@@ -66,7 +68,14 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*")
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--engine", choices=["native", "tesseract.js"], default="native",
+                    help="tesseract.js: the browser's OCR engine, run by Node (browser_ocr.js)")
     args = ap.parse_args(argv)
+    engine = None
+    if args.engine == "tesseract.js":
+        import browser_ocr
+
+        engine = browser_ocr.BrowserEngineOcr()
     cases = all_cases(args.cases, real=not args.no_real)
     reader = None
     if args.read:
@@ -78,7 +87,7 @@ def main(argv=None) -> int:
         total = eval_score.Score()
         per_case = {}
         for case in cases:
-            out, seconds, outcome = clean_with_py_deid(eval_score.copy(case.dataset), mode, args.pixels)
+            out, seconds, outcome = clean_with_py_deid(eval_score.copy(case.dataset), mode, args.pixels, engine)
             s = eval_score.score(case, out, seconds, reader)
             per_case[case.spec.name] = {**s.row(), "checked": outcome.required}
             total.add(s)
