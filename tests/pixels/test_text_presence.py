@@ -84,14 +84,17 @@ def test_ink_that_no_word_covers_is_found_tightly_and_gaps_give_nothing():
     assert pieces
     # OCR boxed the first word only: the second word's ink is returned, tight, and the gap is not
     read = [Word("GARCIA", first[0], first[1], first[2] - first[0], first[3] - first[1], 0.0)]
-    boxes = settled_boxes([read], [[Decision(0, False, "noise")]])
+    boxes = settled_boxes([read], [[Decision(0, False, "technical")]])
     left = text_presence.ink_outside(gray, pieces, boxes)
     want = (second[0], second[1], second[2] - second[0], second[3] - second[1])
     assert left and all(geometry.contains(geometry.grow(want, 1), b) for b in left)
     # boxed whole: nothing left; boxed nowhere: both words
     both = read + [Word("1951", *want, 0.0)]
-    assert text_presence.ink_outside(gray, pieces, settled_boxes([both], [[Decision(0, False, "noise"),
+    assert text_presence.ink_outside(gray, pieces, settled_boxes([both], [[Decision(0, False, "technical"),
                                                                            Decision(1, True, "phi-term")]])) == []
+    # a read taken for noise is no reading of the ink under it (strict mode masks it unless read as technical)
+    noise = settled_boxes([both], [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]])
+    assert any(b[0] <= first[0] + 1 for b in text_presence.ink_outside(gray, pieces, noise))
     everything = text_presence.ink_outside(gray, pieces, [])
     assert any(b[0] <= first[0] + 1 for b in everything) and any(b[0] + b[2] >= second[2] - 3 for b in everything)
 
