@@ -8,8 +8,7 @@ is snapped to the glyphs it holds: the connected components of ink (8-connected,
 that lie mostly inside it, taken whole. Two engines that box a word differently still name the same glyphs, so
 the masks are equal; and a mask never cuts a letter in half.
 
-Ink is told from background by contrast with the window's most common value (the background of annotation is
-flat), at a quarter of the strongest contrast inside the box: the anti-aliased rim is left to the mask's margin.
+Ink is told from background by contrast with the window's median (ink is the lesser part of it), at a quarter of the strongest contrast inside the box: the anti-aliased rim is left to the mask's margin.
 A component that reaches the window's edge is not a glyph (a ruler, a line of the image, speckle); of it only
 what lies inside the box counts.
 
@@ -47,13 +46,21 @@ class Glyphs:
 
     def __init__(self, image: GrayImage) -> None:
         self.image = image
-        self._cache: dict[Box, Box | None] = {}
+        self._cache: dict[Box, tuple[Box | None, bool]] = {}
+        self._clean = True
 
     def snap(self, box: Box) -> Box | None:
         """The box of the glyphs `box` holds; None when it holds no ink (then the caller keeps its own box)."""
+        return self.snap_clean(box)[0]
+
+    def snap_clean(self, box: Box) -> tuple[Box | None, bool]:
+        """(snap(box), whether every ink component it holds is a whole glyph). False when one reached past the
+        window (text over anatomy or speckle, a noisy ground): then the glyphs' edges are not known and a
+        caller that must hide the word adds OCR's box with a margin."""
         box = tuple(int(v) for v in box)
         if box not in self._cache:
-            self._cache[box] = self._snap(box)
+            self._clean = True
+            self._cache[box] = (self._snap(box), self._clean)
         return self._cache[box]
 
     def snap_or_keep(self, box: Box) -> Box:
@@ -72,7 +79,15 @@ class Glyphs:
         wx, wy, ww, wh = window
         px = img.pixels
         rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
-        background = Counter(b"".join(rows)).most_common(1)[0][0]
+        # The background: the window's median (its ink is the lesser part). Not its most common value: flat
+        # ink on a noisy ground is more common than any one value of the noise.
+        counts = Counter(b"".join(rows))
+        half, seen, background = (ww * wh) // 2, 0, 0
+        for value in sorted(counts):
+            seen += counts[value]
+            if seen > half:
+                background = value
+                break
         ix0, iy0 = inner[0] - wx, inner[1] - wy
         ix1, iy1 = ix0 + inner[2], iy0 + inner[3]
         contrast = 0
@@ -129,6 +144,7 @@ class Glyphs:
                 continue
             if edge:
                 # reaches the window's edge: not a glyph; only its part inside the box counts
+                self._clean = False
                 x0, y0, x1, y1 = max(x0, ix0), max(y0, iy0), min(x1, ix1), min(y1, iy1)
                 if x1 <= x0 or y1 <= y0:
                     continue

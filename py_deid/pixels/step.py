@@ -166,7 +166,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         glyphs = Glyphs(store.render(i))
         boxes = list(fixed)
         for words, dec in zip(readings, decisions):
-            boxes += mask_boxes(words, dec, width, height, glyphs.snap)
+            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean)
             _count(counts, dec)
             _remember(seen, i, words, dec)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
@@ -175,7 +175,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels).
         if settings.text == "strict" and not screened:
             unread = text_presence.ink_outside(store.render(i), pieces,
-                                               settled_boxes(readings, decisions, glyphs.snap))
+                                               settled_boxes(readings, decisions, glyphs.snap, content))
             unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)

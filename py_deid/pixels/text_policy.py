@@ -280,9 +280,11 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
 def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
                snap=None) -> list[geometry.Box]:
     """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
-    `snap(box)`: the box of the glyphs a word's box holds (pixels.glyphs), or None. With it, each word's mask is
-    its glyphs plus 2 px, whatever box the OCR engine gave; without it (or where it finds no glyph), OCR's box
-    plus a margin of a third of the text height across and a sixth above and below."""
+    `snap(box)`: (the box of the glyphs a word's box holds, whether they are whole glyphs) (pixels.glyphs
+    Glyphs.snap_clean), or None. With it, each word's mask is its glyphs plus 2 px, whatever box the OCR engine
+    gave; without it, where it finds no glyph, or where the ink runs into image content (the glyphs' edges are
+    not known), OCR's box plus a margin of a third of the text height across and a sixth above and below is
+    masked as well."""
     masked = {d.index for d in decisions if d.mask}
     boxes = []
     for seg in geometry.segments(words):
@@ -295,10 +297,10 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 parts = []
                 for j in run:
                     wb = geometry.word_box(words[j])
-                    snapped = snap(wb) if snap else None
+                    snapped, whole = snap(wb) if snap else (None, False)
                     if snapped:
                         parts.append(geometry.grow(snapped, 2))
-                    else:
+                    if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
                         parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
@@ -310,22 +312,39 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
 
 
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
-                  snap=None) -> list[geometry.Box]:
+                  snap=None, content: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
-    all is text OCR could not see, and is masked; so is ink under reads taken for noise (a stray letter or a
-    weak read where the detector found a line of text). A word's ink is that of the glyphs its box holds (`snap`,
-    pixels.glyphs: the same whichever engine boxed it), else its box; grown by 2 px for the anti-aliased rim.
+    all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
+    the same line (a stray letter or a weak read of the rest of a name, outside image content). A word's ink is that of the
+    glyphs its box holds (`snap`, pixels.glyphs: the same whichever engine boxed it), else its box; grown by 2 px
+    for the anti-aliased rim.
 
     Only boxes of words read are taken, not their confidence: Tesseract reports confidence 0 for settings it
     reads right in sparse mode ("MI" "1.1" on a 14 px line), so requiring a confidence here (50 was tried)
     masked a third of the technical text of the generated tests."""
+    masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
-            if d.reason == "noise":  # a weak read in a line of text is not a reading of it: its ink is unread
-                continue
             wb = geometry.word_box(r[d.index])
+            # A weak read next to masked text on its line (the rest of a name OCR half read) is not a reading of
+            # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
+            # speckle read as letters, and stays.
+            if d.reason == "noise" and _beside(wb, masked) and not any(
+                    geometry.intersection_area(c, wb) >= 0.5 * wb[2] * wb[3] for c in content):
+                continue
             snapped = snap(wb) if snap else None
             out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
     return out
+
+
+def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:
+    """Another box on the same line (half the smaller height shared) within `reach` text heights across."""
+    for o in others:
+        small = min(box[3], o[3])
+        shared = min(geometry.bottom(box), geometry.bottom(o)) - max(box[1], o[1])
+        gap = max(box[0], o[0]) - min(geometry.right(box), geometry.right(o))
+        if shared >= 0.5 * small and gap <= reach * max(box[3], o[3]):
+            return True
+    return False
