@@ -176,6 +176,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         if settings.text == "strict" and not screened:
             unread = text_presence.ink_outside(store.render(i), pieces,
                                                settled_boxes(readings, decisions, glyphs.snap, content))
+            if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
+                unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
+                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread]))
             unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)

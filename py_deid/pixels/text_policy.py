@@ -312,7 +312,8 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
 
 
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
-                  snap=None, content: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
+                  snap=None, content: Sequence[geometry.Box] = (),
+                  masked_ink: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
     all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
@@ -324,6 +325,7 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     reads right in sparse mode ("MI" "1.1" on a 14 px line), so requiring a confidence here (50 was tried)
     masked a third of the technical text of the generated tests."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
+    masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
