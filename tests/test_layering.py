@@ -24,7 +24,7 @@ HOST_MODULES = ("cli", "site_key", "__main__", "batch", "distributed", "verify_f
                 "_standard.generate_vocabulary")
 # The core modules that read package data. The pixels work moves both readers into one data-loading module:
 # its merge replaces these two names by that one.
-DATA_READERS = frozenset({"pixels.templates", "pixels.text_policy"})
+DATA_READERS = frozenset({"package_data"})
 PLATFORM_MODULE = "hosts"  # py_deid/hosts/__init__.py
 
 # Files, network, processes, threads, the platform, dynamic imports; and the host libraries.
@@ -232,7 +232,7 @@ def test_a_core_module_that_does_io_is_caught():
         "calls open()", "calls .write_bytes()", "calls pydicom.dcmread on something other than an in-memory buffer",
         "calls .save_as()", "calls .read_text()"]), called
     # The same package-data read by a data reader is what the rule allows.
-    assert call_problems("pixels.templates", _tree("""
+    assert call_problems("package_data", _tree("""
         from importlib import resources
         text = resources.files("py_deid").joinpath("config", "x.toml").read_text(encoding="utf-8")
     """)) == []

@@ -18,6 +18,7 @@ Every frame ends up with complete readings: only re-reading of identical pixels 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
@@ -47,7 +48,10 @@ def banner_bands(image: GrayImage, min_height: int = 8) -> list[Box]:
         uniform.append(sum(1 for v in row if abs(v - m) <= 12) / len(row))
     if not medians:
         return []
-    background = sorted(medians)[len(medians) // 2]
+    # The frame's background: the usual value of its flat rows. Rows across image content are not flat, and
+    # taking them in would make a grey bar over a frame of tissue look like background.
+    flat = sorted(m for m, u in zip(medians, uniform) if u >= 0.55) or sorted(medians)
+    background = flat[len(flat) // 2]
     flags = [u >= 0.55 and abs(m - background) >= 30 for m, u in zip(medians, uniform)]
     bands, start, gap = [], None, 0
     for y, flag in enumerate(flags + [False] * 4):
@@ -180,15 +184,25 @@ class FrameReader:
         self._first_done = True
         return [list(r) for r in self._readings]
 
+    def read_regions(self, i: int, rects: list[Box]) -> Generator[OcrRequest, list[Word], Readings]:
+        """The readings of the given regions of frame i only (a screened frame's candidate lines): nothing of
+        an earlier frame is carried over, so a region is never taken as read when its pixels changed."""
+        self.stats.frames += 1
+        self._readings = [[], []]
+        self._digests = None
+        yield from self._read_area(i, rects, full=False)
+        self._first_done = True
+        return [list(r) for r in self._readings]
+
     def _read_area(self, i: int, rects: list[Box], full: bool) -> Generator[OcrRequest, list[Word], None]:
         first, second = ([], []) if full else self._readings
         if not full:  # second-look words of a changed area are looked at again below (or are gone)
             second = [w for w in second
                       if not any(geometry.contains(r, geometry.word_box(w)) for r in rects)]
+        if self._bands is None:  # found on the first frame read, whole (a cine's bars do not move)
+            self._bands = banner_bands(self.store.render(i, box=None, scale=1))
         for rect in rects:
             image = self.store.render(i, box=rect, scale=1)
-            if self._bands is None and full:
-                self._bands = banner_bands(image)
             quiet = self._quiet(rect, image) if self.quiet_reading and not self.nearest else None
             # After the first frame, changed image content (a cine's moving speckle) is read whole at its own
             # size, and enlarged only with the content painted over: the text around it gets the full
@@ -197,6 +211,9 @@ class FrameReader:
             fresh = yield from self._read(i, rect, factor, self.psm, image)
             if quiet is not None:
                 fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, quiet)))
+            unbanded = self._without_bands(rect, image)
+            if unbanded is not None:
+                fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, unbanded)))
             first = _merge(first, fresh, rect)
         for band in self._bands or ():
             if full or any(geometry.intersects(band, r) for r in rects):
@@ -209,6 +226,21 @@ class FrameReader:
             for block in blocks:
                 second = _merge(second, (yield from self._read(i, block, factor, self.psm)), block)
         self._readings = [first, second]
+
+    def _without_bands(self, rect: Box, image: GrayImage) -> GrayImage | None:
+        """The rectangle with the banner bands it only partly holds painted in the rest's background (the bands
+        are read on their own): one global threshold cannot serve text on a grey bar and text on black."""
+        x0, y0 = rect[0], rect[1]
+        inside = [geometry.clip((b[0] - x0, b[1] - y0, b[2], b[3]), image.width, image.height)
+                  for b in self._bands or () if geometry.intersects(b, rect) and not geometry.contains(b, rect)]
+        inside = [b for b in inside if b]
+        if not inside:
+            return None
+        rows = [y for y in range(image.height) if not any(b[1] <= y < b[1] + b[3] for b in inside)]
+        if not rows:
+            return None
+        rest = b"".join(image.pixels[y * image.width:(y + 1) * image.width:3] for y in rows)
+        return blank(image, inside, Counter(rest).most_common(1)[0][0])
 
     def _quiet(self, rect: Box, image: GrayImage) -> GrayImage | None:
         """The rectangle with its image content (speckle, anatomy) painted over, to be read as well: Tesseract's

@@ -31,6 +31,12 @@ OTHER = (
     _EMAIL, _SSN, _PHONE,  # the header's patterns (py_deid.phi)
     r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
     r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825
+    r"(?<![\w.])\d{1,3}\s?(?:Y|YO|Y/O|YR|YRS|YEARS?)(?![\w/])",  # ages: 45Y, 45 yrs, 45 y/o
+    r"(?<![\w.])0\d{2}[DWMY](?![\w])",  # ages as DICOM writes them (Age String): 045Y, 006M
+    r"(?<![\w.])\d{5}-\d{4}(?![\w.])",  # ZIP+4
+    r"(?<![\w.])(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|"
+    r"T[NX]|UT|V[AT]|W[AIVY]),?\s\d{5}(?![\w.])",  # a US state and ZIP code: OH 44195
+    r"(?<![\w.])[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}(?![\w.])",  # a UK postcode: SW1A 1AA
 )
 DATE_RE = re.compile("|".join(f"(?:{p})" for p in DATES), re.IGNORECASE)
 TIME_RE = re.compile(rf"(?<![\w.]){_TIME}(?![\w])", re.IGNORECASE)
@@ -41,7 +47,7 @@ HONORIFIC_RE = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Doctor)\b\.?\s*[A-Z][A-Z
 LABELS = re.compile(
     r"^(?:ID|PID|MRN|MR#|PT|PAT|PATIENT|NAME|PT\.?NAME|DOB|D\.O\.B|BIRTH|BD|ACC|ACC#|ACCESSION|EX|EXAM|"
     r"STUDY|REF|REFERRING|PHYS|PHYSICIAN|OPERATOR|OP|SONOGRAPHER|HOSP|HOSPITAL|INST|ADDR|TEL|PHONE|"
-    r"SSN|INS|INSURANCE)[:#.]*$", re.IGNORECASE)
+    r"SSN|INS|INSURANCE|AGE|ZIP|POSTCODE|EMAIL|E-MAIL|MOBILE|CELL)[:#.]*$", re.IGNORECASE)
 _DASHES = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2012": "-", "\u2212": "-", "\u201c": '"', "\u201d": '"',
                          "\u2026": "..."})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from pydicom.dataset import Dataset
 
+from ..package_data import config_text
 from .geometry import Box
 
 
@@ -50,7 +50,7 @@ def parse(text: str) -> tuple[Template, ...]:
 
 @lru_cache(maxsize=1)
 def default_templates() -> tuple[Template, ...]:
-    return parse(resources.files("py_deid").joinpath("config", "device_templates.toml").read_text(encoding="utf-8"))
+    return parse(config_text("device_templates.toml"))
 
 
 def _text(ds: Dataset, keyword: str) -> str:

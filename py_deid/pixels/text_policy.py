@@ -17,9 +17,9 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from ..hosts.services import Word
+from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
 from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, term_hits, within_edits
@@ -71,8 +71,7 @@ class Vocabulary:
 
 @lru_cache(maxsize=1)
 def default_vocabulary() -> Vocabulary:
-    text = resources.files("py_deid").joinpath("config", "technical_vocabulary.toml").read_text(encoding="utf-8")
-    return Vocabulary.from_toml(text)
+    return Vocabulary.from_toml(config_text("technical_vocabulary.toml"))
 
 
 @dataclass(frozen=True)
@@ -137,6 +136,25 @@ def _misread_value(i: int, words: Sequence[Word], vocabulary: Vocabulary) -> boo
     return label.isalpha() and label in vocabulary.words
 
 
+_WINDOW_LABELS = frozenset({"w", "l", "ww", "wl", "wc", "c", "win", "lev", "level", "window", "width", "center"})
+
+
+def _window_value(i: int, words: Sequence[Word]) -> bool:
+    """A number of four or five digits right after a window label on the same line ("W 4096", "L 2048"):
+    window settings of 12- and 16-bit images, longer than the vocabulary's short numbers. (PHI patterns are
+    tested before: a date or a long identifier never gets here.)"""
+    w = words[i]
+    text = normalise(w.text).strip(_TRIM)
+    if not (text.isdigit() and 4 <= len(text) <= 5) and not re.fullmatch(r"-\d{4,5}", text):
+        return False
+    left = [o for o in words if o.right <= w.left and o.left >= w.left - 6 * w.height
+            and min(o.bottom, w.bottom) - max(o.top, w.top) >= 0.5 * min(o.height, w.height)]
+    if not left:
+        return False
+    label = normalise(max(left, key=lambda o: o.right).text).strip(_TRIM).rstrip(":=").lower()
+    return label in _WINDOW_LABELS
+
+
 def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vocabulary | None = None,
            clinical: Sequence[geometry.Box] = ()) -> list[Decision]:
     """One decision per word. `clinical`: image regions (ultrasound data regions) where speckle is read as text."""
@@ -171,7 +189,8 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, False, "noise"))
         elif mode == "all":
             out.append(Decision(i, True, "text"))
-        elif mode == "strict" and not vocabulary.is_technical(w.text) and not _misread_value(i, words, vocabulary):
+        elif (mode == "strict" and not vocabulary.is_technical(w.text) and not _misread_value(i, words, vocabulary)
+              and not _window_value(i, words)):
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
@@ -258,8 +277,14 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     return out
 
 
-def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int) -> list[geometry.Box]:
-    """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin."""
+def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
+               snap=None) -> list[geometry.Box]:
+    """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
+    `snap(box)`: (the box of the glyphs a word's box holds, whether they are whole glyphs) (pixels.glyphs
+    Glyphs.snap_clean), or None. With it, each word's mask is its glyphs plus 2 px, whatever box the OCR engine
+    gave; without it, where it finds no glyph, or where the ink runs into image content (the glyphs' edges are
+    not known), OCR's box plus a margin of a third of the text height across and a sixth above and below is
+    masked as well."""
     masked = {d.index for d in decisions if d.mask}
     boxes = []
     for seg in geometry.segments(words):
@@ -269,12 +294,59 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 run.append(i)
                 continue
             if run:
-                b = geometry.union(geometry.word_box(words[j]) for j in run)
-                h = max(words[j].height for j in run)
-                # Wider than high: the next line is close above and below, the next word is not.
-                grown = geometry.grow(b, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
-                clipped = geometry.clip(grown, width, height)
+                parts = []
+                for j in run:
+                    wb = geometry.word_box(words[j])
+                    snapped, whole = snap(wb) if snap else (None, False)
+                    if snapped:
+                        parts.append(geometry.grow(snapped, 2))
+                    if not snapped or not whole:
+                        h = words[j].height
+                        # Wider than high: the next line is close above and below, the next word is not.
+                        parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
+                clipped = geometry.clip(geometry.union(parts), width, height)
                 if clipped:
                     boxes.append(clipped)
                 run = []
     return geometry.without_contained(boxes)
+
+
+def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
+                  snap=None, content: Sequence[geometry.Box] = (),
+                  masked_ink: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
+    """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
+    may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
+    all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
+    the same line (a stray letter or a weak read of the rest of a name, outside image content). A word's ink is that of the
+    glyphs its box holds (`snap`, pixels.glyphs: the same whichever engine boxed it), else its box; grown by 2 px
+    for the anti-aliased rim.
+
+    Only boxes of words read are taken, not their confidence: Tesseract reports confidence 0 for settings it
+    reads right in sparse mode ("MI" "1.1" on a 14 px line), so requiring a confidence here (50 was tried)
+    masked a third of the technical text of the generated tests."""
+    masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
+    masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
+    out = []
+    for r, ds in zip(readings, decisions):
+        for d in ds:
+            wb = geometry.word_box(r[d.index])
+            # A weak read next to masked text on its line (the rest of a name OCR half read) is not a reading of
+            # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
+            # speckle read as letters, and stays.
+            if d.reason == "noise" and _beside(wb, masked) and not any(
+                    geometry.intersection_area(c, wb) >= 0.5 * wb[2] * wb[3] for c in content):
+                continue
+            snapped = snap(wb) if snap else None
+            out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
+    return out
+
+
+def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:
+    """Another box on the same line (half the smaller height shared) within `reach` text heights across."""
+    for o in others:
+        small = min(box[3], o[3])
+        shared = min(geometry.bottom(box), geometry.bottom(o)) - max(box[1], o[1])
+        gap = max(box[0], o[0]) - min(geometry.right(box), geometry.right(o))
+        if shared >= 0.5 * small and gap <= reach * max(box[3], o[3]):
+            return True
+    return False

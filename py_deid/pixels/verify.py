@@ -35,7 +35,7 @@ def residual_text(ds: Dataset, terms: PhiTerms | None, *, transfer_syntax: str, 
     `mode`: "phi" flags terms and patterns; "strict" also any non-technical text."""
     if "PixelData" not in ds:
         return []
-    from .clean import open_frames
+    from .step import open_frames
 
     info, store = open_frames(ds, transfer_syntax, codecs)
     width, height = info.columns, info.rows

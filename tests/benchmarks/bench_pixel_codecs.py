@@ -49,13 +49,30 @@ def test_pixel_codec_speed(samples):
 
     shape = {"rows": ds.Rows, "columns": ds.Columns, "samples_per_pixel": 1, "bits_allocated": 8,
              "number_of_frames": 1}
+    # pydicom 3's own pure-Python RLE (it runs without numpy too, but only through private functions):
+    # a second baseline, so that the choice between it and ours is measured in every run.
+    from pydicom.pixels.decoders.rle import _rle_decode_frame
+    from pydicom.pixels.encoders.base import EncodeRunner
+    from pydicom.pixels.encoders.native import _encode_frame
+    from pydicom.uid import RLELossless
+
+    runner = EncodeRunner(RLELossless)
+    runner.set_options(rows=ds.Rows, columns=ds.Columns, samples_per_pixel=1, bits_allocated=8, bits_stored=8,
+                       pixel_representation=0, photometric_interpretation="MONOCHROME2", number_of_frames=1)
     ours = _best(lambda: [rle.decode(f, layout) for f in frames])
     base = _best(lambda: [decode_pixel_data(f, version=2, **shape) for f in frames])
-    results["rle_decode"] = {"ms_per_frame": 1000 * ours / len(frames), "ratio": ours / base}
+    pyd = _best(lambda: [_rle_decode_frame(f, ds.Rows, ds.Columns, 1, 8) for f in frames])
+    results["rle_decode"] = {"ms_per_frame": 1000 * ours / len(frames), "ratio": ours / base,
+                             "ratio_to_pydicom": ours / pyd}
     decoded = [rle.decode(f, layout) for f in frames]
     ours = _best(lambda: [rle.encode(d, layout) for d in decoded])
     base = _best(lambda: [encode_pixel_data(bytes(d), byteorder="<", **shape) for d in decoded])
-    results["rle_encode"] = {"ms_per_frame": 1000 * ours / len(frames), "ratio": ours / base}
+    pyd = _best(lambda: [_encode_frame(bytes(d), runner) for d in decoded])
+    results["rle_encode"] = {"ms_per_frame": 1000 * ours / len(frames), "ratio": ours / base,
+                             "ratio_to_pydicom": ours / pyd}
+    # What is timed must also be right: the same pixels as the Rust decoder, and a lossless round trip.
+    same = [bytes(d) == bytes(decode_pixel_data(f, version=2, **shape)) for d, f in zip(decoded, frames)]
+    round_trip = [bytes(rle.decode(rle.encode(d, layout), layout)) == bytes(d) for d in decoded]
 
     # JPEG Baseline 640x480 YBR_FULL_422: DCT-domain blanking vs. decoding and re-encoding with Pillow
     from PIL import Image
@@ -115,12 +132,21 @@ def test_pixel_codec_speed(samples):
         arr = cine.copy()
         arr[:, 0:60, 0:400] = 0
         arr[:, 400:430, 500:600] = 0
+        return arr
 
     ours, base = _best(ours_mask), _best(numpy_mask)
     results["mask_cine_rgb_640x480"] = {"frames": n, "ms_per_frame": 1000 * ours / n, "ratio": ours / base}
 
+    store = FrameStore.open(cds, cinfo, None)
+    for i in range(n):
+        store.mask(i, [(0, 0, 400, 60), (500, 400, 100, 30)])
+    store.finish(cds)
+    masked_same = bytes(cds.PixelData) == numpy_mask().tobytes()
+
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     ARTIFACT.write_text(json.dumps({"quick": QUICK, "results": results}, indent=2))
     for key, value in results.items():
-        print(f"{key:28s} {value['ms_per_frame']:8.1f} ms/frame   x{value['ratio']:.2f} of baseline")
-    assert all(v["ms_per_frame"] > 0 for v in results.values())
+        extra = f"   x{value['ratio_to_pydicom']:.2f} of pydicom" if "ratio_to_pydicom" in value else ""
+        print(f"{key:28s} {value['ms_per_frame']:8.1f} ms/frame   x{value['ratio']:.2f} of baseline{extra}")
+    # Ratios are reported, never asserted against a time; what is asserted is that the timed code is right.
+    assert all(same) and all(round_trip) and masked_same

@@ -245,3 +245,46 @@ def _time(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+@pytest.mark.benchmark
+def test_bench_auto_against_off_on_textless_images(samples):
+    """`--pixels auto` checks every image; on images without burned-in text (derived MR, Image Type
+    DERIVED\\SECONDARY, no indication) the OCR-free screen must keep it close to `--pixels off`: the whole
+    instance pipeline (header included) timed both ways on the same bytes, ratio reported (target <= 1.3)."""
+    from io import BytesIO
+
+    from py_deid.instance import Deidentifier, run_sync
+
+    names = [f"brain_{k:03d}.dcm" for k in range(1, 21)]
+    corpus = []
+    for name in names:
+        ds = pydicom.dcmread(samples.path(name))
+        ds.ImageType = ["DERIVED", "SECONDARY"]
+        for tag in [t for t in ds.keys() if t.group == 0]:  # a stray command element: not in a stored file
+            del ds[tag]
+        buf = BytesIO()
+        pydicom.dcmwrite(buf, ds)
+        corpus.append(buf.getvalue())
+    corpus = corpus * (1 if QUICK else 25)  # 20 or 500 images
+    ocr, codecs = native.ocr_service(), native.codec_service()
+    timed = Timed(ocr)
+    seconds, outcomes = {}, {}
+    for mode in ("off", "auto", "off", "auto"):  # twice each, the second pair counted (warm caches)
+        engine = Deidentifier(Settings(pixels=mode), b"k" * 32, codecs=codecs)
+        t = time.perf_counter()
+        results = [run_sync(engine.process(data), timed) for data in corpus]
+        seconds[mode] = time.perf_counter() - t
+        outcomes[mode] = [r.pixels["reason"] if r.pixels else "" for r in results]
+    ratio = seconds["auto"] / seconds["off"]
+    screened_with_text = sum(reason != "no-text-found" for reason in outcomes["auto"])
+    out = {"images": len(corpus), "off_s_per_image": seconds["off"] / len(corpus),
+           "auto_s_per_image": seconds["auto"] / len(corpus), "ratio_auto_to_off": ratio,
+           "images_sent_to_ocr": screened_with_text, "ocr_requests": timed.calls}
+    print("textless_derived_mr " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in out.items()))
+    path = ARTIFACT.with_name("bench_pixels_auto_off.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    assert set(outcomes["off"]) == {"pixels-off"} and all(r in ("no-text-found", "screen-secondary")
+                                                           for r in outcomes["auto"])

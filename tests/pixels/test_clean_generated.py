@@ -225,18 +225,44 @@ def test_all_mode_masks_every_word(px_factory, px_codecs, ocr_engine, ocr_drive)
         assert masks[g].mean() == 1.0, f"{text!r} left in --text all"
 
 
-def test_pixels_off_and_not_indicated_touch_nothing(px_factory, px_codecs, ocr_engine, ocr_drive):
+def test_pixels_off_touches_nothing(px_factory, px_codecs, ocr_drive):
     ds, _ = build(kind("mono2-8"), px_factory)
     ds.BurnedInAnnotation = "YES"
     original = ds.PixelData
     out = ocr_drive(pixels.clean(ds, Settings(pixels="off"), PhiTerms.from_dataset(ds),
                                  transfer_syntax=EXPLICIT_LE, codecs=px_codecs), None)
     assert not out.cleaned and not out.required and ds.PixelData == original and ds.BurnedInAnnotation == "YES"
+
+
+def test_auto_checks_every_image_and_pays_ocr_only_for_text(px_factory, px_codecs, ocr_engine, ocr_drive):
+    """A CT (no modality or Burned In Annotation indication) with text is screened, read and cleaned; without
+    OCR it fails closed. A textless one is screened, asks for no OCR at all, and is left as it was."""
+    import numpy as np
+
+    from py_deid.hosts.services import ServiceUnavailable
+
+    ds, _ = build(kind("mono2-8"), px_factory)
     ds.Modality, ds.SOPClassUID = "CT", "1.2.840.10008.5.1.4.1.1.2"
-    del ds.BurnedInAnnotation
+    original = ds.PixelData
+    with pytest.raises(ServiceUnavailable):
+        ocr_drive(pixels.clean(ds, Settings(), PhiTerms.from_dataset(ds), transfer_syntax=EXPLICIT_LE,
+                               codecs=px_codecs), None)
+    assert ds.PixelData == original
     out = ocr_drive(pixels.clean(ds, Settings(), PhiTerms.from_dataset(ds), transfer_syntax=EXPLICIT_LE,
-                                 codecs=px_codecs), None)
-    assert out.summary()["reason"] == "not-indicated" and not out.cleaned and "BurnedInAnnotation" not in ds
+                                 codecs=px_codecs), ocr_engine)
+    assert out.summary()["reason"] == "screen" and out.cleaned and out.frames and ds.PixelData != original
+    assert out.counts["frames_with_text"] == 1
+
+    yy, xx = np.mgrid[0:256, 0:256]
+    body = (((xx - 128) ** 2 + (yy - 128) ** 2) < 100 ** 2) * (60 + 40 * np.sin(xx / 9.0) * np.cos(yy / 13.0))
+    textless = px_factory.reread(px_factory.dataset(body.astype(np.uint16) * 8, "MONOCHROME2", bits_stored=12))
+    textless.Modality, textless.SOPClassUID = "CT", "1.2.840.10008.5.1.4.1.1.2"
+    textless.BurnedInAnnotation = "NO"
+    original = textless.PixelData
+    out = ocr_drive(pixels.clean(textless, Settings(), PhiTerms.from_dataset(textless), transfer_syntax=EXPLICIT_LE,
+                                 codecs=px_codecs), None)  # no OCR host: none is asked for
+    assert out.summary()["reason"] == "no-text-found" and not out.cleaned and not out.required
+    assert textless.PixelData == original and textless.BurnedInAnnotation == "NO"
 
 
 def test_fails_closed_without_ocr(px_factory, px_codecs, ocr_drive):

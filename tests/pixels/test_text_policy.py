@@ -78,6 +78,10 @@ def test_unrelated_words_do_not_match(terms, ocr_text):
     ("3/3/4 1.06 cm 127/128 GAIN 82 DR 60", 0, 0, 0),
     ("09/10/2021 1026", 1, 1, 0),  # a stamp's time with the colon lost
     ("38 JAM 94", 3, 0, 0),  # "30 JAN 94" misread: digits and month one letter off
+    ("66Y", 0, 0, 1), ("Age: 45", 0, 0, 1), ("045Y F", 0, 0, 1), ("45 yrs", 0, 0, 2),
+    ("Cleveland OH 44195", 0, 0, 2), ("44195-5108", 0, 0, 1), ("London SW1A 1AA", 0, 0, 2),
+    ("a.doe@example.org", 0, 0, 1), ("(216) 555-0142", 0, 0, 2),
+    ("Depth 16cm G 55 TIS 0.4 W 400 L 40 C5-1 6C1 HD", 0, 0, 0),  # settings stay
 ])
 def test_phi_shaped_patterns(text, dates, times, other):
     d, t, o = pattern_hits(text.split())
@@ -177,3 +181,9 @@ def test_a_closer_look_keeps_only_technical_text(terms):
     assert not confirms_technical(line("MRN0012345"), matcher, vocab)  # the patient's ID
     assert not confirms_technical(line("GAIN KOWALSKI"), matcher, vocab)  # a setting next to plain text
     assert not confirms_technical([], matcher, vocab)  # nothing read: stays masked
+
+
+def test_strict_keeps_window_settings_of_wide_images_but_not_ids_or_years():
+    words = line("W 4096 L 2048") + line("WL: 1200", y=40) + line("ID 4096", y=70) + line("W 1953-02-24", y=100)
+    assert masked(words, "strict", PhiMatcher(None)) == ["ID", "4096", "1953-02-24"]
+    assert masked(line("CRA 20 LAO 30"), "strict", PhiMatcher(None)) == []

@@ -111,7 +111,7 @@ export function renderRow(tr, row, t) {
 }
 
 const mb = (bytes) => (bytes / 1e6).toFixed(1);
-const UNCHECKED = new Set(['pixels-off', 'no-pixel-data', 'burned-in-annotation-no', 'not-indicated']);
+const UNCHECKED = new Set(['pixels-off', 'no-pixel-data']);
 
 /** What happened to the pixels, in words a site coordinator can check against the review screen. */
 export function pixelLabel(px, t) {
@@ -121,7 +121,8 @@ export function pixelLabel(px, t) {
   const frames = px.counts?.frames || 0;
   if (masked) return t('pixels.masked', { count: masked, frames });
   if (overlays) return t('pixels.overlays');
-  if (px.cleaned) return t('pixels.clean', { count: frames });
+  // Screened frame by frame and nothing like text found: checked, with no OCR needed.
+  if (px.cleaned || px.reason === 'no-text-found') return t('pixels.clean', { count: frames });
   const why = UNCHECKED.has(px.reason) ? t(`pixels.why.${px.reason}`) : px.reason || '';
   return t('pixels.unchecked', { why });
 }

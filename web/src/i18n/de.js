@@ -86,8 +86,6 @@ export default {
   'pixels.unchecked': 'Pixel nicht geprüft: {why}',
   'pixels.why.pixels-off': 'Pixelprüfung ist ausgeschaltet',
   'pixels.why.no-pixel-data': 'keine Bilddaten',
-  'pixels.why.burned-in-annotation-no': 'die Datei gibt an, keinen eingebrannten Text zu enthalten',
-  'pixels.why.not-indicated': 'diese Bildart trägt keinen eingebrannten Text',
   'error.config': 'Der Uploader ist nicht richtig konfiguriert: {message}',
   'error.other': '{message}',
   destroyed: 'Dieser Uploader wurde beendet.',

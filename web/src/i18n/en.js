@@ -88,8 +88,6 @@ export default {
   'pixels.unchecked': 'pixels not checked: {why}',
   'pixels.why.pixels-off': 'pixel checks are turned off',
   'pixels.why.no-pixel-data': 'no image data',
-  'pixels.why.burned-in-annotation-no': 'the file declares no burned-in text',
-  'pixels.why.not-indicated': 'this kind of image does not carry burned-in text',
   'error.config': 'The uploader is not configured correctly: {message}',
   'error.other': '{message}',
   destroyed: 'This uploader has been shut down.',

@@ -1,0 +1,169 @@
+"""Where the glyphs of a word are, from the pixels: the geometry of every mask, the same in both hosts.
+
+OCR says what a word is; it does not say exactly where its ink is. Tesseract 5.5 (native) and 5.1 (tesseract.js
+in the browser) box the same word a pixel or two apart, and either may cut the top rows of a glyph or take in a
+speck of the next word. A mask drawn on OCR's box therefore depends on the engine, and can leave the edge of a
+glyph readable. So every box OCR gives (a word to mask, a word whose ink is accounted for, ink no reading boxed)
+is snapped to the glyphs it holds: the connected components of ink (8-connected, in a window around the box)
+that lie mostly inside it, taken whole. Two engines that box a word differently still name the same glyphs, so
+the masks are equal; and a mask never cuts a letter in half.
+
+Ink is told from background by contrast with the window's median (ink is the lesser part of it), at a quarter of the strongest contrast inside the box: the anti-aliased rim is left to the mask's margin.
+A component that reaches the window's edge is not a glyph (a ruler, a line of the image, speckle); of it only
+what lies inside the box counts.
+
+Pure Python over the rendered 8-bit frame (bytes.translate and bytes.find per row): it runs in the browser as
+it does natively.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..hosts.services import GrayImage
+from . import geometry
+from .geometry import Box
+
+MIN_CONTRAST = 24  # below this, nothing in the box stands out from the background: no glyph to snap to
+INSIDE = 0.3  # share of a component's ink inside the box that makes it one of the box's glyphs
+
+
+def _runs(row: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the runs of 1 in a row of 0/1 bytes."""
+    out = []
+    x = row.find(1)
+    while x >= 0:
+        end = row.find(0, x)
+        if end < 0:
+            end = len(row)
+        out.append((x, end))
+        x = row.find(1, end)
+    return out
+
+
+class Glyphs:
+    """Snaps boxes of one rendered frame to the glyphs they hold (see the module's doc)."""
+
+    def __init__(self, image: GrayImage) -> None:
+        self.image = image
+        self._cache: dict[Box, tuple[Box | None, bool]] = {}
+        self._clean = True
+
+    def snap(self, box: Box) -> Box | None:
+        """The box of the glyphs `box` holds; None when it holds no ink (then the caller keeps its own box)."""
+        return self.snap_clean(box)[0]
+
+    def snap_clean(self, box: Box) -> tuple[Box | None, bool]:
+        """(snap(box), whether every ink component it holds is a whole glyph). False when one reached past the
+        window (text over anatomy or speckle, a noisy ground): then the glyphs' edges are not known and a
+        caller that must hide the word adds OCR's box with a margin."""
+        box = tuple(int(v) for v in box)
+        if box not in self._cache:
+            self._clean = True
+            self._cache[box] = (self._snap(box), self._clean)
+        return self._cache[box]
+
+    def snap_or_keep(self, box: Box) -> Box:
+        return self.snap(box) or box
+
+    def _snap(self, box: Box) -> Box | None:
+        img = self.image
+        width, height = img.width, img.height
+        inner = geometry.clip(box, width, height)
+        if not inner:
+            return None
+        h = inner[3]
+        # Room for whole glyphs around a box that holds a sliver of them (a reading of half a line: OCR of a
+        # region whose edge cut the line boxes its lower half as a word of its own).
+        window = geometry.clip(geometry.grow(inner, max(6, h), max(6, 2 * h)), width, height)
+        wx, wy, ww, wh = window
+        px = img.pixels
+        rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
+        # The background: the window's median (its ink is the lesser part). Not its most common value: flat
+        # ink on a noisy ground is more common than any one value of the noise.
+        counts = Counter(b"".join(rows))
+        half, seen, background = (ww * wh) // 2, 0, 0
+        for value in sorted(counts):
+            seen += counts[value]
+            if seen > half:
+                background = value
+                break
+        ix0, iy0 = inner[0] - wx, inner[1] - wy
+        ix1, iy1 = ix0 + inner[2], iy0 + inner[3]
+        contrast = 0
+        for r in range(iy0, iy1):
+            seg = rows[r][ix0:ix1]
+            contrast = max(contrast, max(seg) - background, background - min(seg))
+        if contrast < MIN_CONTRAST:
+            return None
+        t = max(MIN_CONTRAST // 2, contrast // 4)
+        table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
+        # Connected components by runs: each run of ink in a row joins the runs of the row above that touch it
+        # (diagonals included). Union-find over run indices.
+        parent: list[int] = []
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        runs: list[tuple[int, int, int]] = []  # (row, start, end)
+        above: list[int] = []
+        for r in range(wh):
+            here = []
+            for s, e in _runs(rows[r].translate(table)):
+                k = len(runs)
+                runs.append((r, s, e))
+                parent.append(k)
+                for j in above:
+                    _, ps, pe = runs[j]
+                    if ps <= e and s <= pe:  # overlapping or diagonal neighbours
+                        a, b = find(j), find(k)
+                        if a != b:
+                            parent[b] = a
+                here.append(k)
+            above = here
+        if not runs:
+            return None
+        comps: dict[int, list] = {}
+        for k, (r, s, e) in enumerate(runs):
+            c = comps.setdefault(find(k), [0, 0, ww, wh, -1, -1])  # ink, ink inside, x0, y0, x1, y1
+            n = e - s
+            c[0] += n
+            if iy0 <= r < iy1:
+                c[1] += max(0, min(e, ix1) - max(s, ix0))
+            c[2], c[3] = min(c[2], s), min(c[3], r)
+            c[4], c[5] = max(c[4], e), max(c[5], r + 1)
+        picked, rest = [], []
+        for ink, inside, x0, y0, x1, y1 in comps.values():
+            edge = x0 == 0 or y0 == 0 or x1 == ww or y1 == wh
+            if not inside or inside < INSIDE * ink:
+                if not edge:
+                    rest.append((x0, y0, x1, y1))
+                continue
+            if edge:
+                # reaches the window's edge: not a glyph; only its part inside the box counts
+                self._clean = False
+                x0, y0, x1, y1 = max(x0, ix0), max(y0, iy0), min(x1, ix1), min(y1, iy1)
+                if x1 <= x0 or y1 <= y0:
+                    continue
+            picked.append((x0, y0, x1, y1))
+        if not picked:
+            return None
+        # Glyphs closer to the word than the space between letters are part of it: punctuation OCR left out of
+        # its box ("HASSAN" of "HASSAN,"), an accent, the dot of an i.
+        x0, y0 = min(p[0] for p in picked), min(p[1] for p in picked)
+        x1, y1 = max(p[2] for p in picked), max(p[3] for p in picked)
+        gap = max(1, round(0.15 * (y1 - y0)))
+        grown = True
+        while grown:
+            grown = False
+            for k, (a0, b0, a1, b1) in enumerate(rest):
+                if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
+                        a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
+                    x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+                    rest.pop(k)
+                    grown = True
+                    break
+        return (wx + x0, wy + y0, x1 - x0, y1 - y0)

@@ -1,0 +1,157 @@
+"""A cheap test for text in a frame, without OCR: does any part of it look like a line of glyphs?
+
+A line of text, cut at a threshold between its ink and its background, is a band of rows (about a glyph's
+height) in which every row crosses several strokes, with quiet rows (no stroke) just above and below it.
+Image content does not look like that at any threshold: tissue and speckle make bands far taller than a line,
+or rows with a single edge. The test runs at several thresholds, for light ink and for dark ink, on columns
+of the frame 64 px wide (a line of text rarely spans a whole frame; a column of it is enough), and only with
+C-level byte operations per row and column (bytes.translate, bytes.count): it runs in the browser as it does
+natively.
+
+It answers which columns and rows hold candidate lines, so a caller can both skip OCR on frames without text
+and know where to look. Cleaning does not depend on it being right about text it finds: a false alarm costs
+an OCR pass, nothing else. A miss is what matters, so it errs towards finding text.
+"""
+
+from __future__ import annotations
+
+from ..hosts.services import GrayImage
+from . import geometry
+from .geometry import Box
+
+COLUMN = 64  # px: columns of the frame tested on their own
+MIN_LINE, MAX_LINE = 4, 48  # rows of a band that can be a line of glyphs (about 6 to 60 px type)
+QUIET_ROWS = 2  # quiet rows needed on each side of a band, within 6 rows of it
+BUSY = 3  # strokes in a row of a column that make it part of a line (a column holds two glyphs or more)
+LIGHT = (64, 112, 160, 208, 240)  # thresholds for light ink on a darker ground (the usual annotation)
+DARK = (48, 96, 144, 192)  # and for dark ink on a lighter ground (screen captures, reports)
+
+
+def _tables() -> dict[tuple[str, int], bytes]:
+    out = {}
+    for t in LIGHT:
+        out[("light", t)] = bytes(1 if v >= t else 0 for v in range(256))
+    for t in DARK:
+        out[("dark", t)] = bytes(1 if v < t else 0 for v in range(256))
+    return out
+
+
+_BINARY = _tables()
+_START = b"\x00\x01"  # the left edge of a stroke
+
+
+def candidate_lines(image: GrayImage, *, first_only: bool = False) -> list[Box]:
+    """Boxes (x, y, w, h) of pieces of lines (a band of glyph-like rows in one column, narrowed to its ink), at
+    any threshold (one line can give a piece at several), not merged; [] if none.
+    `first_only`: stop at the first one found (enough to decide that OCR must run)."""
+    return [box for box, _ in candidate_pieces(image, first_only=first_only)]
+
+
+def candidate_pieces(image: GrayImage, *, first_only: bool = False) -> list[tuple[Box, tuple[str, int]]]:
+    """candidate_lines with the threshold each piece was found at (what ink_outside needs)."""
+    w, h, px = image.width, image.height, image.pixels
+    if w < 8 or h < MIN_LINE + 2:
+        return []
+    columns = [(x, min(w, x + COLUMN)) for x in range(0, w, COLUMN)]
+    if len(columns) > 1 and columns[-1][1] - columns[-1][0] < COLUMN // 2:
+        columns[-2] = (columns[-2][0], w)  # a thin last column joins its neighbour
+        columns.pop()
+    found: list[tuple[Box, tuple[str, int]]] = []
+    for key, table in _BINARY.items():
+        binary = px.translate(table)
+        if 1 not in binary or 0 not in binary:
+            continue
+        for x0, x1 in columns:
+            # strokes per row of this column; a stroke touching the column's left edge counts too
+            counts = [binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
+                      for y in range(h)]
+            for y0, y1 in _bands(counts):
+                found.append((_ink_extent(binary, w, x0, x1, y0, y1), key))
+                if first_only:
+                    return found
+    return found
+
+
+def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
+    """The band's rows of the column, narrowed to the columns its ink spans."""
+    left, right = x1, x0 - 1
+    for y in range(y0, y1):
+        row = binary[y * w + x0:y * w + x1]
+        first = row.find(1)
+        if first >= 0:
+            left, right = min(left, x0 + first), max(right, x0 + row.rfind(1))
+    return (left, y0, right - left + 1, y1 - y0) if right >= left else (x0, y0, x1 - x0, y1 - y0)
+
+
+def has_text(image: GrayImage) -> bool:
+    return bool(candidate_lines(image, first_only=True))
+
+
+def _bands(counts: list[int]) -> list[tuple[int, int]]:
+    """Row ranges that look like a line of glyphs: busy rows (BUSY strokes or more; one row of a gap allowed),
+    MIN_LINE to MAX_LINE of them, quiet rows close above and below."""
+    out = []
+    h = len(counts)
+    y = 0
+    while y < h:
+        if counts[y] < BUSY:
+            y += 1
+            continue
+        start, end, gap = y, y, 0
+        while end + 1 < h and (counts[end + 1] >= BUSY or (gap == 0 and end + 2 < h and counts[end + 2] >= BUSY)):
+            gap = 1 if counts[end + 1] < BUSY else 0
+            end += 1
+        y = end + 1
+        size = end - start + 1
+        if not MIN_LINE <= size <= MAX_LINE:
+            continue
+        # Quiet: no stroke, within 6 rows (past descenders and accents), the frame's edge counting as quiet
+        # (annotation is drawn up to it).
+        above = counts[max(0, start - 6):start]
+        below = counts[end + 1:end + 7]
+        quiet_above = sum(c == 0 for c in above) + (6 - len(above))
+        quiet_below = sum(c == 0 for c in below) + (6 - len(below))
+        if quiet_above >= QUIET_ROWS and quiet_below >= QUIET_ROWS:
+            out.append((start, end + 1))
+    return out
+
+
+
+def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:
+    """What OCR reads around candidate lines: whole lines (two columns on either side: a line's ends may hold
+    words too short to be found on their own) with a line's height above and below, merged."""
+    grown = [geometry.clip(geometry.grow(b, 2 * COLUMN, max(8, b[3])), width, height) for b in lines]
+    return geometry.merge_overlapping(g for g in grown if g)
+
+
+def ink_outside(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]], boxes: list[Box],
+                share: float = 0.15) -> list[Box]:
+    """For each piece of a line, its ink that none of `boxes` covers: the box of that ink, when it is more than
+    `share` of the piece's ink ([] per piece otherwise). Gaps between words hold no ink and give nothing."""
+    w = image.width
+    out = []
+    binaries: dict[tuple[str, int], bytes] = {}
+    for (x, y, bw, bh), key in pieces:
+        binary = binaries.get(key)
+        if binary is None:
+            binary = binaries[key] = image.pixels.translate(_BINARY[key])
+        over = [b for b in boxes if geometry.intersects(b, (x, y, bw, bh))]
+        total = rest = 0
+        left, right, top, bottom = x + bw, x - 1, None, None
+        for row in range(y, y + bh):
+            seg = bytearray(binary[row * w + x:row * w + x + bw])
+            total += seg.count(1)
+            for bx, by, bw2, bh2 in over:
+                if by <= row < by + bh2:
+                    a, b = max(0, bx - x), min(bw, bx + bw2 - x)
+                    if b > a:
+                        seg[a:b] = bytes(b - a)
+            n = seg.count(1)
+            if n:
+                rest += n
+                left, right = min(left, x + seg.find(1)), max(right, x + seg.rfind(1))
+                top = row if top is None else top
+                bottom = row
+        if total and rest > share * total and right >= left:
+            out.append((left, top, right - left + 1, bottom - top + 1))
+    return out

@@ -1,0 +1,53 @@
+"""Masks drawn on glyphs, not on OCR's boxes: two engines that box a word differently get the same mask."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw, ImageFont
+
+from py_deid.hosts.services import GrayImage
+from py_deid.pixels import geometry
+from py_deid.pixels.glyphs import Glyphs
+
+
+def _scene(text: str, size: int = 16, at=(30, 40), fill=230, ground=20):
+    im = Image.new("L", (300, 100), ground)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=size)
+    draw.text(at, text, fill=fill, font=font)
+    ink = [(x, y) for y in range(im.height) for x in range(im.width) if abs(im.getpixel((x, y)) - ground) > 8]
+    xs, ys = [p[0] for p in ink], [p[1] for p in ink]
+    truth = (min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1) if ink else None
+    return GrayImage(im.width, im.height, im.tobytes()), truth
+
+
+def test_boxes_of_two_engines_snap_to_the_same_glyphs():
+    image, truth = _scene("GARCIA 60%")
+    g = Glyphs(image)
+    x, y, w, h = truth
+    tight = g.snap((x, y, w, h))
+    wide = g.snap((x - 2, y - 1, w + 3, h + 2))  # a box a pixel or two larger
+    top_cut = g.snap((x, y + 3, w, h - 3))  # a box that cut the glyphs' top rows
+    assert tight == wide == top_cut
+    assert geometry.contains(geometry.grow(tight, 2), truth)
+
+
+def test_a_sliver_of_a_line_snaps_to_whole_glyphs():
+    image, truth = _scene("Gn 60")
+    x, y, w, h = truth
+    lower = Glyphs(image).snap((x, y + h // 2, w, h - h // 2))  # OCR read the lower half of the line as a word
+    assert lower is not None and lower[1] <= y + 1 and geometry.bottom(lower) >= y + h - 1
+
+
+def test_a_neighbouring_word_is_not_taken_in_but_punctuation_is():
+    image, _ = _scene("HASSAN, LINDA")
+    _, left = _scene("HASSAN,")
+    word, _ = _scene("HASSAN")
+    g = Glyphs(image)
+    # OCR's box holds "HASSAN" only: the comma beside it joins, "LINDA" after the space does not
+    hassan = Glyphs(word).snap((0, 0, 300, 100))
+    snapped = g.snap(hassan)
+    assert snapped == left
+
+
+def test_a_box_without_ink_is_left_to_the_caller():
+    image, _ = _scene("")
+    assert Glyphs(image).snap((10, 10, 40, 12)) is None
