@@ -4,6 +4,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from py_deid.clean_text import allowlisted
 from py_deid.options import Options
 
 from .helpers import deid, encode, read
@@ -24,6 +25,13 @@ def _sr(samples):
     item.ConceptNameCodeSequence = Sequence([code])
     item.TextValue = "Mass in the left lobe, discussed with John Doe on 03/04/2019"
     ds.ContentSequence.append(item)
+    # A second one a level down, inside the first container of the report's tree.
+    nested = Dataset()
+    nested.RelationshipType, nested.ValueType = "CONTAINS", "TEXT"
+    nested.ConceptNameCodeSequence = Sequence([code])
+    nested.TextValue = "Prior study reviewed by Dr Jane Roe, MRN 55512345"
+    container = next(i for i in ds.ContentSequence if i.get("ValueType") == "CONTAINER")
+    container.setdefault("ContentSequence", Sequence()).value.append(nested)
     return ds
 
 
@@ -36,7 +44,13 @@ def test_basic_profile_replaces_content_text_with_dummies(samples):
 
 def test_clean_structured_content_keeps_clinical_words(samples):
     out = read(deid(encode(_sr(samples)), options=Options(clean_structured_content=True)))
-    mine = [t for t in _texts(out) if t.startswith("Mass in the left lobe")]
-    assert mine and "John" not in mine[0] and "Doe" not in mine[0] and "03/04/2019" not in mine[0]
+    texts = _texts(out)
+    assert len(texts) >= 2
+    for text in texts:  # every text item of the tree, not only the first
+        for phi in ("John", "Doe", "03/04/2019", "Jane", "Roe", "55512345"):
+            assert phi not in text, (phi, text)
+        assert allowlisted(text)[1] == 0, text  # what stays is known not to identify anyone
+    assert any(t.startswith("Mass in the left lobe") for t in texts)
+    assert any(t.startswith("Prior study reviewed by") for t in texts)
     # Codes are structure, not free text: untouched.
     assert any(str(e.value) == "121071" for e in out.iterall() if e.keyword == "CodeValue")
