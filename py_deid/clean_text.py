@@ -149,8 +149,6 @@ def allowlisted(text: str) -> tuple[str, int]:
     def judge(match: re.Match) -> str:
         nonlocal removed
         token = match.group(0)
-        if token.lower() in PARTICLES and known_word(token) and not context_word(token):
-            return token
         if token.isalpha() and token.lower() in PARTICLES:
             return _OPEN + token + _CLOSE
         if known_word(token):
