@@ -122,6 +122,32 @@ RECIPES = [
 ]
 
 
+# The PHI printed on each image: (x, y, w, h) glyph extents on the original and the threshold that tells glyph
+# from background (luminance). Every frame of the multi-frame ones carries the same banner.
+PHI_GLYPHS = {
+    "ct16s_lossless.dcm": ({"date": (2, 11, 200, 11), "institution": (356, 11, 150, 11)}, 2000),
+    "us8_cine_rpcl.dcm": ({"name": (8, 6, 112, 10), "id": (144, 6, 66, 10), "birth date": (306, 6, 228, 10)}, 128),
+    "rgb_lossy.dcm": ({"name": (4, 8, 222, 18), "id": (5, 36, 130, 15), "accession": (776, 8, 105, 15),
+                       "institution": (505, 36, 263, 15)}, 128),
+    "rgb_cine_lossless.dcm": ({"name": (112, 5, 128, 18), "id": (113, 29, 108, 15), "birth date": (407, 4, 157, 19)},
+                              150),
+}
+
+
+def glyph_pixels(frame, box, threshold) -> int:
+    x, y, w, h = box
+    region = frame[y:y + h, x:x + w].astype(float)
+    lum = region.mean(axis=2) if region.ndim == 3 else region
+    return int((lum > threshold).sum())
+
+
+def frames_of(ds):
+    """pydicom's reading of an instance as (frames, rows, cols[, 3])."""
+    arr = ds.pixel_array
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    return arr.reshape((n,) + arr.shape[-3:] if ds.SamplesPerPixel == 3 else (n,) + arr.shape[-2:])
+
+
 def source_pixels(ds, frames: int | None):
     """The sample's stored values as (frames, rows, cols[, 3])."""
     import numpy as np

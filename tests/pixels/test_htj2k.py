@@ -24,31 +24,6 @@ from tests import htj2k
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
-# The PHI printed on each image: (x, y, w, h) glyph extents on the original and the threshold that tells glyph
-# from background (luminance). Every frame of the multi-frame ones carries the same banner.
-PHI_GLYPHS = {
-    "ct16s_lossless.dcm": ({"date": (2, 11, 200, 11), "institution": (356, 11, 150, 11)}, 2000),
-    "us8_cine_rpcl.dcm": ({"name": (8, 6, 112, 10), "id": (144, 6, 66, 10), "birth date": (306, 6, 228, 10)}, 128),
-    "rgb_lossy.dcm": ({"name": (4, 8, 222, 18), "id": (5, 36, 130, 15), "accession": (776, 8, 105, 15),
-                       "institution": (505, 36, 263, 15)}, 128),
-    "rgb_cine_lossless.dcm": ({"name": (112, 5, 128, 18), "id": (113, 29, 108, 15), "birth date": (407, 4, 157, 19)},
-                              150),
-}
-
-
-def glyph_pixels(frame, box, threshold) -> int:
-    x, y, w, h = box
-    region = frame[y:y + h, x:x + w].astype(float)
-    lum = region.mean(axis=2) if region.ndim == 3 else region
-    return int((lum > threshold).sum())
-
-
-def frames_of(ds):
-    arr = ds.pixel_array
-    n = int(ds.get("NumberOfFrames", 1) or 1)
-    return arr.reshape((n,) + arr.shape[-3:] if ds.SamplesPerPixel == 3 else (n,) + arr.shape[-2:])
-
-
 def require_encoder():
     if not htj2k.encoder_available():
         if os.environ.get("CI"):
@@ -151,16 +126,16 @@ def test_cli_masks_the_burned_in_phi(made, deidentified, name):
         assert ds.LossyImageCompressionMethod == "ISO_15444_15"
         assert ds.LossyImageCompressionRatio == original.LossyImageCompressionRatio
 
-    after = frames_of(ds)
-    before = frames_of(original)  # the decoded input (for lossless: the sample's own pixels, checked above)
+    after = htj2k.frames_of(ds)
+    before = htj2k.frames_of(original)  # the decoded input (for lossless: the sample's own pixels, checked above)
     if recipe.lossless:
         assert np.array_equal(before, arr)
-    boxes, threshold = PHI_GLYPHS[name]
+    boxes, threshold = htj2k.PHI_GLYPHS[name]
     background = 0 if colour or not original.PixelRepresentation else -(1 << (original.BitsStored - 1))
     masked = row["pixels"]["boxes"]
     for i in range(len(arr)):
         for word, box in boxes.items():
-            had, left = glyph_pixels(before[i], box, threshold), glyph_pixels(after[i], box, threshold)
+            had, left = htj2k.glyph_pixels(before[i], box, threshold), htj2k.glyph_pixels(after[i], box, threshold)
             assert had > 100, f"frame {i} {word}: the check does not see the text on the original"
             assert left == 0, f"frame {i} {word}: {left} of its {had} glyph pixels left unmasked"
         inside = np.zeros(after.shape[1:3], bool)
