@@ -28,6 +28,18 @@ def encoder_available() -> bool:
     return shutil.which(ENCODER) is not None
 
 
+def require_encoder() -> None:
+    """Skip without the encoder on a developer's machine; fail in CI, whose .ci/test installs it."""
+    import os
+
+    import pytest
+
+    if not encoder_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"{ENCODER} is missing: .ci/test installs Debian's openjph-tools")
+        pytest.skip(f"the HTJ2K test encoder {ENCODER} is missing (apt-get install openjph-tools)")
+
+
 def encode_frame(arr, *, reversible: bool, colour_transform: bool = True, rpcl: bool = False,
                  qstep: float | None = None) -> bytes:
     """One frame (rows, cols) or (rows, cols, 3) of stored values -> an HTJ2K codestream (J2C)."""

@@ -30,8 +30,7 @@ EXPLICIT_LE = "1.2.840.10008.1.2.1"
 def runs(dist, browser, samples, tmp_path_factory):
     from py_deid.options import Options, Settings, Trial
 
-    if not htj2k.encoder_available():
-        pytest.skip("the HTJ2K test encoder is missing (apt-get install openjph-tools)")
+    htj2k.require_encoder()
     made = htj2k.make_all(samples, tmp_path_factory.mktemp("htj2k-browser") / "in")
     paths = [path for _, path, _ in made.values()]
     expected = native.deidentify(paths, Settings(options=Options.from_names(()), trial=Trial(), pixels="all"), KEY)

@@ -24,16 +24,9 @@ from tests import htj2k
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
-def require_encoder():
-    if not htj2k.encoder_available():
-        if os.environ.get("CI"):
-            pytest.fail("ojph_compress is missing: .ci/test installs Debian's openjph-tools")
-        pytest.skip("the HTJ2K test encoder is missing (apt-get install openjph-tools)")
-
-
 @pytest.fixture(scope="module")
 def made(samples, tmp_path_factory):
-    require_encoder()
+    htj2k.require_encoder()
     return htj2k.make_all(samples, tmp_path_factory.mktemp("htj2k") / "in")
 
 
@@ -144,3 +137,20 @@ def test_cli_masks_the_burned_in_phi(made, deidentified, name):
         assert inside.any(), f"frame {i}: no mask"
         assert (after[i][inside] == background).all(), f"frame {i}: masked pixels are not black"
         assert np.array_equal(after[i][~inside], before[i][~inside]), f"frame {i}: pixels outside the masks changed"
+
+
+def test_missing_decoder_names_the_package(made):
+    """A host without an HTJ2K decoder fails the instance closed, naming what to install."""
+    from py_deid.hosts.native_codecs import NativeCodecs
+    from py_deid.pixels.frames import FrameStore
+    from py_deid.pixels.info import PixelCodecError, PixelInfo
+
+    class NoDecoder(NativeCodecs):
+        def can_decode(self, ts):
+            return False
+
+    for recipe, path, _ in made.values():
+        ds = pydicom.dcmread(path)
+        with pytest.raises(PixelCodecError) as e:
+            FrameStore.open(ds, PixelInfo.from_dataset(ds, recipe.ts), NoDecoder())
+        assert e.value.code == "codec-missing" and "pylibjpeg-openjpeg" in str(e.value)
