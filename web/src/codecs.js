@@ -24,6 +24,11 @@ const SYNTAXES = {
   '1.2.840.10008.1.2.4.81': 'jpegls',
   '1.2.840.10008.1.2.4.90': 'j2k',
   '1.2.840.10008.1.2.4.91': 'j2k',
+  // HTJ2K (ISO/IEC 15444-15): the OpenJPEG build above decodes High-Throughput codestreams too, bit for bit as the
+  // native OpenJPEG (pylibjpeg-openjpeg) does, lossy ones included (tests/browser/test_htj2k.py).
+  '1.2.840.10008.1.2.4.201': 'j2k',
+  '1.2.840.10008.1.2.4.202': 'j2k',
+  '1.2.840.10008.1.2.4.203': 'j2k',
 };
 
 async function loadEmscripten(spec) {
