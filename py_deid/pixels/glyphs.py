@@ -153,9 +153,14 @@ class Glyphs:
             return None
         # Glyphs closer to the word than the space between letters are part of it: punctuation OCR left out of
         # its box ("HASSAN" of "HASSAN,"), an accent, the dot of an i.
+        # Only marks of that size, near the word: on speckle every grain is a component within a letter's gap
+        # of the next, and a chain of them would carry the mask across the image.
         x0, y0 = min(p[0] for p in picked), min(p[1] for p in picked)
         x1, y1 = max(p[2] for p in picked), max(p[3] for p in picked)
         gap = max(1, round(0.15 * (y1 - y0)))
+        reach = max(2, (y1 - y0) // 2)
+        lx0, ly0, lx1, ly1 = x0 - reach, y0 - reach, x1 + reach, y1 + reach
+        rest = [r for r in rest if lx0 <= r[0] and ly0 <= r[1] and r[2] <= lx1 and r[3] <= ly1]
         grown = True
         while grown:
             grown = False

@@ -100,6 +100,9 @@ class PhiMatcher:
             for d in terms.dates:
                 forms.update(fold_ocr(f) for f in _dates.written_forms(d))
         self.forms = frozenset(f for f in forms if len(f) >= 2)
+        # Multi-word places as their folded words, for the rest of a name OCR read only in part (rest_of_term).
+        self.places = tuple(ws for ws in (tuple(fold_ocr(w) for w in re.split(r"[\s^,]+", place) if fold_ocr(w))
+                                          for place in (terms.places if terms is not None else ())) if len(ws) >= 2)
         self._long = tuple(sorted((f for f in self.forms if len(f) >= 4), key=len, reverse=True))
         self._cache: dict[str, bool] = {}
 
@@ -134,6 +137,21 @@ class PhiMatcher:
             if truncated and n >= 5 and within_edits(form[:n], folded, _allowed_edits(n)):
                 return True
         return False
+
+
+    def place_words(self, text: str) -> list[tuple[tuple[str, ...], int]]:
+        """(place, index of the word) for every word of a multi-word place that `text` is (OCR errors allowed)."""
+        folded = fold_ocr(normalise(text))
+        out = []
+        if len(folded) < 2:
+            return out
+        for place in self.places:
+            for j, word in enumerate(place):
+                if folded == word or (len(folded) >= 4 and word.startswith(folded)) or (
+                        _allowed_edits(min(len(folded), len(word))) and
+                        within_edits(word, folded, _allowed_edits(min(len(folded), len(word))))):
+                    out.append((place, j))
+        return out
 
 
 def _spans(text: str, regex: re.Pattern) -> list[tuple[int, int]]:
@@ -184,17 +202,38 @@ def canonical(texts: Sequence[str]) -> list[str]:
     return out
 
 
+# The shapes of a date and of an identifier whatever OCR made of their digits: a weak read of "10/08/1967" is
+# "1N/NR/1ART", of "9277988373" "Q277QRR37". Letters read in place of digits are not all in AS_DIGIT (they depend
+# on the font), but the shape survives: day, month and year groups between two equal separators, or a long run of
+# capitals and digits, mostly digits.
+_DATE_SHAPE = re.compile(r"[^\W_]{1,2}([/.-])[^\W_]{1,2}\1[^\W_]{2,4}|[^\W_]{4}([/.-])[^\W_]{1,2}\2[^\W_]{1,2}")
+_ID_SHAPE = re.compile(r"[A-Z\d]{6,}")
+_EDGE = "\"'*`,;:|()[]{}<>~=!? "
+
+
+def misread_shape(text: str) -> str:
+    """"date" or "id" when a word has the shape of one with some digits read as letters (see above), else ""."""
+    t = normalise(text).strip(_EDGE)
+    digits = sum(c.isdigit() for c in t)
+    if digits >= 2 and _DATE_SHAPE.fullmatch(t):
+        return "date"
+    if 2 * digits >= len(t) and _ID_SHAPE.fullmatch(t):
+        return "id"
+    return ""
+
+
 def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
     """Word positions in one phrase covered by (dates, times, other PHI-shaped patterns incl. labelled values).
     `readable[k]`: word k was read clearly enough to count as a label (a weak "PT" is speckle)."""
     text, spans = phrase_text(canonical(texts))
-    dates = _covered(spans, _spans(text, DATE_RE))
+    dates = _covered(spans, _spans(text, DATE_RE)) | {k for k, t in enumerate(texts) if misread_shape(t) == "date"}
     times = _covered(spans, _spans(text, TIME_RE))
     for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
         nxt = canonical(texts[k + 1:k + 2])
         if nxt and re.fullmatch(r"\d{1,2}[:.]?\d{2}(?:[:.]?\d{2})?(?:[AP]M)?", nxt[0].strip(), re.IGNORECASE):
             times.add(k + 1)
     other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
+    other |= {k for k, t in enumerate(texts) if misread_shape(t) == "id"}
     for k, t in enumerate(texts):
         if LABELS.match(normalise(t).strip("\"'*")) and (readable is None or readable[k]):
             # The value(s) after a label: up to three words, stopping at the next label.

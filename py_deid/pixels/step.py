@@ -23,6 +23,7 @@ from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
+                          rest_of_terms,
                           settled_boxes, settled_by)
 from .us_regions import clinical_regions
 
@@ -167,6 +168,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         boxes = list(fixed)
         for words, dec in zip(readings, decisions):
             boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean)
+            boxes += rest_of_terms(words, dec, matcher, width, height)
             _count(counts, dec)
             _remember(seen, i, words, dec)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where

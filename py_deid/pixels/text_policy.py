@@ -250,12 +250,16 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
                     vocabulary: Vocabulary | None = None,
                     clinical: Sequence[geometry.Box] = ()) -> list[list[Decision]]:
     """Decisions for several readings of one frame. A word that only one reading calls plain text, where another
-    reading saw the same technical word (the same letters up to one OCR error), is that technical word misread."""
+    reading saw the same technical word (the same letters up to one OCR error), is that technical word misread;
+    so is one the other reading split into technical words that cover it ("L1024" there, "L" "1024" here), and a
+    sliver of a line (a reading of a region whose edge cut the line reads its lower half: "nV" in the box where
+    the other reading saw "kV" whole, at confidence 70 or more)."""
     vocabulary = vocabulary or default_vocabulary()
     out = [decide(r, mode, matcher, vocabulary, clinical) for r in readings]
     if mode != "strict" or len(readings) < 2:
         return out
-    technical = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text))
+    technical = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text),
+                  readings[k][d.index].confidence, k)
                  for k, ds in enumerate(out) for d in ds if d.reason == "technical"]
     for k, ds in enumerate(out):
         for n, d in enumerate(ds):
@@ -263,16 +267,21 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
                 continue
             w = readings[k][d.index]
             box, folded = geometry.word_box(w), fold_ocr(w.text)
-            if sum(c.isdigit() for c in w.text) > vocabulary.max_digits:
-                continue
-            inside = [(tbox, tfolded) for tbox, tfolded in technical
+            area = box[2] * box[3]
+            inside = [(tbox, tfolded) for tbox, tfolded, _, _ in technical
                       if geometry.intersection_area(box, tbox) >= 0.5 * tbox[2] * tbox[3]]
-            same = any(geometry.intersection_area(box, tbox) >= 0.5 * box[2] * box[3]
-                       and within_edits(folded, tfolded, 1) for tbox, tfolded in inside)
-            # or the other reading split it into technical words that cover it ("Gnss" there, "Gn" "55" here)
+            # split into technical words that cover it ("Gnss" there, "Gn" "55" here): each of those was
+            # judged technical with its own digits, so the digit limit below does not apply
             covered = sum(geometry.intersection_area(box, t) for t, _ in inside)
-            split = len(inside) >= 2 and covered >= 0.6 * box[2] * box[3]
-            if same or split:
+            split = len(inside) >= 2 and covered >= 0.6 * area
+            if not split and sum(c.isdigit() for c in w.text) > vocabulary.max_digits:
+                continue
+            same = any(geometry.intersection_area(box, tbox) >= 0.5 * area
+                       and within_edits(folded, tfolded, 1) for tbox, tfolded in inside)
+            sliver = any(other != k and confidence >= 70 and box[3] <= 0.75 * tbox[3]
+                         and geometry.intersection_area(box, tbox) >= 0.8 * area
+                         for tbox, _, confidence, other in technical)
+            if same or split or sliver:
                 ds[n] = Decision(d.index, False, "technical")
     return out
 
@@ -309,6 +318,36 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     boxes.append(clipped)
                 run = []
     return geometry.without_contained(boxes)
+
+
+def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher: PhiMatcher, width: int,
+                  height: int) -> list[geometry.Box]:
+    """Where the unread words of a place the instance names must be, beside the words of it OCR read: "LAKEVIEW
+    MEDICAL" masked as the institution's name, "CENTER" after it unread (text at the edge of a title bar,
+    over speckle) is masked too, on the same line, as wide as its letters would be at the width of the words
+    read. Before the first word read and after the last, as far as the name goes; what stands there is masked
+    whatever OCR made of it."""
+    if not matcher.places:
+        return []
+    masked = {d.index for d in decisions if d.mask and d.reason == "phi-term"}
+    out = []
+    for seg in geometry.segments(words):
+        hits = [(k, place, j) for k, i in enumerate(seg) if i in masked
+                for place, j in matcher.place_words(words[i].text)]
+        for place in {p for _, p, _ in hits}:
+            mine = [(k, j) for k, p, j in hits if p == place]
+            for (k, j), side in ((max(mine), 1), (min(mine), -1)):
+                missing = place[j + 1:] if side > 0 else place[:j]
+                if not missing:
+                    continue
+                w = words[seg[k]]
+                per_char = w.width / max(1, len(fold_ocr(w.text)))
+                span = round(per_char * (sum(len(m) for m in missing) + len(missing)) * 1.15)
+                x = w.left + w.width if side > 0 else w.left - span
+                box = geometry.clip(geometry.grow((x, w.top, span, w.height), 2), width, height)
+                if box:
+                    out.append(box)
+    return out
 
 
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],

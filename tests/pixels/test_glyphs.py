@@ -51,3 +51,23 @@ def test_a_neighbouring_word_is_not_taken_in_but_punctuation_is():
 def test_a_box_without_ink_is_left_to_the_caller():
     image, _ = _scene("")
     assert Glyphs(image).snap((10, 10, 40, 12)) is None
+
+
+def test_speckle_beside_a_word_does_not_carry_its_mask_across_the_image():
+    """On speckle every grain is a component within a letter's gap of the next: a chain of them must not
+    join the word (the mask of one word once took a 350x145 px block of an ultrasound frame)."""
+    image, truth = _scene("KOWALSKI", at=(30, 10))
+    px = bytearray(image.pixels)
+    import random
+
+    rng = random.Random(7)
+    bottom = geometry.bottom(truth)
+    for y in range(bottom + 1, 100, 2):  # single grains 2 px apart from the line's bottom down: each within a
+        for x in range(20, 200, 2):  # letter's gap of the next, none touching another
+            if rng.random() < 0.9:
+                px[y * image.width + x] = 200
+    g = Glyphs(GrayImage(image.width, image.height, bytes(px)))
+    x, y, w, h = truth
+    snapped = g.snap((x, y, w, h))
+    assert snapped is not None and geometry.contains(geometry.grow(snapped, 2), truth)
+    assert geometry.bottom(snapped) <= geometry.bottom(truth) + h // 2 + 1

@@ -187,3 +187,56 @@ def test_strict_keeps_window_settings_of_wide_images_but_not_ids_or_years():
     words = line("W 4096 L 2048") + line("WL: 1200", y=40) + line("ID 4096", y=70) + line("W 1953-02-24", y=100)
     assert masked(words, "strict", PhiMatcher(None)) == ["ID", "4096", "1953-02-24"]
     assert masked(line("CRA 20 LAO 30"), "strict", PhiMatcher(None)) == []
+
+
+def _texts_masked(readings, decisions) -> list[str]:
+    return [r[d.index].text for r, ds in zip(readings, decisions) for d in ds if d.mask]
+
+
+def test_a_sliver_of_a_line_another_reading_read_whole_is_that_word(terms):
+    """A region read with its edge across a line boxes the line's lower half as a word of its own ("nV" where
+    another reading saw "kV" whole, confidently): that sliver is the technical word misread, not plain text.
+    Not when the whole reading is weak, not when the sliver is as tall as the word (a different reading of
+    the same ink), not when the sliver is PHI, and never in another reading's favour when only one exists."""
+    from py_deid.pixels.text_policy import decide_readings
+
+    matcher = PhiMatcher(terms)
+    whole = [Word("kV", 8, 578, 23, 16, 93), Word("28", 43, 578, 23, 16, 97)]
+    sliver = [Word("nV", 8, 586, 21, 8, 70), Word("£0", 43, 586, 23, 8, 23)]
+    assert _texts_masked([whole, sliver], decide_readings([whole, sliver], "strict", matcher)) == []
+    assert _texts_masked([sliver], decide_readings([sliver], "strict", matcher)) == ["nV", "£0"]
+    weak = [Word("kV", 8, 578, 23, 16, 40), Word("28", 43, 578, 23, 16, 40)]
+    assert _texts_masked([weak, sliver], decide_readings([weak, sliver], "strict", matcher)) == ["nV", "£0"]
+    tall = [Word("ZQ", 8, 578, 21, 15, 70)]
+    assert _texts_masked([whole, tall], decide_readings([whole, tall], "strict", matcher)) == ["ZQ"]
+    phi = [Word("DOE", 8, 586, 21, 8, 70)]
+    assert _texts_masked([whole, phi], decide_readings([whole, phi], "strict", matcher)) == ["DOE"]
+
+
+def test_a_window_setting_run_together_is_kept_when_another_reading_split_it(terms):
+    """"L1024" in one reading, "L" "1024" (a window level) in another: the run-together word has more digits
+    than a plain number may, but the split reading judged each part, digits included. An identifier stays
+    masked: no reading splits it into technical words."""
+    from py_deid.pixels.text_policy import decide_readings
+
+    matcher = PhiMatcher(terms)
+    joined = [Word("L1024", 6, 451, 35, 10, 90)]
+    split = [Word("L", 6, 451, 6, 10, 93), Word("1024", 15, 451, 26, 10, 96)]
+    assert _texts_masked([joined, split], decide_readings([joined, split], "strict", matcher)) == []
+    assert _texts_masked([joined], decide_readings([joined], "strict", matcher)) == ["L1024"]
+    ident = [Word("A1024567", 6, 451, 60, 10, 90)]
+    parts = [Word("A", 6, 451, 6, 10, 93), Word("1024567", 15, 451, 50, 10, 96)]
+    assert "A1024567" in _texts_masked([ident, parts], decide_readings([ident, parts], "strict", matcher))
+
+
+@pytest.mark.parametrize("ocr_text", ["1N/NR/1ART", "Q277QRR37", "I0/O8/I9G7", "2O2I-OI-I2", "ABC12345"])
+def test_a_weak_read_with_the_shape_of_a_date_or_an_identifier_is_phi(ocr_text):
+    """Digits read as letters the folding does not know (they depend on the font): the shape is PHI."""
+    words = line(ocr_text, conf=16)
+    assert masked(words, "phi", PhiMatcher(_terms())) == [ocr_text]
+
+
+@pytest.mark.parametrize("ocr_text", ["L12-5", "TIS0.4", "2.5MHz", "PRF2.5kHz", "C5-1", "3.5/4.2", "W4096", "AP/LR"])
+def test_settings_do_not_have_those_shapes(ocr_text):
+    words = line(ocr_text, conf=60)  # a read confident enough not to be taken for noise
+    assert masked(words, "phi", PhiMatcher(_terms())) == []

@@ -68,9 +68,13 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*")
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--seed", type=int, default=eval_scenes.SEED,
+                    help="another draw of the generated set with the same parameters (a held-out round: the "
+                         "default seed is the set the pixel step's rules were last measured and adjusted on)")
     ap.add_argument("--engine", choices=["native", "tesseract.js"], default="native",
                     help="tesseract.js: the browser's OCR engine, run by Node (browser_ocr.js)")
     args = ap.parse_args(argv)
+    eval_scenes.SEED = args.seed
     engine = None
     if args.engine == "tesseract.js":
         import browser_ocr
