@@ -174,6 +174,7 @@ def _mono(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | 
 _MAX_GROUPS = 24  # more distinct high bytes than this: the per-pixel table is cheaper
 _SIGN = bytes(v ^ 0x80 for v in range(256))  # two's complement high byte -> offset binary (order-preserving)
 _SELECT = [bytes(255 if v == h else 0 for v in range(256)) for h in range(256)]
+_OTHERS = [bytes(0 if v == h else 255 for v in range(256)) for h in range(256)]
 _BELOW = [bytes(range(m)) for m in range(257)]  # delete these to keep bytes >= m
 _ABOVE = [bytes(range(m + 1, 256)) for m in range(256)]  # delete these to keep bytes <= m
 _ZEROS = bytes(256)
@@ -193,7 +194,10 @@ def _distinct(plane: bytes, limit: int) -> list[int] | None:
 
 
 def _extreme(plane: bytes, highest: bool) -> int:
-    """max (or min) of a non-empty bytes object by halving the candidate range with deleting translates."""
+    """max (or min) of a non-empty bytes object: by iteration when it is short, else by halving the candidate
+    range with deleting translates."""
+    if len(plane) <= 1024:
+        return max(plane) if highest else min(plane)
     lo, hi = 0, 255
     rest = plane
     while lo < hi:
@@ -228,11 +232,11 @@ def _mono16(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int 
         return None
     big = int.from_bytes(low, "little")
     hmin, hmax = groups[0], groups[-1]
+    # other pixels are 0 in `top` (no effect on the maximum) and 255 in `bottom` (none on the minimum)
     top = (int.from_bytes(high.translate(_SELECT[hmax]), "little") & big).to_bytes(n, "little")
-    vmax = (hmax << 8 | _extreme(top, True)) - offset  # other pixels are 0 there: no effect on the maximum
-    others = int.from_bytes(high.translate(bytes(255 - v for v in _SELECT[hmin])), "little")
-    bottom = (others | big).to_bytes(n, "little")  # other pixels are 255: no effect on the minimum
-    vmin = (hmin << 8 | _extreme(bottom, False)) - offset
+    vmax = (hmax << 8 | _extreme(top.translate(None, b"\0") or b"\0", True)) - offset
+    bottom = (int.from_bytes(high.translate(_OTHERS[hmin]), "little") | big).to_bytes(n, "little")
+    vmin = (hmin << 8 | _extreme(bottom.translate(None, b"\xff") or b"\xff", False)) - offset
     bits = info.bits_stored
     lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
     if vmin < lo_ok or vmax > hi_ok or exclude in (vmin, vmax):
@@ -241,12 +245,27 @@ def _mono16(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int 
     span = hi - lo
     flip = info.photometric == "MONOCHROME1"
     slope, intercept = info.rescale_slope, info.rescale_intercept
+    # Integer steps (slope 1, whole intercept and window ends, the usual CT/MR case): the table is runs of each
+    # gray value, built once; float(d * 255 / span) + 0.5 truncates to (510 d + span) // (2 span) exactly.
+    steps = None
+    if slope == 1 and float(intercept).is_integer() and float(lo).is_integer() and float(hi).is_integer():
+        whole = int(span)
+        starts = [-(-(2 * g - 1) * whole // 510) if g else 0 for g in range(256)] + [whole + 1]
+        steps = b"".join(_BYTES[g] * (starts[g + 1] - starts[g]) for g in range(256) if starts[g + 1] > starts[g])
+        shift = int(intercept) - int(lo)
     out = 0
     for h in groups:
         base = (h << 8) - offset
-        grays = [0 if m <= lo else 255 if m >= hi else int((m - lo) * 255 / span + 0.5)
-                 for m in [(base + k) * slope + intercept for k in range(256)]]
-        table = bytes(255 - g for g in grays) if flip else bytes(grays)
+        if steps is not None:
+            d0 = base + shift  # d of the group's first entry; below 0 is 0, above span is 255
+            left = max(0, min(256, -d0))
+            right = max(left, min(256, whole + 1 - d0))
+            table = bytes(left) + steps[max(0, d0):max(0, d0) + right - left] + b"\xff" * (256 - right)
+        else:
+            table = bytes(0 if m <= lo else 255 if m >= hi else int((m - lo) * 255 / span + 0.5)
+                          for m in [(base + k) * slope + intercept for k in range(256)])
+        if flip:
+            table = table.translate(_INVERT)
         if table == _ZEROS:
             continue
         out |= int.from_bytes(high.translate(_SELECT[h]), "little") & int.from_bytes(low.translate(table), "little")

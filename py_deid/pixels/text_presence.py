@@ -61,7 +61,7 @@ def candidate_pieces(image: GrayImage, *, first_only: bool = False) -> list[tupl
             # screen below rules out keep 0 if quiet, else 1: not busy)
             for y in rows:
                 counts[y] = binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
-            for y0, y1 in _bands(counts):
+            for y0, y1 in _bands(counts, rows):
                 found.append((_ink_extent(binary, w, x0, x1, y0, y1), key))
                 if first_only:
                     return found
@@ -106,24 +106,33 @@ def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]]) -> dict
     need = max(widths).bit_length()
     for pack, table in zip(_PACKS, _PACK_TABLES):
         packed = px.translate(table)
-        cur = int.from_bytes(packed, "little")
-        if not cur:
+        if not packed.strip(b"\0"):
             continue
-        # levels[j]: byte i holds the OR of pixels i .. i + 2**j - 1 (within the frame's bytes)
-        levels = {0: packed}
-        for j in range(1, need):
-            cur |= cur >> (8 << (j - 1))
-            if any(wd >> j & 1 for wd in widths):
-                levels[j] = cur.to_bytes(n, "little")
-        # one byte per row of each column: the thresholds at which the row holds ink (is not quiet)
-        rows = bytearray(_PAD)
-        for x0, x1 in columns:
-            acc, x = 0, x0
-            for j in range(need - 1, -1, -1):
-                if (x1 - x0) >> j & 1:
-                    acc |= int.from_bytes(levels[j][x::w], "little")
-                    x += 1 << j
-            rows += acc.to_bytes(h, "little") + bytes(_PAD)
+        rows = bytearray(_PAD)  # one byte per row of each column: the thresholds at which it holds ink
+        if widths == {COLUMN} and w % COLUMN == 0:
+            # whole columns of 64: OR neighbouring bytes and keep one of each pair, six times (the data halves
+            # each time): byte y * (w // 64) + c is then the OR of row y of column c
+            cur = packed
+            for _ in range(6):
+                cur = (int.from_bytes(cur[0::2], "little") | int.from_bytes(cur[1::2], "little")).to_bytes(
+                    len(cur) // 2, "little")
+            for c in range(len(columns)):
+                rows += cur[c::len(columns)] + bytes(_PAD)
+        else:
+            # levels[j]: byte i holds the OR of pixels i .. i + 2**j - 1 (within the frame's bytes)
+            levels = {0: packed}
+            cur = int.from_bytes(packed, "little")
+            for j in range(1, need):
+                cur |= cur >> (8 << (j - 1))
+                if any(wd >> j & 1 for wd in widths):
+                    levels[j] = cur.to_bytes(n, "little")
+            for x0, x1 in columns:
+                acc, x = 0, x0
+                for j in range(need - 1, -1, -1):
+                    if (x1 - x0) >> j & 1:
+                        acc |= int.from_bytes(levels[j][x::w], "little")
+                        x += 1 << j
+                rows += acc.to_bytes(h, "little") + bytes(_PAD)
         ink = bytes(rows)
         hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink))
         if not hits:
@@ -201,14 +210,20 @@ def has_text(image: GrayImage) -> bool:
     return bool(candidate_lines(image, first_only=True))
 
 
-def _bands(counts: list[int]) -> list[tuple[int, int]]:
+def _bands(counts: list[int], rows: list[int] | None = None) -> list[tuple[int, int]]:
     """Row ranges that look like a line of glyphs: busy rows (BUSY strokes or more; one row of a gap allowed),
-    MIN_LINE to MAX_LINE of them, quiet rows close above and below."""
+    MIN_LINE to MAX_LINE of them, quiet rows close above and below. `rows`: ascending, every busy row among
+    them (the scan goes from one to the next instead of row by row)."""
     out = []
     h = len(counts)
     y = 0
+    ahead = iter(rows if rows is not None else range(h))
     while y < h:
-        if counts[y] < BUSY:
+        nxt = next(ahead, h)
+        if nxt < y:
+            continue
+        y = nxt
+        if y >= h or counts[y] < BUSY:
             y += 1
             continue
         start, end, gap = y, y, 0
