@@ -259,6 +259,12 @@ def test_the_screen_finds_exactly_what_counting_every_row_finds(samples, px_code
             if kind == 3:
                 a = np.clip(a + rng.integers(-40, 40, a.shape), 0, 255)
         images.append(GrayImage(w, h, a.astype(np.uint8).tobytes()))
+    # A run of 49 busy rows (one too many for a line) whose first row is not a start the rule pairs with the
+    # run's end (48 rows apart): counting only the rows between that start and end would see a line of 48.
+    edge = np.zeros((90, 64), np.uint8)
+    edge[16:19, 4:11] = edge[68:72, 4:11] = 255  # rows with one stroke: not quiet, not busy
+    edge[19:68, 4:6] = edge[19:68, 20:22] = edge[19:68, 40:42] = 255  # rows 19..67: three strokes
+    images.append(GrayImage(64, 90, edge.tobytes()))
     for name in ["CT_small.dcm", "brain_002.dcm", "brain_004.dcm", "brain_007.dcm", "emri_small.dcm",
                  "CT-MONO2-16-ankle.dcm", "US1_UNCR.dcm", "SC_rgb.dcm"]:
         ds = pydicom.dcmread(samples.path(name))
