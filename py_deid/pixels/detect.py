@@ -37,15 +37,18 @@ def choose_factor(width: int, height: int) -> int:
     return 2 if max(width, height) <= 1600 else 1
 
 
+_NEAR = [bytes(1 if abs(v - m) <= 12 else 0 for v in range(256)) for m in range(256)]
+
+
 def banner_bands(image: GrayImage, min_height: int = 8) -> list[Box]:
     """Horizontal bands whose background differs from the frame's (grey title bars), as full-width boxes."""
     w, h = image.width, image.height
     medians, uniform = [], []
     for y in range(h):
-        row = sorted(image.pixels[y * w:(y + 1) * w:4])
-        m = row[len(row) // 2]
+        sample = image.pixels[y * w:(y + 1) * w:4]
+        m = sorted(sample)[len(sample) // 2]
         medians.append(m)
-        uniform.append(sum(1 for v in row if abs(v - m) <= 12) / len(row))
+        uniform.append(sample.translate(_NEAR[m]).count(1) / len(sample))  # share within 12 of the median
     if not medians:
         return []
     # The frame's background: the usual value of its flat rows. Rows across image content are not flat, and

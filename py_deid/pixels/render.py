@@ -133,6 +133,10 @@ def _decode_value(info: PixelInfo):
 
 
 def _mono(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | None) -> bytes:
+    if layout.bps == 2 and not info.shift:
+        out = _mono16(frame, layout, info, window, exclude)
+        if out is not None:
+            return out
     values = _samples(frame, layout, signed=info.signed)
     value = _decode_value(info)
     fast = _plain_range(values, layout, info, exclude)
@@ -158,6 +162,114 @@ def _mono(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | 
     if layout.bps == 1 and not info.signed:
         return frame.translate(bytes(table))
     return bytes(map(table.__getitem__, values))
+
+
+# ---- 16-bit grayscale by high-byte groups --------------------------------------------------------------
+# A frame of 16-bit samples is split into its low and high byte planes (two slices). The samples that share a
+# high byte form a group; within a group the gray value is a function of the low byte alone, so the group
+# renders with one bytes.translate of the low plane, kept where the high plane holds that byte (a mask from
+# another translate, applied as big-integer AND). A frame's values usually span a few high bytes (a 12-bit CT,
+# at most 16), so this replaces a Python-level look-up per pixel by a few C-level passes per group; the result
+# is the same bytes as the per-pixel table.
+_MAX_GROUPS = 24  # more distinct high bytes than this: the per-pixel table is cheaper
+_SIGN = bytes(v ^ 0x80 for v in range(256))  # two's complement high byte -> offset binary (order-preserving)
+_SELECT = [bytes(255 if v == h else 0 for v in range(256)) for h in range(256)]
+_OTHERS = [bytes(0 if v == h else 255 for v in range(256)) for h in range(256)]
+_BELOW = [bytes(range(m)) for m in range(257)]  # delete these to keep bytes >= m
+_ABOVE = [bytes(range(m + 1, 256)) for m in range(256)]  # delete these to keep bytes <= m
+_ZEROS = bytes(256)
+
+
+def _distinct(plane: bytes, limit: int) -> list[int] | None:
+    """The byte values present in `plane`, ascending; None if more than `limit` (one shrinking pass each)."""
+    present = []
+    rest = plane
+    while rest:
+        if len(present) == limit:
+            return None
+        v = rest[0]
+        present.append(v)
+        rest = rest.translate(None, _BYTES[v])
+    return sorted(present)
+
+
+def _extreme(plane: bytes, highest: bool) -> int:
+    """max (or min) of a non-empty bytes object: by iteration when it is short, else by halving the candidate
+    range with deleting translates."""
+    if len(plane) <= 1024:
+        return max(plane) if highest else min(plane)
+    lo, hi = 0, 255
+    rest = plane
+    while lo < hi:
+        mid = (lo + hi + 1) // 2 if highest else (lo + hi) // 2
+        if highest:
+            upper = rest.translate(None, _BELOW[mid])  # the bytes >= mid
+            if upper:
+                lo, rest = mid, upper
+            else:
+                hi = mid - 1
+        else:
+            lower = rest.translate(None, _ABOVE[mid])  # the bytes <= mid
+            if lower:
+                hi, rest = mid, lower
+            else:
+                lo = mid + 1
+    return lo
+
+
+def _mono16(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | None) -> bytes | None:
+    """The "auto" or given window of clean 16-bit samples, by high-byte groups; None where it does not apply
+    (samples outside Bits Stored, the excluded value at an end of the range, too many groups)."""
+    n = layout.rows * layout.columns
+    if not n:
+        return None
+    low, high = (frame[0::2], frame[1::2]) if layout.little else (frame[1::2], frame[0::2])
+    offset = 0
+    if info.signed:
+        high, offset = high.translate(_SIGN), 32768
+    groups = _distinct(high, _MAX_GROUPS)
+    if groups is None:
+        return None
+    big = int.from_bytes(low, "little")
+    hmin, hmax = groups[0], groups[-1]
+    # other pixels are 0 in `top` (no effect on the maximum) and 255 in `bottom` (none on the minimum)
+    top = (int.from_bytes(high.translate(_SELECT[hmax]), "little") & big).to_bytes(n, "little")
+    vmax = (hmax << 8 | _extreme(top.translate(None, b"\0") or b"\0", True)) - offset
+    bottom = (int.from_bytes(high.translate(_OTHERS[hmin]), "little") | big).to_bytes(n, "little")
+    vmin = (hmin << 8 | _extreme(bottom.translate(None, b"\xff") or b"\xff", False)) - offset
+    bits = info.bits_stored
+    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if vmin < lo_ok or vmax > hi_ok or exclude in (vmin, vmax):
+        return None  # as _plain_range: the per-value path decides
+    lo, hi = _window({vmin: _modality(vmin, info), vmax: _modality(vmax, info)}, window, info, None, int)
+    span = hi - lo
+    flip = info.photometric == "MONOCHROME1"
+    slope, intercept = info.rescale_slope, info.rescale_intercept
+    # Integer steps (slope 1, whole intercept and window ends, the usual CT/MR case): the table is runs of each
+    # gray value, built once; float(d * 255 / span) + 0.5 truncates to (510 d + span) // (2 span) exactly.
+    steps = None
+    if slope == 1 and float(intercept).is_integer() and float(lo).is_integer() and float(hi).is_integer():
+        whole = int(span)
+        starts = [-(-(2 * g - 1) * whole // 510) if g else 0 for g in range(256)] + [whole + 1]
+        steps = b"".join(_BYTES[g] * (starts[g + 1] - starts[g]) for g in range(256) if starts[g + 1] > starts[g])
+        shift = int(intercept) - int(lo)
+    out = 0
+    for h in groups:
+        base = (h << 8) - offset
+        if steps is not None:
+            d0 = base + shift  # d of the group's first entry; below 0 is 0, above span is 255
+            left = max(0, min(256, -d0))
+            right = max(left, min(256, whole + 1 - d0))
+            table = bytes(left) + steps[max(0, d0):max(0, d0) + right - left] + b"\xff" * (256 - right)
+        else:
+            table = bytes(0 if m <= lo else 255 if m >= hi else int((m - lo) * 255 / span + 0.5)
+                          for m in [(base + k) * slope + intercept for k in range(256)])
+        if flip:
+            table = table.translate(_INVERT)
+        if table == _ZEROS:
+            continue
+        out |= int.from_bytes(high.translate(_SELECT[h]), "little") & int.from_bytes(low.translate(table), "little")
+    return out.to_bytes(n, "little")
 
 
 def _modality(v: int, info: PixelInfo) -> float:

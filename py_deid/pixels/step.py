@@ -111,9 +111,8 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
     elif required:
-        matcher = PhiMatcher(terms)
         screened = outcome.reason not in FULL_EFFORT
-        found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, matcher, default_vocabulary(),
+        found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
                                          outcome, screened)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
@@ -127,10 +126,12 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     return outcome
 
 
-def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: PhiMatcher, vocabulary,
+def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
                   outcome: PixelOutcome, screened: bool = False) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
-    written and the instance keeps its pixels as they were)."""
+    written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
+    first readings are decided (a screened image without text never needs it)."""
+    matcher = None
     info, store = open_frames(ds, transfer_syntax, codecs)
     width, height = info.columns, info.rows
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
@@ -159,6 +160,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, matcher: 
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
+        if matcher is None:
+            matcher = PhiMatcher(terms)
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
         if settings.text == "strict":
             yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)

@@ -52,24 +52,147 @@ def candidate_pieces(image: GrayImage, *, first_only: bool = False) -> list[tupl
     w, h, px = image.width, image.height, image.pixels
     if w < 8 or h < MIN_LINE + 2:
         return []
-    columns = [(x, min(w, x + COLUMN)) for x in range(0, w, COLUMN)]
-    if len(columns) > 1 and columns[-1][1] - columns[-1][0] < COLUMN // 2:
-        columns[-2] = (columns[-2][0], w)  # a thin last column joins its neighbour
-        columns.pop()
+    columns = _columns(w)
     found: list[tuple[Box, tuple[str, int]]] = []
-    for key, table in _BINARY.items():
-        binary = px.translate(table)
-        if 1 not in binary or 0 not in binary:
-            continue
-        for x0, x1 in columns:
-            # strokes per row of this column; a stroke touching the column's left edge counts too
-            counts = [binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
-                      for y in range(h)]
-            for y0, y1 in _bands(counts):
+    for key, possible in _possible(px, w, h, columns).items():
+        binary = px.translate(_BINARY[key])
+        for (x0, x1), counts, rows in possible:
+            # strokes per row of this column; a stroke touching the column's left edge counts too (rows the
+            # screen below rules out keep 0 if quiet, else 1: not busy)
+            for y in rows:
+                counts[y] = binary.count(_START, y * w + x0, y * w + x1) + (binary[y * w + x0] == 1)
+            for y0, y1 in _bands(counts, rows):
                 found.append((_ink_extent(binary, w, x0, x1, y0, y1), key))
                 if first_only:
                     return found
     return found
+
+
+def _columns(w: int) -> list[tuple[int, int]]:
+    columns = [(x, min(w, x + COLUMN)) for x in range(0, w, COLUMN)]
+    if len(columns) > 1 and columns[-1][1] - columns[-1][0] < COLUMN // 2:
+        columns[-2] = (columns[-2][0], w)  # a thin last column joins its neighbour
+        columns.pop()
+    return columns
+
+
+# ---- the screen before the count ------------------------------------------------------------------------
+# Counting strokes row by row is a Python-level call per row, column and threshold. Most of those can be ruled
+# out from the quiet rows alone (a row of a column is quiet, count 0, exactly when none of its pixels is ink):
+# a band is a run of rows from a busy row with two quiet rows among the six above it to a busy row 3 to 47 rows
+# further down with two quiet rows among the six below it, with no two quiet rows in a row between them (two
+# non-busy rows end a band). Quiet rows are found for all thresholds at once: each pixel becomes a byte whose
+# bits are its ink at eight thresholds (a second byte for the ninth), OR-ed over each column's width by
+# doubling (shift and OR of one big integer). The rule then runs on one byte per row and column, its bits the
+# thresholds, with shifts and masks of a small integer, and gives the rows that can belong to such a run (and
+# two rows around them, which decide where a run starts and ends). Only those rows are counted; every other
+# row is quiet (count 0) or taken as not busy, which changes no band: the pieces found are exactly those of
+# counting every row (tests/pixels/test_text_presence.py checks this against an independent count).
+_ORDER = [("light", t) for t in LIGHT] + [("dark", t) for t in DARK]  # _BINARY's order
+_PACKS = [_ORDER[:8], _ORDER[8:]]
+_PACK_TABLES = [bytes(sum(_BINARY[key][v] << b for b, key in enumerate(pack)) for v in range(256))
+                for pack in _PACKS]
+_BIT = [bytes(v >> b & 1 for v in range(256)) for b in range(8)]
+_PAD = 7  # quiet rows between columns (the frame's edge counts as quiet; bands never cross two quiet rows)
+
+
+def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]]) -> dict[tuple[str, int], list]:
+    """{threshold key: [(column, counts with 0/1 for quiet/not quiet, rows to count)]} for the columns where a
+    band at that threshold is not ruled out, in _BINARY's order."""
+    out: dict[tuple[str, int], list] = {}
+    n = w * h
+    stride = h + _PAD
+    widths = {x1 - x0 for x0, x1 in columns}
+    need = max(widths).bit_length()
+    for pack, table in zip(_PACKS, _PACK_TABLES):
+        packed = px.translate(table)
+        if not packed.strip(b"\0"):
+            continue
+        rows = bytearray(_PAD)  # one byte per row of each column: the thresholds at which it holds ink
+        if widths == {COLUMN} and w % COLUMN == 0:
+            # whole columns of 64: OR neighbouring bytes and keep one of each pair, six times (the data halves
+            # each time): byte y * (w // 64) + c is then the OR of row y of column c
+            cur = packed
+            for _ in range(6):
+                cur = (int.from_bytes(cur[0::2], "little") | int.from_bytes(cur[1::2], "little")).to_bytes(
+                    len(cur) // 2, "little")
+            for c in range(len(columns)):
+                rows += cur[c::len(columns)] + bytes(_PAD)
+        else:
+            # levels[j]: byte i holds the OR of pixels i .. i + 2**j - 1 (within the frame's bytes)
+            levels = {0: packed}
+            cur = int.from_bytes(packed, "little")
+            for j in range(1, need):
+                cur |= cur >> (8 << (j - 1))
+                if any(wd >> j & 1 for wd in widths):
+                    levels[j] = cur.to_bytes(n, "little")
+            for x0, x1 in columns:
+                acc, x = 0, x0
+                for j in range(need - 1, -1, -1):
+                    if (x1 - x0) >> j & 1:
+                        acc |= int.from_bytes(levels[j][x::w], "little")
+                        x += 1 << j
+                rows += acc.to_bytes(h, "little") + bytes(_PAD)
+        ink = bytes(rows)
+        hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink))
+        if not hits:
+            continue
+        hit_rows, span_rows = hits.to_bytes(len(ink), "little"), span.to_bytes(len(ink), "little")
+        for b, key in enumerate(pack):
+            for k, column in enumerate(columns):
+                first = _PAD + k * stride
+                if not hit_rows[first:first + h].translate(_BIT[b]).count(1):
+                    continue
+                todo = span_rows[first:first + h].translate(_BIT[b])
+                out.setdefault(key, []).append((column, list(ink[first:first + h].translate(_BIT[b])), _ones(todo)))
+    return {key: out[key] for key in _ORDER if key in out}
+
+
+def _ones(flags: bytes) -> list[int]:
+    out = []
+    y = flags.find(1)
+    while y >= 0:
+        out.append(y)
+        y = flags.find(1, y + 1)
+    return out
+
+
+def _band_rule(ink: int, length: int) -> tuple[int, int]:
+    """(bytes (rows) where a band that the quiet rows allow can end, the rows such bands can span and two
+    around them), each bit a threshold; (0, 0) if there is no such band."""
+    full = (1 << (8 * length)) - 1
+    quiet = ink ^ full
+    above = above2 = below = below2 = 0  # >= 1 and >= 2 quiet rows among the six above (below)
+    for k in range(1, 7):
+        up, down = (quiet << (8 * k)) & full, quiet >> (8 * k)
+        above2 |= above & up
+        above |= up
+        below2 |= below & down
+        below |= down
+    starts, ends = ink & above2, ink & below2
+    if not starts or not ends:
+        return 0, 0
+    open_ = full ^ (quiet & (quiet >> 8))  # rows that do not begin a pair of quiet rows
+    reach = after = starts  # after: rows reached from a start (within a band's length, no pair of quiet rows)
+    hits = 0
+    for k in range(1, MAX_LINE):
+        reach = ((reach & open_) << 8) & full
+        if not reach:
+            break
+        after |= reach
+        if k >= MIN_LINE - 1:
+            hits |= reach & ends
+    if not hits:
+        return 0, 0
+    back = before = hits  # rows from which a reachable end is reached
+    for _ in range(1, MAX_LINE):
+        back = (back >> 8) & open_
+        if not back:
+            break
+        before |= back
+    span = after & before
+    span |= (span << 8) | (span << 16) | (span >> 8) | (span >> 16)
+    return hits, span & full
 
 
 def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
@@ -87,14 +210,20 @@ def has_text(image: GrayImage) -> bool:
     return bool(candidate_lines(image, first_only=True))
 
 
-def _bands(counts: list[int]) -> list[tuple[int, int]]:
+def _bands(counts: list[int], rows: list[int] | None = None) -> list[tuple[int, int]]:
     """Row ranges that look like a line of glyphs: busy rows (BUSY strokes or more; one row of a gap allowed),
-    MIN_LINE to MAX_LINE of them, quiet rows close above and below."""
+    MIN_LINE to MAX_LINE of them, quiet rows close above and below. `rows`: ascending, every busy row among
+    them (the scan goes from one to the next instead of row by row)."""
     out = []
     h = len(counts)
     y = 0
+    ahead = iter(rows if rows is not None else range(h))
     while y < h:
-        if counts[y] < BUSY:
+        nxt = next(ahead, h)
+        if nxt < y:
+            continue
+        y = nxt
+        if y >= h or counts[y] < BUSY:
             y += 1
             continue
         start, end, gap = y, y, 0

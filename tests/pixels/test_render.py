@@ -218,3 +218,35 @@ def test_real_files_render_like_pydicom(samples, px_factory, px_artifacts, name)
         arr = -arr
     corr = np.corrcoef(_gray(image).ravel().astype(float), arr.ravel())[0, 1]
     assert corr > 0.98
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_16_bit_rendering_matches_the_window_formula(px_factory, case):
+    """16-bit grayscale renders by high-byte groups (a translate per group); the result is the window formula
+    computed per pixel with numpy: signed and unsigned, 10 to 16 bits stored, either byte order, MONOCHROME1,
+    rescale, "auto" (without the fill value), "header" and explicit windows, few and many (> 24: the per-pixel
+    path) high bytes."""
+    rng = np.random.default_rng(case)
+    signed, stored = bool(case % 2), [10, 12, 14, 16, 16, 12][case % 6]
+    lo_v, hi_v = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
+    spread = [300, 900, 5000, 60000][case % 4]
+    a = int(rng.integers(lo_v, max(lo_v + 1, hi_v - min(spread, hi_v - lo_v))))
+    b = min(hi_v, a + spread)
+    arr = rng.integers(a, b + 1, size=(48, 70)).astype("i2" if signed else "u2")
+    photometric = "MONOCHROME1" if case % 3 == 0 else "MONOCHROME2"
+    ds = px_factory.dataset(arr, photometric, bits_stored=stored, signed=signed, ts=[LE, BE][case % 2])
+    slope, intercept = [(1.0, 0.0), (1.0, -1024.0), (0.5, 3.0), (-1.0, 1000.0)][case % 4]
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    ds.WindowCenter, ds.WindowWidth = 300, 800
+    store = _store(px_factory.reread(ds))
+    m = arr.astype(np.float64) * slope + intercept
+    fill = hi_v if photometric == "MONOCHROME1" else lo_v  # the mask's fill value is left out of "auto"
+    shown = m[arr != fill] if (arr != fill).any() else m
+    for window in ("auto", "header", (100.0, 1500.0)):
+        lo, hi = ((shown.min(), shown.max()) if window == "auto" else (300 - 400, 300 + 400) if window == "header"
+                  else (100.0 - 750, 100.0 + 750))
+        hi = hi if hi > lo else lo + 1
+        want = np.where(m <= lo, 0, np.where(m >= hi, 255, np.floor((m - lo) * 255 / (hi - lo) + 0.5)))
+        if photometric == "MONOCHROME1":
+            want = 255 - want
+        assert np.array_equal(_gray(store.render(0, window=window)), want.astype(np.uint8)), window

@@ -124,3 +124,156 @@ def test_a_false_alarm_of_the_screen_costs_ocr_not_pixels(name, samples, px_code
     assert out.reason in ("screen", "no-text-found") and not out.frames
     after = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
     assert after.render(0).pixels == before
+
+
+# ---- the screen's edges: text it must find, and exactness of its shortcut -----------------------------------
+def _oracle_pieces(gray: GrayImage) -> list:
+    """The screen's definition counted out with numpy, row by row, with no shortcut (independent of the module's
+    byte and big-integer arithmetic): pieces (box, threshold) in the module's order."""
+    import numpy as np
+
+    w, h = gray.width, gray.height
+    if w < 8 or h < text_presence.MIN_LINE + 2:
+        return []
+    a = np.frombuffer(gray.pixels, np.uint8).reshape(h, w)
+    columns = [(x, min(w, x + 64)) for x in range(0, w, 64)]
+    if len(columns) > 1 and columns[-1][1] - columns[-1][0] < 32:
+        columns = columns[:-2] + [(columns[-2][0], w)]
+    keys = [("light", t) for t in text_presence.LIGHT] + [("dark", t) for t in text_presence.DARK]
+    out = []
+    for kind, t in keys:
+        ink = (a >= t) if kind == "light" else (a < t)
+        if ink.all() or not ink.any():
+            continue
+        for x0, x1 in columns:
+            seg = ink[:, x0:x1].astype(np.int8)
+            strokes = (np.diff(seg, axis=1) == 1).sum(axis=1) + seg[:, 0]  # 0 -> 1 steps, and ink at the edge
+            busy = strokes >= 3
+            y = 0
+            while y < h:
+                if not busy[y]:
+                    y += 1
+                    continue
+                end = y  # the run: busy rows, never two non-busy rows in a row, ending on a busy row
+                while end + 1 < h and (busy[end + 1] or (end + 2 < h and busy[end + 2])):
+                    end += 1 if busy[end + 1] else 2
+                start, y = y, end + 1
+                if not 4 <= end - start + 1 <= 48:
+                    continue
+                quiet = [strokes[r] == 0 if 0 <= r < h else True for r in range(start - 6, start)]
+                quiet_below = [strokes[r] == 0 if 0 <= r < h else True for r in range(end + 1, end + 7)]
+                if sum(quiet) < 2 or sum(quiet_below) < 2:
+                    continue
+                cols = np.flatnonzero(seg[start:end + 1].any(axis=0))
+                box = ((x0 + int(cols[0]), start, int(cols[-1] - cols[0]) + 1, end - start + 1) if cols.size
+                       else (x0, start, x1 - x0, end - start + 1))
+                out.append((box, (kind, t)))
+    return out
+
+
+def _scene(draws, size=(320, 160), background=0, mode="L", speckle=False):
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    im = Image.new(mode, size, background)
+    if speckle:
+        rng = np.random.default_rng(5)
+        noise = rng.integers(0, 110, size=(size[1], size[0]), dtype=np.uint8)
+        im = Image.fromarray(noise).convert(mode)
+    draw = ImageDraw.Draw(im)
+    boxes = []
+    for (x, y), text, ink, px in draws:
+        font = ImageFont.load_default(size=px)
+        draw.text((x, y), text, fill=ink, font=font)
+        b = draw.textbbox((x, y), text, font=font)
+        boxes.append((b[0], b[1], b[2] - b[0], b[3] - b[1]))
+    return im, boxes
+
+
+EDGES = {  # text at the edges of what the screen is built for
+    "10px-white-on-black": _scene([((40, 70), "DOE^JOHN 1953", 255, 10)]),
+    "10px-light-grey-on-mid-grey": _scene([((40, 70), "LINDA HASSAN 02/04/1960", 170, 10)], background=128),
+    "light-grey-on-mid-grey": _scene([((40, 70), "RIVERSIDE CLINIC", 176, 14)], background=120),
+    "yellow-on-dark": _scene([((30, 60), "OKAFOR^AHMED", (255, 255, 0), 12)], mode="RGB", background=(10, 10, 10)),
+    "green-on-dark": _scene([((30, 60), "MRN 2755381827", (0, 200, 0), 12)], mode="RGB", background=(0, 0, 0)),
+    "cyan-on-dark": _scene([((30, 60), "12/03/2021 10:41", (0, 220, 220), 10)], mode="RGB", background=(0, 0, 0)),
+    "orange-on-dark": _scene([((30, 60), "NORTHGATE IMAGING", (255, 140, 0), 12)], mode="RGB", background=(8, 8, 8)),
+    "red-on-dark": _scene([((30, 60), "GARCIA PEDRO", (255, 0, 0), 14)], mode="RGB", background=(0, 0, 0)),
+    "white-on-speckle": _scene([((90, 70), "SMITH JOHN", 255, 12)], speckle=True),
+    "grey-on-speckle": _scene([((90, 70), "ID 88213", 200, 14)], speckle=True),
+    "one-word-top-left-corner": _scene([((1, 0), "DOE", 255, 12)], size=(256, 256)),
+    "one-word-bottom-right-corner": _scene([((222, 243), "KOFI", 255, 10)], size=(256, 256)),
+    "dark-on-light": _scene([((40, 70), "TANAKA AIKO 1971", 0, 10)], background=235),
+    "dark-grey-on-light-grey": _scene([((40, 70), "CITY MEDICAL CTR", 70, 12)], background=200),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_text_at_the_screens_edges_is_found_where_it_is(name, px_factory):
+    """Through the real path (a DICOM instance rendered by the frame store): the screen finds a line on the
+    text, and finds exactly what counting every row finds."""
+    import numpy as np
+
+    from py_deid.pixels.frames import FrameStore
+    from py_deid.pixels.info import PixelInfo
+
+    im, boxes = EDGES[name]
+    if im.mode == "RGB":
+        ds = px_factory.reread(px_factory.dataset(np.asarray(im), "RGB"))
+    else:  # 12 bits in 16, as CT and MR store it: the 16-bit rendering path
+        ds = px_factory.reread(px_factory.dataset(np.asarray(im).astype(np.uint16) * 16, "MONOCHROME2",
+                                                  bits_stored=12))
+    gray = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), None).render(0)
+    lines = text_presence.candidate_lines(gray)
+    assert text_presence.has_text(gray)
+    assert all(any(geometry.intersects(line, geometry.grow(b, 2)) for line in lines) for b in boxes), lines
+    assert text_presence.candidate_pieces(gray) == _oracle_pieces(gray)
+
+
+def test_the_screen_finds_exactly_what_counting_every_row_finds(samples, px_codecs):
+    """The screen counts strokes only on rows its quiet-row rule leaves open: on random images, drawn text of
+    every size and real frames its pieces are those of the full count (the numpy oracle above)."""
+    import numpy as np
+    import pydicom
+    from PIL import Image, ImageDraw, ImageFont
+
+    from py_deid.pixels.frames import FrameStore
+    from py_deid.pixels.info import PixelInfo
+
+    rng = np.random.default_rng(3)
+    images = []
+    for k in range(60):
+        w, h = int(rng.integers(8, 300)), int(rng.integers(6, 200))
+        kind = k % 4
+        if kind == 0:
+            a = rng.integers(0, 256, (h, w))
+        elif kind == 1:
+            a = (rng.random((h, w)) < rng.random()) * int(rng.integers(1, 256))
+        else:
+            im = Image.new("L", (w, h), int(rng.integers(0, 256)))
+            draw = ImageDraw.Draw(im)
+            for _ in range(int(rng.integers(1, 5))):
+                draw.text((int(rng.integers(-10, w)), int(rng.integers(-10, h))), "DOE^JOHN 1953 MRN 88",
+                          fill=int(rng.integers(0, 256)), font=ImageFont.load_default(size=int(rng.integers(8, 40))))
+            a = np.asarray(im).astype(int)
+            if kind == 3:
+                a = np.clip(a + rng.integers(-40, 40, a.shape), 0, 255)
+        images.append(GrayImage(w, h, a.astype(np.uint8).tobytes()))
+    # A run of 49 busy rows (one too many for a line) whose first row is not a start the rule pairs with the
+    # run's end (48 rows apart): counting only the rows between that start and end would see a line of 48.
+    edge = np.zeros((90, 64), np.uint8)
+    edge[16:19, 4:11] = edge[68:72, 4:11] = 255  # rows with one stroke: not quiet, not busy
+    edge[19:68, 4:6] = edge[19:68, 20:22] = edge[19:68, 40:42] = 255  # rows 19..67: three strokes
+    images.append(GrayImage(64, 90, edge.tobytes()))
+    for name in ["CT_small.dcm", "brain_002.dcm", "brain_004.dcm", "brain_007.dcm", "emri_small.dcm",
+                 "CT-MONO2-16-ankle.dcm", "US1_UNCR.dcm", "SC_rgb.dcm"]:
+        ds = pydicom.dcmread(samples.path(name))
+        store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
+        images.append(store.render(0))
+    found = 0
+    for gray in images:
+        want = _oracle_pieces(gray)
+        assert text_presence.candidate_pieces(gray) == want
+        assert text_presence.candidate_pieces(gray, first_only=True) == want[:1]
+        found += bool(want)
+    assert 10 < found < len(images)  # both kinds are there
