@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from operator import add
 from dataclasses import dataclass
 
 from .jpeg_huffman import table, unstuff
@@ -276,6 +277,7 @@ def _finish_python(img: JpegImage, stores, strides, rows, convert: bool) -> list
     top = (1 << img.precision) - 1
     shift = (1 << (img.precision - 1)) + 0.5
     basis = _BASIS
+    scaled_basis: dict[tuple[int, int], tuple[float, ...]] = {}
     planes = []
     for comp, store, stride, high in zip(img.components, stores, strides, rows):
         cw = -(-img.width * comp.h // img.hmax)
@@ -293,10 +295,18 @@ def _finish_python(img: JpegImage, stores, strides, rows, convert: bool) -> list
                 value = 0 if value < 0 else top if value > top else value
                 vals = [value] * 64
             else:
-                out = [seg[0] * 0.125] * 64
-                for i, v in acs:
-                    out = [a + v * f for a, f in zip(out, basis[i])]
-                vals = [0 if x < 0 else top if x > top else x for x in (int(a + shift) for a in out)]
+                out = [seg[0] * 0.125 + shift] * 64  # int() of these floors them: negatives are clamped below
+                for key in acs:
+                    scaled = scaled_basis.get(key)
+                    if scaled is None:  # quantised coefficients repeat: each (position, value) is scaled once
+                        if len(scaled_basis) > 65536:
+                            scaled_basis.clear()
+                        i, v = key
+                        scaled = scaled_basis[key] = tuple(v * f for f in basis[i])
+                    out = list(map(add, out, scaled))
+                vals = list(map(int, out))
+                if min(vals) < 0 or max(vals) > top:
+                    vals = [0 if x < 0 else top if x > top else x for x in vals]
             x0 = bx * 8
             for r in range(8):
                 plane[by * 8 + r][x0:x0 + 8] = vals[r * 8:r * 8 + 8]
