@@ -7,6 +7,10 @@ Contract (shared with the browser's codec service):
 - encode(pixels, ts, info) is its inverse for lossless syntaxes (info describes the dataset, pixels are what
   decode gave), so that encode(decode(x)) decodes to the same samples.
 - requirement(ts) names the packages that make a syntax work (for the "install ..." error).
+
+JPEG Baseline and Extended frames that pydicom's plugins cannot decode (pylibjpeg-libjpeg rejects some real
+files, e.g. zeros in a sequential scan's Ss/Se bytes; Pillow is 8-bit only) go to the core's own decoder
+(py_deid.pixels.jpeg_decode), given numpy for its inverse DCT.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _NEEDS = {
 }
 # Lossless syntaxes we re-encode after masking (JPEG Lossless has no encoder in pydicom: written native).
 _ENCODABLE = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90")
+_JPEG_DCT = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
 _OPTION_KEYS = ("rows", "columns", "samples_per_pixel", "bits_allocated", "bits_stored",
                 "pixel_representation", "photometric_interpretation", "planar_configuration", "number_of_frames")
 
@@ -52,6 +57,8 @@ class NativeCodecs:
         return requirement(ts)
 
     def can_decode(self, transfer_syntax: str) -> bool:
+        if transfer_syntax in _JPEG_DCT:
+            return self.available()  # our own decoder stands behind pydicom's plugins
         decoder = self._decoder(transfer_syntax)
         return decoder is not None and decoder.is_available
 
@@ -67,12 +74,20 @@ class NativeCodecs:
     def decode(self, frame: bytes, transfer_syntax: str, info: dict) -> bytes:
         import numpy as np
 
+        from ..pixels import jpeg_decode
         from ..pixels.info import decoded_photometric
         decoder = self._decoder(transfer_syntax)
         if decoder is None or not decoder.is_available:
+            if transfer_syntax in _JPEG_DCT and self.available():
+                return jpeg_decode.decode_frame(frame, info, numpy=np)
             raise ServiceUnavailable(f"no decoder for this transfer syntax: install {requirement(transfer_syntax)}")
         options = {k: info[k] for k in _OPTION_KEYS}
-        arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=bool(info.get("as_rgb")), **options)
+        try:
+            arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=bool(info.get("as_rgb")), **options)
+        except Exception:
+            if transfer_syntax not in _JPEG_DCT:
+                raise
+            return jpeg_decode.decode_frame(frame, info, numpy=np)
         expected = decoded_photometric(transfer_syntax, info["photometric_interpretation"])
         got = str(props.get("photometric_interpretation", expected))
         if info["samples_per_pixel"] == 3 and got != expected:

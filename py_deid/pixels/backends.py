@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from ..hosts.services import CodecService, ServiceUnavailable
-from . import encapsulation, jpeg_dct, rle
+from . import encapsulation, jpeg_dct, jpeg_decode, rle
 from .info import EXPLICIT_BE, EXPLICIT_LE, LOSSLESS, LOSSY_METHOD, PixelCodecError, PixelInfo, background_for
 from .jpeg_markers import JpegUnsupported
 from .layout import Box, Layout
@@ -193,7 +193,10 @@ class Codec(_Framed):
 class JpegDct(Codec):
     """JPEG Baseline/Extended: masks are made in the DCT domain; the decoder is only needed to render.
     Should a frame not allow block surgery (e.g. progressive or arithmetic coding under a DCT syntax), masks
-    fall back to decoded pixels and the instance is written as Explicit VR Little Endian."""
+    fall back to decoded pixels and the instance is written as Explicit VR Little Endian.
+    Frames are decoded by the host's codec service where it can; where it has no decoder for the syntax
+    (the browser has none for 12-bit JPEG Extended) or rejects the frame, by our own sequential DCT decoder
+    (jpeg_decode)."""
 
     def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
         super().__init__(ds, info, codecs)
@@ -201,6 +204,25 @@ class JpegDct(Codec):
         self.rewritten: set[int] = set()
         bg = info.background[0] if info.samples == 1 else 0
         self.gray_target = bg & ((1 << info.bits_stored) - 1)
+
+    def decode(self, index: int) -> bytearray:
+        ts = self.info.transfer_syntax
+        failure: PixelCodecError | None = None
+        if self.codecs is not None and self.codecs.can_decode(ts):
+            try:
+                return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+            except (PixelCodecError, ServiceUnavailable) as e:
+                failure = e if isinstance(e, PixelCodecError) else None
+        try:
+            out = jpeg_decode.decode_frame(self.frames[index], self.info.codec_info())
+        except JpegUnsupported as e:
+            if failure is not None:
+                raise failure from None
+            raise PixelCodecError("decode", f"frame {index + 1} could not be decoded ({syntax_name(ts)}): "
+                                  f"{e}") from None
+        if len(out) < self.layout.frame_length:
+            raise PixelCodecError("decode", f"frame {index + 1} decoded to fewer bytes than the image needs")
+        return bytearray(out[:self.layout.frame_length])
 
     def mask(self, index: int, boxes: list[Box]) -> list[Box]:
         if not self.fallback:
@@ -210,10 +232,7 @@ class JpegDct(Codec):
                                             gray_target=self.gray_target,
                                             expect=(info.columns, info.rows, info.samples))
             except JpegUnsupported:
-                if self.codecs is None or not self.codecs.can_decode(self.info.transfer_syntax):
-                    raise PixelCodecError("jpeg", "JPEG frame cannot be masked in the DCT domain and no decoder "
-                                          "is available to mask it as pixels") from None
-                self.fallback = True
+                self.fallback = True  # masked as decoded pixels; decode() raises if no decoder can read it
             else:
                 if done:
                     self.frames[index] = data

@@ -32,8 +32,8 @@ class FrameStore:
     @classmethod
     def open(cls, ds: Dataset, info: PixelInfo, codecs: CodecService | None, *,
              require_decoder: bool = True) -> "FrameStore":
-        """`require_decoder=False` lets JPEG Baseline/Extended be masked (in the DCT domain) by fixed regions
-        without a decoder; render() then raises."""
+        """`require_decoder=False` opens any syntax without a decoder on the host (fixed-region masking);
+        render() then raises. JPEG Baseline/Extended need none: the core decodes them itself (jpeg_decode)."""
         if "PixelData" not in ds:
             raise PixelCodecError("no-pixel-data", "the instance has no Pixel Data")
         ts = info.transfer_syntax
@@ -42,7 +42,8 @@ class FrameStore:
         elif ts == RLE:
             backend = backends.Rle(ds, info)
         else:
-            if require_decoder and (codecs is None or not codecs.can_decode(ts)):
+            # JPEG Baseline/Extended always have a decoder: our own (jpeg_decode) where the host has none.
+            if require_decoder and ts not in JPEG_DCT and (codecs is None or not codecs.can_decode(ts)):
                 raise backends.missing_decoder(codecs, ts)
             backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs)
         return cls(info, backend)

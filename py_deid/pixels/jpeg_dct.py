@@ -165,6 +165,8 @@ def _walk(ctx: _Context, d: bytes, count: int):
             pos += e >> 8
             s = e & 0xFF
             if s:
+                if s > 16:
+                    raise JpegUnsupported("bad DC difference category")
                 p = pos >> 3
                 v = ((frombytes(d[p:p + 3], "big") >> (8 - (pos & 7))) & 0xFFFF) >> (16 - s)
                 pos += s
@@ -205,6 +207,8 @@ def _decode_mcu(ctx: _Context, d: bytes, pos: int, preds: list[int]):
         pos += e >> 8
         s = e & 0xFF
         if s:
+            if s > 16:
+                raise JpegUnsupported("bad DC difference category")
             p = pos >> 3
             v = ((frombytes(d[p:p + 3], "big") >> (8 - (pos & 7))) & 0xFFFF) >> (16 - s)
             pos += s

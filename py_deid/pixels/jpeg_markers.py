@@ -34,6 +34,7 @@ class Scan:
     dc_tables: dict[int, bytes]  # DHT payload (counts + symbols) per id, as in effect for this scan
     ac_tables: dict[int, bytes]
     quant_dc: dict[int, int]  # DC quantiser per quant table id
+    quant: dict[int, tuple[int, ...]] = field(default_factory=dict)  # 64 quantisers (zig-zag order) per id
 
 
 @dataclass
@@ -76,7 +77,7 @@ def parse(data: bytes) -> JpegImage:
     img = JpegImage(data)
     dc: dict[int, bytes] = {}
     ac: dict[int, bytes] = {}
-    quant: dict[int, int] = {}
+    quant: dict[int, tuple[int, ...]] = {}
     restart = 0
     pos, size = 2, len(data)
     sof_seen = False
@@ -169,12 +170,15 @@ def _quant(body: bytes, quant: dict) -> None:
         size = 128 if pq else 64
         if pos + 1 + size > len(body):
             raise JpegUnsupported("truncated quantisation table")
-        quant[tq] = int.from_bytes(body[pos + 1:pos + 3], "big") if pq else body[pos + 1]
+        raw = body[pos + 1:pos + 1 + size]
+        quant[tq] = tuple(int.from_bytes(raw[i:i + 2], "big") for i in range(0, 128, 2)) if pq else tuple(raw)
         pos += 1 + size
 
 
 def _scan(img, body, sos, start, end, restart, dc, ac, quant) -> Scan:
-    n = body[0]
+    n = body[0] if body else 0
+    if not 1 <= n <= 4 or len(body) < 4 + 2 * n:
+        raise JpegUnsupported("bad scan header")
     comps = []
     for i in range(n):
         ident, tables = body[1 + 2 * i], body[2 + 2 * i]
@@ -182,13 +186,14 @@ def _scan(img, body, sos, start, end, restart, dc, ac, quant) -> Scan:
         if index is None:
             raise JpegUnsupported("scan names an unknown component")
         comps.append((index, tables >> 4, tables & 15))
-    ss, se, ahal = body[1 + 2 * n:4 + 2 * n]
-    if ss != 0 or se != 63 or ahal != 0:
-        raise JpegUnsupported("not a sequential scan")
+    # Ss, Se, Ah/Al (the next three bytes) mean nothing in a sequential frame, where every scan codes all 64
+    # coefficients; some real files write zeros there (e.g. pydicom's JPEG-lossy.dcm). libjpeg 6b and GDCM
+    # warn and decode all 64, as we do.
     for index, td, ta in comps:
         if td not in dc or ta not in ac or img.components[index].tq not in quant:
             raise JpegUnsupported("scan uses an undefined table")
-    return Scan(sos, start, end, comps, restart, dict(dc), dict(ac), dict(quant))
+    return Scan(sos, start, end, comps, restart, dict(dc), dict(ac), {k: q[0] for k, q in quant.items()},
+                dict(quant))
 
 
 def intervals(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:

@@ -90,3 +90,26 @@ def test_explain_prints_every_row_and_readme_copy_is_in_sync(cli):
     block = re.search(r"<!-- explain:start -->\n```text\n(.*?)```\n<!-- explain:end -->", text, re.S)
     assert block, "docs/header.md lacks the explain block"
     assert block.group(1) == p.stdout, "docs/header.md's copy of `py-deid explain` is out of date: paste the new output"
+
+
+def test_12_bit_jpeg_extended_with_pixels_all(cli, samples, tmp_path):
+    """pydicom's JPEG-lossy.dcm (NM, 12-bit JPEG Extended; pydicom's plugins cannot decode it): read by OCR
+    through our own JPEG decoder, masked in the DCT domain (the transfer syntax stays), the masks at 0."""
+    import numpy as np
+    from pydicom.encaps import generate_frames
+
+    from py_deid.pixels import jpeg_decode
+
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    p = cli("deidentify", samples.path("JPEG-lossy.dcm"), "-o", out, "--pixels", "all", "--key-file", cli.key,
+            "--report", report)
+    assert p.returncode == 0, p.stderr
+    (entry,) = json.loads(report.read_text())["files"]
+    assert entry["error"] is None and entry["pixels"]["cleaned"] and entry["pixels"]["counts"]["ocr_frames"] == 1
+    (written,) = out.rglob("*.dcm")
+    ds = pydicom.dcmread(written)
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.51" and ds.LossyImageCompression == "01"
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    pixels = jpeg_decode.decode(frame, numpy=np).samples.reshape(ds.Rows, ds.Columns)
+    for x, y, w, h in entry["pixels"]["boxes"].get("0", []):
+        assert (pixels[y:y + h, x:x + w] == 0).all()

@@ -209,7 +209,9 @@ def test_broken_jpeg_fails_closed(samples, px_codecs):
     from py_deid.pixels.frames import FrameStore
     from py_deid.pixels.info import PixelInfo
 
-    ds = pydicom.dcmread(samples.path("JPEG-lossy.dcm"))
+    ds = pydicom.dcmread(samples.path("JPGExtended.dcm"))
+    frame = list(generate_frames(ds.PixelData, number_of_frames=1))[0]
+    ds.PixelData = encapsulate([frame[:40] + b"\xff\xd9"])  # cut inside its headers: no decoder reads it
     store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
     with pytest.raises(PixelCodecError) as e:
         store.mask(0, [(0, 0, 20, 20)])
@@ -219,19 +221,39 @@ def test_broken_jpeg_fails_closed(samples, px_codecs):
 
 
 def test_dct_masking_needs_no_decoder(samples):
-    """Fixed regions (device templates) can be blanked without any decoder on the host."""
+    """Fixed regions (device templates) can be blanked without any decoder on the host; and with no codec
+    service at all, the core's own decoder (jpeg_decode) still renders JPEG frames."""
     from py_deid.pixels.frames import FrameStore
     from py_deid.pixels.info import PixelInfo
 
     ds = pydicom.dcmread(samples.path("color3d_jpeg_baseline.dcm"))
     info = PixelInfo.from_dataset(ds, JPEG_BASELINE)
-    with pytest.raises(PixelCodecError):
-        FrameStore.open(ds, info, None)
     store = FrameStore.open(ds, info, None, require_decoder=False)
     assert store.mask(3, [(0, 0, 100, 30)]) == [(0, 0, 112, 32)]
     assert store.finish(ds) == JPEG_BASELINE
-    with pytest.raises(PixelCodecError):
-        store.render(0)
+    assert store.render(0).width == info.columns
+
+
+def test_jpeg_lossy_masks_in_the_dct_domain(samples, px_factory):
+    """pydicom's JPEG-lossy.dcm writes zeros in its sequential scan's Ss/Se bytes (libjpeg 6b and GDCM read
+    it, pylibjpeg-libjpeg does not): block surgery still runs and the syntax stays. No independent decoder
+    reads the file here, so before and after are decoded by our own (verified against GDCM and pydicom's
+    published values in test_jpeg_decode): every pixel outside the blanked MCUs is unchanged, inside is 0."""
+    from py_deid.pixels import jpeg_decode
+    from py_deid.pixels.frames import FrameStore
+    from py_deid.pixels.info import PixelInfo
+
+    ds = pydicom.dcmread(samples.path("JPEG-lossy.dcm"))
+    before = list(generate_frames(ds.PixelData, number_of_frames=1))[0]
+    store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), None)
+    assert store.mask(0, [(150, 180, 20, 20)]) == [(144, 176, 32, 24)]
+    assert store.finish(ds) == "1.2.840.10008.1.2.4.51"
+    after = list(generate_frames(ds.PixelData, number_of_frames=1))[0]
+    a = np.frombuffer(bytes(jpeg_decode.decode(before, numpy=np).samples.astype("<u2")), "<u2").reshape(1024, 256)
+    b = np.frombuffer(bytes(jpeg_decode.decode(after, numpy=np).samples.astype("<u2")), "<u2").reshape(1024, 256)
+    inside = np.zeros(a.shape, bool)
+    inside[176:200, 144:176] = True
+    assert (b[inside] == 0).all() and np.array_equal(a[~inside], b[~inside])
 
 
 def _non_interleaved(jpeg: bytes, restart: int) -> bytes:

@@ -15,7 +15,7 @@ const EMSCRIPTEN = {
   j2k: { module: 'openjpegwasm_decode.mjs', wasm: 'openjpegwasm_decode.wasm', cls: 'J2KDecoder' },
 };
 // Transfer syntax -> decoder. 12-bit JPEG (4.51) is not in the 8-bit libjpeg-turbo build: not listed, so the core
-// fails closed on it instead of decoding it wrongly.
+// decodes it with its own sequential DCT decoder (py_deid/pixels/jpeg_decode.py) instead of getting it wrong here.
 const SYNTAXES = {
   '1.2.840.10008.1.2.4.50': 'jpeg',
   '1.2.840.10008.1.2.4.57': 'lossless',
