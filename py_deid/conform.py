@@ -49,7 +49,8 @@ class _Pass:
     def dataset(self, ds: Dataset, path: tuple[str, ...], encodings, where: str = "") -> None:
         """Every element of one dataset (the instance, or the item at `where`), but the file meta and the
         instance's Pixel Data."""
-        for tag, raw in list(ds._dict.items()):
+        for key, raw in list(ds._dict.items()):
+            tag = int(key)  # a plain int: pydicom's BaseTag comparisons are slow
             self.at = (where, tag)  # the tag path is spelled out only when something is wrong
             if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and (not path)):
                 continue
@@ -65,7 +66,7 @@ class _Pass:
             vr = known or "UN"
         if getattr(raw, "is_raw", False) and (vr != "SQ"):
             verdict = self.check(vr, raw.value or b"", tag, encodings)
-            if (verdict == values.VALID) and not _declared_as_other(vr, known):
+            if (verdict == values.VALID) and not declared_as_other(vr, known):
                 return  # the common case: a value kept as read, valid, with its own VR
         if (vr == "SQ") or isinstance(raw.value, Sequence):
             self.sequence(ds, tag, path, encodings, self.where)
@@ -109,7 +110,7 @@ class _Pass:
         if verdict == values.BROKEN:
             self.broken(tag)
             return
-        other = _declared_as_other(vr, known)
+        other = declared_as_other(vr, known)
         if not self.fix:
             if (verdict == values.VALID) and other:
                 verdict = values.check(known, data, tag=tag, encodings=encodings)
@@ -188,7 +189,7 @@ class _Pass:
             self.changed["removed"] += 1
 
 
-def _declared_as_other(vr: str, known: str | None) -> bool:
+def declared_as_other(vr: str, known: str | None) -> bool:
     """Declared with another VR than the attribute's own, which is a textual one (a VR this pass can judge)."""
     return bool(known) and (vr != known) and (vr != "UN") and (known in _TEXTUAL)
 
