@@ -95,6 +95,9 @@ class _Checker:
                               if original_uids and not options.retain_uids else set())
         self.terms = terms.patient_only() if terms is not None else None
         self.findings: list[Finding] = []
+        # Raw elements the walk found valid as read and left raw, by id (the value pass need not judge them
+        # again); held here, so no id is reused while the dataset is checked.
+        self.valid_as_read: dict[int, object] = {}
 
     def add(self, code: str, where: str, message: str) -> None:
         self.findings.append(Finding(code, where, message))
@@ -121,6 +124,8 @@ class _Checker:
             # Lazy: a value still as read is converted only when a check below reads it (see lazy_vr).
             vr = None if self.convert_all else self.lazy_vr(tag, raw)
             elem = None
+            if vr is not None and vr not in _AS_BYTES_VRS:  # bytes: the value pass looks for element headers
+                self.valid_as_read[id(raw)] = raw
             if vr is None:
                 try:
                     elem = ds[key]
@@ -147,6 +152,7 @@ class _Checker:
                 if not ((action in ("X", "Z") and not subject) or (vr == "UI" and self.original_uids)
                         or (free_text and (self.terms is not None or action == "C" or cleaned))):
                     continue  # no check here reads the value: it is judged as read by the value pass
+                self.valid_as_read.pop(id(raw), None)  # converted: judged as converted, as before
                 try:
                     elem = ds[key]
                 except Exception:  # not reached: lazy_vr admits only values whose conversion succeeds
@@ -273,7 +279,8 @@ def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | No
         checker.add("unreadable", "", "dataset cannot be walked")
     try:
         implicit, little = ds.original_encoding
-        for where, verdict in value_problems(ds, little=little is not False, implicit=bool(implicit)):
+        for where, verdict in value_problems(ds, little=little is not False, implicit=bool(implicit),
+                                             valid_as_read=checker.valid_as_read):
             checker.add("value-not-valid", where, "value not valid for its VR" if verdict == "invalid" else
                         "value holds bytes its VR cannot hold (a broken or forged structure)")
     except Exception:
