@@ -2,6 +2,10 @@
 
 A Finding says what kind of problem is where (a tag path), never the value: findings leave the site (the
 receiver's reply, a report) and must carry no PHI themselves.
+
+The walk converts a value through pydicom only where a check reads it (see _Checker.lazy_vr); the others
+are judged as read by the value pass. check_dataset(convert_all=True) converts every element first, as the
+walk once did: the same findings, slower (tests/header/test_verify_lazy.py holds the two together).
 """
 
 from __future__ import annotations
