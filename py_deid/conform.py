@@ -37,8 +37,10 @@ class MalformedValue(ValueError):
 class _Pass:
     """One walk over an instance: fixes what it can (`fix`), or only lists the problems (the verifier's use)."""
 
-    def __init__(self, iod: IodTypes, little: bool, implicit: bool, new_uid, fix: bool = True) -> None:
+    def __init__(self, iod: IodTypes, little: bool, implicit: bool, new_uid, fix: bool = True,
+                 valid_as_read=frozenset()) -> None:
         self.iod = iod
+        self.valid_as_read = valid_as_read  # ids of raw elements already judged valid as read
         self.fix = fix
         self.problems: list[tuple[str, str]] = []  # (tag path, verdict) when only checking
         self.new_uid = new_uid
@@ -49,9 +51,10 @@ class _Pass:
     def dataset(self, ds: Dataset, path: tuple[str, ...], encodings, where: str = "") -> None:
         """Every element of one dataset (the instance, or the item at `where`), but the file meta and the
         instance's Pixel Data."""
-        for tag, raw in list(ds._dict.items()):
+        for key, raw in list(ds._dict.items()):
+            tag = int(key)  # a plain int: pydicom's BaseTag comparisons are slow
             self.at = (where, tag)  # the tag path is spelled out only when something is wrong
-            if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and (not path)):
+            if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and (not path)) or (id(raw) in self.valid_as_read):
                 continue
             self.element(ds, tag, raw, path, encodings)
 
@@ -65,7 +68,7 @@ class _Pass:
             vr = known or "UN"
         if getattr(raw, "is_raw", False) and (vr != "SQ"):
             verdict = self.check(vr, raw.value or b"", tag, encodings)
-            if (verdict == values.VALID) and not _declared_as_other(vr, known):
+            if (verdict == values.VALID) and not declared_as_other(vr, known):
                 return  # the common case: a value kept as read, valid, with its own VR
         if (vr == "SQ") or isinstance(raw.value, Sequence):
             self.sequence(ds, tag, path, encodings, self.where)
@@ -109,7 +112,7 @@ class _Pass:
         if verdict == values.BROKEN:
             self.broken(tag)
             return
-        other = _declared_as_other(vr, known)
+        other = declared_as_other(vr, known)
         if not self.fix:
             if (verdict == values.VALID) and other:
                 verdict = values.check(known, data, tag=tag, encodings=encodings)
@@ -188,7 +191,7 @@ class _Pass:
             self.changed["removed"] += 1
 
 
-def _declared_as_other(vr: str, known: str | None) -> bool:
+def declared_as_other(vr: str, known: str | None) -> bool:
     """Declared with another VR than the attribute's own, which is a textual one (a VR this pass can judge)."""
     return bool(known) and (vr != known) and (vr != "UN") and (known in _TEXTUAL)
 
@@ -234,8 +237,11 @@ def conform(ds: Dataset, *, little: bool = True, implicit: bool = False, new_uid
     return run.changed
 
 
-def problems(ds: Dataset, *, little: bool = True, implicit: bool = False) -> list[tuple[str, str]]:
-    """(tag path, verdict) of every element that is not a valid value of its VR; nothing is changed."""
-    run = _Pass(IodTypes(ds.get("SOPClassUID")), little, implicit, None, fix=False)
+def problems(ds: Dataset, *, little: bool = True, implicit: bool = False,
+             valid_as_read=frozenset()) -> list[tuple[str, str]]:
+    """(tag path, verdict) of every element that is not a valid value of its VR; nothing is changed.
+    `valid_as_read`: ids of raw elements of ds the caller has judged valid as read (values.check of their
+    bytes under the VR this pass would take, no other VR declared) and that are still in ds: skipped."""
+    run = _Pass(IodTypes(ds.get("SOPClassUID")), little, implicit, None, fix=False, valid_as_read=valid_as_read)
     run.dataset(ds, (), getattr(ds, "_character_set", None))
     return run.problems

@@ -2,6 +2,10 @@
 
 A Finding says what kind of problem is where (a tag path), never the value: findings leave the site (the
 receiver's reply, a report) and must carry no PHI themselves.
+
+The walk converts a value through pydicom only where a check reads it (see _Checker.lazy_vr); the others
+are judged as read by the value pass. check_dataset(convert_all=True) converts every element first, as the
+walk once did: the same findings, slower (tests/header/test_verify_lazy.py holds the two together).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from functools import lru_cache
 from io import BytesIO
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -20,6 +25,8 @@ from . import codes
 from . import dates as _dates
 from .clean_text import allowlisted
 from .codes import CODE_ITEM, CODE_PARTS
+from . import values as _values_vr
+from .conform import declared_as_other
 from .conform import problems as value_problems
 from .elements import DUMMY_TEXT, TEXT_VRS, dictionary_vr, keyword
 from .iod import IodTypes
@@ -40,6 +47,13 @@ META_ALLOWED = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x0002
 _IMPLEMENTATION_VERSION = re.compile(r"[A-Z0-9_.]{1,16}")
 # A trial subject ID as sites write them: no name separators, at least one digit.
 _SUBJECT_SHAPE = re.compile(r"(?=[^\d]*\d)[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
+# Lazy judging (see _Checker.lazy_vr): the VRs whose still-raw value may stay unconverted when the walk does
+# not read it. Bytes kept as bytes by pydicom's conversion; numbers; text when it is plain printable ASCII.
+_AS_BYTES_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV"})
+_TEXTUAL_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR",
+                          "SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+_LAZY_VRS = _AS_BYTES_VRS | _values_vr.NUMERIC_BINARY | _TEXTUAL_VRS
+_PLAIN_ASCII = re.compile(rb"[ -~]*")
 
 
 @dataclass(frozen=True)
@@ -72,8 +86,10 @@ def _values(value) -> list:
 
 
 class _Checker:
-    def __init__(self, ds: Dataset, options: Options, original_uids: set[str] | None, terms: PhiTerms | None):
+    def __init__(self, ds: Dataset, options: Options, original_uids: set[str] | None, terms: PhiTerms | None,
+                 convert_all: bool = False):
         self.options = options
+        self.convert_all = convert_all
         self.profile = profile_for(options)
         self.iod = IodTypes(ds.get("SOPClassUID"))
         self.unmet = self.iod.unmet(ds)
@@ -83,32 +99,44 @@ class _Checker:
                               if original_uids and not options.retain_uids else set())
         self.terms = terms.patient_only() if terms is not None else None
         self.findings: list[Finding] = []
+        # Raw elements the walk found valid as read and left raw, by id (the value pass need not judge them
+        # again); held here, so no id is reused while the dataset is checked.
+        self.valid_as_read: dict[int, object] = {}
 
     def add(self, code: str, where: str, message: str) -> None:
         self.findings.append(Finding(code, where, message))
 
     def walk(self, ds: Dataset, path: tuple[str, ...], where: str, cleaned: bool) -> None:
-        if cleaned and codes.is_code_item(ds):
+        code_item = cleaned and codes.is_code_item(ds)
+        if code_item:
             self.code_item(ds, where)
         creators = {}
-        for tag in ds.keys():
+        elements = ds._dict
+        for tag in elements:
             if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
                 raw = ds.get_item(tag)
                 v = raw.value
                 creators[(tag >> 16, tag & 0xFFFF)] = (bytes(v).decode("latin-1") if isinstance(v, (bytes, bytearray))
                                                        else str(v or "")).strip("\0 ")
-        for tag in list(ds.keys()):
+        for key, raw in list(elements.items()):
+            tag = int(key)  # plain ints: pydicom's BaseTag comparisons are slow (ds[key], the dict's own key)
             loc = f"{where}>{_tag(tag)}" if where else _tag(tag)
             group = tag >> 16
             if group & 1:
                 self.private(ds, tag, creators, path, loc)
                 continue
-            try:
-                elem = ds[tag]
-            except Exception:
-                self.add("unreadable", loc, "attribute cannot be parsed")
-                continue
-            vr = elem.VR if elem.VR != "UN" else (dictionary_vr(tag) or "UN")
+            # Lazy: a value still as read is converted only when a check below reads it (see lazy_vr).
+            vr = None if self.convert_all else self.lazy_vr(tag, raw)
+            elem = None
+            if vr is not None and vr not in _AS_BYTES_VRS:  # bytes: the value pass looks for element headers
+                self.valid_as_read[id(raw)] = raw
+            if vr is None:
+                try:
+                    elem = ds[key]
+                except Exception:
+                    self.add("unreadable", loc, "attribute cannot be parsed")
+                    continue
+                vr = elem.VR if elem.VR != "UN" else (dictionary_vr(tag) or "UN")
             resolved = self.profile.for_standard(tag, vr)
             action = resolved.action if resolved else None
             if resolved is None and dictionary_vr(tag) is None:
@@ -119,6 +147,21 @@ class _Checker:
             if (0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF) and not self.options.clean_graphics:
                 self.add("attribute-not-allowed", loc, "overlay or curve data the profile removes")
                 continue
+            free_text = ((vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT
+                         and not (code_item and tag in CODE_ITEM))
+            subject = not path and (tag in (PATIENT_NAME, PATIENT_ID) or tag in TRIAL_TAGS)
+            if elem is None:
+                if vr in _TEXTUAL_VRS and not raw.length:
+                    continue  # empty text converts to no values: nothing below would find anything
+                if not ((action in ("X", "Z") and not subject) or (vr == "UI" and self.original_uids)
+                        or (free_text and (self.terms is not None or action == "C" or cleaned))):
+                    continue  # no check here reads the value: it is judged as read by the value pass
+                self.valid_as_read.pop(id(raw), None)  # converted: judged as converted, as before
+                try:
+                    elem = ds[key]
+                except Exception:  # not reached: lazy_vr admits only values whose conversion succeeds
+                    self.add("unreadable", loc, "attribute cannot be parsed")
+                    continue
             if vr == "SQ":
                 if action == "X" and elem.value:
                     self.add("attribute-not-allowed", loc, "sequence the profile removes")
@@ -131,7 +174,7 @@ class _Checker:
                     self.walk(item, (*path, keyword(tag)), f"{loc}[{i}]", sub_cleaned)
                 continue
             values = _values(elem.value)
-            if not path and (tag in (PATIENT_NAME, PATIENT_ID) or tag in TRIAL_TAGS):
+            if subject:
                 pass  # the subject ID, a keyed pseudonym or the trial's own identifiers
             elif action == "X" and values:
                 self.add("attribute-not-allowed", loc, "attribute the profile removes is present")
@@ -140,9 +183,42 @@ class _Checker:
             if vr == "UI" and self.original_uids:
                 if any(str(v).strip("\0 ") in self.original_uids for v in values):
                     self.add("original-uid", loc, "an original UID of the batch is still present")
-            if (vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT:
-                if not (cleaned and codes.is_code_item(ds) and tag in CODE_ITEM):
-                    self.text(values, loc, action, cleaned)
+            if free_text:
+                self.text(values, loc, action, cleaned)
+
+    def lazy_vr(self, tag: int, raw) -> str | None:
+        """The VR pydicom's conversion would give this element, when its value may stay as read; else None
+        (convert it). Only where converting cannot change a verdict: the conversion cannot fail, and the
+        value pass (py_deid.conform) finds the value valid as read exactly when it finds it valid converted,
+        because the value is valid as read and converting it either keeps its bytes (OB, OW...), makes
+        numbers (valid by construction: the length is a multiple of the size and the count within the
+        dictionary's multiplicity) or drops padding of plain printable ASCII. Everything else (no or UN or
+        an ambiguous VR, another VR than the dictionary's textual one, other characters, a value not valid
+        as read) is converted as before, so it meets exactly the checks it met when every element was."""
+        if raw.__class__ is not RawDataElement or tag & 0xFFFF == 0:
+            return None
+        vr = raw.VR
+        if vr is None:
+            vr = dictionary_vr(tag)  # implicit VR: pydicom's conversion takes the dictionary's
+        if vr not in _LAZY_VRS:
+            return None
+        value = raw.value
+        if value is None:
+            if raw.length:
+                return None  # a deferred read
+            value = b""
+        elif value.__class__ is not bytes:
+            return None
+        if declared_as_other(vr, dictionary_vr(tag)):
+            return None
+        if vr in _AS_BYTES_VRS:
+            return vr
+        if vr in _TEXTUAL_VRS and not _PLAIN_ASCII.fullmatch(value[:-1] if value.endswith(b"\0") and vr == "UI"
+                                                          else value):
+            return None
+        if _values_vr.check(vr, value, tag=tag) != _values_vr.VALID:
+            return None
+        return vr
 
     def text(self, values: list, loc: str, action: str | None, cleaned: bool) -> None:
         for v in values:
@@ -178,10 +254,12 @@ class _Checker:
 
 def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | None = None,
                   terms: PhiTerms | None = None, subject_ids: frozenset[str] | set[str] = frozenset(),
-                  subject_pattern: str | None = None) -> list[Finding]:
+                  subject_pattern: str | None = None, convert_all: bool = False) -> list[Finding]:
     """Everything in this dataset that a de-identified instance under these options must not hold.
-    `subject_ids` / `subject_pattern`: the trial's subject IDs, accepted as Patient ID and Patient's Name."""
-    checker = _Checker(ds, options, original_uids, terms)
+    `subject_ids` / `subject_pattern`: the trial's subject IDs, accepted as Patient ID and Patient's Name.
+    `convert_all`: every element converted by pydicom before it is judged, as this check did before values
+    were converted only when read (the same findings, slower: the tests' oracle for the lazy walk)."""
+    checker = _Checker(ds, options, original_uids, terms, convert_all)
     _check_identity(checker, ds, subject_ids, subject_pattern)
     if str(ds.get("PatientIdentityRemoved", "") or "").strip().upper() != "YES":
         checker.add("identity-not-removed", "(0012,0062)", "Patient Identity Removed is not YES")
@@ -205,7 +283,8 @@ def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | No
         checker.add("unreadable", "", "dataset cannot be walked")
     try:
         implicit, little = ds.original_encoding
-        for where, verdict in value_problems(ds, little=little is not False, implicit=bool(implicit)):
+        for where, verdict in value_problems(ds, little=little is not False, implicit=bool(implicit),
+                                             valid_as_read=checker.valid_as_read):
             checker.add("value-not-valid", where, "value not valid for its VR" if verdict == "invalid" else
                         "value holds bytes its VR cannot hold (a broken or forged structure)")
     except Exception:
