@@ -75,7 +75,7 @@ class Glyphs:
         h = inner[3]
         # Room for whole glyphs around a box that holds a sliver of them (a reading of half a line: OCR of a
         # region whose edge cut the line boxes its lower half as a word of its own).
-        window = geometry.clip(geometry.grow(inner, max(6, h), max(6, 2 * h)), width, height)
+        window = geometry.clip(geometry.grow(inner, max(6, 2 * h), max(6, 2 * h)), width, height)
         wx, wy, ww, wh = window
         px = img.pixels
         rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
@@ -153,14 +153,20 @@ class Glyphs:
             return None
         # Glyphs closer to the word than the space between letters are part of it: punctuation OCR left out of
         # its box ("HASSAN" of "HASSAN,"), an accent, the dot of an i.
-        # Only marks of that size, near the word: on speckle every grain is a component within a letter's gap
-        # of the next, and a chain of them would carry the mask across the image.
+        # Small marks only near the word, and letters only on its line: on speckle every grain is a component
+        # within a letter's gap of the next, and a chain of them would carry the mask across the image.
         x0, y0 = min(p[0] for p in picked), min(p[1] for p in picked)
         x1, y1 = max(p[2] for p in picked), max(p[3] for p in picked)
-        gap = max(1, round(0.15 * (y1 - y0)))
-        reach = max(2, (y1 - y0) // 2)
-        lx0, ly0, lx1, ly1 = x0 - reach, y0 - reach, x1 + reach, y1 + reach
-        rest = [r for r in rest if lx0 <= r[0] and ly0 <= r[1] and r[2] <= lx1 and r[3] <= ly1]
+        tall = y1 - y0
+        gap = max(1, round(0.15 * tall))
+        reach = max(2, tall // 2)
+
+        def joins(r) -> bool:
+            if x0 - reach <= r[0] and y0 - reach <= r[1] and r[2] <= x1 + reach and r[3] <= y1 + reach:
+                return True
+            h = r[3] - r[1]  # a letter of the same line (the rest of a word its box cut)
+            return 0.5 * tall <= h <= 1.5 * tall and min(r[3], y1) - max(r[1], y0) >= 0.5 * h
+        rest = [r for r in rest if joins(r)]
         grown = True
         while grown:
             grown = False

@@ -31,6 +31,9 @@ SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and i
 
 Steps = Generator[OcrRequest, list[Word], PixelOutcome]
 
+# Text modes in which found ink that no OCR reading boxed is masked (phi: outside image content only).
+UNREAD_MODES = ("strict", "phi")
+
 
 def _text(ds: Dataset, keyword: str) -> str:
     try:
@@ -156,7 +159,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             readings = yield from reader.read(i)
-            pieces = text_presence.candidate_pieces(store.render(i)) if settings.text == "strict" else []
+            pieces = text_presence.candidate_pieces(store.render(i)) if settings.text in UNREAD_MODES else []
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
@@ -177,14 +180,19 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications). A screened image has its found lines read, and the readings
         # decided, but unread ink there is not masked: on images without text the screen's false alarms are
-        # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels).
-        if settings.text == "strict" and not screened:
+        # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels). In phi mode the
+        # same holds outside image content: text there that OCR cannot read at all may be a name or a date
+        # (a 10 px light-grey banner no reading boxed), and nothing shows it is not; over anatomy it stays.
+        if settings.text in UNREAD_MODES and not screened:
             unread = text_presence.ink_outside(store.render(i), pieces,
                                                settled_boxes(readings, decisions, glyphs.snap, content))
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
                     readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread]))
             unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
+            if settings.text == "phi":
+                unread = [u for u in unread if not any(
+                    geometry.intersection_area(c, u) >= 0.5 * u[2] * u[3] for c in content)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
             boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]

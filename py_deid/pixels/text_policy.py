@@ -325,8 +325,8 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
     """Where the unread words of a place the instance names must be, beside the words of it OCR read: "LAKEVIEW
     MEDICAL" masked as the institution's name, "CENTER" after it unread (text at the edge of a title bar,
     over speckle) is masked too, on the same line, as wide as its letters would be at the width of the words
-    read. Before the first word read and after the last, as far as the name goes; what stands there is masked
-    whatever OCR made of it."""
+    read; so is the end of a word read in part ("IMAGI" of "IMAGING"). Before the first word read and after the
+    last, as far as the name goes; what stands there is masked whatever OCR made of it."""
     if not matcher.places:
         return []
     masked = {d.index for d in decisions if d.mask and d.reason == "phi-term"}
@@ -336,13 +336,20 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 for place, j in matcher.place_words(words[i].text)]
         for place in {p for _, p, _ in hits}:
             mine = [(k, j) for k, p, j in hits if p == place]
+            # One word of a name in another phrase ("MEDICAL" of "RIVERSIDE MEDICAL") is not that name: two of
+            # its words, or its first word, say where the rest of it is.
+            if len({j for _, j in mine}) < 2 and min(j for _, j in mine) != 0:
+                continue
             for (k, j), side in ((max(mine), 1), (min(mine), -1)):
-                missing = place[j + 1:] if side > 0 else place[:j]
-                if not missing:
-                    continue
                 w = words[seg[k]]
-                per_char = w.width / max(1, len(fold_ocr(w.text)))
-                span = round(per_char * (sum(len(m) for m in missing) + len(missing)) * 1.15)
+                read = len(fold_ocr(w.text))
+                missing = place[j + 1:] if side > 0 else place[:j]
+                # and the end of a word read in part ("IMAGI" of "IMAGING")
+                letters = sum(len(m) + 1 for m in missing) + (max(0, len(place[j]) - read) if side > 0 else 0)
+                if not letters:
+                    continue
+                per_char = w.width / max(1, read)
+                span = round(per_char * letters * 1.15)
                 x = w.left + w.width if side > 0 else w.left - span
                 box = geometry.clip(geometry.grow((x, w.top, span, w.height), 2), width, height)
                 if box:

@@ -240,3 +240,25 @@ def test_a_weak_read_with_the_shape_of_a_date_or_an_identifier_is_phi(ocr_text):
 def test_settings_do_not_have_those_shapes(ocr_text):
     words = line(ocr_text, conf=60)  # a read confident enough not to be taken for noise
     assert masked(words, "phi", PhiMatcher(_terms())) == []
+
+
+def test_the_unread_rest_of_a_place_beside_the_words_read_is_masked():
+    """"LAKEVIEW MEDICAL" read and masked as the institution, "CENTER" after it unread: the mask goes on to where
+    its letters must be, on the same line; so does the end of a word read in part ("IMAGI" of "IMAGING")."""
+    from py_deid.pixels.text_policy import rest_of_terms
+
+    matcher = PhiMatcher(_terms(InstitutionName="LAKEVIEW MEDICAL CENTER", InstitutionAddress="NORTHGATE IMAGING"))
+    words = line("LAKEVIEW MEDICAL", y=60, x=10)  # 8 px a letter
+    boxes = rest_of_terms(words, decide(words, "phi", matcher), matcher, 640, 480)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    # "CENTER" starts after MEDICAL (plus a space) and is six letters wide; the box stays on the line
+    assert x <= words[1].right and x + w >= words[1].right + 8 * 7 and y <= 60 and y + h >= 72 and h <= 16
+    part = line("NORTHGATE IMAGI", y=100, x=10)
+    (bx, by, bw, bh), = rest_of_terms(part, decide(part, "phi", matcher), matcher, 640, 480)
+    assert bx <= part[1].right and bx + bw >= part[1].right + 8 * 2
+    # nothing when the whole name is read, nor for words that are not the instance's places
+    whole = line("LAKEVIEW MEDICAL CENTER")
+    assert rest_of_terms(whole, decide(whole, "phi", matcher), matcher, 640, 480) == []
+    other = line("RIVERSIDE MEDICAL")
+    assert rest_of_terms(other, decide(other, "phi", matcher), matcher, 640, 480) == []
