@@ -141,6 +141,11 @@ class Glyphs:
             if not inside or inside < INSIDE * ink:
                 if not edge:
                     rest.append((x0, y0, x1, y1))
+                elif inside:
+                    # Image content (or a bar's edge) that runs through the box: the word's glyphs may be part
+                    # of it (light grey text straddling the bottom of a grey title bar), so what is picked is
+                    # not known to be the whole word.
+                    self._clean = False
                 continue
             if edge:
                 # reaches the window's edge: not a glyph; only its part inside the box counts

@@ -23,7 +23,7 @@ from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
-                          rest_of_terms,
+                          beside_masked, rest_of_terms,
                           settled_boxes, settled_by)
 from .us_regions import clinical_regions
 
@@ -183,13 +183,17 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels). In phi mode the
         # same holds outside image content: text there that OCR cannot read at all may be a name or a date
         # (a 10 px light-grey banner no reading boxed), and nothing shows it is not; over anatomy it stays.
-        if settings.text in UNREAD_MODES and not screened:
+        # On a screened image unread ink beside masked text on its line is masked all the same: that line is
+        # text, not anatomy (an NM banner in 7 px type read as "ISSA" and slivers).
+        if settings.text in UNREAD_MODES:
             unread = text_presence.ink_outside(store.render(i), pieces,
                                                settled_boxes(readings, decisions, glyphs.snap, content))
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
                     readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread]))
             unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
+            if screened:
+                unread = [u for u in unread if beside_masked(u, readings, decisions)]
             if settings.text == "phi":
                 unread = [u for u in unread if not any(
                     geometry.intersection_area(c, u) >= 0.5 * u[2] * u[3] for c in content)]

@@ -379,12 +379,37 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
             # A weak read next to masked text on its line (the rest of a name OCR half read) is not a reading of
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
-            if d.reason == "noise" and _beside(wb, masked) and not any(
-                    geometry.intersection_area(c, wb) >= 0.5 * wb[2] * wb[3] for c in content):
-                continue
             snapped = snap(wb) if snap else None
+            if d.reason == "noise" and not any(
+                    geometry.intersection_area(c, wb) >= 0.5 * wb[2] * wb[3] for c in content):
+                word = r[d.index]
+                # Nor is, outside image content, a sliver (a box less than 0.6 of the glyphs' height: OCR read
+                # a band of 7 px type as "MARTIAATE" 4 px high) or garbage (three characters or more, confidence
+                # under 30): OCR did not read those glyphs.
+                sliver = snapped is not None and wb[3] < 0.6 * snapped[3]
+                garbage = word.confidence < 30 and _alnum(word.text) >= 3
+                if sliver or garbage or _beside(wb, masked):
+                    continue
+                # Otherwise only the ink inside its own box: at 7 px type letters touch, and the glyphs a weak
+                # "ESL" snaps to are the whole of "NORTHGATE".
+                snapped = None
             out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
     return out
+
+
+def beside_masked(box: geometry.Box, readings: Sequence[Sequence[Word]],
+                  decisions: Sequence[Sequence[Decision]]) -> bool:
+    """Whether a masked word of the frame's readings shares a row with `box`, within 3 text heights across (a
+    row, not half the height: the masked read may be a sliver of the line)."""
+    for r, ds in zip(readings, decisions):
+        for d in ds:
+            if d.mask:
+                o = geometry.word_box(r[d.index])
+                shared = min(geometry.bottom(box), geometry.bottom(o)) - max(box[1], o[1])
+                gap = max(box[0], o[0]) - min(geometry.right(box), geometry.right(o))
+                if shared > 0 and gap <= 3 * max(box[3], o[3]):
+                    return True
+    return False
 
 
 def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:

@@ -71,3 +71,18 @@ def test_speckle_beside_a_word_does_not_carry_its_mask_across_the_image():
     snapped = g.snap((x, y, w, h))
     assert snapped is not None and geometry.contains(geometry.grow(snapped, 2), truth)
     assert geometry.bottom(snapped) <= geometry.bottom(truth) + h // 2 + 1
+
+
+def test_text_straddling_a_bar_edge_is_not_called_whole():
+    """Light grey text across the bottom edge of a grey title bar joins the bar into one component that runs
+    out of the window: the glyphs picked are not the word, so the snap must not say they are (the caller then
+    masks OCR's box with its margin). Once, a read MRN there was masked over half its width."""
+    im = Image.new("L", (300, 100), 5)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=14)
+    draw.rectangle((0, 0, 299, 43), fill=70)
+    draw.text((66, 31), "4814052949", fill=173, font=font)
+    box = draw.textbbox((66, 31), "4814052949", font=font)
+    g = Glyphs(GrayImage(im.width, im.height, im.tobytes()))
+    snapped, whole = g.snap_clean((box[0], box[1], box[2] - box[0], box[3] - box[1]))
+    assert not whole or (snapped and geometry.contains(geometry.grow(snapped, 2), (box[0], box[1], box[2] - box[0],
+                                                                                    box[3] - box[1])))

@@ -94,8 +94,21 @@ def test_ink_that_no_word_covers_is_found_tightly_and_gaps_give_nothing():
                                                                            Decision(1, True, "phi-term")]])) == []
     # a read taken for noise settles its ink far from masked text, not beside it on its line (the rest of a
     # name OCR half read: strict mode then masks it unless a closer reading says technical)
-    far = settled_boxes([both], [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]])
+    g0 = both[0]
+    sure = [Word("GARCIA", g0.left, g0.top, g0.width, g0.height, 60.0), both[1]]
+    far = settled_boxes([sure], [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]])
     assert text_presence.ink_outside(gray, pieces, far) == []
+    # but not when the read is garbage (three letters or more at confidence under 30: OCR did not read those
+    # glyphs) or a sliver of them (a box less than 0.6 of their height), when a snap is given
+    from py_deid.pixels.glyphs import Glyphs
+
+    garbage = settled_boxes([both], [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]])
+    assert any(b[0] <= first[0] + 1 for b in text_presence.ink_outside(gray, pieces, garbage))
+    top = both[0]
+    sliver = [Word("GARCIA", top.left, top.top, top.width, max(1, top.height // 3), 60.0), both[1]]
+    cut = settled_boxes([sliver], [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]],
+                        Glyphs(gray).snap)
+    assert any(b[0] <= first[0] + 1 for b in text_presence.ink_outside(gray, pieces, cut))
     beside = read + [Word("J", first[2] + 4, first[1], 8, first[3] - first[1], 90.0), both[1]]
     near = settled_boxes([beside], [[Decision(0, False, "noise"), Decision(1, True, "phi-term"),
                                      Decision(2, True, "phi-term")]])
