@@ -262,3 +262,15 @@ def test_the_unread_rest_of_a_place_beside_the_words_read_is_masked():
     assert rest_of_terms(whole, decide(whole, "phi", matcher), matcher, 640, 480) == []
     other = line("RIVERSIDE MEDICAL")
     assert rest_of_terms(other, decide(other, "phi", matcher), matcher, 640, 480) == []
+
+
+def test_beside_masked_shares_a_row_not_half_the_height():
+    """Unread ink on a screened image is masked only beside masked text on its line; the masked read may be a
+    sliver of that line (5 px of 7 px type), so one shared row is enough, within three text heights across."""
+    from py_deid.pixels.text_policy import Decision, beside_masked
+
+    sliver = [Word("ISSA", 70, 30, 16, 5, 50)]
+    assert beside_masked((7, 33, 58, 7), [sliver], [[Decision(0, True, "text")]])
+    assert not beside_masked((7, 33, 58, 7), [sliver], [[Decision(0, False, "technical")]])
+    assert not beside_masked((7, 36, 58, 7), [sliver], [[Decision(0, True, "text")]])  # the next line down
+    assert not beside_masked((200, 33, 58, 7), [sliver], [[Decision(0, True, "text")]])  # far across
