@@ -136,16 +136,14 @@ class Glyphs:
             c[2], c[3] = min(c[2], s), min(c[3], r)
             c[4], c[5] = max(c[4], e), max(c[5], r + 1)
         picked, rest = [], []
+        through = False
         for ink, inside, x0, y0, x1, y1 in comps.values():
             edge = x0 == 0 or y0 == 0 or x1 == ww or y1 == wh
             if not inside or inside < INSIDE * ink:
                 if not edge:
                     rest.append((x0, y0, x1, y1))
                 elif inside:
-                    # Image content (or a bar's edge) that runs through the box: the word's glyphs may be part
-                    # of it (light grey text straddling the bottom of a grey title bar), so what is picked is
-                    # not known to be the whole word.
-                    self._clean = False
+                    through = True  # image content or a bar's edge runs through the box (see below)
                 continue
             if edge:
                 # reaches the window's edge: not a glyph; only its part inside the box counts
@@ -182,4 +180,9 @@ class Glyphs:
                     rest.pop(k)
                     grown = True
                     break
+        if through and x1 - x0 < 0.6 * inner[2]:
+            # The word's glyphs may be part of what ran through the box (light grey text straddling the bottom
+            # of a grey title bar joins the bar): the glyphs picked cover little of it, so they are not known
+            # to be the whole word.
+            self._clean = False
         return (wx + x0, wy + y0, x1 - x0, y1 - y0)

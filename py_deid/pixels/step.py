@@ -181,8 +181,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # text is expected (the indications). A screened image has its found lines read, and the readings
         # decided, but unread ink there is not masked: on images without text the screen's false alarms are
         # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels). In phi mode the
-        # same holds outside image content: text there that OCR cannot read at all may be a name or a date
-        # (a 10 px light-grey banner no reading boxed), and nothing shows it is not; over anatomy it stays.
+        # same holds outside image content, for glyphs on a plain ground: text there that OCR cannot read at all
+        # may be a name or a date (a 10 px light-grey banner no reading boxed), and nothing shows it is not;
+        # over anatomy or speckle it stays.
         # On a screened image unread ink beside masked text on its line is masked all the same: that line is
         # text, not anatomy (an NM banner in 7 px type read as "ISSA" and slivers).
         if settings.text in UNREAD_MODES:
@@ -194,8 +195,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
             if screened:
                 unread = [u for u in unread if beside_masked(u, readings, decisions)]
-            if settings.text == "phi":
-                unread = [u for u in unread if not any(
+            if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
+                unread = [u for u in unread if glyphs.snap_clean(u)[1] and not any(
                     geometry.intersection_area(c, u) >= 0.5 * u[2] * u[3] for c in content)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
