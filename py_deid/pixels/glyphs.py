@@ -26,6 +26,7 @@ from .geometry import Box
 
 MIN_CONTRAST = 24  # below this, nothing in the box stands out from the background: no glyph to snap to
 INSIDE = 0.3  # share of a component's ink inside the box that makes it one of the box's glyphs
+TALLEST = 2.5  # a glyph is at most this many times as tall as the box (a box may hold half a line, no less)
 
 
 def _runs(row: bytes) -> list[tuple[int, int]]:
@@ -145,8 +146,9 @@ class Glyphs:
                 elif inside:
                     through = True  # image content or a bar's edge runs through the box (see below)
                 continue
-            if edge:
-                # reaches the window's edge: not a glyph; only its part inside the box counts
+            if edge or y1 - y0 > TALLEST * h:
+                # reaches the window's edge, or is far taller than a line the box could be part of (a grain of
+                # speckle joined to its neighbours): not a glyph; only its part inside the box counts
                 self._clean = False
                 x0, y0, x1, y1 = max(x0, ix0), max(y0, iy0), min(x1, ix1), min(y1, iy1)
                 if x1 <= x0 or y1 <= y0:
@@ -174,6 +176,8 @@ class Glyphs:
         while grown:
             grown = False
             for k, (a0, b0, a1, b1) in enumerate(rest):
+                if max(y1, b1) - min(y0, b0) > TALLEST * h:
+                    continue  # a chain of grains down the speckle, not a glyph of this line
                 if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
                         a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
                     x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
@@ -186,3 +190,60 @@ class Glyphs:
             # to be the whole word.
             self._clean = False
         return (wx + x0, wy + y0, x1 - x0, y1 - y0)
+
+    def text_shaped(self, box: Box) -> bool:
+        """Whether the ink in `box` breaks into glyph-sized pieces, as a word does, rather than into grains, as
+        speckle and tissue do: at least half of its connected components (within the box, at the snap's
+        threshold) are 0.3 of the box's height or taller. A letter is one piece or two (the dot of an i, a
+        colon's dots); speckle at the same contrast is dozens of small grains."""
+        inner = geometry.clip(box, self.image.width, self.image.height)
+        if not inner:
+            return False
+        x, y, w, h = inner
+        width, px = self.image.width, self.image.pixels
+        window = geometry.clip(geometry.grow(inner, h, h), width, self.image.height)
+        wx, wy, ww, wh = window
+        counts = Counter(b"".join(px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)))
+        half, seen, background = (ww * wh) // 2, 0, 0
+        for value in sorted(counts):
+            seen += counts[value]
+            if seen > half:
+                background = value
+                break
+        rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
+        contrast = max(max(max(r) - background, background - min(r)) for r in rows)
+        if contrast < MIN_CONTRAST:
+            return False
+        t = max(MIN_CONTRAST // 2, contrast // 4)
+        table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
+        parent: list[int] = []
+        spans: list[list[int]] = []  # per run: [top row, bottom row]
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        above: list[tuple[int, int, int]] = []
+        for r in range(h):
+            here = []
+            for s, e in _runs(rows[r].translate(table)):
+                k = len(parent)
+                parent.append(k)
+                spans.append([r, r])
+                for j, ps, pe in above:
+                    if ps <= e and s <= pe:
+                        a, b = find(j), find(k)
+                        if a != b:
+                            parent[b] = a
+                here.append((k, s, e))
+            above = here
+        tops: dict[int, list[int]] = {}
+        for k, (r, _) in enumerate(spans):
+            c = tops.setdefault(find(k), [r, r])
+            c[0], c[1] = min(c[0], r), max(c[1], r)
+        pieces = len(tops)
+        big = sum(1 for a, b in tops.values() if b - a + 1 >= 0.3 * h)
+        return big >= 1 and 2 * big >= pieces
+

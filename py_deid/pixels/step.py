@@ -172,8 +172,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # whichever engine read the frame, and no letter cut in half.
         glyphs = Glyphs(store.render(i))
         boxes = list(fixed)
+        every_word = [w for words in readings for w in words]
         for words, dec in zip(readings, decisions):
-            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean)
+            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean, every_word)
             boxes += rest_of_terms(words, dec, matcher, width, height)
             _count(counts, dec)
             _remember(seen, i, words, dec)
@@ -196,8 +197,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             if screened:
                 unread = [u for u in unread if beside_masked(u, readings, decisions)]
             if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
-                unread = [u for u in unread if glyphs.snap_clean(u)[1] and not any(
-                    geometry.intersection_area(c, u) >= 0.5 * u[2] * u[3] for c in content)]
+                unread = [u for u in unread if glyphs.snap_clean(u)[1] and not _within(u, content)]
+            else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
+                unread = [u for u in unread if not _within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
             boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]
@@ -209,6 +211,16 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
     return True
+
+
+def _within(box, content) -> bool:
+    """Whether half of `box` or more lies in image content (content is many tiles: a box can span several),
+    judged on a grid of 8 x 8 points over the box."""
+    x, y, w, h = box
+    near = [c for c in content if geometry.intersects(c, box)]
+    points = [(x + (2 * i + 1) * w / 16, y + (2 * j + 1) * h / 16) for i in range(8) for j in range(8)]
+    inside = sum(any(c[0] <= px < c[0] + c[2] and c[1] <= py < c[1] + c[3] for c in near) for px, py in points)
+    return 2 * inside >= len(points)
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,

@@ -287,14 +287,16 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
 
 
 def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
-               snap=None) -> list[geometry.Box]:
+               snap=None, around: Sequence[Word] = ()) -> list[geometry.Box]:
     """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
     `snap(box)`: (the box of the glyphs a word's box holds, whether they are whole glyphs) (pixels.glyphs
     Glyphs.snap_clean), or None. With it, each word's mask is its glyphs plus 2 px, whatever box the OCR engine
     gave; without it, where it finds no glyph, or where the ink runs into image content (the glyphs' edges are
     not known), OCR's box plus a margin of a third of the text height across and a sixth above and below is
-    masked as well."""
+    masked as well. `around`: the frame's other readings (a reading far taller than those it holds is cut to
+    their rows)."""
     masked = {d.index for d in decisions if d.mask}
+    around = list(words) + [w for w in around if w not in words]
     boxes = []
     for seg in geometry.segments(words):
         run: list[int] = []
@@ -303,21 +305,55 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 run.append(i)
                 continue
             if run:
-                parts = []
+                groups: list[list[geometry.Box]] = []
+                last = None
                 for j in run:
-                    wb = geometry.word_box(words[j])
+                    wb = _line_of(words[j], around)
                     snapped, whole = snap(wb) if snap else (None, False)
-                    if snapped:
-                        parts.append(geometry.grow(snapped, 2))
+                    parts = [geometry.grow(snapped, 2)] if snapped else []
                     if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
                         parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
-                clipped = geometry.clip(geometry.union(parts), width, height)
-                if clipped:
-                    boxes.append(clipped)
+                    # Joined only to a neighbour of its own line and size: a garbage reading two lines tall
+                    # (speckle and the ends of both lines) must not join the lines into one block.
+                    if last is None or not _joinable(last, wb):
+                        groups.append([])
+                    groups[-1] += parts
+                    last = wb
+                for parts in groups:
+                    clipped = geometry.clip(geometry.union(parts), width, height)
+                    if clipped:
+                        boxes.append(clipped)
                 run = []
     return geometry.without_contained(boxes)
+
+
+def _line_of(word: Word, words: Sequence[Word]) -> geometry.Box:
+    """A word's box; for a reading far taller than readings it holds or that stand beside it within its rows
+    (Tesseract boxed a line together with the speckle under it: "eh" 43 px tall over a 19 px date, "Rapp"
+    39 px tall after "IMAGI"), the rows of those readings."""
+    box = geometry.word_box(word)
+
+    def of_its_line(o: Word) -> bool:
+        ob = geometry.word_box(o)
+        if geometry.intersection_area(ob, box) >= 0.5 * o.width * o.height:
+            return True
+        gap = max(o.left - word.right, word.left - o.right)
+        return 0 <= gap <= o.height and word.top <= o.top and o.bottom <= word.bottom
+
+    inner = [o for o in words if o is not word and 1.5 * o.height < word.height and of_its_line(o)]
+    if not inner:
+        return box
+    top, bottom = min(o.top for o in inner), max(o.bottom for o in inner)
+    return (box[0], top, box[2], bottom - top)
+
+
+def _joinable(a: geometry.Box, b: geometry.Box) -> bool:
+    """Neighbouring word boxes of one line and about one size: their masks join across the space between."""
+    low, high = sorted((a[3], b[3]))
+    shared = min(geometry.bottom(a), geometry.bottom(b)) - max(a[1], b[1])
+    return high <= 1.5 * max(low, 1) and shared >= 0.5 * low
 
 
 def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher: PhiMatcher, width: int,

@@ -87,3 +87,39 @@ def test_text_straddling_a_bar_edge_is_not_called_whole():
     # None (no glyph: the caller keeps OCR's box), not whole, or the whole word
     assert snapped is None or not whole or geometry.contains(geometry.grow(snapped, 2), (
         box[0], box[1], box[2] - box[0], box[3] - box[1]))
+
+
+def _speckle(seed: int, size=(300, 100), mean=110, spread=90):
+    """Ultrasound-like speckle: grains of random brightness, blurred a little so neighbours join."""
+    import random
+
+    from PIL import ImageFilter
+
+    rng = random.Random(seed)
+    im = Image.new("L", size)
+    im.putdata([max(0, min(255, int(rng.gauss(mean, spread)))) for _ in range(size[0] * size[1])])
+    return im.filter(ImageFilter.BoxBlur(1))
+
+
+def test_a_snap_on_speckle_stays_about_a_line_tall():
+    """A box over speckle joins grains into chains; a snap of a 20 px box once grew to 172 x 195 px of an
+    ultrasound sector. Whatever it takes in, it is no more than 2.5 times the box's height."""
+    im = _speckle(3, (400, 300))
+    g = Glyphs(GrayImage(im.width, im.height, im.tobytes()))
+    for box in [(150, 140, 30, 20), (60, 60, 64, 14), (250, 200, 40, 40)]:
+        snapped = g.snap(box)
+        assert snapped is None or snapped[3] <= 2.5 * box[3] + 1, (box, snapped)
+
+
+def test_words_are_text_shaped_and_speckle_is_not():
+    """Over image content strict mode masks unread ink only if it is shaped like text: a word in any of these
+    fonts and sizes breaks into glyph-sized pieces, speckle at the same contrast into grains."""
+    for text, size in [("KOWALSKI", 16), ("ID: 4471", 12), ("12/03/1961", 20), ("Tel (338)", 14)]:
+        image, truth = _scene(text, size=size)
+        assert Glyphs(image).text_shaped(truth), text
+        on_grey, truth = _scene(text, size=size, fill=200, ground=90)
+        assert Glyphs(on_grey).text_shaped(truth), text
+    for seed in range(6):
+        im = _speckle(seed)
+        g = Glyphs(GrayImage(im.width, im.height, im.tobytes()))
+        assert not g.text_shaped((100, 30, 60, 20)), seed

@@ -7,6 +7,7 @@ from pydicom.dataset import Dataset
 
 from py_deid.hosts.services import Word
 from py_deid.phi import PhiTerms
+from py_deid.pixels import geometry
 from py_deid.pixels.phi_text import PhiMatcher, pattern_hits, within_edits
 from py_deid.pixels.text_policy import Vocabulary, decide, default_vocabulary, mask_boxes
 
@@ -140,6 +141,28 @@ def test_mask_boxes_join_a_phrase_and_add_a_margin(terms):
     # clipped to the frame
     edge = [Word("DOE", 0, 0, 24, 12, 90)]
     assert mask_boxes(edge, decide(edge, "phi", PhiMatcher(terms)), 400, 100)[0][:2] == (0, 0)
+
+
+def test_a_garbage_reading_two_lines_tall_does_not_join_the_lines_into_one_block():
+    """Tesseract boxed the end of a line with the speckle under it ("eh", 43 px tall, beside a 19 px date):
+    its mask keeps to the rows of the readings it holds, and the words of two lines are not joined into one
+    block across the image (once 458 x 87 px of an ultrasound sector)."""
+    from py_deid.pixels.text_policy import Decision
+
+    date = Word("19480817", 335, 34, 110, 19, 95)
+    lower = Word("IMAGI", 152, 62, 68, 19, 92)
+    eh = Word("eh", 336, 35, 112, 43, 8)
+    words = [Word("PID", 7, 34, 40, 19, 95), date, eh, lower]
+    d = [Decision(i, True, "text") for i in range(len(words))]
+    boxes = mask_boxes(words, d, 640, 480)
+    assert all(b[3] <= 19 + 12 for b in boxes), boxes  # no block two lines tall
+    assert any(geometry.contains(b, geometry.word_box(date)) for b in boxes)
+    assert any(geometry.contains(b, geometry.word_box(lower)) for b in boxes)
+    # a tall reading beside a word of its line is cut to that line's rows ("Rapp" after "IMAGI")
+    rapp = Word("Rapp", 226, 61, 96, 39, 2)
+    boxes = mask_boxes([lower, rapp], [Decision(0, True, "text"), Decision(1, True, "text")], 640, 480)
+    assert all(b[3] <= 19 + 12 for b in boxes), boxes
+    assert any(b[0] <= 226 and geometry.right(b) >= 322 for b in boxes)
 
 
 def test_vocabulary_file_is_readable_and_loaded():
