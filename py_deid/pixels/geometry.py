@@ -97,6 +97,11 @@ def _same_line(a: Word, b: Word) -> bool:
     return overlap >= 0.5 * small and big <= 2.5 * max(small, 1)
 
 
+def same_line(a: Word, b: Word) -> bool:
+    """Two words on one text line (half the smaller height shared, heights within 2.5 times)."""
+    return _same_line(a, b)
+
+
 def lines(words: Sequence[Word]) -> list[list[int]]:
     """Indices of words grouped into text lines, each sorted left to right."""
     order = sorted(range(len(words)), key=lambda i: (words[i].top + words[i].height / 2, words[i].left))
@@ -134,3 +139,16 @@ def near(a: Box, b: Box, factor: float = 2.5) -> bool:
     dx = max(0, max(a[0], b[0]) - min(right(a), right(b)))
     dy = max(0, max(a[1], b[1]) - min(bottom(a), bottom(b)))
     return dx <= 4 * factor * h and dy <= factor * h
+
+
+def share_within(box: Box, boxes: Sequence[Box]) -> float:
+    """The share of `box` that lies in the union of `boxes` (which may overlap: tiles of image content), judged
+    on a grid of 8 x 8 points over the box."""
+    x, y, w, h = box
+    near = [c for c in boxes if intersects(c, box)]
+    if not near or w <= 0 or h <= 0:
+        return 0.0
+    points = [(x + (2 * i + 1) * w / 16, y + (2 * j + 1) * h / 16) for i in range(8) for j in range(8)]
+    inside = sum(any(c[0] <= px < c[0] + c[2] and c[1] <= py < c[1] + c[3] for c in near) for px, py in points)
+    return inside / len(points)
+

@@ -29,6 +29,7 @@ DATES = (
 )
 OTHER = (
     _EMAIL, _SSN, _PHONE,  # the header's patterns (py_deid.phi)
+    r"(?<![\w.])\(\d{3}\)\s?\d{3}(?:[\s.-]\d{0,4})?(?![\w.])",  # a phone read in part: (370) 555-
     r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
     r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825
     r"(?<![\w.])\d{1,3}\s?(?:Y|YO|Y/O|YR|YRS|YEARS?)(?![\w/])",  # ages: 45Y, 45 yrs, 45 y/o

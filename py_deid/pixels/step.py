@@ -174,8 +174,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         boxes = list(fixed)
         every_word = [w for words in readings for w in words]
         for words, dec in zip(readings, decisions):
-            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean, every_word)
-            boxes += rest_of_terms(words, dec, matcher, width, height)
+            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean, every_word, content)
+            # the rest of a name where its letters would be, and the whole of the glyphs that box holds
+            boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
@@ -193,11 +194,25 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
                     readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread]))
-            unread = geometry.without_contained(glyphs.snap_or_keep(u) for u in unread)
-            if screened:
-                unread = [u for u in unread if beside_masked(u, readings, decisions)]
+            unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
+            # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
+            # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
+            # type taken for texture).
+            shaped = [u for u in unread if glyphs.snap_clean(u)[1] and glyphs.text_shaped(u)]
+            worded = [u for u in shaped if any(o is not u and _on_line(u, o) for o in shaped)]
+            if screened:  # beside masked text, or beside unread ink that is (the rest of that line)
+                taken = [u for u in unread if beside_masked(u, readings, decisions)]
+                taken += [u for u in worded if u not in taken]
+                rest = [u for u in unread if u not in taken]
+                while rest:
+                    more = [u for u in rest if any(_on_line(u, t) for t in taken)]
+                    if not more:
+                        break
+                    taken += more
+                    rest = [u for u in rest if u not in more]
+                unread = taken
             if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
-                unread = [u for u in unread if glyphs.snap_clean(u)[1] and not _within(u, content)]
+                unread = [u for u in unread if u in worded or glyphs.snap_clean(u)[1] and not _within(u, content)]
             else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
                 unread = [u for u in unread if not _within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
@@ -213,22 +228,52 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     return True
 
 
+def _with_glyphs(glyphs: Glyphs, box) -> tuple:
+    """A box, grown to the whole glyphs it holds where they are whole glyphs on a plain ground (+2 px)."""
+    snapped, clean = glyphs.snap_clean(box)
+    return geometry.union([box, geometry.grow(snapped, 2)]) if snapped and clean else box
+
+
+def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
+    """Unread ink snapped to its glyphs; where the usual snap finds no whole glyphs (text across a bar's edge),
+    at the threshold the detector found its line at. Never less than the ink's own box."""
+    snapped, clean = glyphs.snap_clean(box)
+    if snapped and clean:
+        return snapped
+    found = []
+    for piece, key in pieces:  # at each threshold the line was found at (they see different parts of it)
+        if geometry.intersects(piece, box):
+            # Ink that reaches its column's edge runs on into the next column, where one letter alone does not
+            # make a line for the detector (the "7" of a date): look a text height beyond that edge.
+            x, y, w, h = box
+            left = h if x <= piece[0] else 0
+            right = h if x + w >= piece[0] + piece[2] else 0
+            at, whole = glyphs.snap_at((x - left, y, w + left + right, h), key)
+            if at and whole:
+                found.append(at)
+    return geometry.union(found + [box]) if found else snapped or box
+
+
+def _on_line(a, b) -> bool:
+    """Two boxes sharing a row, within three text heights across (beside_masked's rule between unread boxes)."""
+    shared = min(geometry.bottom(a), geometry.bottom(b)) - max(a[1], b[1])
+    gap = max(a[0], b[0]) - min(geometry.right(a), geometry.right(b))
+    return shared > 0 and gap <= 3 * max(a[3], b[3])
+
+
 def _within(box, content) -> bool:
-    """Whether half of `box` or more lies in image content (content is many tiles: a box can span several),
-    judged on a grid of 8 x 8 points over the box."""
-    x, y, w, h = box
-    near = [c for c in content if geometry.intersects(c, box)]
-    points = [(x + (2 * i + 1) * w / 16, y + (2 * j + 1) * h / 16) for i in range(8) for j in range(8)]
-    inside = sum(any(c[0] <= px < c[0] + c[2] and c[1] <= py < c[1] + c[3] for c in near) for px, py in points)
-    return 2 * inside >= len(points)
+    """Whether half of `box` or more lies in image content (content is many tiles: a box can span several)."""
+    return geometry.share_within(box, content) >= 0.5
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,
                       cache: dict) -> Generator[OcrRequest, list[Word], list]:
     """Found ink that the frame's readings did not settle, less what a closer reading (enlarged four times, one
-    line) calls technical through and through; what stays is masked."""
+    line) calls technical through and through; what stays is masked. Pieces of one line are read together:
+    half a date alone ("02.12.") reads as a number."""
     out = []
-    for box in unread:
+    for group in _line_groups(unread):
+        box = geometry.union(group)
         area = reader.closer_area(box)
         if area:
             key = (area, store.region_digest(i, area))  # the same pixels are not read twice
@@ -236,8 +281,18 @@ def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher:
                 cache[key] = confirms_technical((yield from reader.look_closer(i, box)), matcher, vocabulary)
             if cache[key]:
                 continue
-        out.append(box)
+        out += group
     return out
+
+
+def _line_groups(boxes: list) -> list[list]:
+    """Boxes in chains of _on_line neighbours, in their order."""
+    groups: list[list] = []
+    for b in boxes:
+        joined = [g for g in groups if any(_on_line(b, o) for o in g)]
+        merged = [o for g in joined for o in g] + [b]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return groups
 
 
 def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matcher: PhiMatcher, vocabulary,

@@ -256,6 +256,8 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     the other reading saw "kV" whole, at confidence 70 or more)."""
     vocabulary = vocabulary or default_vocabulary()
     out = [decide(r, mode, matcher, vocabulary, clinical) for r in readings]
+    if len(readings) >= 2 and mode != "all":
+        _phrases_across(readings, out)
     if mode != "strict" or len(readings) < 2:
         return out
     technical = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text),
@@ -286,15 +288,40 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     return out
 
 
+def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
+    """A word kept by its own reading that forms a PHI pattern with a masked pattern word another reading saw
+    beside it on its line ("(370)" read alone in one region, "555-8318" after it in another: a phone number; a
+    clock beside a date) is masked as that pattern."""
+    found = [(readings[k][d.index], k) for k, ds in enumerate(out) for d in ds if d.reason == "phi-pattern"]
+    if not found:
+        return
+    for k, ds in enumerate(out):
+        for n, d in enumerate(ds):
+            w = readings[k][d.index]
+            if d.mask or w.confidence < 50:
+                continue
+            for p, other in found:
+                if other == k or not geometry.same_line(w, p):
+                    continue
+                gap = max(p.left - w.right, w.left - p.right)
+                if not 0 <= gap <= 1.6 * max(w.height, p.height):
+                    continue
+                pair = [w, p] if w.left < p.left else [p, w]
+                dates, times, hits = pattern_hits([x.text for x in pair], [True, True])
+                if pair.index(w) in hits | dates or pair.index(w) in times and pair.index(p) in dates:
+                    ds[n] = Decision(d.index, True, "phi-pattern")
+                    break
+
+
 def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
-               snap=None, around: Sequence[Word] = ()) -> list[geometry.Box]:
+               snap=None, around: Sequence[Word] = (), content: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
     """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
     `snap(box)`: (the box of the glyphs a word's box holds, whether they are whole glyphs) (pixels.glyphs
     Glyphs.snap_clean), or None. With it, each word's mask is its glyphs plus 2 px, whatever box the OCR engine
     gave; without it, where it finds no glyph, or where the ink runs into image content (the glyphs' edges are
     not known), OCR's box plus a margin of a third of the text height across and a sixth above and below is
-    masked as well. `around`: the frame's other readings (a reading far taller than those it holds is cut to
-    their rows)."""
+    masked as well. `around`: the frame's other readings, `content`: image content (a reading far taller than
+    those it holds, its extra rows over image content, is cut to their rows)."""
     masked = {d.index for d in decisions if d.mask}
     around = list(words) + [w for w in around if w not in words]
     boxes = []
@@ -308,7 +335,7 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 groups: list[list[geometry.Box]] = []
                 last = None
                 for j in run:
-                    wb = _line_of(words[j], around)
+                    wb = _line_of(words[j], around, content)
                     snapped, whole = snap(wb) if snap else (None, False)
                     parts = [geometry.grow(snapped, 2)] if snapped else []
                     if not snapped or not whole:
@@ -329,10 +356,11 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
     return geometry.without_contained(boxes)
 
 
-def _line_of(word: Word, words: Sequence[Word]) -> geometry.Box:
-    """A word's box; for a reading far taller than readings it holds or that stand beside it within its rows
-    (Tesseract boxed a line together with the speckle under it: "eh" 43 px tall over a 19 px date, "Rapp"
-    39 px tall after "IMAGI"), the rows of those readings."""
+def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box]) -> geometry.Box:
+    """A word's box; for a reading far taller than readings it holds or that stand beside it within its rows,
+    whose other rows lie over image content (Tesseract boxed a line together with the speckle under it: "eh"
+    43 px tall over a 19 px date, "Rapp" 39 px tall after "IMAGI"), the rows of those readings. Not when the
+    other rows are plain ground: then the shorter readings are slivers of the line, and the tall one is whole."""
     box = geometry.word_box(word)
 
     def of_its_line(o: Word) -> bool:
@@ -346,6 +374,11 @@ def _line_of(word: Word, words: Sequence[Word]) -> geometry.Box:
     if not inner:
         return box
     top, bottom = min(o.top for o in inner), max(o.bottom for o in inner)
+    cut = [b for b in [(box[0], box[1], box[2], top - box[1]), (box[0], bottom, box[2], geometry.bottom(box) - bottom)]
+           if b[3] > 0]
+    area = sum(b[2] * b[3] for b in cut)
+    if not area or sum(geometry.share_within(b, content) * b[2] * b[3] for b in cut) < 0.5 * area:
+        return box
     return (box[0], top, box[2], bottom - top)
 
 
@@ -373,10 +406,20 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
         for place in {p for _, p, _ in hits}:
             mine = [(k, j) for k, p, j in hits if p == place]
             # One word of a name in another phrase ("MEDICAL" of "RIVERSIDE MEDICAL") is not that name: two of
-            # its words, or its first word, say where the rest of it is.
-            if len({j for _, j in mine}) < 2 and min(j for _, j in mine) != 0:
+            # its words, its first word, or a word before its last ("MARY" of "ST MARY HOSPITAL": a name's
+            # last word is the one other names share) say where the rest of it is; a word before its last only
+            # on a side where no other word was read clearly, or what was read is a misread of the name's word
+            # ("51" for "ST").
+            js = {j for _, j in mine}
+            if len(js) < 2 and min(js) != 0 and max(js) == len(place) - 1:
                 continue
+            lone = len(js) < 2 and min(js) != 0
             for (k, j), side in ((max(mine), 1), (min(mine), -1)):
+                if lone and 0 <= k + side < len(seg) and 0 <= j + side < len(place):
+                    o = words[seg[k + side]]
+                    if (o.confidence >= 80 and sum(c.isalpha() for c in o.text) >= 3
+                            and not within_edits(fold_ocr(o.text), place[j + side], 1)):
+                        continue
                 w = words[seg[k]]
                 read = len(fold_ocr(w.text))
                 missing = place[j + 1:] if side > 0 else place[:j]
@@ -385,7 +428,7 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 if not letters:
                     continue
                 per_char = w.width / max(1, read)
-                span = round(per_char * letters * 1.15)
+                span = round(per_char * (letters + 0.5) * 1.15)  # half a letter more: widths vary by letter
                 x = w.left + w.width if side > 0 else w.left - span
                 box = geometry.clip(geometry.grow((x, w.top, span, w.height), 2), width, height)
                 if box:

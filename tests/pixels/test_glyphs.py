@@ -123,3 +123,18 @@ def test_words_are_text_shaped_and_speckle_is_not():
         im = _speckle(seed)
         g = Glyphs(GrayImage(im.width, im.height, im.tobytes()))
         assert not g.text_shaped((100, 30, 60, 20)), seed
+
+
+def test_text_across_a_bar_edge_snaps_whole_at_the_detectors_threshold():
+    """White text straddling the bottom edge of a grey bar over a dark image: the median rule finds no one
+    background, but at the threshold the detector found the line at, its glyphs stand apart; a box that stops
+    at a column's edge and is looked past by a text height takes in the last letter beyond it."""
+    im = Image.new("L", (300, 100), 2)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=17)
+    draw.rectangle((0, 0, 299, 44), fill=72)
+    draw.text((60, 36), "04.12.1967", fill=222, font=font)
+    x0, y0, x1, y1 = draw.textbbox((60, 36), "04.12.1967", font=font)
+    g = Glyphs(GrayImage(im.width, im.height, im.tobytes()))
+    cut = (x0, y0 + 5, (x1 - x0) * 3 // 4, y1 - y0 - 5)  # the lower half of its first three quarters
+    snapped, whole = g.snap_at((cut[0], cut[1], cut[2] + cut[3] * 4, cut[3]), ("light", 160))
+    assert whole and geometry.contains(geometry.grow(snapped, 2), (x0, y0, x1 - x0, y1 - y0)), (snapped, (x0, y0, x1, y1))

@@ -154,15 +154,23 @@ def test_a_garbage_reading_two_lines_tall_does_not_join_the_lines_into_one_block
     eh = Word("eh", 336, 35, 112, 43, 8)
     words = [Word("PID", 7, 34, 40, 19, 95), date, eh, lower]
     d = [Decision(i, True, "text") for i in range(len(words))]
-    boxes = mask_boxes(words, d, 640, 480)
+    sector = [(0, 52, 640, 400)]  # the speckle under the lines is image content
+    boxes = mask_boxes(words, d, 640, 480, content=sector)
     assert all(b[3] <= 19 + 12 for b in boxes), boxes  # no block two lines tall
     assert any(geometry.contains(b, geometry.word_box(date)) for b in boxes)
     assert any(geometry.contains(b, geometry.word_box(lower)) for b in boxes)
     # a tall reading beside a word of its line is cut to that line's rows ("Rapp" after "IMAGI")
     rapp = Word("Rapp", 226, 61, 96, 39, 2)
-    boxes = mask_boxes([lower, rapp], [Decision(0, True, "text"), Decision(1, True, "text")], 640, 480)
+    boxes = mask_boxes([lower, rapp], [Decision(0, True, "text"), Decision(1, True, "text")], 640, 480,
+                       content=sector)
     assert all(b[3] <= 19 + 12 for b in boxes), boxes
     assert any(b[0] <= 226 and geometry.right(b) >= 322 for b in boxes)
+    # on a plain ground the shorter readings are slivers of the line (a region's edge cut it): the whole
+    # reading keeps its rows
+    whole = Word("8505651678", 46, 29, 99, 13, 95)
+    sliver = Word("OCNAECE1", 46, 29, 99, 7, 30)
+    boxes = mask_boxes([whole], [Decision(0, True, "phi-term")], 640, 480, around=[sliver])
+    assert any(geometry.contains(b, geometry.word_box(whole)) for b in boxes)
 
 
 def test_vocabulary_file_is_readable_and_loaded():
@@ -283,8 +291,17 @@ def test_the_unread_rest_of_a_place_beside_the_words_read_is_masked():
     # nothing when the whole name is read, nor for words that are not the instance's places
     whole = line("LAKEVIEW MEDICAL CENTER")
     assert rest_of_terms(whole, decide(whole, "phi", matcher), matcher, 640, 480) == []
-    other = line("RIVERSIDE MEDICAL")
+    other = line("RIVERSIDE MEDICAL")  # not before a word read clearly as another name's
+    assert all(b[0] >= other[1].left - 2 for b in rest_of_terms(other, decide(other, "phi", matcher), matcher,
+                                                                 640, 480))
+    other = line("RIVERSIDE MEDICAL", y=10, x=10) + line("CLINIC", y=10, x=10 + 8 * 18)
     assert rest_of_terms(other, decide(other, "phi", matcher), matcher, 640, 480) == []
+    # a word before a name's last says where the rest is, on both sides ("ST" read as "51", HOSPITAL unread)
+    saint = PhiMatcher(_terms(InstitutionName="ST MARY HOSPITAL"))
+    mary = [Word("51", 6, 38, 11, 8, 85)] + line("MARY", y=37, x=25, h=9)
+    boxes = rest_of_terms(mary, decide(mary, "phi", saint), saint, 640, 480)
+    assert any(b[0] <= 7 and geometry.right(b) >= 20 for b in boxes)  # over "ST"
+    assert any(b[0] <= mary[1].right + 8 and geometry.right(b) >= mary[1].right + 8 * 9 for b in boxes)
 
 
 def test_beside_masked_shares_a_row_not_half_the_height():
@@ -297,3 +314,27 @@ def test_beside_masked_shares_a_row_not_half_the_height():
     assert not beside_masked((7, 33, 58, 7), [sliver], [[Decision(0, False, "technical")]])
     assert not beside_masked((7, 36, 58, 7), [sliver], [[Decision(0, True, "text")]])  # the next line down
     assert not beside_masked((200, 33, 58, 7), [sliver], [[Decision(0, True, "text")]])  # far across
+
+
+@pytest.mark.parametrize("mode", ["strict", "phi"])
+def test_a_phone_number_read_in_two_regions_is_masked_whole(mode):
+    """One region's reading has the area code alone ("(370)", 40 px tall with the speckle above it), another's
+    the rest of the number: read together they are a phone number, and the area code is masked too."""
+    from py_deid.pixels.text_policy import decide_readings
+
+    area = [Word("(370)", 288, 406, 64, 40, 96)]
+    rest = [Word("(37O)", 289, 425, 63, 21, 20), Word("555-8318", 371, 425, 113, 18, 97)]
+    matcher = PhiMatcher(None)
+    decisions = decide_readings([area, rest], mode, matcher)
+    assert decisions[0][0].mask and decisions[1][1].mask
+    # a clock read in one region, its date in another
+    clock = [Word("14:03:45", 543, 7, 87, 16, 96)]
+    date = [Word("2021-03-02", 420, 7, 114, 16, 96)]
+    assert decide_readings([clock, date], mode, matcher)[0][0].mask
+    # a number in parentheses with no phone beside it stays (a measurement)
+    assert not decide_readings([area, [Word("GAIN", 600, 425, 40, 18, 97)]], mode, matcher)[0][0].mask
+
+
+def test_a_phone_number_read_in_part_is_a_pattern():
+    assert pattern_hits(["(370)", "555-"])[2] == {0, 1}
+    assert pattern_hits(["(3.5)", "120"])[2] == set()
