@@ -136,8 +136,12 @@ def _measured(srv, bodies, url: str) -> dict:
 def _phase(srv, name: str, bodies, results: dict) -> None:
     stow_run = _measured(srv, bodies, "/dicomweb/studies")
     sink_run = _measured(srv, bodies, "/bench/sink")
+    cpu = [sum(run["cpu_ms_per_instance"].values()) for run in (stow_run, sink_run)]
     results[name] = {"stow": stow_run, "sink": sink_run,
-                     "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3)}
+                     "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3),
+                     # sink CPU / STOW CPU per instance (all processes): the rate ratio a CPU-bound machine
+                     # would show, steadier than the measured one when others load it
+                     "ratio_cpu": round(cpu[1] / cpu[0], 3) if cpu[0] else None}
 
 
 def test_bench_receiver(tmp_path, samples):
@@ -201,6 +205,7 @@ def test_bench_receiver(tmp_path, samples):
         print(f"  {name:5s}: STOW {s['mb_per_s']:7.1f} MB/s {s['instances_per_s']:7.1f} inst/s | "
               f"sink {b['mb_per_s']:7.1f} MB/s {b['instances_per_s']:7.1f} inst/s | "
               f"ratio {results[name]['ratio_mb_per_s']:.2f}")
+        print(f"         CPU per instance, sink / STOW (all processes): {results[name]['ratio_cpu']}")
         for label in ("stow", "sink"):
             cpu = results[name][label]["cpu_ms_per_instance"]
             print(f"         {label} CPU ms/instance: server {cpu['server']:.2f}, workers {cpu['workers']:.2f}, "
