@@ -1,7 +1,8 @@
 """STOW-RS (PS3.18 10.5) on a body already split into temp files: check each part, store what passes, answer.
 
 Each part is verified by a worker process that reads it from its temp file (memory follows the largest
-instance, not the body); the parts that pass are fsynced together and committed in one step (renamed into
+instance, not the body); small parts go to the workers in groups (Batcher), one round trip per group, and
+each is still judged alone; the parts that pass are fsynced together and committed in one step (renamed into
 the store, ledger rows); the answer lists them in request order with the others' failure reasons.
 """
 
