@@ -27,7 +27,7 @@ from .retrieve import Handlers
 from .signing import WELL_KNOWN, Signer
 from .static import Site
 from .storage import Store
-from .stowrs import process, start
+from .stowrs import Batcher, process
 from .tokens import Principal, TokenStore, bearer
 from .workers import VerifierPool, WorkersDown
 
@@ -96,11 +96,13 @@ class Receiver:
         body = SpooledBody()
         try:
             try:
-                # With worker processes, each part's check starts as soon as it has arrived (without
+                # With worker processes, the parts' checks start while the body arrives, in groups (without
                 # them a check would run here, on the event loop: then they all wait for process()).
-                syncer = self.store.syncer
-                early = (lambda part: start(self.verifier, part, study, syncer)) if self.verifier.workers else None
-                await spool_parts(request.receive, self.store, boundary, limits, body, on_part=early)
+                batcher = Batcher(self.verifier, study, self.store.syncer) if self.verifier.workers else None
+                await spool_parts(request.receive, self.store, boundary, limits, body,
+                                  on_part=batcher.add if batcher is not None else None)
+                if batcher is not None:
+                    batcher.finish()
             except BodyError as e:
                 return await self._refuse(request, e.status, e.message)
             except MultipartError as e:

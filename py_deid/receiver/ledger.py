@@ -85,6 +85,17 @@ class Ledger:
         rows = self._all("SELECT * FROM instances WHERE sop_uid = ?", (sop_uid,))
         return rows[0] if rows else None
 
+    def hashes(self, sop_uids: list[str]) -> dict[str, str]:
+        """sop_uid -> sha256 of the rows (pending or stored) among sop_uids."""
+        out: dict[str, str] = {}
+        for i in range(0, len(sop_uids), 500):
+            chunk = sop_uids[i:i + 500]
+            with self._lock:
+                rows = self._db.execute(f"SELECT sop_uid, sha256 FROM instances WHERE sop_uid IN "
+                                        f"({', '.join('?' for _ in chunk)})", chunk).fetchall()
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
     def mark_stored(self, sop_uid: str, forward: bool) -> None:
         now = time.time()
         with self.transaction() as db:

@@ -100,47 +100,47 @@ class Store:
     def commit(self, candidates: list[Candidate], site: str, forward: bool) -> None:
         """Store verified candidates; sets each one's outcome (stored, duplicate, conflict)."""
         with self.lock:
+            known = self.ledger.hashes([c.sop_uid for c in candidates])  # rows in any state
             new: dict[str, Candidate] = {}
             for c in candidates:
                 earlier = new.get(c.sop_uid)
-                row = self.ledger.instance(c.sop_uid) if earlier is None else {"sha256": earlier.sha256}
-                if row is not None:
-                    c.outcome = DUPLICATE if row["sha256"] == c.sha256 else CONFLICT
+                sha = earlier.sha256 if earlier is not None else known.get(c.sop_uid)
+                if sha is not None:
+                    c.outcome = DUPLICATE if sha == c.sha256 else CONFLICT
                     c.temp.unlink(missing_ok=True)
                 else:
                     new[c.sop_uid] = c
             if not new:
                 return
             now = time.time()
+            finals = {uid: self.instance_path(c.study_uid, c.series_uid, c.sop_uid) for uid, c in new.items()}
             with self.ledger.transaction() as db:
-                for c in new.values():
-                    db.execute("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
                                "transfer_syntax, sha256, size, site, received, state) VALUES "
                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                               (c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                                c.transfer_syntax, c.sha256, c.size, site, now))
-            folders = set()
+                               [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
+                                 c.transfer_syntax, c.sha256, c.size, site, now) for c in new.values()])
+            folders = {final.parent for final in finals.values()}
             try:
-                for c in new.values():
-                    final = self.instance_path(c.study_uid, c.series_uid, c.sop_uid)
-                    self._make_dirs(final.parent)
-                    os.replace(c.temp, final)
-                    folders.add(final.parent)
+                for folder in folders:
+                    self._make_dirs(folder)
+                for uid, c in new.items():
+                    os.replace(c.temp, finals[uid])
                 for folder in folders:
                     fsync_dir(folder)
             except OSError:
-                for c in new.values():
-                    self.instance_path(c.study_uid, c.series_uid, c.sop_uid).unlink(missing_ok=True)
+                for uid, c in new.items():
+                    finals[uid].unlink(missing_ok=True)
                     c.temp.unlink(missing_ok=True)
                     self.ledger.delete(c.sop_uid)
                 raise
             with self.ledger.transaction() as db:
-                for c in new.values():
-                    db.execute("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", (c.sop_uid,))
-                    if forward:
-                        db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
-                                   "VALUES (?, 'queued', ?, ?)", (c.sop_uid, now, now))
-                    c.outcome = STORED
+                db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
+                if forward:
+                    db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                                   "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in new])
+            for c in new.values():
+                c.outcome = STORED
 
     def _make_dirs(self, folder: Path) -> None:
         if folder.is_dir():

@@ -1,7 +1,8 @@
 """STOW-RS (PS3.18 10.5) on a body already split into temp files: check each part, store what passes, answer.
 
 Each part is verified by a worker process that reads it from its temp file (memory follows the largest
-instance, not the body); the parts that pass are fsynced together and committed in one step (renamed into
+instance, not the body); small parts go to the workers in groups (Batcher), one round trip per group, and
+each is still judged alone; the parts that pass are fsynced together and committed in one step (renamed into
 the store, ledger rows); the answer lists them in request order with the others' failure reasons.
 """
 
@@ -33,6 +34,8 @@ def _part_is_dicom(headers: dict[str, str]) -> bool:
     value = headers.get("content-type")
     if value is None:
         return True  # the request's type parameter applies (RFC 2387)
+    if value == stow.DICOM:
+        return True  # as every client sends it: no parsing needed
     try:
         media, _ = stow.parse_content_type(value)
     except ValueError:
@@ -55,9 +58,9 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
             order.append((index, "other", dicomjson.other_failure_item(failure)))
 
     # Every part is verified in parallel by the worker processes, which read it from its temp file
-    # (most were submitted by start() while the body was still arriving).
-    checks = [(part, part.check if part.check is not None else start(verifier, part, expected_study, store.syncer))
-              for part in parts]
+    # (most were submitted by a Batcher while the body was arriving; the others are submitted here).
+    Batcher(verifier, expected_study, store.syncer).finish_with([part for part in parts if part.check is None])
+    checks = [(part, part.check) for part in parts]
     by_index = {part.index: part for part in parts}
     try:
         for part, job in checks:
@@ -113,18 +116,69 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
 def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None, syncer: Syncer | None = None):
     """Submit a complete part's check (None for a part that is not application/dicom); with a syncer, the
     part's fsync starts as soon as the check has passed (a part that fails is never flushed)."""
-    if not _part_is_dicom(part.headers):
-        return None
-    job = part.check = verifier.submit(str(part.path), 0, part.size, expected_study)
+    checks = start_batch(verifier, [part], expected_study, syncer)
+    return checks[0] if checks else None
+
+
+def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study: str | None,
+                syncer: Syncer | None = None) -> list:
+    """start() for several parts, checked together in one submission (one worker, one round trip); returns
+    the checks of those that are application/dicom (the others keep check None)."""
+    dicom = [part for part in parts if _part_is_dicom(part.headers)]
+    if not dicom:
+        return []
+    checks = verifier.submit_batch([(str(part.path), 0, part.size) for part in dicom], expected_study)
+    for part, check in zip(dicom, checks):
+        part.check = check
     if syncer is not None:
         def passed(future) -> None:
             if future.cancelled() or future.exception() is not None:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
-            if future.result()[1] is None:
-                part.synced = syncer.start(part.path)
+            for part, outcome in zip(dicom, future.result()):
+                if outcome[1] is None:
+                    part.synced = syncer.start(part.path)
 
-        job.future.add_done_callback(passed)
-    return job
+        checks[0].future.add_done_callback(passed)
+    return checks
+
+
+class Batcher:
+    """Groups a request's parts into submissions while the body arrives: waiting parts are submitted once
+    they hold BATCH_BYTES or BATCH_PARTS (a large part at once, so its check overlaps the rest of the body),
+    the rest when the body is complete, spread over the workers. Small instances then pay one round trip
+    to a worker per group instead of one each (pickling, queues and wake-ups in the server)."""
+
+    BATCH_BYTES = 4 * 1024 * 1024
+    BATCH_PARTS = 32
+
+    def __init__(self, verifier: VerifierPool, expected_study: str | None, syncer: Syncer | None) -> None:
+        self.verifier, self.expected_study, self.syncer = verifier, expected_study, syncer
+        self.waiting: list[SpooledPart] = []
+        self.size = 0
+
+    def add(self, part: SpooledPart) -> None:
+        self.waiting.append(part)
+        self.size += part.size
+        if self.size >= self.BATCH_BYTES or len(self.waiting) >= self.BATCH_PARTS:
+            self._submit(self.waiting)
+            self.waiting, self.size = [], 0
+
+    def finish(self) -> None:
+        """The body is complete: submit what waits, in as many groups as there are workers."""
+        waiting, self.waiting, self.size = self.waiting, [], 0
+        self.finish_with(waiting)
+
+    def finish_with(self, waiting: list[SpooledPart]) -> None:
+        if not waiting:
+            return
+        groups = max(1, min(self.verifier.workers, len(waiting)))
+        step = -(-len(waiting) // groups)
+        for i in range(0, len(waiting), step):
+            self._submit(waiting[i:i + step])
+
+    def _submit(self, parts: list[SpooledPart]) -> None:
+        if parts:
+            start_batch(self.verifier, parts, self.expected_study, self.syncer)
 
 
 def _os_reason(e: OSError) -> int:

@@ -67,22 +67,55 @@ def _warm() -> bool:
     return True
 
 
-def _check(path: str, start: int, end: int, expected_study: str | None):
-    """inspect_range() under the worker's settings: the options travel once per worker, not with each part."""
+def _check_batch(items: list[tuple[str, int, int]], expected_study: str | None) -> list[tuple]:
+    """inspect_range() of several parts under the worker's settings (the options travel once per worker,
+    not with each part), one after the other: a request's small parts cost one round trip, not one each."""
     options, inflate = _settings
-    return inspect_range(path, start, end, options, expected_study, inflate)
+    return run_batch(items, expected_study, options, inflate)
+
+
+def run_batch(items: list[tuple[str, int, int]], expected_study: str | None, options: Options,
+              inflate: InflateLimits) -> list[tuple]:
+    """Each part's (identity, failure, sha256, error): `error` names an exception that its check raised
+    (the server logs it; the part fails alone), else "". A MemoryError fails its part only."""
+    out: list[tuple] = []
+    for path, start, end in items:
+        try:
+            out.append((*inspect_range(path, start, end, options, expected_study, inflate), ""))
+        except MemoryError:
+            out.append((None, Failure.of(reasons.MEMORY_LIMIT), "", ""))
+        except Exception as e:  # noqa: BLE001 - one part's failure must not fail the others
+            out.append((None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), "", type(e).__name__))
+    return out
 
 
 @dataclass
 class Job:
-    """One submitted check: its arguments (to submit it again) and the pool that holds it."""
+    """One submitted batch of checks: its arguments (to submit it again), the pool that holds it, and its
+    outcome once known (shared by the batch's parts)."""
 
     args: tuple
     future: Future
     pool: ProcessPoolExecutor | None
+    outcome: list | None = None
 
     def cancel(self) -> None:
         self.future.cancel()
+
+
+@dataclass
+class Check:
+    """One part's check: item `index` of a batch."""
+
+    job: Job
+    index: int = 0
+
+    @property
+    def future(self) -> Future:
+        return self.job.future
+
+    def cancel(self) -> None:
+        self.job.cancel()
 
 
 class VerifierPool:
@@ -132,41 +165,60 @@ class VerifierPool:
             if pool is not None and pool._broken:  # noqa: SLF001 - no public flag
                 self._replace(pool)
 
-    def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Job:
-        args = (path, start, end, expected_study)
+    def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Check:
+        return self.submit_batch([(path, start, end)], expected_study)[0]
+
+    def submit_batch(self, items: list[tuple[str, int, int]], expected_study: str | None) -> list[Check]:
+        """One check per (path, start, end), run together by one worker (in the calling thread without
+        workers)."""
+        args = (list(items), expected_study)
         if self._pool is None:
             f: Future = Future()
-            f.set_result(inspect_range(path, start, end, self.options, expected_study, self.inflate))
-            return Job(args, f, None)
-        return self._submit(args)
+            f.set_result(run_batch(*args, self.options, self.inflate))
+            job = Job(args, f, None)
+        else:
+            job = self._submit(args)
+        return [Check(job, i) for i in range(len(items))]
 
     def _submit(self, args: tuple) -> Job:
         pool = self._pool
         try:
-            return Job(args, pool.submit(_check, *args), pool)
+            return Job(args, pool.submit(_check_batch, *args), pool)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement in between
             self._replace(pool)
             pool = self._pool
-            return Job(args, pool.submit(_check, *args), pool)
+            return Job(args, pool.submit(_check_batch, *args), pool)
 
-    def result(self, job: Job):
-        """The check's (identity, failure, sha256). Raises WorkersDown when its worker died twice."""
+    def result(self, check: Check):
+        """The part's (identity, failure, sha256). Raises WorkersDown when its batch's worker died twice."""
+        ident, failure, digest, error = self._outcome(check.job)[check.index]
+        if error:
+            log.error("verification failed (%s)", error)
+        return ident, failure, digest
+
+    def _outcome(self, job: Job) -> list[tuple]:
+        if job.outcome is not None:
+            return job.outcome
         for attempt in (1, 2):
             try:
-                return job.future.result()
+                job.outcome = job.future.result()
+                return job.outcome
             except (BrokenProcessPool, CancelledError):
                 self._replace(job.pool)
                 if attempt == 2:
                     raise WorkersDown() from None
                 try:
-                    job = self._submit(job.args)
+                    again = self._submit(job.args)  # the whole batch, once
                 except (BrokenProcessPool, RuntimeError):
                     raise WorkersDown() from None
-            except MemoryError:
-                return None, Failure.of(reasons.MEMORY_LIMIT), ""
-            except Exception as e:  # noqa: BLE001 - one part's failure must not fail the others
-                log.error("verification failed (%s)", type(e).__name__)
-                return None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), ""
+                job.future, job.pool = again.future, again.pool
+            except MemoryError:  # the batch's answer itself did not fit
+                job.outcome = [(None, Failure.of(reasons.MEMORY_LIMIT), "", "")] * len(job.args[0])
+                return job.outcome
+            except Exception as e:  # noqa: BLE001 - not the parts' fault: fail them, not the server
+                job.outcome = [(None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), "",
+                                type(e).__name__)] * len(job.args[0])
+                return job.outcome
         raise AssertionError("unreachable")
 
     def health(self) -> dict:

@@ -3,9 +3,11 @@
 STOW-RS uploads (parse, verify with the core, atomic store, ledger) against the baseline of the same
 request bodies posted to a raw-body sink on the same server stack (uvicorn + TLS + bearer token + body
 spooled to disk and fsynced), in the same run, with 2 concurrent clients:
-- 1,000 small instances (a real CT, de-identified; 10 per request), 100 with PY_DEID_BENCH_QUICK=1;
+- 1,000 small instances (a real CT, de-identified; 10 per request), 100 with PY_DEID_BENCH_QUICK=1 (or
+  PY_DEID_BENCH_SMALL of them);
 - 50 large instances of ~23 MB (a real MR volume, de-identified; 1 per request), 4 with QUICK.
-Reported as MB/s and instances/s and as ratios to the sink. Memory: peak RSS (VmHWM, reset before each
+Reported as MB/s and instances/s and as ratios to the sink, and as CPU milliseconds per instance of the
+server, its verification workers and the clients. Memory: peak RSS (VmHWM, reset before each
 request) of the server process and of its verification workers for STOW bodies of growing size: it must
 follow the largest instance, not the body. Printed and written to test-artifacts/bench_receiver.json.
 """
@@ -31,6 +33,7 @@ QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "bench-token-5e6f7a8b9c0d1e2f3a4b"
 SMALL, SMALL_PER_REQUEST = (100, 10) if QUICK else (1000, 10)
+SMALL = int(os.environ.get("PY_DEID_BENCH_SMALL", SMALL))  # more for steadier rates on a loaded machine
 LARGE = 4 if QUICK else 50
 SWEEP = (2, 3, 4) if QUICK else (2, 4, 16)  # from 2: both workers busy in every row
 CLIENTS = 2
@@ -110,11 +113,35 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(srv, bodies, url: str) -> dict:
+    """_run, with the CPU seconds per instance that the server, its verification workers and the clients
+    (this process) used meanwhile: steadier than rates on a machine that others load."""
+    pid = srv.proc.pid
+    workers = _children(pid)
+    before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time())
+    run = _run(srv, bodies, url, 200)
+    after = (_cpu(pid), sum(_cpu(w) for w in workers if Path(f"/proc/{w}").exists()), time.process_time())
+    n = run["instances"]
+    run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3)
+                                  for k, a, b in zip(("server", "workers", "clients"), after, before)}
+    return run
+
+
 def _phase(srv, name: str, bodies, results: dict) -> None:
-    stow_run = _run(srv, bodies, "/dicomweb/studies", 200)
-    sink_run = _run(srv, bodies, "/bench/sink", 200)
+    stow_run = _measured(srv, bodies, "/dicomweb/studies")
+    sink_run = _measured(srv, bodies, "/bench/sink")
+    cpu = [sum(run["cpu_ms_per_instance"].values()) for run in (stow_run, sink_run)]
     results[name] = {"stow": stow_run, "sink": sink_run,
-                     "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3)}
+                     "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3),
+                     # sink CPU / STOW CPU per instance (all processes): the rate ratio a CPU-bound machine
+                     # would show, steadier than the measured one when others load it
+                     "ratio_cpu": round(cpu[1] / cpu[0], 3) if cpu[0] else None}
 
 
 def test_bench_receiver(tmp_path, samples):
@@ -178,6 +205,11 @@ def test_bench_receiver(tmp_path, samples):
         print(f"  {name:5s}: STOW {s['mb_per_s']:7.1f} MB/s {s['instances_per_s']:7.1f} inst/s | "
               f"sink {b['mb_per_s']:7.1f} MB/s {b['instances_per_s']:7.1f} inst/s | "
               f"ratio {results[name]['ratio_mb_per_s']:.2f}")
+        print(f"         CPU per instance, sink / STOW (all processes): {results[name]['ratio_cpu']}")
+        for label in ("stow", "sink"):
+            cpu = results[name][label]["cpu_ms_per_instance"]
+            print(f"         {label} CPU ms/instance: server {cpu['server']:.2f}, workers {cpu['workers']:.2f}, "
+                  f"clients {cpu['clients']:.2f}")
     for r in sweep:
         print(f"  body {r['body_mb']:7.1f} MB ({r['instances']:2d} inst): peak RSS STOW server "
               f"{r['stow_peak_rss_mb']:6.1f} MB + workers {r['stow_workers_peak_rss_mb']:6.1f} MB | "

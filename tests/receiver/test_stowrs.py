@@ -317,3 +317,93 @@ def test_only_a_part_that_passed_its_check_is_flushed_early(tmp_path, instances)
     finally:
         verifier.close()
         store.close()
+
+
+def test_grouped_checks_judge_each_part_alone(tmp_path, instances):
+    # A request's parts are checked in groups by a real worker process: in one group a clean instance, the
+    # raw PHI-bearing original, a part that is not DICOM, a part whose temp file is gone (its check raises)
+    # and another clean instance. Each part gets its own verdict, in request order; only the clean ones are
+    # stored (with the hashes of their own bytes) and only they were flushed early.
+    from concurrent.futures import Future
+
+    from py_deid.options import Options
+    from py_deid.receiver.body import SpooledPart
+    from py_deid.receiver.config import ReceiverConfig
+    from py_deid.receiver.stowrs import Batcher, process
+    from py_deid.receiver.storage import Store
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 1)
+    try:
+        good1, good2 = fresh(instances, 31), fresh(instances, 32)
+        datas = [good1, instances.raw(RAW_PHI), b"not a DICOM file", fresh(instances, 33), good2]
+        headers = [{}, {"content-type": "application/dicom"}, {"content-type": "text/plain"}, {}, {}]
+        parts = []
+        for i, (data, h) in enumerate(zip(datas, headers)):
+            fd, path = store.temp_file(".part")
+            with open(fd, "wb") as f:
+                f.write(data)
+            parts.append(SpooledPart(i, h, path, len(data)))
+        parts[3].path.unlink()  # the check of part 3 finds no file: it fails alone
+        batcher = Batcher(verifier, None, store.syncer)
+        for part in parts:
+            batcher.add(part)
+        batcher.finish()
+        assert parts[2].check is None  # not application/dicom: never submitted
+        assert len({id(p.check.job) for p in parts if p.check is not None}) == 1  # one group, one worker
+        parts[0].check.future.result()
+        outcome = process(store, ReceiverConfig(store.root), verifier, parts, site="s", expected_study=None,
+                          base_url="https://x/dicomweb")
+        assert isinstance(parts[0].synced, Future) and isinstance(parts[4].synced, Future)
+        assert parts[1].synced is None and parts[3].synced is None
+        assert (outcome.stored, outcome.failed, outcome.status) == (2, 3, 202)
+        refs = rs.seq(outcome.document, "00081199")
+        assert [rs.value(i, "00081155") for i in refs] == [rs.uids(good1)[2], rs.uids(good2)[2]]
+        assert sorted(outcome.failure_codes) == sorted([reasons.CANNOT_UNDERSTAND, reasons.PROCESSING_FAILURE,
+                                                        _phi_reason(verifier, instances)])
+        rows = {r["sop_uid"]: r["sha256"] for r in rs.ledger_rows(store.root)}
+        assert rows == {rs.uids(good1)[2]: rs.sha256(good1), rs.uids(good2)[2]: rs.sha256(good2)}
+        assert not list(store.tmp_dir.iterdir())
+    finally:
+        verifier.close()
+        store.close()
+
+
+def _phi_reason(verifier, instances) -> int:
+    """The reason the verifier gives the raw original when checked alone (the oracle for the grouped check)."""
+    from py_deid.options import Options
+    from py_deid.receiver.verification import inspect
+
+    _, failure = inspect(instances.raw(RAW_PHI), Options())
+    assert failure is not None
+    return failure.reason
+
+
+def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tmp_path):
+    # Grouping only (no checks run): a large part is submitted as soon as it is complete, small ones wait
+    # and are spread over the workers when the body is complete.
+    from py_deid.receiver.body import SpooledPart
+    from py_deid.receiver.stowrs import Batcher
+
+    class Recorder:
+        workers = 2
+
+        def __init__(self):
+            self.groups = []
+
+        def submit_batch(self, items, expected_study):
+            self.groups.append([path for path, _, _ in items])
+            return [type("C", (), {"future": None, "cancel": lambda self: None})() for _ in items]
+
+    rec = Recorder()
+    batcher = Batcher(rec, None, None)
+    big = SpooledPart(0, {}, tmp_path / "big", Batcher.BATCH_BYTES)
+    batcher.add(big)
+    assert rec.groups == [[str(big.path)]]
+    small = [SpooledPart(i, {}, tmp_path / f"s{i}", 1000) for i in range(1, 6)]
+    for part in small:
+        batcher.add(part)
+    assert len(rec.groups) == 1
+    batcher.finish()
+    assert rec.groups[1:] == [[str(p.path) for p in small[:3]], [str(p.path) for p in small[3:]]]
