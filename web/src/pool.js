@@ -16,6 +16,14 @@ function startWorker(name) {
 }
 const MINTED = Symbol('minted');
 
+/** A worker's start-up marks (worker.js) as ms since this page's navigation began: when its script ran, when it
+ * got the init request, when the runtime, the packages, the core's import and the codecs were done. */
+function startupTimes(timings) {
+  if (!timings?.marks) return null;
+  const shift = timings.origin - performance.timeOrigin;
+  return Object.fromEntries(Object.entries(timings.marks).map(([k, v]) => [k, Math.round(v + shift)]));
+}
+
 /** De-identifier output. Only this module can make one (from a worker's reply): the uploader accepts nothing else,
  * so raw input bytes cannot reach the network. */
 export class DeidentifiedInstance {
@@ -63,8 +71,16 @@ class Slot {
     this.worker.addEventListener('error', died);
     this.worker.addEventListener('messageerror', died);
     const onProgress = (p) => this.pool.stage(this.index, p);
+    this.startup = null;
     this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
-      .then(() => this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured));
+      .then((reply) => {
+        this.startup = startupTimes(reply?.timings);
+        return this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured);
+      })
+      .then((value) => {
+        if (this.startup) this.startup.ready = Math.round(performance.now());
+        return value;
+      });
     this.ready.catch(() => {}).finally(() => url && URL.revokeObjectURL(url));
   }
 
@@ -101,6 +117,11 @@ export class WorkerPool extends EventTarget {
     if (this.stages[stage] === overall && state !== 'done') return;
     this.stages[stage] = overall;
     this.dispatchEvent(new CustomEvent('stage', { detail: { stage, state: overall, ms, worker: index } }));
+  }
+
+  /** Start-up times of each worker that has started (startupTimes; `ready`: when the page heard it was). */
+  startupTimes() {
+    return this.slots.map((s) => s.startup).filter(Boolean);
   }
 
   /** Resolves when at least one worker can de-identify. */

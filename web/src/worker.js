@@ -16,6 +16,10 @@ const ocr = new OcrBridge();
 const codecs = new Codecs();
 let codecsReady = null;
 let ocrReady = null;
+// Start-up marks (ms on this worker's clock; `origin` places them on the page's): reported with the init reply so
+// the page and the benchmark can break "ready" down (tests/benchmarks/bench_browser.py). No file data in them.
+const marks = { script: Math.round(performance.now()) };
+const mark = (name) => { marks[name] = Math.round(performance.now()); };
 
 async function timed(stage, progress, fn) {
   const t0 = performance.now();
@@ -40,6 +44,7 @@ async function recognize(pgm, psm, frame = -1, frames = 0) {
 
 async function init({ ocr: wantOcr = true } = {}, progress) {
   if (pyodide) return { ready: true };
+  mark('init');
   // Staged: codecs load beside the runtime; OCR (the heaviest: a 4 MB engine and a 3 MB model) starts once the
   // de-identifier is ready, so tags-only work can begin first. Files that need OCR wait for it in recognize().
   codecsReady = timed('codecs', progress, () => codecs.load());
@@ -53,14 +58,19 @@ async function init({ ocr: wantOcr = true } = {}, progress) {
     packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
     stdout: quiet, stderr: quiet, checkAPIVersion: true,
   }));
+  mark('runtime');
   await timed('packages', progress, async () => {
     await pyodide.loadPackage(['py-deid'], { messageCallback: quiet, errorCallback: quiet, checkIntegrity: true });
-    await codecsReady;
+    mark('packages');
     const browser = pyodide.pyimport('py_deid.hosts.browser');
+    mark('import');
+    await codecsReady;
+    mark('codecs');
     session = browser.Session(recognize, codecs);
     browser.destroy();
   }).finally(() => startOcr());
-  return { ready: true, syntaxes: codecs.syntaxes };
+  mark('ready');
+  return { ready: true, syntaxes: codecs.syntaxes, timings: { origin: performance.timeOrigin, marks } };
 }
 
 function unwrap(reply) {
