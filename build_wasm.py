@@ -384,7 +384,19 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                 app_sri[rel] = sri(data)
     # (What the workers load is checked elsewhere: the wheels by the lock file's hashes with checkIntegrity, every
     # asset's sha256 in manifest.json.)
-    build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks), "lock": lock_name}
+    # What the worker installs itself (web/src/worker.js): the archives in import order, each fetched with its
+    # sha256 as Subresource Integrity, and the id of this runtime (Pyodide + these archives) under which a worker
+    # keeps the memory snapshot it made of it (a new runtime never restores an old one's).
+    installed = compiled if pyc else wheels
+    packages = [{"file": installed[name].name, "sha256": sha256(installed[name].read_bytes())}
+                for name in ("pydicom", "py_deid")]
+    runtime = hashlib.sha256()
+    for rel in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"):
+        runtime.update(rel.encode() + b"\0" + dist.files[f"vendor/pyodide/{rel}"]["sha256"].encode())
+    for package in packages:
+        runtime.update(package["file"].encode() + b"\0" + package["sha256"].encode())
+    build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks), "lock": lock_name,
+                  "packages": packages, "runtime": runtime.hexdigest()[:16]}
     info_js = "// Written by build_wasm.py.\nexport const BUILD = " + json.dumps(build_info, indent=1, sort_keys=True) + ";\n"
     dist.put("app/build-info.js", info_js.encode(), "build")
     app_sri["app/build-info.js"] = sri(info_js.encode())

@@ -98,9 +98,13 @@ class JsCodecs:
 
     def __init__(self, codecs: Any) -> None:
         self._js = codecs
-        self._syntaxes = frozenset(str(s) for s in codecs.syntaxes.to_py())
+        self._syntaxes: frozenset[str] | None = None
 
     def can_decode(self, transfer_syntax: str) -> bool:
+        # Read at first use: the worker loads its decoders after it reported ready, and processes no file before
+        # they are loaded (web/src/worker.js).
+        if self._syntaxes is None:
+            self._syntaxes = frozenset(str(s) for s in self._js.syntaxes.to_py())
         return transfer_syntax in self._syntaxes
 
     def decode(self, frame: bytes, transfer_syntax: str, info: dict) -> bytes:

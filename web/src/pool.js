@@ -17,11 +17,14 @@ function startWorker(name) {
 const MINTED = Symbol('minted');
 
 /** A worker's start-up marks (worker.js) as ms since this page's navigation began: when its script ran, when it
- * got the init request, when the runtime, the packages, the core's import and the codecs were done. */
+ * got the init request, when the runtime, the packages, the core's import and the codecs were done; `snapshot`:
+ * whether its runtime was 'restored' from a saved snapshot, is 'saving' one for the next start, or 'none'. */
+/** @returns {Record<string, any> | null} */
 function startupTimes(timings) {
   if (!timings?.marks) return null;
   const shift = timings.origin - performance.timeOrigin;
-  return Object.fromEntries(Object.entries(timings.marks).map(([k, v]) => [k, Math.round(v + shift)]));
+  const times = Object.fromEntries(Object.entries(timings.marks).map(([k, v]) => [k, Math.round(v + shift)]));
+  return { ...times, snapshot: timings.snapshot || 'none' };
 }
 
 /** De-identifier output. Only this module can make one (from a worker's reply): the uploader accepts nothing else,
@@ -58,6 +61,7 @@ class Slot {
 
   spawn() {
     this.generation += 1;
+    this.spawned = performance.now();
     const { worker, url } = startWorker(`py_deid-${this.index}`);
     this.worker = worker;
     // Stage reports may arrive after the init request resolved (OCR loads on): they come back unsolicited.
@@ -75,6 +79,7 @@ class Slot {
     this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
       .then((reply) => {
         this.startup = startupTimes(reply?.timings);
+        if (this.startup) this.startup.spawn = Math.round(this.spawned);
         return this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured);
       })
       .then((value) => {

@@ -1,0 +1,213 @@
+// A worker's Python: Pyodide, then our two packages (pydicom, py_deid) from the zip archives the build made, each
+// fetched with its sha256 as Subresource Integrity and extracted into site-packages (no micropip, no package
+// resolution, no lock file lookups), then the core imported.
+//
+// A worker that has done that once keeps a memory snapshot of the interpreter at that point (before any key,
+// setting or file reached it) in Cache Storage, under the id of this runtime (BUILD.runtime: Pyodide and the two
+// archives). The next start restores it instead of booting CPython and importing the core again. Pyodide 314 makes
+// and restores such snapshots (loadPyodide's `_makeSnapshot` / `_loadSnapshot`, marked private); two of its limits
+// are met here: the snapshot holds memory, not files (the archives are extracted again, to the same place, before
+// anything is imported), and its loader ignores the heap size it asks for (INITIAL_MEMORY, pyodide issue 6254), so
+// the heap is grown to the snapshot's size before it is copied in. The files are kept beside the snapshot, as
+// they were extracted (putting them back takes a few ms, extracting them again hundreds). A snapshot that does not restore is deleted and
+// the worker starts the long way.
+import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
+import { BUILD } from './build-info.js';
+
+const VENDOR = new URL('../vendor/', import.meta.url);
+const ARCHIVES = '/tmp/py_deid-packages';
+// Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
+// one entry, the current runtime's snapshot; a worker saving a new one deletes the others.
+export const SNAPSHOTS = 'py_deid-runtime';
+const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
+
+function keys() {
+  const base = new URL(`py/runtime-${BUILD.runtime}`, VENDOR).href;
+  return { snapshot: `${base}.snapshot`, files: `${base}.files` };
+}
+
+function options() {
+  return {
+    indexURL: new URL('pyodide/', VENDOR).href,
+    lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
+    packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
+    stdout: quiet, stderr: quiet, checkAPIVersion: true,
+  };
+}
+
+function hexToBase64(hex) {
+  return btoa(String.fromCharCode(...hex.match(/../g).map((b) => parseInt(b, 16))));
+}
+
+/** The package archives' bytes, in import order (fetched while the runtime starts). */
+function fetchPackages() {
+  const all = Promise.all(BUILD.packages.map(async ({ file, sha256 }) => {
+    const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
+    if (!response.ok) throw new Error(`package archive: HTTP ${response.status}`);
+    return { file, bytes: new Uint8Array(await response.arrayBuffer()) };
+  }));
+  all.catch(() => {});
+  return all;
+}
+
+async function cache() {
+  return self.caches ? caches.open(SNAPSHOTS) : null;
+}
+
+/** This runtime's saved state, {snapshot, files} (Uint8Arrays), or null (none yet, no Cache Storage, unreadable). */
+async function savedState() {
+  try {
+    const store = await cache();
+    if (!store) return null;
+    const { snapshot, files } = keys();
+    const [a, b] = await Promise.all([store.match(snapshot), store.match(files)]);
+    if (!a || !b) return null;
+    const [snapshotBytes, fileBytes] = await Promise.all([a.arrayBuffer(), b.arrayBuffer()]);
+    return { snapshot: new Uint8Array(snapshotBytes), files: new Uint8Array(fileBytes) };
+  } catch {
+    return null;
+  }
+}
+
+/** Keep a state loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
+export async function saveState({ snapshot, files }) {
+  try {
+    const store = await cache();
+    if (!store) return false;
+    const current = keys();
+    for (const old of await store.keys()) if (old.url !== current.snapshot && old.url !== current.files) await store.delete(old);
+    const put = (key, bytes) => store.put(key, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    await put(current.files, files);
+    await put(current.snapshot, snapshot);  // last: a state is whole when its snapshot is there
+    return true;
+  } catch {
+    return false;  // storage full or refused: the next start takes the long way
+  }
+}
+
+async function forgetState() {
+  try {
+    const store = await cache();
+    for (const key of Object.values(keys())) await store?.delete(key);
+  } catch { /* nothing kept, nothing to forget */ }
+}
+
+function sitePackages(py) {
+  return String(py.runPython('import site\nsite.getsitepackages()[0]'));
+}
+
+/** The files under site-packages as one buffer: a little-endian u32 length, a JSON list of [path, size], the
+ * files' bytes one after another. */
+function packFiles(py) {
+  const { FS } = py;
+  const entries = [];
+  const walk = (dir) => {
+    for (const name of FS.readdir(dir)) {
+      if (name === '.' || name === '..') continue;
+      const path = `${dir}/${name}`;
+      if (FS.isDir(FS.stat(path).mode)) walk(path);
+      else entries.push([path, FS.readFile(path)]);
+    }
+  };
+  walk(sitePackages(py));
+  const index = new TextEncoder().encode(JSON.stringify(entries.map(([path, bytes]) => [path, bytes.length])));
+  const out = new Uint8Array(4 + index.length + entries.reduce((n, [, bytes]) => n + bytes.length, 0));
+  new DataView(out.buffer).setUint32(0, index.length, true);
+  out.set(index, 4);
+  let at = 4 + index.length;
+  for (const [, bytes] of entries) { out.set(bytes, at); at += bytes.length; }
+  return out;
+}
+
+function unpackFiles(py, packed) {
+  const { FS } = py;
+  const length = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
+  const index = JSON.parse(new TextDecoder().decode(packed.subarray(4, 4 + length)));
+  let at = 4 + length;
+  const made = new Set();
+  for (const [path, size] of index) {
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
+    FS.writeFile(path, packed.subarray(at, at + size));
+    at += size;
+  }
+  if (at !== packed.length) throw new Error('packed files: sizes do not add up');
+}
+
+// Where Pyodide's loadPackage would put them: pydicom finds its data files next to its modules, so the archives
+// are extracted (a zip on sys.path would not do).
+function install(py, archives) {
+  py.FS.mkdirTree(ARCHIVES);
+  const paths = archives.map(({ file, bytes }) => {
+    const path = `${ARCHIVES}/${file}`;
+    py.FS.writeFile(path, bytes);
+    return path;
+  });
+  py.runPython(`import importlib, site, zipfile
+for _path in ${JSON.stringify(paths)}:
+    with zipfile.ZipFile(_path) as _archive:
+        _archive.extractall(site.getsitepackages()[0])
+del _path, _archive
+importlib.invalidate_caches()`);
+  for (const path of paths) py.FS.unlink(path);
+}
+
+async function restore(snapshot, mark) {
+  const { default: createModule } = await import(new URL('pyodide/pyodide.asm.mjs', VENDOR).href);
+  return loadPyodide({
+    ...options(),
+    _loadSnapshot: snapshot,
+    createPyodideModule: async (settings) => {
+      const module = await createModule(settings);
+      if (module.HEAP8.length < snapshot.byteLength) module.growMemory(snapshot.byteLength);
+      mark('module');
+      return module;
+    },
+  });
+}
+
+/**
+ * Start Pyodide: from this runtime's saved state if there is one (the core is then imported already), else booted,
+ * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('saved':
+ * the saved state read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
+ */
+export async function startRuntime(mark, { useSnapshot = true } = {}) {
+  const saved = useSnapshot ? await savedState() : null;
+  mark('saved');
+  if (saved) {
+    try {
+      return { py: await restore(saved.snapshot, mark), restored: true, files: saved.files, packages: null };
+    } catch {
+      await forgetState();
+    }
+  }
+  const packages = fetchPackages();
+  return { py: await loadPyodide({ ...options(), _makeSnapshot: useSnapshot }), restored: false, files: null, packages };
+}
+
+/**
+ * Put the packages where the runtime imports them from and, unless it was restored with the core imported, import
+ * the core and snapshot the interpreter with its files. `mark(name)`: start-up marks.
+ * Resolves to a state for saveState, or null.
+ */
+export async function loadCore({ py, restored, files, packages }, mark, { useSnapshot = true } = {}) {
+  if (restored) {
+    unpackFiles(py, files);
+    // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
+    // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).
+    py.runPython("import sys\nif 'random' in sys.modules: sys.modules['random'].seed()");
+    mark('packages');
+    mark('import');
+    return null;
+  }
+  install(py, await packages);
+  mark('packages');
+  py.runPython('import py_deid.hosts.browser');
+  mark('import');
+  if (!useSnapshot) return null;
+  try {
+    return { snapshot: py.makeMemorySnapshot(), files: packFiles(py) };
+  } catch {
+    return null;  // something the snapshot cannot hold: every start takes the long way
+  }
+}
