@@ -200,6 +200,28 @@ def ensure_pyc(wheels: dict[str, Path]) -> dict[str, Path]:
     return names
 
 
+def ensure_stdlib_pyc() -> Path:
+    """Pyodide's standard library archive (sources only) precompiled by the same Pyodide, in Node (web/tools)."""
+    script = WEB / "tools" / "compile_stdlib.mjs"
+    source = WEB / "node_modules" / "pyodide" / "python_stdlib.zip"
+    h = hashlib.sha256(script.read_bytes() + sha256(source.read_bytes()).encode())
+    h.update(_npm_versions()["pyodide"].encode())
+    folder = CACHE / "stdlib-pyc"
+    stamp = folder / "inputs.sha256"
+    out = folder / "python_stdlib-pyc.zip"
+    if _stamp_ok(stamp, h.hexdigest()) and out.is_file():
+        return out
+    if shutil.which("node") is None:
+        raise BuildError("precompiling the standard library needs Node.js 20+ on PATH (or use --no-pyc)")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    _run(["node", str(script), str(source), str(out)], WEB)
+    if not out.is_file():
+        raise BuildError("compile_stdlib.mjs did not write the archive")
+    stamp.write_text(h.hexdigest())
+    return out
+
+
 def _wheel_version(path: Path) -> str:
     return path.name.split("-")[1]
 
@@ -374,6 +396,10 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                      f"build: {wheels[name].name} compiled to CPython 3.14 bytecode by Pyodide (web/tools)")
         dist.put("vendor/py/pyodide-lock-pyc.json", _lock(compiled), "build: lock for the precompiled archives")
         lock_name = "pyodide-lock-pyc.json"
+        # The standard library too: a first start imports it without compiling (~2 MB more to download).
+        dist.put("vendor/pyodide/python_stdlib-pyc.zip", ensure_stdlib_pyc().read_bytes(),
+                 f"build: npm:pyodide@{versions['pyodide']}/python_stdlib.zip compiled to CPython 3.14 bytecode (web/tools)")
+    stdlib = "python_stdlib-pyc.zip" if pyc else "python_stdlib.zip"
     app_sri = {}
     for path in sorted((WEB / "src").rglob("*")):
         if path.is_file() and path.suffix in APP_SUFFIXES:
@@ -391,12 +417,12 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
     packages = [{"file": installed[name].name, "sha256": sha256(installed[name].read_bytes())}
                 for name in ("pydicom", "py_deid")]
     runtime = hashlib.sha256()
-    for rel in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"):
+    for rel in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", stdlib):
         runtime.update(rel.encode() + b"\0" + dist.files[f"vendor/pyodide/{rel}"]["sha256"].encode())
     for package in packages:
         runtime.update(package["file"].encode() + b"\0" + package["sha256"].encode())
     build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks), "lock": lock_name,
-                  "packages": packages, "runtime": runtime.hexdigest()[:16]}
+                  "packages": packages, "runtime": runtime.hexdigest()[:16], "stdlib": stdlib}
     info_js = "// Written by build_wasm.py.\nexport const BUILD = " + json.dumps(build_info, indent=1, sort_keys=True) + ";\n"
     dist.put("app/build-info.js", info_js.encode(), "build")
     app_sri["app/build-info.js"] = sri(info_js.encode())

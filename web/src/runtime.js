@@ -29,6 +29,7 @@ function keys() {
 function options() {
   return {
     indexURL: new URL('pyodide/', VENDOR).href,
+    stdLibURL: new URL(`pyodide/${BUILD.stdlib}`, VENDOR).href,  // precompiled by the build (web/tools)
     lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
     packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
     stdout: quiet, stderr: quiet, checkAPIVersion: true,
@@ -152,18 +153,38 @@ importlib.invalidate_caches()`);
   for (const path of paths) py.FS.unlink(path);
 }
 
-async function restore(snapshot, mark) {
-  const { default: createModule } = await import(new URL('pyodide/pyodide.asm.mjs', VENDOR).href);
-  return loadPyodide({
-    ...options(),
-    _loadSnapshot: snapshot,
-    createPyodideModule: async (settings) => {
-      const module = await createModule(settings);
-      if (module.HEAP8.length < snapshot.byteLength) module.growMemory(snapshot.byteLength);
-      mark('module');
-      return module;
-    },
-  });
+/**
+ * Pyodide's own loader would compile its wasm only once its loader module has run and, on a restore, the snapshot
+ * has been read. Compiled here from the start instead (streaming, so the browser may keep the compiled code),
+ * beside the loader module's import and the snapshot's read; the module factory handed to loadPyodide then
+ * instantiates that module (its instantiateStreaming call is answered from it) and grows the heap to the
+ * snapshot's size.
+ */
+function early() {
+  const compiled = WebAssembly.compileStreaming(fetch(new URL('pyodide/pyodide.asm.wasm', VENDOR)));
+  compiled.catch(() => {});
+  const loader = import(new URL('pyodide/pyodide.asm.mjs', VENDOR).href);
+  loader.catch(() => {});
+  return { compiled, loader };
+}
+
+function moduleFactory({ compiled, loader }, heapBytes, mark) {
+  return async (settings) => {
+    const { default: createModule } = await loader;
+    const wasm = await compiled.catch(() => null);  // without it Pyodide compiles the wasm itself
+    const api = /** @type {any} */ (WebAssembly);
+    const streaming = api.instantiateStreaming;
+    if (wasm) api.instantiateStreaming = async (_source, imports) => ({ module: wasm, instance: await WebAssembly.instantiate(wasm, imports) });
+    let module;
+    try {
+      module = await createModule(settings);
+    } finally {
+      api.instantiateStreaming = streaming;
+    }
+    if (module.HEAP8.length < heapBytes) module.growMemory(heapBytes);
+    mark('module');
+    return module;
+  };
 }
 
 /**
@@ -172,17 +193,21 @@ async function restore(snapshot, mark) {
  * the saved state read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
+  const parts = early();
   const saved = useSnapshot ? await savedState() : null;
   mark('saved');
   if (saved) {
     try {
-      return { py: await restore(saved.snapshot, mark), restored: true, files: saved.files, packages: null };
+      const py = await loadPyodide({ ...options(), _loadSnapshot: saved.snapshot,
+        createPyodideModule: moduleFactory(parts, saved.snapshot.byteLength, mark) });
+      return { py, restored: true, files: saved.files, packages: null };
     } catch {
       await forgetState();
     }
   }
   const packages = fetchPackages();
-  return { py: await loadPyodide({ ...options(), _makeSnapshot: useSnapshot }), restored: false, files: null, packages };
+  const py = await loadPyodide({ ...options(), _makeSnapshot: useSnapshot, createPyodideModule: moduleFactory(parts, 0, mark) });
+  return { py, restored: false, files: null, packages };
 }
 
 /**
