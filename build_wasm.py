@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -222,6 +225,21 @@ def ensure_stdlib_pyc() -> Path:
     return out
 
 
+def site_pack(archives: list[Path]) -> bytes:
+    """The files of the package archives as the one gzip'd pack a worker puts into site-packages itself
+    (web/src/runtime.js): a little-endian u32 length, a JSON list of [path inside site-packages, size], the files'
+    bytes one after another. The browser gunzips it natively, so a first start spends no Python time extracting."""
+    entries = []
+    for archive in archives:
+        with zipfile.ZipFile(archive) as z:
+            for info in sorted(z.infolist(), key=lambda i: i.filename):
+                if not info.is_dir():
+                    entries.append((info.filename, z.read(info)))
+    index = json.dumps([[name, len(data)] for name, data in entries], separators=(",", ":")).encode()
+    raw = struct.pack("<I", len(index)) + index + b"".join(data for _, data in entries)
+    return gzip.compress(raw, compresslevel=9, mtime=0)
+
+
 def _wheel_version(path: Path) -> str:
     return path.name.split("-")[1]
 
@@ -410,12 +428,14 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                 app_sri[rel] = sri(data)
     # (What the workers load is checked elsewhere: the wheels by the lock file's hashes with checkIntegrity, every
     # asset's sha256 in manifest.json.)
-    # What the worker installs itself (web/src/worker.js): the archives in import order, each fetched with its
-    # sha256 as Subresource Integrity, and the id of this runtime (Pyodide + these archives) under which a worker
-    # keeps the memory snapshot it made of it (a new runtime never restores an old one's).
+    # What the worker installs itself (web/src/runtime.js): pydicom's and py_deid's files as one pack, fetched with
+    # its sha256 as Subresource Integrity, and the id of this runtime (Pyodide, its standard library, the pack)
+    # under which a worker keeps the memory snapshot it made of it (a new runtime never restores an old one's).
     installed = compiled if pyc else wheels
-    packages = [{"file": installed[name].name, "sha256": sha256(installed[name].read_bytes())}
-                for name in ("pydicom", "py_deid")]
+    pack = site_pack([installed["pydicom"], installed["py_deid"]])
+    dist.put("vendor/py/site-packages.pack.gz", pack,
+             "build: the files of " + " and ".join(installed[n].name for n in ("pydicom", "py_deid")) + ", packed")
+    packages = [{"file": "site-packages.pack.gz", "sha256": sha256(pack)}]
     runtime = hashlib.sha256()
     for rel in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", stdlib):
         runtime.update(rel.encode() + b"\0" + dist.files[f"vendor/pyodide/{rel}"]["sha256"].encode())

@@ -1,21 +1,19 @@
-// A worker's Python: Pyodide, then our two packages (pydicom, py_deid) from the zip archives the build made, each
-// fetched with its sha256 as Subresource Integrity and extracted into site-packages (no micropip, no package
-// resolution, no lock file lookups), then the core imported.
+// A worker's Python: Pyodide, then our two packages (pydicom, py_deid): their files as one pack the build made,
+// fetched with its sha256 as Subresource Integrity, gunzipped by the browser and written into site-packages (no
+// micropip, no package resolution, no Python time spent extracting), then the core imported.
 //
 // A worker that has done that once keeps a memory snapshot of the interpreter at that point (before any key,
 // setting or file reached it) in Cache Storage, under the id of this runtime (BUILD.runtime: Pyodide and the two
 // archives). The next start restores it instead of booting CPython and importing the core again. Pyodide 314 makes
 // and restores such snapshots (loadPyodide's `_makeSnapshot` / `_loadSnapshot`, marked private); two of its limits
-// are met here: the snapshot holds memory, not files (the archives are extracted again, to the same place, before
+// are met here: the snapshot holds memory, not files (the files are written again, to the same place, before
 // anything is imported), and its loader ignores the heap size it asks for (INITIAL_MEMORY, pyodide issue 6254), so
-// the heap is grown to the snapshot's size before it is copied in. The files are kept beside the snapshot, as
-// they were extracted (putting them back takes a few ms, extracting them again hundreds). A snapshot that does not restore is deleted and
+// the heap is grown to the snapshot's size before it is copied in. The pack is kept beside the snapshot. A snapshot that does not restore is deleted and
 // the worker starts the long way.
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { BUILD } from './build-info.js';
 
 const VENDOR = new URL('../vendor/', import.meta.url);
-const ARCHIVES = '/tmp/py_deid-packages';
 // Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
 // one entry, the current runtime's snapshot; a worker saving a new one deletes the others.
 export const SNAPSHOTS = 'py_deid-runtime';
@@ -40,15 +38,17 @@ function hexToBase64(hex) {
   return btoa(String.fromCharCode(...hex.match(/../g).map((b) => parseInt(b, 16))));
 }
 
-/** The package archives' bytes, in import order (fetched while the runtime starts). */
+/** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser. */
 function fetchPackages() {
-  const all = Promise.all(BUILD.packages.map(async ({ file, sha256 }) => {
+  const pack = (async () => {
+    const { file, sha256 } = BUILD.packages[0];
     const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
-    if (!response.ok) throw new Error(`package archive: HTTP ${response.status}`);
-    return { file, bytes: new Uint8Array(await response.arrayBuffer()) };
-  }));
-  all.catch(() => {});
-  return all;
+    if (!response.ok || !response.body) throw new Error(`package pack: HTTP ${response.status}`);
+    const unzipped = new Response(response.body.pipeThrough(new DecompressionStream('gzip')));
+    return new Uint8Array(await unzipped.arrayBuffer());
+  })();
+  pack.catch(() => {});
+  return pack;
 }
 
 async function cache() {
@@ -97,60 +97,24 @@ function sitePackages(py) {
   return String(py.runPython('import site\nsite.getsitepackages()[0]'));
 }
 
-/** The files under site-packages as one buffer: a little-endian u32 length, a JSON list of [path, size], the
- * files' bytes one after another. */
-function packFiles(py) {
-  const { FS } = py;
-  const entries = [];
-  const walk = (dir) => {
-    for (const name of FS.readdir(dir)) {
-      if (name === '.' || name === '..') continue;
-      const path = `${dir}/${name}`;
-      if (FS.isDir(FS.stat(path).mode)) walk(path);
-      else entries.push([path, FS.readFile(path)]);
-    }
-  };
-  walk(sitePackages(py));
-  const index = new TextEncoder().encode(JSON.stringify(entries.map(([path, bytes]) => [path, bytes.length])));
-  const out = new Uint8Array(4 + index.length + entries.reduce((n, [, bytes]) => n + bytes.length, 0));
-  new DataView(out.buffer).setUint32(0, index.length, true);
-  out.set(index, 4);
-  let at = 4 + index.length;
-  for (const [, bytes] of entries) { out.set(bytes, at); at += bytes.length; }
-  return out;
-}
-
+/** Write a pack (a little-endian u32 length, a JSON list of [path inside site-packages, size], the files' bytes
+ * one after another) into site-packages. */
 function unpackFiles(py, packed) {
   const { FS } = py;
+  const root = sitePackages(py);
   const length = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
   const index = JSON.parse(new TextDecoder().decode(packed.subarray(4, 4 + length)));
   let at = 4 + length;
   const made = new Set();
-  for (const [path, size] of index) {
+  for (const [name, size] of index) {
+    const path = `${root}/${name}`;
     const dir = path.slice(0, path.lastIndexOf('/'));
     if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
     FS.writeFile(path, packed.subarray(at, at + size));
     at += size;
   }
-  if (at !== packed.length) throw new Error('packed files: sizes do not add up');
-}
-
-// Where Pyodide's loadPackage would put them: pydicom finds its data files next to its modules, so the archives
-// are extracted (a zip on sys.path would not do).
-function install(py, archives) {
-  py.FS.mkdirTree(ARCHIVES);
-  const paths = archives.map(({ file, bytes }) => {
-    const path = `${ARCHIVES}/${file}`;
-    py.FS.writeFile(path, bytes);
-    return path;
-  });
-  py.runPython(`import importlib, site, zipfile
-for _path in ${JSON.stringify(paths)}:
-    with zipfile.ZipFile(_path) as _archive:
-        _archive.extractall(site.getsitepackages()[0])
-del _path, _archive
-importlib.invalidate_caches()`);
-  for (const path of paths) py.FS.unlink(path);
+  if (at !== packed.length) throw new Error('package pack: sizes do not add up');
+  py.runPython('import importlib\nimportlib.invalidate_caches()');
 }
 
 /**
@@ -200,14 +164,14 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
     try {
       const py = await loadPyodide({ ...options(), _loadSnapshot: saved.snapshot,
         createPyodideModule: moduleFactory(parts, saved.snapshot.byteLength, mark) });
-      return { py, restored: true, files: saved.files, packages: null };
+      return { py, restored: true, packages: Promise.resolve(saved.files) };
     } catch {
       await forgetState();
     }
   }
   const packages = fetchPackages();
   const py = await loadPyodide({ ...options(), _makeSnapshot: useSnapshot, createPyodideModule: moduleFactory(parts, 0, mark) });
-  return { py, restored: false, files: null, packages };
+  return { py, restored: false, packages };
 }
 
 /**
@@ -215,9 +179,10 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
  * the core and snapshot the interpreter with its files. `mark(name)`: start-up marks.
  * Resolves to a state for saveState, or null.
  */
-export async function loadCore({ py, restored, files, packages }, mark, { useSnapshot = true } = {}) {
+export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
+  const files = await packages;
+  unpackFiles(py, files);
   if (restored) {
-    unpackFiles(py, files);
     // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
     // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).
     py.runPython("import sys\nif 'random' in sys.modules: sys.modules['random'].seed()");
@@ -225,13 +190,12 @@ export async function loadCore({ py, restored, files, packages }, mark, { useSna
     mark('import');
     return null;
   }
-  install(py, await packages);
   mark('packages');
   py.runPython('import py_deid.hosts.browser');
   mark('import');
   if (!useSnapshot) return null;
   try {
-    return { snapshot: py.makeMemorySnapshot(), files: packFiles(py) };
+    return { snapshot: py.makeMemorySnapshot(), files };
   } catch {
     return null;  // something the snapshot cannot hold: every start takes the long way
   }
