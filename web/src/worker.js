@@ -1,16 +1,24 @@
 // One de-identification worker: its own Pyodide running the py_deid core, its own OCR engine and codecs.
 // Created once by the pool and reused for every file. Speaks only the protocol of protocol.js.
 import { BUILD } from './build-info.js';
-import { Codecs } from './codecs.js';
-import { OcrBridge } from './ocr.js';
 import { ACTIONS, NamedError, serve } from './protocol.js';
 import { loadCore, saveState, startRuntime } from './runtime.js';
 
 let pyodide = null;
 let session = null;
 let fatal = null;
-const ocr = new OcrBridge();
-const codecs = new Codecs();
+// The codecs and the OCR bridge are imported once the worker is ready (with tesseract.js, ~0.1 MB of scripts the
+// start does not need). `codecs` is what the core holds (py_deid.hosts.browser.JsCodecs): it answers for the
+// decoders once they are loaded, and no file is processed before that.
+let ocr = null;
+let decoders = null;
+const codecs = {
+  get syntaxes() { return decoders ? decoders.syntaxes : []; },
+  decode(frame, transferSyntax, info) {
+    if (!decoders) throw new NamedError('CodecError', 'no decoder for this transfer syntax');
+    return decoders.decode(frame, transferSyntax, info);
+  },
+};
 let codecsReady = null;
 let ocrReady = null;
 let ocrWanted = true;
@@ -45,7 +53,31 @@ async function recognize(pgm, psm, frame = -1, frames = 0) {
 async function readText(pgm, psm) {
   await ocrReady.catch(() => {});
   if (!ocrWanted) throw new NamedError('OcrError', 'OCR is turned off');
-  return ocr.recognize(pgm, psm);
+  return (await ocrBridge()).recognize(pgm, psm);
+}
+
+async function ocrBridge() {
+  if (!ocr) {
+    try {
+      const { OcrBridge } = await import('./ocr.js');
+      ocr ||= new OcrBridge();
+    } catch {
+      throw new NamedError('OcrError', 'the OCR engine could not be loaded');
+    }
+  }
+  return ocr;
+}
+
+async function loadDecoders() {
+  try {
+    const { Codecs } = await import('./codecs.js');
+    const loaded = new Codecs();
+    await loaded.load();
+    decoders = loaded;
+  } catch {
+    // left out: can_decode() says no for every compressed syntax and the core reports such instances
+  }
+  return codecs.syntaxes;
 }
 
 async function init({ ocr: wantOcr = true } = {}, progress) {
@@ -56,10 +88,10 @@ async function init({ ocr: wantOcr = true } = {}, progress) {
   // de-identifier is ready, so that nothing competes with its start and tags-only work can begin first. A file
   // waits for the codecs in process(); one that needs OCR waits for it in recognize().
   let startCodecs;
-  codecsReady = new Promise((resolve) => { startCodecs = resolve; }).then(() => timed('codecs', progress, () => codecs.load()));
+  codecsReady = new Promise((resolve) => { startCodecs = resolve; }).then(() => timed('codecs', progress, loadDecoders));
   let startOcr;
   ocrReady = new Promise((resolve) => { startOcr = resolve; }).then(() => (wantOcr
-    ? timed('ocr', progress, () => ocr.start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
+    ? timed('ocr', progress, async () => (await ocrBridge()).start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
   ocrReady.catch(() => {});
   const runtime = await timed('runtime', progress, () => startRuntime(mark));
   pyodide = runtime.py;
