@@ -19,10 +19,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import IS_BROWSER, no_downloads
+from . import IS_BROWSER, no_downloads, no_examples
 
-if IS_BROWSER:  # before pydicom is first imported: its test-data downloader is not loaded (see no_downloads)
+if IS_BROWSER:  # before pydicom is first imported: its test-data downloader and examples are not loaded (see both)
     sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
+    sys.modules.setdefault("pydicom.examples", no_examples)  # type: ignore[arg-type]
 
 from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
