@@ -75,7 +75,7 @@ BREAKDOWN = """() => {
     return {marks: t, page: {dom_content_loaded: Math.round(nav.domContentLoadedEventEnd)},
             controlled: navigator.serviceWorker.controller !== null};
 }"""
-# The runtime's snapshot saved (web/src/runtime.js: its snapshot entry is written last).
+# The runtime's snapshot saved (web/src/runtime.js).
 SAVED = """async () => {
     for (let i = 0; i < 600; i += 1) {
         const keys = await (await caches.open('py_deid-runtime')).keys();

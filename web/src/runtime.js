@@ -8,7 +8,7 @@
 // and restores such snapshots (loadPyodide's `_makeSnapshot` / `_loadSnapshot`, marked private); two of its limits
 // are met here: the snapshot holds memory, not files (the files are written again, to the same place, before
 // anything is imported), and its loader ignores the heap size it asks for (INITIAL_MEMORY, pyodide issue 6254), so
-// the heap is grown to the snapshot's size before it is copied in. The pack is kept beside the snapshot. A snapshot that does not restore is deleted and
+// the heap is grown to the snapshot's size before it is copied in. A snapshot that does not restore is deleted and
 // the worker starts the long way.
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { BUILD } from './build-info.js';
@@ -19,9 +19,8 @@ const VENDOR = new URL('../vendor/', import.meta.url);
 export const SNAPSHOTS = 'py_deid-runtime';
 const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
 
-function keys() {
-  const base = new URL(`py/runtime-${BUILD.runtime}`, VENDOR).href;
-  return { snapshot: `${base}.snapshot`, files: `${base}.files` };
+function snapshotKey() {
+  return new URL(`py/runtime-${BUILD.runtime}.snapshot`, VENDOR).href;
 }
 
 function options() {
@@ -55,42 +54,32 @@ async function cache() {
   return self.caches ? caches.open(SNAPSHOTS) : null;
 }
 
-/** This runtime's saved state, {snapshot, files} (Uint8Arrays), or null (none yet, no Cache Storage, unreadable). */
-async function savedState() {
+/** This runtime's saved snapshot (a Uint8Array), or null (none yet, no Cache Storage, unreadable). */
+async function savedSnapshot() {
   try {
-    const store = await cache();
-    if (!store) return null;
-    const { snapshot, files } = keys();
-    const [a, b] = await Promise.all([store.match(snapshot), store.match(files)]);
-    if (!a || !b) return null;
-    const [snapshotBytes, fileBytes] = await Promise.all([a.arrayBuffer(), b.arrayBuffer()]);
-    return { snapshot: new Uint8Array(snapshotBytes), files: new Uint8Array(fileBytes) };
+    const hit = await (await cache())?.match(snapshotKey());
+    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
   } catch {
     return null;
   }
 }
 
-/** Keep a state loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
-export async function saveState({ snapshot, files }) {
+/** Keep a snapshot loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
+export async function saveSnapshot(snapshot) {
   try {
     const store = await cache();
     if (!store) return false;
-    const current = keys();
-    for (const old of await store.keys()) if (old.url !== current.snapshot && old.url !== current.files) await store.delete(old);
-    const put = (key, bytes) => store.put(key, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
-    await put(current.files, files);
-    await put(current.snapshot, snapshot);  // last: a state is whole when its snapshot is there
+    const key = snapshotKey();
+    for (const old of await store.keys()) if (old.url !== key) await store.delete(old);
+    await store.put(key, new Response(snapshot, { headers: { 'Content-Type': 'application/octet-stream' } }));
     return true;
   } catch {
     return false;  // storage full or refused: the next start takes the long way
   }
 }
 
-async function forgetState() {
-  try {
-    const store = await cache();
-    for (const key of Object.values(keys())) await store?.delete(key);
-  } catch { /* nothing kept, nothing to forget */ }
+async function forgetSnapshot() {
+  try { await (await cache())?.delete(snapshotKey()); } catch { /* nothing kept, nothing to forget */ }
 }
 
 function sitePackages(py) {
@@ -152,32 +141,32 @@ function moduleFactory({ compiled, loader }, heapBytes, mark) {
 }
 
 /**
- * Start Pyodide: from this runtime's saved state if there is one (the core is then imported already), else booted,
+ * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
  * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('saved':
- * the saved state read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
+ * the saved snapshot read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
   const parts = early();
-  const saved = useSnapshot ? await savedState() : null;
+  const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files
+  const saved = useSnapshot ? await savedSnapshot() : null;
   mark('saved');
   if (saved) {
     try {
-      const py = await loadPyodide({ ...options(), _loadSnapshot: saved.snapshot,
-        createPyodideModule: moduleFactory(parts, saved.snapshot.byteLength, mark) });
-      return { py, restored: true, packages: Promise.resolve(saved.files) };
+      const py = await loadPyodide({ ...options(), _loadSnapshot: saved,
+        createPyodideModule: moduleFactory(parts, saved.byteLength, mark) });
+      return { py, restored: true, packages };
     } catch {
-      await forgetState();
+      await forgetSnapshot();
     }
   }
-  const packages = fetchPackages();
   const py = await loadPyodide({ ...options(), _makeSnapshot: useSnapshot, createPyodideModule: moduleFactory(parts, 0, mark) });
   return { py, restored: false, packages };
 }
 
 /**
  * Put the packages where the runtime imports them from and, unless it was restored with the core imported, import
- * the core and snapshot the interpreter with its files. `mark(name)`: start-up marks.
- * Resolves to a state for saveState, or null.
+ * the core and snapshot the interpreter. `mark(name)`: start-up marks. Resolves to a snapshot for saveSnapshot, or
+ * null.
  */
 export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
   const files = await packages;
@@ -195,7 +184,7 @@ export async function loadCore({ py, restored, packages }, mark, { useSnapshot =
   mark('import');
   if (!useSnapshot) return null;
   try {
-    return { snapshot: py.makeMemorySnapshot(), files };
+    return py.makeMemorySnapshot();
   } catch {
     return null;  // something the snapshot cannot hold: every start takes the long way
   }

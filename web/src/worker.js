@@ -2,7 +2,7 @@
 // Created once by the pool and reused for every file. Speaks only the protocol of protocol.js.
 import { BUILD } from './build-info.js';
 import { ACTIONS, NamedError, serve } from './protocol.js';
-import { loadCore, saveState, startRuntime } from './runtime.js';
+import { loadCore, saveSnapshot, startRuntime } from './runtime.js';
 
 let pyodide = null;
 let session = null;
@@ -96,16 +96,16 @@ async function init({ ocr: wantOcr = true } = {}, progress) {
   const runtime = await timed('runtime', progress, () => startRuntime(mark));
   pyodide = runtime.py;
   mark('runtime');
-  let state = null;
+  let snapshot = null;
   await timed('packages', progress, async () => {
-    state = await loadCore(runtime, mark);
+    snapshot = await loadCore(runtime, mark);
     const browser = pyodide.pyimport('py_deid.hosts.browser');
     session = browser.Session(recognize, codecs);
     browser.destroy();
   }).finally(() => { startCodecs(); startOcr(); });
   mark('ready');
   // Saved once the worker is ready: the interpreter before configure or any file reached it.
-  const saving = state ? saveState(state) : null;
+  const saving = snapshot ? saveSnapshot(snapshot) : null;
   return { ready: true,
     timings: { origin: performance.timeOrigin, marks, snapshot: runtime.restored ? 'restored' : saving ? 'saving' : 'none' } };
 }
