@@ -3,8 +3,8 @@
 // micropip, no package resolution, no Python time spent extracting), then the core imported.
 //
 // A worker that has done that once keeps a memory snapshot of the interpreter at that point (before any key,
-// setting or file reached it) in Cache Storage, under the id of this runtime (BUILD.runtime: Pyodide and the two
-// archives). The next start restores it instead of booting CPython and importing the core again. Pyodide 314 makes
+// setting or file reached it) in Cache Storage, under the id of this runtime (BUILD.runtime: Pyodide, its standard
+// library and the pack). The next start restores it instead of booting CPython and importing the core again. Pyodide 314 makes
 // and restores such snapshots (loadPyodide's `_makeSnapshot` / `_loadSnapshot`, marked private); two of its limits
 // are met here: the snapshot holds memory, not files (the files are written again, to the same place, before
 // anything is imported), and its loader ignores the heap size it asks for (INITIAL_MEMORY, pyodide issue 6254), so
