@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -198,6 +201,43 @@ def ensure_pyc(wheels: dict[str, Path]) -> dict[str, Path]:
         raise BuildError("compile_pyc.mjs did not write the expected archives")
     stamp.write_text(h.hexdigest())
     return names
+
+
+def ensure_stdlib_pyc() -> Path:
+    """Pyodide's standard library archive (sources only) precompiled by the same Pyodide, in Node (web/tools)."""
+    script = WEB / "tools" / "compile_stdlib.mjs"
+    source = WEB / "node_modules" / "pyodide" / "python_stdlib.zip"
+    h = hashlib.sha256(script.read_bytes() + sha256(source.read_bytes()).encode())
+    h.update(_npm_versions()["pyodide"].encode())
+    folder = CACHE / "stdlib-pyc"
+    stamp = folder / "inputs.sha256"
+    out = folder / "python_stdlib-pyc.zip"
+    if _stamp_ok(stamp, h.hexdigest()) and out.is_file():
+        return out
+    if shutil.which("node") is None:
+        raise BuildError("precompiling the standard library needs Node.js 20+ on PATH (or use --no-pyc)")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    _run(["node", str(script), str(source), str(out)], WEB)
+    if not out.is_file():
+        raise BuildError("compile_stdlib.mjs did not write the archive")
+    stamp.write_text(h.hexdigest())
+    return out
+
+
+def site_pack(archives: list[Path]) -> bytes:
+    """The files of the package archives as the one gzip'd pack a worker puts into site-packages itself
+    (web/src/runtime.js): a little-endian u32 length, a JSON list of [path inside site-packages, size], the files'
+    bytes one after another. The browser gunzips it natively, so a first start spends no Python time extracting."""
+    entries = []
+    for archive in archives:
+        with zipfile.ZipFile(archive) as z:
+            for info in sorted(z.infolist(), key=lambda i: i.filename):
+                if not info.is_dir():
+                    entries.append((info.filename, z.read(info)))
+    index = json.dumps([[name, len(data)] for name, data in entries], separators=(",", ":")).encode()
+    raw = struct.pack("<I", len(index)) + index + b"".join(data for _, data in entries)
+    return gzip.compress(raw, compresslevel=9, mtime=0)
 
 
 def _wheel_version(path: Path) -> str:
@@ -374,6 +414,10 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                      f"build: {wheels[name].name} compiled to CPython 3.14 bytecode by Pyodide (web/tools)")
         dist.put("vendor/py/pyodide-lock-pyc.json", _lock(compiled), "build: lock for the precompiled archives")
         lock_name = "pyodide-lock-pyc.json"
+        # The standard library too: a first start imports it without compiling (~2 MB more to download).
+        dist.put("vendor/pyodide/python_stdlib-pyc.zip", ensure_stdlib_pyc().read_bytes(),
+                 f"build: npm:pyodide@{versions['pyodide']}/python_stdlib.zip compiled to CPython 3.14 bytecode (web/tools)")
+    stdlib = "python_stdlib-pyc.zip" if pyc else "python_stdlib.zip"
     app_sri = {}
     for path in sorted((WEB / "src").rglob("*")):
         if path.is_file() and path.suffix in APP_SUFFIXES:
@@ -384,7 +428,21 @@ def build(out: Path, endpoints: list[str], test_hooks: bool = False, pyc: bool =
                 app_sri[rel] = sri(data)
     # (What the workers load is checked elsewhere: the wheels by the lock file's hashes with checkIntegrity, every
     # asset's sha256 in manifest.json.)
-    build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks), "lock": lock_name}
+    # What the worker installs itself (web/src/runtime.js): pydicom's and py_deid's files as one pack, fetched with
+    # its sha256 as Subresource Integrity, and the id of this runtime (Pyodide, its standard library, the pack)
+    # under which a worker keeps the memory snapshot it made of it (a new runtime never restores an old one's).
+    installed = compiled if pyc else wheels
+    pack = site_pack([installed["pydicom"], installed["py_deid"]])
+    dist.put("vendor/py/site-packages.pack.gz", pack,
+             "build: the files of " + " and ".join(installed[n].name for n in ("pydicom", "py_deid")) + ", packed")
+    packages = [{"file": "site-packages.pack.gz", "sha256": sha256(pack)}]
+    runtime = hashlib.sha256()
+    for rel in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", stdlib):
+        runtime.update(rel.encode() + b"\0" + dist.files[f"vendor/pyodide/{rel}"]["sha256"].encode())
+    for package in packages:
+        runtime.update(package["file"].encode() + b"\0" + package["sha256"].encode())
+    build_info = {"version": _wheel_version(wheels["py_deid"]), "testHooks": bool(test_hooks), "lock": lock_name,
+                  "packages": packages, "runtime": runtime.hexdigest()[:16], "stdlib": stdlib}
     info_js = "// Written by build_wasm.py.\nexport const BUILD = " + json.dumps(build_info, indent=1, sort_keys=True) + ";\n"
     dist.put("app/build-info.js", info_js.encode(), "build")
     app_sri["app/build-info.js"] = sri(info_js.encode())

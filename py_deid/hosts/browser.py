@@ -19,10 +19,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import IS_BROWSER, no_downloads
+from . import IS_BROWSER, no_downloads, no_examples
 
-if IS_BROWSER:  # before pydicom is first imported: its test-data downloader is not loaded (see no_downloads)
+if IS_BROWSER:  # before pydicom is first imported: its test-data downloader and examples are not loaded (see both)
     sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
+    sys.modules.setdefault("pydicom.examples", no_examples)  # type: ignore[arg-type]
 
 from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
@@ -98,9 +99,13 @@ class JsCodecs:
 
     def __init__(self, codecs: Any) -> None:
         self._js = codecs
-        self._syntaxes = frozenset(str(s) for s in codecs.syntaxes.to_py())
+        self._syntaxes: frozenset[str] | None = None
 
     def can_decode(self, transfer_syntax: str) -> bool:
+        # Read at first use: the worker loads its decoders after it reported ready, and processes no file before
+        # they are loaded (web/src/worker.js).
+        if self._syntaxes is None:
+            self._syntaxes = frozenset(str(s) for s in self._js.syntaxes.to_py())
         return transfer_syntax in self._syntaxes
 
     def decode(self, frame: bytes, transfer_syntax: str, info: dict) -> bytes:

@@ -4,7 +4,8 @@ Reports (printed and written to test-artifacts/bench_browser.json), as ratios to
 - cold start: page load to "ready" (runtime + packages) and to OCR ready;
 - first and repeat visit: "ready" in a browser that trusts the site (so that its service worker installs and its
   caches fill), on the first page of a fresh profile and on a second page of the same profile (issue 15's targets:
-  2.5 s and 1 s);
+  2.5 s and 1 s), each broken down (page, worker start, runtime, packages, import, codecs, first message);
+  test_bench_start repeats them (medians) beside another build in the same run (PY_DEID_BENCH_BASELINE_SITE);
 - tags-only throughput, files/s and MB/s, for a CT-like series made from a real CT sample (500 instances,
   50 with PY_DEID_BENCH_QUICK=1), browser per worker vs native run_sync on one core;
 - OCR seconds per ultrasound frame (a real 1024x768 burned-in US frame), tesseract.js vs native Tesseract;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -65,31 +67,125 @@ def _native_cli(paths: list[Path], out: Path) -> dict:
 
 
 READY = "() => document.querySelector('deid-uploader').whenReady()"
+# After "ready": the first started worker's marks (web/src/pool.js startupTimes, ms since navigation) and the page's.
+BREAKDOWN = """() => {
+    const el = document.querySelector('deid-uploader');
+    const t = el.pool.startupTimes?.()[0] || null;
+    const nav = performance.getEntriesByType('navigation')[0];
+    return {marks: t, page: {dom_content_loaded: Math.round(nav.domContentLoadedEventEnd)},
+            controlled: navigator.serviceWorker.controller !== null};
+}"""
+# The runtime's snapshot saved (web/src/runtime.js).
+SAVED = """async () => {
+    for (let i = 0; i < 600; i += 1) {
+        const keys = await (await caches.open('py_deid-runtime')).keys();
+        if (keys.some((k) => k.url.endsWith('.snapshot'))) return true;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+}"""
+# Phases of a start, each from the previous mark: the page until it made the worker, the worker's script (its
+# modules fetched and run), until it got its init request, the Python runtime (loadPyodide; within it, reading a
+# saved runtime and making the wasm module when one is restored), the packages (installed), the import of
+# py_deid.hosts.browser, and the reply reaching the page (the codecs load after it).
+PHASES = (("page", None, "spawn"), ("worker_script", "spawn", "script"), ("worker_init", "script", "init"),
+          ("saved_state_read", "init", "saved"), ("wasm_module", "saved", "module"), ("runtime", "init", "runtime"),
+          ("packages", "runtime", "packages"), ("import", "packages", "import"),
+          ("first_message", "import", "ready"))
+
+
+def _phases(marks: dict | None) -> dict | None:
+    if not marks:
+        return None
+    out = {}
+    for name, start, end in PHASES:
+        if end in marks and (start is None or start in marks):
+            out[name] = marks[end] - (marks[start] if start else 0)
+    out["ready_in_page"] = marks.get("ready")
+    out["snapshot"] = marks.get("snapshot")
+    return out
+
+
+def _visit(page, url: str) -> dict:
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.evaluate(READY)
+    seconds = time.perf_counter() - t0
+    info = page.evaluate(BREAKDOWN)
+    return {"s": round(seconds, 3), "ms": _phases(info["marks"]), "controlled": info["controlled"],
+            "marks": info["marks"]}
 
 
 def _visits(sw_browser, url: str) -> dict:  # noqa: F811
     """Seconds to "ready" on a first visit (fresh profile) and on a repeat visit (same profile, service worker
-    installed, caches filled)."""
+    installed, caches filled; the first page closed once the service worker controls it and its start-up work,
+    such as a saved runtime, is done), each with its breakdown."""
     context = sw_browser.new_context(ignore_https_errors=True)
     try:
         page = context.new_page()
-        t0 = time.perf_counter()
-        page.goto(url)
-        page.evaluate(READY)
-        first = time.perf_counter() - t0
+        first = _visit(page, url)
         page.evaluate("async () => { await navigator.serviceWorker.ready; }")
         page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=60000)
+        if (first["marks"] or {}).get("snapshot") == "saving":  # web/src/runtime.js: kept for the next start
+            assert page.evaluate(SAVED), "the worker did not save its runtime"
         page.close()
         page = context.new_page()
-        t0 = time.perf_counter()
-        page.goto(url)
-        page.evaluate(READY)
-        repeat = time.perf_counter() - t0
-        controlled = page.evaluate("() => navigator.serviceWorker.controller !== null")
+        repeat = _visit(page, url)
     finally:
         context.close()
-    return {"first_visit": round(first, 3), "repeat_visit": round(repeat, 3), "service_worker": controlled,
-            "targets": {"first_visit": 2.5, "repeat_visit": 1.0}}
+    return {"first": first, "repeat": repeat}
+
+
+def _median_visits(runs: list[dict]) -> dict:
+    out = {}
+    for kind in ("first", "repeat"):
+        seconds = [r[kind]["s"] for r in runs]
+        phases = [r[kind]["ms"] for r in runs if r[kind]["ms"]]
+        out[kind] = {"median_s": round(statistics.median(seconds), 3), "runs_s": seconds,
+                     "median_ms": {k: statistics.median(p[k] for p in phases if p.get(k) is not None)
+                                   for k in (phases[0] if phases else {}) if k != "snapshot"},
+                     "snapshot": sorted({str(p.get("snapshot")) for p in phases})}
+    out["repeat_controlled"] = all(r["repeat"]["controlled"] for r in runs)
+    return out
+
+
+def _start_comparison(sw_browser, sites: dict[str, Path], tmp_path: Path, repeats: int) -> dict:  # noqa: F811
+    """First and repeat visits of each site, interleaved (site A, site B, A, B, ...) so that the machine's load
+    falls on all alike; medians and the median breakdown of each."""
+    runs: dict[str, list] = {name: [] for name in sites}
+    receivers = {name: Receiver(site, tmp_path / f"store-{name}") for name, site in sites.items()}
+    for r in receivers.values():
+        r.start()
+    try:
+        for _ in range(repeats):
+            for name, r in receivers.items():
+                runs[name].append(_visits(sw_browser, r.url + "/"))
+    finally:
+        for r in receivers.values():
+            r.stop()
+    result = {name: _median_visits(v) for name, v in runs.items()}
+    result["targets_s"] = {"first": 2.5, "repeat": 1.0}
+    return result
+
+
+def test_bench_start(dist, sw_browser, tmp_path):  # noqa: F811
+    """Issue 15: first and repeat visit to "ready", medians of several, with the breakdown; beside another build
+    (PY_DEID_BENCH_BASELINE_SITE: a folder build_wasm.py wrote, e.g. from the commit before a change) in the same
+    run when given."""
+    sites = {"this": dist}
+    baseline = os.environ.get("PY_DEID_BENCH_BASELINE_SITE")
+    if baseline:
+        sites = {"baseline": Path(baseline), **sites}
+    repeats = int(os.environ.get("PY_DEID_BENCH_START_REPEATS", "3" if QUICK else "5"))
+    results = _start_comparison(sw_browser, sites, tmp_path, repeats)
+    if baseline:
+        results["ratio_this_to_baseline"] = {
+            kind: round(results["this"][kind]["median_s"] / results["baseline"][kind]["median_s"], 3)
+            for kind in ("first", "repeat")}
+    assert results["this"]["repeat_controlled"], "the repeat visit was not served by the service worker"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "bench_start.json").write_text(json.dumps(results, indent=1))
+    print("\nbench_start:", json.dumps(results, indent=1))
 
 
 def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  # noqa: F811
@@ -107,7 +203,11 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         results["cold_start_s"] = {"ready": round(ready, 3), "ocr_ready": round(time.perf_counter() - t0, 3)}
         pool = s.page.evaluate("() => document.querySelector('deid-uploader').pool.size")
         results["pool_size"] = pool
-        results["start_s"] = _visits(sw_browser, r.url + "/")
+        visits = _visits(sw_browser, r.url + "/")
+        results["start_s"] = {"first_visit": visits["first"]["s"], "repeat_visit": visits["repeat"]["s"],
+                              "breakdown_ms": {k: v["ms"] for k, v in visits.items()},
+                              "service_worker": visits["repeat"]["controlled"],
+                              "targets": {"first_visit": 2.5, "repeat_visit": 1.0}}
 
         # Tags only: the same files natively (one core) and in the page (pool of `pool` workers), no upload.
         count = 50 if QUICK else 500

@@ -22,8 +22,30 @@ const el = document.querySelector('deid-uploader');
 if (el) applyServedSettings(el);
 
 // Offline once loaded: the service worker precaches the build (../sw.js, at the site's root). Best effort: without
-// it (a private window, an http: origin other than localhost) the page works online as before.
-if ('serviceWorker' in navigator) {
+// it (a private window, an http: origin other than localhost) the page works online as before. Registered once the
+// de-identifier has started (or failed to), so that its precaching (every file of the build, hashed) does not
+// compete with the first start; at the latest after START_GRACE_MS.
+const START_GRACE_MS = 30000;
+
+function registerServiceWorker() {
   navigator.serviceWorker.register(new URL('../sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
     .catch(() => {});
+}
+
+if ('serviceWorker' in navigator) {
+  let registered = false;
+  const once = () => {
+    if (registered) return;
+    registered = true;
+    registerServiceWorker();
+  };
+  if (el) {
+    el.addEventListener('deid-progress', (/** @type {CustomEvent} */ { detail }) => {
+      if (detail?.phase === 'startup' && detail.stage === 'packages' && detail.state !== 'start') once();
+    });
+    el.addEventListener('deid-error', once);
+    setTimeout(once, START_GRACE_MS);
+  } else {
+    once();
+  }
 }

@@ -16,6 +16,17 @@ function startWorker(name) {
 }
 const MINTED = Symbol('minted');
 
+/** A worker's start-up marks (worker.js) as ms since this page's navigation began: when its script ran, when it
+ * got the init request, when the runtime, the packages, the core's import and the codecs were done; `snapshot`:
+ * whether its runtime was 'restored' from a saved snapshot, is 'saving' one for the next start, or 'none'. */
+/** @returns {Record<string, any> | null} */
+function startupTimes(timings) {
+  if (!timings?.marks) return null;
+  const shift = timings.origin - performance.timeOrigin;
+  const times = Object.fromEntries(Object.entries(timings.marks).map(([k, v]) => [k, Math.round(v + shift)]));
+  return { ...times, snapshot: timings.snapshot || 'none' };
+}
+
 /** De-identifier output. Only this module can make one (from a worker's reply): the uploader accepts nothing else,
  * so raw input bytes cannot reach the network. */
 export class DeidentifiedInstance {
@@ -50,6 +61,7 @@ class Slot {
 
   spawn() {
     this.generation += 1;
+    this.spawned = performance.now();
     const { worker, url } = startWorker(`py_deid-${this.index}`);
     this.worker = worker;
     // Stage reports may arrive after the init request resolved (OCR loads on): they come back unsolicited.
@@ -63,8 +75,17 @@ class Slot {
     this.worker.addEventListener('error', died);
     this.worker.addEventListener('messageerror', died);
     const onProgress = (p) => this.pool.stage(this.index, p);
+    this.startup = null;
     this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
-      .then(() => this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured));
+      .then((reply) => {
+        this.startup = startupTimes(reply?.timings);
+        if (this.startup) this.startup.spawn = Math.round(this.spawned);
+        return this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured);
+      })
+      .then((value) => {
+        if (this.startup) this.startup.ready = Math.round(performance.now());
+        return value;
+      });
     this.ready.catch(() => {}).finally(() => url && URL.revokeObjectURL(url));
   }
 
@@ -101,6 +122,11 @@ export class WorkerPool extends EventTarget {
     if (this.stages[stage] === overall && state !== 'done') return;
     this.stages[stage] = overall;
     this.dispatchEvent(new CustomEvent('stage', { detail: { stage, state: overall, ms, worker: index } }));
+  }
+
+  /** Start-up times of each worker that has started (startupTimes; `ready`: when the page heard it was). */
+  startupTimes() {
+    return this.slots.map((s) => s.startup).filter(Boolean);
   }
 
   /** Resolves when at least one worker can de-identify. */

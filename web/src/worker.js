@@ -1,21 +1,31 @@
 // One de-identification worker: its own Pyodide running the py_deid core, its own OCR engine and codecs.
 // Created once by the pool and reused for every file. Speaks only the protocol of protocol.js.
-import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { BUILD } from './build-info.js';
-import { Codecs } from './codecs.js';
-import { OcrBridge } from './ocr.js';
 import { ACTIONS, NamedError, serve } from './protocol.js';
-
-const VENDOR = new URL('../vendor/', import.meta.url);
-const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
+import { loadCore, saveSnapshot, startRuntime } from './runtime.js';
 
 let pyodide = null;
 let session = null;
 let fatal = null;
-const ocr = new OcrBridge();
-const codecs = new Codecs();
+// The codecs and the OCR bridge are imported once the worker is ready (with tesseract.js, ~0.1 MB of scripts the
+// start does not need). `codecs` is what the core holds (py_deid.hosts.browser.JsCodecs): it answers for the
+// decoders once they are loaded, and no file is processed before that.
+let ocr = null;
+let decoders = null;
+const codecs = {
+  get syntaxes() { return decoders ? decoders.syntaxes : []; },
+  decode(frame, transferSyntax, info) {
+    if (!decoders) throw new NamedError('CodecError', 'no decoder for this transfer syntax');
+    return decoders.decode(frame, transferSyntax, info);
+  },
+};
 let codecsReady = null;
 let ocrReady = null;
+let ocrWanted = true;
+// Start-up marks (ms on this worker's clock; `origin` places them on the page's): reported with the init reply so
+// the page and the benchmark can break "ready" down (tests/benchmarks/bench_browser.py). No file data in them.
+const marks = { script: Math.round(performance.now()) };
+const mark = (name) => { marks[name] = Math.round(performance.now()); };
 
 async function timed(stage, progress, fn) {
   const t0 = performance.now();
@@ -34,33 +44,70 @@ let frameProgress = null;  // the current file's progress reporter (one file at 
 
 async function recognize(pgm, psm, frame = -1, frames = 0) {
   if (frameProgress && frame >= 0 && frames > 0) frameProgress(frame + 1, frames);
-  await ocrReady;  // rejects if OCR could not load: the core then fails closed for that file
-  return ocr.recognize(pgm, psm);
+  return readText(pgm, psm);
+}
+
+/** OCR of one image, once the engine's warm-up (started after "ready") is over: if that failed (a transient load
+ * failure must not turn OCR off for the worker's life), the engine is started again here; if that fails too the
+ * call rejects and the core fails closed for that file. */
+async function readText(pgm, psm) {
+  await ocrReady.catch(() => {});
+  if (!ocrWanted) throw new NamedError('OcrError', 'OCR is turned off');
+  return (await ocrBridge()).recognize(pgm, psm);
+}
+
+async function ocrBridge() {
+  if (!ocr) {
+    try {
+      const { OcrBridge } = await import('./ocr.js');
+      ocr ||= new OcrBridge();
+    } catch {
+      throw new NamedError('OcrError', 'the OCR engine could not be loaded');
+    }
+  }
+  return ocr;
+}
+
+async function loadDecoders() {
+  try {
+    const { Codecs } = await import('./codecs.js');
+    const loaded = new Codecs();
+    await loaded.load();
+    decoders = loaded;
+  } catch {
+    // left out: can_decode() says no for every compressed syntax and the core reports such instances
+  }
+  return codecs.syntaxes;
 }
 
 async function init({ ocr: wantOcr = true } = {}, progress) {
   if (pyodide) return { ready: true };
-  // Staged: codecs load beside the runtime; OCR (the heaviest: a 4 MB engine and a 3 MB model) starts once the
-  // de-identifier is ready, so tags-only work can begin first. Files that need OCR wait for it in recognize().
-  codecsReady = timed('codecs', progress, () => codecs.load());
+  mark('init');
+  ocrWanted = wantOcr;
+  // Staged: the codecs (three wasm decoders) and OCR (the heaviest: a 4 MB engine and a 3 MB model) load once the
+  // de-identifier is ready, so that nothing competes with its start and tags-only work can begin first. A file
+  // waits for the codecs in process(); one that needs OCR waits for it in recognize().
+  let startCodecs;
+  codecsReady = new Promise((resolve) => { startCodecs = resolve; }).then(() => timed('codecs', progress, loadDecoders));
   let startOcr;
   ocrReady = new Promise((resolve) => { startOcr = resolve; }).then(() => (wantOcr
-    ? timed('ocr', progress, () => ocr.start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
+    ? timed('ocr', progress, async () => (await ocrBridge()).start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
   ocrReady.catch(() => {});
-  pyodide = await timed('runtime', progress, () => loadPyodide({
-    indexURL: new URL('pyodide/', VENDOR).href,
-    lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
-    packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
-    stdout: quiet, stderr: quiet, checkAPIVersion: true,
-  }));
+  const runtime = await timed('runtime', progress, () => startRuntime(mark));
+  pyodide = runtime.py;
+  mark('runtime');
+  let snapshot = null;
   await timed('packages', progress, async () => {
-    await pyodide.loadPackage(['py-deid'], { messageCallback: quiet, errorCallback: quiet, checkIntegrity: true });
-    await codecsReady;
+    snapshot = await loadCore(runtime, mark);
     const browser = pyodide.pyimport('py_deid.hosts.browser');
     session = browser.Session(recognize, codecs);
     browser.destroy();
-  }).finally(() => startOcr());
-  return { ready: true, syntaxes: codecs.syntaxes };
+  }).finally(() => { startCodecs(); startOcr(); });
+  mark('ready');
+  // Saved once the worker is ready: the interpreter before configure or any file reached it.
+  const saving = snapshot ? saveSnapshot(snapshot) : null;
+  return { ready: true,
+    timings: { origin: performance.timeOrigin, marks, snapshot: runtime.restored ? 'restored' : saving ? 'saving' : 'none' } };
 }
 
 function unwrap(reply) {
@@ -92,6 +139,7 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
   const bytes = new Uint8Array(data);
   if (BUILD.testHooks) await testHook(bytes);
+  await codecsReady;  // never rejects: a decoder that failed to load is left out (codecs.js)
   let reply;
   let last = 0;
   // Frames read for text, reported once per frame (a frame is read in several OCR requests).
@@ -132,8 +180,7 @@ function stats() {
 }
 
 async function ocrOnly({ pgm, psm }) {
-  await ocrReady;
-  return ocr.recognize(new Uint8Array(pgm), psm);
+  return readText(new Uint8Array(pgm), psm);
 }
 
 async function decodeOnly({ frame, transferSyntax, info }, progress, transfer) {

@@ -1,2 +1,5 @@
 // Written by build_wasm.py into app/build-info.js.
-export const BUILD: { lock: string; testHooks: boolean; [key: string]: unknown };
+export const BUILD: {
+  lock: string; testHooks: boolean; runtime: string; stdlib: string; packages: { file: string; sha256: string }[];
+  [key: string]: unknown;
+};

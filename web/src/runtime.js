@@ -1,0 +1,191 @@
+// A worker's Python: Pyodide, then our two packages (pydicom, py_deid): their files as one pack the build made,
+// fetched with its sha256 as Subresource Integrity, gunzipped by the browser and written into site-packages (no
+// micropip, no package resolution, no Python time spent extracting), then the core imported.
+//
+// A worker that has done that once keeps a memory snapshot of the interpreter at that point (before any key,
+// setting or file reached it) in Cache Storage, under the id of this runtime (BUILD.runtime: Pyodide, its standard
+// library and the pack). The next start restores it instead of booting CPython and importing the core again. Pyodide 314 makes
+// and restores such snapshots (loadPyodide's `_makeSnapshot` / `_loadSnapshot`, marked private); two of its limits
+// are met here: the snapshot holds memory, not files (the files are written again, to the same place, before
+// anything is imported), and its loader ignores the heap size it asks for (INITIAL_MEMORY, pyodide issue 6254), so
+// the heap is grown to the snapshot's size before it is copied in. A snapshot that does not restore is deleted and
+// the worker starts the long way.
+import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
+import { BUILD } from './build-info.js';
+
+const VENDOR = new URL('../vendor/', import.meta.url);
+// Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
+// one entry, the current runtime's snapshot; a worker saving a new one deletes the others.
+export const SNAPSHOTS = 'py_deid-runtime';
+const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
+
+function snapshotKey() {
+  return new URL(`py/runtime-${BUILD.runtime}.snapshot`, VENDOR).href;
+}
+
+function options() {
+  return {
+    indexURL: new URL('pyodide/', VENDOR).href,
+    stdLibURL: new URL(`pyodide/${BUILD.stdlib}`, VENDOR).href,  // precompiled by the build (web/tools)
+    lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
+    packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
+    stdout: quiet, stderr: quiet, checkAPIVersion: true,
+  };
+}
+
+function hexToBase64(hex) {
+  return btoa(String.fromCharCode(...hex.match(/../g).map((b) => parseInt(b, 16))));
+}
+
+/** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser. */
+function fetchPackages() {
+  const pack = (async () => {
+    const { file, sha256 } = BUILD.packages[0];
+    const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
+    if (!response.ok || !response.body) throw new Error(`package pack: HTTP ${response.status}`);
+    const unzipped = new Response(response.body.pipeThrough(new DecompressionStream('gzip')));
+    return new Uint8Array(await unzipped.arrayBuffer());
+  })();
+  pack.catch(() => {});
+  return pack;
+}
+
+async function cache() {
+  return self.caches ? caches.open(SNAPSHOTS) : null;
+}
+
+/** This runtime's saved snapshot (a Uint8Array), or null (none yet, no Cache Storage, unreadable). */
+async function savedSnapshot() {
+  try {
+    const hit = await (await cache())?.match(snapshotKey());
+    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Keep a snapshot loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
+export async function saveSnapshot(snapshot) {
+  try {
+    const store = await cache();
+    if (!store) return false;
+    const key = snapshotKey();
+    for (const old of await store.keys()) if (old.url !== key) await store.delete(old);
+    await store.put(key, new Response(snapshot, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    return true;
+  } catch {
+    return false;  // storage full or refused: the next start takes the long way
+  }
+}
+
+async function forgetSnapshot() {
+  try { await (await cache())?.delete(snapshotKey()); } catch { /* nothing kept, nothing to forget */ }
+}
+
+function sitePackages(py) {
+  return String(py.runPython('import site\nsite.getsitepackages()[0]'));
+}
+
+/** Write a pack (a little-endian u32 length, a JSON list of [path inside site-packages, size], the files' bytes
+ * one after another) into site-packages. */
+function unpackFiles(py, packed) {
+  const { FS } = py;
+  const root = sitePackages(py);
+  const length = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
+  const index = JSON.parse(new TextDecoder().decode(packed.subarray(4, 4 + length)));
+  let at = 4 + length;
+  const made = new Set();
+  for (const [name, size] of index) {
+    const path = `${root}/${name}`;
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
+    FS.writeFile(path, packed.subarray(at, at + size));
+    at += size;
+  }
+  if (at !== packed.length) throw new Error('package pack: sizes do not add up');
+  py.runPython('import importlib\nimportlib.invalidate_caches()');
+}
+
+/**
+ * Pyodide's own loader would compile its wasm only once its loader module has run and, on a restore, the snapshot
+ * has been read. Compiled here from the start instead (streaming, so the browser may keep the compiled code),
+ * beside the loader module's import and the snapshot's read; the module factory handed to loadPyodide then
+ * instantiates that module (its instantiateStreaming call is answered from it) and grows the heap to the
+ * snapshot's size.
+ */
+function early() {
+  const compiled = WebAssembly.compileStreaming(fetch(new URL('pyodide/pyodide.asm.wasm', VENDOR)));
+  compiled.catch(() => {});
+  const loader = import(new URL('pyodide/pyodide.asm.mjs', VENDOR).href);
+  loader.catch(() => {});
+  return { compiled, loader };
+}
+
+function moduleFactory({ compiled, loader }, heapBytes, mark) {
+  return async (settings) => {
+    const { default: createModule } = await loader;
+    const wasm = await compiled.catch(() => null);  // without it Pyodide compiles the wasm itself
+    const api = /** @type {any} */ (WebAssembly);
+    const streaming = api.instantiateStreaming;
+    if (wasm) api.instantiateStreaming = async (_source, imports) => ({ module: wasm, instance: await WebAssembly.instantiate(wasm, imports) });
+    let module;
+    try {
+      module = await createModule(settings);
+    } finally {
+      api.instantiateStreaming = streaming;
+    }
+    if (module.HEAP8.length < heapBytes) module.growMemory(heapBytes);
+    mark('module');
+    return module;
+  };
+}
+
+/**
+ * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
+ * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('saved':
+ * the saved snapshot read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
+ */
+export async function startRuntime(mark, { useSnapshot = true } = {}) {
+  const parts = early();
+  const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files
+  const saved = useSnapshot ? await savedSnapshot() : null;
+  mark('saved');
+  if (saved) {
+    try {
+      const py = await loadPyodide({ ...options(), _loadSnapshot: saved,
+        createPyodideModule: moduleFactory(parts, saved.byteLength, mark) });
+      return { py, restored: true, packages };
+    } catch {
+      await forgetSnapshot();
+    }
+  }
+  const py = await loadPyodide({ ...options(), _makeSnapshot: useSnapshot, createPyodideModule: moduleFactory(parts, 0, mark) });
+  return { py, restored: false, packages };
+}
+
+/**
+ * Put the packages where the runtime imports them from and, unless it was restored with the core imported, import
+ * the core and snapshot the interpreter. `mark(name)`: start-up marks. Resolves to a snapshot for saveSnapshot, or
+ * null.
+ */
+export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
+  const files = await packages;
+  unpackFiles(py, files);
+  if (restored) {
+    // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
+    // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).
+    py.runPython("import sys\nif 'random' in sys.modules: sys.modules['random'].seed()");
+    mark('packages');
+    mark('import');
+    return null;
+  }
+  mark('packages');
+  py.runPython('import py_deid.hosts.browser');
+  mark('import');
+  if (!useSnapshot) return null;
+  try {
+    return py.makeMemorySnapshot();
+  } catch {
+    return null;  // something the snapshot cannot hold: every start takes the long way
+  }
+}
