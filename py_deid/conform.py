@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections import Counter
 
 from pydicom.charset import decode_bytes
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import values
-from .elements import dictionary_vr, dummy_value, keyword, tag_text
+from .elements import dictionary_vr, dummy_value, keyword, new_element, tag_text
 from .iod import IodTypes
 
 PIXEL_DATA = 0x7FE00010
@@ -160,7 +159,7 @@ class _Pass:
 
     def put(self, ds: Dataset, tag: int, vr: str, value, change: str) -> None:
         """A new element in place of the old one, counted as `change`."""
-        ds._dict[tag] = DataElement(tag, vr, value)
+        ds._dict[tag] = new_element(tag, vr, value)
         self.changed[change] += 1
 
     def invalid(self, ds: Dataset, tag: int, vr: str, data: bytes, path: tuple[str, ...]) -> None:
