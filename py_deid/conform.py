@@ -66,9 +66,12 @@ class _Pass:
         if (vr is None) or (vr == "UN"):
             vr = known or "UN"
         if getattr(raw, "is_raw", False) and (vr != "SQ"):
-            verdict = self.check(vr, raw.value or b"", tag, encodings)
-            if (verdict == values.VALID) and not declared_as_other(vr, known):
-                return  # the common case: a value kept as read, valid, with its own VR
+            # The common case, inline (it runs for nearly every element): a value kept as read, valid, with
+            # its own VR (see declared_as_other).
+            verdict = values.check(vr, raw.value or b"", tag=tag, encodings=encodings, little=self.little,
+                                   implicit=self.implicit)
+            if (verdict == values.VALID) and not (known and (vr != known) and (vr != "UN") and (known in _TEXTUAL)):
+                return
         if (vr == "SQ") or isinstance(raw.value, Sequence):
             self.sequence(ds, tag, path, encodings, self.where)
             return

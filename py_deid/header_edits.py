@@ -90,9 +90,11 @@ class Edits:
 
     def remove(self, ds: Dataset, tag: int, path: Path) -> None:
         """X: the element goes."""
-        self.note(path, tag, "X", ds, "")
+        out = self.out
+        if out.changes is not None:
+            self.note(path, tag, "X", ds, "")
         del ds._dict[tag]
-        self.count("X")
+        out.actions["X"] += 1  # count("X"), inline: most elements a pass touches go
 
     def empty(self, ds: Dataset, tag: int, vr: str, path: Path) -> None:
         """Z: the element stays with an empty value (an empty sequence, no bytes)."""

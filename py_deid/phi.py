@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName, validate_value
 
 from . import dates as _dates
-from .elements import dictionary_vr
+from .elements import KNOWN_VRS, dictionary_vr
 
 # Attributes whose values are identifiers of the patient or the encounter.
 ID_KEYWORDS = (
@@ -48,6 +48,10 @@ NAME_FIELD_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "
 _KEYWORDS = MappingProxyType({tag_for_keyword(k): k for k in (*ID_KEYWORDS, *PLACE_KEYWORDS, *PHONE_KEYWORDS,
                                                                *DATE_KEYWORDS, *NAME_FIELD_KEYWORDS)
                               if tag_for_keyword(k) is not None})
+_KEYWORD_TAGS = frozenset(_KEYWORDS)
+# VRs that hold no term (a term is in PN, DA and DT values, or in the attributes of _KEYWORDS); SQ, UN and
+# no VR (implicit) are looked at further.
+_NO_TERM_VRS = KNOWN_VRS - {"SQ", "PN", "DA", "DT", "UN"}
 
 # Words too common to count as a name part on their own, whatever a header says.
 _NOT_NAMES = frozenset({"MR", "MRS", "MS", "DR", "JR", "SR", "II", "III", "IV", "THE", "AND", "OF", "DE", "LA",
@@ -178,9 +182,12 @@ class PhiTerms:
         elements = ds._dict
         encodings = None
         for tag, raw in list(elements.items()):
+            vr = raw.VR
+            if (vr in _NO_TERM_VRS) and (tag not in _KEYWORD_TAGS):
+                continue  # most elements: a VR that holds no term, in an attribute that names none
             if isinstance(raw, RawDataElement) and raw.value is None:
                 raw = ds.get_item(tag)  # a deferred read: read it, as get_item does
-            vr = raw.VR
+                vr = raw.VR
             if vr is None or vr == "UN":
                 vr = dictionary_vr(tag) or vr
             if vr == "SQ":
@@ -202,27 +209,26 @@ class PhiTerms:
             values = _decoded(raw, vr, encodings)
             if values is None:
                 continue  # an element that cannot be decoded holds nothing we can match
-            value = values
+            value = values  # a list of str, stripped: what _text_values would give
             if vr == "PN":
-                for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
-                          else [value]):
+                for v in value:
                     parts = self.add_name(v)
                     if keyword in NAME_FIELD_KEYWORDS:
                         self.patient_names.update(p for p in parts if len(p) >= 3)
             elif keyword in ID_KEYWORDS and vr != "SQ":
-                for v in _text_values(value):
+                for v in value:
                     if len(v) >= 3:
                         self.ids.add(v)
             elif keyword in PLACE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     if len(v) >= 3:
                         self.places.add(v)
             elif keyword in PHONE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     if sum(c.isdigit() for c in v) >= 5:
                         self.phones.add(v)
             elif vr == "DA" or keyword in DATE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     try:
                         d = _dates.parse_da(v[:8])
                     except _dates.DateValueError:
@@ -231,7 +237,7 @@ class PhiTerms:
                     if keyword == "PatientBirthDate":
                         self.birth_dates.add(d)
             elif vr == "DT":
-                for v in _text_values(value):
+                for v in value:
                     try:
                         self.dates.add(_dates.parse_da(v[:8]))
                     except _dates.DateValueError:
