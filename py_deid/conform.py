@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections import Counter
 
 from pydicom.charset import decode_bytes
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import values
-from .elements import dictionary_vr, dummy_value, keyword, tag_text
+from .elements import dictionary_vr, dummy_value, keyword, new_element, tag_text
 from .iod import IodTypes
 
 PIXEL_DATA = 0x7FE00010
@@ -67,9 +66,12 @@ class _Pass:
         if (vr is None) or (vr == "UN"):
             vr = known or "UN"
         if getattr(raw, "is_raw", False) and (vr != "SQ"):
-            verdict = self.check(vr, raw.value or b"", tag, encodings)
-            if (verdict == values.VALID) and not declared_as_other(vr, known):
-                return  # the common case: a value kept as read, valid, with its own VR
+            # The common case, inline (it runs for nearly every element): a value kept as read, valid, with
+            # its own VR (see declared_as_other).
+            verdict = values.check(vr, raw.value or b"", tag=tag, encodings=encodings, little=self.little,
+                                   implicit=self.implicit)
+            if (verdict == values.VALID) and not (known and (vr != known) and (vr != "UN") and (known in _TEXTUAL)):
+                return
         if (vr == "SQ") or isinstance(raw.value, Sequence):
             self.sequence(ds, tag, path, encodings, self.where)
             return
@@ -160,7 +162,7 @@ class _Pass:
 
     def put(self, ds: Dataset, tag: int, vr: str, value, change: str) -> None:
         """A new element in place of the old one, counted as `change`."""
-        ds._dict[tag] = DataElement(tag, vr, value)
+        ds._dict[tag] = new_element(tag, vr, value)
         self.changed[change] += 1
 
     def invalid(self, ds: Dataset, tag: int, vr: str, data: bytes, path: tuple[str, ...]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
@@ -33,9 +34,13 @@ DUMMY_TEXT = "ANONYMIZED"
 _SEQUENCE_START = (b"\xfe\xff\x00\xe0", b"")  # an item tag (implicit VR little endian), or nothing
 
 
-@lru_cache(maxsize=4096)
 def dictionary_vr(tag: int) -> str | None:
     """The VR the data dictionary gives the tag, or None for a tag it does not know."""
+    return _dictionary_vr(int(tag))  # looked up by a plain int: pydicom's BaseTag compares slowly
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
     try:
         return dictionary_VR(BaseTag(tag))
     except KeyError:
@@ -44,6 +49,11 @@ def dictionary_vr(tag: int) -> str | None:
 
 def keyword(tag: int) -> str:
     """The dictionary keyword, or the tag written as (GGGG,EEEE) when there is none."""
+    return _keyword(int(tag))  # looked up by a plain int: pydicom's BaseTag compares slowly
+
+
+@lru_cache(maxsize=4096)
+def _keyword(tag: int) -> str:
     return keyword_for_tag(tag) or tag_text(tag)
 
 
@@ -91,6 +101,14 @@ def as_sequence(ds: Dataset, tag: int) -> DataElement | None:
     except Exception:
         return None
     return elem if elem.VR == "SQ" else None
+
+
+def new_element(tag: int, vr: str, value) -> DataElement:
+    """DataElement(tag, vr, value), its value validated only where pydicom is set to raise on an invalid one:
+    otherwise validation ends in a warning, and pydicom's warnings are not shown while an instance is
+    processed (they quote values). The same element either way, for less than half the cost."""
+    mode = config.settings.reading_validation_mode
+    return DataElement(tag, vr, value, validation_mode=mode if mode == config.RAISE else config.IGNORE)
 
 
 def writable_vr(ds: Dataset, tag: int, vr: str | None) -> str:

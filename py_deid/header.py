@@ -84,7 +84,7 @@ class _Run:
         if any((t >> 16) & 1 for t in tags):
             self.privates.apply(ds, tags, path, self)
         for tag in tags:
-            if ((tag >> 16) & 1) or (tag not in elements) or (coded and (tag in CODE_ITEM)):
+            if ((tag >> 16) & 1) or (tag not in elements) or (coded and (int(tag) in CODE_ITEM)):
                 continue
             self.element(ds, tag, path, mode)
 
@@ -100,8 +100,9 @@ class _Run:
     def element(self, ds: Dataset, tag: int, path: Path, mode: str) -> None:
         """One standard (even group) element: what no instance keeps, then the repeating groups, then the
         table's row for the attribute, else the rules for attributes the table does not list."""
-        group = tag >> 16
-        if ((tag & 0xFFFF) == 0) or (group in (0x0000, 0x0002)) or (tag == TRAILING_PADDING):
+        t = int(tag)  # compared as a plain int (pydicom's BaseTag compares slowly); ds is indexed by tag
+        group = t >> 16
+        if ((t & 0xFFFF) == 0) or (group in (0x0000, 0x0002)) or (t == TRAILING_PADDING):
             # Group lengths, command and file meta elements in the dataset, padding.
             self.edits.remove(ds, tag, path)
             return
@@ -109,7 +110,7 @@ class _Run:
             self.repeating_group(ds, tag, path)
             return
         vr = _read_vr(ds, tag)
-        resolved = self.profile.for_standard(tag, vr)
+        resolved = self.profile.for_standard(t, vr)
         if resolved is None:
             self.unlisted(ds, tag, vr, path, mode)
             return
@@ -146,8 +147,9 @@ class _Run:
             self.edits.remove(ds, tag, path)
             self.edits.warn("attribute unknown to the data dictionary removed")
             return
-        free_text = (vr in TEXT_VRS) and (tag not in CODE_PARTS)
-        if tag == TEXT_VALUE:
+        t = int(tag)  # compared as a plain int: pydicom's BaseTag compares slowly
+        free_text = (vr in TEXT_VRS) and (t not in CODE_PARTS)
+        if t == TEXT_VALUE:
             self.apply(ds, tag, vr, Resolved("C" if mode == CLEANED else "D", "", None), path, mode)
         elif vr == "SQ":
             self.recurse(ds, tag, path, mode)
@@ -161,12 +163,13 @@ class _Run:
         """The table's action for a listed attribute; a combined one (X/Z, X/D...) and a plain X or Z of the
         instance or a first-level item are decided by the attribute's Type in the instance's IOD."""
         action = resolved.action
+        t = int(tag)  # compared as a plain int: pydicom's BaseTag compares slowly
         if ("/" in action) or ((action in ("X", "Z")) and (len(path) <= 1)):
-            action = self.iod.decide(action, path, keyword(tag), self.unmet)
-        if (not path) and (tag in (PATIENT_NAME, PATIENT_ID)):
+            action = self.iod.decide(action, path, keyword(t), self.unmet)
+        if (not path) and (t in (PATIENT_NAME, PATIENT_ID)):
             patient_identity(self.edits, ds, tag, self.subject_id or self.pseudonyms.patient_id(self.patient))
             return
-        if (mode == CLEANED) and (action in ("D", "C")) and (vr in TEXT_VRS) and (tag not in CODE_PARTS):
+        if (mode == CLEANED) and (action in ("D", "C")) and (vr in TEXT_VRS) and (t not in CODE_PARTS):
             # Inside a sequence being cleaned, free text is cleaned rather than replaced wholesale.
             scrub_text(self.edits, self.terms, ds, tag, vr, path)
             return

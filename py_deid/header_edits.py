@@ -17,7 +17,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from .elements import BINARY_VRS, keyword, short, tag_text, writable_vr
+from .elements import BINARY_VRS, keyword, new_element, short, tag_text, writable_vr
 
 
 class HeaderError(ValueError):
@@ -86,13 +86,15 @@ class Edits:
 
     def put(self, ds: Dataset, tag: int, vr: str, value) -> None:
         """A new element in place of the old one."""
-        ds._dict[tag] = DataElement(tag, vr, value)
+        ds._dict[tag] = new_element(tag, vr, value)
 
     def remove(self, ds: Dataset, tag: int, path: Path) -> None:
         """X: the element goes."""
-        self.note(path, tag, "X", ds, "")
+        out = self.out
+        if out.changes is not None:
+            self.note(path, tag, "X", ds, "")
         del ds._dict[tag]
-        self.count("X")
+        out.actions["X"] += 1  # count("X"), inline: most elements a pass touches go
 
     def empty(self, ds: Dataset, tag: int, vr: str, path: Path) -> None:
         """Z: the element stays with an empty value (an empty sequence, no bytes)."""

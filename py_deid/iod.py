@@ -77,7 +77,14 @@ class IodTypes:
         """The conditional attributes of CONDITIONS whose condition this instance does not meet."""
         if self._types is None:
             return frozenset()
-        return frozenset(kw for kw, holds in CONDITIONS.items() if kw in self._types and not holds(ds))
+        verdicts: dict = {}  # each condition read once (three attributes share each)
+
+        def holds(condition) -> bool:
+            if condition not in verdicts:
+                verdicts[condition] = condition(ds)
+            return verdicts[condition]
+
+        return frozenset(kw for kw, condition in CONDITIONS.items() if kw in self._types and not holds(condition))
 
     def decide(self, action: str, path: tuple[str, ...], keyword: str, unmet: frozenset[str] = frozenset()) -> str:
         """Turn an action that depends on the Type into D, Z, X or U for this attribute here. `unmet`: the

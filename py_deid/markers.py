@@ -6,6 +6,7 @@ from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from . import __version__
@@ -38,8 +39,10 @@ def method_text(settings: Settings) -> str:
 
 def _put(ds: Dataset, tag: int, vr: str, value) -> None:
     # Our own valid values: set without pydicom's keyword lookup and value validation, which cost more per
-    # file than the rest of marking.
-    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    # file than the rest of marking; and straight into the dataset's dict (keyed by BaseTag, as pydicom keys
+    # it): Dataset.__setitem__'s checks are for private elements, pixel data and raw sequences, none of
+    # which this module sets (a new element goes last, a replaced one keeps its place, as there).
+    ds._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def mark(ds: Dataset, settings: Settings, *, pixels_cleaned: bool) -> None:

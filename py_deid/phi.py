@@ -10,15 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Iterable, Iterator
 
+from pydicom import config
 from pydicom.charset import decode_bytes
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import PersonName, validate_value
 
 from . import dates as _dates
-from .elements import dictionary_vr
+from .elements import KNOWN_VRS, dictionary_vr
 
 # Attributes whose values are identifiers of the patient or the encounter.
 ID_KEYWORDS = (
@@ -40,8 +43,15 @@ DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate
 NAME_FIELD_KEYWORDS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
                        "ResponsiblePerson")
 
-_TERM_TAGS = frozenset(tag_for_keyword(k) for k in (*ID_KEYWORDS, *PLACE_KEYWORDS, *PHONE_KEYWORDS,
-                                                      *DATE_KEYWORDS) if tag_for_keyword(k) is not None)
+# The keyword of every tag whose keyword decides what kind of term its values are (any other tag's is
+# treated as ""): read-only, built once.
+_KEYWORDS = MappingProxyType({tag_for_keyword(k): k for k in (*ID_KEYWORDS, *PLACE_KEYWORDS, *PHONE_KEYWORDS,
+                                                               *DATE_KEYWORDS, *NAME_FIELD_KEYWORDS)
+                              if tag_for_keyword(k) is not None})
+_KEYWORD_TAGS = frozenset(_KEYWORDS)
+# VRs that hold no term (a term is in PN, DA and DT values, or in the attributes of _KEYWORDS); SQ, UN and
+# no VR (implicit) are looked at further.
+_NO_TERM_VRS = KNOWN_VRS - {"SQ", "PN", "DA", "DT", "UN"}
 
 # Words too common to count as a name part on their own, whatever a header says.
 _NOT_NAMES = frozenset({"MR", "MRS", "MS", "DR", "JR", "SR", "II", "III", "IV", "THE", "AND", "OF", "DE", "LA",
@@ -84,9 +94,10 @@ def fold_ocr(text: str) -> str:
     return _NON_ALNUM.sub("", text.translate(_OCR_FOLD).upper())
 
 
-def _decoded(ds: Dataset, raw, vr: str) -> list[str] | None:
+def _decoded(raw, vr: str, encodings) -> list[str] | None:
     """The values of an element as text, decoded from its raw bytes without converting it in the dataset
-    (a converted element costs more to write back; most are written back unchanged)."""
+    (a converted element costs more to write back; most are written back unchanged). `encodings`: the
+    dataset's character sets (Dataset._character_set), needed for raw text of the VRs in _CHARSET_VRS."""
     if not getattr(raw, "is_raw", False):
         value = raw.value
         return [str(v) for v in _text_values(value)]
@@ -94,8 +105,9 @@ def _decoded(ds: Dataset, raw, vr: str) -> list[str] | None:
     if not data:
         return []
     try:
-        if vr in ("PN", "LO", "SH", "ST", "LT", "UT", "UC"):
-            encodings = ds._character_set
+        if vr in _CHARSET_VRS:
+            if encodings is _UNREADABLE:
+                return None
             if isinstance(encodings, str):
                 encodings = [encodings]
             text = decode_bytes(data, encodings, _PN_DELIMITERS if vr == "PN" else _TEXT_DELIMITERS)
@@ -106,8 +118,29 @@ def _decoded(ds: Dataset, raw, vr: str) -> list[str] | None:
     return [v.strip("\0 ") for v in text.split("\\")] if vr not in ("ST", "LT", "UT") else [text.strip("\0 ")]
 
 
+_UNREADABLE = object()  # the character sets of a dataset whose Specific Character Set cannot be read
+_CHARSET_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
 _PN_DELIMITERS = {0x5C, 0x3D, 0x5E}  # backslash, =, ^
 _TEXT_DELIMITERS = {0x5C}
+
+
+_NAME_PART_SPLIT = re.compile(r"[\s,.]+")
+
+
+def _person_name_text(value) -> str:
+    """str(PersonName(value)) without building one: its component groups, trailing empty ones dropped. The
+    value is validated as PersonName would only where pydicom is set to raise (a warning says nothing here:
+    pydicom's warnings are not shown while an instance is processed)."""
+    if isinstance(value, PersonName):
+        return str(value)
+    value = str(value)
+    mode = config.settings.reading_validation_mode
+    if mode == config.RAISE:
+        validate_value("PN", value, mode)
+    groups = value.split("=")
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
 
 
 def _text_values(value) -> Iterator[str]:
@@ -143,11 +176,19 @@ class PhiTerms:
 
     def _collect(self, ds: Dataset) -> None:
         # Only the elements that can hold a term are converted: pydicom parses values lazily, and most of
-        # a header (numbers, codes, pixel description) is never touched.
-        for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+        # a header (numbers, codes, pixel description) is never touched. The elements are read from the
+        # dataset's dict (Dataset.get_item converts every key to a Tag first) and the kind of term a tag
+        # holds comes from one table (_KEYWORDS): this runs over every element of every instance.
+        elements = ds._dict
+        encodings = None
+        for tag, raw in list(elements.items()):
             vr = raw.VR
-            if vr in (None, "UN"):
+            if (vr in _NO_TERM_VRS) and (tag not in _KEYWORD_TAGS):
+                continue  # most elements: a VR that holds no term, in an attribute that names none
+            if isinstance(raw, RawDataElement) and raw.value is None:
+                raw = ds.get_item(tag)  # a deferred read: read it, as get_item does
+                vr = raw.VR
+            if vr is None or vr == "UN":
                 vr = dictionary_vr(tag) or vr
             if vr == "SQ":
                 try:
@@ -157,33 +198,37 @@ class PhiTerms:
                 for item in items:
                     self._collect(item)
                 continue
-            if vr not in ("PN", "DA", "DT") and tag not in _TERM_TAGS:
+            keyword = _KEYWORDS.get(tag, "")
+            if vr not in ("PN", "DA", "DT") and not keyword:
                 continue
-            values = _decoded(ds, raw, vr)
+            if encodings is None and vr in _CHARSET_VRS and getattr(raw, "is_raw", False):
+                try:
+                    encodings = ds._character_set
+                except Exception:
+                    encodings = _UNREADABLE  # its text cannot be decoded
+            values = _decoded(raw, vr, encodings)
             if values is None:
                 continue  # an element that cannot be decoded holds nothing we can match
-            keyword = keyword_for_tag(tag) or ""
-            value = values
+            value = values  # a list of str, stripped: what _text_values would give
             if vr == "PN":
-                for v in (value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
-                          else [value]):
+                for v in value:
                     parts = self.add_name(v)
                     if keyword in NAME_FIELD_KEYWORDS:
                         self.patient_names.update(p for p in parts if len(p) >= 3)
             elif keyword in ID_KEYWORDS and vr != "SQ":
-                for v in _text_values(value):
+                for v in value:
                     if len(v) >= 3:
                         self.ids.add(v)
             elif keyword in PLACE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     if len(v) >= 3:
                         self.places.add(v)
             elif keyword in PHONE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     if sum(c.isdigit() for c in v) >= 5:
                         self.phones.add(v)
             elif vr == "DA" or keyword in DATE_KEYWORDS:
-                for v in _text_values(value):
+                for v in value:
                     try:
                         d = _dates.parse_da(v[:8])
                     except _dates.DateValueError:
@@ -192,7 +237,7 @@ class PhiTerms:
                     if keyword == "PatientBirthDate":
                         self.birth_dates.add(d)
             elif vr == "DT":
-                for v in _text_values(value):
+                for v in value:
                     try:
                         self.dates.add(_dates.parse_da(v[:8]))
                     except _dates.DateValueError:
@@ -202,12 +247,11 @@ class PhiTerms:
         """Add a person name; returns its parts."""
         if value is None or value == "":
             return set()
-        pn = value if isinstance(value, PersonName) else PersonName(str(value))
-        text = str(pn).strip()
+        text = _person_name_text(value).strip()
         found: set[str] = set()
         for group in text.split("="):
             for component in group.split("^"):
-                for part in re.split(r"[\s,.]+", component):
+                for part in _NAME_PART_SPLIT.split(component):
                     part = part.strip().upper()
                     if len(part) >= 2 and part not in _NOT_NAMES and any(c.isalpha() for c in part):
                         found.add(part)
