@@ -359,8 +359,9 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
 def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box]) -> geometry.Box:
     """A word's box; for a reading far taller than readings it holds or that stand beside it within its rows,
     whose other rows lie over image content (Tesseract boxed a line together with the speckle under it: "eh"
-    43 px tall over a 19 px date, "Rapp" 39 px tall after "IMAGI"), the rows of those readings. Not when the
-    other rows are plain ground: then the shorter readings are slivers of the line, and the tall one is whole."""
+    43 px tall over a 19 px date, "Rapp" 39 px tall after "IMAGI"), the rows of those readings: when it is
+    far taller than the frame's usual text, or its other rows lie over image content. Not otherwise: then the
+    shorter readings are slivers of the line, and the tall one is whole."""
     box = geometry.word_box(word)
 
     def of_its_line(o: Word) -> bool:
@@ -370,15 +371,21 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
         gap = max(o.left - word.right, word.left - o.right)
         return 0 <= gap <= o.height and word.top <= o.top and o.bottom <= word.bottom
 
-    inner = [o for o in words if o is not word and 1.5 * o.height < word.height and of_its_line(o)]
+    # the readings that say where the line is: clear ones (a garbage sliver "J" of "RIVERSIDE" does not)
+    inner = [o for o in words if o is not word and 1.5 * o.height < word.height and o.confidence >= 60
+             and _alnum(o.text) >= 2 and of_its_line(o)]
     if not inner:
         return box
     top, bottom = min(o.top for o in inner), max(o.bottom for o in inner)
     cut = [b for b in [(box[0], box[1], box[2], top - box[1]), (box[0], bottom, box[2], geometry.bottom(box) - bottom)]
            if b[3] > 0]
     area = sum(b[2] * b[3] for b in cut)
-    if not area or sum(geometry.share_within(b, content) * b[2] * b[3] for b in cut) < 0.5 * area:
+    if not area:
         return box
+    typical = text_height(words)
+    if not (typical and word.height > 1.5 * typical) and sum(
+            geometry.share_within(b, content) * b[2] * b[3] for b in cut) < 0.5 * area:
+        return box  # a reading of the frame's usual height, its other rows on plain ground: it is the line
     return (box[0], top, box[2], bottom - top)
 
 

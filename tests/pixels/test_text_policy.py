@@ -171,6 +171,11 @@ def test_a_garbage_reading_two_lines_tall_does_not_join_the_lines_into_one_block
     sliver = Word("OCNAECE1", 46, 29, 99, 7, 30)
     boxes = mask_boxes([whole], [Decision(0, True, "phi-term")], 640, 480, around=[sliver])
     assert any(geometry.contains(b, geometry.word_box(whole)) for b in boxes)
+    # nor over content, when what it holds is a garbage sliver ("J" at confidence 0 in "RIVERSIDE")
+    riverside = Word("RIVERSIDE", 6, 36, 71, 10, 96)
+    boxes = mask_boxes([riverside], [Decision(0, True, "phi-term")], 640, 480,
+                       around=[Word("J", 6, 36, 17, 3, 0)], content=[(0, 38, 640, 400)])
+    assert any(geometry.contains(b, geometry.word_box(riverside)) for b in boxes)
 
 
 def test_vocabulary_file_is_readable_and_loaded():

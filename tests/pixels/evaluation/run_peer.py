@@ -1,6 +1,6 @@
 """Score the peer, Microsoft Presidio's DICOM image redactor, on the same evaluation set as py_deid.
 
-    python tests/pixels/evaluation/run_peer.py [--cases NAME ...] [--no-real] [--json FILE]
+    python tests/pixels/evaluation/run_peer.py [--cases NAME ...] [--no-real] [--json FILE] [--seed N]
 
 Runs in an environment of its own, never the project's (Presidio pins its own spaCy and numpy):
 
@@ -48,7 +48,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*")
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--seed", type=int, default=eval_scenes.SEED,
+                    help="draw of the generated set (the same as run_eval.py --seed, for a side-by-side score)")
     args = ap.parse_args(argv)
+    eval_scenes.SEED = args.seed
     cases = eval_scenes.cases(args.cases) + ([] if args.no_real else eval_real.cases(args.cases))
     engine = presidio_engine()
     total, per_case, failed = eval_score.Score(), {}, {}
