@@ -357,11 +357,11 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
 
 
 def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box]) -> geometry.Box:
-    """A word's box; for a reading far taller than readings it holds or that stand beside it within its rows,
-    whose other rows lie over image content (Tesseract boxed a line together with the speckle under it: "eh"
-    43 px tall over a 19 px date, "Rapp" 39 px tall after "IMAGI"), the rows of those readings: when it is
-    far taller than the frame's usual text, or its other rows lie over image content. Not otherwise: then the
-    shorter readings are slivers of the line, and the tall one is whole."""
+    """A word's box; for a reading far taller than clear readings it holds or that stand beside it within its
+    rows (Tesseract boxed a line together with the speckle under it: "eh" 43 px tall over a 19 px date, "Rapp"
+    39 px tall after "IMAGI"), the rows of those readings, when it is far taller than the frame's usual text or
+    its other rows lie over image content. Not otherwise: then the shorter readings are slivers of the line,
+    and the tall one is whole."""
     box = geometry.word_box(word)
 
     def of_its_line(o: Word) -> bool:
