@@ -56,6 +56,16 @@ class NativeCodecs:
     def requirement(self, ts: str) -> str:
         return requirement(ts)
 
+    @property
+    def arrays(self):
+        """numpy, for the core's array work (rendering, the text screen); None without it. Imported when a
+        frame store is opened, not before: with --pixels off nothing loads it."""
+        try:
+            import numpy
+        except ImportError:
+            return None
+        return numpy
+
     def can_decode(self, transfer_syntax: str) -> bool:
         if transfer_syntax in _JPEG_DCT:
             return self.available()  # our own decoder stands behind pydicom's plugins

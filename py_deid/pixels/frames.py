@@ -23,8 +23,9 @@ class FrameStore:
     ServiceUnavailable) naming the transfer syntax and, where the host knows it, the package to install.
     """
 
-    def __init__(self, info: PixelInfo, backend: backends.Backend) -> None:
+    def __init__(self, info: PixelInfo, backend: backends.Backend, numpy=None) -> None:
         self.info = info
+        self.numpy = numpy  # the host's numpy module, if it has one: rendering and the text screen use it
         self._backend = backend
         self._gray: dict[tuple, bytes] = {}
         self.masked: dict[int, list[Box]] = {}  # frame -> rectangles actually blanked
@@ -46,7 +47,7 @@ class FrameStore:
             if require_decoder and ts not in JPEG_DCT and (codecs is None or not codecs.can_decode(ts)):
                 raise backends.missing_decoder(codecs, ts)
             backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs)
-        return cls(info, backend)
+        return cls(info, backend, getattr(codecs, "arrays", None))
 
     @property
     def count(self) -> int:
@@ -89,7 +90,8 @@ class FrameStore:
         if gray is None:
             buf, offset, layout, work = self._backend.view(index)
             exclude = background_for(work, work.photometric)[0] if work.samples == 1 else None
-            gray = render.gray_frame(buf, offset, layout, work, window=window, invert=invert, exclude=exclude)
+            gray = render.gray_frame(buf, offset, layout, work, window=window, invert=invert, exclude=exclude,
+                                     numpy=self.numpy)
             if len(self._gray) >= 4:
                 self._gray.pop(next(iter(self._gray)))
             self._gray[key] = gray

@@ -11,6 +11,11 @@ to 0 and 255, so text drawn at the extreme values is pure white/black whatever t
 (a narrow clinical window can saturate the anatomy around text and hide it). The mask fill value is left out
 of that range so that a re-read after masking sees the image the same way. "header" uses Window Center/Width;
 a (center, width) pair in modality units is used as given.
+
+`numpy`: the numpy module, when the host has it (the native host's codec service hands it over as `arrays`;
+the core imports no host library). Grayscale then renders with one table look-up per pixel in numpy, the same
+bytes as the pure-Python path (tests/pixels/test_render.py compares them); without it (the browser) the
+pure-Python path runs.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ _LUMA_B = bytes(round(v * 0.114) for v in range(256))
 
 
 def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="auto", invert: bool = False,
-               exclude: int | None = None) -> bytes:
+               exclude: int | None = None, numpy=None) -> bytes:
     """The whole frame as rows*columns bytes of 8-bit gray. `exclude`: a stored value left out of "auto"."""
     frame = bytes(memoryview(buf)[offset:offset + layout.frame_length])
     photometric = info.photometric
-    if photometric == "PALETTE COLOR":
+    if numpy is not None and info.samples == 1 and photometric != "PALETTE COLOR":
+        out = _mono_numpy(numpy, frame, layout, info, window, exclude)
+    elif photometric == "PALETTE COLOR":
         out = _palette(frame, layout, info)
     elif info.samples == 1:
         out = _mono(frame, layout, info, window, exclude)
@@ -162,6 +169,70 @@ def _mono(frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | 
     if layout.bps == 1 and not info.signed:
         return frame.translate(bytes(table))
     return bytes(map(table.__getitem__, values))
+
+
+def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclude: int | None) -> bytes:
+    """_mono with numpy: the gray value of each distinct stored sample by the same formula (float64, the same
+    operations in the same order as Python's floats), then one look-up per pixel."""
+    kind = "i" if info.signed else "u"
+    dtype = np.dtype(f"{'<' if layout.little else '>'}{kind}{layout.bps}")
+    raw = np.frombuffer(frame, dtype=dtype, count=layout.rows * layout.columns)
+    bits, shift = info.bits_stored, info.shift
+    if not raw.size:
+        return b""
+    if not shift:
+        # Clean samples (every one within Bits Stored, the excluded value not at an end): a table over the
+        # value range, as _plain_range has it
+        vmin, vmax = int(raw.min()), int(raw.max())
+        lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+        if lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax) and vmax - vmin < 1 << 20:
+            values = np.arange(vmin, vmax + 1, dtype=np.int64)
+            gray = _gray_numpy(np, values, info, window, None)
+            return gray[raw.astype(np.int64) - vmin].tobytes()
+    if layout.bps <= 2:
+        # a table over every possible container value, indexed by the unsigned view of the samples
+        width = 8 * layout.bps
+        index = raw.view(f"{dtype.byteorder}u{layout.bps}")
+        counts = np.bincount(index, minlength=1 << width)
+        present = np.flatnonzero(counts)  # unsigned container values present
+        values = present.astype(np.int64)
+        if info.signed:
+            values = np.where(values >= 1 << (width - 1), values - (1 << width), values)
+    else:
+        present, index = np.unique(raw, return_inverse=True)
+        values = present.astype(np.int64)
+    decoded = (values >> shift) & ((1 << bits) - 1)
+    if info.signed:
+        decoded = np.where(decoded & (1 << (bits - 1)), decoded - (1 << bits), decoded)
+    gray = _gray_numpy(np, decoded, info, window, exclude)
+    if layout.bps <= 2:
+        table = np.zeros(1 << (8 * layout.bps), dtype=np.uint8)
+        table[present] = gray
+        return table[index].tobytes()
+    return gray[index.reshape(-1)].tobytes()
+
+
+def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None):
+    """The gray value (uint8) of each decoded sample value in `decoded`."""
+    modality = decoded * info.rescale_slope + info.rescale_intercept
+    if window == "header" and info.window is not None:
+        window = info.window
+    if isinstance(window, tuple):
+        center, width = window
+        lo, hi = center - width / 2, center + width / 2
+    else:
+        kept = modality if exclude is None else modality[decoded != exclude]
+        if not len(kept):
+            kept = modality
+        lo, hi = kept.min().item(), kept.max().item()
+        if hi <= lo:
+            hi = lo + 1
+    span = hi - lo
+    m = modality.astype(np.float64)
+    g = np.where(m <= lo, 0.0, np.where(m >= hi, 255.0, (m - lo) * 255 / span + 0.5)).astype(np.int64)
+    if info.photometric == "MONOCHROME1":
+        g = 255 - g
+    return g.astype(np.uint8)
 
 
 # ---- 16-bit grayscale by high-byte groups --------------------------------------------------------------

@@ -147,10 +147,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         counts.update({"frames_screened": 0, "frames_with_text": 0})
     seen: dict[tuple, dict] = {}
     closer: dict[tuple, bool] = {}  # (box, its pixels' digest) -> a closer look confirmed technical text
+    screens: dict[bytes, list] = {}  # a cine's frames with the same stored pixels are screened once
     for i in range(store.count):
         if screened:
             counts["frames_screened"] += 1
-            pieces = text_presence.candidate_pieces(store.render(i))
+            pieces = _screen(store, i, screens)
             if not pieces:
                 _mask_frame(store, i, list(fixed), counts, outcome)
                 continue
@@ -264,6 +265,17 @@ def _on_line(a, b) -> bool:
 def _within(box, content) -> bool:
     """Whether half of `box` or more lies in image content (content is many tiles: a box can span several)."""
     return geometry.share_within(box, content) >= 0.5
+
+
+def _screen(store, i: int, screens: dict) -> list:
+    """The text screen's pieces on frame i (numpy when the host has it: the same pieces); a frame whose stored
+    pixels equal an earlier frame's gets that frame's pieces without rendering or screening again."""
+    if store.count == 1:
+        return text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+    key = store.region_digest(i, (0, 0, store.info.columns, store.info.rows))
+    if key not in screens:
+        screens[key] = text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+    return list(screens[key])
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,

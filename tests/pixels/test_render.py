@@ -221,11 +221,11 @@ def test_real_files_render_like_pydicom(samples, px_factory, px_artifacts, name)
 
 
 @pytest.mark.parametrize("case", range(12))
-def test_16_bit_rendering_matches_the_window_formula(px_factory, case):
-    """16-bit grayscale renders by high-byte groups (a translate per group); the result is the window formula
-    computed per pixel with numpy: signed and unsigned, 10 to 16 bits stored, either byte order, MONOCHROME1,
-    rescale, "auto" (without the fill value), "header" and explicit windows, few and many (> 24: the per-pixel
-    path) high bytes."""
+def test_16_bit_rendering_matches_the_window_formula(px_factory, px_codecs, case):
+    """16-bit grayscale renders by high-byte groups (a translate per group), or with the host's numpy (a table
+    look-up per pixel); both give the window formula computed per pixel with numpy: signed and unsigned, 10 to
+    16 bits stored, either byte order, MONOCHROME1, rescale, "auto" (without the fill value), "header" and
+    explicit windows, few and many (> 24: the per-pixel path) high bytes."""
     rng = np.random.default_rng(case)
     signed, stored = bool(case % 2), [10, 12, 14, 16, 16, 12][case % 6]
     lo_v, hi_v = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
@@ -238,7 +238,9 @@ def test_16_bit_rendering_matches_the_window_formula(px_factory, case):
     slope, intercept = [(1.0, 0.0), (1.0, -1024.0), (0.5, 3.0), (-1.0, 1000.0)][case % 4]
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     ds.WindowCenter, ds.WindowWidth = 300, 800
-    store = _store(px_factory.reread(ds))
+    ds = px_factory.reread(ds)
+    store, with_numpy = _store(ds), _store(ds, px_codecs)
+    assert store.numpy is None and with_numpy.numpy is np
     m = arr.astype(np.float64) * slope + intercept
     fill = hi_v if photometric == "MONOCHROME1" else lo_v  # the mask's fill value is left out of "auto"
     shown = m[arr != fill] if (arr != fill).any() else m
@@ -250,3 +252,43 @@ def test_16_bit_rendering_matches_the_window_formula(px_factory, case):
         if photometric == "MONOCHROME1":
             want = 255 - want
         assert np.array_equal(_gray(store.render(0, window=window)), want.astype(np.uint8)), window
+        assert np.array_equal(_gray(with_numpy.render(0, window=window)), want.astype(np.uint8)), window
+
+
+@pytest.mark.parametrize("case", range(16))
+def test_grayscale_renders_the_same_with_and_without_numpy(px_factory, px_codecs, case):
+    """The native host renders grayscale with numpy, the browser without: the same bytes for 8, 16 and 32 bits
+    allocated, signed or not, samples with bits outside Bits Stored, a high bit below the top, rescale,
+    MONOCHROME1, every window, inverted, with the fill value left out of "auto"."""
+    from py_deid.pixels import render
+    from py_deid.pixels.info import background_for
+
+    rng = np.random.default_rng(100 + case)
+    allocated = [8, 16, 32, 16][case % 4]
+    signed = bool(case // 4 % 2)
+    stored = {8: [8, 7], 16: [12, 16], 32: [32, 20]}[allocated][case // 8 % 2]
+    high = stored - 1 if case % 3 else allocated - 1  # a high bit at the top: the stored bits shifted up
+    kind = f"{'i' if signed else 'u'}{allocated // 8}"
+    info = np.iinfo(kind)
+    lo_v, hi_v = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
+    arr = rng.integers(lo_v, hi_v + 1, size=(30, 41)).astype(np.int64)
+    arr[:3, :5] = lo_v  # the fill value
+    if high != stored - 1:
+        arr = arr << (high + 1 - stored)
+    if case % 5 == 0:  # bits outside Bits Stored set in some samples (an overlay in the unused bits)
+        arr[5:9, 7:20] = rng.integers(info.min, info.max, size=(4, 13))
+    ds = px_factory.dataset(arr.astype(kind), "MONOCHROME1" if case % 2 else "MONOCHROME2", bits_stored=stored,
+                            signed=signed, ts=[LE, BE][case // 2 % 2])
+    ds.HighBit = high
+    ds.RescaleSlope, ds.RescaleIntercept = [(1.0, 0.0), (2.0, -1024.0), (0.25, 3.5), (1.0, 7.0)][case % 4]
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds = px_factory.reread(ds)
+    store = _store(ds)
+    buf, offset, layout, work = store.view(0)
+    exclude = background_for(work, work.photometric)[0]
+    for window in ("auto", "header", (10.0, 300.5)):
+        for invert in (False, True):
+            want = render.gray_frame(buf, offset, layout, work, window=window, invert=invert, exclude=exclude)
+            got = render.gray_frame(buf, offset, layout, work, window=window, invert=invert, exclude=exclude,
+                                    numpy=np)
+            assert got == want, (window, invert)

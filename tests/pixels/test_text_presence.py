@@ -241,11 +241,13 @@ def test_text_at_the_screens_edges_is_found_where_it_is(name, px_factory):
     assert text_presence.has_text(gray)
     assert all(any(geometry.intersects(line, geometry.grow(b, 2)) for line in lines) for b in boxes), lines
     assert text_presence.candidate_pieces(gray) == _oracle_pieces(gray)
+    assert text_presence.candidate_pieces(gray, numpy=np) == _oracle_pieces(gray)
 
 
 def test_the_screen_finds_exactly_what_counting_every_row_finds(samples, px_codecs):
     """The screen counts strokes only on rows its quiet-row rule leaves open: on random images, drawn text of
-    every size and real frames its pieces are those of the full count (the numpy oracle above)."""
+    every size and real frames its pieces are those of the full count (the numpy oracle above); so does the
+    screen given the host's numpy (quiet rows from column extremes, every open column counted at once)."""
     import numpy as np
     import pydicom
     from PIL import Image, ImageDraw, ImageFont
@@ -255,7 +257,7 @@ def test_the_screen_finds_exactly_what_counting_every_row_finds(samples, px_code
 
     rng = np.random.default_rng(3)
     images = []
-    for k in range(60):
+    for k in range(90):
         w, h = int(rng.integers(8, 300)), int(rng.integers(6, 200))
         kind = k % 4
         if kind == 0:
@@ -288,5 +290,59 @@ def test_the_screen_finds_exactly_what_counting_every_row_finds(samples, px_code
         want = _oracle_pieces(gray)
         assert text_presence.candidate_pieces(gray) == want
         assert text_presence.candidate_pieces(gray, first_only=True) == want[:1]
+        assert text_presence.candidate_pieces(gray, numpy=np) == want
+        assert text_presence.candidate_pieces(gray, first_only=True, numpy=np) == want[:1]
         found += bool(want)
     assert 10 < found < len(images)  # both kinds are there
+
+
+def test_a_cine_screens_each_distinct_frame_once_with_the_same_outcome(px_factory, px_codecs, ocr_engine,
+                                                                      ocr_drive, monkeypatch):
+    """Frames whose stored pixels repeat an earlier frame's take that frame's screen: a cine of a still image
+    with one changed frame is screened twice, and the outcome is what screening every frame gives (the text on
+    the repeated frames is read and masked on each of them)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from py_deid import pixels
+    from py_deid.options import Settings
+    from py_deid.phi import PhiTerms
+    from py_deid.pixels import step
+
+    rng = np.random.default_rng(11)
+    still = rng.integers(0, 90, size=(160, 320)).astype(np.uint8)
+    still[60:100, 100:220] = 150  # a plain structure: no line of glyphs
+    moved = np.roll(still, 9, axis=1)
+    im = Image.fromarray(still.copy())
+    ImageDraw.Draw(im).text((20, 20), "OKAFOR AHMED 1961", fill=255, font=ImageFont.load_default(size=14))
+    text = np.asarray(im)
+
+    def run(frames, reuse):
+        calls = []
+        real = text_presence.candidate_pieces
+
+        def counted(image, **kw):
+            calls.append(image.pixels)
+            return real(image, **kw)
+        monkeypatch.setattr(text_presence, "candidate_pieces", counted)
+        if not reuse:
+            monkeypatch.setattr(step, "_screen", lambda store, i, screens: text_presence.candidate_pieces(
+                store.render(i), numpy=store.numpy))
+        ds = px_factory.dataset(np.stack(frames), "MONOCHROME2", frames=len(frames))
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR: screened
+        ds.Modality = "MR"
+        ds = px_factory.reread(ds)
+        ts = str(ds.file_meta.TransferSyntaxUID)
+        out = ocr_drive(pixels.clean(ds, Settings(), PhiTerms.from_dataset(ds), transfer_syntax=ts,
+                                     codecs=px_codecs), ocr_engine)
+        monkeypatch.undo()
+        return out, len(calls)
+
+    out, calls = run([still, still, moved, still, still], True)
+    assert out.reason == "no-text-found" and out.counts["frames_screened"] == 5 and calls == 2
+    frames = [text, still, text, text, still]
+    out, calls = run(frames, True)
+    every, every_calls = run(frames, False)
+    assert calls == 2 and every_calls == 5
+    assert out.counts["frames_with_text"] == every.counts["frames_with_text"] == 3
+    assert out.frames == every.frames and sorted(out.frames) == [0, 2, 3]
