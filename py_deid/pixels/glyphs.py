@@ -42,6 +42,18 @@ def _runs(row: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def _median(rows: list[bytes]) -> int:
+    """The median value of the rows' pixels: the ground of a window (its ink is the lesser part). Not its most
+    common value: flat ink on a noisy ground is more common than any one value of the noise."""
+    counts = Counter(b"".join(rows))
+    half, seen = sum(counts.values()) // 2, 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen > half:
+            return value
+    return 0
+
+
 class Glyphs:
     """Snaps boxes of one rendered frame to the glyphs they hold (see the module's doc)."""
 
@@ -91,18 +103,10 @@ class Glyphs:
         wx, wy, ww, wh = window
         px = img.pixels
         rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
-        # The background: the window's median (its ink is the lesser part). Not its most common value: flat
-        # ink on a noisy ground is more common than any one value of the noise.
         ix0, iy0 = inner[0] - wx, inner[1] - wy
         ix1, iy1 = ix0 + inner[2], iy0 + inner[3]
         if table is None:
-            counts = Counter(b"".join(rows))
-            half, seen, background = (ww * wh) // 2, 0, 0
-            for value in sorted(counts):
-                seen += counts[value]
-                if seen > half:
-                    background = value
-                    break
+            background = _median(rows)
             contrast = 0
             for r in range(iy0, iy1):
                 seg = rows[r][ix0:ix1]
@@ -215,13 +219,7 @@ class Glyphs:
         width, px = self.image.width, self.image.pixels
         window = geometry.clip(geometry.grow(inner, h, h), width, self.image.height)
         wx, wy, ww, wh = window
-        counts = Counter(b"".join(px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)))
-        half, seen, background = (ww * wh) // 2, 0, 0
-        for value in sorted(counts):
-            seen += counts[value]
-            if seen > half:
-                background = value
-                break
+        background = _median([px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)])
         rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
         contrast = max(max(max(r) - background, background - min(r)) for r in rows)
         if contrast < MIN_CONTRAST:
