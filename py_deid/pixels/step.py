@@ -181,14 +181,15 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             _count(counts, dec)
             _remember(seen, i, words, dec)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
-        # text is expected (the indications). A screened image has its found lines read, and the readings
-        # decided, but unread ink there is not masked: on images without text the screen's false alarms are
-        # anatomy (measured: 3 of 26 real CT/MR frames would lose 0.4-1.1% of their pixels). In phi mode the
-        # same holds outside image content, for glyphs on a plain ground: text there that OCR cannot read at all
-        # may be a name or a date (a 10 px light-grey banner no reading boxed), and nothing shows it is not;
-        # over anatomy or speckle it stays.
-        # On a screened image unread ink beside masked text on its line is masked all the same: that line is
-        # text, not anatomy (an NM banner in 7 px type read as "ISSA" and slivers).
+        # text is expected (the indications); over image content only where it is shaped like text (speckle
+        # breaks into grains). A screened image has its found lines read, and the readings decided, but unread
+        # ink there is not masked: on images without text the screen's false alarms are anatomy (measured: 3 of
+        # 26 real CT/MR frames would lose 0.4-1.1% of their pixels). In phi mode the same holds outside image
+        # content, for glyphs on a plain ground: text there that OCR cannot read at all may be a name or a date
+        # (a 10 px light-grey banner no reading boxed), and nothing shows it is not; over anatomy or speckle it
+        # stays. Either way, unread ink is masked where it is text beyond doubt: beside masked text on its line
+        # (an NM banner in 7 px type read as "ISSA" and slivers), or two or more whole words shaped like text
+        # side by side.
         if settings.text in UNREAD_MODES:
             unread = text_presence.ink_outside(store.render(i), pieces,
                                                settled_boxes(readings, decisions, glyphs.snap, content))
