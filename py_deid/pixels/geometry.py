@@ -141,6 +141,14 @@ def near(a: Box, b: Box, factor: float = 2.5) -> bool:
     return dx <= 4 * factor * h and dy <= factor * h
 
 
+def shares_a_row(a: Box, b: Box, reach: float = 3) -> bool:
+    """Two boxes sharing a row (one is enough: either may be a sliver of a line), within `reach` text heights
+    across."""
+    shared = min(bottom(a), bottom(b)) - max(a[1], b[1])
+    gap = max(a[0], b[0]) - min(right(a), right(b))
+    return shared > 0 and gap <= reach * max(a[3], b[3])
+
+
 def share_within(box: Box, boxes: Sequence[Box]) -> float:
     """The share of `box` that lies in the union of `boxes` (which may overlap: tiles of image content), judged
     on a grid of 8 x 8 points over the box."""

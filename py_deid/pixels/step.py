@@ -201,13 +201,13 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
             # type taken for texture).
             shaped = [u for u in unread if glyphs.snap_clean(u)[1] and glyphs.text_shaped(u)]
-            worded = [u for u in shaped if any(o is not u and _on_line(u, o) for o in shaped)]
+            worded = [u for u in shaped if any(o is not u and geometry.shares_a_row(u, o) for o in shaped)]
             if screened:  # beside masked text, or beside unread ink that is (the rest of that line)
                 taken = [u for u in unread if beside_masked(u, readings, decisions)]
                 taken += [u for u in worded if u not in taken]
                 rest = [u for u in unread if u not in taken]
                 while rest:
-                    more = [u for u in rest if any(_on_line(u, t) for t in taken)]
+                    more = [u for u in rest if any(geometry.shares_a_row(u, t) for t in taken)]
                     if not more:
                         break
                     taken += more
@@ -256,13 +256,6 @@ def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
     return geometry.union(found + [box]) if found else snapped or box
 
 
-def _on_line(a, b) -> bool:
-    """Two boxes sharing a row, within three text heights across (beside_masked's rule between unread boxes)."""
-    shared = min(geometry.bottom(a), geometry.bottom(b)) - max(a[1], b[1])
-    gap = max(a[0], b[0]) - min(geometry.right(a), geometry.right(b))
-    return shared > 0 and gap <= 3 * max(a[3], b[3])
-
-
 def _within(box, content) -> bool:
     """Whether half of `box` or more lies in image content (content is many tiles: a box can span several)."""
     return geometry.share_within(box, content) >= 0.5
@@ -299,10 +292,10 @@ def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher:
 
 
 def _line_groups(boxes: list) -> list[list]:
-    """Boxes in chains of _on_line neighbours, in their order."""
+    """Boxes in chains of boxes sharing a row (geometry.shares_a_row), in their order."""
     groups: list[list] = []
     for b in boxes:
-        joined = [g for g in groups if any(_on_line(b, o) for o in g)]
+        joined = [g for g in groups if any(geometry.shares_a_row(b, o) for o in g)]
         merged = [o for g in joined for o in g] + [b]
         groups = [g for g in groups if g not in joined] + [merged]
     return groups

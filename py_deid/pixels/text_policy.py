@@ -487,15 +487,8 @@ def beside_masked(box: geometry.Box, readings: Sequence[Sequence[Word]],
                   decisions: Sequence[Sequence[Decision]]) -> bool:
     """Whether a masked word of the frame's readings shares a row with `box`, within 3 text heights across (a
     row, not half the height: the masked read may be a sliver of the line)."""
-    for r, ds in zip(readings, decisions):
-        for d in ds:
-            if d.mask:
-                o = geometry.word_box(r[d.index])
-                shared = min(geometry.bottom(box), geometry.bottom(o)) - max(box[1], o[1])
-                gap = max(box[0], o[0]) - min(geometry.right(box), geometry.right(o))
-                if shared > 0 and gap <= 3 * max(box[3], o[3]):
-                    return True
-    return False
+    return any(d.mask and geometry.shares_a_row(box, geometry.word_box(r[d.index]))
+               for r, ds in zip(readings, decisions) for d in ds)
 
 
 def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:
