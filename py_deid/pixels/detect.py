@@ -1,13 +1,15 @@
 """Reading the text of every frame with OCR, and reading again only what changed.
 
-Two readings of each frame, kept apart (each is a consistent reading of the lines; text_policy decides on
+Readings of each frame, kept apart (each is a consistent reading of the lines; text_policy decides on
 both and masks what either says must go):
 1. the whole frame, enlarged smoothly (8-10 px annotation fonts become legible); the frame once more with its
    image content (speckle, anatomy) painted over, because Tesseract's layout analysis swallows text that sits
    right next to an image; and every banner band on its own: Tesseract thresholds an image globally, so light
    text on a grey title bar over a black ultrasound frame disappears unless the bar is read by itself;
 2. a second look at the text lines found, enlarged twice as much, with room around them: it catches the words
-   the first reading garbled or missed at the start of a line (a name is rarely read wrong twice).
+   the first reading garbled or missed at the start of a line (a name is rarely read wrong twice);
+3. a line that crosses a banner band's edge (half on the grey bar, half on the frame), read once more with
+   each side measured from its own background: the band's reading and the frame's each see half glyphs.
 
 Multi-frame: the frame is cut into tiles whose pixels are digested (FrameStore.region_digest). A tile whose
 digest equals the one it had in the previous frame holds the same pixels, so the words read there are reused;
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from ..hosts.services import GrayImage, OcrRequest, Word
 from . import geometry
 from .geometry import Box
-from .ocr_image import blank, edge_value, enlarge, pad, textured_tiles
+from .ocr_image import blank, edge_value, enlarge, flattened, pad, straddling, textured_tiles
 
 Readings = list[list[Word]]
 Reading = Generator[OcrRequest, list[Word], list[Word]]
@@ -122,7 +124,7 @@ class FrameReader:
         self._tiles = [(x, y, min(self.tile, self.width - x), min(self.tile, self.height - y))
                        for y in range(0, self.height, self.tile) for x in range(0, self.width, self.tile)]
         self._digests: list[bytes] | None = None
-        self._readings: Readings = [[], []]
+        self._readings: Readings = [[], [], []]
         self._bands: list[Box] | None = None
         self.textured: list[Box] = []  # tiles of image content (speckle, anatomy) in the last frame read
         self._first_done = False
@@ -191,17 +193,17 @@ class FrameReader:
         """The readings of the given regions of frame i only (a screened frame's candidate lines): nothing of
         an earlier frame is carried over, so a region is never taken as read when its pixels changed."""
         self.stats.frames += 1
-        self._readings = [[], []]
+        self._readings = [[], [], []]
         self._digests = None
         yield from self._read_area(i, rects, full=False)
         self._first_done = True
         return [list(r) for r in self._readings]
 
     def _read_area(self, i: int, rects: list[Box], full: bool) -> Generator[OcrRequest, list[Word], None]:
-        first, second = ([], []) if full else self._readings
+        first, second, across = ([], [], []) if full else self._readings
         if not full:  # second-look words of a changed area are looked at again below (or are gone)
-            second = [w for w in second
-                      if not any(geometry.contains(r, geometry.word_box(w)) for r in rects)]
+            second, across = ([w for w in words if not any(geometry.contains(r, geometry.word_box(w)) for r in rects)]
+                              for words in (second, across))
         if self._bands is None:  # found on the first frame read, whole (a cine's bars do not move)
             self._bands = banner_bands(self.store.render(i, box=None, scale=1))
         for rect in rects:
@@ -221,6 +223,13 @@ class FrameReader:
         for band in self._bands or ():
             if full or any(geometry.intersects(band, r) for r in rects):
                 first = _merge(first, (yield from self._read(i, band, self.factor, self.psm)), band)
+                # A line across the band's edge, half on the bar and half on the frame, read as one line:
+                # a reading of its own (the band's reading and the frame's each saw half glyphs).
+                frame = self.store.render(i, box=None, scale=1)
+                for rect, bg_band, bg_other, edge, band_above in straddling(frame, band):
+                    if full or any(geometry.intersects(rect, r) for r in rects):
+                        image = flattened(frame, rect, edge, bg_band, bg_other, band_above)
+                        across = _merge(across, (yield from self._read(i, rect, self.factor, self.psm, image)), rect)
         if self.second_look:
             blocks = line_blocks(first, self.width, self.height, self.settled)
             if not full:
@@ -228,7 +237,7 @@ class FrameReader:
             factor = min(4, 2 * self.factor)
             for block in blocks:
                 second = _merge(second, (yield from self._read(i, block, factor, self.psm)), block)
-        self._readings = [first, second]
+        self._readings = [first, second, across]
 
     def _without_bands(self, rect: Box, image: GrayImage) -> GrayImage | None:
         """The rectangle with the banner bands it only partly holds painted in the rest's background (the bands

@@ -108,3 +108,66 @@ def blank(image: GrayImage, boxes, value: int) -> GrayImage:
         for r in range(y, y + bh):
             out[r * w + x:r * w + x + bw] = fill
     return GrayImage(w, image.height, bytes(out))
+
+
+_INK_FROM = 40  # levels from a row's background that count as ink where two backgrounds meet
+
+
+def _row_median(px: bytes, w: int, rows: range) -> int:
+    sample = sorted(b"".join(px[r * w:(r + 1) * w:4] for r in rows))
+    return sample[len(sample) // 2] if sample else 0
+
+
+def _ink_table(background: int) -> bytes:
+    return bytes(1 if abs(v - background) > _INK_FROM else 0 for v in range(256))
+
+
+def _ink_columns(row: bytes, table: bytes) -> int:
+    """The columns of a row holding ink, as the bits of an integer."""
+    return int.from_bytes(row.translate(table), "little")
+
+
+def straddling(image: GrayImage, band: tuple, limit: int = 32) -> list[tuple[tuple, int, int, int, bool]]:
+    """Text lines that cross an edge of a band (a grey bar's last rows and the dark frame under it): each as
+    (the rows it spans, full width; the band's background; the other side's; the edge row; whether the band
+    is above it). Read as they are, such a line is two half lines, neither legible whatever the threshold;
+    `flattened` makes it one."""
+    w, h, px = image.width, image.height, image.pixels
+    _, y, _, bh = band
+    out = []
+    for edge, inside, outside in ((y + bh, range(y, y + bh), range(y + bh, min(h, y + bh + limit))),
+                                  (y, range(y, y + bh), range(max(0, y - limit), y))):
+        if not outside or not 0 < edge < h:
+            continue
+        bg_in, bg_out = _row_median(px, w, inside), _row_median(px, w, outside)
+        t_in, t_out = _ink_table(bg_in), _ink_table(bg_out)
+        below = edge == y + bh
+        row_in, row_out = (edge - 1, edge) if below else (edge, edge - 1)
+        a = _ink_columns(px[row_in * w:(row_in + 1) * w], t_in)
+        b = _ink_columns(px[row_out * w:(row_out + 1) * w], t_out)
+        if bin(a & (b | b << 8 | b >> 8)).count("1") < 2:  # glyphs that go on across the edge
+            continue
+        def inked(r: int) -> bool:
+            table = t_in if (r < edge) == below else t_out
+            return bin(_ink_columns(px[r * w:(r + 1) * w], table)).count("1") >= 2
+        top, bottom = edge - 1, edge
+        while top > max(0, edge - limit) and inked(top - 1):
+            top -= 1
+        while bottom < min(h, edge + limit) - 1 and inked(bottom + 1):
+            bottom += 1
+        top, bottom = max(0, top - 3), min(h - 1, bottom + 3)
+        out.append(((0, top, w, bottom - top + 1), bg_in, bg_out, edge, below))
+    return out
+
+
+def flattened(image: GrayImage, rect: tuple, edge: int, bg_band: int, bg_other: int, band_above: bool) -> GrayImage:
+    """The rectangle with each side of the edge measured from its own background: dark ink on white on both
+    sides, so that one threshold serves a line half on a grey bar and half on black."""
+    w, px = image.width, image.pixels
+    x, y, rw, rh = rect
+    tables = {bg: bytes(255 - min(255, 3 * abs(v - bg)) for v in range(256)) for bg in {bg_band, bg_other}}
+    rows = []
+    for r in range(y, y + rh):
+        in_band = (r < edge) == band_above
+        rows.append(px[r * w + x:r * w + x + rw].translate(tables[bg_band if in_band else bg_other]))
+    return GrayImage(rw, rh, b"".join(rows))
