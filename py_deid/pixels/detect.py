@@ -229,7 +229,9 @@ class FrameReader:
                 for rect, bg_band, bg_other, edge, band_above in straddling(frame, band):
                     if full or any(geometry.intersects(rect, r) for r in rects):
                         image = flattened(frame, rect, edge, bg_band, bg_other, band_above)
-                        across = _merge(across, (yield from self._read(i, rect, self.factor, self.psm, image)), rect)
+                        words = yield from self._read(i, rect, self.factor, self.psm, image)
+                        # only what crosses the edge: a line of the bar cut by the strip reads as garbage
+                        across = _merge(across, [w for w in words if w.top < edge < w.top + w.height], rect)
         if self.second_look:
             blocks = line_blocks(first, self.width, self.height, self.settled)
             if not full:
