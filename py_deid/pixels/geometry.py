@@ -160,3 +160,9 @@ def share_within(box: Box, boxes: Sequence[Box]) -> float:
     inside = sum(any(c[0] <= px < c[0] + c[2] and c[1] <= py < c[1] + c[3] for c in near) for px, py in points)
     return inside / len(points)
 
+
+def mostly_within(box: Box, boxes: Sequence[Box]) -> bool:
+    """Whether half of `box` or more lies in the union of `boxes` (image content is many tiles: a word can
+    span several, each holding less than half of it)."""
+    return share_within(box, boxes) >= 0.5
+

@@ -214,9 +214,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     rest = [u for u in rest if u not in more]
                 unread = taken
             if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
-                unread = [u for u in unread if u in worded or glyphs.snap_clean(u)[1] and not _within(u, content)]
+                unread = [u for u in unread if u in worded or glyphs.snap_clean(u)[1] and not geometry.mostly_within(u, content)]
             else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
-                unread = [u for u in unread if not _within(u, content) or glyphs.text_shaped(u)]
+                unread = [u for u in unread if not geometry.mostly_within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
             boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]
@@ -254,11 +254,6 @@ def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
             if at and whole:
                 found.append(at)
     return geometry.union(found + [box]) if found else snapped or box
-
-
-def _within(box, content) -> bool:
-    """Whether half of `box` or more lies in image content (content is many tiles: a box can span several)."""
-    return geometry.share_within(box, content) >= 0.5
 
 
 def _screen(store, i: int, screens: dict) -> list:

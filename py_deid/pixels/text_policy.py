@@ -116,8 +116,7 @@ def _is_noise(i: int, words: Sequence[Word], clinical: Sequence[geometry.Box], h
         return True
     # In image content (an ultrasound region, or tiles the reader found textured) letters are read in speckle:
     # a read there is text only when it is sure, or stands in a line or column of sure words.
-    box = geometry.word_box(word)
-    inside = any(geometry.intersection_area(c, box) >= 0.5 * box[2] * box[3] for c in clinical)
+    inside = geometry.mostly_within(geometry.word_box(word), clinical)
     return inside and ((n <= 4 and word.confidence < 35) or (word.confidence < 90 and _isolated(i, words, 3, 2.5)))
 
 
@@ -203,8 +202,7 @@ def doubtful(word: Word, vocabulary: Vocabulary, content: Sequence[geometry.Box]
     text = normalise(word.text).strip(_TRIM).lower()
     if not 3 <= len(text) <= 12 or sum(c.isdigit() for c in text) > vocabulary.max_digits:
         return False
-    box = geometry.word_box(word)
-    if any(geometry.intersection_area(c, box) >= 0.5 * box[2] * box[3] for c in content):
+    if geometry.mostly_within(geometry.word_box(word), content):
         return False
     letters = re.match(r"[^\W\d_]*", text).group(0)
     return any(c.isdigit() for c in text) or any(
@@ -466,8 +464,7 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
             snapped = snap(wb) if snap else None
-            if d.reason == "noise" and not any(
-                    geometry.intersection_area(c, wb) >= 0.5 * wb[2] * wb[3] for c in content):
+            if d.reason == "noise" and not geometry.mostly_within(wb, content):
                 word = r[d.index]
                 # Nor is, outside image content, a sliver (a box less than 0.6 of the glyphs' height: OCR read
                 # a band of 7 px type as "MARTIAATE" 4 px high) or garbage (three characters or more, confidence
