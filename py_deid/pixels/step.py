@@ -22,6 +22,7 @@ from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
+from .line_rest import rest_of_lines
 from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
                           beside_masked, rest_of_terms,
                           settled_boxes, settled_by)
@@ -180,6 +181,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
+        # Where a masked word's line goes on over image content in strokes like its own, unread (line_rest).
+        boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
+            glyphs.image, [glyphs.snap_or_keep(geometry.word_box(words[d.index]))
+                           for words, dec in zip(readings, decisions) for d in dec if d.mask],
+            [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
+            content)) if b]
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications); over image content only where it is shaped like text (speckle
         # breaks into grains). A screened image has its found lines read, and the readings decided, but unread

@@ -1,0 +1,129 @@
+"""The rest of a masked line over image content: strokes that go on beside a masked word where no reading
+boxed them and the text screen did not find them.
+
+A date written across the edge of anatomy ("23-JAN-2019" with "-JAN-" over bright tissue) is read in part
+("2019"); the rest is neither read (Tesseract's layout analysis takes it for part of the image) nor found by
+the screen (the tissue under it takes away the flat ground the screen needs). Its glyphs are still there:
+strokes as bright (or as dark) as the masked word's own, and as long as a good part of its letters' height,
+where a grain of tissue is a pixel or two. So, beside a masked word and along its rows, the columns that
+hold such strokes are the rest of its line, up to a gap wider than a space, a word read clearly as something
+that stays, or a dozen letters. Only over image content: on a plain ground the screen and OCR see the rest
+of a line, and a setting next to a name must not go with it.
+
+Pure Python over the rendered 8-bit frame, like pixels.glyphs: the same masks in both hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..hosts.services import GrayImage, Word
+from . import geometry
+from .geometry import Box
+
+REACH = 12  # at most this many text heights beside the word (a date and a time)
+GAP = 0.9  # a gap wider than this many text heights ends the line (a space is about half)
+STROKE = 0.35  # a stroke is at least this share of the text height long (across or down)
+CLEAR = 60  # a reading at this confidence or more that stays (technical, kept) stops the line
+
+
+def _ink_table(image: GrayImage, box: Box) -> bytes | None:
+    """Ink as the word's own strokes are: within a sixth of the box's contrast of its lightest value, or of its
+    darkest where the ground around the box (the rows just above and below it) is nearer the lightest; None
+    when the box shows no contrast."""
+    w, h = image.width, image.height
+    x, y, bw, bh = box
+    values = b"".join(image.pixels[r * w + x:r * w + x + bw] for r in range(y, y + bh))
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    if hi - lo < 48:
+        return None
+    around = sorted(b"".join(image.pixels[r * w + x:r * w + x + bw] for r in (y - 2, y + bh + 1) if 0 <= r < h))
+    ground = around[len(around) // 2] if around else (lo + hi) // 2
+    if hi - ground >= ground - lo:
+        return bytes(1 if v >= hi - (hi - lo) // 6 else 0 for v in range(256))
+    return bytes(1 if v <= lo + (hi - lo) // 6 else 0 for v in range(256))
+
+
+def _stroke_columns(image: GrayImage, table: bytes, x0: int, x1: int, y: int, h: int) -> list[bool]:
+    """For each column of [x0, x1) over rows [y, y + h): whether it holds part of a stroke (a vertical run of
+    ink, or a horizontal one through it, at least STROKE of the text height long)."""
+    w = image.width
+    need = max(3, round(STROKE * h))
+    rows = [image.pixels[r * w + x0:r * w + x1].translate(table) for r in range(y, y + h)]
+    n = x1 - x0
+    out = [False] * n
+    run = [0] * n
+    for row in rows:
+        start = -1
+        for c in range(n + 1):
+            ink = c < n and row[c]
+            if c < n:
+                run[c] = run[c] + 1 if ink else 0
+                if run[c] >= need:
+                    out[c] = True
+            if ink and start < 0:
+                start = c
+            elif not ink and start >= 0:
+                if c - start >= need:
+                    for k in range(start, c):
+                        out[k] = True
+                start = -1
+    return out
+
+
+def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence[Box]) -> Box | None:
+    """The stroke-bearing columns beside `box` on the side `step` (-1 left, +1 right), as a box of its rows."""
+    x, y, bw, h = box
+    reach = REACH * h
+    if step < 0:
+        a, b = max(0, x - reach), x
+    else:
+        a, b = x + bw, min(image.width, x + bw + reach)
+    for s in stops:  # a word that stays ends the line before it
+        if step < 0 and geometry.right(s) <= x:
+            a = max(a, geometry.right(s))
+        elif step > 0 and s[0] >= x + bw:
+            b = min(b, s[0])
+    if b - a < 1:
+        return None
+    strokes = _stroke_columns(image, table, a, b, y, h)
+    order = range(len(strokes) - 1, -1, -1) if step < 0 else range(len(strokes))
+    gap, last = 0, None
+    for c in order:
+        if strokes[c]:
+            gap, last = 0, c
+        else:
+            gap += 1
+            if gap > GAP * h:
+                break
+    if last is None:
+        return None
+    if step < 0:
+        return (a + last, y, x - (a + last), h)
+    return (x + bw, y, last + 1, h)
+
+
+def rest_of_lines(image: GrayImage, masked: Sequence[Box], stays: Sequence[Word],
+                  content: Sequence[Box]) -> list[Box]:
+    """Boxes to mask beside the masked words' boxes (`masked`, snapped to their glyphs) where their line goes on
+    over image content (`content`) in strokes like theirs. `stays`: the words read that stay unmasked; one read
+    clearly on the line ends it."""
+    out = []
+    for box in masked:
+        box = geometry.clip(box, image.width, image.height)
+        if not box or box[3] < 6:
+            continue
+        table = _ink_table(image, box)
+        if table is None:
+            continue
+        h = box[3]
+        stops = [geometry.word_box(w) for w in stays if w.confidence >= CLEAR
+                 and sum(c.isalnum() for c in w.text) >= 2
+                 and min(geometry.bottom(box), w.top + w.height) - max(box[1], w.top) >= 0.5 * min(h, w.height)]
+        for step in (-1, 1):
+            rest = _extent(image, table, box, step, stops)
+            if rest and geometry.mostly_within(rest, content):
+                out.append(rest)
+    return out

@@ -1,0 +1,69 @@
+"""The rest of a masked line over image content (pixels.line_rest)."""
+
+from __future__ import annotations
+
+import random
+
+from PIL import Image, ImageDraw, ImageFont
+
+from py_deid.hosts.services import GrayImage, Word
+from py_deid.pixels.line_rest import rest_of_lines
+
+FONT = ImageFont.load_default(size=16)
+
+
+def _tissue(seed=5, size=(420, 120), top=40):
+    """Black frame with speckled tissue (grains of 1-2 px, values 60-235) from row `top` down."""
+    rng = random.Random(seed)
+    im = Image.new("L", size, 0)
+    px = im.load()
+    for y in range(top, size[1]):
+        for x in range(size[0]):
+            px[x, y] = rng.randint(60, 235) if rng.random() < 0.8 else rng.randint(0, 60)
+    return im
+
+
+def _frame(im):
+    return GrayImage(im.width, im.height, im.tobytes())
+
+
+def _ink_box(im, x0, x1, threshold=250):
+    cols = [x for x in range(x0, x1) for y in range(im.height) if im.getpixel((x, y)) >= threshold]
+    rows = [y for x in range(x0, x1) for y in range(im.height) if im.getpixel((x, y)) >= threshold]
+    return min(cols), min(rows), max(cols) - min(cols) + 1, max(rows) - min(rows) + 1
+
+
+def test_a_date_across_tissue_is_masked_on_from_its_read_part():
+    im = _tissue()
+    draw = ImageDraw.Draw(im)
+    draw.text((40, 30), "23-JAN-2019", fill=255, font=FONT)  # the lower half of "23-JAN-" over the tissue
+    whole = _ink_box(im, 0, 420)
+    year = draw.textbbox((40, 30), "23-JAN-", font=FONT)[2]
+    read = (year, whole[1], whole[0] + whole[2] - year, whole[3])  # OCR read "2019" only
+    content = [(0, 32, 420, 88)]
+    (rest,) = rest_of_lines(_frame(im), [read], [], content)
+    assert rest[0] <= whole[0] + 1 and rest[0] + rest[2] == read[0]  # "23-JAN-" whole, up to the read part
+    assert (rest[1], rest[3]) == (read[1], read[3])
+    assert rest_of_lines(_frame(im), [read], [], []) == []  # not on a plain ground: OCR and the screen see it
+
+
+def test_tissue_alone_beside_a_masked_word_is_not_taken():
+    im = _tissue(seed=9)
+    draw = ImageDraw.Draw(im)
+    draw.text((200, 30), "2019", fill=255, font=FONT)
+    read = _ink_box(im, 195, 260)
+    rests = rest_of_lines(_frame(im), [read], [], [(0, 32, 420, 88)])
+    assert sum(r[2] for r in rests) <= read[3]  # grains are not strokes: at most a letter's width of them
+
+
+def test_a_clear_reading_that_stays_ends_the_line():
+    im = _tissue()
+    draw = ImageDraw.Draw(im)
+    draw.text((40, 30), "GAIN 2019", fill=255, font=FONT)
+    gain = draw.textbbox((40, 30), "GAIN", font=FONT)
+    start = draw.textbbox((40, 30), "GAIN ", font=FONT)[2]
+    whole = _ink_box(im, 0, 420)
+    read = (start, whole[1], whole[0] + whole[2] - start, whole[3])
+    stays = [Word("GAIN", gain[0], gain[1], gain[2] - gain[0], gain[3] - gain[1], 91)]
+    rests = rest_of_lines(_frame(im), [read], stays, [(0, 32, 420, 88)])
+    assert all(r[0] >= gain[2] for r in rests)
