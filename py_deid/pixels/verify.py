@@ -47,11 +47,13 @@ def residual_text(ds: Dataset, terms: PhiTerms | None, *, transfer_syntax: str, 
     policy = "strict" if mode == "strict" else "phi"
     findings: list[dict] = []
     for i in range(store.count):
-        (words, _unused) = yield from reader.read(i)
-        for d in decide(words, policy, matcher, vocabulary, clinical):
-            if not d.mask:
-                continue
-            w = words[d.index]
-            findings.append({"frame": i, "box": [w.left, w.top, w.width, w.height], "kind": d.reason,
-                             "confidence": round(w.confidence, 1), "characters": len(w.text)})
+        readings = yield from reader.read(i)
+        # the frame's reading and that of lines across a band's edge (detect.py); no second look here
+        for words in (readings[0], readings[2]):
+            for d in decide(words, policy, matcher, vocabulary, clinical):
+                if not d.mask:
+                    continue
+                w = words[d.index]
+                findings.append({"frame": i, "box": [w.left, w.top, w.width, w.height], "kind": d.reason,
+                                 "confidence": round(w.confidence, 1), "characters": len(w.text)})
     return findings
