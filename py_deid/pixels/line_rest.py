@@ -6,7 +6,7 @@ A date written across the edge of anatomy ("23-JAN-2019" with "-JAN-" over brigh
 the screen (the tissue under it takes away the flat ground the screen needs). Its glyphs are still there:
 strokes as bright (or as dark) as the masked word's own, and as long as a good part of its letters' height,
 where a grain of tissue is a pixel or two. So, beside a masked word and along its rows, the columns that
-hold such strokes are the rest of its line, up to a gap wider than a space, a word read clearly as something
+hold such strokes are the rest of its line, up to a gap wider than a wide space, a word read clearly as something
 that stays, or a dozen letters. Only over image content: on a plain ground the screen and OCR see the rest
 of a line, and a setting next to a name must not go with it.
 
@@ -22,7 +22,7 @@ from . import geometry
 from .geometry import Box
 
 REACH = 12  # at most this many text heights beside the word (a date and a time)
-GAP = 0.9  # a gap wider than this many text heights ends the line (a space is about half)
+GAP = 1.5  # a gap wider than this many text heights ends the line (a space is half to one height)
 STROKE = 0.35  # a stroke is at least this share of the text height long (across or down)
 CLEAR = 60  # a reading at this confidence or more that stays (technical, kept) stops the line
 
