@@ -67,3 +67,16 @@ def test_a_clear_reading_that_stays_ends_the_line():
     stays = [Word("GAIN", gain[0], gain[1], gain[2] - gain[0], gain[3] - gain[1], 91)]
     rests = rest_of_lines(_frame(im), [read], stays, [(0, 32, 420, 88)])
     assert all(r[0] >= gain[2] for r in rests)
+
+
+def test_dark_text_on_a_light_ground_is_followed_too():
+    """The strokes' side (light or dark) comes from the ground around the read word, not from its box alone."""
+    im = _tissue().point(lambda v: 255 - v)  # white frame, dark tissue grains
+    draw = ImageDraw.Draw(im)
+    draw.text((40, 30), "23-JAN-2019", fill=0, font=FONT)
+    dark = [x for x in range(420) for y in range(28, 50) if im.getpixel((x, y)) <= 5]
+    rows = [y for x in range(420) for y in range(28, 50) if im.getpixel((x, y)) <= 5]
+    start = draw.textbbox((40, 30), "23-JAN-", font=FONT)[2]
+    read = (start, min(rows), max(dark) - start + 1, max(rows) - min(rows) + 1)
+    (rest,) = rest_of_lines(_frame(im), [read], [], [(0, 32, 420, 88)])
+    assert rest[0] <= min(dark) + 1 and rest[0] + rest[2] == read[0]
