@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import struct
+from functools import lru_cache
 
 from pydicom import uid as _uid
 
@@ -44,7 +45,8 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _EXPLICIT_LE_SYNTAXES = frozenset(str(u) for u in _uid.AllTransferSyntaxes if u.is_little_endian
                                   and not u.is_implicit_VR and not u.is_deflated
                                   and "Deflate" not in u.name and "JPIP" not in u.name)
-_NATIVE = {EXPLICIT_LE}
+IMPLICIT_LE = "1.2.840.10008.1.2"
+_NATIVE = {EXPLICIT_LE, IMPLICIT_LE}
 _KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
                         b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
                         b"UC", b"UI", b"UL", b"UR", b"US", b"UT", b"UV"})  # UN: always the full check
@@ -60,9 +62,11 @@ _TEXTUAL_KNOWN = _values.TEXT_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "
 _CODE_ITEM_TAGS = frozenset(int(t) for t in (SCHEME, _CV, LONG_CODE_VALUE, URN_CODE_VALUE))  # codes.is_code_item
 _HEAD = struct.Struct("<HH2sH")
 _U32 = struct.Struct("<I")
+_TAG_LEN = struct.Struct("<HHI")
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 MAX_DEPTH = 16
+MAX_RULES = 100_000
 PIXEL_DATA = 0x7FE00010
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 SOP_CLASS, SOP_INSTANCE, STUDY, SERIES, MODALITY = 0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060
@@ -86,9 +90,12 @@ class _Absent:
         return default
 
 
-def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool) -> tuple[list, int]:
+def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool,
+           implicit: bool = False) -> tuple[list, int]:
     """Elements from pos to end (or to an item delimiter when in_item and end is undefined): a list of
-    (tag, vr, value bytes or None, items or None); raises Unsure on anything it does not handle."""
+    (tag, vr, value bytes or None, items or None); raises Unsure on anything it does not handle. Implicit VR:
+    the dictionary's VR (as pydicom's conversion takes it), UN for private attributes (as the value pass
+    judges them); ambiguous or unknown VRs are the full check's."""
     if depth > MAX_DEPTH:
         raise Unsure
     out: list = []
@@ -99,7 +106,10 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
     while pos < end:
         if pos + 8 > n:
             raise Unsure
-        group, elem, vr, length = head(data, pos)
+        if implicit:
+            group, elem, length = _TAG_LEN.unpack_from(data, pos)
+        else:
+            group, elem, vr, length = head(data, pos)
         tag = group << 16 | elem
         if tag == _ITEM_END:
             if not in_item or length != 0 or end != n + 1:
@@ -108,22 +118,35 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
         if tag <= last or group == 0xFFFE or group < 0x0008:
             raise Unsure  # out of order, a delimiter out of place, command or file meta groups
         last = tag
-        if vr not in _KNOWN_VRS:
+        if implicit:
+            pos += 8
+            if group & 1:
+                svr = "UN"
+            elif top and tag == PIXEL_DATA:
+                svr = "OW"  # judged by its action only, the same for OB and OW (_Walk.rule)
+            elif top and tag in _PIXEL_VALUE_TAGS:
+                svr = "US or SS"  # resolved by _resolve_pixel_values as pydicom does, else Unsure
+            else:
+                svr = dictionary_vr(tag)
+                if svr is None or svr.encode() not in _KNOWN_VRS:
+                    raise Unsure
+        elif vr not in _KNOWN_VRS:
             raise Unsure
-        if vr in _LONG_VRS:
+        elif vr in _LONG_VRS:
             if pos + 12 > n or length != 0:
                 raise Unsure
             (length,) = u32(data, pos + 8)
             pos += 12
+            svr = vr.decode("ascii")
         else:
             pos += 8
-        svr = vr.decode("ascii")
+            svr = vr.decode("ascii")
         if svr == "SQ":
-            items, pos = _items(data, pos, length, end, depth)
+            items, pos = _items(data, pos, length, end, depth, implicit)
             out.append((tag, svr, None, items))
             continue
         if length == _UNDEFINED:
-            if not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
+            if implicit or not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
                 raise Unsure
             pos = _fragments(data, pos, end)
             out.append((tag, svr, None, None))  # encapsulated: the walk only needs its action
@@ -139,7 +162,7 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
     return out, pos
 
 
-def _items(data: bytes, pos: int, length: int, end: int, depth: int) -> tuple[list, int]:
+def _items(data: bytes, pos: int, length: int, end: int, depth: int, implicit: bool) -> tuple[list, int]:
     n = len(data)
     undefined = length == _UNDEFINED
     stop = min(end, n) if undefined else pos + length
@@ -161,11 +184,11 @@ def _items(data: bytes, pos: int, length: int, end: int, depth: int) -> tuple[li
         if tag != _ITEM:
             raise Unsure
         if ilen == _UNDEFINED:
-            elements, pos = _parse(data, pos, n + 1, depth + 1, True, False)
+            elements, pos = _parse(data, pos, n + 1, depth + 1, True, False, implicit)
         else:
             if pos + ilen > stop:
                 raise Unsure
-            elements, pos = _parse(data, pos, pos + ilen, depth + 1, False, False)
+            elements, pos = _parse(data, pos, pos + ilen, depth + 1, False, False, implicit)
         items.append(elements)
 
 
@@ -243,16 +266,20 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     if pos != end:
         raise Unsure
     ts = _uid_of(meta.get(0x00020010))
-    if ts not in _EXPLICIT_LE_SYNTAXES:
+    implicit = ts == IMPLICIT_LE
+    if ts not in _EXPLICIT_LE_SYNTAXES and not implicit:
         raise Unsure
     vr_bytes = data[end + 4:end + 6]
-    if not (vr_bytes.isalpha() and vr_bytes.isupper()):
-        raise Unsure
+    looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
+    if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
+        raise Unsure  # the data's encoding is not the one its transfer syntax says: pydicom would switch
     try:
-        structure.check(data, end, implicit=False, little=True)  # read_dataset's strict check, as it runs it
+        structure.check(data, end, implicit=implicit, little=True)  # read_dataset's strict check, as it runs it
     except structure.StructureError:
         raise Unsure from None
-    elements, _ = _parse(data, end, len(data), 0, False, True)
+    elements, _ = _parse(data, end, len(data), 0, False, True, implicit)
+    if implicit:
+        elements = _resolve_pixel_values(elements)
     top = {e[0]: e for e in elements}
 
     def value(tag: int) -> bytes | None:
@@ -314,9 +341,42 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     charset = value(CHARSET)
     if charset is not None and charset.rstrip(b" ") not in _PLAIN_CHARSETS:
         raise Unsure
-    walk = _Walk(checked, sop_class)
+    walk = _walker(checked, sop_class, implicit)
     walk.dataset(elements, (), False)
     return sop_class, sop, study, series, modality, ts
+
+
+@lru_cache(maxsize=64)
+def _walker(options: Options, sop_class: str, implicit: bool) -> _Walk:
+    return _Walk(options, sop_class, implicit)
+
+
+# Pixel value attributes whose implicit VR pydicom reads as US or SS by Pixel Representation
+# (filewriter's correct_ambiguous_vr_element); the LUT descriptors, handled otherwise there, are left out.
+_PIXEL_VALUE_TAGS = frozenset({0x00280104, 0x00280105, 0x00280106, 0x00280107, 0x00280108, 0x00280109,
+                               0x00280110, 0x00280111, 0x00280120, 0x00280121})
+PIXEL_REPRESENTATION = 0x00280103
+
+
+def _resolve_pixel_values(elements: list) -> list:
+    """Top-level implicit VR elements of _PIXEL_VALUE_TAGS as pydicom converts them: US when the top-level
+    Pixel Representation is 0, SS when 1; a value of whole numbers. Anything else: Unsure."""
+    if not any(e[1] == "US or SS" for e in elements):
+        return elements
+    rep = [e for e in elements if e[0] == PIXEL_REPRESENTATION]
+    if len(rep) != 1 or rep[0][1] != "US" or rep[0][2] is None or len(rep[0][2]) != 2:
+        raise Unsure
+    pixel_rep = struct.unpack("<H", rep[0][2])[0]
+    if pixel_rep not in (0, 1):
+        raise Unsure
+    out = []
+    for e in elements:
+        if e[1] == "US or SS":
+            if e[2] is None or not e[2] or len(e[2]) % 2:
+                raise Unsure
+            e = (e[0], "US" if pixel_rep == 0 else "SS", e[2], None)
+        out.append(e)
+    return out
 
 
 def _native_pixels(top: dict) -> None:
@@ -353,14 +413,44 @@ def _native_pixels(top: dict) -> None:
 
 class _Walk:
     """verify._Checker.walk and conform's value pass over parsed elements, raising Unsure wherever either
-    could find something (or would convert a value to look)."""
+    could find something (or would convert a value to look). What depends only on the tag, its VR, where it
+    is and whether it is in a cleaned sequence (the profile's action under the IOD, the dictionary's VR...)
+    is worked out once per walker (one per options and SOP class) and kept; values are judged every time."""
 
-    def __init__(self, options: Options, sop_class: str) -> None:
+    def __init__(self, options: Options, sop_class: str, implicit: bool) -> None:
         self.options = options
+        self.implicit = implicit
         self.profile = profile_for(options)
         self.iod = IodTypes(sop_class)
         self.unmet = self.iod.unmet(_Absent())
         self.safe = _private_filter(options).safe
+        self.rules: dict = {}
+
+    def rule(self, tag: int, vr: str, path: tuple[str, ...], cleaned: bool) -> tuple:
+        """(unsure, textual, check_value, xz, free_cleaned, value_pass, known) of a standard non-sequence
+        element; or (unsure, action) of a sequence. `unsure`: whatever its value, the full check decides."""
+        known = dictionary_vr(tag)
+        resolved = self.profile.for_standard(tag, vr)
+        action = resolved.action if resolved else None
+        if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):
+            action = self.iod.decide(action, path, keyword(tag), self.unmet)
+        group = tag >> 16
+        unsure = (tag & 0xFFFF == 0  # a group length: converted by the walk
+                  or tag == PIXEL_DATA and (self.profile.for_standard(tag, "OB") is not None
+                                            or self.profile.for_standard(tag, "OW") is not None)
+                  or resolved is None and known is None  # unknown to the data dictionary
+                  or 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF)  # overlays and curves
+        if vr == "SQ":
+            return unsure, action
+        unsure = unsure or vr not in _LAZY_VRS or declared_as_other(vr, known)
+        subject = not path and (tag in (PATIENT_NAME, PATIENT_ID) or tag in TRIAL_TAGS)
+        free_text = (vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT  # no code item here
+        xz = action if action in ("X", "Z") and not subject else None
+        if xz == "Z" and vr not in _Z_TEXT:
+            xz = "X"  # compared as text only where the converted value prints as written
+        as_bytes = vr in _AS_BYTES_VRS
+        return (unsure, vr in _TEXTUAL_VRS, not as_bytes, xz, free_text and (action == "C" or cleaned),
+                as_bytes and not (tag == PIXEL_DATA and not path), _AMBIGUOUS.get(known, known))
 
     def dataset(self, elements: list, path: tuple[str, ...], cleaned: bool) -> None:
         if path:
@@ -369,69 +459,68 @@ class _Walk:
                     raise Unsure
         if cleaned and any(e[0] in _CODE_ITEM_TAGS for e in elements):
             raise Unsure  # a code item of a cleaned sequence: its code is checked against the standard's
-        creators: dict = {}
+        creators: dict | None = None
+        rules = self.rules
+        if len(rules) > MAX_RULES:
+            rules.clear()  # bounded, whatever tags hostile inputs bring
+        check, valid, plain = _values.check, _values.VALID, _PLAIN_ASCII.fullmatch
         for tag, vr, value, items in elements:
-            if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
-                if value is None:
-                    raise Unsure
-                creators[(tag >> 16, tag & 0xFFFF)] = value.decode("latin-1").strip("\0 ")
-        for tag, vr, value, items in elements:
-            group = tag >> 16
-            if group & 1:
+            if (tag >> 16) & 1:
+                if creators is None:
+                    creators = self.creators(elements)
                 self.private(tag, vr, value, creators)
                 continue
-            if tag & 0xFFFF == 0:
-                raise Unsure  # group length: converted by the walk
-            known = dictionary_vr(tag)
-            if vr != "SQ":
-                if vr not in _LAZY_VRS or value is None and not (tag == PIXEL_DATA and not path):
-                    raise Unsure
-                if declared_as_other(vr, known):
-                    raise Unsure
-                if value is not None and vr not in _AS_BYTES_VRS:  # bytes: judged by the value pass below
-                    if vr in _TEXTUAL_VRS and not _PLAIN_ASCII.fullmatch(
-                            value[:-1] if value.endswith(b"\0") and vr == "UI" else value):
-                        raise Unsure
-                    if _values.check(vr, value, tag=tag) != _values.VALID:
-                        raise Unsure
-            resolved = self.profile.for_standard(tag, vr)
-            action = resolved.action if resolved else None
-            if resolved is None and known is None:
-                raise Unsure  # unknown to the data dictionary
-            if action and ("/" in action or action in ("X", "Z") and len(path) <= 1):
-                action = self.iod.decide(action, path, keyword(tag), self.unmet)
-            if 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
-                raise Unsure  # overlays and curves: the full check
-            subject = not path and (tag in (PATIENT_NAME, PATIENT_ID) or tag in TRIAL_TAGS)
+            key = (tag, vr, path, cleaned)
+            r = rules.get(key)
+            if r is None:
+                r = rules[key] = self.rule(tag, vr, path, cleaned)
+            if r[0]:
+                raise Unsure
             if vr == "SQ":
-                if action in ("X", "Z") and items:
+                if r[1] in ("X", "Z") and items:
                     raise Unsure
-                sub_cleaned = cleaned or action in ("C", "D")
+                sub_cleaned = cleaned or r[1] in ("C", "D")
                 sub = (*path, keyword(tag))
                 for item in items:
                     self.dataset(item, sub, sub_cleaned)
                 continue
-            free_text = (vr in TEXT_VRS or vr == "PN") and tag not in NOT_FREE_TEXT  # no code item here
-            if vr in _TEXTUAL_VRS and not value:
-                continue  # empty text: nothing to find
-            if action in ("X", "Z") and not subject:
-                if action == "X" or vr not in _Z_TEXT or b"\\" in value or \
-                        value.decode("ascii").strip() not in ALLOWED_DUMMIES:
+            _, textual, check_value, xz, free_cleaned, value_pass, known = r
+            if value is None:  # encapsulated Pixel Data (the parser allows no other): only its action matters
+                if not (tag == PIXEL_DATA and not path) or xz is not None or free_cleaned:
                     raise Unsure
-            if free_text and (action == "C" or cleaned):
+                continue
+            if check_value:  # the walk's lazy rule: valid as read, plain ASCII text
+                if textual and not plain(value[:-1] if vr == "UI" and value.endswith(b"\0") else value):
+                    raise Unsure
+                if check(vr, value, tag=tag) != valid:
+                    raise Unsure
+            if textual and not value:
+                continue  # empty text: nothing to find
+            if xz is not None and (xz == "X" or b"\\" in value or
+                                   value.decode("ascii").strip() not in ALLOWED_DUMMIES):
                 raise Unsure
-            if vr in _AS_BYTES_VRS and not (tag == PIXEL_DATA and not path):
+            if free_cleaned:
+                raise Unsure
+            if value_pass:
                 self.value_pass(tag, vr, value, known)
 
     @staticmethod
-    def value_pass(tag: int, vr: str, value: bytes | None, known: str | None) -> None:
+    def creators(elements: list) -> dict:
+        creators = {}
+        for tag, _vr, value, _items in elements:
+            if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
+                if value is None:
+                    raise Unsure
+                creators[(tag >> 16, tag & 0xFFFF)] = value.decode("latin-1").strip("\0 ")
+        return creators
+
+    def value_pass(self, tag: int, vr: str, value: bytes | None, known: str | None) -> None:
         """conform._Pass.element of a value as read, for the elements the walk did not judge valid."""
         if value is None:
             raise Unsure
-        known = _AMBIGUOUS.get(known, known)
         if vr not in _values.BINARY_SIZE and (b"\\" in value or not _PLAIN_ASCII.fullmatch(value)):
             raise Unsure  # text whose verdict could depend on the character set
-        verdict = _values.check(vr, value, tag=tag, encodings=None, little=True, implicit=False)
+        verdict = _values.check(vr, value, tag=tag, encodings=None, little=True, implicit=self.implicit)
         if verdict != _values.VALID or (known and vr != known and known in _TEXTUAL_KNOWN):
             raise Unsure
 

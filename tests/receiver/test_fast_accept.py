@@ -107,6 +107,8 @@ RAW_PHI_EDITS = [
     lambda ds: ds.add_new(0x00091001, "LO", "no creator"),
     lambda ds: ds.add_new(0x00190000, "UL", 4),
     lambda ds: setattr(ds, "DeidentificationMethodCodeSequence", pydicom.Sequence()),
+    # a kept OB attribute (ICC Profile) whose value holds Patient's Name's element header: the value pass's
+    lambda ds: ds.add_new(0x00282000, "OB", b"\x10\x00\x10\x00PN\x08\x00Doe^John"),
 ]
 
 
@@ -142,7 +144,8 @@ def _element(tag: int, vr: str, value: bytes) -> bytes:
 
 
 PHI_VALUES = [b"Doe^John", b"John Doe", b"19700101", b"12345678", b"St Elsewhere Hospital", b"1.2.840.1234.5",
-              b"YES", b"", b"ANONYMOUS", b"PATABCDEFGHIJKLM", b"\x00\x01\x02\x03", b"Smith\\Jones", b"0"]
+              b"YES", b"", b"ANONYMOUS", b"PATABCDEFGHIJKLM", b"\x00\x01\x02\x03", b"Smith\\Jones", b"0",
+              b"\x10\x00\x10\x00PN\x08\x00Doe^John"]  # the last: Patient's Name's element header in a value
 VRS = ["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UI", "UT", "OB", "OW",
        "US", "UL", "FL", "SQ", "UN"]
 
@@ -153,10 +156,19 @@ def _inserted(data: bytes, rng: random.Random, tags: list[int]) -> bytes:
     tag = rng.choice(tags) if rng.random() < 0.7 else rng.randrange(0x00080000, 0x7FE00000) | rng.choice((0, 1)) << 16
     vr, value = rng.choice(VRS), rng.choice(PHI_VALUES)
     if rng.random() < 0.5:
+        def put(ds):
+            target = ds
+            if rng.random() < 0.5:  # into an item of a sequence, at any depth
+                for _ in range(3):
+                    seqs = [e for e in target if e.VR == "SQ" and e.value]
+                    if not seqs:
+                        break
+                    target = rng.choice(rng.choice(seqs).value)
+            target.add(pydicom.DataElement(tag, vr if vr != "SQ" else "UN", value))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return rs.edit(data, lambda ds: ds.add(pydicom.DataElement(tag, vr if vr != "SQ" else "UN", value)))
+                return rs.edit(data, put)
         except Exception:
             pass
     at = verify_fast.structure.meta_end(data)
@@ -192,7 +204,8 @@ def _mutants(seed: int, base: bytes, n: int, tags: list[int]):
             yield base[:rng.randrange(len(base))]
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "test-SR.dcm"])
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "MR_small_implicit.dcm", "JPEG2000.dcm",
+                                  "rtstruct.dcm", "test-SR.dcm"])
 def test_mutation_fuzz(instances, name):
     base = instances.deid(name)
     tags = [t for t in DicomDictionary if t >> 16 not in (0x0002, 0xFFFE)]
