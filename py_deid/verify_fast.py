@@ -153,7 +153,10 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
             continue
         if pos + length > min(end, n):
             raise Unsure
-        out.append((tag, svr, data[pos:pos + length], None))
+        if top and tag == PIXEL_DATA:  # only its length is read (native pixels): not copied
+            out.append((tag, svr, memoryview(data)[pos:pos + length], None))
+        else:
+            out.append((tag, svr, data[pos:pos + length], None))
         pos += length
     if in_item and end == n + 1:
         raise Unsure  # an undefined-length item without its delimiter
@@ -273,10 +276,6 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
     if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
         raise Unsure  # the data's encoding is not the one its transfer syntax says: pydicom would switch
-    try:
-        structure.check(data, end, implicit=implicit, little=True)  # read_dataset's strict check, as it runs it
-    except structure.StructureError:
-        raise Unsure from None
     elements, _ = _parse(data, end, len(data), 0, False, True, implicit)
     if implicit:
         elements = _resolve_pixel_values(elements)
@@ -343,6 +342,10 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
         raise Unsure
     walk = _walker(checked, sop_class, implicit)
     walk.dataset(elements, (), False)
+    try:  # last: it can only refuse what got this far (an instance that falls back pays no more for it)
+        structure.check(data, end, implicit=implicit, little=True)  # read_dataset's strict check, as it runs it
+    except structure.StructureError:
+        raise Unsure from None
     return sop_class, sop, study, series, modality, ts
 
 
