@@ -239,7 +239,9 @@ def accept(data: bytes, options: Options, expected_study: str | None = None) -> 
         return _accept(data, options, expected_study)
     except Unsure:
         return None
-    except (ValueError, struct.error, KeyError, IndexError, TypeError, UnicodeError):
+    except MemoryError:
+        raise  # as the full check: the worker's address-space limit, the caller's to answer
+    except Exception:  # noqa: BLE001 - whatever went wrong here, the full check decides; never a refusal
         return None
 
 
