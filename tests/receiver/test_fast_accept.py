@@ -1,6 +1,7 @@
 """The receiver's fast accept path (py_deid.verify_fast) against the full check (verification.inspect with the
 fast path off), the independent oracle: for every input, a fast accept implies a full accept, with the same
-identity. Inputs: real sample files (raw, PHI-bearing; and de-identified by py_deid), the receiver's test
+identity. Inputs: real sample files (raw, PHI-bearing; and de-identified by py_deid, under the default and
+under options a trial may allow), the receiver's test
 instances (PHI put back, findings of each class, malformed), and a mutation fuzz with fixed seeds (byte flips,
 PHI-like values inserted under random tags and VRs, truncations). Quick by default; PY_DEID_FULL=1 runs every
 sample file and a larger fuzz. Also: how often the fast path accepts de-identified real files (else it saves
@@ -214,3 +215,30 @@ def test_mutation_fuzz(instances, name):
     for mutant in _mutants(sum(name.encode()), base, n, tags):
         accepted += holds(mutant)
     assert accepted > 0 or not holds(base)  # some mutants (flips in pixels, harmless values) stay provably clean
+
+
+TRIAL_OPTIONS = [
+    Options(retain_safe_private=True),
+    Options(retain_uids=True, retain_long_full_dates=True),
+    Options(retain_safe_private=True, retain_device_identity=True, retain_institution_identity=True,
+            retain_patient_characteristics=True, retain_long_modified_dates=True, clean_descriptors=True,
+            clean_structured_content=True, clean_graphics=True),
+]
+
+
+@pytest.mark.parametrize("options", TRIAL_OPTIONS, ids=["safe-private", "uids-dates", "many"])
+def test_real_files_under_trial_options(corpus, options):
+    """Outputs made under options the trial allows (safe private attributes kept, cleaned text...), judged
+    under those options; and the default outputs judged under them (options the instance does not declare)."""
+    from py_deid.instance import deidentify_bytes
+    from py_deid.options import Settings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _name, raw, deid in corpus:
+            result = deidentify_bytes(raw, Settings(options=options, pixels="off"), key=rs.KEY)
+            if result.output is not None:
+                holds(result.output, options)
+                holds(result.output, OPTIONS)  # declares options the default trial does not allow
+            if deid is not None:
+                holds(deid, options)
