@@ -7,9 +7,10 @@ None whenever it is not sure. None never means "refused": the caller then runs t
 So this path can only save time; it cannot accept what the full check refuses, and it never refuses.
 
 It proves only the common case and leaves everything else to the full check: explicit VR little endian
-(native or encapsulated), tags in ascending order, every VR a known one, sequences and items of defined or
-undefined length, undefined length only for sequences and the top-level Pixel Data; values of the textual VRs
-in plain printable ASCII. It uses the full check's own pieces wherever they read bytes (structure.check, the
+(native or encapsulated) and implicit VR little endian, tags in ascending order, every VR a known one (in
+implicit VR the dictionary's, not an ambiguous one but for the pixel value attributes), sequences and items
+of defined or undefined length, undefined length only for sequences and the top-level Pixel Data; values of
+the textual VRs in plain printable ASCII; no character set beyond ASCII, Latin-1 and UTF-8. It uses the full check's own pieces wherever they read bytes (structure.check, the
 profile, the IOD types, values.check) and mirrors, for each element, the walk's lazy rule
 (py_deid.verify._Checker.lazy_vr and walk): wherever the walk would convert a value to read it (an attribute
 the profile removes or empties that holds something, cleaned free text, codes of cleaned sequences, names in
