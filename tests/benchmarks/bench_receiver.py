@@ -37,6 +37,9 @@ SMALL = int(os.environ.get("PY_DEID_BENCH_SMALL", SMALL))  # more for steadier r
 LARGE = 4 if QUICK else 50
 SWEEP = (2, 3, 4) if QUICK else (2, 4, 16)  # from 2: both workers busy in every row
 CLIENTS = 2
+# PY_DEID_BENCH_FULL_CHECK=1: the server with its fast accept path off (every part meets the full check), the
+# baseline of py_deid.verify_fast; run alternately with the default to compare in one session.
+FULL_CHECK = os.environ.get("PY_DEID_BENCH_FULL_CHECK") == "1"
 
 
 def _write_body(path: Path, parts: list[bytes]) -> tuple[Path, str, int]:
@@ -145,9 +148,11 @@ def _phase(srv, name: str, bodies, results: dict) -> None:
 
 
 def test_bench_receiver(tmp_path, samples):
-    results: dict = {"quick": QUICK, "clients": CLIENTS, "transport": "HTTPS (TLS 1.3) on loopback"}
+    results: dict = {"quick": QUICK, "clients": CLIENTS, "transport": "HTTPS (TLS 1.3) on loopback",
+                     "fast_accept": not FULL_CHECK}
     srv = rs.Server(tmp_path / "store", "--token", f"bench:{TOKEN}", "--benchmark-sink",
-                    "--max-request-size", "4G", log_name="bench").start()
+                    "--max-request-size", "4G", log_name="bench",
+                    env={"PY_DEID_RECEIVER_FAST": "0"} if FULL_CHECK else None).start()
     try:
         pid = srv.proc.pid
         bodies = tmp_path / "bodies"
@@ -198,8 +203,10 @@ def test_bench_receiver(tmp_path, samples):
     growth = (peaks[-1] - peaks[0]) / max(1e-9, sweep[-1]["body_mb"] - sweep[0]["body_mb"])
     results["memory_growth_mb_per_body_mb"] = round(growth, 4)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "bench_receiver.json").write_text(json.dumps(results, indent=2))
-    print("\nreceiver benchmark (STOW-RS vs raw HTTPS sink, same bodies, 2 clients)")
+    name = "bench_receiver_full_check.json" if FULL_CHECK else "bench_receiver.json"
+    (ARTIFACTS / name).write_text(json.dumps(results, indent=2))
+    print("\nreceiver benchmark (STOW-RS vs raw HTTPS sink, same bodies, 2 clients, fast accept "
+          f"{'off' if FULL_CHECK else 'on'})")
     for name in ("small", "large"):
         s, b = results[name]["stow"], results[name]["sink"]
         print(f"  {name:5s}: STOW {s['mb_per_s']:7.1f} MB/s {s['instances_per_s']:7.1f} inst/s | "

@@ -69,3 +69,50 @@ def test_verifier_ms_per_file(samples):
     print("\nverifier benchmark:", json.dumps(results, indent=1))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "bench_verify.json").write_text(json.dumps(results, indent=1))
+
+
+def _receiver_ms_per_file(datas: list[bytes], fast: bool) -> float:
+    """Milliseconds per file of the receiver's check of one part (verification.inspect: parse, structure,
+    UIDs, check_received), with its fast accept path (py_deid.verify_fast) first or off."""
+    from py_deid.receiver import verification
+
+    saved, verification.FAST = verification.FAST, fast
+    try:
+        t = time.perf_counter()
+        for data in datas:
+            verification.inspect(data, Options())
+        return (time.perf_counter() - t) / len(datas) * 1000
+    finally:
+        verification.FAST = saved
+
+
+def test_receiver_check_ms_per_file(samples):
+    """The receiver's check with and without the fast accept path, same files, rounds interleaved, best of
+    each; and how many de-identified outputs the fast path accepts (each one the full check accepts too:
+    tests/receiver/test_fast_accept.py)."""
+    from py_deid import verify_fast
+
+    rounds = 2 if QUICK else 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ct = deid(samples.bytes("CT_small.dcm")).output
+        outputs = []
+        for s in sorted(samples.all, key=lambda s: s.relpath)[: 60 if QUICK else None]:
+            path = samples.root / s.relpath
+            if path.stat().st_size <= MAX_SIZE and (result := deid(path.read_bytes())).status == "done":
+                outputs.append(result.output)
+        accepted = sum(verify_fast.accept(d, Options()) is not None for d in outputs)
+        sets = {"ct_small": [ct] * (50 if QUICK else 300), "all_outputs": outputs}
+        best: dict = {name: {"full": float("inf"), "fast": float("inf")} for name in sets}
+        for _ in range(rounds):
+            for name, datas in sets.items():
+                for mode in ("full", "fast"):
+                    best[name][mode] = min(best[name][mode], _receiver_ms_per_file(datas, mode == "fast"))
+    results = {"files": {name: len(d) for name, d in sets.items()}, "rounds": rounds,
+               "fast_accepted_outputs": accepted, "load_average": [round(x, 1) for x in os.getloadavg()]}
+    for name, b in best.items():
+        results[name] = {f"{m}_ms_per_file": round(v, 3) for m, v in b.items()}
+        results[name]["fast_vs_full_speedup"] = round(b["full"] / b["fast"], 2)
+    print("\nreceiver check benchmark:", json.dumps(results, indent=1))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "bench_receiver_check.json").write_text(json.dumps(results, indent=1))

@@ -82,8 +82,9 @@ def serve_command(store: Path, *extra: str) -> list[str]:
 class Server:
     """A `py-deid serve` process on an ephemeral port."""
 
-    def __init__(self, store: Path, *extra: str, log_name: str = "server") -> None:
+    def __init__(self, store: Path, *extra: str, log_name: str = "server", env: dict | None = None) -> None:
         self.store = store
+        self.env = env or {}
         self.extra = extra
         self.log_dir = store.parent
         self.log_name = log_name
@@ -96,6 +97,7 @@ class Server:
         self.err = self.log_dir / f"{self.log_name}.{self.runs}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PY_DEID_")}
         env["PYTHONPATH"] = str(REPO)
+        env.update(self.env)
         self.proc = subprocess.Popen(serve_command(self.store, *self.extra), cwd=self.log_dir, env=env,
                                      stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
 
