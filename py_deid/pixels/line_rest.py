@@ -1,4 +1,4 @@
-"""The rest of a masked line over image content: strokes that go on beside a masked word where no reading
+"""The rest of a masked line over image content: strokes that go on beside a masked PHI word where no reading
 boxed them and the text screen did not find them.
 
 A date written across the edge of anatomy ("23-JAN-2019" with "-JAN-" over bright tissue) is read in part
@@ -107,7 +107,7 @@ def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence
 
 def rest_of_lines(image: GrayImage, masked: Sequence[Box], stays: Sequence[Word],
                   content: Sequence[Box]) -> list[Box]:
-    """Boxes to mask beside the masked words' boxes (`masked`, snapped to their glyphs) where their line goes on
+    """Boxes to mask beside masked words' boxes (`masked`: PHI words, snapped to their glyphs) where their line goes on
     over image content (`content`) in strokes like theirs. `stays`: the words read that stay unmasked; one read
     clearly on the line ends it."""
     out = []

@@ -181,10 +181,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
-        # Where a masked word's line goes on over image content in strokes like its own, unread (line_rest).
+        # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
+        # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
         boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
             glyphs.image, [glyphs.snap_or_keep(geometry.word_box(words[d.index]))
-                           for words, dec in zip(readings, decisions) for d in dec if d.mask],
+                           for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
             content)) if b]
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
