@@ -115,8 +115,10 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
         # A large value is left where it is (pydicom's deferred read; read through the same reader if it is
         # ever looked at): Pixel Data then becomes a view of the input when it is written (_share_pixel_data).
         defer = SHARED_PIXELS_MIN - 1 if DEFER_LARGE_VALUES and len(data) >= SHARED_PIXELS_MIN else None
-        ds = pydicom.dcmread(BytesIO(data) if type(data) is bytes else _BufferReader(data), force=True,
-                             defer_size=defer)
+        if type(data) is bytes:
+            ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
+        else:  # a memory map: BytesIO would copy it
+            ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
         ds.get("SOPInstanceUID")
     except InvalidDicomError:
         raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED) from None
@@ -148,7 +150,7 @@ SHARED_PIXELS_MIN = 1 << 20
 DEFER_LARGE_VALUES = True
 
 
-class _BufferReader:
+class BufferReader:
     """The file interface pydicom reads from, over a buffer that is not bytes (a memory map): BytesIO would
     copy it whole. A read returns bytes (a copy of what is read: never the deferred values)."""
 
@@ -182,7 +184,7 @@ def _share_pixel_data(ds: Dataset, source) -> None:
     start = raw.value_tell
     if raw.value is None:
         if raw.length == UNDEFINED:  # where pydicom's read ends: its own search for the delimiter
-            reader = _BufferReader(source)
+            reader = BufferReader(source)
             reader.seek(start)
             try:
                 read_undefined_length_value(reader, raw.is_little_endian, SequenceDelimiterTag,
