@@ -25,6 +25,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_deferred_data_element
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
 from pydicom.tag import SequenceDelimiterTag
@@ -119,6 +120,8 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
             ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
         else:  # a memory map: BytesIO would copy it
             ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
+        if defer is not None:
+            _read_deferred_but_pixel_data(ds)
         ds.get("SOPInstanceUID")
     except InvalidDicomError:
         raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED) from None
@@ -171,6 +174,15 @@ class BufferReader:
 
     def tell(self) -> int:
         return self.pos
+
+
+def _read_deferred_but_pixel_data(ds: Dataset) -> None:
+    """Only the instance's Pixel Data stays unread: every step judges the other values as read (a value left
+    unread looks empty to a check of the raw element), so any other large one is read now, raw, as a read
+    without deferral would have read it."""
+    for tag, raw in list(ds._dict.items()):
+        if tag != PIXEL_DATA and type(raw) is RawDataElement and raw.value is None and raw.length != 0:
+            ds._dict[tag] = read_deferred_data_element(ds.fileobj_type, ds.buffer, None, raw)
 
 
 def _share_pixel_data(ds: Dataset, source) -> None:

@@ -131,3 +131,22 @@ def test_parts_are_the_output(samples):
     assert b"".join(parts.parts) == whole.output
     views = [p for p in parts.parts if type(p) is memoryview]
     assert len(views) == 1 and views[0].obj is data and len(views[0]) > 40 * 2**20
+
+
+@pytest.mark.parametrize("config", ["basic", "retain-all"])
+def test_large_values_other_than_pixel_data_are_judged_as_read(samples, tmp_path, monkeypatch, config):
+    """Only Pixel Data is left unread: a large value elsewhere (a 1.2 MB LO in implicit VR, where its length
+    is not capped; a 2 MB private value) meets the same checks and repairs as when pydicom reads it whole."""
+    from pydicom.dataelem import DataElement
+    from tests.header.test_real_files import CONFIGS
+
+    ds = pydicom.dcmread(samples.path("MR_small_implicit.dcm"))
+    ds.DeviceSerialNumber = "A" * 1_200_000  # kept with retain_device_identity; far longer than LO allows
+    ds.add(DataElement(0x00990010, "LO", "ACME PRIVATE"))
+    ds.add(DataElement(0x00991001, "OB", bytes(range(256)) * 8192))
+    path = tmp_path / "large-values.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    settings = Settings(options=CONFIGS[config], pixels="off")
+    reference = _reference([path], settings, monkeypatch)
+    entries = _batch([path], tmp_path / "out", settings, 1)
+    assert _check(entries, reference, tmp_path / "out") == 1
