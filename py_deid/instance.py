@@ -5,8 +5,8 @@ words back (`run_sync` answers from a native OCR service; the browser's driver a
 failure becomes a Problem with a code and a message that never contains a value from the file.
 
 The input is any buffer: `bytes` (the browser, the receiver), or a read-only memory map of the input file (the
-CLI, for large files: py_deid.batch). A large value is not copied at reading (pydicom's deferred read); Pixel
-Data still as read is written as a view of the input. With `process(..., parts=True)` the output comes back as
+CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read):
+read through the same reader if a step looks at it, else written as a view of the input. With `process(..., parts=True)` the output comes back as
 its pieces (InstanceResult.parts) instead of one bytes object, so that a host can write and hash it piece by
 piece: then one instance never holds a whole copy of its pixels, in or out.
 """
@@ -113,8 +113,8 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
                 raise InstanceProblem(e.code, e.message) from None
             deflated = True
     try:
-        # A large value is left where it is (pydicom's deferred read; read through the same reader if it is
-        # ever looked at): Pixel Data then becomes a view of the input when it is written (_share_pixel_data).
+        # A large Pixel Data is left where it is (pydicom's deferred read; read through the same reader if a
+        # step looks at it), to become a view of the input when it is written (_share_pixel_data).
         defer = SHARED_PIXELS_MIN - 1 if DEFER_LARGE_VALUES and len(data) >= SHARED_PIXELS_MIN else None
         if type(data) is bytes:
             ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
