@@ -139,6 +139,7 @@ def test_parts_are_the_output(samples):
     assert len(views) == 1 and views[0].obj is data and len(views[0]) > 40 * 2**20
 
 
+@pytest.mark.filterwarnings("ignore:The value length:UserWarning")  # the over-long LO, on purpose
 @pytest.mark.parametrize("config", ["basic", "retain-all"])
 def test_large_values_other_than_pixel_data_are_judged_as_read(samples, tmp_path, monkeypatch, config):
     """Only Pixel Data is left unread: a large value elsewhere (a 1.2 MB LO in implicit VR, where its length
