@@ -7,6 +7,11 @@ gives each output its final name, group after group in input order: an output ei
 exist, a group that a lost worker had half done is simply done again (its temporary files are never named),
 and the report and the outputs are the same whatever ran the groups. Files are streamed: at most a small
 window of groups is in flight, whatever the size of the folder.
+
+One file is bounded too: a large input is memory-mapped rather than read (Job.map_from), pydicom leaves its
+large values unread, and the de-identifier hands back the output in parts (InstanceResult.parts), Pixel Data
+as a view of the mapped input. _Commit writes and hashes the parts in chunks and lets go of the input's pages
+after each chunk, so that one instance costs a few chunks of memory beyond its header, whatever its size.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import itertools
+import mmap
 import os
 import re
 import secrets
@@ -31,6 +37,8 @@ from .options import Settings
 
 
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync where the platform has it
+MAP_FROM = 8 << 20  # inputs of this size and more are memory-mapped, not read (see the module doc)
+CHUNK = 4 << 20  # an output is written and hashed in pieces of at most this size
 _UID = re.compile(r"[0-9.]{1,64}", re.ASCII)
 
 
@@ -40,6 +48,7 @@ class Job:
     settings: Settings
     key: bytes
     jobs: int = 1
+    map_from: int = MAP_FROM  # inputs of this many bytes and more are memory-mapped (0: all but empty ones)
 
 
 @dataclass(frozen=True)
@@ -137,20 +146,23 @@ class _Commit:
     def done(self, entry: dict) -> None:
         self.results.append((entry, None))
 
-    def add(self, item: Item, result: InstanceResult) -> None:
+    def add(self, item: Item, result: InstanceResult, release: Callable[[], None] | None = None) -> None:
+        """Write a result's output (InstanceResult.output, or its parts) to a temporary file, hashing it as it
+        goes; `release` is called after each chunk taken from a view of the input (the input's pages go)."""
         try:
             target = output_name(result)
         except ValueError as e:
             return self.done(_report.entry(item.name, _failed(result, "output", str(e)), None))
         tmp = self.staging / f"{self.attempt}-{len(self.results)}.part"
+        parts = result.parts if result.parts is not None else [result.output]
+        result.output = result.parts = None  # on disk next: a group holds names, not bytes
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(result.output)
+            digest = _write(tmp, parts, release)
         except OSError as e:
             _unlink(tmp)
             return self.done(_not_written(item, result, e))
-        digest = hashlib.sha256(result.output).hexdigest()
-        result.output = None  # on disk now: a group holds names, not bytes
+        finally:
+            del parts
         self.written.append((len(self.results), tmp, target))
         self.done(_report.entry(item.name, result, None, digest))
 
@@ -210,6 +222,59 @@ class _Outputs:
     def close(self) -> None:
         # Whatever is left (groups of a lost worker, an interrupted run) was never named: it goes.
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _write(path: Path, parts: list, release: Callable[[], None] | None) -> str:
+    """Write the parts one after another to a new file; the sha256 of what was written. Parts are never
+    joined; a large one is written and hashed in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        for part in parts:
+            if len(part) <= CHUNK:
+                fh.write(part)
+                digest.update(part)
+                continue
+            view = memoryview(part)
+            for start in range(0, len(view), CHUNK):
+                chunk = view[start:start + CHUNK]
+                fh.write(chunk)
+                digest.update(chunk)
+                if release is not None and type(part) is memoryview:
+                    release()
+            view.release()
+    return digest.hexdigest()
+
+
+class _Input:
+    """An input file's bytes: read whole, or (from Job.map_from bytes on) a read-only memory map, whose pages
+    release() lets go of (they are read again from the page cache if they are looked at again)."""
+
+    def __init__(self, path: Path, map_from: int) -> None:
+        self.map: mmap.mmap | None = None
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size and size >= map_from:
+                try:
+                    self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):  # a file system without mmap: read it
+                    self.map = None
+            self.data = self.map if self.map is not None else fh.read()
+
+    def release(self) -> None:
+        if self.map is not None and _DONTNEED is not None:
+            self.map.madvise(_DONTNEED)
+
+    def close(self) -> None:
+        self.data = None
+        if self.map is not None:
+            try:
+                self.map.close()
+            except BufferError:  # a view is still held somewhere: the map goes when it does
+                pass
+            self.map = None
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def _sha256_file(path: Path) -> str:
@@ -308,16 +373,19 @@ class _Worker:
             return _report.entry(item.name, InstanceResult(status=FAILED if item.problem.code != "link-loop"
                                                            else SKIPPED, problem=item.problem), None)
         try:
-            with open(item.path, "rb") as fh:
-                data = fh.read()
+            source = _Input(item.path, self.job.map_from)
         except OSError as e:
             return _report.entry(item.name, InstanceResult(status=FAILED, problem=Problem(
                 "unreadable", f"input cannot be read ({e.strerror})")), None)
-        result = run_sync(self.deid.process(data), self.ocr)
-        if result.status != DONE:
-            return _report.entry(item.name, result, None)
-        commit.add(item, result)
-        return None
+        try:
+            result = run_sync(self.deid.process(source.data, parts=True), self.ocr)
+            source.release()  # what reading touched
+            if result.status != DONE:
+                return _report.entry(item.name, result, None)
+            commit.add(item, result, source.release)
+            return None
+        finally:
+            source.close()
 
 
 _PROCESS_WORKER: _Worker | None = None

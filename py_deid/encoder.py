@@ -24,6 +24,7 @@ The result is a list of byte strings (the raw values are not copied) that the ca
 
 from __future__ import annotations
 
+import copy
 import struct
 
 from pydicom.charset import convert_encodings, custom_encoders, default_encoding, handled_encodings, python_encoding
@@ -244,6 +245,11 @@ class _Writer:
     def pydicom_element(self, parts: list, elem, encodings) -> int:
         if type(elem) is RawDataElement and type(elem.value) is memoryview:
             elem = elem._replace(value=bytes(elem.value))  # pydicom's writer looks at it as bytes
+        elif type(elem) is DataElement and type(elem.value) is memoryview:
+            # Pixel Data shared with the input and converted since (a walk of the whole dataset: the residual
+            # sweep): pydicom's writer calls bytes methods on an undefined length value.
+            elem = copy.copy(elem)
+            elem.value = bytes(elem.value)
         fp = self.buffer()
         write_data_element(fp, elem, encodings)
         value = fp.getvalue()

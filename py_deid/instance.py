@@ -3,6 +3,12 @@
 The pipeline is a generator that does no I/O: when it needs OCR it yields an OcrRequest and expects the
 words back (`run_sync` answers from a native OCR service; the browser's driver awaits tesseract.js). Every
 failure becomes a Problem with a code and a message that never contains a value from the file.
+
+The input is any buffer: `bytes` (the browser, the receiver), or a read-only memory map of the input file (the
+CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read):
+read through the same reader if a step looks at it, else written as a view of the input. With `process(..., parts=True)` the output comes back as
+its pieces (InstanceResult.parts) instead of one bytes object, so that a host can write and hash it piece by
+piece: then one instance never holds a whole copy of its pixels, in or out.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_deferred_data_element
+from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
+from pydicom.tag import SequenceDelimiterTag
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
@@ -36,6 +45,7 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 PIXEL_DATA = 0x7FE00010
+UNDEFINED = 0xFFFFFFFF
 
 Steps = Generator[OcrRequest, list[Word], "InstanceResult"]
 
@@ -59,7 +69,10 @@ class Problem:
 @dataclass
 class InstanceResult:
     status: str
-    output: bytes | None = None
+    output: bytes | None = None  # the de-identified Part 10 file (None when asked for in parts, or not done)
+    # The same file in pieces, in order (process(..., parts=True)): bytes, and views of the input buffer that
+    # are valid while it is (Pixel Data as read). Written one after another they are `output`, byte for byte.
+    parts: list | None = None
     problem: Problem | None = None
     sop_class_uid: str = ""
     modality: str = ""
@@ -100,7 +113,15 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
                 raise InstanceProblem(e.code, e.message) from None
             deflated = True
     try:
-        ds = pydicom.dcmread(BytesIO(data), force=True)
+        # A large Pixel Data is left where it is (pydicom's deferred read; read through the same reader if a
+        # step looks at it), to become a view of the input when it is written (_share_pixel_data).
+        defer = SHARED_PIXELS_MIN - 1 if DEFER_LARGE_VALUES and len(data) >= SHARED_PIXELS_MIN else None
+        if type(data) is bytes:
+            ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
+        else:  # a memory map: BytesIO would copy it
+            ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
+        if defer is not None:
+            _read_deferred_but_pixel_data(ds)
         ds.get("SOPInstanceUID")
     except InvalidDicomError:
         raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED) from None
@@ -127,16 +148,70 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
 
 
 SHARED_PIXELS_MIN = 1 << 20
+# Values of SHARED_PIXELS_MIN bytes and more are not read with the rest (False: read whole, as pydicom does by
+# default; the tests compare the two).
+DEFER_LARGE_VALUES = True
 
 
-def _share_pixel_data(ds: Dataset, source: bytes) -> None:
-    """Pixel Data still as read becomes a view of the bytes it was read from, and pydicom's copy of it goes:
-    the output of a large instance is then built beside one copy of its pixels instead of two. Only when the
-    view holds exactly the value (compared); the element stays raw, written as read."""
+class BufferReader:
+    """The file interface pydicom reads from, over a buffer that is not bytes (a memory map): BytesIO would
+    copy it whole. A read returns bytes (a copy of what is read: never the deferred values)."""
+
+    def __init__(self, data) -> None:
+        self.data = data
+        self.size = len(data)
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        start = self.pos
+        end = self.size if n is None or n < 0 else min(self.size, start + n)
+        self.pos = max(start, end)
+        return bytes(self.data[start:end])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def _read_deferred_but_pixel_data(ds: Dataset) -> None:
+    """Only the instance's Pixel Data stays unread: every step judges the other values as read (a value left
+    unread looks empty to a check of the raw element), so any other large one is read now, raw, as a read
+    without deferral would have read it."""
+    for tag, raw in list(ds._dict.items()):
+        if tag != PIXEL_DATA and type(raw) is RawDataElement and raw.value is None and raw.length != 0:
+            ds._dict[tag] = read_deferred_data_element(ds.fileobj_type, ds.buffer, None, raw)
+
+
+def _share_pixel_data(ds: Dataset, source) -> None:
+    """Pixel Data still as read becomes a view of the buffer it was read from: the output of a large instance
+    is then written from the input's pixels, never from a copy. A value left unread (deferred) becomes the view
+    of where pydicom would read it; a value read (below the deferral size, or read by a step) only when the view
+    holds exactly the value (compared), and pydicom's copy goes. The element stays raw, written as read."""
     raw = ds._dict.get(PIXEL_DATA)
-    if type(raw) is not RawDataElement or type(raw.value) is not bytes or len(raw.value) < SHARED_PIXELS_MIN:
+    if type(raw) is not RawDataElement:
         return
-    view = memoryview(source)[raw.value_tell:raw.value_tell + len(raw.value)]
+    start = raw.value_tell
+    if raw.value is None:
+        if raw.length == UNDEFINED:  # where pydicom's read ends: its own search for the delimiter
+            reader = BufferReader(source)
+            reader.seek(start)
+            try:
+                read_undefined_length_value(reader, raw.is_little_endian, SequenceDelimiterTag,
+                                            defer_size=SHARED_PIXELS_MIN - 1)
+            except EOFError:
+                return
+            end = reader.tell() - 8
+        else:
+            end = start + raw.length
+        if 0 <= start <= end <= len(source):
+            ds._dict[PIXEL_DATA] = raw._replace(value=memoryview(source)[start:end])
+        return  # else pydicom reads it when it is written
+    if type(raw.value) is not bytes or len(raw.value) < SHARED_PIXELS_MIN:
+        return
+    view = memoryview(source)[start:start + len(raw.value)]
     if view == raw.value:
         ds._dict[PIXEL_DATA] = raw._replace(value=view)
 
@@ -155,7 +230,11 @@ def _check_native_pixels(ds: Dataset, ts: str) -> None:
         expected = structure.expected_native_length(
             int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1), int(ds.BitsAllocated),
             int(ds.get("NumberOfFrames", 1) or 1), str(ds.get("PhotometricInterpretation", "")).strip())
-        actual = len(ds.get_item("PixelData").value or b"")
+        raw = ds._dict.get(PIXEL_DATA)
+        if type(raw) is RawDataElement and raw.value is None and raw.length != UNDEFINED:
+            actual = raw.length  # deferred: the length read (structure.check found the value whole)
+        else:
+            actual = len(ds.get_item("PixelData").value or b"")
     except Exception:
         raise structure.StructureError("image pixel description missing or invalid") from None
     if actual < expected:
@@ -227,14 +306,15 @@ class Deidentifier:
         self.codecs = codecs
         self.record = record
 
-    def process(self, data: bytes, *, pixel_plan: dict | None = None) -> Steps:
-        """De-identify one instance's bytes; a generator (see the module doc). `pixel_plan`: the reviewer's
-        boxes per frame, masked instead of what OCR finds (py_deid.review)."""
+    def process(self, data: bytes, *, pixel_plan: dict | None = None, parts: bool = False) -> Steps:
+        """De-identify one instance's bytes (or any buffer: see the module doc); a generator. `pixel_plan`:
+        the reviewer's boxes per frame, masked instead of what OCR finds (py_deid.review). `parts`: the output
+        as InstanceResult.parts instead of InstanceResult.output."""
         with warnings.catch_warnings():
             # pydicom's warnings quote values from the file: they must not reach a log.
             warnings.simplefilter("ignore")
             try:
-                return (yield from self._process(data, pixel_plan))
+                return (yield from self._process(data, pixel_plan, parts))
             except InstanceProblem as p:
                 return InstanceResult(status=p.status, problem=Problem(p.code, p.message))
             except HeaderError as e:
@@ -259,7 +339,7 @@ class Deidentifier:
                 removed += 1
         return removed
 
-    def _process(self, data: bytes, pixel_plan: dict | None = None) -> Steps:
+    def _process(self, data: bytes, pixel_plan: dict | None = None, in_parts: bool = False) -> Steps:
         ds, source = _read(data)
         sop_class = short_text(ds, "SOPClassUID")
         if not sop_class:
@@ -313,16 +393,17 @@ class Deidentifier:
         ds.preamble = b"\0" * 128
         _share_pixel_data(ds, source)
         del source, data
-        output = _encode(ds)
+        parts = _encode(ds)
         found = residual.needles(terms)
-        if residual.present(output, found, residual.header_end(output, ts == EXPLICIT_BE)):
+        if found and _residual_present(parts, found, ts == EXPLICIT_BE):
             swept = residual.sweep(ds, terms)
             if swept:
                 header.actions["C"] += swept
                 header.warnings.append("a patient term found in a kept attribute was removed")
-                output = _encode(ds)
+                parts = _encode(ds)
         result = InstanceResult(
-            status=DONE, output=output, sop_class_uid=sop_class, modality=modality,
+            status=DONE, output=None if in_parts else b"".join(parts), parts=parts if in_parts else None,
+            sop_class_uid=sop_class, modality=modality,
             study_uid=short_text(ds, "StudyInstanceUID"), series_uid=short_text(ds, "SeriesInstanceUID"),
             sop_uid=short_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
             warnings=list(header.warnings), pixels=pixel_summary)
@@ -350,8 +431,51 @@ def _match_encoding(ds: Dataset, ts: str) -> None:
             return
 
 
-def _encode(ds: Dataset) -> bytes:
-    """Part 10 bytes: zero preamble, the new file meta, the dataset in its transfer syntax.
+class _PastHead(Exception):
+    pass
+
+
+class _WrittenHead:
+    """The output up to the Pixel Data value, standing for the whole output in residual.header_end (which
+    looks only at the bytes around a match, and at the output's length): a search that would need the bytes
+    after the head raises _PastHead."""
+
+    def __init__(self, head: bytes, total: int) -> None:
+        self.head = head
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, key):
+        return self.head[key]
+
+    def find(self, sub: bytes, start: int = 0) -> int:
+        pos = self.head.find(sub, start)
+        if pos == -1 or pos + 8 > len(self.head):
+            raise _PastHead
+        return pos
+
+
+def _residual_present(parts: list, found: list[bytes], big_endian: bool) -> bool:
+    """residual.present over the written header (residual.header_end), from the parts: only the parts before
+    a view of the input (Pixel Data as read) are joined; without one, or when the header's end is not found
+    before it, the whole output is."""
+    views = [i for i, part in enumerate(parts) if type(part) is memoryview]
+    if views:
+        head = b"".join(parts[:views[0]])
+        try:
+            end = residual.header_end(_WrittenHead(head, sum(map(len, parts))), big_endian)
+            return residual.present(head, found, end)
+        except _PastHead:
+            pass
+    output = b"".join(parts)
+    return residual.present(output, found, residual.header_end(output, big_endian))
+
+
+def _encode(ds: Dataset) -> list:
+    """Part 10 bytes in parts (joined, they are the file): zero preamble, the new file meta, the dataset in its
+    transfer syntax. Pixel Data shared with the input (_share_pixel_data) is one part, a view.
 
     The dataset is written by py_deid.encoder (raw elements copied, the rest by pydicom's element writer),
     or by pydicom's write_dataset where pydicom converts the dataset first. Both write the same bytes
@@ -375,7 +499,7 @@ def _encode(ds: Dataset) -> bytes:
             if sum(map(len, parts)) % 2:
                 parts.append(b"\0")
         parts.insert(0, head)
-        return b"".join(parts)
+        return parts
     except Exception:
         raise InstanceProblem("write", "the de-identified instance could not be encoded") from None
 

@@ -183,6 +183,8 @@ class PhiTerms:
         encodings = None
         for tag, raw in list(elements.items()):
             vr = raw.VR
+            if vr is None and isinstance(raw, RawDataElement) and raw.value is None:
+                vr = dictionary_vr(tag)  # implicit VR, value not read (a large one): never read for nothing
             if (vr in _NO_TERM_VRS) and (tag not in _KEYWORD_TAGS):
                 continue  # most elements: a VR that holds no term, in an attribute that names none
             if isinstance(raw, RawDataElement) and raw.value is None:

@@ -88,7 +88,9 @@ def _dotted(node: ast.AST) -> str:
 
 
 def _in_memory(arg: ast.AST) -> bool:
-    return isinstance(arg, ast.Call) and _dotted(arg.func).split(".")[-1] in ("BytesIO", "DicomBytesIO")
+    # BufferReader (py_deid.instance): pydicom's file interface over a buffer the host passed in (a memory map)
+    return isinstance(arg, ast.Call) and _dotted(arg.func).split(".")[-1] in ("BytesIO", "DicomBytesIO",
+                                                                              "BufferReader")
 
 
 def call_problems(name: str, tree: ast.AST) -> list[str]:
