@@ -188,6 +188,10 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
         if lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax) and vmax - vmin < 1 << 20:
             values = np.arange(vmin, vmax + 1, dtype=np.int64)
             gray = _gray_numpy(np, values, info, window, None)
+            if vmin >= 0:  # index the table by the samples themselves (no shifted copy of the frame)
+                table = np.zeros(vmax + 1, dtype=np.uint8)
+                table[vmin:] = gray
+                return np.take(table, raw).tobytes()
             return gray[raw.astype(np.int64) - vmin].tobytes()
     if layout.bps <= 2:
         # a table over every possible container value, indexed by the unsigned view of the samples

@@ -268,10 +268,10 @@ def _screen(store, i: int, screens: dict) -> list:
     """The text screen's pieces on frame i (numpy when the host has it: the same pieces); a frame whose stored
     pixels equal an earlier frame's gets that frame's pieces without rendering or screening again."""
     if store.count == 1:
-        return text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+        return text_presence.screen(store.render(i), numpy=store.numpy)
     key = store.region_digest(i, (0, 0, store.info.columns, store.info.rows))
     if key not in screens:
-        screens[key] = text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+        screens[key] = text_presence.screen(store.render(i), numpy=store.numpy)
     return list(screens[key])
 
 

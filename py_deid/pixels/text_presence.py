@@ -80,13 +80,17 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
     found: list[tuple[Box, tuple[str, int]]] = []
     starts = [x0 for x0, _ in columns]
+    whole = w == COLUMN * len(columns)  # every column 64 wide: a reshape sums them, faster than reduceat
+    edge = np.empty((h, w), dtype=bool)
     for key, possible in _possible(px, w, h, columns, gray, np).items():
         kind, t = key
         ink = gray >= t if kind == "light" else gray < t
-        edge = ink.copy()  # the first ink pixel of each stroke, and ink at a column's left edge
-        edge[:, 1:] &= ~ink[:, :-1]
+        # the first ink pixel of each stroke (ink after no ink), and ink at a column's left edge
+        np.greater(ink[:, 1:], ink[:, :-1], out=edge[:, 1:])
         edge[:, starts] = ink[:, starts]
-        strokes = np.add.reduceat(edge.view(np.uint8), starts, axis=1)  # (rows, columns), at most 64 each
+        counts8 = edge.view(np.uint8)
+        strokes = (counts8.reshape(h, len(columns), COLUMN).sum(axis=2, dtype=np.uint8) if whole
+                   else np.add.reduceat(counts8, starts, axis=1))  # (rows, columns), at most 64 each
         for (x0, x1), _, _ in possible:
             counts = strokes[:, starts.index(x0)]
             busy = np.flatnonzero(counts >= BUSY)
@@ -157,7 +161,7 @@ def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]], gray=No
                 continue
             rows = _or_columns(packed, w, h, columns)
         ink = bytes(rows)
-        hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink))
+        hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink), with_span=np is None)
         if not hits:
             continue
         hit_rows, span_rows = hits.to_bytes(len(ink), "little"), span.to_bytes(len(ink), "little")
@@ -217,9 +221,10 @@ def _ones(flags: bytes) -> list[int]:
     return out
 
 
-def _band_rule(ink: int, length: int) -> tuple[int, int]:
+def _band_rule(ink: int, length: int, with_span: bool = True) -> tuple[int, int]:
     """(bytes (rows) where a band that the quiet rows allow can end, the rows such bands can span and two
-    around them), each bit a threshold; (0, 0) if there is no such band."""
+    around them), each bit a threshold; (0, 0) if there is no such band. `with_span=False`: the span is not
+    computed (0), for callers that count every row anyway."""
     full = (1 << (8 * length)) - 1
     quiet = ink ^ full
     above = above2 = below = below2 = 0  # >= 1 and >= 2 quiet rows among the six above (below)
@@ -233,6 +238,8 @@ def _band_rule(ink: int, length: int) -> tuple[int, int]:
     if not starts or not ends:
         return 0, 0
     open_ = full ^ (quiet & (quiet >> 8))  # rows that do not begin a pair of quiet rows
+    if not with_span:
+        return _reachable_ends(starts, ends, open_, full), 0
     reach = after = starts  # after: rows reached from a start (within a band's length, no pair of quiet rows)
     hits = 0
     for k in range(1, MAX_LINE):
@@ -253,6 +260,20 @@ def _band_rule(ink: int, length: int) -> tuple[int, int]:
     span = after & before
     span |= (span << 8) | (span << 16) | (span >> 8) | (span >> 16)
     return hits, span & full
+
+
+def _reachable_ends(starts: int, ends: int, open_: int, full: int) -> int:
+    """Ends reached from a start 3 to 66 rows above them through open rows (a superset of the band rule's
+    3 to 47: the count rules out the rest), in a few doublings instead of a step per row: after the first
+    three rows, reach within 1, 2, 4, .. 32 more rows, each jump taken where every row it passes is open."""
+    window = [open_]  # window[j]: rows that begin 2**j open rows
+    for j in range(1, 6):
+        window.append(window[-1] & (window[-1] >> (8 << (j - 1))))
+    first = MIN_LINE - 1  # the shortest band: three steps
+    reach = ((starts & open_ & (open_ >> 8) & (open_ >> 16)) << (8 * first)) & full
+    for j in range(6):
+        reach |= ((reach & window[j]) << (8 << j)) & full
+    return reach & ends
 
 
 def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
@@ -304,6 +325,168 @@ def _bands(counts: list[int], rows: list[int] | None = None) -> list[tuple[int, 
             out.append((start, end + 1))
     return out
 
+
+
+# ---- is a found line text? ------------------------------------------------------------------------------
+# The screen errs towards finding text: line-like anatomy (a row of teeth, a sinus wall, vessels across a fold)
+# gives a band too, and a false alarm costs OCR and a rewritten instance. Before a screened frame goes to OCR,
+# each piece's rows are looked at once more, at every threshold of its polarity (light or dark ink): a line
+# of text there breaks into glyphs, separate pieces of ink at least half as tall as the band that stay within
+# a few rows of it and are not much wider than tall, and either three or more of them line up to a pixel at
+# their tops (cap or x-height line) or bottoms (baseline), or two stand side by side on one line. The second
+# form keeps a word of which only two letters stand clear of the anatomy around them (the rest merged into
+# bright tissue at every threshold); the first is also tried with ink a pixel apart joined (glyphs that
+# anti-aliasing over a busy ground broke up). This decides only whether OCR runs on the frame: when any
+# piece looks like text, every piece is read as before. What it costs in recall was measured, not assumed
+# (docs/pixel-evaluation.md): words drawn on real MR anatomy that the screen finds and OCR would have masked,
+# and that this clears, are counted there.
+GLYPHS_IN_A_ROW = 3  # glyph-sized pieces of ink lined up at their tops or bottoms that make a piece text
+_MARGIN = 6  # rows above and below a band looked at (the screen's quiet rows lie within them)
+_REACH = 2  # band heights looked at on either side of a piece (a line goes on beyond its column)
+
+
+def looks_like_text(image: GrayImage, piece: Box, key: tuple[str, int] | None = None) -> bool:
+    """Whether the piece's rows, within its column and two band heights on either side, hold glyphs lined
+    up as a line of text does (see above) at some threshold; `key`, the one it was found at, is tried first."""
+    keys = ([key] if key else []) + [k for k in _ORDER if k != key and (key is None or k[0] == key[0])]
+    return (any(_glyph_line(image, piece, k) for k in keys)
+            or any(_glyph_line(image, piece, k, bridged=True) for k in keys))
+
+
+def screen(image: GrayImage, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
+    """What the pixel step sends to OCR on a screened frame: the frame's candidate pieces when any of them
+    looks like text (text_like_pieces), else [] (no OCR)."""
+    pieces = candidate_pieces(image, numpy=numpy)
+    return pieces if pieces and text_like_pieces(image, pieces) else []
+
+
+def text_like_pieces(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]]) -> bool:
+    """Whether any of the screen's pieces looks like text (looks_like_text): the frame then goes to OCR."""
+    return any(looks_like_text(image, box, key) for box, key in pieces)
+
+
+def _glyph_line(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False) -> bool:
+    glyphs = _glyph_boxes(image, piece, key, bridged)
+    if len(glyphs) < 2:
+        return False
+    if max(_largest_cluster([g[1] for g in glyphs]), _largest_cluster([g[1] + g[3] for g in glyphs])) >= GLYPHS_IN_A_ROW:
+        return True
+    if bridged:
+        return False
+    glyphs.sort()
+    for a, b in zip(glyphs, glyphs[1:]):  # neighbours from left to right
+        gap = b[0] - (a[0] + a[2])
+        if -1 <= gap <= max(a[3], b[3]) and _one_line(a, b):
+            return True
+    return False
+
+
+def _one_line(a: Box, b: Box) -> bool:
+    """Two glyphs of one line: the shorter at least half as tall as the taller, and on the same baseline (to
+    a pixel) or within the taller's rows (a letter beside a descender: "Jo")."""
+    short, tall = sorted((a, b), key=lambda g: g[3])
+    if 2 * short[3] < tall[3]:
+        return False
+    return (abs(a[1] + a[3] - b[1] - b[3]) <= 1
+            or (short[1] >= tall[1] - 1 and short[1] + short[3] <= tall[1] + tall[3] + 1))
+
+
+def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False) -> list[Box]:
+    """The glyph-sized pieces of ink (at threshold `key`) in the piece's band, as boxes in frame pixels.
+    `bridged`: ink one pixel apart counts as touching (a glyph that anti-aliasing over a busy ground broke
+    into pieces at every threshold), each piece's box taken one pixel in from the joined one's."""
+    w, h, px = image.width, image.height, image.pixels
+    x, y, bw, bh = piece
+    r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
+    c0, c1 = max(0, x - _REACH * bh), min(w, x + bw + _REACH * bh)
+    table = _BINARY[key]
+    rows = [px[r * w + c0:r * w + c1].translate(table) for r in range(r0, r1)]
+    if bridged:
+        rows = _dilated(rows)
+    tall = max(3, (bh + 1) // 2)
+    out = []
+    for left, top, cw, ch in _components(rows):
+        if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
+            continue  # runs on beyond the rows looked at: not a glyph of this line
+        if bridged:
+            left, top, cw, ch = left + 1, top + 1, cw - 2, ch - 2
+        top += r0
+        if top + ch <= y or top >= y + bh or ch < tall or cw > 3 * ch + 2:
+            continue  # outside the band, too short, or too wide for a glyph
+        out.append((left + c0, top, cw, ch))
+    return out
+
+
+def _dilated(rows: list[bytes]) -> list[bytes]:
+    """Each pixel of ink grown to its eight neighbours (rows of 0/1 bytes, as big integers)."""
+    if not rows:
+        return rows
+    n = len(rows[0])
+    full = int.from_bytes(b"\x01" * n, "big")
+    wide = []
+    for row in rows:
+        v = int.from_bytes(row, "big")
+        wide.append((v | (v << 8) | (v >> 8)) & full)
+    out = []
+    for k, v in enumerate(wide):
+        if k:
+            v |= wide[k - 1]
+        if k + 1 < len(wide):
+            v |= wide[k + 1]
+        out.append(v.to_bytes(n, "big"))
+    return out
+
+
+def _largest_cluster(values: list[int]) -> int:
+    """The most values within one pixel of some value."""
+    return max((sum(abs(u - v) <= 1 for u in values) for v in set(values)), default=0)
+
+
+def _components(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the 8-connected pieces of ink (bytes 1) in `rows`: runs of ink per row (C-level
+    find), joined with the runs they touch in the row above (a union-find over runs)."""
+    parent: list[int] = []
+    boxes: list[list[int]] = []  # per run: x0, x1 (exclusive), y0, y1 (exclusive), merged into roots
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above: list[tuple[int, int, int]] = []
+    for yy, row in enumerate(rows):
+        here = []
+        s = row.find(1)
+        n = len(row)
+        while s >= 0:
+            e = row.find(0, s)
+            if e < 0:
+                e = n
+            k = len(parent)
+            parent.append(k)
+            boxes.append([s, e, yy, yy + 1])
+            here.append((s, e, k))
+            s = row.find(1, e)
+        j = 0
+        for s, e, k in here:
+            while j < len(above) and above[j][1] < s:  # runs above that end before this one's left neighbour
+                j += 1
+            i = j
+            while i < len(above) and above[i][0] <= e:  # touching, diagonals included
+                a, b = root(above[i][2]), root(k)
+                if a != b:
+                    parent[b] = a
+                    ba, bb = boxes[a], boxes[b]
+                    ba[0], ba[1], ba[2], ba[3] = min(ba[0], bb[0]), max(ba[1], bb[1]), min(ba[2], bb[2]), max(ba[3], bb[3])
+                i += 1
+        above = here
+    out = []
+    for k in range(len(parent)):
+        if parent[k] == k:
+            x0, x1, y0, y1 = boxes[k]
+            out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
 
 
 def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:
