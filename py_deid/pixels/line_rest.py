@@ -22,7 +22,8 @@ from . import geometry
 from .geometry import Box
 
 REACH = 12  # at most this many text heights beside the word (a date and a time)
-GAP = 1.5  # a gap wider than this many text heights ends the line (a space is half to one height)
+GAP = 2.0  # a gap wider than this many text heights ends the line (a space is half a height to 1.6 cap heights)
+SPACE = 0.5  # a gap this wide or wider between strokes is a space: the words either side are masked apart
 STROKE = 0.35  # a stroke is at least this share of the text height long (across or down)
 CLEAR = 60  # a reading at this confidence or more that stays (technical, kept) stops the line
 
@@ -73,8 +74,9 @@ def _stroke_columns(image: GrayImage, table: bytes, x0: int, x1: int, y: int, h:
     return out
 
 
-def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence[Box]) -> Box | None:
-    """The stroke-bearing columns beside `box` on the side `step` (-1 left, +1 right), as a box of its rows."""
+def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence[Box]) -> list[Box]:
+    """The stroke-bearing columns beside `box` on the side `step` (-1 left, +1 right), as boxes of its rows:
+    one per word (runs of strokes split at a gap of a space or more; the spaces are not text to hide)."""
     x, y, bw, h = box
     reach = REACH * h
     if step < 0:
@@ -87,33 +89,49 @@ def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence
         elif step > 0 and s[0] >= x + bw:
             b = min(b, s[0])
     if b - a < 1:
-        return None
+        return []
     strokes = _stroke_columns(image, table, a, b, y, h)
     order = range(len(strokes) - 1, -1, -1) if step < 0 else range(len(strokes))
-    gap, last = 0, None
+    gap, taken = 0, []
     for c in order:
         if strokes[c]:
-            gap, last = 0, c
+            gap = 0
+            taken.append(c)
         else:
             gap += 1
             if gap > GAP * h:
                 break
-    if last is None:
-        return None
-    if step < 0:
-        return (a + last, y, x - (a + last), h)
-    return (x + bw, y, last + 1, h)
+    if not taken:
+        return []
+    # Words: runs of columns holding any ink (a V's slant is ink but no stroke), split at a space of none.
+    lo, hi = min(taken), max(taken)
+    w = image.width
+    rows = [image.pixels[r * w + a + lo:r * w + a + hi + 1].translate(table) for r in range(y, y + h)]
+    inked = [any(row[c] for row in rows) for c in range(hi - lo + 1)]
+    words: list[list[int]] = []
+    blank = 0
+    for c, ink in enumerate(inked):
+        if not ink:
+            blank += 1
+            continue
+        if words and blank < SPACE * h:
+            words[-1][1] = c
+        else:
+            words.append([c, c])
+        blank = 0
+    return [(a + lo + c0, y, c1 - c0 + 1, h) for c0, c1 in words]
 
 
 def rest_of_lines(image: GrayImage, masked: Sequence[Box], stays: Sequence[Word],
-                  content: Sequence[Box]) -> list[Box]:
+                  content: Sequence[Box], height: int = 0) -> list[Box]:
     """Boxes to mask beside masked words' boxes (`masked`: PHI words, snapped to their glyphs) where their line goes on
     over image content (`content`) in strokes like theirs. `stays`: the words read that stay unmasked; one read
-    clearly on the line ends it."""
+    clearly on the line ends it. `height`: the frame's usual text height; a masked box far taller (a reading
+    that took in the speckle under a line) has no one line to follow."""
     out = []
     for box in masked:
         box = geometry.clip(box, image.width, image.height)
-        if not box or box[3] < 6:
+        if not box or box[3] < 6 or height and box[3] > 1.5 * height:
             continue
         table = _ink_table(image, box)
         if table is None:
@@ -123,7 +141,7 @@ def rest_of_lines(image: GrayImage, masked: Sequence[Box], stays: Sequence[Word]
                  and sum(c.isalnum() for c in w.text) >= 2
                  and min(geometry.bottom(box), w.top + w.height) - max(box[1], w.top) >= 0.5 * min(h, w.height)]
         for step in (-1, 1):
-            rest = _extent(image, table, box, step, stops)
-            if rest and geometry.mostly_within(rest, content):
-                out.append(rest)
+            words = _extent(image, table, box, step, stops)
+            if words and geometry.mostly_within(geometry.union(words), content):
+                out += words
     return out

@@ -23,9 +23,8 @@ from .detect import FrameReader
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, confirms_technical, decide_readings, default_vocabulary, doubtful, mask_boxes,
-                          beside_masked, rest_of_terms,
-                          settled_boxes, settled_by)
+from .text_policy import (Decision, beside_masked, confirms_technical, decide_readings, default_vocabulary, doubtful,
+                          mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -187,7 +186,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             glyphs.image, [glyphs.snap_or_keep(geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
-            content)) if b]
+            content, text_height(every_word))) if b]
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications); over image content only where it is shaped like text (speckle
         # breaks into grains). A screened image has its found lines read, and the readings decided, but unread
