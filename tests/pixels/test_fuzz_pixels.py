@@ -934,3 +934,24 @@ def test_jpeg_precision_other_than_bits_allocated_is_refused(samples, cached_ocr
     result = _deid(data, cached_ocr, px_codecs)
     assert (result.status, result.problem.code) == ("failed", "pixel-description"), result.problem
     assert "precision" in result.problem.message
+
+
+def test_a_panicking_decoder_plugin_is_a_failed_frame(samples, px_codecs):
+    """Found by the oracle: pylibjpeg-rle (Rust) panics on an RLE frame whose rows exceed the header's, with
+    pyo3's PanicException, a BaseException that `except Exception` lets through to the batch. The native
+    codec service turns it into a failed frame."""
+    from pydicom.pixels import get_decoder
+
+    from py_deid.pixels.info import PixelInfo
+
+    rle = "1.2.840.10008.1.2.5"
+    if not any(name == "pylibjpeg" for name in get_decoder(rle).available_plugins):
+        pytest.skip("pylibjpeg-rle is not installed")
+    ds = pydicom.dcmread(samples.path("emri_small_RLE.dcm"))
+    frame = items_of(bytes(ds.PixelData))[1]
+    ds.Rows = int(ds.Rows) - 1
+    info = PixelInfo.from_dataset(ds, rle).codec_info()
+    try:
+        px_codecs.decode(frame, rle, info)
+    except Exception:
+        pass  # a failed frame; a BaseException would end the test run here
