@@ -94,9 +94,15 @@ class NativeCodecs:
         options = {k: info[k] for k in _OPTION_KEYS}
         try:
             arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=bool(info.get("as_rgb")), **options)
-        except Exception:
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as e:
+            # Rust plugins (pylibjpeg-rle) panic on some broken frames with pyo3's PanicException, a
+            # BaseException that would pass every `except Exception` up to the batch: a frame that fails here.
             if transfer_syntax not in _JPEG_DCT:
-                raise
+                if isinstance(e, Exception):
+                    raise
+                raise ValueError("the decoder failed on this frame") from None
             return jpeg_decode.decode_frame(frame, info, numpy=np)
         expected = decoded_photometric(transfer_syntax, info["photometric_interpretation"])
         got = str(props.get("photometric_interpretation", expected))

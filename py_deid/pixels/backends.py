@@ -74,8 +74,17 @@ class Native(Backend):
         elem = ds["PixelData"]
         data = elem.value or b""
         self.layout = Layout.of(info)
-        if len(data) < info.frame_length * info.frames:
+        self.dropped = False
+        needed = info.frame_length * info.frames
+        if len(data) < needed:
             raise PixelCodecError("truncated", "pixel data shorter than the image it describes")
+        if len(data) > needed + needed % 2:
+            # Bytes past the frames the header describes are never examined (a Number of Frames, Rows or
+            # Samples per Pixel made smaller hides the rest of the pixels there): they are dropped from the
+            # dataset now, whatever the step decides later, so nothing unexamined is written out.
+            data = bytes(memoryview(data)[:needed]) + b"\0" * (needed % 2)
+            elem.value = data
+            self.dropped = True
         # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order.
         self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and elem.VR == "OW"
         self.buf = data  # copied only when something is written (a cine can be hundreds of MB in a browser)
@@ -120,6 +129,12 @@ class _Framed(Backend):
     def __init__(self, ds: Dataset, info: PixelInfo) -> None:
         super().__init__(ds, info)
         self.frames = encapsulation.split(ds, info.frames)
+        cut = encapsulation.sanitized(self.frames, info.transfer_syntax)
+        if cut is not None:
+            # what a frame holds beside its compressed image (after its end; comments, APPn data) is never
+            # examined: it goes now, whatever the step decides later (Pixel Data written again, a fragment a frame)
+            self.frames = cut
+            encapsulation.join(ds, self.frames)
         self.original_size = sum(len(f) for f in self.frames)
         self.masked: dict[int, bytearray] = {}
         self._recent: dict[int, bytearray] = {}
@@ -200,6 +215,14 @@ class JpegDct(Codec):
 
     def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
         super().__init__(ds, info, codecs)
+        # 8-bit JPEG in 8 bits allocated, 12-bit in 16 (PS3.5 8.2.1): a header saying otherwise describes
+        # an image other than the codestream's, which readers then disagree on (pydicom refuses it)
+        for index, frame in enumerate(self.frames):
+            precision = encapsulation.jpeg_precision(frame)
+            if precision is not None and ({8: 8, 12: 16}.get(precision) != info.bits_allocated
+                                          or info.bits_stored > precision):
+                raise PixelCodecError("pixel-description", f"frame {index + 1}: JPEG sample precision does not "
+                                      "match bits allocated / bits stored")
         self.fallback = False
         self.rewritten: set[int] = set()
         bg = info.background[0] if info.samples == 1 else 0
@@ -270,7 +293,9 @@ def decode_frame(codecs: CodecService | None, frame: bytes, info: PixelInfo, lay
         raise PixelCodecError("decode", f"frame {index + 1} could not be decoded ({syntax_name(ts)})") from None
     if len(out) < layout.frame_length:
         raise PixelCodecError("decode", f"frame {index + 1} decoded to fewer bytes than the image needs")
-    return bytearray(out[:layout.frame_length])
+    if len(out) > layout.frame_length:  # the rest of a larger image would be kept in the output unexamined
+        raise PixelCodecError("decode", f"frame {index + 1} decoded to more pixels than the header describes")
+    return bytearray(out)
 
 
 def encode_frame(codecs: CodecService, pixels: bytes, info: PixelInfo) -> bytes:

@@ -34,6 +34,17 @@ LOSSY_METHOD = {JPEG_BASELINE: "ISO_10918_1", JPEG_EXTENDED: "ISO_10918_1", JPEG
                 J2K: "ISO_15444_1", HTJ2K: "ISO_15444_15"}
 
 
+# Type 1 attributes of the Image Pixel module (PS3.3 C.7.6.3); Planar Configuration too when samples > 1.
+_REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
+             "HighBit", "PixelRepresentation")
+_SPACED = {"Rows": "Rows", "Columns": "Columns", "SamplesPerPixel": "Samples per Pixel",
+           "PhotometricInterpretation": "Photometric Interpretation", "BitsAllocated": "Bits Allocated",
+           "BitsStored": "Bits Stored", "HighBit": "High Bit", "PixelRepresentation": "Pixel Representation"}
+# The photometric interpretations the pixel path reads, and the samples per pixel each has (PS3.3 C.7.6.3.1.2).
+_SAMPLES = {"MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3, "YBR_FULL_422": 3,
+            "YBR_PARTIAL_422": 3, "YBR_PARTIAL_420": 3, "YBR_ICT": 3, "YBR_RCT": 3}
+
+
 class PixelCodecError(ServiceUnavailable):
     """Pixel data that cannot be read or written: a missing decoder (named) or data that does not decode.
 
@@ -65,16 +76,27 @@ class PixelInfo:
 
     @classmethod
     def from_dataset(cls, ds: Dataset, transfer_syntax: str) -> "PixelInfo":
+        """Fails closed: pixels are only examined as the header describes them when the description is
+        complete and valid (PS3.3 C.7.6.3: the attributes are Type 1). A reader that guessed a missing or
+        invalid value could examine an image other than the one a viewer shows (say planar configuration 0
+        where the samples are planar: OCR sees noise, the text stays)."""
         try:
+            missing = [k for k in _REQUIRED if ds.get(k) is None or ds.get(k) == ""]
+            if missing:
+                raise PixelCodecError("pixel-description", "image pixel description incomplete: "
+                                      + ", ".join(_SPACED[k] for k in missing) + " missing")
             rows, columns = int(ds.Rows), int(ds.Columns)
-            samples = int(ds.get("SamplesPerPixel", 1) or 1)
+            samples = int(ds.SamplesPerPixel)
             allocated = int(ds.BitsAllocated)
-            stored = int(ds.get("BitsStored", allocated) or allocated)
-            high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
-            signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-            photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
-            planar = int(ds.get("PlanarConfiguration", 0) or 0) if samples > 1 else 0
+            stored = int(ds.BitsStored)
+            high = int(ds.HighBit)
+            representation = int(ds.PixelRepresentation)
+            photometric = str(ds.PhotometricInterpretation).strip().upper()
+            planar_value = ds.get("PlanarConfiguration")
+            planar = int(planar_value) if samples > 1 and planar_value not in (None, "") else 0
             frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except PixelCodecError:
+            raise
         except (AttributeError, TypeError, ValueError):
             raise PixelCodecError("pixel-description", "image pixel description missing or invalid") from None
         if rows <= 0 or columns <= 0 or frames <= 0 or samples not in (1, 3) or allocated not in (8, 16, 32):
@@ -82,8 +104,24 @@ class PixelInfo:
                                   "(rows/columns/frames must be positive, 1 or 3 samples, 8/16/32 bits allocated)")
         if not 0 < stored <= allocated or not stored - 1 <= high < allocated:
             raise PixelCodecError("pixel-description", "bits stored / high bit inconsistent with bits allocated")
-        if not photometric:
-            photometric = "MONOCHROME2" if samples == 1 else "RGB"
+        if representation not in (0, 1):
+            raise PixelCodecError("pixel-description", "pixel representation must be 0 or 1")
+        signed = representation == 1
+        if signed and photometric.startswith("YBR"):
+            raise PixelCodecError("pixel-description", "YBR colour pixels must be unsigned")
+        if photometric not in _SAMPLES:
+            raise PixelCodecError("photometric", "unsupported photometric interpretation")
+        if _SAMPLES[photometric] != samples:
+            raise PixelCodecError("pixel-description", "samples per pixel inconsistent with the photometric "
+                                  "interpretation")
+        if samples > 1 and (planar_value in (None, "") or planar not in (0, 1)):
+            raise PixelCodecError("pixel-description", "planar configuration missing or not 0 or 1")
+        if photometric in ("YBR_PARTIAL_420", "YBR_PARTIAL_422") and transfer_syntax in NATIVE:
+            # 420 is for compressed data only; uncompressed 422 partial is retired, and readers disagree on its
+            # layout (pydicom reads it as three full samples a pixel)
+            raise PixelCodecError("photometric", "YBR_PARTIAL_420/422 are not read as uncompressed pixel data")
+        if photometric in ("YBR_FULL_422", "YBR_PARTIAL_422") and transfer_syntax in NATIVE and columns % 2:
+            raise PixelCodecError("pixel-description", "horizontally subsampled YBR with an odd number of columns")
         palette = None
         if photometric == "PALETTE COLOR":
             try:
@@ -145,7 +183,11 @@ class PixelInfo:
             "rows": self.rows, "columns": self.columns, "samples_per_pixel": self.samples,
             "bits_allocated": self.bits_allocated, "bits_stored": self.bits_stored,
             "pixel_representation": int(self.signed), "photometric_interpretation": self.photometric,
-            "planar_configuration": self.planar, "number_of_frames": 1,
+            # Compressed frames: the codestream says how its components are coded and Planar Configuration is
+            # irrelevant (PS3.5 8.2); a 1 there must not make the decoder reorder what it hands back (pydicom
+            # does: the image examined would be scrambled while a viewer that follows the standard shows it).
+            "planar_configuration": self.planar if self.native or self.transfer_syntax == RLE else 0,
+            "number_of_frames": 1,
             # The photometric interpretation the decoded bytes must be in (RGB when the codec undoes a
             # colour transform that is part of the compression; else the stored components as they are).
             "as_rgb": decoded_photometric(self.transfer_syntax, self.photometric) == "RGB"

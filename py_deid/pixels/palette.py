@@ -62,7 +62,7 @@ def read_palette(ds: Dataset, little_endian: bool) -> Palette:
         segmented = ds.get(f"Segmented{colour}PaletteColorLookupTableData")
         plain = ds.get(f"{colour}PaletteColorLookupTableData")
         if segmented is not None:
-            values = expand_segmented(_words(segmented, little_endian, 2))
+            values = expand_segmented(_words(segmented, little_endian, 2), entries)
         elif plain is not None:
             one_byte = bits == 8 and isinstance(plain, (bytes, bytearray)) and len(plain) in (entries, entries + 1)
             values = list(_words(plain, little_endian, 1 if one_byte else 2))
@@ -89,39 +89,44 @@ def _words(value, little_endian: bool, size: int):
     return words
 
 
-def expand_segmented(words) -> list[int]:
-    """Expand segmented LUT data (PS3.3 C.7.9.2): discrete (0), linear (1) and indirect (2) segments."""
+def expand_segmented(words, limit: int | None = None) -> list[int]:
+    """Expand segmented LUT data (PS3.3 C.7.9.2): discrete (0), linear (1) and indirect (2) segments; at most
+    `limit` entries (the descriptor's count): a few hundred bytes of linear segments of 65535 entries each
+    would otherwise expand to hundreds of millions of entries (minutes and gigabytes for one file)."""
     out: list[int] = []
-    _expand(words, 0, None, out, nested=False)
+    _expand(words, 0, None, out, nested=False, limit=limit if limit is not None else 1 << 62)
     return out
 
 
-def _expand(words, i: int, count: int | None, out: list[int], *, nested: bool) -> None:
+def _expand(words, i: int, count: int | None, out: list[int], *, nested: bool, limit: int) -> None:
     n, done = len(words), 0
     while i < n and (count is None or done < count):
+        if len(out) >= limit:
+            return
         if i + 1 >= n:
             raise PaletteError("segmented palette truncated")
         opcode, length = words[i], words[i + 1]
+        room = limit - len(out)
         if opcode == 0:
             if i + 2 + length > n:
                 raise PaletteError("segmented palette truncated")
-            out.extend(words[i + 2:i + 2 + length])
+            out.extend(words[i + 2:i + 2 + min(length, room)])
             i += 2 + length
         elif opcode == 1:
             # A linear segment ramps from the last value written (whatever segment wrote it) to its end value.
             if not out or i + 2 >= n:
                 raise PaletteError("linear segment without a start value")
             start, end = out[-1], words[i + 2]
-            out.extend(round(start + (end - start) * (k + 1) / length) for k in range(length))
+            out.extend(round(start + (end - start) * (k + 1) / length) for k in range(min(length, room)))
             i += 3
         elif opcode == 2 and not nested:
             if i + 3 >= n:
                 raise PaletteError("segmented palette truncated")
             # Replays `length` segments found at a word offset (low word first) into the same data.
-            _expand(words, words[i + 2] | (words[i + 3] << 16), length, out, nested=True)
+            _expand(words, words[i + 2] | (words[i + 3] << 16), length, out, nested=True, limit=limit)
             i += 4
         else:
             raise PaletteError("unsupported segment type in segmented palette")
         done += 1
-    if count is not None and done < count:
+    if count is not None and done < count and len(out) < limit:
         raise PaletteError("indirect segment points outside the palette")

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import struct
-import warnings
 
-from pydicom.pixels.decoders.rle import _rle_decode_frame
+from pydicom.pixels.decoders.rle import _rle_decode_segment
 
 from .info import PixelCodecError
 from .layout import Layout
@@ -27,7 +26,8 @@ def decode(frame: bytes, layout: Layout) -> bytearray:
     """One RLE frame -> layout.frame_length bytes; raises PixelCodecError if it does not decode in full.
 
     The header is checked here (segment count, offsets inside the frame and in order); the segments are
-    unpacked by pydicom's own RLE decoder, which needs no numpy and so runs in the browser too."""
+    unpacked by pydicom's own RLE segment decoder, which needs no numpy and so runs in the browser too. Every
+    segment must decode to exactly Rows x Columns bytes."""
     if len(frame) < 64:
         raise PixelCodecError("rle", "RLE frame shorter than its header")
     header = struct.unpack("<16L", frame[:64])
@@ -37,14 +37,26 @@ def decode(frame: bytes, layout: Layout) -> bytearray:
     ends = offsets[1:count] + [len(frame)]
     if any(not 64 <= start <= stop <= len(frame) for start, stop in zip(offsets[:count], ends)):
         raise PixelCodecError("rle", "RLE segment offsets out of range")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a segment with padding past the image decodes; the rest is cut
-            out = _rle_decode_frame(bytes(frame), layout.rows, layout.columns, layout.samples, layout.bps * 8)
-    except (ValueError, NotImplementedError) as e:
-        raise PixelCodecError("rle", "RLE segment decodes to fewer bytes than the image needs") from e
-    if len(out) != layout.frame_length:
-        raise PixelCodecError("rle", "RLE frame does not decode to the image's size")
+    n = layout.rows * layout.columns
+    bps = layout.bps
+    segments = []
+    for k in range(count):
+        try:
+            segment = _rle_decode_segment(frame[offsets[k]:ends[k]])
+        except (ValueError, IndexError) as e:
+            raise PixelCodecError("rle", "RLE segment could not be decoded") from e
+        # Exactly the image's bytes: fewer cannot be shown, more would be kept in the output unexamined (a
+        # header whose Rows or Columns were made smaller hides the rest of the image there).
+        if len(segment) < n:
+            raise PixelCodecError("rle", "RLE segment decodes to fewer bytes than the image needs")
+        if len(segment) > n:
+            raise PixelCodecError("rle", "RLE segment decodes to more bytes than the image described in the header")
+        segments.append(segment)
+    out = bytearray(n * layout.samples * bps)  # allocated once the segments showed the header's size is real
+    for k, segment in enumerate(segments):
+        sample, msb_index = divmod(k, bps)
+        start = sample * n * bps + (bps - 1 - msb_index)  # little-endian samples, one plane per sample
+        out[start:start + n * bps:bps] = segment
     return out
 
 
