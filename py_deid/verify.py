@@ -277,6 +277,7 @@ def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | No
         sop = str(ds.get("SOPInstanceUID", "") or "")
         if sop and str(meta.get("MediaStorageSOPInstanceUID", sop) or "") != sop:
             checker.add("attribute-not-allowed", "(0002,0003)", "file meta names another SOP instance")
+    _check_codestreams(checker, ds)
     try:
         checker.walk(ds, (), "", False)
     except Exception:
@@ -290,6 +291,24 @@ def check_dataset(ds: Dataset, options: Options, *, original_uids: set[str] | No
     except Exception:
         checker.add("unreadable", "", "values cannot be checked")
     return checker.findings
+
+
+def _check_codestreams(checker: _Checker, ds: Dataset) -> None:
+    """Compressed frames (JPEG, JPEG-LS, JPEG 2000) hold their image and nothing beside it: no comment or APPn
+    segment, no bytes after its end (pixels.encapsulation.sanitized, which every output of this tool passed)."""
+    from .pixels.encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS, sanitized, split
+
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+    if "PixelData" not in ds or ts not in JPEG_FAMILY | JPEG_LS | J2K_FAMILY:
+        return
+    try:
+        if sanitized(split(ds, int(ds.get("NumberOfFrames", 1) or 1)), ts) is None:
+            return
+        message = "a compressed frame carries data beside its image (a comment, an APPn segment or bytes after it)"
+    except Exception:
+        message = "compressed frames cannot be checked (malformed, or a comment in a tile-part header)"
+    checker.add("codestream-extras", "(7FE0,0010)", message)
 
 
 def _check_identity(checker: _Checker, ds: Dataset, subject_ids, subject_pattern: str | None) -> None:

@@ -39,6 +39,7 @@ from . import values as _values
 from .verify import ALLOWED_DUMMIES, META_ALLOWED, NOT_FREE_TEXT, _IMPLEMENTATION_VERSION, _private_filter
 from .elements import TEXT_VRS
 from .codes import CODE_VALUE as _CV, LONG_CODE_VALUE, SCHEME, URN_CODE_VALUE
+from .pixels.encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -48,6 +49,7 @@ _EXPLICIT_LE_SYNTAXES = frozenset(str(u) for u in _uid.AllTransferSyntaxes if u.
                                   and "Deflate" not in u.name and "JPIP" not in u.name)
 IMPLICIT_LE = "1.2.840.10008.1.2"
 _NATIVE = {EXPLICIT_LE, IMPLICIT_LE}
+_CODESTREAMS = JPEG_FAMILY | JPEG_LS | J2K_FAMILY
 _KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
                         b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
                         b"UC", b"UI", b"UL", b"UR", b"US", b"UT", b"UV"})  # UN: always the full check
@@ -311,6 +313,8 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
         raise Unsure
     if ts in _NATIVE and PIXEL_DATA in top:
         _native_pixels(top)
+    elif PIXEL_DATA in top and ts in _CODESTREAMS:
+        raise Unsure  # JPEG / JPEG-LS / JPEG 2000 frames: the full check looks into their codestreams
     # The options the instance declares (verify.declared_options), within what the trial allows.
     checked = options
     seq = top.get(METHOD_CODES)

@@ -113,6 +113,8 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     if plan is not None and "PixelData" in ds and (required or any(plan.values())):
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
+    elif not required:
+        _without_codestream_extras(ds, transfer_syntax)
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
@@ -127,6 +129,26 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
         outcome.overlays_cleaned = groups
         outcome.overlay_boxes = boxes
     return outcome
+
+
+def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
+    """Pixels not checked (--pixels off) are still not written out with what a compressed frame carries beside
+    its image: a JPEG COM or APPn segment, a JPEG 2000 comment, bytes after its end (encapsulation.sanitized;
+    a checked image has them dropped when its frames are opened). Text there is text nothing reads, PHI or not."""
+    from .encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS, join, sanitized, split
+    from .info import PixelCodecError
+
+    if "PixelData" not in ds or transfer_syntax not in JPEG_FAMILY | JPEG_LS | J2K_FAMILY:
+        return
+    try:
+        frames = split(ds, int(ds.get("NumberOfFrames", 1) or 1))
+        cut = sanitized(frames, transfer_syntax)
+    except (TypeError, ValueError):
+        raise PixelError("pixel-description", "number of frames invalid") from None
+    except PixelCodecError as e:
+        raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
+    if cut is not None:
+        join(ds, cut)
 
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
