@@ -43,16 +43,22 @@ def _ms_per_file(datas: list[bytes], what: str) -> float:
     return total / len(datas) * 1000
 
 
+def _outputs(samples) -> tuple[bytes, list[bytes]]:
+    """The de-identified CT, and the de-identified outputs of the sample files (60 of them in the quick form)."""
+    ct = deid(samples.bytes("CT_small.dcm")).output
+    outputs = []
+    for s in sorted(samples.all, key=lambda s: s.relpath)[: 60 if QUICK else None]:
+        path = samples.root / s.relpath
+        if path.stat().st_size <= MAX_SIZE and (result := deid(path.read_bytes())).status == "done":
+            outputs.append(result.output)
+    return ct, outputs
+
+
 def test_verifier_ms_per_file(samples):
     rounds = 2 if QUICK else 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ct = deid(samples.bytes("CT_small.dcm")).output
-        outputs = []
-        for s in sorted(samples.all, key=lambda s: s.relpath)[: 60 if QUICK else None]:
-            path = samples.root / s.relpath
-            if path.stat().st_size <= MAX_SIZE and (result := deid(path.read_bytes())).status == "done":
-                outputs.append(result.output)
+        ct, outputs = _outputs(samples)
         for data in [ct, *outputs]:  # the same verdicts, or the speed of a different check is measured
             assert verify.check_bytes(data, Options()) == verify.check_bytes(data, Options(), convert_all=True)
         sets = {"ct_small": [ct] * (20 if QUICK else 100), "all_outputs": outputs}
@@ -95,12 +101,7 @@ def test_receiver_check_ms_per_file(samples):
     rounds = 2 if QUICK else 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ct = deid(samples.bytes("CT_small.dcm")).output
-        outputs = []
-        for s in sorted(samples.all, key=lambda s: s.relpath)[: 60 if QUICK else None]:
-            path = samples.root / s.relpath
-            if path.stat().st_size <= MAX_SIZE and (result := deid(path.read_bytes())).status == "done":
-                outputs.append(result.output)
+        ct, outputs = _outputs(samples)
         accepted = sum(verify_fast.accept(d, Options()) is not None for d in outputs)
         sets = {"ct_small": [ct] * (50 if QUICK else 300), "all_outputs": outputs}
         best: dict = {name: {"full": float("inf"), "fast": float("inf")} for name in sets}
