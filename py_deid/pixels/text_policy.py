@@ -435,7 +435,9 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 per_char = w.width / max(1, read)
                 span = round(per_char * (letters + 0.5) * 1.15)  # half a letter more: widths vary by letter
                 x = w.left + w.width if side > 0 else w.left - span
-                box = geometry.clip(geometry.grow((x, w.top, span, w.height), 2), width, height)
+                # on the rows of the line, not of a reading far taller (one that took in the speckle under it)
+                _, top, _, tall = _line_of(w, words, ())
+                box = geometry.clip(geometry.grow((x, top, span, tall), 2), width, height)
                 if box:
                     out.append(box)
     return out

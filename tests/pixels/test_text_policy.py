@@ -309,6 +309,18 @@ def test_the_unread_rest_of_a_place_beside_the_words_read_is_masked():
     assert any(b[0] <= mary[1].right + 8 and geometry.right(b) >= mary[1].right + 8 * 9 for b in boxes)
 
 
+def test_the_rest_of_a_place_stays_on_the_rows_of_its_line():
+    """A word of the name read in a box far taller than the line (Tesseract took in the speckle under it): the
+    rest goes on the line's rows, not that box's (a 61 px block over the tissue of a 6-frame cine)."""
+    from py_deid.pixels.text_policy import rest_of_terms
+
+    matcher = PhiMatcher(_terms(InstitutionName="LAKEVIEW MEDICAL CENTER"))
+    words = line("LAKEVIEW", y=60, x=10) + [Word("MEDICAL", 82, 60, 56, 40, 90)] + line("GAIN 82 DR 60", y=200)
+    boxes = rest_of_terms(words, decide(words, "phi", matcher), matcher, 640, 480)
+    assert any(geometry.right(b) >= 138 + 8 * 6 for b in boxes)  # "CENTER" after it
+    assert all(b[1] <= 60 and geometry.bottom(b) >= 72 and b[3] <= 16 for b in boxes)
+
+
 def test_beside_masked_shares_a_row_not_half_the_height():
     """Unread ink on a screened image is masked only beside masked text on its line; the masked read may be a
     sliver of that line (5 px of 7 px type), so one shared row is enough, within three text heights across."""
