@@ -76,7 +76,8 @@ def _stroke_columns(image: GrayImage, table: bytes, x0: int, x1: int, y: int, h:
 
 def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence[Box]) -> list[Box]:
     """The stroke-bearing columns beside `box` on the side `step` (-1 left, +1 right), as boxes of its rows:
-    one per word (runs of strokes split at a gap of a space or more; the spaces are not text to hide)."""
+    one per word (the columns holding any ink between the first and last stroke, split where a space of none
+    is; the spaces are not text to hide)."""
     x, y, bw, h = box
     reach = REACH * h
     if step < 0:
@@ -124,8 +125,8 @@ def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence
 
 def rest_of_lines(image: GrayImage, masked: Sequence[Box], stays: Sequence[Word],
                   content: Sequence[Box], height: int = 0) -> list[Box]:
-    """Boxes to mask beside masked words' boxes (`masked`: PHI words, snapped to their glyphs) where their line goes on
-    over image content (`content`) in strokes like theirs. `stays`: the words read that stay unmasked; one read
+    """Boxes to mask beside masked words' boxes (`masked`: PHI words, snapped to their glyphs) where their line
+    goes on over image content (`content`) in strokes like theirs. `stays`: the words read that stay unmasked; one read
     clearly on the line ends it. `height`: the frame's usual text height; a masked box far taller (a reading
     that took in the speckle under a line) has no one line to follow."""
     out = []
