@@ -300,12 +300,15 @@ def decode_frame(codecs: CodecService | None, frame: bytes, info: PixelInfo, lay
 
 def encode_frame(codecs: CodecService, pixels: bytes, info: PixelInfo) -> bytes:
     try:
-        return bytes(codecs.encode(pixels, info.transfer_syntax, info.codec_info()))
+        frame = bytes(codecs.encode(pixels, info.transfer_syntax, info.codec_info()))
     except ServiceUnavailable:
         raise
     except Exception:
         raise PixelCodecError("encode", f"a masked frame could not be re-encoded "
                               f"({syntax_name(info.transfer_syntax)})") from None
+    # an encoder signs its codestream in a comment ("Created by OpenJPEG"): written frames hold their image only
+    cut = encapsulation.sanitized([frame], info.transfer_syntax)
+    return cut[0] if cut is not None else frame
 
 
 def missing_decoder(codecs, ts: str) -> PixelCodecError:

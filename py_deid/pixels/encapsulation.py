@@ -227,6 +227,8 @@ def _jp2_walk(data: bytes):
             stream.append(data[at:pos + head + end])
             body = b"".join(stream)
             rebuilt = b"".join(kept) + (len(body) + 8).to_bytes(4, "big") + b"jp2c" + body
+            if rebuilt == data[:pos + head + end]:  # nothing to drop: a frame already sanitized stays as it is
+                return pos + head + end, []
             return pos + head + end, [(0, pos + head + end, rebuilt)]
         if kind in _JP2_KEPT:
             kept.append(data[pos:pos + size])

@@ -87,3 +87,29 @@ def test_the_receivers_check_refuses_a_codestream_comment(samples, px_codecs, na
     found = [f for f in verify.check_bytes(out.getvalue(), Options()) if f.code == "codestream-extras"]
     assert found and found[0].where == "(7FE0,0010)"
     assert MARK.decode() not in found[0].message
+
+
+def test_a_sanitized_frame_is_left_as_it_is(samples):
+    """A JPEG 2000 frame in the JP2 file format (a real GDCM file) loses its wrapper's extra boxes once; what
+    comes out is clean to the same walk (the receiver's check runs it on every output)."""
+    from py_deid.pixels.encapsulation import sanitized, split
+
+    ds = pydicom.dcmread(samples.path("GDCMJ2K_TextGBR.dcm"))
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    frames = split(ds, 1)
+    cut = sanitized(frames, ts)
+    assert cut is not None and len(cut[0]) < len(frames[0])
+    assert sanitized(cut, ts) is None
+
+
+def test_a_re_encoded_frame_carries_no_encoder_comment(samples, px_codecs):
+    """A masked JPEG 2000 frame is encoded again; the encoder's own comment ("Created by OpenJPEG") is dropped."""
+    from py_deid.hosts import native
+    from py_deid.pixels.encapsulation import sanitized, split
+
+    data = samples.bytes("GDCMJ2K_TextGBR.dcm")
+    result = run_sync(Deidentifier(Settings(pixels="all"), b"k" * 32, codecs=px_codecs).process(data),
+                      native.ocr_service())
+    assert result.status == "done" and result.pixels["cleaned"]
+    ds = pydicom.dcmread(BytesIO(result.output))
+    assert sanitized(split(ds, 1), str(ds.file_meta.TransferSyntaxUID)) is None
