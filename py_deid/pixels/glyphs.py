@@ -42,6 +42,53 @@ def _runs(row: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def ink_pieces(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the 8-connected pieces of ink (bytes 1) in `rows`: runs of ink per row (C-level
+    find), joined with the runs they touch in the row above (a union-find over runs)."""
+    parent: list[int] = []
+    boxes: list[list[int]] = []  # per run: x0, x1 (exclusive), y0, y1 (exclusive), merged into roots
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above: list[tuple[int, int, int]] = []
+    for yy, row in enumerate(rows):
+        here = []
+        s = row.find(1)
+        n = len(row)
+        while s >= 0:
+            e = row.find(0, s)
+            if e < 0:
+                e = n
+            k = len(parent)
+            parent.append(k)
+            boxes.append([s, e, yy, yy + 1])
+            here.append((s, e, k))
+            s = row.find(1, e)
+        j = 0
+        for s, e, k in here:
+            while j < len(above) and above[j][1] < s:  # runs above that end before this one's left neighbour
+                j += 1
+            i = j
+            while i < len(above) and above[i][0] <= e:  # touching, diagonals included
+                a, b = root(above[i][2]), root(k)
+                if a != b:
+                    parent[b] = a
+                    ba, bb = boxes[a], boxes[b]
+                    ba[0], ba[1], ba[2], ba[3] = min(ba[0], bb[0]), max(ba[1], bb[1]), min(ba[2], bb[2]), max(ba[3], bb[3])
+                i += 1
+        above = here
+    out = []
+    for k in range(len(parent)):
+        if parent[k] == k:
+            x0, x1, y0, y1 = boxes[k]
+            out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
+
+
 def _median(rows: list[bytes]) -> int:
     """The median value of the rows' pixels: the ground of a window (its ink is the lesser part). Not its most
     common value: flat ink on a noisy ground is more common than any one value of the noise."""
@@ -226,34 +273,7 @@ class Glyphs:
             return False
         t = max(MIN_CONTRAST // 2, contrast // 4)
         table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        parent: list[int] = []
-        spans: list[list[int]] = []  # per run: [top row, bottom row]
-
-        def find(a: int) -> int:
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        above: list[tuple[int, int, int]] = []
-        for r in range(h):
-            here = []
-            for s, e in _runs(rows[r].translate(table)):
-                k = len(parent)
-                parent.append(k)
-                spans.append([r, r])
-                for j, ps, pe in above:
-                    if ps <= e and s <= pe:
-                        a, b = find(j), find(k)
-                        if a != b:
-                            parent[b] = a
-                here.append((k, s, e))
-            above = here
-        tops: dict[int, list[int]] = {}
-        for k, (r, _) in enumerate(spans):
-            c = tops.setdefault(find(k), [r, r])
-            c[0], c[1] = min(c[0], r), max(c[1], r)
-        pieces = len(tops)
-        big = sum(1 for a, b in tops.values() if b - a + 1 >= 0.3 * h)
-        return big >= 1 and 2 * big >= pieces
+        pieces = ink_pieces([row.translate(table) for row in rows])
+        big = sum(1 for _, _, _, tall in pieces if tall >= 0.3 * h)
+        return big >= 1 and 2 * big >= len(pieces)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..hosts.services import GrayImage
 from . import geometry
 from .geometry import Box
+from .glyphs import ink_pieces
 
 COLUMN = 64  # px: columns of the frame tested on their own
 MIN_LINE, MAX_LINE = 4, 48  # rows of a band that can be a line of glyphs (about 6 to 60 px type)
@@ -405,7 +406,7 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
         rows = _dilated(rows)
     tall = max(3, (bh + 1) // 2)
     out = []
-    for left, top, cw, ch in _components(rows):
+    for left, top, cw, ch in ink_pieces(rows):
         if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
             continue  # runs on beyond the rows looked at: not a glyph of this line
         if bridged:
@@ -441,52 +442,6 @@ def _largest_cluster(values: list[int]) -> int:
     """The most values within one pixel of some value."""
     return max((sum(abs(u - v) <= 1 for u in values) for v in set(values)), default=0)
 
-
-def _components(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
-    """Boxes (x, y, w, h) of the 8-connected pieces of ink (bytes 1) in `rows`: runs of ink per row (C-level
-    find), joined with the runs they touch in the row above (a union-find over runs)."""
-    parent: list[int] = []
-    boxes: list[list[int]] = []  # per run: x0, x1 (exclusive), y0, y1 (exclusive), merged into roots
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    above: list[tuple[int, int, int]] = []
-    for yy, row in enumerate(rows):
-        here = []
-        s = row.find(1)
-        n = len(row)
-        while s >= 0:
-            e = row.find(0, s)
-            if e < 0:
-                e = n
-            k = len(parent)
-            parent.append(k)
-            boxes.append([s, e, yy, yy + 1])
-            here.append((s, e, k))
-            s = row.find(1, e)
-        j = 0
-        for s, e, k in here:
-            while j < len(above) and above[j][1] < s:  # runs above that end before this one's left neighbour
-                j += 1
-            i = j
-            while i < len(above) and above[i][0] <= e:  # touching, diagonals included
-                a, b = root(above[i][2]), root(k)
-                if a != b:
-                    parent[b] = a
-                    ba, bb = boxes[a], boxes[b]
-                    ba[0], ba[1], ba[2], ba[3] = min(ba[0], bb[0]), max(ba[1], bb[1]), min(ba[2], bb[2]), max(ba[3], bb[3])
-                i += 1
-        above = here
-    out = []
-    for k in range(len(parent)):
-        if parent[k] == k:
-            x0, x1, y0, y1 = boxes[k]
-            out.append((x0, y0, x1 - x0, y1 - y0))
-    return out
 
 
 def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:
@@ -527,4 +482,3 @@ def ink_outside(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]], box
         if total and rest > share * total and right >= left:
             out.append((left, top, right - left + 1, bottom - top + 1))
     return out
-
