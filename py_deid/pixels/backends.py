@@ -128,13 +128,9 @@ class _Framed(Backend):
 
     def __init__(self, ds: Dataset, info: PixelInfo) -> None:
         super().__init__(ds, info)
-        self.frames = encapsulation.split(ds, info.frames)
-        cut = encapsulation.sanitized(self.frames, info.transfer_syntax)
-        if cut is not None:
-            # what a frame holds beside its compressed image (after its end; comments, APPn data) is never
-            # examined: it goes now, whatever the step decides later (Pixel Data written again, a fragment a frame)
-            self.frames = cut
-            encapsulation.join(ds, self.frames)
+        # what a frame holds beside its compressed image (after its end; comments, APPn data) is never
+        # examined: it goes now, whatever the step decides later (Pixel Data written again, a fragment a frame)
+        self.frames = encapsulation.split_clean(ds, info.frames, info.transfer_syntax)
         self.original_size = sum(len(f) for f in self.frames)
         self.masked: dict[int, bytearray] = {}
         self._recent: dict[int, bytearray] = {}

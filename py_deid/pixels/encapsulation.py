@@ -96,6 +96,17 @@ def sanitized(frames: list[bytes], transfer_syntax: str) -> list[bytes] | None:
     return out if changed else None
 
 
+
+def split_clean(ds: Dataset, frames: int, transfer_syntax: str) -> list[bytes]:
+    """The frames of ds with only their compressed image in them (sanitized), Pixel Data written again when
+    that dropped anything: whatever is done with the frames next, nothing beside the image is written out."""
+    found = split(ds, frames)
+    cut = sanitized(found, transfer_syntax)
+    if cut is None:
+        return found
+    join(ds, cut)
+    return cut
+
 _JFIF_NO_THUMBNAIL = 16  # APP0 length of a JFIF segment without a thumbnail (JFIF 1.02)
 
 

@@ -135,20 +135,17 @@ def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
     """Pixels not checked (--pixels off) are still not written out with what a compressed frame carries beside
     its image: a JPEG COM or APPn segment, a JPEG 2000 comment, bytes after its end (encapsulation.sanitized;
     a checked image has them dropped when its frames are opened). Text there is text nothing reads, PHI or not."""
-    from .encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS, join, sanitized, split
+    from .encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS, split_clean
     from .info import PixelCodecError
 
     if "PixelData" not in ds or transfer_syntax not in JPEG_FAMILY | JPEG_LS | J2K_FAMILY:
         return
     try:
-        frames = split(ds, int(ds.get("NumberOfFrames", 1) or 1))
-        cut = sanitized(frames, transfer_syntax)
+        split_clean(ds, int(ds.get("NumberOfFrames", 1) or 1), transfer_syntax)
     except (TypeError, ValueError):
         raise PixelError("pixel-description", "number of frames invalid") from None
     except PixelCodecError as e:
         raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
-    if cut is not None:
-        join(ds, cut)
 
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
