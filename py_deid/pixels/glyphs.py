@@ -29,24 +29,13 @@ INSIDE = 0.3  # share of a component's ink inside the box that makes it one of t
 TALLEST = 2.5  # a glyph is at most this many times as tall as the box (a box may hold half a line, no less)
 
 
-def _runs(row: bytes) -> list[tuple[int, int]]:
-    """(start, end) of the runs of 1 in a row of 0/1 bytes."""
-    out = []
-    x = row.find(1)
-    while x >= 0:
-        end = row.find(0, x)
-        if end < 0:
-            end = len(row)
-        out.append((x, end))
-        x = row.find(1, end)
-    return out
-
-
-def ink_pieces(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
-    """Boxes (x, y, w, h) of the 8-connected pieces of ink (bytes 1) in `rows`: runs of ink per row (C-level
-    find), joined with the runs they touch in the row above (a union-find over runs)."""
+def label_runs(rows: list[bytes]) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """The runs of ink (bytes 1) in `rows`, as (row, start, end), and for each run the index of the first run
+    of its 8-connected piece. Runs per row come from C-level find; each joins the runs of the row above that
+    touch it, diagonals included (a union-find over runs, walking both rows' runs in order: speckle has
+    hundreds of runs a row, and comparing each with every run above was most of a frame's time)."""
     parent: list[int] = []
-    boxes: list[list[int]] = []  # per run: x0, x1 (exclusive), y0, y1 (exclusive), merged into roots
+    runs: list[tuple[int, int, int]] = []
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -54,39 +43,51 @@ def ink_pieces(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
             i = parent[i]
         return i
 
-    above: list[tuple[int, int, int]] = []
+    above: list[int] = []
     for yy, row in enumerate(rows):
-        here = []
-        s = row.find(1)
+        first = len(runs)
         n = len(row)
+        s = row.find(1)
         while s >= 0:
             e = row.find(0, s)
             if e < 0:
                 e = n
-            k = len(parent)
-            parent.append(k)
-            boxes.append([s, e, yy, yy + 1])
-            here.append((s, e, k))
+            parent.append(len(runs))
+            runs.append((yy, s, e))
             s = row.find(1, e)
-        j = 0
-        for s, e, k in here:
-            while j < len(above) and above[j][1] < s:  # runs above that end before this one's left neighbour
+        j, na = 0, len(above)
+        for k in range(first, len(runs)):
+            _, s, e = runs[k]
+            while j < na and runs[above[j]][2] < s:  # runs above that end before this one's left neighbour
                 j += 1
-            i = j
-            while i < len(above) and above[i][0] <= e:  # touching, diagonals included
-                a, b = root(above[i][2]), root(k)
-                if a != b:
-                    parent[b] = a
-                    ba, bb = boxes[a], boxes[b]
-                    ba[0], ba[1], ba[2], ba[3] = min(ba[0], bb[0]), max(ba[1], bb[1]), min(ba[2], bb[2]), max(ba[3], bb[3])
+            i, mine = j, k
+            while i < na and runs[above[i]][1] <= e:  # touching, diagonals included
+                a = root(above[i])
+                if a != mine:  # the later root points to the earlier: every parent comes before its child
+                    if a < mine:
+                        parent[mine], mine = a, a
+                    else:
+                        parent[a] = mine
                 i += 1
-        above = here
-    out = []
-    for k in range(len(parent)):
-        if parent[k] == k:
-            x0, x1, y0, y1 = boxes[k]
-            out.append((x0, y0, x1 - x0, y1 - y0))
-    return out
+        above = list(range(first, len(runs)))
+    roots = parent[:]
+    for k, p in enumerate(roots):
+        roots[k] = roots[p]  # p <= k: its root is final already
+    return runs, roots
+
+
+def ink_pieces(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the 8-connected pieces of ink (bytes 1) in `rows`, in the order of their first
+    run (top to bottom, left to right)."""
+    runs, roots = label_runs(rows)
+    boxes: dict[int, list[int]] = {}
+    for (yy, s, e), r in zip(runs, roots):
+        b = boxes.get(r)
+        if b is None:
+            boxes[r] = [s, e, yy, yy + 1]
+        else:
+            b[0], b[1], b[3] = min(b[0], s), max(b[1], e), yy + 1
+    return [(x0, y0, x1 - x0, y1 - y0) for x0, x1, y0, y1 in boxes.values()]
 
 
 def _median(rows: list[bytes]) -> int:
@@ -162,43 +163,25 @@ class Glyphs:
                 return None
             t = max(MIN_CONTRAST // 2, contrast // 4)
             table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        # Connected components by runs: each run of ink in a row joins the runs of the row above that touch it
-        # (diagonals included). Union-find over run indices.
-        parent: list[int] = []
-
-        def find(a: int) -> int:
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        runs: list[tuple[int, int, int]] = []  # (row, start, end)
-        above: list[int] = []
-        for r in range(wh):
-            here = []
-            for s, e in _runs(rows[r].translate(table)):
-                k = len(runs)
-                runs.append((r, s, e))
-                parent.append(k)
-                for j in above:
-                    _, ps, pe = runs[j]
-                    if ps <= e and s <= pe:  # overlapping or diagonal neighbours
-                        a, b = find(j), find(k)
-                        if a != b:
-                            parent[b] = a
-                here.append(k)
-            above = here
+        runs, roots = label_runs([row.translate(table) for row in rows])
         if not runs:
             return None
         comps: dict[int, list] = {}
-        for k, (r, s, e) in enumerate(runs):
-            c = comps.setdefault(find(k), [0, 0, ww, wh, -1, -1])  # ink, ink inside, x0, y0, x1, y1
-            n = e - s
-            c[0] += n
-            if iy0 <= r < iy1:
-                c[1] += max(0, min(e, ix1) - max(s, ix0))
-            c[2], c[3] = min(c[2], s), min(c[3], r)
-            c[4], c[5] = max(c[4], e), max(c[5], r + 1)
+        for (r, s, e), root in zip(runs, roots):
+            inside = 0
+            if iy0 <= r < iy1 and s < ix1 and e > ix0:
+                inside = (e if e < ix1 else ix1) - (s if s > ix0 else ix0)
+            c = comps.get(root)
+            if c is None:  # runs come row by row: a piece's first run holds its top row
+                comps[root] = [e - s, inside, s, r, e, r + 1]  # ink, ink inside, x0, y0, x1, y1
+                continue
+            c[0] += e - s
+            c[1] += inside
+            if s < c[2]:
+                c[2] = s
+            if e > c[4]:
+                c[4] = e
+            c[5] = r + 1
         picked, rest = [], []
         through = False
         for ink, inside, x0, y0, x1, y1 in comps.values():
