@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ..hosts.services import GrayImage, OcrRequest, Word
 from . import geometry
 from .geometry import Box
-from .ocr_image import blank, edge_value, enlarge, flattened, pad, straddling, textured_tiles
+from .ocr_image import blank, dark_on_light, edge_value, enlarge, flattened, pad, straddling, textured_tiles
 
 Readings = list[list[Word]]
 Reading = Generator[OcrRequest, list[Word], list[Word]]
@@ -139,6 +139,7 @@ class FrameReader:
             if image is None:
                 image = self.store.render(i, box=rect, scale=1)
             sent = pad(enlarge(image, factor), BORDER)
+        sent = dark_on_light(sent)
         self.stats.requests += 1
         self.stats.pixels_read += rect[2] * rect[3]
         found = yield OcrRequest(sent, psm, "detect", frame=i, frames=getattr(self.store, "count", 0))
@@ -214,9 +215,11 @@ class FrameReader:
             # treatment, the speckle (where OCR finds nothing but noise) does not cost four times as much.
             factor = 1 if quiet is not None and self._first_done else self.factor
             fresh = yield from self._read(i, rect, factor, self.psm, image)
-            if quiet is not None:
+            # With image content and banner bands both in the rectangle, one reading with both painted over
+            # serves for the two (the bands are read on their own below): a third whole-frame reading less.
+            unbanded = self._without_bands(rect, image if quiet is None else quiet)
+            if quiet is not None and unbanded is None:
                 fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, quiet)))
-            unbanded = self._without_bands(rect, image)
             if unbanded is not None:
                 fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, unbanded)))
             first = _merge(first, fresh, rect)

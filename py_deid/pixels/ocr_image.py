@@ -61,6 +61,20 @@ def edge_value(image: GrayImage) -> int:
     return Counter(edge).most_common(1)[0][0] if edge else 0
 
 
+_INVERTED = bytes(range(255, -1, -1))
+
+
+def dark_on_light(image: GrayImage) -> GrayImage:
+    """The image with a dark ground turned light. Tesseract's recogniser is trained on dark text on a light
+    ground and reads a line of the other polarity twice (a second try, inverted, when the first is unsure:
+    `tessedit_do_invert`). Text burned into medical images is mostly light on a dark ground, so it is sent
+    inverted and read once (a third less OCR time on the evaluation set); the retry stays for lines of the
+    other polarity (dark text on a light bar)."""
+    if image.pixels and edge_value(image) < 128:
+        return GrayImage(image.width, image.height, image.pixels.translate(_INVERTED))
+    return image
+
+
 def pad(image: GrayImage, border: int, value: int | None = None) -> GrayImage:
     """The image inside a border of `border` pixels of its background."""
     if border <= 0:
