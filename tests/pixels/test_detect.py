@@ -168,3 +168,55 @@ def test_device_templates_match_by_manufacturer_model_and_size():
         templates.parse('[[template]]\nboxes = [[1, 2, 3, 4]]\n')  # matches every device: refused
     with pytest.raises(templates.TemplateError):
         templates.parse('[[template]]\nmodel = "x"\nboxes = [[1, 2, 3]]\n')
+
+
+def test_light_text_on_dark_is_sent_dark_on_light():
+    from py_deid.pixels.ocr_image import dark_on_light
+
+    dark = GrayImage(4, 3, bytes([0, 0, 0, 0, 0, 250, 240, 0, 0, 0, 0, 0]))
+    turned = dark_on_light(dark)
+    assert turned.pixels == bytes(255 - v for v in dark.pixels)
+    light = GrayImage(4, 3, bytes(255 - v for v in dark.pixels))
+    assert dark_on_light(light) is light  # a light ground is left as it is (dark text on a light bar)
+
+
+def test_light_text_on_dark_reads_as_its_inversion(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
+    """Sending the frame inverted loses nothing: the words of white text on black are those of the same text
+    drawn black on white."""
+    items = [(20, 40, "GAIN 82 DR 60", 255), (20, 90, "SMITH JOHN 19530425", 255)]
+    white, _ = ocr_draw((480, 160), items, background=0, font_size=16)
+    black, _ = ocr_draw((480, 160), [(x, y, t, 0) for x, y, t, _ in items], background=255, font_size=16)
+    read = [_texts(ocr_drive(FrameReader(ocr_image_frames([im]), 480, 160).read(0), ocr_engine))
+            for im in (white, black)]
+    assert {"GAIN", "82", "SMITH", "JOHN", "19530425"} <= read[0]
+    assert read[0] == read[1]
+
+
+def test_an_image_sent_again_is_not_read_again(ocr_image_frames):
+    """A request whose image was sent for this frame or the one before gets the same words without OCR; a
+    changed pixel sends it again."""
+    from PIL import Image, ImageDraw
+
+    frames = []
+    for k in range(3):
+        im = Image.new("L", (200, 100), 0)
+        ImageDraw.Draw(im).text((10, 10), "GAIN 82", fill=255)
+        if k == 2:
+            im.putpixel((150, 60), 255)
+        frames.append(im)
+    reader = FrameReader(ocr_image_frames(frames), 200, 100, reuse=False, second_look=False)
+    sent = []
+
+    def drive(steps):
+        try:
+            request = next(steps)
+            while True:
+                sent.append(request.image.pixels)
+                request = steps.send([])
+        except StopIteration as stop:
+            return stop.value
+
+    for i in range(3):
+        drive(reader.read_regions(i, [(0, 0, 200, 100)]))
+    assert len(sent) == 2 and reader.stats.requests == 2 and reader.stats.requests_repeated == 1
+    assert sent[0] != sent[1]
