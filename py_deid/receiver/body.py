@@ -4,10 +4,11 @@ size cap, a timeout on every read and a minimum average rate (slow-loris senders
 A STOW-RS body is split while it streams (python-multipart's parser). A small part is held in memory and
 goes to its check as bytes (the worker whose check passes it writes it under a temp name the server
 chose; the server's Syncer flushes it): no temp file is created and written from the server's event loop
-for it, nor read back by the worker. A part that grows past SMALL_PART_BYTES, or would take the request's parts held in memory past
-MEMORY_BYTES (bytes waiting for their check's answer), goes into a temp file of its own in the store's
-tmp/ folder as it arrives, so memory stays bounded whatever the body's size. Nothing is stored unless the
-whole message turns out well-formed (the caller commits only after the closing boundary).
+for it, nor read back by the worker. A part that grows past SMALL_PART_BYTES, or would take the parts
+held in memory by all requests together past MEMORY_BYTES (bytes waiting for their check's answer), goes
+into a temp file of its own in the store's tmp/ folder as it arrives, so memory stays bounded whatever
+the bodies' sizes and number. Nothing is stored unless the whole message turns out well-formed (the
+caller commits only after the closing boundary).
 """
 
 from __future__ import annotations
@@ -31,7 +32,30 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 
 MAX_PREAMBLE = 64 * 1024  # bytes before the first boundary (RFC 2046 allows a preamble)
 SMALL_PART_BYTES = 1024 * 1024  # a larger part goes into a temp file as it arrives
-MEMORY_BYTES = 16 * 1024 * 1024  # per request: small parts held in memory until their check has answered
+MEMORY_BYTES = 64 * 1024 * 1024  # all requests together: small parts held until their check has answered
+
+
+class MemoryBudget:
+    """Bytes of small parts held in memory, shared by the requests that take from it (any thread)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def room(self, n: int) -> bool:
+        return self.held + n <= self.limit
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            self.held += n
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.held -= n
+
+
+BUDGET = MemoryBudget(MEMORY_BYTES)  # the server's
 
 
 class MultipartError(ValueError):
@@ -160,17 +184,30 @@ class SpooledPart:
 @dataclass
 class SpooledBody:
     parts: list[SpooledPart] = field(default_factory=list)
-    held: int = 0  # bytes of in-memory parts whose check has not answered yet
+    budget: MemoryBudget = field(default_factory=lambda: BUDGET)
+    _holding: set = field(default_factory=set, repr=False)  # indexes of its parts counted in the budget
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def release(self, n: int) -> None:
-        """n bytes of in-memory parts are no longer held (their check answered); any thread."""
-        with self._lock:
-            self.held -= n
+    @property
+    def held(self) -> int:
+        """Bytes of its in-memory parts whose check has not answered yet."""
+        return sum(self.parts[i].size for i in list(self._holding))
 
-    def hold(self, n: int) -> None:
+    def hold(self, part: SpooledPart) -> None:
         with self._lock:
-            self.held += n
+            self._holding.add(part.index)
+            self.budget.take(part.size)
+
+    def release(self, parts: list[SpooledPart]) -> None:
+        """Its parts' bytes are no longer held (their check answered, or the request is over); any thread,
+        once per part whoever calls."""
+        with self._lock:
+            n = 0
+            for part in parts:
+                if part.index in self._holding:
+                    self._holding.discard(part.index)
+                    n += part.size
+            self.budget.give(n)
 
     def discard(self) -> None:
         for p in self.parts:
@@ -179,6 +216,7 @@ class SpooledBody:
             if p.check is not None:
                 p.check.cancel()
             p.remove()
+        self.release(self.parts)  # also parts never submitted (not application/dicom)
 
 
 async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody,
@@ -285,7 +323,7 @@ class _Splitter:
         if self.fd < 0:
             with memoryview(data) as view:
                 self.buf += view[start:end]
-            if len(self.buf) <= SMALL_PART_BYTES and self.into.held + len(self.buf) <= MEMORY_BYTES:
+            if len(self.buf) <= SMALL_PART_BYTES and self.into.budget.room(len(self.buf)):
                 return
             self.fd = self.store.open_temp(part.path)  # too large to hold: into its temp file from here on
             part.in_memory = False
@@ -300,7 +338,7 @@ class _Splitter:
         part = self.into.parts[-1]
         if part.in_memory:
             part.data = bytes(self.buf)
-            self.into.hold(part.size)
+            self.into.hold(part)
         self.buf = bytearray()
         if self.on_part is not None:
             self.on_part(part)

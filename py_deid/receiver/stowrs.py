@@ -135,12 +135,12 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
     if not dicom:
         return []
     items = []
-    held = 0
+    held = []
     for part in dicom:
         if part.in_memory:
             items.append((part.data, 0, part.size, str(part.path)))
             part.data = None  # the job holds it until its worker has answered
-            held += part.size
+            held.append(part)
         else:
             items.append((str(part.path), 0, part.size, ""))
     checks = verifier.submit_batch(items, expected_study)
@@ -149,7 +149,7 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
     if syncer is not None or (body is not None and held):
         def answered(future) -> None:
             if body is not None and held:
-                body.release(held)
+                body.release(held)  # (the job's arguments are dropped too: Job.answered)
             if syncer is None or future.cancelled() or future.exception() is not None:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
             for part, outcome in zip(dicom, future.result()):

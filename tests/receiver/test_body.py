@@ -17,14 +17,15 @@ from py_deid.receiver.storage import Store
 PARTS = [b"first \r\n-- not the boundary", b"", bytes(range(256)) * 40, b"--b almost\r\n--"]
 
 
-def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), boundary: str = "bb") -> SpooledBody:
+def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), boundary: str = "bb",
+           into: SpooledBody | None = None) -> SpooledBody:
     messages = [body[i:i + chunk] for i in range(0, len(body), chunk)] or [b""]
 
     async def receive():
         data = messages.pop(0)
         return {"type": "http.request", "body": data, "more_body": bool(messages)}
 
-    into = SpooledBody()
+    into = into if into is not None else SpooledBody()
     try:
         # In a thread of its own: a test in the same process may hold a running loop (Playwright's).
         with ThreadPoolExecutor(1) as pool:
@@ -117,19 +118,24 @@ def test_small_parts_stay_in_memory_and_large_ones_go_to_temp_files(tmp_path, mo
         store.close()
 
 
-def test_parts_held_in_memory_are_capped_per_request(tmp_path, monkeypatch):
-    # Past MEMORY_BYTES held (parts whose check has not answered), further parts go to temp files, so
-    # a body of many small parts cannot make the server hold it whole.
-    import py_deid.receiver.body as body_module
+def test_parts_held_in_memory_are_capped_for_the_server(tmp_path):
+    # Past MEMORY_BYTES held by all requests together (parts whose check has not answered), further parts
+    # go to temp files, so neither one body of many small parts nor many bodies at once are held whole.
+    from py_deid.receiver.body import MemoryBudget
 
-    monkeypatch.setattr(body_module, "MEMORY_BYTES", 10_000)
+    budget = MemoryBudget(10_000)
     parts = [bytes([i]) * 3000 for i in range(5)]
     store = Store(tmp_path / "store")
-    out = _split(store, stow.encode(parts, boundary="bb")[1], 512)
-    assert [p.in_memory for p in out.parts] == [True, True, True, False, False]
-    assert out.held == 9000
+    first = _split(store, stow.encode(parts[:2], boundary="bb")[1], 512, into=SpooledBody(budget=budget))
+    out = _split(store, stow.encode(parts, boundary="bb")[1], 512, into=SpooledBody(budget=budget))
+    assert [p.in_memory for p in first.parts] == [True, True]
+    assert [p.in_memory for p in out.parts] == [True, False, False, False, False]  # 6,000 held by the first
+    assert (first.held, out.held, budget.held) == (6000, 3000, 9000)
     assert [_bytes(p) for p in out.parts] == parts
-    out.release(3000)  # a check answered: room again
-    assert out.held == 6000
-    out.discard()
+    first.release(first.parts[:1])  # a check answered: room again
+    first.release(first.parts[:1])  # (once per part)
+    assert (first.held, budget.held) == (3000, 6000)
+    first.discard()
+    out.discard()  # a request's end gives back what it still holds (parts never checked too)
+    assert budget.held == 0
     store.close()

@@ -427,7 +427,7 @@ def _spool_in_memory(store, datas, headers=None):
     for i, data in enumerate(datas):
         part = SpooledPart(i, (headers or {}), store.temp_name(".part"), len(data), data=data, in_memory=True)
         body.parts.append(part)
-        body.hold(len(data))
+        body.hold(part)
     return body
 
 
@@ -498,3 +498,21 @@ def test_a_discarded_request_leaves_no_file_behind_a_running_check(tmp_path, ins
     finally:
         verifier.close()
         store.close()
+
+
+def test_a_part_that_passes_but_cannot_be_written_fails_alone(tmp_path, instances):
+    # The worker writes an in-memory part only when its check passes; a write that fails (here: its folder
+    # is gone) fails that part with a reason, named by its UIDs, and the others keep their verdicts.
+    from py_deid.inflate import DEFAULT_LIMITS
+    from py_deid.options import Options
+    from py_deid.receiver.workers import run_batch
+
+    good, phi, other = fresh(instances, 61), instances.raw(RAW_PHI), fresh(instances, 62)
+    targets = [tmp_path / "gone" / "a.part", tmp_path / "b.part", tmp_path / "c.part"]
+    out = run_batch([(d, 0, len(d), str(t)) for d, t in zip((good, phi, other), targets)], None, Options(),
+                    DEFAULT_LIMITS)
+    (ident0, failure0, _, _), (_, failure1, _, _), (_, failure2, digest2, _) = out
+    assert failure0 is not None and failure0.reason == reasons.PROCESSING_FAILURE
+    assert ident0.sop_uid == rs.uids(good)[2]
+    assert failure1 is not None and not targets[1].exists()  # refused: never written
+    assert failure2 is None and targets[2].read_bytes() == other and digest2 == rs.sha256(other)
