@@ -98,7 +98,7 @@ class Receiver:
             try:
                 # With worker processes, the parts' checks start while the body arrives, in groups (without
                 # them a check would run here, on the event loop: then they all wait for process()).
-                batcher = Batcher(self.verifier, study, self.store.syncer) if self.verifier.workers else None
+                batcher = Batcher(self.verifier, study, self.store.syncer, body) if self.verifier.workers else None
                 await spool_parts(request.receive, self.store, boundary, limits, body,
                                   on_part=batcher.add if batcher is not None else None)
                 if batcher is not None:

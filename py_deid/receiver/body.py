@@ -1,16 +1,21 @@
 """Reading a request body from the ASGI channel onto disk, with the limits that keep a server alive: a
 size cap, a timeout on every read and a minimum average rate (slow-loris senders are cut off).
 
-A STOW-RS body is split while it streams (python-multipart's parser): each part goes straight into its own
-temp file in the store's tmp/ folder, so the body is never held in memory and written to disk once;
-nothing is stored unless the whole message turns out well-formed (the caller commits only after the
-closing boundary).
+A STOW-RS body is split while it streams (python-multipart's parser). A small part is held in memory and
+goes to its check as bytes (the worker whose check passes it writes it under a temp name the server
+chose; the server's Syncer flushes it): no temp file is created and written from the server's event loop
+for it, nor read back by the worker. A part that grows past SMALL_PART_BYTES, or would take the parts
+held in memory by all requests together past MEMORY_BYTES (bytes waiting for their check's answer), goes
+into a temp file of its own in the store's tmp/ folder as it arrives, so memory stays bounded whatever
+the bodies' sizes and number. Nothing is stored unless the whole message turns out well-formed (the
+caller commits only after the closing boundary).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +31,31 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 
 
 MAX_PREAMBLE = 64 * 1024  # bytes before the first boundary (RFC 2046 allows a preamble)
+SMALL_PART_BYTES = 1024 * 1024  # a larger part goes into a temp file as it arrives
+MEMORY_BYTES = 64 * 1024 * 1024  # all requests together: small parts held until their check has answered
+
+
+class MemoryBudget:
+    """Bytes of small parts held in memory, shared by the requests that take from it (any thread)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def room(self, n: int) -> bool:
+        return self.held + n <= self.limit
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            self.held += n
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.held -= n
+
+
+BUDGET = MemoryBudget(MEMORY_BYTES)  # the server's
 
 
 class MultipartError(ValueError):
@@ -133,16 +163,51 @@ async def spool(receive, fd: int, limits: Limits, max_bytes: int) -> int:
 class SpooledPart:
     index: int
     headers: dict[str, str]
-    path: Path
+    path: Path  # its temp file: written by the server as the part arrived, or (in_memory) by its check
     size: int = 0
     check: object = None  # what on_part started for it (the verification already under way)
     synced: object = None  # its fsync, started once the check passed (a Future), else None
     settled: bool = False  # its temp file is committed or removed (process() did it): nothing to discard
+    data: bytes | None = None  # an in-memory part's bytes until they are submitted to its check
+    in_memory: bool = False  # held in memory: `path` is only a reserved name, which the worker that passes
+    #                          the part writes
+
+    def remove(self) -> None:
+        """Remove its temp file, also if the check that may write it is still running."""
+        self.path.unlink(missing_ok=True)
+        future = getattr(self.check, "future", None)
+        if self.in_memory and future is not None and not future.done():
+            path = self.path
+            future.add_done_callback(lambda _: path.unlink(missing_ok=True))
 
 
 @dataclass
 class SpooledBody:
     parts: list[SpooledPart] = field(default_factory=list)
+    budget: MemoryBudget = field(default_factory=lambda: BUDGET)
+    _holding: set = field(default_factory=set, repr=False)  # indexes of its parts counted in the budget
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def held(self) -> int:
+        """Bytes of its in-memory parts whose check has not answered yet."""
+        return sum(self.parts[i].size for i in list(self._holding))
+
+    def hold(self, part: SpooledPart) -> None:
+        with self._lock:
+            self._holding.add(part.index)
+            self.budget.take(part.size)
+
+    def release(self, parts: list[SpooledPart]) -> None:
+        """Its parts' bytes are no longer held (their check answered, or the request is over); any thread,
+        once per part whoever calls."""
+        with self._lock:
+            n = 0
+            for part in parts:
+                if part.index in self._holding:
+                    self._holding.discard(part.index)
+                    n += part.size
+            self.budget.give(n)
 
     def discard(self) -> None:
         for p in self.parts:
@@ -150,7 +215,8 @@ class SpooledBody:
                 continue
             if p.check is not None:
                 p.check.cancel()
-            p.path.unlink(missing_ok=True)
+            p.remove()
+        self.release(self.parts)  # also parts never submitted (not application/dicom)
 
 
 async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody,
@@ -183,6 +249,7 @@ class _Splitter:
         }, max_header_count=limits.max_part_header_bytes, max_header_size=limits.max_part_header_bytes)
         self.preamble: bytearray | None = bytearray()
         self.fd = -1
+        self.buf = bytearray()
         self.ended = False
         self.headers: dict[str, str] = {}
         self.field = bytearray()
@@ -244,21 +311,37 @@ class _Splitter:
         self.value.clear()
 
     def _headers_finished(self) -> None:
-        self.fd, path = self.store.temp_file(".part")
-        self.into.parts.append(SpooledPart(len(self.into.parts), self.headers, path))
+        self.buf = bytearray()
+        self.into.parts.append(SpooledPart(len(self.into.parts), self.headers, self.store.temp_name(".part"),
+                                           in_memory=True))
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.into.parts[-1]
         part.size += end - start
         if part.size > self.limits.max_instance_bytes:
             raise MultipartError("part-too-large", "a part exceeds the size limit")
+        if self.fd < 0:
+            with memoryview(data) as view:
+                self.buf += view[start:end]
+            if len(self.buf) <= SMALL_PART_BYTES and self.into.budget.room(len(self.buf)):
+                return
+            self.fd = self.store.open_temp(part.path)  # too large to hold: into its temp file from here on
+            part.in_memory = False
+            _write_all(self.fd, self.buf)
+            self.buf = bytearray()
+            return
         with memoryview(data) as view:
             _write_all(self.fd, view[start:end])
 
     def _part_end(self) -> None:
         self.close()
+        part = self.into.parts[-1]
+        if part.in_memory:
+            part.data = bytes(self.buf)
+            self.into.hold(part)
+        self.buf = bytearray()
         if self.on_part is not None:
-            self.on_part(self.into.parts[-1])
+            self.on_part(part)
 
     def _end(self) -> None:
         self.ended = True

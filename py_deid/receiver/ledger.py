@@ -66,15 +66,24 @@ class Ledger:
             self._db.close()
 
     @contextmanager
-    def transaction(self):
+    def transaction(self, flush: bool = True):
+        """One transaction. flush=False: its commit is not fsynced (synchronous=NORMAL for it): it survives
+        the process being killed, not a power loss, until the next flushed commit, which makes it durable
+        too (the WAL is written in order)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not flush:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not flush:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def _all(self, sql: str, args=()) -> list[dict]:
         with self._lock:

@@ -1,10 +1,10 @@
 """The store: a folder of instances named only by validated UIDs, plus the ledger.
 
-Writes are atomic: a part is copied to a temp file in the store's tmp/ folder and fsynced; then, under
-one lock, a 'pending' ledger row is committed, the file is renamed into place, its folder is fsynced and
-the row becomes 'stored' (with its forwarding entry) in one transaction. After a crash, recover() removes
-every temp file and settles each 'pending' row: complete file with the right hash -> stored, else both go.
-So the store never holds a partial instance nor a row without its file.
+Writes are atomic: a part is in a temp file in the store's tmp/ folder, fsynced; then, under one lock, a
+'pending' ledger row is committed (not flushed), the file is renamed into place, its folder is fsynced and
+the row becomes 'stored' (with its forwarding entry) in one flushed transaction, before the answer. After a
+crash, recover() removes every temp file and settles each 'pending' row: complete file with the right hash
+-> stored, else both go. So the store never holds a partial instance nor a row without its file.
 """
 
 from __future__ import annotations
@@ -71,9 +71,16 @@ class Store:
         return self.instances_dir / study_uid / series_uid / f"{sop_uid}.dcm"
 
     def temp_file(self, suffix: str) -> tuple[int, Path]:
-        name = f"{os.urandom(12).hex()}{suffix}"
-        path = self.tmp_dir / name
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), path
+        path = self.temp_name(suffix)
+        return self.open_temp(path), path
+
+    def temp_name(self, suffix: str) -> Path:
+        """A fresh name in tmp/ (not created)."""
+        return self.tmp_dir / f"{os.urandom(12).hex()}{suffix}"
+
+    @staticmethod
+    def open_temp(path: Path) -> int:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
@@ -114,7 +121,11 @@ class Store:
                 return
             now = time.time()
             finals = {uid: self.instance_path(c.study_uid, c.series_uid, c.sop_uid) for uid, c in new.items()}
-            with self.ledger.transaction() as db:
+            # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
+            # the flushed commit below makes it durable with the rows' final state, before the answer. A
+            # power loss in between can leave a complete file in place without its row (never served or
+            # counted; the client, unanswered, sends it again and it is replaced).
+            with self.ledger.transaction(flush=False) as db:
                 db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
                                "transfer_syntax, sha256, size, site, received, state) VALUES "
                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",

@@ -1,9 +1,11 @@
-"""STOW-RS (PS3.18 10.5) on a body already split into temp files: check each part, store what passes, answer.
+"""STOW-RS (PS3.18 10.5) on a body already split: check each part, store what passes, answer.
 
-Each part is verified by a worker process that reads it from its temp file (memory follows the largest
-instance, not the body); small parts go to the workers in groups (Batcher), one round trip per group, and
-each is still judged alone; the parts that pass are fsynced together and committed in one step (renamed into
-the store, ledger rows); the answer lists them in request order with the others' failure reasons.
+Each part is verified by a worker process: a small part travels to it as bytes, and the worker whose check
+passes it writes it to its temp name; a large one it reads from the temp file the server wrote as it
+arrived (memory follows the largest instance, not the body). Parts go to the workers in groups (Batcher),
+one round trip per group, and each is still judged alone; the flush of a part that passed starts as soon as
+its check has answered, and the parts that passed are committed in one step (renamed into the store, ledger rows); the answer lists them in request order with the others'
+failure reasons.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from .. import stow
 from ..structure import valid_uid
 from . import dicomjson, reasons
-from .body import SpooledPart
+from .body import SpooledBody, SpooledPart
 from .config import ReceiverConfig
 from .reasons import Failure
 from .storage import CONFLICT, STORED, Candidate, Store, Syncer
@@ -62,15 +64,18 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
     Batcher(verifier, expected_study, store.syncer).finish_with([part for part in parts if part.check is None])
     checks = [(part, part.check) for part in parts]
     by_index = {part.index: part for part in parts}
+    low_on_space = None
     try:
         for part, job in checks:
             if job is None:
                 fail(part.index, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))
                 continue
             ident, failure, digest = verifier.result(job)  # WorkersDown: nothing of the request is stored
+            if failure is None and low_on_space is None:  # once per request (the parts are on disk by now)
+                low_on_space = store.free_bytes() < cfg.limits.min_free_bytes
             if failure is not None:
                 fail(part.index, failure, ident)
-            elif store.free_bytes() < cfg.limits.min_free_bytes:
+            elif low_on_space:
                 fail(part.index, Failure.of(reasons.OUT_OF_RESOURCES), ident)
             else:
                 candidates.append((part.index, _candidate(part, ident, digest)))
@@ -90,7 +95,7 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         committed = {c.temp for _, c in candidates if c.outcome == STORED}
         for part in parts:
             if part.path not in committed:
-                part.path.unlink(missing_ok=True)
+                part.remove()
             part.settled = True  # the caller's discard() need not touch it again
 
     studies = set()
@@ -121,27 +126,38 @@ def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None,
 
 
 def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study: str | None,
-                syncer: Syncer | None = None) -> list:
+                syncer: Syncer | None = None, body: SpooledBody | None = None) -> list:
     """start() for several parts, checked together in one submission (one worker, one round trip); returns
-    the checks of those that are application/dicom (the others keep check None)."""
+    the checks of those that are application/dicom (the others keep check None). An in-memory part goes
+    as bytes (the worker writes it to its temp name if it passes), and `body` no longer holds it once its
+    check has answered."""
     dicom = [part for part in parts if _part_is_dicom(part.headers)]
     if not dicom:
         return []
-    checks = verifier.submit_batch([(str(part.path), 0, part.size) for part in dicom], expected_study)
+    items = []
+    held = []
+    for part in dicom:
+        if part.in_memory:
+            items.append((part.data, 0, part.size, str(part.path)))
+            part.data = None  # the job holds it until its worker has answered
+            held.append(part)
+        else:
+            items.append((str(part.path), 0, part.size, ""))
+    checks = verifier.submit_batch(items, expected_study)
     for part, check in zip(dicom, checks):
         part.check = check
-    if syncer is not None:
-        def passed(future) -> None:
-            if future.cancelled() or future.exception() is not None:
+    if syncer is not None or (body is not None and held):
+        def answered(future) -> None:
+            if body is not None and held:
+                body.release(held)  # (the job's arguments are dropped too: Job.answered)
+            if syncer is None or future.cancelled() or future.exception() is not None:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
             for part, outcome in zip(dicom, future.result()):
                 if outcome[1] is None:
                     part.synced = syncer.start(part.path)
 
-        checks[0].future.add_done_callback(passed)
+        checks[0].future.add_done_callback(answered)
     return checks
-
-
 class Batcher:
     """Groups a request's parts into submissions while the body arrives: waiting parts are submitted once
     they hold BATCH_BYTES or BATCH_PARTS (a large part at once, so its check overlaps the rest of the body),
@@ -151,8 +167,9 @@ class Batcher:
     BATCH_BYTES = 4 * 1024 * 1024
     BATCH_PARTS = 32
 
-    def __init__(self, verifier: VerifierPool, expected_study: str | None, syncer: Syncer | None) -> None:
-        self.verifier, self.expected_study, self.syncer = verifier, expected_study, syncer
+    def __init__(self, verifier: VerifierPool, expected_study: str | None, syncer: Syncer | None,
+                 body: SpooledBody | None = None) -> None:
+        self.verifier, self.expected_study, self.syncer, self.body = verifier, expected_study, syncer, body
         self.waiting: list[SpooledPart] = []
         self.size = 0
 
@@ -164,21 +181,22 @@ class Batcher:
             self.waiting, self.size = [], 0
 
     def finish(self) -> None:
-        """The body is complete: submit what waits, in as many groups as there are workers."""
+        """The body is complete: submit what waits, in as many groups as there are idle workers (when all
+        are busy, as one group: each group costs a round trip, and a busy pool gains nothing from more)."""
         waiting, self.waiting, self.size = self.waiting, [], 0
         self.finish_with(waiting)
 
     def finish_with(self, waiting: list[SpooledPart]) -> None:
         if not waiting:
             return
-        groups = max(1, min(self.verifier.workers, len(waiting)))
+        groups = max(1, min(self.verifier.idle(), len(waiting)))
         step = -(-len(waiting) // groups)
         for i in range(0, len(waiting), step):
             self._submit(waiting[i:i + step])
 
     def _submit(self, parts: list[SpooledPart]) -> None:
         if parts:
-            start_batch(self.verifier, parts, self.expected_study, self.syncer)
+            start_batch(self.verifier, parts, self.expected_study, self.syncer, self.body)
 
 
 def _os_reason(e: OSError) -> int:

@@ -149,6 +149,12 @@ def inspect_range(path: str, start: int, end: int, options: Options, expected_st
         data = f.read(end - start)
     if len(data) != end - start:
         return None, Failure.of(reasons.PROCESSING_FAILURE, "spooled body shorter than expected"), ""
+    return inspect_bytes(data, options, expected_study, inflate)
+
+
+def inspect_bytes(data: bytes, options: Options, expected_study: str | None,
+                  inflate: InflateLimits = DEFAULT_LIMITS) -> tuple[Identity | None, Failure | None, str]:
+    """inspect() of one part held in memory; also its sha256."""
     try:
         ident, failure = inspect(data, options, expected_study, inflate)
     except MemoryError:

@@ -12,6 +12,7 @@ instead of waking the OOM killer.
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ from ..inflate import DEFAULT_LIMITS, InflateLimits
 from ..options import Options
 from . import reasons
 from .reasons import Failure
-from .verification import inspect_range
+from .verification import inspect_bytes, inspect_range
 
 log = logging.getLogger("py_deid.receiver")
 DEGRADED_FOR = 5.0  # seconds after a worker death during which status says degraded
@@ -67,26 +68,52 @@ def _warm() -> bool:
     return True
 
 
-def _check_batch(items: list[tuple[str, int, int]], expected_study: str | None) -> list[tuple]:
-    """inspect_range() of several parts under the worker's settings (the options travel once per worker,
-    not with each part), one after the other: a request's small parts cost one round trip, not one each."""
+def _check_batch(items: list[tuple], expected_study: str | None) -> list[tuple]:
+    """run_batch() under the worker's settings (the options travel once per worker, not with each part):
+    a request's small parts cost one round trip, not one each."""
     options, inflate = _settings
     return run_batch(items, expected_study, options, inflate)
 
 
-def run_batch(items: list[tuple[str, int, int]], expected_study: str | None, options: Options,
+def run_batch(items: list[tuple], expected_study: str | None, options: Options,
               inflate: InflateLimits) -> list[tuple]:
-    """Each part's (identity, failure, sha256, error): `error` names an exception that its check raised
-    (the server logs it; the part fails alone), else "". A MemoryError fails its part only."""
+    """Each part's (identity, failure, sha256, error), one after the other. An item is (path, start, end,
+    "") for a part in a temp file, or (bytes, 0, len, target) for a part held in memory: when its check
+    passes, it is written to `target` here (a part that fails is never written), and a part that cannot be
+    written fails. `error` names an exception that a check raised (the server logs it; the
+    part fails alone), else "". A MemoryError fails its part only."""
     out: list[tuple] = []
-    for path, start, end in items:
+    for source, start, end, target in items:
         try:
-            out.append((*inspect_range(path, start, end, options, expected_study, inflate), ""))
+            if isinstance(source, bytes):
+                ident, failure, digest = inspect_bytes(source, options, expected_study, inflate)
+                if failure is None:
+                    failure = _write(target, source)
+                out.append((ident, failure, digest, ""))
+            else:
+                out.append((*inspect_range(source, start, end, options, expected_study, inflate), ""))
         except MemoryError:
             out.append((None, Failure.of(reasons.MEMORY_LIMIT), "", ""))
         except Exception as e:  # noqa: BLE001 - one part's failure must not fail the others
             out.append((None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), "", type(e).__name__))
     return out
+
+
+def _write(target: str, data: bytes) -> Failure | None:
+    """Write a part that passed to its temp name (the server flushes it: flushes from several threads
+    share the file system's journal commits, and a worker does not wait on the disk). None, or the
+    failure of a part that cannot be written (the server removes whatever is left under that name)."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # (O_TRUNC: a batch run again)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return Failure.of(reasons.OUT_OF_RESOURCES if e.errno == errno.ENOSPC else reasons.PROCESSING_FAILURE)
+    return None
 
 
 @dataclass
@@ -101,6 +128,11 @@ class Job:
 
     def cancel(self) -> None:
         self.future.cancel()
+
+    def answered(self, future: Future) -> None:
+        """Its worker answered: the arguments (in-memory parts' bytes) are not needed again."""
+        if not future.cancelled() and future.exception() is None:
+            self.args = None
 
 
 @dataclass
@@ -131,6 +163,8 @@ class VerifierPool:
         self._last_death: float | None = None
         self._warming: list[Future] = []
         self._lock = threading.Lock()
+        self._busy = 0  # jobs submitted and not answered yet
+        self._busy_lock = threading.Lock()
         self._stop = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
         if workers:
@@ -166,16 +200,16 @@ class VerifierPool:
                 self._replace(pool)
 
     def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Check:
-        return self.submit_batch([(path, start, end)], expected_study)[0]
+        return self.submit_batch([(path, start, end, "")], expected_study)[0]
 
-    def submit_batch(self, items: list[tuple[str, int, int]], expected_study: str | None) -> list[Check]:
-        """One check per (path, start, end), run together by one worker (in the calling thread without
+    def submit_batch(self, items: list[tuple], expected_study: str | None) -> list[Check]:
+        """One check per item of run_batch(), run together by one worker (in the calling thread without
         workers)."""
         args = (list(items), expected_study)
         if self._pool is None:
             f: Future = Future()
             f.set_result(run_batch(*args, self.options, self.inflate))
-            job = Job(args, f, None)
+            job = Job((), f, None)
         else:
             job = self._submit(args)
         return [Check(job, i) for i in range(len(items))]
@@ -183,11 +217,25 @@ class VerifierPool:
     def _submit(self, args: tuple) -> Job:
         pool = self._pool
         try:
-            return Job(args, pool.submit(_check_batch, *args), pool)
+            future = pool.submit(_check_batch, *args)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement in between
             self._replace(pool)
             pool = self._pool
-            return Job(args, pool.submit(_check_batch, *args), pool)
+            future = pool.submit(_check_batch, *args)
+        job = Job(args, future, pool)
+        with self._busy_lock:
+            self._busy += 1
+        future.add_done_callback(job.answered)
+        future.add_done_callback(self._answered)
+        return job
+
+    def _answered(self, future: Future) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+
+    def idle(self) -> int:
+        """Workers without a job at the moment (at least one: 0 workers run checks in the caller)."""
+        return max(1, self.workers - self._busy)
 
     def result(self, check: Check):
         """The part's (identity, failure, sha256). Raises WorkersDown when its batch's worker died twice."""
@@ -202,6 +250,7 @@ class VerifierPool:
         for attempt in (1, 2):
             try:
                 job.outcome = job.future.result()
+                job.args = None
                 return job.outcome
             except (BrokenProcessPool, CancelledError):
                 self._replace(job.pool)

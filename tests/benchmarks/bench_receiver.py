@@ -122,24 +122,47 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _thread_cpu(pid: int, tid: int) -> float:
+    """CPU seconds (user + system) one thread of a process has used so far."""
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measured(srv, bodies, url: str) -> dict:
     """_run, with the CPU seconds per instance that the server, its verification workers and the clients
-    (this process) used meanwhile: steadier than rates on a machine that others load."""
+    (this process) used meanwhile: steadier than rates on a machine that others load. The server's share
+    is also split: its event loop (the main thread: TLS, HTTP, the multipart split) and its other threads
+    (the commit, the fsyncs, the process pool's threads)."""
     pid = srv.proc.pid
     workers = _children(pid)
-    before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time())
+    before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time(), _thread_cpu(pid, pid))
     run = _run(srv, bodies, url, 200)
-    after = (_cpu(pid), sum(_cpu(w) for w in workers if Path(f"/proc/{w}").exists()), time.process_time())
+    after = (_cpu(pid), sum(_cpu(w) for w in workers if Path(f"/proc/{w}").exists()), time.process_time(),
+             _thread_cpu(pid, pid))
     n = run["instances"]
     run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3)
-                                  for k, a, b in zip(("server", "workers", "clients"), after, before)}
+                                  for k, a, b in zip(("server", "workers", "clients", "server_loop"), after, before)}
     return run
+
+
+def _create_cost_us(folder: Path, n: int = 200) -> float:
+    """CPU microseconds to create (and close) an empty file in `folder`: a STOW instance creates one (a
+    file per instance), the sink one per request. On ext4 this depends on the block group the folder
+    landed in (15 to 500 us measured on one machine), so it is printed with the rates."""
+    t0 = time.process_time()
+    names = [folder / f"probe-{i}" for i in range(n)]
+    for name in names:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    spent = time.process_time() - t0
+    for name in names:
+        name.unlink()
+    return round(spent / n * 1e6, 1)
 
 
 def _phase(srv, name: str, bodies, results: dict) -> None:
     stow_run = _measured(srv, bodies, "/dicomweb/studies")
     sink_run = _measured(srv, bodies, "/bench/sink")
-    cpu = [sum(run["cpu_ms_per_instance"].values()) for run in (stow_run, sink_run)]
+    cpu = [sum(run["cpu_ms_per_instance"][k] for k in ("server", "workers", "clients")) for run in (stow_run, sink_run)]
     results[name] = {"stow": stow_run, "sink": sink_run,
                      "ratio_mb_per_s": round(stow_run["mb_per_s"] / sink_run["mb_per_s"], 3),
                      # sink CPU / STOW CPU per instance (all processes): the rate ratio a CPU-bound machine
@@ -162,6 +185,7 @@ def test_bench_receiver(tmp_path, samples):
                                                         for i in range(0, SMALL, SMALL_PER_REQUEST)])
         del small
         _run(srv, small_bodies[:2], "/dicomweb/studies", 200)  # warm-up (imports, TLS, page cache)
+        results["create_file_us"] = {"store tmp": _create_cost_us(tmp_path / "store" / "tmp")}
         results["rss_after_warmup"] = _status(pid)["VmRSS"]
         _phase(srv, "small", small_bodies[2:], results)
         results["small"]["instance_bytes"] = len(ct)
@@ -215,13 +239,15 @@ def test_bench_receiver(tmp_path, samples):
         print(f"         CPU per instance, sink / STOW (all processes): {results[name]['ratio_cpu']}")
         for label in ("stow", "sink"):
             cpu = results[name][label]["cpu_ms_per_instance"]
-            print(f"         {label} CPU ms/instance: server {cpu['server']:.2f}, workers {cpu['workers']:.2f}, "
-                  f"clients {cpu['clients']:.2f}")
+            print(f"         {label} CPU ms/instance: server {cpu['server']:.2f} (event loop "
+                  f"{cpu['server_loop']:.2f}, other threads {cpu['server'] - cpu['server_loop']:.2f}), "
+                  f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}")
     for r in sweep:
         print(f"  body {r['body_mb']:7.1f} MB ({r['instances']:2d} inst): peak RSS STOW server "
               f"{r['stow_peak_rss_mb']:6.1f} MB + workers {r['stow_workers_peak_rss_mb']:6.1f} MB | "
               f"sink server {r['sink_peak_rss_mb']:6.1f} MB")
     print(f"  peak RSS (server + workers) growth per MB of body: {results['memory_growth_mb_per_body_mb']:.4f} MB")
+    print(f"  CPU to create a file in the store's tmp/: {results['create_file_us']['store tmp']} us")
     assert results["stored_instances"] == SMALL + LARGE + sum(SWEEP)
     # Flat memory: the peak does not follow the body (16 instances of 23 MB in one body stay within one
     # instance's working set, about three copies of it).

@@ -17,14 +17,15 @@ from py_deid.receiver.storage import Store
 PARTS = [b"first \r\n-- not the boundary", b"", bytes(range(256)) * 40, b"--b almost\r\n--"]
 
 
-def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), boundary: str = "bb") -> SpooledBody:
+def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), boundary: str = "bb",
+           into: SpooledBody | None = None) -> SpooledBody:
     messages = [body[i:i + chunk] for i in range(0, len(body), chunk)] or [b""]
 
     async def receive():
         data = messages.pop(0)
         return {"type": "http.request", "body": data, "more_body": bool(messages)}
 
-    into = SpooledBody()
+    into = into if into is not None else SpooledBody()
     try:
         # In a thread of its own: a test in the same process may hold a running loop (Playwright's).
         with ThreadPoolExecutor(1) as pool:
@@ -35,12 +36,17 @@ def _split(store: Store, body: bytes, chunk: int, limits: Limits = Limits(), bou
     return into
 
 
+def _bytes(part) -> bytes:
+    """A spooled part's bytes: held in memory (small) or in its temp file."""
+    return part.data if part.in_memory else part.path.read_bytes()
+
+
 def split_parts(tmp_path, body: bytes, boundary: str, chunk: int) -> list[bytes]:
     """The parts' bytes as the receiver spools them."""
     store = Store(tmp_path / f"split-{chunk}")
     out = _split(store, body, chunk, boundary=boundary)
     try:
-        return [p.path.read_bytes() for p in out.parts]
+        return [_bytes(p) for p in out.parts]
     finally:
         out.discard()
         store.close()
@@ -57,7 +63,7 @@ def test_any_chunking_with_a_preamble(tmp_path, chunk):
     store = Store(tmp_path / "store")
     body = b"a preamble the parser skips\r\n" + stow.encode(PARTS, boundary="bb")[1] + b"epilogue"
     out = _split(store, body, chunk)
-    assert [p.path.read_bytes() for p in out.parts] == PARTS
+    assert [_bytes(p) for p in out.parts] == PARTS
     assert [p.headers for p in out.parts] == [{"content-type": "application/dicom"}] * len(PARTS)
     out.discard()
     store.close()
@@ -90,3 +96,46 @@ def test_limits(tmp_path):
         _split(store, big_header, 100, Limits(max_part_header_bytes=1024))
     assert e.value.kind in ("headers-too-large", "syntax")
     assert not list(store.tmp_dir.iterdir())
+
+
+def test_small_parts_stay_in_memory_and_large_ones_go_to_temp_files(tmp_path, monkeypatch):
+    # A small part is held as bytes (no temp file is created for it); one that grows past SMALL_PART_BYTES
+    # goes into its temp file as it arrives, whatever the chunking; the bytes are the parts' either way.
+    import py_deid.receiver.body as body_module
+
+    monkeypatch.setattr(body_module, "SMALL_PART_BYTES", 4096)
+    parts = [b"s" * 100, bytes(range(256)) * 64, b"", b"t" * 4096]  # 16 KiB: spills
+    body = stow.encode(parts, boundary="bb")[1]
+    for chunk in (7, 1000, 1 << 20):
+        store = Store(tmp_path / f"store{chunk}")
+        out = _split(store, body, chunk)
+        assert [p.in_memory for p in out.parts] == [True, False, True, True]
+        assert [_bytes(p) for p in out.parts] == parts
+        assert sorted(store.tmp_dir.iterdir()) == [out.parts[1].path]  # only the large part has a file
+        assert out.held == 100 + 4096
+        out.discard()
+        assert not list(store.tmp_dir.iterdir())
+        store.close()
+
+
+def test_parts_held_in_memory_are_capped_for_the_server(tmp_path):
+    # Past MEMORY_BYTES held by all requests together (parts whose check has not answered), further parts
+    # go to temp files, so neither one body of many small parts nor many bodies at once are held whole.
+    from py_deid.receiver.body import MemoryBudget
+
+    budget = MemoryBudget(10_000)
+    parts = [bytes([i]) * 3000 for i in range(5)]
+    store = Store(tmp_path / "store")
+    first = _split(store, stow.encode(parts[:2], boundary="bb")[1], 512, into=SpooledBody(budget=budget))
+    out = _split(store, stow.encode(parts, boundary="bb")[1], 512, into=SpooledBody(budget=budget))
+    assert [p.in_memory for p in first.parts] == [True, True]
+    assert [p.in_memory for p in out.parts] == [True, False, False, False, False]  # 6,000 held by the first
+    assert (first.held, out.held, budget.held) == (6000, 3000, 9000)
+    assert [_bytes(p) for p in out.parts] == parts
+    first.release(first.parts[:1])  # a check answered: room again
+    first.release(first.parts[:1])  # (once per part)
+    assert (first.held, budget.held) == (3000, 6000)
+    first.discard()
+    out.discard()  # a request's end gives back what it still holds (parts never checked too)
+    assert budget.held == 0
+    store.close()

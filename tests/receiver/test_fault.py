@@ -144,3 +144,21 @@ def test_kill_while_storing_restart_resend(tmp_path, instances):
     _consistent(srv.store, parts)
     assert stored_before < len(parts)
     srv.stop()
+
+
+def test_an_unflushed_ledger_transaction_leaves_the_ledger_flushing(tmp_path):
+    # The pending rows of a commit are not flushed (the stored rows' flushed commit covers them); the
+    # connection goes back to synchronous=FULL after it, also when it fails.
+    from py_deid.receiver.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    try:
+        with ledger.transaction(flush=False) as db:
+            assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        with pytest.raises(RuntimeError):
+            with ledger.transaction(flush=False):
+                raise RuntimeError("x")
+        assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        ledger.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 
 import pydicom
 import pytest
@@ -391,9 +392,13 @@ def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tm
 
         def __init__(self):
             self.groups = []
+            self.busy = 0
+
+        def idle(self):
+            return max(1, self.workers - self.busy)
 
         def submit_batch(self, items, expected_study):
-            self.groups.append([path for path, _, _ in items])
+            self.groups.append([path for path, _, _, _ in items])
             return [type("C", (), {"future": None, "cancel": lambda self: None})() for _ in items]
 
     rec = Recorder()
@@ -407,3 +412,107 @@ def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tm
     assert len(rec.groups) == 1
     batcher.finish()
     assert rec.groups[1:] == [[str(p.path) for p in small[:3]], [str(p.path) for p in small[3:]]]
+    # With every worker busy, what waits goes as one group.
+    rec.busy = 2
+    for part in small:
+        batcher.add(part)
+    batcher.finish()
+    assert rec.groups[3:] == [[str(p.path) for p in small]]
+
+
+def _spool_in_memory(store, datas, headers=None):
+    from py_deid.receiver.body import SpooledBody, SpooledPart
+
+    body = SpooledBody()
+    for i, data in enumerate(datas):
+        part = SpooledPart(i, (headers or {}), store.temp_name(".part"), len(data), data=data, in_memory=True)
+        body.parts.append(part)
+        body.hold(part)
+    return body
+
+
+def test_parts_held_in_memory_are_written_only_when_they_pass(tmp_path, instances):
+    # In-memory parts travel to a real worker as bytes: the one that passes is written under its temp
+    # name (and flushed early by the server), the PHI-bearing original is never written anywhere; the
+    # request's held bytes are released once the check answers; the stored file is the part's bytes.
+    from concurrent.futures import Future
+
+    from py_deid.options import Options
+    from py_deid.receiver.config import ReceiverConfig
+    from py_deid.receiver.stowrs import Batcher, process
+    from py_deid.receiver.storage import Store
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 1)
+    try:
+        good, phi = fresh(instances, 41), instances.raw(RAW_PHI)
+        body = _spool_in_memory(store, [good, phi])
+        batcher = Batcher(verifier, None, store.syncer, body)
+        for part in body.parts:
+            batcher.add(part)
+        batcher.finish()
+        assert all(p.data is None for p in body.parts)  # handed to the job
+        body.parts[0].check.future.result()
+        deadline = time.monotonic() + 10  # the answer's callbacks run just after result() returns
+        while body.parts[0].synced is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert body.held == 0
+        assert body.parts[0].path.read_bytes() == good
+        assert not body.parts[1].path.exists()
+        assert isinstance(body.parts[0].synced, Future) and body.parts[1].synced is None
+        outcome = process(store, ReceiverConfig(store.root), verifier, body.parts, site="s", expected_study=None,
+                          base_url="https://x/dicomweb")
+        assert (outcome.stored, outcome.failed, outcome.status) == (1, 1, 202)
+        study, series, sop = rs.uids(good)
+        assert store.instance_path(study, series, sop).read_bytes() == good
+        assert not list(store.tmp_dir.iterdir())
+        stored = [p for p in store.instances_dir.rglob("*") if p.is_file()]
+        assert stored == [store.instance_path(study, series, sop)]
+    finally:
+        verifier.close()
+        store.close()
+
+
+def test_a_discarded_request_leaves_no_file_behind_a_running_check(tmp_path, instances):
+    # A refused body is discarded while its parts' check may still run in a worker: whatever that worker
+    # writes afterwards is removed when it answers.
+    from py_deid.options import Options
+    from py_deid.receiver.stowrs import start_batch
+    from py_deid.receiver.storage import Store
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 1)
+    try:
+        body = _spool_in_memory(store, [fresh(instances, 50 + i) for i in range(30)])
+        checks = start_batch(verifier, body.parts, None, store.syncer, body)
+        body.discard()
+        running = not checks[0].future.done()
+        try:
+            checks[0].future.result()
+        except BaseException:  # noqa: BLE001 - cancelled before it ran: nothing written either
+            pass
+        store.syncer.close()  # flushes started by the answer have finished
+        assert not list(store.tmp_dir.iterdir()), f"files left (check was running: {running})"
+    finally:
+        verifier.close()
+        store.close()
+
+
+def test_a_part_that_passes_but_cannot_be_written_fails_alone(tmp_path, instances):
+    # The worker writes an in-memory part only when its check passes; a write that fails (here: its folder
+    # is gone) fails that part with a reason, named by its UIDs, and the others keep their verdicts.
+    from py_deid.inflate import DEFAULT_LIMITS
+    from py_deid.options import Options
+    from py_deid.receiver.workers import run_batch
+
+    good, phi, other = fresh(instances, 61), instances.raw(RAW_PHI), fresh(instances, 62)
+    targets = [tmp_path / "gone" / "a.part", tmp_path / "b.part", tmp_path / "c.part"]
+    out = run_batch([(d, 0, len(d), str(t)) for d, t in zip((good, phi, other), targets)], None, Options(),
+                    DEFAULT_LIMITS)
+    (ident0, failure0, _, _), (_, failure1, _, _), (_, failure2, digest2, _) = out
+    assert failure0 is not None and failure0.reason == reasons.PROCESSING_FAILURE
+    assert ident0.sop_uid == rs.uids(good)[2]
+    assert failure1 is not None and not targets[1].exists()  # refused: never written
+    assert failure2 is None and targets[2].read_bytes() == other and digest2 == rs.sha256(other)
