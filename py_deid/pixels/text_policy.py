@@ -331,7 +331,7 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 continue
             if run:
                 groups: list[list[geometry.Box]] = []
-                last = None
+                last, last_parts = None, []
                 for j in run:
                     wb = _line_of(words[j], around, content)
                     snapped, whole = snap(wb) if snap else (None, False)
@@ -341,11 +341,13 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                         # Wider than high: the next line is close above and below, the next word is not.
                         parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
                     # Joined only to a neighbour of its own line and size: a garbage reading two lines tall
-                    # (speckle and the ends of both lines) must not join the lines into one block.
-                    if last is None or not _joinable(last, wb):
+                    # (speckle and the ends of both lines) must not join the lines into one block. And only
+                    # across ink no reading boxed (a glyph OCR left out between two words): an empty space
+                    # between two words hides nothing, and masked it is image lost.
+                    if last is None or not _joinable(last, wb) or (snap and _blank_between(last_parts, parts, snap)):
                         groups.append([])
                     groups[-1] += parts
-                    last = wb
+                    last, last_parts = wb, parts
                 for parts in groups:
                     clipped = geometry.clip(geometry.union(parts), width, height)
                     if clipped:
@@ -385,6 +387,19 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
             geometry.share_within(b, content) * b[2] * b[3] for b in cut) < 0.5 * area:
         return box  # a reading of the frame's usual height, its other rows on plain ground: it is the line
     return (box[0], top, box[2], bottom - top)
+
+
+def _blank_between(left: list[geometry.Box], right: list[geometry.Box], snap) -> bool:
+    """Whether the space between two words' masks (each a list of boxes) holds no ink: the snap finds no
+    glyph in it. False when the masks touch or overlap."""
+    if not left or not right:
+        return False
+    a, b = sorted((geometry.union(left), geometry.union(right)))
+    x0, x1 = geometry.right(a), b[0]
+    y0, y1 = max(a[1], b[1]), min(geometry.bottom(a), geometry.bottom(b))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return False
+    return snap((x0, y0, x1 - x0, y1 - y0))[0] is None
 
 
 def _joinable(a: geometry.Box, b: geometry.Box) -> bool:
