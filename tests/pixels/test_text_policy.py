@@ -355,3 +355,36 @@ def test_a_phone_number_read_in_two_regions_is_masked_whole(mode):
 def test_a_phone_number_read_in_part_is_a_pattern():
     assert pattern_hits(["(370)", "555-"])[2] == {0, 1}
     assert pattern_hits(["(3.5)", "120"])[2] == set()
+
+
+def test_masked_words_are_joined_only_across_ink_between_them():
+    """A name and a date masked on one line: the empty space between the words is left as it was (masking it
+    hides nothing), while a glyph no reading boxed between two words is masked with them."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from py_deid.hosts.services import GrayImage
+    from py_deid.pixels.glyphs import Glyphs
+    from py_deid.pixels.text_policy import Decision
+
+    font = ImageFont.load_default(size=16)
+    im = Image.new("L", (400, 60), 0)
+    draw = ImageDraw.Draw(im)
+    boxes = []
+    x = 10
+    for text in ("SMITH", "J", "19530425"):
+        b = draw.textbbox((x, 20), text, font=font)
+        draw.text((x, 20), text, fill=230, font=font)
+        boxes.append((b[0], b[1], b[2] - b[0], b[3] - b[1]))
+        x = b[2] + 4  # a narrow space
+    snap = Glyphs(GrayImage(im.width, im.height, im.tobytes())).snap_clean
+    name, initial, date = (Word(t, *b, 95) for t, b in zip(("SMITH", "J", "19530425"), boxes))
+    # OCR read the name and the date, not the initial between them: one mask over all three
+    joined = mask_boxes([name, date], [Decision(0, True, "phi"), Decision(1, True, "phi")], 400, 60, snap)
+    assert len(joined) == 1 and geometry.contains(joined[0], geometry.word_box(initial))
+    # the initial read too: three masks, the spaces between them untouched
+    words = [name, initial, date]
+    apart = mask_boxes(words, [Decision(i, True, "phi") for i in range(3)], 400, 60, snap)
+    assert len(apart) == 3
+    for w in words:
+        assert any(geometry.contains(b, geometry.word_box(w)) for b in apart)
+    assert all(geometry.intersection_area(a, b) == 0 for a in apart for b in apart if a is not b)
