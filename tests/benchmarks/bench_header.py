@@ -2,7 +2,15 @@
 corpus, rounds interleaved, medians: the py-deid CLI with --jobs 1 and 2 against a plain pydicom read+write,
 dicognito's command line and dcmanon's Python API (when installed), and the Dask path with 1 and 2 local
 workers against --jobs 2. Per tool: files/s, MB/s, CPU seconds, the maximum resident memory of its processes,
-and how many planted PHI values its outputs still hold. Ratios, never timed assertions."""
+and how many planted PHI values its outputs still hold. Ratios, never timed assertions.
+
+For the CLI, where its wall time went (the batch's PY_DEID_TIMELINE): start-up (interpreter, imports, options,
+key), the batch, and exit; within the batch, per process, how long it was busy and how long it waited, the first
+group and the last flush. On a shared machine the wall ratios are noisy: the CPU seconds and these timelines say
+what two free cores would do.
+
+The quick form (PY_DEID_BENCH_QUICK=1) takes 400 files, one round: enough that start-up (about 0.35 s of CPU
+for the CLI, 0.2 s for plain pydicom) is a small part of each run, as in the 1,000-file form."""
 
 from __future__ import annotations
 
@@ -65,8 +73,8 @@ if __name__ == "__main__":
 """
 
 
-def _measure(cmd: list[str], log: Path) -> dict:
-    m = measure(cmd, log=log)
+def _measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
+    m = measure(cmd, log=log, env=env)
     if m["returncode"] not in (0, 1):
         raise AssertionError(f"{cmd[:4]} exited {m['returncode']}: {log.read_text()[-2000:]}")
     return m
@@ -105,7 +113,7 @@ def _best(fn, *args, repeat: int) -> float:
 
 @pytest.mark.benchmark
 def test_header_throughput(samples, tmp_path):
-    n = 100 if QUICK else 1000
+    n = 400 if QUICK else 1000
     rounds = 1 if QUICK else 3
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -136,10 +144,15 @@ def test_header_throughput(samples, tmp_path):
 
     runs: dict[str, list[dict]] = {name: [] for name in tools}
     leftovers: dict[str, int] = {}
+    timelines: dict[str, list[dict]] = {name: [] for name in tools if name.startswith("cli_")}
     for r in range(rounds):  # interleaved: a slow minute of the machine hits every tool alike
         for name, command in tools.items():
             out = tmp_path / f"{name}-{r}"
-            m = _measure(command(out), tmp_path / f"{name}.log")
+            timeline = tmp_path / f"{name}-{r}.timeline.json"
+            env = {**os.environ, "PY_DEID_TIMELINE": str(timeline)} if name in timelines else None
+            m = _measure(command(out), tmp_path / f"{name}.log", env)
+            if name in timelines:
+                timelines[name].append(_timeline(json.loads(timeline.read_text()), m["seconds"]))
             if name.startswith("dask"):
                 m["seconds"] = json.loads(m["stdout"])["seconds"]  # the batch only, not the cluster's start
                 m["cpu"] = m["max_rss_mb"] = None  # the workers are not this process's children to measure
@@ -156,6 +169,8 @@ def test_header_throughput(samples, tmp_path):
             row["max_rss_mb"] = round(max(m["max_rss_mb"] for m in ms), 1)
         if name in leftovers:
             row["planted_phi_values_left"] = leftovers[name]
+        if name in timelines:  # the round of median wall time
+            row["timeline"] = sorted(timelines[name], key=lambda t: t["wall_s"])[len(ms) // 2]
         results[name] = row
 
     def ratio(a: str, b: str, what: str = "files_per_s") -> float | None:
@@ -200,6 +215,44 @@ def test_header_throughput(samples, tmp_path):
     for name in ("dask_1_workers", "dask_2_workers"):
         if name in leftovers:
             assert leftovers[name] == 0 and _tree(tmp_path / f"{name}-0") == _tree(tmp_path / "cli_jobs1-0")
+
+
+def _timeline(t: dict, wall: float) -> dict:
+    """Where one CLI run's wall time went, from the batch's timeline (seconds). Per process that made groups
+    (`workers`, in the order they started): busy (making groups), idle (the rest of the batch's time), its CPU
+    seconds, when it began its first group and ended its last; the batch process's own CPU seconds and how long
+    it waited for results; the start-up before the batch and the exit after it."""
+    p0, start, end, groups = t["process_start"] or t["run_start"], t["run_start"], t["run_end"], t["groups"]
+    span = end - start
+    workers: dict = {}
+    for g in groups:
+        w = workers.setdefault(g["pid"], {"busy": 0.0, "cpu": 0.0, "groups": 0, "files": 0,
+                                          "first": g["start"], "last": g["end"]})
+        w["busy"] += g["end"] - g["start"]
+        w["cpu"] += g["cpu"]
+        w["groups"] += 1
+        w["files"] += g["files"]
+        w["first"], w["last"] = min(w["first"], g["start"]), max(w["last"], g["end"])
+        if "init_start" in g:
+            w["init"] = g["init_end"] - g["init_start"]
+    rows = [{"files": w["files"], "groups": w["groups"], "busy_s": round(w["busy"], 3),
+             "idle_s": round(span - w["busy"], 3), "cpu_s": round(w["cpu"], 3),
+             "first_group_start_s": round(w["first"] - start, 3), "last_group_end_s": round(w["last"] - start, 3),
+             **({"init_s": round(w["init"], 3)} if "init" in w else {})}
+            for w in sorted(workers.values(), key=lambda w: w["first"])]
+    last = max(groups, key=lambda g: g["flush_end"]) if groups else None
+    first = min(groups, key=lambda g: g["end"]) if groups else None
+    return {
+        "wall_s": round(wall, 3),
+        "start_up_s": round(start - p0, 3),  # interpreter, imports, options, key: before the first group
+        "batch_s": round(span, 3),
+        "first_group_done_s": round(first["end"] - start, 3) if first else None,
+        "last_flush_s": round(last["flush_end"] - last["flush_start"], 3) if last else None,
+        "after_last_flush_s": round(end - last["flush_end"], 3) if last else None,  # naming, report, clean-up
+        "exit_s": round(wall - (end - p0), 3),
+        "batch_process_cpu_s": round(t["parent_cpu"], 3), "batch_process_waited_s": round(t["parent_waited"], 3),
+        "workers": rows,
+    }
 
 
 def _tree(root: Path) -> dict[str, bytes]:
