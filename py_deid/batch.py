@@ -570,7 +570,7 @@ class _Timeline:
 
     def write(self, path: str) -> None:
         import json
-        record = {"process_start": _process_start(), "run_start": self.start, "run_end": time.time(),
+        record = {"pid": os.getpid(), "process_start": _process_start(), "run_start": self.start, "run_end": time.time(),
                   "start_cpu": self.cpu, "parent_cpu": time.process_time() - self.cpu, "parent_waited": self.waited,
                   "groups": sorted(_TIMES, key=lambda g: g.get("start", 0.0))}
         with open(path, "w", encoding="utf-8") as fh:

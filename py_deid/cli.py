@@ -38,7 +38,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; given the command it will parse, the receiver's own arguments are added only
-    for its commands (importing the receiver's command line is ~20 ms of every de-identification's start)."""
+    for its commands (importing the receiver's command line took tens of ms of every de-identification's start)."""
     ap = argparse.ArgumentParser(prog="py-deid", description="De-identify DICOM (PS3.15 Annex E, burned-in text).")
     ap.add_argument("--version", action="version", version=f"py_deid {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
