@@ -456,12 +456,6 @@ def in_order(submitted: Iterator[tuple[list[Item], object]], window: int) -> Ite
         yield flight.popleft()
 
 
-def _fork_context():
-    """Processes forked from the batch process (Linux): they start with its imports and its worker."""
-    import multiprocessing
-    return multiprocessing.get_context("fork") if sys.platform == "linux" else None
-
-
 def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progress=None) -> dict:
     """Process every item; entries go to the report writer group after group, in input order. Returns the
     summary."""
@@ -472,13 +466,13 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
             return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
                 _flush, worker.stage(group, staging)), window=2, progress=progress, workers=1)
     global _PREBUILT
-    header_only = job.settings.pixels == "off"  # no OCR engine or codec: the worker can be built before a fork
-    context = _fork_context() if header_only else None
     window = job.jobs * 2 + 2  # memory bounded by the window, not the folder
     try:
-        if context is not None:
+        if job.settings.pixels == "off":
+            # No OCR engine or codec: built here once, and processes forked from this one (where the platform
+            # forks them) start with it and with every import done; others build their own.
             _PREBUILT = _Worker(job)
-        with cf.ProcessPoolExecutor(job.jobs, mp_context=context, initializer=_init_process, initargs=(job,)) as pool, \
+        with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool, \
                 cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
             # Each group is flushed in a thread of this process as soon as its worker hands it back, while the
             # groups before it are still being made: the workers never wait for a flush.
