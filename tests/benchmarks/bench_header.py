@@ -10,7 +10,8 @@ group and the last flush. On a shared machine the wall ratios are noisy: the CPU
 what two free cores would do.
 
 py_deid is compiled to bytecode first, as an installed package is: a checkout run with PYTHONDONTWRITEBYTECODE
-(as in CI) would otherwise compile every module of it again in every CLI process (about 0.2 s of CPU each).
+(as in this project's sessions) would otherwise compile every module of it again in every CLI process (about
+0.2 s of CPU each).
 
 The quick form (PY_DEID_BENCH_QUICK=1) takes the same 1,000 files, one round: the targets are stated on 1,000
 files, and on fewer the start-up (about 0.27 s of CPU for the CLI, serial before --jobs 2's workers) weighs
