@@ -142,6 +142,7 @@ class _Commit:
         self.attempt = secrets.token_hex(8)  # a retried group never meets the files of an earlier attempt
         self.results: GroupResult = []
         self.written: list[tuple[int, Path, str]] = []  # (index in results, temporary file, final name)
+        self.timing: dict | None = None  # when the batch is timed (TIMELINE): when and where the group was made
 
     def done(self, entry: dict) -> None:
         self.results.append((entry, None))
@@ -358,11 +359,16 @@ class _Worker:
     def stage(self, items: list[Item], staging: Path) -> _Commit:
         """De-identify a group of files and write their outputs, not yet flushed."""
         commit = _Commit(staging)
+        start, cpu = (time.time(), time.process_time()) if TIMELINE else (0.0, 0.0)
         try:
             for item in items:
                 entry = self._one(item, commit)
                 if entry is not None:
                     commit.done(entry)
+            if TIMELINE:
+                commit.timing = {"pid": os.getpid(), "files": len(items), "start": start, "end": time.time(),
+                                 "cpu": time.process_time() - cpu, **_WORKER_START}
+                _WORKER_START.clear()  # reported once, with the process's first group
             return commit
         except BaseException:
             commit.abandon()  # interrupted: what was not flushed leaves nothing behind
@@ -389,11 +395,17 @@ class _Worker:
 
 
 _PROCESS_WORKER: _Worker | None = None
+_PREBUILT: _Worker | None = None  # built in the batch process before the fork (header path): inherited
 
 
 def _init_process(job: Job) -> None:
     global _PROCESS_WORKER  # one worker per process, built in the process (OCR engines do not fork well)
-    _PROCESS_WORKER = _Worker(job)
+    start = time.time()
+    inherited = _PREBUILT is not None and _PREBUILT.job == job
+    # Forked after the batch process built it: nothing left to import or build here.
+    _PROCESS_WORKER = _PREBUILT if inherited else _Worker(job)
+    if TIMELINE:
+        _WORKER_START.update(init_start=start, init_end=time.time(), inherited=inherited)
 
 
 def _stage_in_process(items: list[Item], staging: Path) -> _Commit:
@@ -403,10 +415,33 @@ def _stage_in_process(items: list[Item], staging: Path) -> _Commit:
     return _PROCESS_WORKER.stage(items, staging)
 
 
-def groups(items: Iterable[Item], size: int | None = None) -> Iterator[list[Item]]:
+SMALLEST = 4  # the smallest group the tail of a batch is cut into
+
+
+def groups(items: Iterable[Item], size: int | None = None, workers: int = 0) -> Iterator[list[Item]]:
+    """The items in groups of `size` (_Commit.FILES). With `workers`, the batch's end is seen ahead (a few
+    groups per worker are listed in advance) and the last items go in smaller and smaller groups (each about
+    what is left over twice the workers, down to SMALLEST), so that the workers finish together and the last
+    group's flush is short: the same items in the same order, only cut differently."""
+    size = size or _Commit.FILES
     items = iter(items)
-    while group := list(itertools.islice(items, size or _Commit.FILES)):
-        yield group
+    if workers <= 0:
+        while group := list(itertools.islice(items, size)):
+            yield group
+        return
+    ahead = 2 * workers * size
+    buffer: deque = deque()
+    more = True
+    while True:
+        if more:
+            want = ahead - len(buffer)
+            got = list(itertools.islice(items, want))
+            buffer.extend(got)
+            more = len(got) == want
+        if not buffer:
+            return
+        n = size if more else max(min(size, SMALLEST), min(size, -(-len(buffer) // (2 * workers))))
+        yield [buffer.popleft() for _ in range(min(n, len(buffer)))]
 
 
 def in_order(submitted: Iterator[tuple[list[Item], object]], window: int) -> Iterator[tuple[list[Item], object]]:
@@ -429,19 +464,39 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
         # A group's flush (fdatasync, which releases the GIL) runs in a thread while the next group is made.
         with cf.ThreadPoolExecutor(1, thread_name_prefix="py-deid-flush") as flusher:
             return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
-                _flush, worker.stage(group, staging)), window=2, progress=progress)
-    with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool:
-        return run_groups(items, job.out, writer, lambda group, staging: pool.submit(_stage_in_process, group,
-                                                                                    staging),
-                          window=job.jobs * 2, progress=progress)  # memory bounded by the window, not the folder
+                _flush, worker.stage(group, staging)), window=2, progress=progress, workers=1)
+    global _PREBUILT
+    window = job.jobs * 2 + 2  # memory bounded by the window, not the folder
+    try:
+        if job.settings.pixels == "off":
+            # No OCR engine or codec: built here once, and processes forked from this one (where the platform
+            # forks them) start with it and with every import done; others build their own.
+            _PREBUILT = _Worker(job)
+        with cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool, \
+                cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
+            # Each group is flushed in a thread of this process as soon as its worker hands it back, while the
+            # groups before it are still being made: the workers never wait for a flush.
+            return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
+                _wait_and_flush, pool.submit(_stage_in_process, group, staging)), window=window,
+                progress=progress, workers=job.jobs)
+    finally:
+        _PREBUILT = None
+
+
+def _wait_and_flush(future: cf.Future) -> GroupResult:
+    return _flush(future.result())
 
 
 def _flush(commit: _Commit) -> GroupResult:
+    start = time.time() if TIMELINE else 0.0
     try:
-        return commit.flush()
+        result = commit.flush()
     except BaseException:
         commit.abandon()
         raise
+    if TIMELINE:
+        _TIMES.append({**(commit.timing or {}), "flush_start": start, "flush_end": time.time()})
+    return result
 
 
 class _Done:
@@ -456,17 +511,21 @@ class _Done:
 
 def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
                submit: Callable[[list[Item], Path], object], *, window: int, progress=None,
-               size: int | None = None) -> dict:
+               size: int | None = None, workers: int = 0) -> dict:
     """The loop every way of running shares: groups to `submit` (which returns a future of a GroupResult, or of
     a _Commit still to flush), results named and reported in input order, the staging folder removed at the
     end whatever happened."""
     tick = _Progress(progress)
     outputs = _Outputs(out)
+    timeline = _Timeline() if TIMELINE else None
     try:
-        submitted = ((group, submit(group, outputs.staging)) for group in groups(items, size))
+        submitted = ((group, submit(group, outputs.staging)) for group in groups(items, size, workers))
         for group, future in in_order(submitted, window):
             try:
-                result = future.result()
+                if timeline is not None:
+                    result = timeline.wait(future)
+                else:
+                    result = future.result()
                 entries = outputs.name(_flush(result) if isinstance(result, _Commit) else result)
             except (KeyboardInterrupt, SystemExit):
                 raise
@@ -478,7 +537,50 @@ def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
     finally:
         outputs.close()
     tick.final()
-    return writer.close()
+    summary = writer.close()
+    if timeline is not None:
+        timeline.write(TIMELINE)
+    return summary
+
+
+# Diagnostics: with PY_DEID_TIMELINE=FILE in the environment, the batch writes to FILE when and where each group
+# was made and flushed, and how long this process waited for them (times and counts only: never a name).
+TIMELINE = os.environ.get("PY_DEID_TIMELINE") or None
+_WORKER_START: dict = {}  # in a worker process: when its worker was built (sent with its first group)
+_TIMES: list[dict] = []  # in the batch process: each group's times, as its flush ends
+
+
+class _Timeline:
+    def __init__(self) -> None:
+        _TIMES.clear()
+        self.start, self.cpu, self.waited = time.time(), time.process_time(), 0.0
+
+    def wait(self, future):
+        t = time.time()
+        try:
+            return future.result()
+        finally:
+            self.waited += time.time() - t
+
+    def write(self, path: str) -> None:
+        import json
+        record = {"pid": os.getpid(), "process_start": _process_start(), "run_start": self.start, "run_end": time.time(),
+                  "start_cpu": self.cpu, "parent_cpu": time.process_time() - self.cpu, "parent_waited": self.waited,
+                  "groups": sorted(_TIMES, key=lambda g: g.get("start", 0.0))}
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(record, fh)
+
+
+def _process_start() -> float | None:
+    """When this process started (Linux, to a clock tick), as a time.time() value."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 class _Progress:

@@ -36,7 +36,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    help="a PS3.15 E.3 option (repeatable): " + ", ".join(OPTION_NAMES))
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given the command it will parse, the receiver's own arguments are added only
+    for its commands (importing the receiver's command line took tens of ms of every de-identification's start)."""
     ap = argparse.ArgumentParser(prog="py-deid", description="De-identify DICOM (PS3.15 Annex E, burned-in text).")
     ap.add_argument("--version", action="version", version=f"py_deid {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -78,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
     _add_options(e)
 
     s = sub.add_parser("serve", help="run the receiving endpoint and the web app on one HTTPS origin")
+    c = sub.add_parser("certificate", help="check a certificate the receiver signed")
+    if command in OWN_COMMANDS:
+        return ap
     try:
         from .receiver import cli as receiver_cli
     except ImportError:
@@ -85,11 +90,18 @@ def parser() -> argparse.ArgumentParser:
     if receiver_cli is not None:
         receiver_cli.add_arguments(s)
     s.set_defaults(receiver=receiver_cli)
-
-    c = sub.add_parser("certificate", help="check a certificate the receiver signed")
     from .receiver import certificate_cli
     certificate_cli.add_arguments(c)
     return ap
+
+
+OWN_COMMANDS = ("deidentify", "verify", "explain")  # the commands that parse without the receiver's arguments
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command a command line names: its first word that is not an option (py-deid's own options take
+    no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def explain_text(options: Options) -> str:
@@ -159,7 +171,8 @@ def cmd_deidentify(args) -> int:
 
 
 # What pydicom loads when it finds it installed, though only pixel work uses it.
-PIXEL_LIBRARIES = ("numpy", "PIL", "pylibjpeg", "openjpeg", "libjpeg", "rle", "jpeg_ls", "gdcm", "requests")
+PIXEL_LIBRARIES = ("numpy", "PIL", "pylibjpeg", "openjpeg", "libjpeg", "rle", "jpeg_ls", "gdcm", "requests",
+                   "tqdm")  # (requests, tqdm: pydicom's test-file download, never used here)
 
 
 def _load_without_pixel_libraries() -> None:
@@ -223,7 +236,8 @@ def cmd_certificate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(_command(argv)).parse_args(argv)
     handlers = {"deidentify": cmd_deidentify, "verify": cmd_verify, "explain": cmd_explain, "serve": cmd_serve,
                 "certificate": cmd_certificate}
     try:

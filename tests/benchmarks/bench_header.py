@@ -2,7 +2,21 @@
 corpus, rounds interleaved, medians: the py-deid CLI with --jobs 1 and 2 against a plain pydicom read+write,
 dicognito's command line and dcmanon's Python API (when installed), and the Dask path with 1 and 2 local
 workers against --jobs 2. Per tool: files/s, MB/s, CPU seconds, the maximum resident memory of its processes,
-and how many planted PHI values its outputs still hold. Ratios, never timed assertions."""
+and how many planted PHI values its outputs still hold. Ratios, never timed assertions.
+
+For the CLI, where its wall time went (the batch's PY_DEID_TIMELINE): start-up (interpreter, imports, options,
+key), the batch, and exit; within the batch, per process, how long it was busy and how long it waited, the first
+group and the last flush. On a shared machine the wall ratios are noisy: the CPU seconds and these timelines say
+what two free cores would do.
+
+py_deid is compiled to bytecode first, as an installed package is: a checkout run with PYTHONDONTWRITEBYTECODE
+(as in this project's sessions) would otherwise compile every module of it again in every CLI process (about
+0.2 s of CPU each).
+
+The quick form (PY_DEID_BENCH_QUICK=1) takes the same 1,000 files, one round: the targets are stated on 1,000
+files, and on fewer the start-up (about 0.27 s of CPU for the CLI, serial before --jobs 2's workers) weighs
+more: on 400 files --jobs 2 could not reach 1.8x --jobs 1 even on two free cores (estimate 1.72x); on 100,
+start-up was about half of each run."""
 
 from __future__ import annotations
 
@@ -65,8 +79,8 @@ if __name__ == "__main__":
 """
 
 
-def _measure(cmd: list[str], log: Path) -> dict:
-    m = measure(cmd, log=log)
+def _measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
+    m = measure(cmd, log=log, env=env)
     if m["returncode"] not in (0, 1):
         raise AssertionError(f"{cmd[:4]} exited {m['returncode']}: {log.read_text()[-2000:]}")
     return m
@@ -105,8 +119,11 @@ def _best(fn, *args, repeat: int) -> float:
 
 @pytest.mark.benchmark
 def test_header_throughput(samples, tmp_path):
-    n = 100 if QUICK else 1000
+    n = 1000
     rounds = 1 if QUICK else 3
+    import compileall
+    import py_deid
+    compileall.compile_dir(Path(py_deid.__file__).parent, quiet=1)  # see the module doc
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     paths, tokens = build(samples, corpus, n)
@@ -136,10 +153,15 @@ def test_header_throughput(samples, tmp_path):
 
     runs: dict[str, list[dict]] = {name: [] for name in tools}
     leftovers: dict[str, int] = {}
+    timelines: dict[str, list[dict]] = {name: [] for name in tools if name.startswith("cli_")}
     for r in range(rounds):  # interleaved: a slow minute of the machine hits every tool alike
         for name, command in tools.items():
             out = tmp_path / f"{name}-{r}"
-            m = _measure(command(out), tmp_path / f"{name}.log")
+            timeline = tmp_path / f"{name}-{r}.timeline.json"
+            env = {**os.environ, "PY_DEID_TIMELINE": str(timeline)} if name in timelines else None
+            m = _measure(command(out), tmp_path / f"{name}.log", env)
+            if name in timelines:
+                timelines[name].append(_timeline(json.loads(timeline.read_text()), m["seconds"]))
             if name.startswith("dask"):
                 m["seconds"] = json.loads(m["stdout"])["seconds"]  # the batch only, not the cluster's start
                 m["cpu"] = m["max_rss_mb"] = None  # the workers are not this process's children to measure
@@ -156,6 +178,8 @@ def test_header_throughput(samples, tmp_path):
             row["max_rss_mb"] = round(max(m["max_rss_mb"] for m in ms), 1)
         if name in leftovers:
             row["planted_phi_values_left"] = leftovers[name]
+        if name in timelines:  # the round of median wall time
+            row["timeline"] = sorted(timelines[name], key=lambda t: t["wall_s"])[len(ms) // 2]
         results[name] = row
 
     def ratio(a: str, b: str, what: str = "files_per_s") -> float | None:
@@ -178,6 +202,10 @@ def test_header_throughput(samples, tmp_path):
         # CPU of --jobs 1 over CPU of --jobs 2 (parent and workers): 1.0 when the second process costs nothing
         # extra, so that on two idle cores the wall ratio can approach twice this (less the serial start-up).
         "cli_jobs2_vs_jobs1_cpu": cpu_ratio("cli_jobs2", "cli_jobs1"),
+        # From each run's timeline (see _timeline): what two free cores would give, whatever else shared them.
+        "cli_jobs2_vs_jobs1_two_free_cores_estimate": round(
+            results["cli_jobs1"]["timeline"]["two_free_cores_estimate_s"]
+            / results["cli_jobs2"]["timeline"]["two_free_cores_estimate_s"], 2),
         "dask_1_workers_vs_cli_jobs2": ratio("dask_1_workers", "cli_jobs2"),
         "dask_2_workers_vs_cli_jobs2": ratio("dask_2_workers", "cli_jobs2"),
         "dask_2_vs_1_workers": ratio("dask_2_workers", "dask_1_workers"),
@@ -200,6 +228,56 @@ def test_header_throughput(samples, tmp_path):
     for name in ("dask_1_workers", "dask_2_workers"):
         if name in leftovers:
             assert leftovers[name] == 0 and _tree(tmp_path / f"{name}-0") == _tree(tmp_path / "cli_jobs1-0")
+
+
+def _timeline(t: dict, wall: float) -> dict:
+    """Where one CLI run's wall time went, from the batch's timeline (seconds). Per process that made groups
+    (`workers`, in the order they started): busy (making groups), idle (the rest of the batch's time), its CPU
+    seconds, when it began its first group and ended its last; the batch process's own CPU seconds and how long
+    it waited for results; the start-up before the batch and the exit after it."""
+    p0, start, end, groups = t["process_start"] or t["run_start"], t["run_start"], t["run_end"], t["groups"]
+    span = end - start
+    workers: dict = {}
+    for g in groups:
+        w = workers.setdefault(g["pid"], {"busy": 0.0, "cpu": 0.0, "groups": 0, "files": 0,
+                                          "first": g["start"], "last": g["end"]})
+        w["busy"] += g["end"] - g["start"]
+        w["cpu"] += g["cpu"]
+        w["groups"] += 1
+        w["files"] += g["files"]
+        w["first"], w["last"] = min(w["first"], g["start"]), max(w["last"], g["end"])
+        if "init_start" in g:
+            w["init"] = g["init_end"] - g["init_start"]
+    rows = [{"files": w["files"], "groups": w["groups"], "busy_s": round(w["busy"], 3),
+             "idle_s": round(span - w["busy"], 3), "cpu_s": round(w["cpu"], 3),
+             "first_group_start_s": round(w["first"] - start, 3), "last_group_end_s": round(w["last"] - start, 3),
+             **({"init_s": round(w["init"], 3)} if "init" in w else {})}
+            for w in sorted(workers.values(), key=lambda w: w["first"])]
+    last = max(groups, key=lambda g: g["flush_end"]) if groups else None
+    first = min(groups, key=lambda g: g["end"]) if groups else None
+    return {
+        "wall_s": round(wall, 3),
+        "start_up_s": round(start - p0, 3),  # interpreter, imports, options, key: before the first group
+        "start_up_cpu_s": round(t["start_cpu"], 3),
+        # What two free cores would take: the start-up (one process), then the batch's CPU (the batch process's
+        # and its workers') spread over two cores, or on one where the batch is one process (--jobs 1: its
+        # flush thread waits on the disk). The flushes' waits and the last group's tail are left out.
+        "two_free_cores_estimate_s": round(t["start_cpu"] + (
+            t["parent_cpu"] if not rows_elsewhere(t) else
+            (t["parent_cpu"] + sum(w["cpu_s"] for w in rows)) / 2), 3),
+        "batch_s": round(span, 3),
+        "first_group_done_s": round(first["end"] - start, 3) if first else None,
+        "last_flush_s": round(last["flush_end"] - last["flush_start"], 3) if last else None,
+        "after_last_flush_s": round(end - last["flush_end"], 3) if last else None,  # naming, report, clean-up
+        "exit_s": round(wall - (end - p0), 3),
+        "batch_process_cpu_s": round(t["parent_cpu"], 3), "batch_process_waited_s": round(t["parent_waited"], 3),
+        "workers": rows,
+    }
+
+
+def rows_elsewhere(t: dict) -> bool:
+    """Whether the groups were made in processes other than the batch process (--jobs N)."""
+    return any(g["pid"] != t.get("pid") for g in t["groups"])
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import io
 import json
+import multiprocessing
 import shutil
 
 import pytest
@@ -81,3 +82,38 @@ def test_groups_across_processes(folder, tmp_path, monkeypatch):
     _, two = _run(folder, out2, jobs=2)
     key = lambda files: sorted((e["input"], e["status"], e["sha256"]) for e in files)  # noqa: E731
     assert key(one) == key(two)
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2, 4])
+@pytest.mark.parametrize("n", [0, 1, 5, 31, 32, 33, 100, 1000])
+def test_groups_keep_every_item_in_order_and_cut_the_tail_smaller(n, workers):
+    items = [batch.Item(str(i), None) for i in range(n)]
+    cut = [len(g) for g in batch.groups(iter(items), 32, workers)]
+    assert [item for g in batch.groups(iter(items), 32, workers) for item in g] == items
+    assert all(0 < size <= 32 for size in cut)
+    if workers == 0:
+        assert cut == [32] * (n // 32) + ([n % 32] if n % 32 else [])
+        return
+    ahead = 2 * workers * 32  # the batch's end is seen this many items ahead
+    assert all(size == 32 for size in cut[:max(0, (n - ahead) // 32)])
+    assert cut == sorted(cut, reverse=True)
+    if n > batch.SMALLEST:
+        assert cut[-1] <= batch.SMALLEST
+    assert [len(g) for g in batch.groups(iter(items), 1, workers)] == [1] * n
+
+
+def test_timeline_of_jobs_2_has_times_and_counts_only(folder, tmp_path, monkeypatch):
+    timeline = tmp_path / "timeline.json"
+    monkeypatch.setattr(batch, "TIMELINE", str(timeline))
+    _, files = _run(folder, tmp_path / "out", jobs=2)
+    text = timeline.read_text()
+    for name in [*NAMES, "notes.txt", str(folder)]:
+        assert name not in text  # never a name: input paths can be PHI
+    record = json.loads(text)
+    groups = record["groups"]
+    assert sum(g["files"] for g in groups) == len(files)
+    assert len({g["pid"] for g in groups}) >= 1 and all(g["start"] <= g["end"] <= g["flush_end"] for g in groups)
+    # The header path's workers were forked with the batch process's worker already built (where they fork).
+    firsts = [g for g in groups if "init_start" in g]
+    forked = multiprocessing.get_start_method() == "fork"
+    assert firsts and all(g["inherited"] is forked for g in firsts)
