@@ -32,6 +32,7 @@ from .ocr_image import blank, dark_on_light, edge_value, enlarge, flattened, pad
 
 Readings = list[list[Word]]
 Reading = Generator[OcrRequest, list[Word], list[Word]]
+BIG_TEXT = 14  # px: text at least this tall gets the second look at half the enlargement
 BORDER = 16  # quiet border around every image sent: Tesseract drops glyphs that touch the edge
 
 
@@ -76,13 +77,18 @@ def banner_bands(image: GrayImage, min_height: int = 8) -> list[Box]:
     return bands
 
 
+def _clear(w: Word) -> bool:
+    """A reading that is likely real text: two letters or digits or more, read with some confidence."""
+    return sum(c.isalnum() for c in w.text) >= 2 and w.confidence >= 40
+
+
 def line_blocks(words: list[Word], width: int, height: int, settled=None) -> list[Box]:
     """Where the second look reads: every line of real text, with room for a missed word at either end.
     `settled(word)`: true for words the first reading got beyond doubt (a clear technical label); a line of
     only those is not read again."""
     boxes = []
     for w in words:
-        if sum(c.isalnum() for c in w.text) >= 2 and w.confidence >= 40 and not (settled and settled(w)):
+        if _clear(w) and not (settled and settled(w)):
             # a line's height above and below: the lines of a column of settings become one block to read
             grown = geometry.grow(geometry.word_box(w), 6 * w.height, max(2, w.height))
             clipped = geometry.clip(grown, width, height)
@@ -256,7 +262,12 @@ class FrameReader:
                 blocks = [b for b in blocks if any(geometry.intersects(b, r) for r in rects)]
             factor = min(4, 2 * self.factor)
             for block in blocks:
-                second = _merge(second, (yield from self._read(i, block, factor, self.psm)), block)
+                # Text that the first reading saw at BIG_TEXT px or more is read again at half the enlargement:
+                # at twice its size it is already larger than Tesseract reads best, and four times the pixels
+                # cost four times as much.
+                heights = [w.height for w in first if _clear(w) and geometry.intersects(block, geometry.word_box(w))]
+                f = max(self.factor, factor // 2) if heights and min(heights) >= BIG_TEXT else factor
+                second = _merge(second, (yield from self._read(i, block, f, self.psm)), block)
         self._readings = [first, second, across]
 
     def _without_bands(self, rect: Box, image: GrayImage) -> GrayImage | None:
