@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
 from . import geometry, overlays, templates, text_presence
 from .glyphs import Glyphs
+from .info import raw_text
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
@@ -36,6 +37,9 @@ UNREAD_MODES = ("strict", "phi")
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    raw = raw_text(ds, keyword)  # the same text, without converting the element
+    if raw is not None:
+        return raw.strip().upper()
     try:
         value = ds.get(keyword, "")
         if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
