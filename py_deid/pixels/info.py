@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from ..hosts.services import ServiceUnavailable
 from .palette import Palette, PaletteError, read_palette
@@ -84,20 +85,21 @@ class PixelInfo:
         invalid value could examine an image other than the one a viewer shows (say planar configuration 0
         where the samples are planar: OCR sees noise, the text stays)."""
         try:
-            missing = [k for k in _REQUIRED if _get(ds, k) is None or _get(ds, k) == ""]
+            value = {k: value_of(ds, k) for k in _REQUIRED}  # each looked up once
+            missing = [k for k in _REQUIRED if value[k] is None or value[k] == ""]
             if missing:
                 raise PixelCodecError("pixel-description", "image pixel description incomplete: "
                                       + ", ".join(_SPACED[k] for k in missing) + " missing")
-            rows, columns = int(_get(ds, "Rows")), int(_get(ds, "Columns"))
-            samples = int(_get(ds, "SamplesPerPixel"))
-            allocated = int(_get(ds, "BitsAllocated"))
-            stored = int(_get(ds, "BitsStored"))
-            high = int(_get(ds, "HighBit"))
-            representation = int(_get(ds, "PixelRepresentation"))
-            photometric = str(_get(ds, "PhotometricInterpretation")).strip().upper()
-            planar_value = _get(ds, "PlanarConfiguration")
+            rows, columns = int(value["Rows"]), int(value["Columns"])
+            samples = int(value["SamplesPerPixel"])
+            allocated = int(value["BitsAllocated"])
+            stored = int(value["BitsStored"])
+            high = int(value["HighBit"])
+            representation = int(value["PixelRepresentation"])
+            photometric = str(value["PhotometricInterpretation"]).strip().upper()
+            planar_value = value_of(ds, "PlanarConfiguration")
             planar = int(planar_value) if samples > 1 and planar_value not in (None, "") else 0
-            frames = _get(ds, "NumberOfFrames")
+            frames = value_of(ds, "NumberOfFrames")
             frames = int(1 if frames is None else frames or 1)
         except PixelCodecError:
             raise
@@ -231,7 +233,7 @@ def background_for(info: PixelInfo, photometric: str) -> tuple[int, ...]:
 
 def _number(ds: Dataset, keyword: str, default):
     try:
-        value = _get(ds, keyword)
+        value = value_of(ds, keyword)
         if value is None or value == "":
             return default
         if not isinstance(value, (int, float)) and hasattr(value, "__len__") and not isinstance(value, str):
@@ -251,14 +253,14 @@ def _number(ds: Dataset, keyword: str, default):
 _US = frozenset({"Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
                  "PlanarConfiguration"})
 _DS = frozenset({"RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"})
-_TAG = {k: tag_for_keyword(k) for k in _US | _DS | {"NumberOfFrames", "PhotometricInterpretation"}}
+_TAG = {k: BaseTag(tag_for_keyword(k)) for k in _US | _DS | {"NumberOfFrames", "PhotometricInterpretation"}}
 _DECIMAL = re.compile(rb" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
 _INTEGER = re.compile(rb" *[+-]?[0-9]{1,12} *")
 _CODE = re.compile(rb" *[A-Z0-9_][A-Z0-9_ ]* *")
 _SLOW = object()
 
 
-def _get(ds: Dataset, keyword: str):
+def value_of(ds: Dataset, keyword: str):
     """ds.get(keyword), without converting the element where it is raw and well formed (see above)."""
     value = _raw(ds, keyword)
     return ds.get(keyword) if value is _SLOW else value
@@ -297,7 +299,7 @@ _TEXT_TAGS: dict[str, int] = {}
 
 
 def raw_text(ds: Dataset, keyword: str) -> str | None:
-    """A short text element (CS, UI) as its raw bytes hold it, trailing padding removed, "" when absent: what
+    """A short text element (CS, UI, LO, SH) as its raw bytes hold it, trailing padding removed, "" when absent: what
     pydicom's value gives when joined with backslashes, without converting the element. None where the element
     is not raw ASCII bytes of such a VR (then look it up through pydicom)."""
     tag = _TEXT_TAGS.get(keyword)
@@ -309,7 +311,9 @@ def raw_text(ds: Dataset, keyword: str) -> str | None:
         return None
     if elem is None:
         return ""
-    if type(elem) is not RawDataElement or elem.VR not in ("CS", "UI", None) or not isinstance(elem.value, bytes):
+    if type(elem) is not RawDataElement or elem.VR not in ("CS", "UI", "LO", "SH", None) or not isinstance(
+            elem.value, bytes):
         return None
     data = elem.value
-    return data.decode("ascii").rstrip(" \0") if data.isascii() else None
+    # ASCII without ESC decodes alike in every character set a dataset can name (ISO 2022 switches with ESC)
+    return data.decode("ascii").rstrip(" \0") if data.isascii() and b"\x1b" not in data else None

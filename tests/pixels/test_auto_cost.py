@@ -97,3 +97,25 @@ def test_the_gating_reads_the_same_text_from_raw_elements(samples, monkeypatch):
         assert fast == slow, path.name
         compared += 1
     assert compared > 250 and raw_kept > 200
+
+
+def test_the_templates_read_the_same_device_names_from_raw_elements(samples, monkeypatch):
+    """Manufacturer and model, looked up for the device templates without converting them: the same texts as
+    through pydicom on every sample file."""
+    from py_deid.pixels import templates
+
+    compared = 0
+    for path in samples.paths():
+        try:
+            fast_ds, slow_ds = pydicom.dcmread(path, force=True), pydicom.dcmread(path, force=True)
+        except Exception:
+            continue
+        keywords = ("Manufacturer", "ManufacturerModelName", "Modality", "SOPClassUID", "StationName")
+        fast = [templates._text(fast_ds, k) for k in keywords] + [templates.boxes_for(fast_ds)]
+        with monkeypatch.context() as m:
+            m.setattr(templates, "raw_text", lambda ds, keyword: None)
+            m.setattr(templates, "value_of", lambda ds, keyword: ds.get(keyword))
+            slow = [templates._text(slow_ds, k) for k in keywords] + [templates.boxes_for(slow_ds)]
+        assert fast == slow, path.name
+        compared += 1
+    assert compared > 250
