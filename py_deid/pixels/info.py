@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
@@ -253,27 +253,43 @@ def _number(ds: Dataset, keyword: str, default):
 _US = frozenset({"Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
                  "PlanarConfiguration"})
 _DS = frozenset({"RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"})
-_TAG = {k: BaseTag(tag_for_keyword(k)) for k in _US | _DS | {"NumberOfFrames", "PhotometricInterpretation"}}
+_READ = _US | _DS | {"NumberOfFrames", "PhotometricInterpretation"}  # read from raw bytes
+_TAG = {k: BaseTag(tag_for_keyword(k)) for k in _READ}
 _DECIMAL = re.compile(rb" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
 _INTEGER = re.compile(rb" *[+-]?[0-9]{1,12} *")
 _CODE = re.compile(rb" *[A-Z0-9_][A-Z0-9_ ]* *")
 _SLOW = object()
 
 
-def value_of(ds: Dataset, keyword: str):
-    """ds.get(keyword), without converting the element where it is raw and well formed (see above)."""
+def value_of(ds: Dataset, keyword: str, default=None):
+    """ds.get(keyword, default), without converting the element where it is raw and well formed (see above),
+    and without pydicom's lookup by keyword where it is converted already (its value is what that returns)."""
     value = _raw(ds, keyword)
-    return ds.get(keyword) if value is _SLOW else value
+    if value is _ABSENT:
+        return default
+    return ds.get(keyword, default) if value is _SLOW else value
+
+
+_ABSENT = object()
+
+
+def _tag(keyword: str) -> BaseTag:
+    tag = _TAG.get(keyword)
+    if tag is None:
+        tag = _TAG[keyword] = BaseTag(tag_for_keyword(keyword))
+    return tag
 
 
 def _raw(ds: Dataset, keyword: str):
     try:
-        elem = ds._dict.get(_TAG[keyword], _SLOW)
-    except (AttributeError, KeyError):
+        elem = ds._dict.get(_tag(keyword), _ABSENT)
+    except (AttributeError, TypeError):
         return _SLOW
-    if elem is _SLOW:
-        return None  # absent
-    if type(elem) is not RawDataElement:
+    if elem is _ABSENT:
+        return _ABSENT
+    if type(elem) is DataElement:
+        return elem.value
+    if type(elem) is not RawDataElement or keyword not in _READ:
         return _SLOW
     vr, data = elem.VR, elem.value
     if not isinstance(data, bytes) or not data:
@@ -295,19 +311,13 @@ def _raw(ds: Dataset, keyword: str):
     return data.decode("ascii").strip()
 
 
-_TEXT_TAGS: dict[str, int] = {}
-
-
 def raw_text(ds: Dataset, keyword: str) -> str | None:
     """A short text element (CS, UI, LO, SH) as its raw bytes hold it, trailing padding removed, "" when absent: what
     pydicom's value gives when joined with backslashes, without converting the element. None where the element
     is not raw ASCII bytes of such a VR (then look it up through pydicom)."""
-    tag = _TEXT_TAGS.get(keyword)
-    if tag is None:
-        tag = _TEXT_TAGS[keyword] = tag_for_keyword(keyword)
     try:
-        elem = ds._dict.get(tag)
-    except AttributeError:
+        elem = ds._dict.get(_tag(keyword))
+    except (AttributeError, TypeError):
         return None
     if elem is None:
         return ""

@@ -59,7 +59,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     if raw is not None and "\\" not in raw:  # several is their list)
         return raw
     try:
-        return str(ds.get(keyword, "") or "")
+        return str(value_of(ds, keyword, "") or "")
     except Exception:
         return ""
 
