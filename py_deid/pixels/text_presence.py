@@ -232,7 +232,8 @@ def _stroke_counts(np, gray, columns: list[tuple[int, int]]):
     threshold _ORDER[k // len(columns)] and column k % len(columns)."""
     h, w = gray.shape
     keys, n, words = len(_ORDER), len(columns), -(-w // COLUMN)
-    ink = np.zeros((keys, h, words * COLUMN), dtype=bool)  # past the frame's right edge: no ink
+    ink = (np.empty if w == words * COLUMN else np.zeros)((keys, h, words * COLUMN), dtype=bool)  # past the
+    # frame's right edge (a last column narrower than 64 px): no ink
     np.greater_equal(gray, np.array(LIGHT, dtype=np.uint8)[:, None, None], out=ink[:len(LIGHT), :, :w])
     np.less(gray, np.array(DARK, dtype=np.uint8)[:, None, None], out=ink[len(LIGHT):, :, :w])
     bits = np.packbits(ink, axis=2, bitorder="little").view("<u8")  # (keys, rows, words): pixel i is bit i
@@ -275,15 +276,13 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     k_at, y0 = np.divmod(begin, h + 2)
     y0 -= 1
     y1 = end - k_at * (h + 2) - 1
-    # quiet rows (no stroke) among the six above and the six below, the frame's edge counting as quiet: on
-    # the rows of counts that hold such a run
-    rows, at = np.unique(k_at, return_inverse=True)
-    quiet = np.ones((len(rows), h + 13), dtype=np.int32)
+    # quiet rows (no stroke) among the six above and the six below, the frame's edge counting as quiet
+    quiet = np.ones((keys * n, h + 13), dtype=np.int32)
     quiet[:, 0] = 0
-    quiet[:, 7:h + 7] = counts[rows] == 0
+    quiet[:, 7:h + 7] = counts == 0
     np.cumsum(quiet, axis=1, out=quiet)  # quiet[:, p]: quiet rows before padded row p (row r is p = r + 6)
-    above = quiet[at, y0 + 6] - quiet[at, y0]
-    below = quiet[at, y1 + 12] - quiet[at, y1 + 6]
+    above = quiet[k_at, y0 + 6] - quiet[k_at, y0]
+    below = quiet[k_at, y1 + 12] - quiet[k_at, y1 + 6]
     keep = (above >= QUIET_ROWS) & (below >= QUIET_ROWS)
     found: list[tuple[Box, tuple[str, int]]] = []
     for k, top, bottom in zip(k_at[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()):
