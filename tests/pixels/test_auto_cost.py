@@ -124,3 +124,15 @@ def test_the_templates_read_the_same_device_names_from_raw_elements(samples, mon
         assert fast == slow, path.name
         compared += 1
     assert compared > 250
+
+
+def test_the_ocr_service_is_there_before_the_engine_is_loaded():
+    """A run's OCR service says it is available (tesserocr installed, the model present) without importing
+    tesserocr or the model download's modules: a run whose images hold no text never loads them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from py_deid.hosts import native; ocr = native.ocr_service(); "
+            "print(ocr is not None, *(m in sys.modules for m in ('tesserocr', 'tarfile', 'urllib.request')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False", "False"]
