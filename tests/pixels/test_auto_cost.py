@@ -136,3 +136,26 @@ def test_the_ocr_service_is_there_before_the_engine_is_loaded():
             "print(ocr is not None, *(m in sys.modules for m in ('tesserocr', 'tarfile', 'urllib.request')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False", "False", "False"]
+
+
+def test_an_auto_run_on_textless_images_loads_neither_ocr_nor_http(samples, tmp_path):
+    """`py-deid deidentify --pixels auto` on images without text: each is screened (numpy), none is read, so
+    tesserocr is never imported; nor is requests (pydicom's test-data downloader's, no part of a run)."""
+    import json
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ["brain_001.dcm", "brain_002.dcm"]:
+        (src / name).write_bytes(samples.bytes(name))
+    key = tmp_path / "site.key"
+    key.write_text("a-site-secret-for-the-tests-0123456789\n")
+    code = ("import json, sys\nfrom py_deid.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+            "    pass\nprint(json.dumps([m for m in ('numpy', 'tesserocr', 'requests') if sys.modules.get(m)]))")
+    p = subprocess.run([sys.executable, "-c", code, "deidentify", str(src), "-o", str(tmp_path / "out"), "--pixels",
+                        "auto", "--key-file", str(key), "--report", str(tmp_path / "report.json")],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == ["numpy"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["done"] == 2
