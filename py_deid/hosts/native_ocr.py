@@ -6,6 +6,8 @@ more than reading a small image; Tesseract's API object is not safe to share bet
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 from pathlib import Path
 
@@ -21,6 +23,17 @@ def _tesserocr():
     except ImportError:
         return None
     return tesserocr
+
+
+def _installed() -> bool:
+    """Whether tesserocr can be imported, without importing it: the engine is loaded when the first frame is
+    read (a run whose images hold no text never loads it)."""
+    if "tesserocr" in sys.modules:
+        return sys.modules["tesserocr"] is not None
+    try:
+        return importlib.util.find_spec("tesserocr") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class NativeOcr:
@@ -44,11 +57,11 @@ class NativeOcr:
         return self._folder
 
     def available(self) -> bool:
-        return _tesserocr() is not None and self._model_folder() is not None
+        return _installed() and self._model_folder() is not None
 
     def missing(self) -> str:
         """What is missing, for an error message ('' when available)."""
-        if _tesserocr() is None:
+        if not _installed():
             return _MISSING
         if self._model_folder() is None:
             return "the OCR model eng.traineddata is missing; run: python -m py_deid.hosts.tessdata"
@@ -60,6 +73,8 @@ class NativeOcr:
             if not self.available():
                 raise ServiceUnavailable(self.missing())
             tesserocr = _tesserocr()
+            if tesserocr is None:  # found but does not import (a broken install)
+                raise ServiceUnavailable(_MISSING)
             api = tesserocr.PyTessBaseAPI(path=str(self._model_folder()) + "/", lang=tessdata.LANGUAGE,
                                           oem=tesserocr.OEM.LSTM_ONLY)
             # The images are screen renderings, not scans: a fixed resolution silences the DPI guess.

@@ -9,14 +9,8 @@ is trusted that does not match.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import hashlib
-import io
 import os
-import tarfile
-import tempfile
-import urllib.request
 from pathlib import Path
 
 PACKAGE = "@tesseract.js-data/eng@1.0.0"
@@ -60,6 +54,11 @@ def present(folder: Path | None = None) -> Path | None:
 
 def extract_model(tarball: bytes) -> tuple[bytes, bytes]:
     """(gzipped member, traineddata) from the npm tarball, both hash-checked."""
+    import base64  # here, not at module load: a run that finds the model never needs them
+    import gzip
+    import io
+    import tarfile
+
     digest = base64.b64encode(hashlib.sha512(tarball).digest()).decode()
     if "sha512-" + digest != "sha512-" + TARBALL_SHA512:
         raise TessdataError(f"{PACKAGE}: tarball does not match its pinned sha512 integrity")
@@ -83,6 +82,9 @@ def ensure(folder: Path | None = None, *, download: bool = True, timeout: float 
         return folder
     if not download:
         raise TessdataError(f"the OCR model is missing; run: python -m py_deid.hosts.tessdata (fetches {PACKAGE})")
+    import tempfile
+    import urllib.request
+
     try:
         with urllib.request.urlopen(TARBALL_URL, timeout=timeout) as resp:  # noqa: S310 - fixed https URL
             tarball = resp.read()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from ..hosts.services import ServiceUnavailable
 from .palette import Palette, PaletteError, read_palette
@@ -81,20 +85,22 @@ class PixelInfo:
         invalid value could examine an image other than the one a viewer shows (say planar configuration 0
         where the samples are planar: OCR sees noise, the text stays)."""
         try:
-            missing = [k for k in _REQUIRED if ds.get(k) is None or ds.get(k) == ""]
+            value = {k: value_of(ds, k) for k in _REQUIRED}  # each looked up once
+            missing = [k for k in _REQUIRED if value[k] is None or value[k] == ""]
             if missing:
                 raise PixelCodecError("pixel-description", "image pixel description incomplete: "
                                       + ", ".join(_SPACED[k] for k in missing) + " missing")
-            rows, columns = int(ds.Rows), int(ds.Columns)
-            samples = int(ds.SamplesPerPixel)
-            allocated = int(ds.BitsAllocated)
-            stored = int(ds.BitsStored)
-            high = int(ds.HighBit)
-            representation = int(ds.PixelRepresentation)
-            photometric = str(ds.PhotometricInterpretation).strip().upper()
-            planar_value = ds.get("PlanarConfiguration")
+            rows, columns = int(value["Rows"]), int(value["Columns"])
+            samples = int(value["SamplesPerPixel"])
+            allocated = int(value["BitsAllocated"])
+            stored = int(value["BitsStored"])
+            high = int(value["HighBit"])
+            representation = int(value["PixelRepresentation"])
+            photometric = str(value["PhotometricInterpretation"]).strip().upper()
+            planar_value = value_of(ds, "PlanarConfiguration")
             planar = int(planar_value) if samples > 1 and planar_value not in (None, "") else 0
-            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            frames = value_of(ds, "NumberOfFrames")
+            frames = int(1 if frames is None else frames or 1)
         except PixelCodecError:
             raise
         except (AttributeError, TypeError, ValueError):
@@ -227,7 +233,7 @@ def background_for(info: PixelInfo, photometric: str) -> tuple[int, ...]:
 
 def _number(ds: Dataset, keyword: str, default):
     try:
-        value = ds.get(keyword)
+        value = value_of(ds, keyword)
         if value is None or value == "":
             return default
         if not isinstance(value, (int, float)) and hasattr(value, "__len__") and not isinstance(value, str):
@@ -235,3 +241,89 @@ def _number(ds: Dataset, keyword: str, default):
         return float(value) if value is not None else default
     except (TypeError, ValueError, IndexError):
         return default
+
+
+# ---- the few attributes, read without converting the dataset's raw elements ----------------------------------
+# pydicom converts a raw element the first time it is looked up (and keeps the converted one, which the writer
+# then encodes again). The Image Pixel attributes PixelInfo needs are read straight from the raw bytes where
+# they are well formed: one unsigned short of the file's byte order, or a decimal or integer string of the
+# usual form. Anything else (another VR, an empty or multi-valued element, an element already converted) is
+# looked up through pydicom as before, so the values are the same either way (tests/pixels/test_auto_cost.py
+# compares them on every sample file).
+_US = frozenset({"Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+                 "PlanarConfiguration"})
+_DS = frozenset({"RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"})
+_READ = _US | _DS | {"NumberOfFrames", "PhotometricInterpretation"}  # read from raw bytes
+_TAG = {k: BaseTag(tag_for_keyword(k)) for k in _READ}
+_DECIMAL = re.compile(rb" *[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
+_INTEGER = re.compile(rb" *[+-]?[0-9]{1,12} *")
+_CODE = re.compile(rb" *[A-Z0-9_][A-Z0-9_ ]* *")
+_SLOW = object()
+
+
+def value_of(ds: Dataset, keyword: str, default=None):
+    """ds.get(keyword, default), without converting the element where it is raw and well formed (see above),
+    and without pydicom's lookup by keyword where it is converted already (its value is what that returns)."""
+    value = _raw(ds, keyword)
+    if value is _ABSENT:
+        return default
+    return ds.get(keyword, default) if value is _SLOW else value
+
+
+_ABSENT = object()
+
+
+def _tag(keyword: str) -> BaseTag:
+    tag = _TAG.get(keyword)
+    if tag is None:
+        tag = _TAG[keyword] = BaseTag(tag_for_keyword(keyword))
+    return tag
+
+
+def _raw(ds: Dataset, keyword: str):
+    try:
+        elem = ds._dict.get(_tag(keyword), _ABSENT)
+    except (AttributeError, TypeError):
+        return _SLOW
+    if elem is _ABSENT:
+        return _ABSENT
+    if type(elem) is DataElement:
+        return elem.value
+    if type(elem) is not RawDataElement or keyword not in _READ:
+        return _SLOW
+    vr, data = elem.VR, elem.value
+    if not isinstance(data, bytes) or not data:
+        return _SLOW
+    if keyword in _US:
+        if vr not in ("US", None) or len(data) != 2:
+            return _SLOW
+        return int.from_bytes(data, "little" if elem.is_little_endian else "big")
+    if keyword in _DS:
+        if vr not in ("DS", None) or len(data) > 16 or not _DECIMAL.fullmatch(data):
+            return _SLOW
+        return float(data)
+    if keyword == "NumberOfFrames":
+        if vr not in ("IS", None) or not _INTEGER.fullmatch(data):
+            return _SLOW
+        return int(data)
+    if vr not in ("CS", None) or not _CODE.fullmatch(data):  # PhotometricInterpretation
+        return _SLOW
+    return data.decode("ascii").strip()
+
+
+def raw_text(ds: Dataset, keyword: str) -> str | None:
+    """A short text element (CS, UI, LO, SH) as its raw bytes hold it, trailing padding removed, "" when absent: what
+    pydicom's value gives when joined with backslashes, without converting the element. None where the element
+    is not raw ASCII bytes of such a VR (then look it up through pydicom)."""
+    try:
+        elem = ds._dict.get(_tag(keyword))
+    except (AttributeError, TypeError):
+        return None
+    if elem is None:
+        return ""
+    if type(elem) is not RawDataElement or elem.VR not in ("CS", "UI", "LO", "SH", None) or not isinstance(
+            elem.value, bytes):
+        return None
+    data = elem.value
+    # ASCII without ESC decodes alike in every character set a dataset can name (ISO 2022 switches with ESC)
+    return data.decode("ascii").rstrip(" \0") if data.isascii() and b"\x1b" not in data else None

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
 from . import geometry, overlays, templates, text_presence
 from .glyphs import Glyphs
+from .info import raw_text, value_of
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
@@ -36,8 +37,11 @@ UNREAD_MODES = ("strict", "phi")
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    raw = raw_text(ds, keyword)  # the same text, without converting the element
+    if raw is not None:
+        return raw.strip().upper()
     try:
-        value = ds.get(keyword, "")
+        value = value_of(ds, keyword, "")
         if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
             return "\\".join(str(v) for v in value).strip().upper()
         return str(value or "").strip().upper()

@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 
 from ..package_data import config_text
 from .geometry import Box
+from .info import raw_text, value_of
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,11 @@ def default_templates() -> tuple[Template, ...]:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    raw = raw_text(ds, keyword)  # the same text without converting the element (one value only: str() of
+    if raw is not None and "\\" not in raw:  # several is their list)
+        return raw
     try:
-        return str(ds.get(keyword, "") or "")
+        return str(value_of(ds, keyword, "") or "")
     except Exception:
         return ""
 
@@ -65,7 +69,7 @@ def boxes_for(ds: Dataset, templates: tuple[Template, ...] | None = None) -> tup
     templates = default_templates() if templates is None else templates
     manufacturer, model = _text(ds, "Manufacturer"), _text(ds, "ManufacturerModelName")
     try:
-        rows, columns = int(ds.Rows), int(ds.Columns)
+        rows, columns = int(value_of(ds, "Rows")), int(value_of(ds, "Columns"))
     except (AttributeError, TypeError, ValueError):
         return [], []
     boxes, names = [], []

@@ -73,40 +73,6 @@ def candidate_pieces(image: GrayImage, *, first_only: bool = False,
     return found
 
 
-def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
-                  first_only: bool) -> list[tuple[Box, tuple[str, int]]]:
-    """candidate_pieces with numpy: the same screen (quiet rows rule out what they can), then every row of a
-    column left open is counted at once. Counting every row finds the same pieces as counting only the rows
-    the rule leaves open (see below), so both paths give the same list."""
-    gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
-    found: list[tuple[Box, tuple[str, int]]] = []
-    starts = [x0 for x0, _ in columns]
-    whole = w == COLUMN * len(columns)  # every column 64 wide: a reshape sums them, faster than reduceat
-    edge = np.empty((h, w), dtype=bool)
-    for key, possible in _possible(px, w, h, columns, gray, np).items():
-        kind, t = key
-        ink = gray >= t if kind == "light" else gray < t
-        # the first ink pixel of each stroke (ink after no ink), and ink at a column's left edge
-        np.greater(ink[:, 1:], ink[:, :-1], out=edge[:, 1:])
-        edge[:, starts] = ink[:, starts]
-        counts8 = edge.view(np.uint8)
-        strokes = (counts8.reshape(h, len(columns), COLUMN).sum(axis=2, dtype=np.uint8) if whole
-                   else np.add.reduceat(counts8, starts, axis=1))  # (rows, columns), at most 64 each
-        for (x0, x1), _, _ in possible:
-            counts = strokes[:, starts.index(x0)]
-            busy = np.flatnonzero(counts >= BUSY)
-            if not len(busy):
-                continue
-            for y0, y1 in _bands(counts.tolist(), busy.tolist()):
-                cols = np.flatnonzero(ink[y0:y1, x0:x1].any(axis=0))
-                box = ((x0 + int(cols[0]), y0, int(cols[-1] - cols[0]) + 1, y1 - y0) if len(cols)
-                       else (x0, y0, x1 - x0, y1 - y0))
-                found.append((box, key))
-                if first_only:
-                    return found
-    return found
-
-
 def _columns(w: int) -> list[tuple[int, int]]:
     columns = [(x, min(w, x + COLUMN)) for x in range(0, w, COLUMN)]
     if len(columns) > 1 and columns[-1][1] - columns[-1][0] < COLUMN // 2:
@@ -135,34 +101,18 @@ _BIT = [bytes(v >> b & 1 for v in range(256)) for b in range(8)]
 _PAD = 7  # quiet rows between columns (the frame's edge counts as quiet; bands never cross two quiet rows)
 
 
-def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]], gray=None,
-              np=None) -> dict[tuple[str, int], list]:
+def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]]) -> dict[tuple[str, int], list]:
     """{threshold key: [(column, counts with 0/1 for quiet/not quiet, rows to count)]} for the columns where a
-    band at that threshold is not ruled out, in _BINARY's order. `gray`, `np`: the frame as a numpy array and
-    numpy, to pack and OR the columns with them (the same bytes)."""
+    band at that threshold is not ruled out, in _BINARY's order."""
     out: dict[tuple[str, int], list] = {}
     stride = h + _PAD
-    extremes = None
     for pack, table in zip(_PACKS, _PACK_TABLES):
-        if np is not None:
-            # a row of a column holds ink at a light threshold when its maximum reaches it, at a dark one
-            # when its minimum is below it: the same bytes as OR-ing the packed pixels
-            if extremes is None:
-                starts = [x0 for x0, _ in columns]
-                extremes = (np.maximum.reduceat(gray, starts, axis=1).T, np.minimum.reduceat(gray, starts, axis=1).T)
-            ored = np.zeros((len(columns), h + _PAD), dtype=np.uint8)
-            for b, (kind, t) in enumerate(pack):
-                ored[:, :h] |= ((extremes[0] >= t) if kind == "light" else (extremes[1] < t)).astype(np.uint8) << b
-            if not ored.any():
-                continue
-            rows = bytearray(_PAD) + ored.tobytes()
-        else:
-            packed = px.translate(table)
-            if not packed.strip(b"\0"):
-                continue
-            rows = _or_columns(packed, w, h, columns)
+        packed = px.translate(table)
+        if not packed.strip(b"\0"):
+            continue
+        rows = _or_columns(packed, w, h, columns)
         ink = bytes(rows)
-        hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink), with_span=np is None)
+        hits, span = _band_rule(int.from_bytes(ink, "little"), len(ink))
         if not hits:
             continue
         hit_rows, span_rows = hits.to_bytes(len(ink), "little"), span.to_bytes(len(ink), "little")
@@ -170,9 +120,6 @@ def _possible(px: bytes, w: int, h: int, columns: list[tuple[int, int]], gray=No
             for k, column in enumerate(columns):
                 first = _PAD + k * stride
                 if not hit_rows[first:first + h].translate(_BIT[b]).count(1):
-                    continue
-                if np is not None:  # the caller counts every row of the column
-                    out.setdefault(key, []).append((column, None, None))
                     continue
                 todo = span_rows[first:first + h].translate(_BIT[b])
                 out.setdefault(key, []).append((column, list(ink[first:first + h].translate(_BIT[b])), _ones(todo)))
@@ -222,10 +169,9 @@ def _ones(flags: bytes) -> list[int]:
     return out
 
 
-def _band_rule(ink: int, length: int, with_span: bool = True) -> tuple[int, int]:
+def _band_rule(ink: int, length: int) -> tuple[int, int]:
     """(bytes (rows) where a band that the quiet rows allow can end, the rows such bands can span and two
-    around them), each bit a threshold; (0, 0) if there is no such band. `with_span=False`: the span is not
-    computed (0), for callers that count every row anyway."""
+    around them), each bit a threshold; (0, 0) if there is no such band."""
     full = (1 << (8 * length)) - 1
     quiet = ink ^ full
     above = above2 = below = below2 = 0  # >= 1 and >= 2 quiet rows among the six above (below)
@@ -239,8 +185,6 @@ def _band_rule(ink: int, length: int, with_span: bool = True) -> tuple[int, int]
     if not starts or not ends:
         return 0, 0
     open_ = full ^ (quiet & (quiet >> 8))  # rows that do not begin a pair of quiet rows
-    if not with_span:
-        return _reachable_ends(starts, ends, open_, full), 0
     reach = after = starts  # after: rows reached from a start (within a band's length, no pair of quiet rows)
     hits = 0
     for k in range(1, MAX_LINE):
@@ -263,18 +207,94 @@ def _band_rule(ink: int, length: int, with_span: bool = True) -> tuple[int, int]
     return hits, span & full
 
 
-def _reachable_ends(starts: int, ends: int, open_: int, full: int) -> int:
-    """Ends reached from a start 3 to 66 rows above them through open rows (a superset of the band rule's
-    3 to 47: the count rules out the rest), in a few doublings instead of a step per row: after the first
-    three rows, reach within 1, 2, 4, .. 32 more rows, each jump taken where every row it passes is open."""
-    window = [open_]  # window[j]: rows that begin 2**j open rows
-    for j in range(1, 6):
-        window.append(window[-1] & (window[-1] >> (8 << (j - 1))))
-    first = MIN_LINE - 1  # the shortest band: three steps
-    reach = ((starts & open_ & (open_ >> 8) & (open_ >> 16)) << (8 * first)) & full
-    for j in range(6):
-        reach |= ((reach & window[j]) << (8 << j)) & full
-    return reach & ends
+# ---- the numpy path: every threshold at once ------------------------------------------------------------
+# The frame's ink at the nine thresholds is one boolean array (thresholds, rows, pixels), made by two broadcast
+# comparisons and packed into bits: 64 pixels of a row in one 64-bit word, pixel i its bit i. A stroke starts
+# at a pixel of ink whose left neighbour is no ink, or at a column's left edge: word & ~(word << 1), the bit
+# shifted in from the word before when that word is of the same column (a last column wider than 64 px). The
+# strokes of a row of a column are then the set bits of its one or two words.
+_M1, _M2, _M4, _BYTE_SUM = (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x0101010101010101)
+
+
+def _popcount(np, words):
+    """Set bits of each 64-bit word (numpy's bitwise_count where it has one, else the usual SWAR sum)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    u = np.uint64
+    words = words - ((words >> u(1)) & u(_M1))
+    words = (words & u(_M2)) + ((words >> u(2)) & u(_M2))
+    words = (words + (words >> u(4))) & u(_M4)
+    return (words * u(_BYTE_SUM)) >> u(56)
+
+
+def _stroke_counts(np, gray, columns: list[tuple[int, int]]):
+    """Strokes per row of each column at each threshold: (thresholds * columns, rows), row k of it for
+    threshold _ORDER[k // len(columns)] and column k % len(columns)."""
+    h, w = gray.shape
+    keys, n, words = len(_ORDER), len(columns), -(-w // COLUMN)
+    ink = (np.empty if w == words * COLUMN else np.zeros)((keys, h, words * COLUMN), dtype=bool)  # past the
+    # frame's right edge (a last column narrower than 64 px): no ink
+    np.greater_equal(gray, np.array(LIGHT, dtype=np.uint8)[:, None, None], out=ink[:len(LIGHT), :, :w])
+    np.less(gray, np.array(DARK, dtype=np.uint8)[:, None, None], out=ink[len(LIGHT):, :, :w])
+    bits = np.packbits(ink, axis=2, bitorder="little").view("<u8")  # (keys, rows, words): pixel i is bit i
+    u = np.uint64
+    before = bits << u(1)
+    if words > n:  # a column of two words: its second word's first pixel follows the first word's last
+        follow = [j for j in range(1, words) if j * COLUMN not in {x0 for x0, _ in columns}]
+        before[:, :, follow] |= bits[:, :, [j - 1 for j in follow]] >> u(COLUMN - 1)
+    strokes = _popcount(np, bits & ~before)
+    if words > n:
+        firsts = [x0 // COLUMN for x0, _ in columns]
+        strokes = np.add.reduceat(strokes, firsts, axis=2)
+    return strokes.astype(np.uint8).transpose(0, 2, 1).reshape(keys * n, h)
+
+
+def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
+                  first_only: bool) -> list[tuple[Box, tuple[str, int]]]:
+    """candidate_pieces with numpy: strokes counted for every threshold and column at once (see above), then
+    the bands of every row of counts found together; the same pieces, in the same order, as the byte path."""
+    gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
+    counts = _stroke_counts(np, gray, columns)
+    keys, n = len(_ORDER), len(columns)
+    # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
+    # each between two rows of padding (no run), so that along the flattened rows every run begins and ends
+    # where the value changes: changes come in pairs, a run's first row and the row after its last.
+    busy = counts >= BUSY
+    run = np.zeros((keys * n, h + 2), dtype=bool)
+    run[:, 1:-1] = busy
+    run[:, 2:-2] |= busy[:, :-2] & busy[:, 2:]
+    flat = run.reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if not len(change):
+        return []
+    begin, end = change[0::2], change[1::2]
+    size = end - begin
+    fits = (size >= MIN_LINE) & (size <= MAX_LINE)
+    if not fits.any():
+        return []
+    begin, end = begin[fits], end[fits]
+    k_at, y0 = np.divmod(begin, h + 2)
+    y0 -= 1
+    y1 = end - k_at * (h + 2) - 1
+    # quiet rows (no stroke) among the six above and the six below, the frame's edge counting as quiet
+    quiet = np.ones((keys * n, h + 13), dtype=np.int32)
+    quiet[:, 0] = 0
+    quiet[:, 7:h + 7] = counts == 0
+    np.cumsum(quiet, axis=1, out=quiet)  # quiet[:, p]: quiet rows before padded row p (row r is p = r + 6)
+    above = quiet[k_at, y0 + 6] - quiet[k_at, y0]
+    below = quiet[k_at, y1 + 12] - quiet[k_at, y1 + 6]
+    keep = (above >= QUIET_ROWS) & (below >= QUIET_ROWS)
+    found: list[tuple[Box, tuple[str, int]]] = []
+    for k, top, bottom in zip(k_at[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()):
+        key = _ORDER[k // n]
+        x0, x1 = columns[k % n]
+        band = gray[top:bottom, x0:x1]
+        cols = np.flatnonzero((band >= key[1] if key[0] == "light" else band < key[1]).any(axis=0))
+        found.append(((x0 + int(cols[0]), top, int(cols[-1] - cols[0]) + 1, bottom - top) if len(cols)
+                      else (x0, top, x1 - x0, bottom - top), key))
+        if first_only:
+            break
+    return found
 
 
 def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:

@@ -335,3 +335,87 @@ def test_bench_auto_against_off_through_the_cli(samples, tmp_path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
     assert len(list((tmp_path / "auto-0").rglob("*.dcm"))) == n  # every image went through, none refused
+
+
+@pytest.mark.benchmark
+def test_bench_auto_stages_on_textless_images(samples, monkeypatch):
+    """Where `--pixels auto` spends its time on the textless corpus of the tests above: CPU time of each stage
+    of the pixel step (each wrapped where it is called), ms per image, medians of 3 rounds of `off` and `auto`
+    over the same images (20 with PY_DEID_BENCH_QUICK=1, else 500). Printed and written to
+    test-artifacts/bench_pixels_auto_stages.json."""
+    import functools
+    import statistics
+    from io import BytesIO
+
+    import py_deid.pixels as pixels_package
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.pixels import backends, frames, info, render, step, text_presence
+
+    corpus = []
+    for name in [f"brain_{k:03d}.dcm" for k in range(1, 21)]:
+        ds = pydicom.dcmread(samples.path(name))
+        ds.ImageType = ["DERIVED", "SECONDARY"]
+        for tag in [t for t in ds.keys() if t.group == 0]:
+            del ds[tag]
+        buf = BytesIO()
+        pydicom.dcmwrite(buf, ds)
+        corpus.append(buf.getvalue())
+    corpus = corpus * (1 if QUICK else 25)
+    spent: dict[str, float] = {}
+
+    def timed(label, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - t
+        return wrapper
+
+    def timed_steps(label, fn):
+        def wrapper(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return (yield from fn(*args, **kwargs))
+            finally:  # no OCR request is answered on this corpus: the generator's time is the step's
+                spent[label] = spent.get(label, 0.0) + time.process_time() - t
+        return wrapper
+
+    monkeypatch.setattr(pixels_package, "clean", timed_steps("pixel step in all", pixels_package.clean))
+    monkeypatch.setattr(step, "requirement", timed("gating (requirement)", step.requirement))
+    monkeypatch.setattr(info.PixelInfo, "from_dataset", classmethod(timed("PixelInfo.from_dataset",
+                                                                          info.PixelInfo.from_dataset.__func__)))
+    monkeypatch.setattr(frames.FrameStore, "open", classmethod(timed("FrameStore.open",
+                                                                     frames.FrameStore.open.__func__)))
+    monkeypatch.setattr(backends.Native, "__init__", timed("  of which backends.Native", backends.Native.__init__))
+    monkeypatch.setattr(render, "gray_frame", timed("render 16 -> 8 bit", render.gray_frame))
+    monkeypatch.setattr(text_presence, "candidate_pieces", timed("screen (candidate_pieces)",
+                                                                 text_presence.candidate_pieces))
+    monkeypatch.setattr(text_presence, "text_like_pieces", timed("text-likeness gate", text_presence.text_like_pieces))
+    codecs, ocr = native.codec_service(), native.ocr_service()
+    rounds: dict[str, list] = {"off": [], "auto": []}
+    for r in range(4):  # the first round warms up
+        for mode in ("off", "auto"):
+            engine = Deidentifier(Settings(pixels=mode), b"k" * 32, codecs=codecs)
+            spent.clear()
+            t = time.process_time()
+            results = [run_sync(engine.process(data), ocr) for data in corpus]
+            whole = time.process_time() - t
+            assert all((r.pixels or {}).get("reason", "pixels-off") in ("pixels-off", "no-text-found", "screen-secondary")
+                       for r in results)
+            if r:
+                rounds[mode].append(dict(spent, **{"whole instance": whole}))
+    n = len(corpus)
+    table = {}
+    for mode, runs in rounds.items():
+        for label in runs[0]:
+            table.setdefault(label, {})[mode] = 1000 * statistics.median(run.get(label, 0.0) for run in runs) / n
+    out = {"images": n, "ms_per_image": table,
+           "cpu_ratio_auto_to_off": table["whole instance"]["auto"] / table["whole instance"]["off"]}
+    for label, row in table.items():
+        print(f"{label:28s} " + "  ".join(f"{mode} {row.get(mode, 0.0):.3f}" for mode in ("off", "auto")))
+    print(f"textless_stages images={n} cpu_ratio_auto_to_off={out['cpu_ratio_auto_to_off']:.3f}")
+    path = ARTIFACT.with_name("bench_pixels_auto_stages.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))

@@ -1,0 +1,161 @@
+"""What makes `--pixels auto` cheap on images without text, checked for sameness with the slower ways.
+
+- PixelInfo reads its few attributes from the raw elements without converting them: the same description (or the
+  same refusal) as through pydicom's conversion, on every sample file, and the elements stay raw.
+- The numpy screen's popcount without numpy's bitwise_count (numpy < 2) counts what Python counts.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+
+from py_deid.pixels import info as info_mod
+from py_deid.pixels import text_presence
+from py_deid.pixels.info import PixelCodecError, PixelInfo
+
+
+def _describe(ds, ts):
+    try:
+        return PixelInfo.from_dataset(ds, ts)
+    except PixelCodecError as e:
+        return ("refused", e.code, str(e))
+
+
+def test_pixel_info_from_raw_elements_is_pixel_info_through_pydicom(samples, monkeypatch):
+    """On every sample file with Pixel Data: the description read from raw bytes (or from elements converted
+    before) equals the one read through pydicom's lookups (the fast reader switched off), and the Image Pixel
+    elements are left raw."""
+    compared = raw_kept = 0
+    for path in samples.paths():
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception:
+            continue
+        if "PixelData" not in ds:
+            continue
+        ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "1.2.840.10008.1.2.1")
+        fast = _describe(ds, ts)
+        rows = ds._dict.get(0x00280010)
+        raw_kept += type(rows) is RawDataElement
+        with monkeypatch.context() as m:
+            m.setattr(info_mod, "_raw", lambda ds, keyword: info_mod._SLOW)  # every value through pydicom
+            slow = _describe(pydicom.dcmread(path, force=True), ts)
+        converted = pydicom.dcmread(path, force=True)
+        for keyword in info_mod._READ:  # converted before (as other steps do): their values read directly
+            converted.get(keyword)
+        assert fast == slow == _describe(converted, ts), path.name
+        compared += 1
+    assert compared > 150 and raw_kept > 150
+
+
+@pytest.mark.parametrize("value, vr, want", [
+    (b"\x00\x02", "US", 2), (b"\x02\x00", "US", 512), (b"12", "DS", 12.0), (b"-1024 ", "DS", -1024.0),
+    (b"1.5E2", "DS", 150.0), (b"1\\2", "DS", info_mod._SLOW), (b"abc", "DS", info_mod._SLOW),
+    (b"\x00\x02\x00\x03", "US", info_mod._SLOW), (b"\x00\x02", "UN", info_mod._SLOW), (b"", "US", info_mod._SLOW)])
+def test_the_raw_reader_takes_only_well_formed_values(value, vr, want):
+    """Well-formed values are read from the bytes (big endian here for US); anything else goes to pydicom."""
+    keyword = "RescaleSlope" if vr == "DS" else "Rows"
+    ds = pydicom.Dataset()
+    tag = info_mod._TAG[keyword]
+    ds._dict[tag] = RawDataElement(tag, vr, len(value), value, 0, False, False, True, False)
+    assert info_mod._raw(ds, keyword) == want
+
+
+def test_popcount_without_bitwise_count_counts_the_set_bits():
+    import numpy as np
+
+    class Old:  # numpy without bitwise_count (before 2.0): the SWAR sum
+        def __getattr__(self, name):
+            if name == "bitwise_count":
+                raise AttributeError(name)
+            return getattr(np, name)
+
+    rng = random.Random(7)
+    words = [0, 1, (1 << 64) - 1, 1 << 63] + [rng.getrandbits(64) for _ in range(500)]
+    got = text_presence._popcount(Old(), np.array(words, dtype=np.uint64)).tolist()
+    assert got == [bin(w).count("1") for w in words]
+
+
+def test_the_gating_reads_the_same_text_from_raw_elements(samples, monkeypatch):
+    """requirement() reads Burned In Annotation, Modality, SOP Class, Image Type and Conversion Type without
+    converting them: on every sample file the same texts as through pydicom, and the same decision."""
+    from py_deid.options import Settings
+    from py_deid.pixels import step
+
+    keywords = ("BurnedInAnnotation", "Modality", "SOPClassUID", "ImageType", "ConversionType")
+    compared = raw_kept = 0
+    for path in samples.paths():
+        try:
+            fast_ds, slow_ds = pydicom.dcmread(path, force=True), pydicom.dcmread(path, force=True)
+        except Exception:
+            continue
+        fast = [step._text(fast_ds, k) for k in keywords] + [step.requirement(fast_ds, Settings())]
+        raw_kept += type(fast_ds._dict.get(0x00080060)) is RawDataElement
+        with monkeypatch.context() as m:
+            m.setattr(step, "raw_text", lambda ds, keyword: None)
+            m.setattr(step, "value_of", lambda ds, keyword, default=None: ds.get(keyword, default))
+            slow = [step._text(slow_ds, k) for k in keywords] + [step.requirement(slow_ds, Settings())]
+        assert fast == slow, path.name
+        compared += 1
+    assert compared > 250 and raw_kept > 200
+
+
+def test_the_templates_read_the_same_device_names_from_raw_elements(samples, monkeypatch):
+    """Manufacturer and model, looked up for the device templates without converting them: the same texts as
+    through pydicom on every sample file."""
+    from py_deid.pixels import templates
+
+    compared = 0
+    for path in samples.paths():
+        try:
+            fast_ds, slow_ds = pydicom.dcmread(path, force=True), pydicom.dcmread(path, force=True)
+        except Exception:
+            continue
+        keywords = ("Manufacturer", "ManufacturerModelName", "Modality", "SOPClassUID", "StationName")
+        fast = [templates._text(fast_ds, k) for k in keywords] + [templates.boxes_for(fast_ds)]
+        with monkeypatch.context() as m:
+            m.setattr(templates, "raw_text", lambda ds, keyword: None)
+            m.setattr(templates, "value_of", lambda ds, keyword, default=None: ds.get(keyword, default))
+            slow = [templates._text(slow_ds, k) for k in keywords] + [templates.boxes_for(slow_ds)]
+        assert fast == slow, path.name
+        compared += 1
+    assert compared > 250
+
+
+def test_the_ocr_service_is_there_before_the_engine_is_loaded():
+    """A run's OCR service says it is available (tesserocr installed, the model present) without importing
+    tesserocr or the model download's modules: a run whose images hold no text never loads them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from py_deid.hosts import native; ocr = native.ocr_service(); "
+            "print(ocr is not None, *(m in sys.modules for m in ('tesserocr', 'tarfile', 'urllib.request')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False", "False"]
+
+
+def test_an_auto_run_on_textless_images_loads_neither_ocr_nor_http(samples, tmp_path):
+    """`py-deid deidentify --pixels auto` on images without text: each is screened (numpy), none is read, so
+    tesserocr is never imported; nor is requests (pydicom's test-data downloader's, no part of a run)."""
+    import json
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ["brain_001.dcm", "brain_002.dcm"]:
+        (src / name).write_bytes(samples.bytes(name))
+    key = tmp_path / "site.key"
+    key.write_text("a-site-secret-for-the-tests-0123456789\n")
+    code = ("import json, sys\nfrom py_deid.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+            "    pass\nprint(json.dumps([m for m in ('numpy', 'tesserocr', 'requests') if sys.modules.get(m)]))")
+    p = subprocess.run([sys.executable, "-c", code, "deidentify", str(src), "-o", str(tmp_path / "out"), "--pixels",
+                        "auto", "--key-file", str(key), "--report", str(tmp_path / "report.json")],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == ["numpy"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["done"] == 2
