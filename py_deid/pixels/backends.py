@@ -8,9 +8,11 @@ can, else the whole instance is written as Explicit VR Little Endian.
 
 from __future__ import annotations
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from ..encoder import Made, Pieces, buffers
 from ..hosts.services import CodecService, ServiceUnavailable
 from . import encapsulation, jpeg_dct, jpeg_decode, rle
 from .info import EXPLICIT_BE, EXPLICIT_LE, LOSSLESS, LOSSY_METHOD, PixelCodecError, PixelInfo, background_for
@@ -69,11 +71,19 @@ def _fill(buf, offset: int, layout: Layout, boxes: list[Box], values: tuple[int,
 
 
 class Native(Backend):
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+    """Frames read where the value is: a view of the input when the instance shared it (a memory map in the
+    CLI), one frame at a time (the hand-off's `release` is called as the step moves on to another frame: the
+    host lets go of the pages read). A masked frame is not kept as a copy: it is the fills made on it, made
+    again on a copy of the input's frame when it is looked at or written. With a hand-off, finish leaves Pixel
+    Data as encoder.Pieces: runs of unchanged frames as views of the value read, masked frames as encoder.Made;
+    a cine with text on every frame then never holds more than a frame or two of its pixels."""
+
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
         super().__init__(ds, info)
-        elem = ds["PixelData"]
-        data = elem.value or b""
+        data = encapsulation.pixel_value(ds)
         self.layout = Layout.of(info)
+        self.in_pieces = hand_off is not None
+        self.release = getattr(hand_off, "release", None)
         self.dropped = False
         needed = info.frame_length * info.frames
         if len(data) < needed:
@@ -82,38 +92,125 @@ class Native(Backend):
             # Bytes past the frames the header describes are never examined (a Number of Frames, Rows or
             # Samples per Pixel made smaller hides the rest of the pixels there): they are dropped from the
             # dataset now, whatever the step decides later, so nothing unexamined is written out.
-            data = bytes(memoryview(data)[:needed]) + b"\0" * (needed % 2)
-            elem.value = data
+            data = memoryview(data)[:needed]
+            self.tail = b"\0" * (needed % 2)
+            _store(ds, [data, self.tail], self.in_pieces)
             self.dropped = True
-        # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order.
-        self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and elem.VR == "OW"
-        self.buf = data  # copied only when something is written (a cine can be hundreds of MB in a browser)
+        else:
+            self.tail = data[needed:]  # the value's padding byte, if any, as read
+        self.data = data
+        # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order, on a
+        # copy of the whole value (pairs may straddle frames; a retired syntax, small files).
+        self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and \
+            _pixel_vr(ds) == "OW"
         if self.swapped:
-            self.buf = bytearray(data)
-            _swap_pairs(self.buf)
+            self.data = bytearray(data) + (bytearray(self.tail) if self.dropped else bytearray())
+            _swap_pairs(self.data)
+        self.fills: dict[int, list] = {}  # masked frame -> [(clipped box, values)], in the order made
+        self.replaced: dict[int, bytes] = {}  # frame -> samples put in its place (replace), before its fills
+        self._made: tuple[int, bytearray] | None = None  # the last masked frame made (rendering, masking)
+        self._at = -1
+
+    def _visit(self, index: int) -> None:
+        if index != self._at:
+            self._at = index
+            if self.release is not None:
+                self.release()
+
+    def _original(self, index: int):
+        start = index * self.info.frame_length
+        return memoryview(self.data)[start:start + self.info.frame_length]
+
+    def _frame(self, index: int) -> bytearray:
+        """The masked frame as it is now: the input's frame (or its replacement) with its fills made again."""
+        if self._made is not None and self._made[0] == index:
+            return self._made[1]
+        self._visit(index)
+        buf = bytearray(self.replaced.get(index, b"") or self._original(index))
+        for box, values in self.fills.get(index, ()):
+            self.layout.fill(buf, box, values)
+        self._made = (index, buf)
+        return buf
 
     def view(self, index: int):
-        return self.buf, index * self.info.frame_length, self.layout, self.info
+        if self.swapped:
+            return self.data, index * self.info.frame_length, self.layout, self.info
+        if index in self.fills or index in self.replaced:
+            return self._frame(index), 0, self.layout, self.info
+        self._visit(index)
+        return self.data, index * self.info.frame_length, self.layout, self.info
 
     def mask(self, index: int, boxes: list[Box]) -> list[Box]:
-        if any(self.layout.clip(b) for b in boxes):
-            self._writable()
-        return super().mask(index, boxes)
+        if self.swapped:
+            return super().mask(index, boxes)
+        clipped = [c for c in (self.layout.clip(b) for b in boxes) if c is not None]
+        if not clipped:
+            return []
+        values = background_for(self.info, self.info.photometric)
+        buf = self._frame(index)
+        fills = self.fills.setdefault(index, [])
+        for box in clipped:
+            self.layout.fill(buf, box, values)
+            fills.append((box, values))
+        self.changed = True
+        return clipped
 
     def replace(self, index: int, data: bytes) -> None:
-        self._writable()
-        super().replace(index, data)
+        if self.swapped:
+            return super().replace(index, data)
+        if len(data) != self.layout.frame_length:
+            raise ValueError("replacement frame has the wrong size")
+        self.replaced[index] = bytes(data)
+        self.fills[index] = []  # made on the frame before: they are in the replacement
+        self._made = None
+        self.changed = True
 
-    def _writable(self) -> None:
-        if not isinstance(self.buf, bytearray):
-            self.buf = bytearray(self.buf)
+    def _written(self, index: int) -> bytearray:
+        """A masked frame as written (made again; not kept)."""
+        buf = bytearray(self.replaced.get(index, b"") or self._original(index))
+        for box, values in self.fills.get(index, ()):
+            self.layout.fill(buf, box, values)
+        return buf
 
     def finish(self, ds: Dataset) -> str:
-        if self.changed:
-            if self.swapped:
-                _swap_pairs(self.buf)
-            ds.PixelData = bytes(self.buf)
+        self._made = None
+        if self.changed and self.swapped:
+            _swap_pairs(self.data)
+            _store(ds, [bytes(self.data)], self.in_pieces)
+        elif self.changed:
+            length, pieces, run = self.info.frame_length, [], None
+            view = memoryview(self.data)
+            for index in range(self.info.frames):
+                if index in self.fills or index in self.replaced:
+                    if run is not None:
+                        pieces.append(view[run * length:index * length])
+                        run = None
+                    pieces.append(Made(length, lambda i=index: self._written(i)))
+                elif run is None:
+                    run = index
+            if run is not None:
+                pieces.append(view[run * length:self.info.frames * length])
+            pieces.append(self.tail)
+            _store(ds, pieces, self.in_pieces)
+        if self.release is not None:
+            self.release()
         return self.info.transfer_syntax
+
+
+def _pixel_vr(ds: Dataset) -> str | None:
+    raw = ds._dict.get(encapsulation.PIXEL_DATA)
+    return getattr(raw, "VR", None)
+
+
+def _store(ds: Dataset, pieces: list, in_pieces: bool) -> None:
+    """Pixel Data's new value: in pieces for a host that writes through py_deid.encoder (the element stays raw,
+    written piece by piece as pydicom would write it whole); else joined, pydicom's element."""
+    raw = ds._dict.get(encapsulation.PIXEL_DATA)
+    if in_pieces and type(raw) is RawDataElement:
+        value = Pieces(pieces)
+        ds._dict[encapsulation.PIXEL_DATA] = raw._replace(value=value, length=len(value))
+    else:
+        ds.PixelData = b"".join(buffers(pieces))
 
 
 def _swap_pairs(buf: bytearray) -> None:

@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 
+from ..encoder import Pieces
 from .info import PixelCodecError
+
+PIXEL_DATA = 0x7FE00010
+
+
+def pixel_value(ds: Dataset):
+    """Pixel Data's value as the dataset holds it, without a copy where it can: a view of the input when the
+    instance shared it (instance._share_pixel_data; the element stays raw, written as read), else bytes (read
+    now if it was left unread)."""
+    raw = ds._dict.get(PIXEL_DATA)
+    if type(raw) is RawDataElement and raw.value is not None:
+        if type(raw.value) is bytes or type(raw.value) is memoryview:
+            return raw.value
+        if type(raw.value) is Pieces:
+            return raw.value.tobytes()
+    value = ds.PixelData
+    if type(value) is Pieces:
+        return value.tobytes()
+    return value or b""
+
+
+class _Reader:
+    """The file interface pydicom's frame splitter reads from, over a view (BytesIO would copy it whole)."""
+
+    def __init__(self, data) -> None:
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        start = self.pos
+        self.pos = len(self.data) if n is None or n < 0 else min(len(self.data), start + n)
+        return bytes(self.data[start:self.pos])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else len(self.data) + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
 
 
 def split(ds: Dataset, frames: int) -> list[bytes]:
     """The compressed bytes of every frame; raises PixelCodecError unless exactly `frames` are found."""
-    data = ds.PixelData
+    data = pixel_value(ds)
+    if type(data) is memoryview:
+        data = _Reader(data)
     extended = None
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
