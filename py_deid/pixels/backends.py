@@ -223,14 +223,21 @@ def _swap_pairs(buf: bytearray) -> None:
 class _Framed(Backend):
     """Encapsulated frames; decoded frames are cached (masked ones kept until finish)."""
 
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
         super().__init__(ds, info)
+        self.in_pieces = hand_off is not None  # see Native; frames in one fragment are views of the input
+        self.release = getattr(hand_off, "release", None)
         # what a frame holds beside its compressed image (after its end; comments, APPn data) is never
         # examined: it goes now, whatever the step decides later (Pixel Data written again, a fragment a frame)
-        self.frames = encapsulation.split_clean(ds, info.frames, info.transfer_syntax)
+        self.frames = encapsulation.split_clean(ds, info.frames, info.transfer_syntax, self.in_pieces)
         self.original_size = sum(len(f) for f in self.frames)
         self.masked: dict[int, bytearray] = {}
         self._recent: dict[int, bytearray] = {}
+
+    def frame(self, index: int) -> bytes:
+        """A compressed frame as bytes (a copy of one frame where it is a view of the input)."""
+        frame = self.frames[index]
+        return frame if type(frame) is bytes else bytes(frame)
 
     def decode(self, index: int) -> bytearray:
         raise NotImplementedError
@@ -241,6 +248,8 @@ class _Framed(Backend):
         buf = self._recent.get(index)
         if buf is None:
             buf = self.decode(index)
+            if self.release is not None:
+                self.release()  # the input's pages of the frame decoded
             if len(self._recent) >= 2:
                 self._recent.pop(next(iter(self._recent)))
             self._recent[index] = buf
@@ -253,13 +262,13 @@ class _Framed(Backend):
 
 
 class Rle(_Framed):
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
-        super().__init__(ds, info)
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
+        super().__init__(ds, info, hand_off)
         self.layout = rle.layout_for(info.rows, info.columns, info.samples, info.bytes_per_sample)
         self.work = info
 
     def decode(self, index: int) -> bytearray:
-        return rle.decode(self.frames[index], self.layout)
+        return rle.decode(self.frame(index), self.layout)
 
     def view(self, index: int):
         return self.decoded(index), 0, self.layout, self.work
@@ -268,19 +277,19 @@ class Rle(_Framed):
         if self.changed:
             for index, buf in self.masked.items():
                 self.frames[index] = rle.encode(buf, self.layout)
-            encapsulation.join(ds, self.frames)
+            encapsulation.join(ds, self.frames, self.in_pieces)
         return self.info.transfer_syntax
 
 
 class Codec(_Framed):
-    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
-        super().__init__(ds, info)
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None, hand_off=None) -> None:
+        super().__init__(ds, info, hand_off)
         self.codecs = codecs
         self.work = info.decoded()
         self.layout = Layout.of(self.work)
 
     def decode(self, index: int) -> bytearray:
-        return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+        return decode_frame(self.codecs, self.frame(index), self.info, self.layout, index)
 
     def view(self, index: int):
         return self.decoded(index), 0, self.layout, self.work
@@ -292,7 +301,7 @@ class Codec(_Framed):
         if ts in LOSSLESS and self.codecs is not None and self.codecs.can_encode(ts):
             for index, buf in self.masked.items():
                 self.frames[index] = encode_frame(self.codecs, bytes(buf), self.info)
-            encapsulation.join(ds, self.frames)
+            encapsulation.join(ds, self.frames, self.in_pieces)
             return ts
         return write_native(ds, self.info, self.work, [bytes(self.decoded(i)) for i in range(self.info.frames)],
                             self.original_size)
@@ -306,8 +315,8 @@ class JpegDct(Codec):
     (the browser has none for 12-bit JPEG Extended) or rejects the frame, by our own sequential DCT decoder
     (jpeg_decode)."""
 
-    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
-        super().__init__(ds, info, codecs)
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None, hand_off=None) -> None:
+        super().__init__(ds, info, codecs, hand_off)
         # 8-bit JPEG in 8 bits allocated, 12-bit in 16 (PS3.5 8.2.1): a header saying otherwise describes
         # an image other than the codestream's, which readers then disagree on (pydicom refuses it)
         for index, frame in enumerate(self.frames):
@@ -316,6 +325,8 @@ class JpegDct(Codec):
                                           or info.bits_stored > precision):
                 raise PixelCodecError("pixel-description", f"frame {index + 1}: JPEG sample precision does not "
                                       "match bits allocated / bits stored")
+        if self.release is not None:
+            self.release()  # the pages of every frame's header
         self.fallback = False
         self.rewritten: set[int] = set()
         bg = info.background[0] if info.samples == 1 else 0
@@ -326,11 +337,11 @@ class JpegDct(Codec):
         failure: PixelCodecError | None = None
         if self.codecs is not None and self.codecs.can_decode(ts):
             try:
-                return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+                return decode_frame(self.codecs, self.frame(index), self.info, self.layout, index)
             except (PixelCodecError, ServiceUnavailable) as e:
                 failure = e if isinstance(e, PixelCodecError) else None
         try:
-            out = jpeg_decode.decode_frame(self.frames[index], self.info.codec_info())
+            out = jpeg_decode.decode_frame(self.frame(index), self.info.codec_info())
         except JpegUnsupported as e:
             if failure is not None:
                 raise failure from None
@@ -344,12 +355,14 @@ class JpegDct(Codec):
         if not self.fallback:
             try:
                 info = self.info
-                data, done = jpeg_dct.blank(self.frames[index], boxes, photometric=info.photometric,
+                data, done = jpeg_dct.blank(self.frame(index), boxes, photometric=info.photometric,
                                             gray_target=self.gray_target,
                                             expect=(info.columns, info.rows, info.samples))
             except JpegUnsupported:
                 self.fallback = True  # masked as decoded pixels; decode() raises if no decoder can read it
             else:
+                if self.release is not None:
+                    self.release()  # the input's pages of the frame read
                 if done:
                     self.frames[index] = data
                     self.rewritten.add(index)
@@ -368,7 +381,7 @@ class JpegDct(Codec):
         if self.fallback:
             return write_native(ds, self.info, self.work,
                                 [bytes(self.decoded(i)) for i in range(self.info.frames)], self.original_size)
-        encapsulation.join(ds, self.frames)
+        encapsulation.join(ds, self.frames, self.in_pieces)
         mark_lossy(ds, self.info, self.original_size)
         return self.info.transfer_syntax
 

@@ -55,12 +55,12 @@ class FrameStore:
         if info.native:
             backend = backends.Native(ds, info, hand_off)
         elif ts == RLE:
-            backend = backends.Rle(ds, info)
+            backend = backends.Rle(ds, info, hand_off)
         else:
             # JPEG Baseline/Extended always have a decoder: our own (jpeg_decode) where the host has none.
             if require_decoder and ts not in JPEG_DCT and (codecs is None or not codecs.can_decode(ts)):
                 raise backends.missing_decoder(codecs, ts)
-            backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs)
+            backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs, hand_off)
         return cls(info, backend, getattr(codecs, "arrays", None))
 
     @property

@@ -123,3 +123,49 @@ def test_masked_pieces_go_through_the_residual_sweep_and_pydicom(samples, monkey
     assert encoder.joined(result.parts) == reference
     monkeypatch.setattr(instance, "FAST_ENCODER", False)
     assert _run(data, plan, settings=settings).output == reference
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_encapsulated_pieces_are_pydicoms_encapsulation(extended):
+    """join(..., in_pieces=True): the items written piece by piece are pydicom's encapsulate (or
+    encapsulate_extended and its tables), frames of odd length padded as it pads them."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+    from pydicom.encaps import encapsulate, encapsulate_extended
+    from pydicom.tag import Tag
+
+    from py_deid.pixels import encapsulation
+
+    rng = np.random.default_rng(15)
+    frames = [rng.integers(0, 256, int(n), np.uint8).tobytes() for n in rng.integers(1, 5000, 9)]
+    frames[3] = memoryview(bytes(range(256)) * 4)  # a frame still a view of the input (even: not padded)
+    ds = Dataset()
+    ds._dict[Tag(encapsulation.PIXEL_DATA)] = RawDataElement(Tag(encapsulation.PIXEL_DATA), "OB", 0xFFFFFFFF,
+                                                             b"", 0, False, True)
+    if extended:
+        ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = b"", b""
+    encapsulation.join(ds, frames, in_pieces=True)
+    value = ds._dict[encapsulation.PIXEL_DATA].value
+    assert type(value) is encoder.Pieces and any(type(p) is memoryview for p in value.pieces)
+    even = [bytes(f) + b"\0" if len(f) % 2 else bytes(f) for f in frames]
+    if extended:
+        data, offsets, lengths = encapsulate_extended(even)
+        assert (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths) == (offsets, lengths)
+    else:
+        data = encapsulate(even, has_bot=True)
+    assert value.tobytes() == data
+
+
+def test_encapsulated_frames_are_views_and_masked_ones_written_as_pydicom_writes_them(samples, monkeypatch):
+    """A JPEG cine (120 frames, one fragment each): its frames are views of the input, the masked ones (in the
+    DCT domain) new bytes; the output is the one pydicom writes from the joined value."""
+    data = samples.bytes("color3d_jpeg_baseline.dcm")
+    frames = int(pydicom.dcmread(BytesIO(data), stop_before_pixels=True).NumberOfFrames)
+    plan = _plan(frames, 4)
+    released = []
+    result = _run(data, plan, parts=True, release=lambda: released.append(1))
+    views = [p for p in result.parts if type(p) is memoryview and p.obj is data]
+    assert len(views) >= frames - len(plan)
+    assert len(released) >= len(plan)
+    output = encoder.joined(result.parts)
+    assert output == _run(data, plan).output == _joined_by_pydicom(data, plan, monkeypatch)
