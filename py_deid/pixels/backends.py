@@ -1,6 +1,7 @@
 """How each kind of Pixel Data is read, masked and written back (one class per kind, used by FrameStore).
 
-Native: one buffer, edited in place (slice assignment per row). RLE: our own codec, only masked frames are
+Native: frames read one at a time from the value (a view of the input), a masked frame kept as the fills made
+on it and made again when written (slice assignment per row). RLE: our own codec, only masked frames are
 re-encoded. JPEG DCT: block surgery on the compressed frame (decoder only for rendering). Other syntaxes:
 the host's codec service; masked frames are re-encoded losslessly where the syntax is lossless and the host
 can, else the whole instance is written as Explicit VR Little Endian.
@@ -221,7 +222,9 @@ def _swap_pairs(buf: bytearray) -> None:
 
 
 class _Framed(Backend):
-    """Encapsulated frames; decoded frames are cached (masked ones kept until finish)."""
+    """Encapsulated frames (views of the input where the value was shared and holds one fragment a frame);
+    decoded frames are cached (masked ones kept until finish); with a hand-off, finish writes the items as
+    pieces (encapsulation.join), unchanged frames as the views they are."""
 
     def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
         super().__init__(ds, info)
