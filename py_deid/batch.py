@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import report as _report
 from .instance import DONE, FAILED, SKIPPED, Deidentifier, InstanceResult, Problem, run_sync
+from .encoder import Made
 from .options import Settings
 
 
@@ -227,10 +228,14 @@ class _Outputs:
 
 def _write(path: Path, parts: list, release: Callable[[], None] | None) -> str:
     """Write the parts one after another to a new file; the sha256 of what was written. Parts are never
-    joined; a large one is written and hashed in chunks."""
+    joined; a large one is written and hashed in chunks, a made one (a masked frame) made as it is reached."""
     digest = hashlib.sha256()
     with open(path, "wb") as fh:
         for part in parts:
+            if type(part) is Made:
+                part = part()
+                if release is not None:
+                    release()  # the input's frame it was made from
             if len(part) <= CHUNK:
                 fh.write(part)
                 digest.update(part)
@@ -384,7 +389,7 @@ class _Worker:
             return _report.entry(item.name, InstanceResult(status=FAILED, problem=Problem(
                 "unreadable", f"input cannot be read ({e.strerror})")), None)
         try:
-            result = run_sync(self.deid.process(source.data, parts=True), self.ocr)
+            result = run_sync(self.deid.process(source.data, parts=True, release=source.release), self.ocr)
             source.release()  # what reading touched
             if result.status != DONE:
                 return _report.entry(item.name, result, None)

@@ -19,7 +19,10 @@ The rules are those of `write_dataset`, `write_data_element` and `write_sequence
   an item tag (else pydicom refuses it, and so does this encoder, through pydicom);
 - an item's length is that of its dataset, or undefined with an item delimiter when it was read that way.
 
-The result is a list of byte strings (the raw values are not copied) that the caller joins or streams.
+The result is a list of byte strings (the raw values are not copied) that the caller joins or streams. A raw
+value may also be a `Pieces` (Pixel Data rewritten frame by frame by py_deid.pixels): its pieces are emitted
+one after another, as views, with `Made` pieces (a masked frame, made again when it is written) among them;
+`buffers` / `joined` turn such parts into buffers.
 """
 
 from __future__ import annotations
@@ -53,6 +56,61 @@ _NUMBER_STRING_TYPES = (DSfloat, DSdecimal, IS)
 # first step; ISO 2022 and the JIS X 0201 encoder are left to pydicom.
 _ASCII_CODECS = (frozenset(python_encoding.values()) | {default_encoding}) - set(handled_encodings) \
     - set(custom_encoders)
+
+
+class Made:
+    """A piece of a value made when it is written: `make()` returns its `size` bytes (the same each time). A
+    masked frame of a large instance is made again from the input and its masks rather than held."""
+
+    __slots__ = ("size", "make")
+
+    def __init__(self, size: int, make) -> None:
+        self.size = size
+        self.make = make
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __call__(self):
+        data = self.make()
+        if len(data) != self.size:
+            raise ValueError("a piece made again has another size")
+        return data
+
+
+class Pieces:
+    """A value as the concatenation of its pieces (bytes, bytearrays, memoryviews, Made): what the encoder emits
+    piece by piece. Deliberately neither iterable nor indexable (pydicom would take it for a multi-value)."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, pieces) -> None:
+        self.pieces = [p for p in pieces if len(p)]
+        self.size = sum(len(p) for p in self.pieces)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def head(self, n: int) -> bytes:
+        out = b""
+        for p in self.pieces:
+            if len(out) >= n:
+                break
+            out += bytes((p() if type(p) is Made else p)[:n - len(out)])
+        return out
+
+    def tobytes(self) -> bytes:
+        return b"".join(buffers(self.pieces))
+
+
+def buffers(parts):
+    """The parts as buffers, in order: a Made piece is made as it is reached."""
+    for part in parts:
+        yield part() if type(part) is Made else part
+
+
+def joined(parts) -> bytes:
+    return b"".join(buffers(parts))
 
 
 class _Writer:
@@ -110,11 +168,12 @@ class _Writer:
     def raw(self, parts: list, tag: int, elem: RawDataElement) -> int:
         """A raw element as read; -1 where pydicom would do more than copy it (then pydicom writes it)."""
         value = elem.value
-        if type(value) is not bytes and type(value) is not memoryview:  # a view: Pixel Data (instance.py)
+        pieces = type(value) is Pieces  # Pixel Data written again frame by frame (py_deid.pixels)
+        if type(value) is not bytes and type(value) is not memoryview and not pieces:  # a view: Pixel Data
             return -1
         n = len(value)
         undefined = elem.length == UNDEFINED
-        if undefined and (tag != PIXEL_DATA or value[:4] != self.item_tag):
+        if undefined and (tag != PIXEL_DATA or (value.head(4) if pieces else value[:4]) != self.item_tag):
             return -1
         if self.implicit:
             head = self.tag_len(tag >> 16, tag & 0xFFFF, UNDEFINED if undefined else n)
@@ -127,7 +186,10 @@ class _Writer:
             else:
                 head = self.short(tag >> 16, tag & 0xFFFF, self.vr(vr), n)
         parts.append(head)
-        parts.append(value)
+        if pieces:
+            parts += [p if type(p) is Made or type(p) is memoryview else memoryview(p) for p in value.pieces]
+        else:
+            parts.append(value)
         if undefined:
             parts.append(self.seq_end)
             return len(head) + n + 8
@@ -243,13 +305,15 @@ class _Writer:
         return 8 + n
 
     def pydicom_element(self, parts: list, elem, encodings) -> int:
-        if type(elem) is RawDataElement and type(elem.value) is memoryview:
-            elem = elem._replace(value=bytes(elem.value))  # pydicom's writer looks at it as bytes
-        elif type(elem) is DataElement and type(elem.value) is memoryview:
+        if type(elem) is RawDataElement and type(elem.value) in (memoryview, Pieces):
+            value = elem.value
+            elem = elem._replace(value=value.tobytes() if type(value) is Pieces else bytes(value))  # as bytes
+        elif type(elem) is DataElement and type(elem.value) in (memoryview, Pieces):
             # Pixel Data shared with the input and converted since (a walk of the whole dataset: the residual
             # sweep): pydicom's writer calls bytes methods on an undefined length value.
+            value = elem.value
             elem = copy.copy(elem)
-            elem.value = bytes(elem.value)
+            elem.value = value.tobytes() if type(value) is Pieces else bytes(value)
         fp = self.buffer()
         write_data_element(fp, elem, encodings)
         value = fp.getvalue()

@@ -5,10 +5,12 @@ words back (`run_sync` answers from a native OCR service; the browser's driver a
 failure becomes a Problem with a code and a message that never contains a value from the file.
 
 The input is any buffer: `bytes` (the browser, the receiver), or a read-only memory map of the input file (the
-CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read):
-read through the same reader if a step looks at it, else written as a view of the input. With `process(..., parts=True)` the output comes back as
-its pieces (InstanceResult.parts) instead of one bytes object, so that a host can write and hash it piece by
-piece: then one instance never holds a whole copy of its pixels, in or out.
+CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read): it
+becomes a view of the input once the dataset is read; the pixel step reads its frames one at a time from that
+view and hands back unchanged frames as views of it, masked ones made again when written (pixels.frames.HandOff).
+With `process(..., parts=True)` the output comes back as its pieces (InstanceResult.parts) instead of one bytes
+object, so that a host can write and hash it piece by piece: then one instance never holds a whole copy of its
+pixels, in or out.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavail
 from .options import Settings
 from .phi import PhiTerms
 from . import pixels
+from .pixels.frames import HandOff
 from .pseudonyms import Pseudonyms
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -70,8 +73,9 @@ class Problem:
 class InstanceResult:
     status: str
     output: bytes | None = None  # the de-identified Part 10 file (None when asked for in parts, or not done)
-    # The same file in pieces, in order (process(..., parts=True)): bytes, and views of the input buffer that
-    # are valid while it is (Pixel Data as read). Written one after another they are `output`, byte for byte.
+    # The same file in pieces, in order (process(..., parts=True)): bytes, views of the input buffer that are
+    # valid while it is (Pixel Data as read, unchanged frames), and encoder.Made pieces (a masked frame, made
+    # from the input when called). Written one after another (encoder.buffers) they are `output`, byte for byte.
     parts: list | None = None
     problem: Problem | None = None
     sop_class_uid: str = ""
@@ -221,6 +225,8 @@ def _unshare_pixel_data(ds: Dataset) -> None:
     raw = ds._dict.get(PIXEL_DATA)
     if type(raw) is RawDataElement and type(raw.value) is memoryview:
         ds._dict[PIXEL_DATA] = raw._replace(value=bytes(raw.value))
+    elif type(raw) is RawDataElement and type(raw.value) is encoder.Pieces:
+        ds._dict[PIXEL_DATA] = raw._replace(value=raw.value.tobytes())
 
 
 def _check_native_pixels(ds: Dataset, ts: str) -> None:
@@ -306,15 +312,17 @@ class Deidentifier:
         self.codecs = codecs
         self.record = record
 
-    def process(self, data: bytes, *, pixel_plan: dict | None = None, parts: bool = False) -> Steps:
+    def process(self, data: bytes, *, pixel_plan: dict | None = None, parts: bool = False,
+                release=None) -> Steps:
         """De-identify one instance's bytes (or any buffer: see the module doc); a generator. `pixel_plan`:
         the reviewer's boxes per frame, masked instead of what OCR finds (py_deid.review). `parts`: the output
-        as InstanceResult.parts instead of InstanceResult.output."""
+        as InstanceResult.parts instead of InstanceResult.output. `release`: called when the pixel step is done
+        with a frame read from `data` (a memory-mapping host lets go of the pages read)."""
         with warnings.catch_warnings():
             # pydicom's warnings quote values from the file: they must not reach a log.
             warnings.simplefilter("ignore")
             try:
-                return (yield from self._process(data, pixel_plan, parts))
+                return (yield from self._process(data, pixel_plan, parts, release))
             except InstanceProblem as p:
                 return InstanceResult(status=p.status, problem=Problem(p.code, p.message))
             except HeaderError as e:
@@ -339,8 +347,12 @@ class Deidentifier:
                 removed += 1
         return removed
 
-    def _process(self, data: bytes, pixel_plan: dict | None = None, in_parts: bool = False) -> Steps:
+    def _process(self, data: bytes, pixel_plan: dict | None = None, in_parts: bool = False,
+                 release=None) -> Steps:
         ds, source = _read(data)
+        # Pixel Data as a view of the input from here on: the pixel step reads one frame at a time from it and
+        # hands back unchanged frames as views of it (py_deid.pixels.backends), never a copy of the whole value.
+        _share_pixel_data(ds, source)
         sop_class = short_text(ds, "SOPClassUID")
         if not sop_class:
             raise InstanceProblem("no-sop-class", "no SOP Class UID: not a composite instance")
@@ -359,7 +371,7 @@ class Deidentifier:
         pixels_cleaned = False
         if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
-                                              plan=pixel_plan)
+                                              plan=pixel_plan, hand_off=HandOff(release))
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts
             pixel_summary = outcome.summary()
@@ -391,7 +403,6 @@ class Deidentifier:
                 raise InstanceProblem("no-uid", f"{kw} is not a valid UID after its value was checked")
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
-        _share_pixel_data(ds, source)
         del source, data
         parts = _encode(ds)
         found = residual.needles(terms)
@@ -402,7 +413,7 @@ class Deidentifier:
                 header.warnings.append("a patient term found in a kept attribute was removed")
                 parts = _encode(ds)
         result = InstanceResult(
-            status=DONE, output=None if in_parts else b"".join(parts), parts=parts if in_parts else None,
+            status=DONE, output=None if in_parts else encoder.joined(parts), parts=parts if in_parts else None,
             sop_class_uid=sop_class, modality=modality,
             study_uid=short_text(ds, "StudyInstanceUID"), series_uid=short_text(ds, "SeriesInstanceUID"),
             sop_uid=short_text(ds, "SOPInstanceUID"), transfer_syntax=ts, actions=dict(header.actions),
@@ -459,9 +470,9 @@ class _WrittenHead:
 
 def _residual_present(parts: list, found: list[bytes], big_endian: bool) -> bool:
     """residual.present over the written header (residual.header_end), from the parts: only the parts before
-    a view of the input (Pixel Data as read) are joined; without one, or when the header's end is not found
-    before it, the whole output is."""
-    views = [i for i, part in enumerate(parts) if type(part) is memoryview]
+    a view (Pixel Data as read, or its frames) or a made piece are joined; without one, or when the header's
+    end is not found before it, the whole output is."""
+    views = [i for i, part in enumerate(parts) if type(part) is memoryview or type(part) is encoder.Made]
     if views:
         head = b"".join(parts[:views[0]])
         try:
@@ -469,7 +480,7 @@ def _residual_present(parts: list, found: list[bytes], big_endian: bool) -> bool
             return residual.present(head, found, end)
         except _PastHead:
             pass
-    output = b"".join(parts)
+    output = encoder.joined(parts)
     return residual.present(output, found, residual.header_end(output, big_endian))
 
 
@@ -494,7 +505,7 @@ def _encode(ds: Dataset) -> list:
             parts = [body.getvalue()]
         if ts == DEFLATED:
             packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
-            parts = [packer.compress(part) for part in parts]
+            parts = [packer.compress(part) for part in encoder.buffers(parts)]
             parts.append(packer.flush())
             if sum(map(len, parts)) % 2:
                 parts.append(b"\0")

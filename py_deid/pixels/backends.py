@@ -1,6 +1,7 @@
 """How each kind of Pixel Data is read, masked and written back (one class per kind, used by FrameStore).
 
-Native: one buffer, edited in place (slice assignment per row). RLE: our own codec, only masked frames are
+Native: frames read one at a time from the value (a view of the input), a masked frame kept as the fills made
+on it and made again when written (slice assignment per row). RLE: our own codec, only masked frames are
 re-encoded. JPEG DCT: block surgery on the compressed frame (decoder only for rendering). Other syntaxes:
 the host's codec service; masked frames are re-encoded losslessly where the syntax is lossless and the host
 can, else the whole instance is written as Explicit VR Little Endian.
@@ -8,9 +9,11 @@ can, else the whole instance is written as Explicit VR Little Endian.
 
 from __future__ import annotations
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from ..encoder import Made, Pieces, buffers
 from ..hosts.services import CodecService, ServiceUnavailable
 from . import encapsulation, jpeg_dct, jpeg_decode, rle
 from .info import EXPLICIT_BE, EXPLICIT_LE, LOSSLESS, LOSSY_METHOD, PixelCodecError, PixelInfo, background_for
@@ -69,11 +72,19 @@ def _fill(buf, offset: int, layout: Layout, boxes: list[Box], values: tuple[int,
 
 
 class Native(Backend):
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+    """Frames read where the value is: a view of the input when the instance shared it (a memory map in the
+    CLI), one frame at a time (the hand-off's `release` is called as the step moves on to another frame: the
+    host lets go of the pages read). A masked frame is not kept as a copy: it is the fills made on it, made
+    again on a copy of the input's frame when it is looked at or written. With a hand-off, finish leaves Pixel
+    Data as encoder.Pieces: runs of unchanged frames as views of the value read, masked frames as encoder.Made;
+    a cine with text on every frame then never holds more than a frame or two of its pixels."""
+
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
         super().__init__(ds, info)
-        elem = ds["PixelData"]
-        data = elem.value or b""
+        data = encapsulation.pixel_value(ds)
         self.layout = Layout.of(info)
+        self.in_pieces = hand_off is not None
+        self.release = getattr(hand_off, "release", None)
         self.dropped = False
         needed = info.frame_length * info.frames
         if len(data) < needed:
@@ -82,38 +93,125 @@ class Native(Backend):
             # Bytes past the frames the header describes are never examined (a Number of Frames, Rows or
             # Samples per Pixel made smaller hides the rest of the pixels there): they are dropped from the
             # dataset now, whatever the step decides later, so nothing unexamined is written out.
-            data = bytes(memoryview(data)[:needed]) + b"\0" * (needed % 2)
-            elem.value = data
+            data = memoryview(data)[:needed]
+            self.tail = b"\0" * (needed % 2)
+            _store(ds, [data, self.tail], self.in_pieces)
             self.dropped = True
-        # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order.
-        self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and elem.VR == "OW"
-        self.buf = data  # copied only when something is written (a cine can be hundreds of MB in a browser)
+        else:
+            self.tail = data[needed:]  # the value's padding byte, if any, as read
+        self.data = data
+        # Big endian OW holding 8-bit samples swaps every byte pair (PS3.5 8.1.1): work on the real order, on a
+        # copy of the whole value (pairs may straddle frames; a retired syntax, small files).
+        self.swapped = info.transfer_syntax == EXPLICIT_BE and info.bits_allocated == 8 and \
+            _pixel_vr(ds) == "OW"
         if self.swapped:
-            self.buf = bytearray(data)
-            _swap_pairs(self.buf)
+            self.data = bytearray(data) + (bytearray(self.tail) if self.dropped else bytearray())
+            _swap_pairs(self.data)
+        self.fills: dict[int, list] = {}  # masked frame -> [(clipped box, values)], in the order made
+        self.replaced: dict[int, bytes] = {}  # frame -> samples put in its place (replace), before its fills
+        self._made: tuple[int, bytearray] | None = None  # the last masked frame made (rendering, masking)
+        self._at = -1
+
+    def _visit(self, index: int) -> None:
+        if index != self._at:
+            self._at = index
+            if self.release is not None:
+                self.release()
+
+    def _original(self, index: int):
+        start = index * self.info.frame_length
+        return memoryview(self.data)[start:start + self.info.frame_length]
+
+    def _frame(self, index: int) -> bytearray:
+        """The masked frame as it is now: the input's frame (or its replacement) with its fills made again."""
+        if self._made is not None and self._made[0] == index:
+            return self._made[1]
+        self._visit(index)
+        buf = bytearray(self.replaced.get(index, b"") or self._original(index))
+        for box, values in self.fills.get(index, ()):
+            self.layout.fill(buf, box, values)
+        self._made = (index, buf)
+        return buf
 
     def view(self, index: int):
-        return self.buf, index * self.info.frame_length, self.layout, self.info
+        if self.swapped:
+            return self.data, index * self.info.frame_length, self.layout, self.info
+        if index in self.fills or index in self.replaced:
+            return self._frame(index), 0, self.layout, self.info
+        self._visit(index)
+        return self.data, index * self.info.frame_length, self.layout, self.info
 
     def mask(self, index: int, boxes: list[Box]) -> list[Box]:
-        if any(self.layout.clip(b) for b in boxes):
-            self._writable()
-        return super().mask(index, boxes)
+        if self.swapped:
+            return super().mask(index, boxes)
+        clipped = [c for c in (self.layout.clip(b) for b in boxes) if c is not None]
+        if not clipped:
+            return []
+        values = background_for(self.info, self.info.photometric)
+        buf = self._frame(index)
+        fills = self.fills.setdefault(index, [])
+        for box in clipped:
+            self.layout.fill(buf, box, values)
+            fills.append((box, values))
+        self.changed = True
+        return clipped
 
     def replace(self, index: int, data: bytes) -> None:
-        self._writable()
-        super().replace(index, data)
+        if self.swapped:
+            return super().replace(index, data)
+        if len(data) != self.layout.frame_length:
+            raise ValueError("replacement frame has the wrong size")
+        self.replaced[index] = bytes(data)
+        self.fills[index] = []  # made on the frame before: they are in the replacement
+        self._made = None
+        self.changed = True
 
-    def _writable(self) -> None:
-        if not isinstance(self.buf, bytearray):
-            self.buf = bytearray(self.buf)
+    def _written(self, index: int) -> bytearray:
+        """A masked frame as written (made again; not kept)."""
+        buf = bytearray(self.replaced.get(index, b"") or self._original(index))
+        for box, values in self.fills.get(index, ()):
+            self.layout.fill(buf, box, values)
+        return buf
 
     def finish(self, ds: Dataset) -> str:
-        if self.changed:
-            if self.swapped:
-                _swap_pairs(self.buf)
-            ds.PixelData = bytes(self.buf)
+        self._made = None
+        if self.changed and self.swapped:
+            _swap_pairs(self.data)
+            _store(ds, [bytes(self.data)], self.in_pieces)
+        elif self.changed:
+            length, pieces, run = self.info.frame_length, [], None
+            view = memoryview(self.data)
+            for index in range(self.info.frames):
+                if index in self.fills or index in self.replaced:
+                    if run is not None:
+                        pieces.append(view[run * length:index * length])
+                        run = None
+                    pieces.append(Made(length, lambda i=index: self._written(i)))
+                elif run is None:
+                    run = index
+            if run is not None:
+                pieces.append(view[run * length:self.info.frames * length])
+            pieces.append(self.tail)
+            _store(ds, pieces, self.in_pieces)
+        if self.release is not None:
+            self.release()
         return self.info.transfer_syntax
+
+
+def _pixel_vr(ds: Dataset) -> str | None:
+    raw = ds._dict.get(encapsulation.PIXEL_DATA)
+    return getattr(raw, "VR", None)
+
+
+def _store(ds: Dataset, pieces: list, in_pieces: bool) -> None:
+    """Pixel Data's new value: in pieces for a host that writes through py_deid.encoder (the element stays raw,
+    written piece by piece as pydicom would write it whole); else joined, pydicom's element."""
+    raw = ds._dict.get(encapsulation.PIXEL_DATA)
+    if in_pieces and type(raw) is RawDataElement:
+        value = Pieces(pieces)
+        ds._dict[encapsulation.PIXEL_DATA] = raw._replace(value=value, length=len(value))
+    else:
+        ds.PixelData = b"".join(buffers(pieces))
 
 
 def _swap_pairs(buf: bytearray) -> None:
@@ -124,16 +222,25 @@ def _swap_pairs(buf: bytearray) -> None:
 
 
 class _Framed(Backend):
-    """Encapsulated frames; decoded frames are cached (masked ones kept until finish)."""
+    """Encapsulated frames (views of the input where the value was shared and holds one fragment a frame);
+    decoded frames are cached (masked ones kept until finish); with a hand-off, finish writes the items as
+    pieces (encapsulation.join), unchanged frames as the views they are."""
 
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
         super().__init__(ds, info)
+        self.in_pieces = hand_off is not None  # see Native; frames in one fragment are views of the input
+        self.release = getattr(hand_off, "release", None)
         # what a frame holds beside its compressed image (after its end; comments, APPn data) is never
         # examined: it goes now, whatever the step decides later (Pixel Data written again, a fragment a frame)
-        self.frames = encapsulation.split_clean(ds, info.frames, info.transfer_syntax)
+        self.frames = encapsulation.split_clean(ds, info.frames, info.transfer_syntax, self.in_pieces)
         self.original_size = sum(len(f) for f in self.frames)
         self.masked: dict[int, bytearray] = {}
         self._recent: dict[int, bytearray] = {}
+
+    def frame(self, index: int) -> bytes:
+        """A compressed frame as bytes (a copy of one frame where it is a view of the input)."""
+        frame = self.frames[index]
+        return frame if type(frame) is bytes else bytes(frame)
 
     def decode(self, index: int) -> bytearray:
         raise NotImplementedError
@@ -144,6 +251,8 @@ class _Framed(Backend):
         buf = self._recent.get(index)
         if buf is None:
             buf = self.decode(index)
+            if self.release is not None:
+                self.release()  # the input's pages of the frame decoded
             if len(self._recent) >= 2:
                 self._recent.pop(next(iter(self._recent)))
             self._recent[index] = buf
@@ -156,13 +265,13 @@ class _Framed(Backend):
 
 
 class Rle(_Framed):
-    def __init__(self, ds: Dataset, info: PixelInfo) -> None:
-        super().__init__(ds, info)
+    def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
+        super().__init__(ds, info, hand_off)
         self.layout = rle.layout_for(info.rows, info.columns, info.samples, info.bytes_per_sample)
         self.work = info
 
     def decode(self, index: int) -> bytearray:
-        return rle.decode(self.frames[index], self.layout)
+        return rle.decode(self.frame(index), self.layout)
 
     def view(self, index: int):
         return self.decoded(index), 0, self.layout, self.work
@@ -171,19 +280,19 @@ class Rle(_Framed):
         if self.changed:
             for index, buf in self.masked.items():
                 self.frames[index] = rle.encode(buf, self.layout)
-            encapsulation.join(ds, self.frames)
+            encapsulation.join(ds, self.frames, self.in_pieces)
         return self.info.transfer_syntax
 
 
 class Codec(_Framed):
-    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
-        super().__init__(ds, info)
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None, hand_off=None) -> None:
+        super().__init__(ds, info, hand_off)
         self.codecs = codecs
         self.work = info.decoded()
         self.layout = Layout.of(self.work)
 
     def decode(self, index: int) -> bytearray:
-        return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+        return decode_frame(self.codecs, self.frame(index), self.info, self.layout, index)
 
     def view(self, index: int):
         return self.decoded(index), 0, self.layout, self.work
@@ -195,7 +304,7 @@ class Codec(_Framed):
         if ts in LOSSLESS and self.codecs is not None and self.codecs.can_encode(ts):
             for index, buf in self.masked.items():
                 self.frames[index] = encode_frame(self.codecs, bytes(buf), self.info)
-            encapsulation.join(ds, self.frames)
+            encapsulation.join(ds, self.frames, self.in_pieces)
             return ts
         return write_native(ds, self.info, self.work, [bytes(self.decoded(i)) for i in range(self.info.frames)],
                             self.original_size)
@@ -209,8 +318,8 @@ class JpegDct(Codec):
     (the browser has none for 12-bit JPEG Extended) or rejects the frame, by our own sequential DCT decoder
     (jpeg_decode)."""
 
-    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None) -> None:
-        super().__init__(ds, info, codecs)
+    def __init__(self, ds: Dataset, info: PixelInfo, codecs: CodecService | None, hand_off=None) -> None:
+        super().__init__(ds, info, codecs, hand_off)
         # 8-bit JPEG in 8 bits allocated, 12-bit in 16 (PS3.5 8.2.1): a header saying otherwise describes
         # an image other than the codestream's, which readers then disagree on (pydicom refuses it)
         for index, frame in enumerate(self.frames):
@@ -219,6 +328,8 @@ class JpegDct(Codec):
                                           or info.bits_stored > precision):
                 raise PixelCodecError("pixel-description", f"frame {index + 1}: JPEG sample precision does not "
                                       "match bits allocated / bits stored")
+        if self.release is not None:
+            self.release()  # the pages of every frame's header
         self.fallback = False
         self.rewritten: set[int] = set()
         bg = info.background[0] if info.samples == 1 else 0
@@ -229,11 +340,11 @@ class JpegDct(Codec):
         failure: PixelCodecError | None = None
         if self.codecs is not None and self.codecs.can_decode(ts):
             try:
-                return decode_frame(self.codecs, self.frames[index], self.info, self.layout, index)
+                return decode_frame(self.codecs, self.frame(index), self.info, self.layout, index)
             except (PixelCodecError, ServiceUnavailable) as e:
                 failure = e if isinstance(e, PixelCodecError) else None
         try:
-            out = jpeg_decode.decode_frame(self.frames[index], self.info.codec_info())
+            out = jpeg_decode.decode_frame(self.frame(index), self.info.codec_info())
         except JpegUnsupported as e:
             if failure is not None:
                 raise failure from None
@@ -247,12 +358,14 @@ class JpegDct(Codec):
         if not self.fallback:
             try:
                 info = self.info
-                data, done = jpeg_dct.blank(self.frames[index], boxes, photometric=info.photometric,
+                data, done = jpeg_dct.blank(self.frame(index), boxes, photometric=info.photometric,
                                             gray_target=self.gray_target,
                                             expect=(info.columns, info.rows, info.samples))
             except JpegUnsupported:
                 self.fallback = True  # masked as decoded pixels; decode() raises if no decoder can read it
             else:
+                if self.release is not None:
+                    self.release()  # the input's pages of the frame read
                 if done:
                     self.frames[index] = data
                     self.rewritten.add(index)
@@ -271,7 +384,7 @@ class JpegDct(Codec):
         if self.fallback:
             return write_native(ds, self.info, self.work,
                                 [bytes(self.decoded(i)) for i in range(self.info.frames)], self.original_size)
-        encapsulation.join(ds, self.frames)
+        encapsulation.join(ds, self.frames, self.in_pieces)
         mark_lossy(ds, self.info, self.original_size)
         return self.info.transfer_syntax
 

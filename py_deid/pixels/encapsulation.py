@@ -2,15 +2,64 @@
 
 from __future__ import annotations
 
+import struct
+
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 
+from ..encoder import Pieces
 from .info import PixelCodecError
+
+PIXEL_DATA = 0x7FE00010
+
+
+def pixel_value(ds: Dataset):
+    """Pixel Data's value as the dataset holds it, without a copy where it can: a view of the input when the
+    instance shared it (instance._share_pixel_data; the element stays raw, written as read), else bytes (read
+    now if it was left unread)."""
+    raw = ds._dict.get(PIXEL_DATA)
+    if type(raw) is RawDataElement and raw.value is not None:
+        if type(raw.value) is bytes or type(raw.value) is memoryview:
+            return raw.value
+        if type(raw.value) is Pieces:
+            return raw.value.tobytes()
+    value = ds.PixelData
+    if type(value) is Pieces:
+        return value.tobytes()
+    return value or b""
+
+
+class _Reader:
+    """The file interface pydicom's frame splitter reads from, over a view (BytesIO would copy it whole)."""
+
+    def __init__(self, data) -> None:
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        start = self.pos
+        self.pos = len(self.data) if n is None or n < 0 else min(len(self.data), start + n)
+        return bytes(self.data[start:self.pos])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else len(self.data) + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
 
 
 def split(ds: Dataset, frames: int) -> list[bytes]:
-    """The compressed bytes of every frame; raises PixelCodecError unless exactly `frames` are found."""
-    data = ds.PixelData
+    """The compressed bytes of every frame; raises PixelCodecError unless exactly `frames` are found. A frame in
+    one fragment of a value that is a view of the input is a view of it too (no copy); any other value is
+    split by pydicom."""
+    data = pixel_value(ds)
+    if type(data) is memoryview:
+        if "ExtendedOffsetTable" not in ds:
+            views = _one_fragment_a_frame(data, frames)
+            if views is not None:
+                return views
+        data = _Reader(data)
     extended = None
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
@@ -24,10 +73,79 @@ def split(ds: Dataset, frames: int) -> list[bytes]:
     return found
 
 
-def join(ds: Dataset, frames: list[bytes]) -> None:
+_ITEM = b"\xfe\xff\x00\xe0"
+_DELIMITER = b"\xfe\xff\xdd\xe0"
+
+
+def _one_fragment_a_frame(data: memoryview, frames: int) -> list | None:
+    """The frames as views of `data` where each is one fragment and the Basic Offset Table (if any) says so;
+    None for anything else (pydicom splits it, as it always did)."""
+    n = len(data)
+    if n < 8 or data[:4] != _ITEM:
+        return None
+    (length,) = struct.unpack("<I", data[4:8])
+    if length % 4 or 8 + length > n:
+        return None
+    bot = struct.unpack(f"<{length // 4}I", data[8:8 + length])
+    pos, out, offsets, first = 8 + length, [], [], 8 + length
+    while pos + 8 <= n:
+        tag = data[pos:pos + 4]
+        if tag == _DELIMITER:
+            break
+        if tag != _ITEM:
+            return None
+        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if size == 0xFFFFFFFF or pos + 8 + size > n:
+            return None
+        offsets.append(pos - first)
+        out.append(data[pos + 8:pos + 8 + size])
+        pos += 8 + size
+    if pos < n and data[pos:pos + 4] != _DELIMITER:
+        return None
+    if len(out) != frames or (bot and list(bot) != offsets):
+        return None
+    return out
+
+
+def _encapsulated(frames: list, has_bot: bool) -> list:
+    """pydicom's encapsulate(frames, has_bot=...) for frames of even length, one fragment each, as pieces:
+    the offset table, then each item's header and its frame as it is (a view stays a view)."""
+    if has_bot:
+        offsets, at = [], 0
+        for f in frames:
+            offsets.append(at)
+            at += len(f) + 8
+        pieces = [_ITEM + struct.pack(f"<I{len(frames)}I", 4 * len(frames), *offsets)]
+    else:
+        pieces = [_ITEM + b"\0\0\0\0"]
+    for f in frames:
+        pieces += [_ITEM + struct.pack("<I", len(f)), f]
+    return pieces
+
+
+def _extended_tables(frames: list) -> tuple[bytes, bytes]:
+    """pydicom's encapsulate_extended tables (offsets and lengths, 64-bit) for frames of even length."""
+    lengths = [len(f) for f in frames]
+    offsets = [0]
+    for length in lengths[:-1]:
+        offsets.append(offsets[-1] + length + 8)
+    return struct.pack(f"<{len(frames)}Q", *offsets), struct.pack(f"<{len(frames)}Q", *lengths)
+
+
+def join(ds: Dataset, frames: list[bytes], in_pieces: bool = False) -> None:
     """Write frames as encapsulated Pixel Data (one fragment each) with a Basic Offset Table, or with an
-    Extended Offset Table if the input had one (it is recomputed: frame sizes changed)."""
-    frames = [f + b"\0" if len(f) % 2 else f for f in frames]
+    Extended Offset Table if the input had one (it is recomputed: frame sizes changed). `in_pieces` (a host
+    writing through py_deid.encoder, pixels.frames.HandOff): the value stays in pieces, frames not joined."""
+    frames = [bytes(f) + b"\0" if len(f) % 2 else f for f in frames]
+    raw = ds._dict.get(PIXEL_DATA)
+    if in_pieces and type(raw) is RawDataElement:
+        if "ExtendedOffsetTable" in ds:
+            ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = _extended_tables(frames)
+            pieces = _encapsulated(frames, False)
+        else:
+            pieces = _encapsulated(frames, sum(len(f) + 8 for f in frames) < 2**32 - 1)
+        ds._dict[PIXEL_DATA] = raw._replace(VR="OB", value=Pieces(pieces), length=0xFFFFFFFF)
+        return
     if "ExtendedOffsetTable" in ds:
         data, offsets, lengths = encapsulate_extended(frames)
         ds.ExtendedOffsetTable = offsets
@@ -75,7 +193,8 @@ def sanitized(frames: list[bytes], transfer_syntax: str) -> list[bytes] | None:
         return None
     ls = transfer_syntax in JPEG_LS
     out, changed = [], False
-    for index, frame in enumerate(frames):
+    for index, original in enumerate(frames):
+        frame = original if type(original) is bytes else bytes(original)  # one frame at a time (a view)
         found = walk(frame, ls)
         if found is None:
             raise PixelCodecError("encapsulation", f"frame {index + 1}: the end of its compressed image was not "
@@ -92,19 +211,20 @@ def sanitized(frames: list[bytes], transfer_syntax: str) -> list[bytes] | None:
             frame, changed = b"".join(parts) + frame[pos:end], True
         if changed and len(frame) % 2:
             frame += b"\0"  # as join() writes it
-        out.append(frame)
+        out.append(original if frame == original else frame)
     return out if changed else None
 
 
 
-def split_clean(ds: Dataset, frames: int, transfer_syntax: str) -> list[bytes]:
+def split_clean(ds: Dataset, frames: int, transfer_syntax: str, in_pieces: bool = False) -> list[bytes]:
     """The frames of ds with only their compressed image in them (sanitized), Pixel Data written again when
-    that dropped anything: whatever is done with the frames next, nothing beside the image is written out."""
+    that dropped anything: whatever is done with the frames next, nothing beside the image is written out.
+    `in_pieces`: see join."""
     found = split(ds, frames)
     cut = sanitized(found, transfer_syntax)
     if cut is None:
         return found
-    join(ds, cut)
+    join(ds, cut, in_pieces)
     return cut
 
 _JFIF_NO_THUMBNAIL = 16  # APP0 length of a JFIF segment without a thumbnail (JFIF 1.02)

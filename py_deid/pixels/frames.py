@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
@@ -12,8 +14,19 @@ from . import backends, render
 from .info import JPEG_DCT, RLE, PixelCodecError, PixelInfo, background_for
 from .layout import Box
 
-__all__ = ["FrameStore", "PixelCodecError"]
+__all__ = ["FrameStore", "HandOff", "PixelCodecError"]
 _NATIVE_LITTLE = array("H", b"\x01\x00")[0] == 1
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """How the host takes the frames back, given by one that writes the dataset through py_deid.instance (the
+    encoder): rewritten native Pixel Data stays in pieces (encoder.Pieces: unchanged frames as views of the
+    value read, masked frames made again when written), and `release` is called as the store moves on from a
+    frame read from the input (a memory-mapping host lets go of the pages read). Without one (a caller that
+    writes the dataset with pydicom), Pixel Data is written back as one bytes value."""
+
+    release: Callable[[], None] | None = None
 
 
 class FrameStore:
@@ -32,21 +45,22 @@ class FrameStore:
 
     @classmethod
     def open(cls, ds: Dataset, info: PixelInfo, codecs: CodecService | None, *,
-             require_decoder: bool = True) -> "FrameStore":
+             require_decoder: bool = True, hand_off: HandOff | None = None) -> "FrameStore":
         """`require_decoder=False` opens any syntax without a decoder on the host (fixed-region masking);
-        render() then raises. JPEG Baseline/Extended need none: the core decodes them itself (jpeg_decode)."""
+        render() then raises. JPEG Baseline/Extended need none: the core decodes them itself (jpeg_decode).
+        `hand_off`: see HandOff."""
         if "PixelData" not in ds:
             raise PixelCodecError("no-pixel-data", "the instance has no Pixel Data")
         ts = info.transfer_syntax
         if info.native:
-            backend = backends.Native(ds, info)
+            backend = backends.Native(ds, info, hand_off)
         elif ts == RLE:
-            backend = backends.Rle(ds, info)
+            backend = backends.Rle(ds, info, hand_off)
         else:
             # JPEG Baseline/Extended always have a decoder: our own (jpeg_decode) where the host has none.
             if require_decoder and ts not in JPEG_DCT and (codecs is None or not codecs.can_decode(ts)):
                 raise backends.missing_decoder(codecs, ts)
-            backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs)
+            backend = (backends.JpegDct if ts in JPEG_DCT else backends.Codec)(ds, info, codecs, hand_off)
         return cls(info, backend, getattr(codecs, "arrays", None))
 
     @property

@@ -97,32 +97,33 @@ def cleaning_required(ds: Dataset, policy) -> bool:
     return requirement(ds, policy)[0]
 
 
-def open_frames(ds: Dataset, transfer_syntax: str, codecs):
-    """The pixel description and frame store of ds; a PixelError names what cannot be read."""
+def open_frames(ds: Dataset, transfer_syntax: str, codecs, hand_off=None):
+    """The pixel description and frame store of ds; a PixelError names what cannot be read. `hand_off`: see
+    frames.HandOff."""
     from .frames import FrameStore
     from .info import PixelCodecError, PixelInfo
 
     try:
         info = PixelInfo.from_dataset(ds, transfer_syntax)
-        return info, FrameStore.open(ds, info, codecs)
+        return info, FrameStore.open(ds, info, codecs, hand_off=hand_off)
     except PixelCodecError as e:
         raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
 
 
 def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
-          plan: dict[int, list[geometry.Box]] | None = None) -> Steps:
+          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None) -> Steps:
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
     if plan is not None and "PixelData" in ds and (required or any(plan.values())):
         required, outcome.reason = True, "reviewer-plan"
-        _planned_frames(ds, transfer_syntax, codecs, plan, outcome)
+        _planned_frames(ds, transfer_syntax, codecs, plan, outcome, hand_off)
     elif not required:
         _without_codestream_extras(ds, transfer_syntax)
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
-                                         outcome, screened)
+                                         outcome, screened, hand_off)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
     outcome.required = required
@@ -153,12 +154,13 @@ def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
 
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
-                  outcome: PixelOutcome, screened: bool = False) -> Generator[OcrRequest, list[Word], bool]:
+                  outcome: PixelOutcome, screened: bool = False,
+                  hand_off=None) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
     written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
     first readings are decided (a screened image without text never needs it)."""
     matcher = None
-    info, store = open_frames(ds, transfer_syntax, codecs)
+    info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     width, height = info.columns, info.rows
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
     clinical = clinical_regions(ds, width, height)
@@ -349,9 +351,10 @@ def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matche
                 ds[n] = Decision(d.index, False, "technical")
 
 
-def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome) -> None:
+def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome,
+                    hand_off=None) -> None:
     """Mask the reviewer's boxes, frame by frame, and nothing else (no OCR: what to mask is decided)."""
-    info, store = open_frames(ds, transfer_syntax, codecs)
+    info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     counts = {"frames": store.count, "frames_masked": 0, "reviewer_plan": 1}
     for i in range(store.count):
         boxes = [b for b in (geometry.clip(tuple(int(v) for v in b), info.columns, info.rows)
