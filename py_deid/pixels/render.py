@@ -200,8 +200,9 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
         # a table over every possible container value, indexed by the unsigned view of the samples
         width = 8 * layout.bps
         index = raw.view(f"{dtype.byteorder}u{layout.bps}")
-        counts = np.bincount(index, minlength=1 << width)
-        present = np.flatnonzero(counts)  # unsigned container values present
+        seen = np.zeros(1 << width, dtype=bool)
+        seen[index] = True  # (bincount would first copy the frame into 8-byte integers)
+        present = np.flatnonzero(seen)  # unsigned container values present
         values = present.astype(np.int64)
         if info.signed:
             values = np.where(values >= 1 << (width - 1), values - (1 << width), values)
