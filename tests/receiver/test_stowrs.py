@@ -494,6 +494,11 @@ def test_a_discarded_request_leaves_no_file_behind_a_running_check(tmp_path, ins
         except BaseException:  # noqa: BLE001 - cancelled before it ran: nothing written either
             pass
         store.syncer.close()  # flushes started by the answer have finished
+        # result() returns as soon as the answer is set; the future's callbacks (the removal among them) run
+        # right after, in the pool's thread: give them a moment
+        deadline = time.monotonic() + 30
+        while list(store.tmp_dir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert not list(store.tmp_dir.iterdir()), f"files left (check was running: {running})"
     finally:
         verifier.close()
