@@ -93,7 +93,12 @@ class NativeCodecs:
             raise ServiceUnavailable(f"no decoder for this transfer syntax: install {requirement(transfer_syntax)}")
         options = {k: info[k] for k in _OPTION_KEYS}
         try:
-            arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=bool(info.get("as_rgb")), **options)
+            # YBR to RGB is done here, a strip of rows at a time: pydicom converts a whole frame in float32
+            # with a temporary copy, 85 MB for one 2048x1536 frame, the largest allocation of a whole run.
+            arr, props = decoder.as_array(_single_frame(frame), index=0, as_rgb=False, **options)
+            if info.get("as_rgb") and str(props.get("photometric_interpretation")) in _YBR_FULL:
+                arr = _ybr_full_to_rgb(np.ascontiguousarray(arr))
+                props["photometric_interpretation"] = "RGB"
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
         except BaseException as e:
@@ -128,6 +133,22 @@ class NativeCodecs:
             return get_decoder(ts)
         except Exception:
             return None
+
+
+_YBR_FULL = ("YBR_FULL", "YBR_FULL_422")  # decoded 4:2:2 is upsampled: both convert the same way
+_STRIP_ROWS = 64
+
+
+def _ybr_full_to_rgb(arr):
+    """pydicom's YBR_FULL -> RGB conversion, the same arithmetic, applied to strips of rows in place."""
+    from pydicom.pixels.processing import convert_color_space
+    if arr.ndim != 3 or not arr.flags.writeable:
+        arr = arr.copy()
+    if arr.ndim != 3:
+        return convert_color_space(arr, "YBR_FULL", "RGB")
+    for r in range(0, arr.shape[0], _STRIP_ROWS):
+        arr[r:r + _STRIP_ROWS] = convert_color_space(arr[r:r + _STRIP_ROWS], "YBR_FULL", "RGB")
+    return arr
 
 
 def _single_frame(frame: bytes) -> bytes:

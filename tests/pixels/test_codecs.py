@@ -207,3 +207,25 @@ def test_codec_service_contract(samples, px_codecs):
     assert np.array_equal(np.frombuffer(pixels, np.uint8).reshape(info.rows, info.columns, 3), ds.pixel_array)
     again = px_codecs.encode(pixels, JPEG2000Lossless, info.codec_info())
     assert px_codecs.decode(again, JPEG2000Lossless, info.codec_info()) == pixels
+
+
+def test_ybr_frames_convert_to_rgb_exactly_as_pydicom_in_bounded_memory(samples):
+    """A 2048x1536 YBR_FULL_422 JPEG (deid-data's image6.dcm): the same RGB bytes as pydicom's own conversion,
+    without pydicom's whole-frame float32 copies (85 MB for this frame; the peak of a folder's run)."""
+    import tracemalloc
+
+    ds = pydicom.dcmread(samples.path("image6.dcm"))
+    info = PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID))
+    frame = _frames(ds)[0]
+    expected = ds.pixel_array  # pydicom: YBR_FULL_422 decoded, converted to RGB as a whole
+    codecs = NativeCodecs()
+    codecs.decode(frame, str(ds.file_meta.TransferSyntaxUID), info.codec_info())  # imports outside the trace
+    tracemalloc.start()
+    try:
+        got = codecs.decode(frame, str(ds.file_meta.TransferSyntaxUID), info.codec_info())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == np.ascontiguousarray(expected).tobytes()
+    frame_bytes = ds.Rows * ds.Columns * 3
+    assert peak < 4 * frame_bytes, f"{peak / 2**20:.0f} MiB traced to decode a {frame_bytes / 2**20:.0f} MiB frame"
