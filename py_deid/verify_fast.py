@@ -54,6 +54,9 @@ _KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", 
                         b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
                         b"UC", b"UI", b"UL", b"UR", b"US", b"UT", b"UV"})  # UN: always the full check
 _LONG_VRS = structure.LONG_VRS
+# The known VRs as text, by their header's form (a 4-byte length after two reserved bytes, or a 2-byte one).
+_LONG_VR_TEXT = {vr: vr.decode("ascii") for vr in _KNOWN_VRS if vr in _LONG_VRS}
+_SHORT_VR_TEXT = {vr: vr.decode("ascii") for vr in _KNOWN_VRS if vr not in _LONG_VRS}
 _AS_BYTES_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV"})
 _TEXTUAL_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR",
                           "SH", "LO", "ST", "LT", "UT", "UC", "PN"})
@@ -70,6 +73,11 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 MAX_DEPTH = 16
 MAX_RULES = 100_000
+# Values that passed an element's rule, kept per walker: the same bytes under the same rule pass again
+# (a series repeats most of its header). Bounded across walkers; only short values are kept.
+MAX_PASSED = 16_384
+MAX_PASSED_LEN = 128
+_passed_state = [0, 0]  # [values kept by all walkers, generation: a walker whose generation is older clears its own]
 PIXEL_DATA = 0x7FE00010
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 SOP_CLASS, SOP_INSTANCE, STUDY, SERIES, MODALITY = 0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060
@@ -102,10 +110,13 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
     if depth > MAX_DEPTH:
         raise Unsure
     out: list = []
+    append = out.append
     last = -1
     head = _HEAD.unpack_from
     u32 = _U32.unpack_from
     n = len(data)
+    limit = min(end, n)
+    short_vrs, long_vrs = _SHORT_VR_TEXT, _LONG_VR_TEXT
     while pos < end:
         if pos + 8 > n:
             raise Unsure
@@ -133,33 +144,31 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
                 svr = dictionary_vr(tag)
                 if svr is None or svr.encode() not in _KNOWN_VRS:
                     raise Unsure
-        elif vr not in _KNOWN_VRS:
-            raise Unsure
-        elif vr in _LONG_VRS:
+        elif (svr := short_vrs.get(vr)) is not None:
+            pos += 8
+        elif (svr := long_vrs.get(vr)) is not None:
             if pos + 12 > n or length != 0:
                 raise Unsure
             (length,) = u32(data, pos + 8)
             pos += 12
-            svr = vr.decode("ascii")
         else:
-            pos += 8
-            svr = vr.decode("ascii")
+            raise Unsure  # not a known VR
         if svr == "SQ":
             items, pos = _items(data, pos, length, end, depth, implicit)
-            out.append((tag, svr, None, items))
+            append((tag, svr, None, items))
             continue
         if length == _UNDEFINED:
             if implicit or not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
                 raise Unsure
             pos = _fragments(data, pos, end)
-            out.append((tag, svr, None, None))  # encapsulated: the walk only needs its action
+            append((tag, svr, None, None))  # encapsulated: the walk only needs its action
             continue
-        if pos + length > min(end, n):
+        if pos + length > limit:
             raise Unsure
         if top and tag == PIXEL_DATA:  # only its length is read (native pixels): not copied
-            out.append((tag, svr, memoryview(data)[pos:pos + length], None))
+            append((tag, svr, memoryview(data)[pos:pos + length], None))
         else:
-            out.append((tag, svr, data[pos:pos + length], None))
+            append((tag, svr, data[pos:pos + length], None))
         pos += length
     if in_item and end == n + 1:
         raise Unsure  # an undefined-length item without its delimiter
@@ -435,6 +444,8 @@ class _Walk:
         self.unmet = self.iod.unmet(_Absent())
         self.safe = _private_filter(options).safe
         self.rules: dict = {}
+        self.passed: dict = {}  # rule key -> set of values that passed it (a pure function of both)
+        self.generation = _passed_state[1]
 
     def rule(self, tag: int, vr: str, path: tuple[str, ...], cleaned: bool) -> tuple:
         """(unsure, textual, check_value, xz, free_cleaned, value_pass, known) of a standard non-sequence
@@ -473,6 +484,11 @@ class _Walk:
         rules = self.rules
         if len(rules) > MAX_RULES:
             rules.clear()  # bounded, whatever tags hostile inputs bring
+            self.passed.clear()
+        if self.generation != _passed_state[1]:
+            self.passed.clear()  # another walker reached the bound
+            self.generation = _passed_state[1]
+        passed = self.passed
         check, valid, plain = _values.check, _values.VALID, _PLAIN_ASCII.fullmatch
         for tag, vr, value, items in elements:
             if (tag >> 16) & 1:
@@ -481,6 +497,9 @@ class _Walk:
                 self.private(tag, vr, value, creators)
                 continue
             key = (tag, vr, path, cleaned)
+            seen = passed.get(key)
+            if seen is not None and value in seen:
+                continue  # these bytes passed this element's rule before: the same verdict
             r = rules.get(key)
             if r is None:
                 r = rules[key] = self.rule(tag, vr, path, cleaned)
@@ -513,6 +532,22 @@ class _Walk:
                 raise Unsure
             if value_pass:
                 self.value_pass(tag, vr, value, known)
+            if value.__class__ is bytes and len(value) <= MAX_PASSED_LEN:
+                self.keep(key, value)
+
+    def keep(self, key: tuple, value: bytes) -> None:
+        """Remember that `value` passed the rule of `key` (every check above ran on it, none raised)."""
+        state = _passed_state
+        if state[0] >= MAX_PASSED:
+            state[0] = 0
+            state[1] += 1  # every walker starts again (each clears its own when it next walks)
+            self.passed.clear()
+            self.generation = state[1]
+        seen = self.passed.get(key)
+        if seen is None:
+            seen = self.passed[key] = set()
+        seen.add(value)
+        state[0] += 1
 
     @staticmethod
     def creators(elements: list) -> dict:

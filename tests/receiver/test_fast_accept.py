@@ -246,3 +246,37 @@ def test_real_files_under_trial_options(corpus, options):
                 holds(result.output, OPTIONS)  # declares options the default trial does not allow
             if deid is not None:
                 holds(deid, options)
+
+
+@pytest.mark.parametrize("bound", [verify_fast.MAX_PASSED, 7])
+def test_values_kept_as_passed_decide_as_a_fresh_walk(instances, monkeypatch, bound):
+    """The fast path keeps, per walker, the values that passed an element's rule and lets the same bytes
+    under the same rule pass again. Decisions with those kept values (a walker warmed by the clean bases
+    and every mutant before) equal the decisions of a fresh walker that keeps nothing, on every mutant; also
+    with the bound so small that the kept values are dropped every few elements."""
+    monkeypatch.setattr(verify_fast, "MAX_PASSED", bound)
+    warm_walker = verify_fast._walker
+    fresh = {"on": False}
+
+    def walker(options, sop_class, implicit):
+        if fresh["on"]:
+            w = verify_fast._Walk(options, sop_class, implicit)
+            w.keep = lambda key, value: None  # keeps nothing: every value judged
+            return w
+        return warm_walker(options, sop_class, implicit)
+
+    monkeypatch.setattr(verify_fast, "_walker", walker)
+    tags = [t for t in DicomDictionary if t >> 16 not in (0x0002, 0xFFFE)]
+    warm_walker.cache_clear()  # walkers that keep nothing yet
+    verify_fast._passed_state[0] = 0
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm", "rtstruct.dcm", "test-SR.dcm"):
+        base = instances.deid(name)
+        for mutant in [base, *_mutants(sum(name.encode()) + 1, base, 60 if not FULL else 600, tags)]:
+            warm = verify_fast.accept(mutant, OPTIONS)
+            fresh["on"] = True
+            try:
+                cold = verify_fast.accept(mutant, OPTIONS)
+            finally:
+                fresh["on"] = False
+            assert warm == cold
+        assert 0 < verify_fast._passed_state[0] <= bound  # values were kept, within the bound
