@@ -65,6 +65,7 @@ _PLAIN_ASCII = re.compile(rb"[ -~]*")
 _AMBIGUOUS = {"OB or OW": "OB", "US or SS": "US", "US or OW": "US", "US or SS or OW": "US"}
 _TEXTUAL_KNOWN = _values.TEXT_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
 
+_OPTION_BY_CODE = {code: name for name, code in OPTION_CODES.items() if name not in PIXEL_OPTIONS}
 _CODE_ITEM_TAGS = frozenset(int(t) for t in (SCHEME, _CV, LONG_CODE_VALUE, URN_CODE_VALUE))  # codes.is_code_item
 _HEAD = struct.Struct("<HH2sH")
 _U32 = struct.Struct("<I")
@@ -117,21 +118,28 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
     n = len(data)
     limit = min(end, n)
     short_vrs, long_vrs = _SHORT_VR_TEXT, _LONG_VR_TEXT
+    tag_len = _TAG_LEN.unpack_from
+    vr = None
     while pos < end:
         if pos + 8 > n:
             raise Unsure
         if implicit:
-            group, elem, length = _TAG_LEN.unpack_from(data, pos)
+            group, elem, length = tag_len(data, pos)
         else:
             group, elem, vr, length = head(data, pos)
         tag = group << 16 | elem
-        if tag == _ITEM_END:
-            if not in_item or length != 0 or end != n + 1:
-                raise Unsure
-            return out, pos + 8
         if tag <= last or group == 0xFFFE or group < 0x0008:
+            if tag == _ITEM_END and in_item and length == 0 and end == n + 1:
+                return out, pos + 8
             raise Unsure  # out of order, a delimiter out of place, command or file meta groups
         last = tag
+        if not implicit and (svr := short_vrs.get(vr)) is not None:  # most elements: a value in place
+            pos += 8
+            if pos + length > limit:
+                raise Unsure
+            append((tag, svr, data[pos:pos + length], None))
+            pos += length
+            continue
         if implicit:
             pos += 8
             if group & 1:
@@ -144,8 +152,6 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
                 svr = dictionary_vr(tag)
                 if svr is None or svr.encode() not in _KNOWN_VRS:
                     raise Unsure
-        elif (svr := short_vrs.get(vr)) is not None:
-            pos += 8
         elif (svr := long_vrs.get(vr)) is not None:
             if pos + 12 > n or length != 0:
                 raise Unsure
@@ -312,8 +318,7 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
             found = [e for e in item if e[0] == CODE_VALUE]
             code_values.add(_plain(found[0][2]).strip() if found else "")
         if code_values:
-            by_code = {code: name for name, code in OPTION_CODES.items() if name not in PIXEL_OPTIONS}
-            declared = Options.from_names(by_code[c] for c in code_values if c in by_code)
+            declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
             if any(not getattr(options, name) for name in declared.names):
                 raise Unsure
             checked = declared
