@@ -10,13 +10,19 @@ It proves only the common case and leaves everything else to the full check: exp
 (native or encapsulated) and implicit VR little endian, tags in ascending order, every VR a known one (in
 implicit VR the dictionary's, not an ambiguous one but for the pixel value attributes), sequences and items
 of defined or undefined length, undefined length only for sequences and the top-level Pixel Data; values of
-the textual VRs in plain printable ASCII; no character set beyond ASCII, Latin-1 and UTF-8. It uses the full check's own pieces wherever they read bytes (structure.check, the
-profile, the IOD types, values.check) and mirrors, for each element, the walk's lazy rule
+the textual VRs in plain printable ASCII; no character set beyond ASCII, Latin-1 and UTF-8. It uses the full
+check's own pieces wherever they read values (the profile, the IOD types, values.check); its parse is stricter
+than read_dataset's structure check (structure.check) in each of that check's rules, so it does not run it
+(the tests run it on whatever the parse takes). It mirrors, for each element, the walk's lazy rule
 (py_deid.verify._Checker.lazy_vr and walk): wherever the walk would convert a value to read it (an attribute
 the profile removes or empties that holds something, cleaned free text, codes of cleaned sequences, names in
 kept attributes, unknown attributes, overlays, private attributes not known to be safe, group lengths, UN),
 it falls back. tests/receiver/test_fast_accept.py holds it to the full check (real files, the receiver's
 test instances, a mutation fuzz): for every input, fast accept implies full accept.
+
+An element's verdict depends only on its rule key (tag, VR, path, cleaned sequence) under a walker (options,
+SOP class, encoding) and its bytes: each walker keeps the short values that passed each rule (bounded over all
+walkers), so the values a series repeats are judged once.
 """
 
 from __future__ import annotations
