@@ -460,7 +460,8 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
 
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
                   snap=None, content: Sequence[geometry.Box] = (),
-                  masked_ink: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
+                  masked_ink: Sequence[geometry.Box] = (),
+                  near: Sequence[geometry.Box] | None = None) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
     all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
@@ -470,13 +471,21 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
 
     Only boxes of words read are taken, not their confidence: Tesseract reports confidence 0 for settings it
     reads right in sparse mode ("MI" "1.1" on a 14 px line), so requiring a confidence here (50 was tried)
-    masked a third of the technical text of the generated tests."""
+    masked a third of the technical text of the generated tests.
+
+    `near`: the boxes the result will be tested against (the detector's pieces); a word whose box, snapped or
+    not, cannot reach any of them is left out unsnapped (snapping speckle read as letters was most of the
+    cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs)."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
             wb = geometry.word_box(r[d.index])
+            if near is not None:
+                reach = geometry.grow(wb, max(6, 2 * wb[3]) + 3)
+                if not any(geometry.intersects(reach, b) for b in near):
+                    continue
             # A weak read next to masked text on its line (the rest of a name OCR half read) is not a reading of
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
