@@ -141,6 +141,9 @@ def cmd_deidentify(args) -> int:
     if settings.pixels == "off":
         _load_without_pixel_libraries()
     else:  # pixels are decoded, but pydicom's test-data downloader needs no HTTP library (0.05-0.1 s)
+        from .hosts.native import one_array_thread
+
+        one_array_thread()  # before pydicom loads numpy: no BLAS thread per core (py_deid.hosts.native)
         _load_without_pixel_libraries(("requests",))
     from . import batch
     from . import report as _report

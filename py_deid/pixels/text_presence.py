@@ -240,6 +240,7 @@ def _stroke_counts(np, gray, columns: list[tuple[int, int]]):
 
 
 _BAND_PIXELS = 1 << 20
+_PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_numpy): six quiet rows and one more
 
 
 def _band_stroke_counts(np, gray, columns: list[tuple[int, int]]):
@@ -270,12 +271,16 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     counts = _stroke_counts(np, gray, columns)
     keys, n = len(_ORDER), len(columns)
     # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
-    # each between two rows of padding (no run), so that along the flattened rows every run begins and ends
-    # where the value changes: changes come in pairs, a run's first row and the row after its last.
+    # each row of counts between _PAD_ROWS rows of padding (no run), so that along the flattened rows every run
+    # begins and ends where the value changes: changes come in pairs, a run's first row and the row after its
+    # last. The quiet rows (no stroke) are counted in the same layout, the padding quiet (the frame's edge
+    # counts as quiet): the six rows above a run and the six from the row after it are a difference of one
+    # running sum over the flattened rows, at the run's own flat index (never reaching into another row).
+    p, width = _PAD_ROWS, h + 2 * _PAD_ROWS
     busy = counts >= BUSY
-    run = np.zeros((keys * n, h + 2), dtype=bool)
-    run[:, 1:-1] = busy
-    run[:, 2:-2] |= busy[:, :-2] & busy[:, 2:]
+    run = np.zeros((keys * n, width), dtype=bool)
+    run[:, p:p + h] = busy
+    run[:, p + 1:p + h - 1] |= busy[:, :-2] & busy[:, 2:]
     flat = run.reshape(-1)
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     if not len(change):
@@ -286,19 +291,17 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     if not fits.any():
         return []
     begin, end = begin[fits], end[fits]
-    k_at, y0 = np.divmod(begin, h + 2)
-    y0 -= 1
-    y1 = end - k_at * (h + 2) - 1
-    # quiet rows (no stroke) among the six above and the six below, the frame's edge counting as quiet
-    quiet = np.ones((keys * n, h + 13), dtype=np.int32)
-    quiet[:, 0] = 0
-    quiet[:, 7:h + 7] = counts == 0
-    np.cumsum(quiet, axis=1, out=quiet)  # quiet[:, p]: quiet rows before padded row p (row r is p = r + 6)
-    above = quiet[k_at, y0 + 6] - quiet[k_at, y0]
-    below = quiet[k_at, y1 + 12] - quiet[k_at, y1 + 6]
+    quiet = np.ones((keys * n, width), dtype=np.int32)
+    np.equal(counts, 0, out=quiet[:, p:p + h], casting="unsafe")
+    total = np.cumsum(quiet.reshape(-1))  # total[i]: quiet rows up to flat index i (within one row of counts)
+    above = total[begin - 1] - total[begin - 7]
+    below = total[end + 5] - total[end - 1]
     keep = (above >= QUIET_ROWS) & (below >= QUIET_ROWS)
+    k_at, y0 = np.divmod(begin[keep], width)
+    y0 -= p
+    y1 = end[keep] - k_at * width - p
     found: list[tuple[Box, tuple[str, int]]] = []
-    for k, top, bottom in zip(k_at[keep].tolist(), y0[keep].tolist(), y1[keep].tolist()):
+    for k, top, bottom in zip(k_at.tolist(), y0.tolist(), y1.tolist()):
         key = _ORDER[k // n]
         x0, x1 = columns[k % n]
         band = gray[top:bottom, x0:x1]
@@ -383,8 +386,13 @@ def looks_like_text(image: GrayImage, piece: Box, key: tuple[str, int] | None = 
     """Whether the piece's rows, within its column and two band heights on either side, hold glyphs lined
     up as a line of text does (see above) at some threshold; `key`, the one it was found at, is tried first."""
     keys = ([key] if key else []) + [k for k in _ORDER if k != key and (key is None or k[0] == key[0])]
-    return (any(_glyph_line(image, piece, k) for k in keys)
-            or any(_glyph_line(image, piece, k, bridged=True) for k in keys))
+    seen: dict = {}  # threshold -> (the window's rows of ink, how many pieces of ink they hold)
+    if any(_glyph_line(image, piece, k, seen=seen) for k in keys):
+        return True
+    # Joined, the pieces of ink at a threshold are fewer, never more: where there are fewer than
+    # GLYPHS_IN_A_ROW, the joined pass (which needs that many lined up) cannot pass, and is not run.
+    return any(_glyph_line(image, piece, k, bridged=True, seen=seen) for k in keys
+               if seen[k][1] >= GLYPHS_IN_A_ROW)
 
 
 def screen(image: GrayImage, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
@@ -399,8 +407,9 @@ def text_like_pieces(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]]
     return any(looks_like_text(image, box, key) for box, key in pieces)
 
 
-def _glyph_line(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False) -> bool:
-    glyphs = _glyph_boxes(image, piece, key, bridged)
+def _glyph_line(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False,
+                seen: dict | None = None) -> bool:
+    glyphs = _glyph_boxes(image, piece, key, bridged, seen)
     if len(glyphs) < 2:
         return False
     if max(_largest_cluster([g[1] for g in glyphs]), _largest_cluster([g[1] + g[3] for g in glyphs])) >= GLYPHS_IN_A_ROW:
@@ -425,21 +434,30 @@ def _one_line(a: Box, b: Box) -> bool:
             or (short[1] >= tall[1] - 1 and short[1] + short[3] <= tall[1] + tall[3] + 1))
 
 
-def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False) -> list[Box]:
+def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bool = False,
+                 seen: dict | None = None) -> list[Box]:
     """The glyph-sized pieces of ink (at threshold `key`) in the piece's band, as boxes in frame pixels.
     `bridged`: ink one pixel apart counts as touching (a glyph that anti-aliasing over a busy ground broke
-    into pieces at every threshold), each piece's box taken one pixel in from the joined one's."""
+    into pieces at every threshold), each piece's box taken one pixel in from the joined one's. `seen`: the
+    window's rows and count of pieces of ink per threshold, kept there by the first pass (plain) for the
+    second (bridged) of the same piece."""
     w, h, px = image.width, image.height, image.pixels
     x, y, bw, bh = piece
     r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
     c0, c1 = max(0, x - _REACH * bh), min(w, x + bw + _REACH * bh)
-    table = _BINARY[key]
-    rows = [px[r * w + c0:r * w + c1].translate(table) for r in range(r0, r1)]
+    if seen is not None and key in seen:
+        rows = seen[key][0]
+    else:
+        table = _BINARY[key]
+        rows = [px[r * w + c0:r * w + c1].translate(table) for r in range(r0, r1)]
     if bridged:
         rows = _dilated(rows)
     tall = max(3, (bh + 1) // 2)
     out = []
-    for left, top, cw, ch in ink_pieces(rows):
+    pieces = ink_pieces(rows)
+    if seen is not None and not bridged:
+        seen[key] = (rows, len(pieces))
+    for left, top, cw, ch in pieces:
         if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
             continue  # runs on beyond the rows looked at: not a glyph of this line
         if bridged:
