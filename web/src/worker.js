@@ -156,9 +156,7 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
     frameProgress = null;
   }
   unwrap(reply);
-  const record = { ...reply };
-  delete record.output;
-  delete record.local;
+  const record = JSON.parse(reply.record);  // (py_deid.hosts.browser Session._finish: one string, not a to_js tree)
   let output = null;
   if (reply.output) {
     output = reply.output.buffer.byteLength === reply.output.byteLength
