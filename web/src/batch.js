@@ -2,6 +2,7 @@
 // says so, upload, release. Streaming: at most `pool.size` files are read at a time and the upload queue is
 // bounded in bytes, so memory does not grow with the size of the study.
 import { readEntry } from './files.js';
+import { NamedError } from './protocol.js';
 import { REASONS } from './review/reasons.js';
 import { ReviewState } from './review/state.js';
 
@@ -149,7 +150,14 @@ export class Run extends EventTarget {
     try {
       const timeoutMs = this.fileTimeoutMs || 120000 + Math.ceil(row.size / (1 << 20)) * 5000;
       // (transferred, not copied) With a review policy the worker also returns what the review screen shows.
-      result = await this.pool.process(buffer, { timeoutMs, review: this.review, onFrame: ({ frame, frames }) => {
+      // reread: the file may wait on a busy worker behind another; if that one brings the worker down, this one is
+      // read again for the new worker (src/pool.js DEPTH).
+      const reread = async () => {
+        const again = row.file ? await readEntry(row.file) : {};
+        if (!again.buffer) throw new NamedError('ReadError', 'the browser could not read the file again');
+        return again.buffer;
+      };
+      result = await this.pool.process(buffer, { timeoutMs, review: this.review, reread, onFrame: ({ frame, frames }) => {
         Object.assign(row, { frame, frames });  // frames read for text so far: the row shows it, no deid-file event
         this.dispatchEvent(new CustomEvent('row-progress', { detail: row }));
       } });

@@ -49,11 +49,18 @@ export function defaultPoolSize() {
   return Math.max(1, Math.min(cores - 1, 8));
 }
 
+// Files a worker may hold at once: the one it is working on and the next, already posted, so that it starts the
+// next file as soon as it has answered instead of waiting for the page to hear the answer and post again (that
+// round trip, and whatever the page was doing meanwhile, left the worker idle a tenth of a small file's time).
+// A file queued on a worker that is then replaced never started: it is read again and sent to the new worker.
+const DEPTH = 2;
+
 class Slot {
   constructor(pool, index) {
     this.pool = pool;
     this.index = index;
-    this.busy = false;
+    this.load = 0;  // requests given to this worker and not yet settled
+    this.tail = Promise.resolve();  // settles when the last file posted to this worker is settled
     this.generation = 0;
     this.ready = null;
     this.spawn();
@@ -142,44 +149,81 @@ export class WorkerPool extends EventTarget {
     }));
   }
 
-  async #acquire() {
+  /** A worker with fewer than `depth` requests (the least loaded: every worker gets one before any gets two). */
+  async #acquire(depth = 1) {
     for (;;) {
       if (this.destroyed) throw destroyedError();
-      const free = this.slots.find((s) => !s.busy);
-      if (free) { free.busy = true; return free; }
+      let best = null;
+      for (const s of this.slots) if (s.load < depth && (!best || s.load < best.load)) best = s;
+      if (best) { best.load += 1; return best; }
       await new Promise((resolve) => this.waiting.push(resolve));
     }
   }
 
   #release(slot) {
-    slot.busy = false;
-    this.waiting.shift()?.();
+    slot.load -= 1;
+    // Every waiter looks again (each asks for its own depth); those that find no room wait again.
+    for (const wake of this.waiting.splice(0)) wake();
   }
 
   /** De-identify one file's bytes (the ArrayBuffer is transferred: it is unusable here afterwards).
-   * review / edits: see worker.js process (the review screen's data, the reviewer's mask edits). */
-  async process(buffer, { timeoutMs = 120000, review = '', edits = null, onFrame = null } = {}) {
-    const slot = await this.#acquire();
+   * review / edits: see worker.js process (the review screen's data, the reviewer's mask edits).
+   * reread: () => Promise<ArrayBuffer>, the same bytes again: given, the file may be queued behind another on a
+   * busy worker (DEPTH) and is read again if that worker is replaced before it started it. */
+  async process(buffer, { timeoutMs = 120000, review = '', edits = null, onFrame = null, reread = null } = {}) {
+    for (;;) {
+      const slot = await this.#acquire(reread ? DEPTH : 1);
+      try {
+        try {
+          await slot.ready;
+        } catch (err) {
+          if (['WorkerTimeout', 'WorkerCrashed'].includes(err.name) || err.fatal) slot.replace();
+          throw err;
+        }
+        return await this.#processOn(slot, buffer, { timeoutMs, review, edits, onFrame });
+      } catch (err) {
+        if (!err.notStarted || !reread || this.destroyed) throw err;
+      } finally {
+        this.#release(slot);
+      }
+      buffer = await reread();
+    }
+  }
+
+  async #processOn(slot, buffer, { timeoutMs, review, edits, onFrame }) {
+    const generation = slot.generation;
+    const ahead = slot.tail;
+    /** @type {(value?: unknown) => void} */
+    let settled = () => {};
+    slot.tail = new Promise((resolve) => { settled = resolve; });
     try {
-      await slot.ready;
+      const reply = slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits },
+        { transfer: [buffer], onProgress: (p) => { if (p?.frames) onFrame?.(p); } });
+      reply.catch(() => {});  // (looked at below, once the file ahead of it is done)
+      await ahead;
+      // The worker starts this file once the one ahead of it is settled: unless that worker was replaced (the file
+      // ahead crashed or hung it), which this file never reached.
+      if (slot.generation !== generation) {
+        throw new NamedError('WorkerCrashed', 'the de-identification worker was restarted', { notStarted: true });
+      }
       let timer;
       const deadline = new Promise((_, reject) => {
         timer = setTimeout(() => reject(new NamedError('WorkerTimeout', 'the worker did not finish this file in time')), timeoutMs);
       });
       try {
-        const reply = await Promise.race([
-          slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits },
-            { transfer: [buffer], onProgress: (p) => { if (p?.frames) onFrame?.(p); } }), deadline]);
-        return { record: reply.record, instance: reply.output ? new DeidentifiedInstance(MINTED, reply.record, reply.output) : null,
-          local: reply.local || null };
+        const answer = await Promise.race([reply, deadline]);
+        return { record: answer.record, instance: answer.output ? new DeidentifiedInstance(MINTED, answer.record, answer.output) : null,
+          local: answer.local || null };
       } finally {
         clearTimeout(timer);
       }
     } catch (err) {
-      if (['WorkerTimeout', 'WorkerCrashed'].includes(err.name) || err.fatal) slot.replace();
+      // Replaced before the file queued behind this one looks (settled() below), so that it knows it never started.
+      if (!err.notStarted && slot.generation === generation
+          && (['WorkerTimeout', 'WorkerCrashed'].includes(err.name) || err.fatal)) slot.replace();
       throw err;
     } finally {
-      this.#release(slot);
+      settled();
     }
   }
 

@@ -131,10 +131,21 @@ async function testHook(bytes) {
   }
 }
 
+// One file at a time, in the order posted: the page may post the next file while this worker is on one
+// (src/pool.js DEPTH), and a file waiting for OCR yields to the event loop, where that next request arrives.
+/** @type {Promise<unknown>} */
+let processing = Promise.resolve();
+
+function process(payload, progress, transfer) {
+  const run = processing.then(() => processOne(payload, progress, transfer));
+  processing = run.catch(() => {});
+  return run;
+}
+
 // review: the review policy; for an instance it holds, also return what the review screen shows (`local`: may
 // hold PHI, kept in the page's memory only);
 // edits: the reviewer's mask edits, carried out on the original bytes (py_deid.review).
-async function process({ data, review = '', edits = null }, progress, transfer) {
+async function processOne({ data, review = '', edits = null }, progress, transfer) {
   if (fatal) throw fatal;
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
   const bytes = new Uint8Array(data);
@@ -156,9 +167,7 @@ async function process({ data, review = '', edits = null }, progress, transfer) 
     frameProgress = null;
   }
   unwrap(reply);
-  const record = { ...reply };
-  delete record.output;
-  delete record.local;
+  const record = JSON.parse(reply.record);  // (py_deid.hosts.browser Session._finish: one string, not a to_js tree)
   let output = null;
   if (reply.output) {
     output = reply.output.buffer.byteLength === reply.output.byteLength
