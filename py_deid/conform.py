@@ -16,7 +16,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import values
-from .elements import dictionary_vr, dummy_value, keyword, new_element, tag_text
+from .elements import dictionary_vr, dummy_value, keyword, new_element, plain_value, tag_text
 from .iod import IodTypes
 
 PIXEL_DATA = 0x7FE00010
@@ -233,7 +233,8 @@ def _decoded(data: bytes, vr: str, encodings):
 def conform(ds: Dataset, *, little: bool = True, implicit: bool = False, new_uid=None) -> Counter:
     """Make every element of ds valid for its VR, in place; counts of what changed. Raises MalformedValue.
     `new_uid(old)`: the keyed replacement of a UID that breaks the UID grammar."""
-    run = _Pass(IodTypes(ds.get("SOPClassUID")), little, implicit, new_uid)
+    sop_class = plain_value(ds, 0x00080016)  # read without converting it where it is plain
+    run = _Pass(IodTypes(ds.get("SOPClassUID") if sop_class is None else sop_class), little, implicit, new_uid)
     encodings = getattr(ds, "_character_set", None)
     run.dataset(ds, (), encodings)
     return run.changed

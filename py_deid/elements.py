@@ -9,11 +9,13 @@ elements needs none of the passes that edit them.
 
 from __future__ import annotations
 
+import re
+import struct
 from functools import lru_cache
 
 from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
@@ -79,6 +81,41 @@ def raw_text(ds: Dataset, tag: int) -> str:
     if isinstance(value, str):
         return str(value or "").strip("\0 ")
     return ""
+
+
+# The bytes of a single value whose conversion by pydicom is the text itself (less one trailing pad byte),
+# the same in every character set pydicom decodes, valid under pydicom's strictest validation, and written
+# back byte for byte: `plain_value` reads these without converting the element.
+_PLAIN = {
+    "UI": re.compile(rb"(?=[0-9.]{1,64}\0?$)(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*\0?"),
+    "DA": re.compile(rb"[0-9]{8}"),
+    "CS": re.compile(rb"[A-Z0-9_]{1,16} ?"),
+    "IS": re.compile(rb"[0-9]{1,12} ?"),
+    "LO": re.compile(rb"[0-9A-Za-z][0-9A-Za-z._-]{0,63} ?"),
+}
+_US = {True: struct.Struct("<H"), False: struct.Struct(">H")}
+
+
+def plain_value(ds: Dataset, tag: int):
+    """The value pydicom would give a top-level element of one of a few VRs (US as an int; UI, DA, CS, IS, LO
+    as the text), read from its bytes without converting it in ds: a lookup by keyword converts the element,
+    which costs more than the read and makes it slower to write. Only a plain value is read so (one value of
+    even length, the characters of `_PLAIN`, one US of two bytes), where the text is exactly what pydicom's
+    conversion gives and the element is written back as it was read (tests/header/test_plain_values.py).
+    None otherwise (absent, converted already, empty, anything else): then the caller asks pydicom."""
+    raw = ds._dict.get(tag)
+    if type(raw) is not RawDataElement:
+        return None
+    data = raw.value
+    if (type(data) is not bytes) or (len(data) & 1):
+        return None  # an odd length: pydicom would write the converted value padded, not as read
+    vr = raw.VR if raw.VR is not None else dictionary_vr(tag)
+    if vr == "US":
+        return _US[bool(raw.is_little_endian)].unpack(data)[0] if len(data) == 2 else None
+    pattern = _PLAIN.get(vr)
+    if (pattern is None) or (pattern.fullmatch(data) is None):
+        return None
+    return data.decode("ascii").rstrip("\0 ")
 
 
 def as_sequence(ds: Dataset, tag: int) -> DataElement | None:

@@ -138,7 +138,8 @@ class _Writer:
 
     def dataset(self, parts: list, ds: Dataset, parent_encoding) -> int:
         """Append the elements of ds; returns the number of bytes appended."""
-        encodings = ds.get("SpecificCharacterSet", parent_encoding)
+        # Specific Character Set, looked up by int first: most items have none, and a lookup by keyword costs more
+        encodings = ds.get("SpecificCharacterSet", parent_encoding) if 0x00080005 in ds._dict else parent_encoding
         converted = None  # write_data_element's convert_encodings(encodings), once per dataset
         elements = ds._dict
         total = 0

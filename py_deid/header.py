@@ -17,6 +17,7 @@ The conform pass (conform.py) and the residual sweep (residual.py) run later, on
 from __future__ import annotations
 
 import datetime as _dt
+from functools import cached_property
 
 from pydicom.dataset import Dataset
 
@@ -24,7 +25,7 @@ from . import codes
 from . import dates as _dates
 from .codes import CODE_ITEM, CODE_PARTS
 from .elements import (BINARY_VRS, KNOWN_VRS, TEXT_VRS, as_sequence, dictionary_vr, dummy_value, keyword,
-                       raw_text, writable_vr)
+                       plain_value, raw_text, writable_vr)
 from .header_edits import Change, Edits, HeaderError, HeaderOutcome, Path
 from .header_values import map_uids, patient_identity, pseudonymize_ae_titles, scrub_text, shift_dates
 from .iod import IodTypes
@@ -64,6 +65,11 @@ class _Run:
             self.out.date_shift_days = self.shift
         if not self.iod.known:
             self.edits.warn("IOD of this SOP Class unknown: combined actions removed the attribute")
+
+    @cached_property
+    def patient_pseudonym(self) -> str:
+        """The patient's pseudonym, made once for Patient's Name and Patient ID."""
+        return self.pseudonyms.patient_id(self.patient)
 
     @property
     def out(self) -> HeaderOutcome:
@@ -167,7 +173,7 @@ class _Run:
         if ("/" in action) or ((action in ("X", "Z")) and (len(path) <= 1)):
             action = self.iod.decide(action, path, keyword(t), self.unmet)
         if (not path) and (t in (PATIENT_NAME, PATIENT_ID)):
-            patient_identity(self.edits, ds, tag, self.subject_id or self.pseudonyms.patient_id(self.patient))
+            patient_identity(self.edits, ds, tag, self.subject_id or self.patient_pseudonym)
             return
         if (mode == CLEANED) and (action in ("D", "C")) and (vr in TEXT_VRS) and (t not in CODE_PARTS):
             # Inside a sequence being cleaned, free text is cleaned rather than replaced wholesale.
@@ -261,7 +267,7 @@ class HeaderCleaner:
 
     def clean(self, ds: Dataset, terms: PhiTerms, *, record: bool = False) -> HeaderOutcome:
         run = _Run(self, ds, terms, record)
-        birth, study = _date_of(ds, "PatientBirthDate"), _date_of(ds, "StudyDate")
+        birth, study = _date_of(ds, 0x00100030, "PatientBirthDate"), _date_of(ds, 0x00080020, "StudyDate")
         run.walk(ds, (), PROFILE)
         if self.settings.options.retain_patient_characteristics:
             _add_patient_age(ds, birth, study)
@@ -296,7 +302,8 @@ def _read_vr(ds: Dataset, tag: int) -> str | None:
 def _patient_key(ds: Dataset) -> str:
     """What identifies the patient for pseudonyms and the date shift: the original Patient ID, else name."""
     try:
-        pid = str(ds.get("PatientID", "") or "").strip()
+        pid = plain_value(ds, PATIENT_ID)  # read without converting it where it is plain
+        pid = str(ds.get("PatientID", "") or "").strip() if pid is None else pid
         if pid:
             return "id:" + pid
         return "name:" + str(ds.get("PatientName", "") or "").strip()
@@ -304,8 +311,9 @@ def _patient_key(ds: Dataset) -> str:
         return "unknown"
 
 
-def _date_of(ds: Dataset, kw: str) -> _dt.date | None:
+def _date_of(ds: Dataset, tag: int, kw: str) -> _dt.date | None:
     try:
-        return _dates.parse_da(str(ds.get(kw, "") or ""))
+        value = plain_value(ds, tag)  # read without converting it where it is plain
+        return _dates.parse_da(str(ds.get(kw, "") or "") if value is None else value)
     except Exception:
         return None

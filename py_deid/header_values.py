@@ -6,7 +6,6 @@ Each function handles one kind of value, reads the element, writes its replaceme
 
 from __future__ import annotations
 
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
@@ -104,5 +103,5 @@ def shift_dates(edits: Edits, days: int, ds: Dataset, tag: int, vr: str, path: P
 def patient_identity(edits: Edits, ds: Dataset, tag: int, new: str) -> None:
     """Patient's Name and Patient ID at the top level: the trial's subject ID or the patient's pseudonym."""
     edits.note((), tag, "D", ds, new)
-    ds[tag] = DataElement(tag, "PN" if tag == PATIENT_NAME else "LO", new)
+    edits.put(ds, tag, "PN" if tag == PATIENT_NAME else "LO", new)
     edits.count("D")

@@ -19,6 +19,7 @@ import warnings
 import zlib
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from io import BytesIO
 
 import pydicom
@@ -30,10 +31,11 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_deferred_data_element
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
-from pydicom.tag import SequenceDelimiterTag
+from pydicom.tag import BaseTag, SequenceDelimiterTag
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
+from .elements import plain_value
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
 from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
@@ -48,6 +50,8 @@ DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 PIXEL_DATA = 0x7FE00010
+SOP_INSTANCE_UID = 0x00080018
+DIRECTORY_RECORD_SEQUENCE = 0x00041220
 UNDEFINED = 0xFFFFFFFF
 
 Steps = Generator[OcrRequest, list[Word], "InstanceResult"]
@@ -126,7 +130,10 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
             ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
         if defer is not None:
             _read_deferred_but_pixel_data(ds)
-        ds.get("SOPInstanceUID")
+        if plain_value(ds, SOP_INSTANCE_UID) is None:
+            ds.get("SOPInstanceUID")  # converted: a value pydicom cannot read fails here
+        else:  # a plain value converts without fail: what could fail is the character set its conversion reads
+            _ = ds.original_character_set or ds._character_set
     except InvalidDicomError:
         raise InstanceProblem("not-dicom", "not a DICOM file", SKIPPED) from None
     except Exception:
@@ -229,13 +236,29 @@ def _unshare_pixel_data(ds: Dataset) -> None:
         ds._dict[PIXEL_DATA] = raw._replace(value=raw.value.tobytes())
 
 
+# Rows, Columns, Samples per Pixel, Bits Allocated, Number of Frames, Photometric Interpretation
+_PIXEL_DESCRIPTION = (0x00280010, 0x00280011, 0x00280002, 0x00280100, 0x00280008, 0x00280004)
+
+
+def _pixel_description(ds: Dataset) -> tuple[int, int, int, int, int, str]:
+    """The description native pixels are checked against: read from the bytes where every part is plain or
+    absent (py_deid.elements.plain_value: the elements stay as read), else as pydicom converts them."""
+    elements = ds._dict
+    rows, columns, samples, bits, frames, photometric = (plain_value(ds, t) for t in _PIXEL_DESCRIPTION)
+    if (rows is not None) and (columns is not None) and (bits is not None) and \
+            ((samples is not None) or (0x00280002 not in elements)) and \
+            ((frames is not None) or (0x00280008 not in elements)) and \
+            ((photometric is not None) or (0x00280004 not in elements)):
+        return (rows, columns, samples or 1, bits, (int(frames) if frames is not None else 0) or 1, photometric or "")
+    return (int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1), int(ds.BitsAllocated),
+            int(ds.get("NumberOfFrames", 1) or 1), str(ds.get("PhotometricInterpretation", "")).strip())
+
+
 def _check_native_pixels(ds: Dataset, ts: str) -> None:
-    if "PixelData" not in ds or not _is_native(ts):
+    if PIXEL_DATA not in ds._dict or not _is_native(ts):  # by int: "PixelData" in ds parses the keyword
         return
     try:
-        expected = structure.expected_native_length(
-            int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1), int(ds.BitsAllocated),
-            int(ds.get("NumberOfFrames", 1) or 1), str(ds.get("PhotometricInterpretation", "")).strip())
+        expected = structure.expected_native_length(*_pixel_description(ds))
         raw = ds._dict.get(PIXEL_DATA)
         if type(raw) is RawDataElement and raw.value is None and raw.length != UNDEFINED:
             actual = raw.length  # deferred: the length read (structure.check found the value whole)
@@ -268,7 +291,7 @@ def _is_native(ts: str) -> bool:
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
     classes = {short_text(ds, "SOPClassUID"), short_text(meta, "MediaStorageSOPClassUID") if meta is not None else ""}
-    return DICOMDIR_CLASS in classes or "DirectoryRecordSequence" in ds
+    return DICOMDIR_CLASS in classes or DIRECTORY_RECORD_SEQUENCE in ds._dict
 
 
 def _looks_like_raw_dataset(data: bytes) -> bool:
@@ -287,10 +310,18 @@ def transfer_syntax_of(ds: Dataset) -> str:
     return EXPLICIT_LE if little else EXPLICIT_BE
 
 
+@lru_cache(maxsize=64)
+def _tag_for_keyword(keyword: str) -> int:
+    return BaseTag(tag_for_keyword(keyword))
+
+
 def short_text(ds: Dataset, keyword: str) -> str:
     """A short ASCII value (UI, CS) read straight from the element: a lookup by keyword would convert it."""
     try:
-        elem = ds.get_item(tag_for_keyword(keyword))
+        tag = _tag_for_keyword(keyword)
+        elem = ds._dict.get(tag)  # as get_item, without making a Tag of the key first
+        if type(elem) is RawDataElement and elem.value is None:
+            elem = ds.get_item(tag)  # a deferred read
         if elem is None:
             return ""
         value = elem.value
@@ -369,7 +400,7 @@ class Deidentifier:
 
         pixel_summary = None
         pixels_cleaned = False
-        if "PixelData" in ds or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds.keys()):
+        if PIXEL_DATA in ds._dict or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds._dict):
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
                                               plan=pixel_plan, hand_off=HandOff(release))
             pixels_cleaned = outcome.cleaned
@@ -404,14 +435,14 @@ class Deidentifier:
         ds.file_meta = markers.file_meta(ds, ts)
         ds.preamble = b"\0" * 128
         del source, data
-        parts = _encode(ds)
+        parts = _one_part_if_small(_encode(ds))
         found = residual.needles(terms)
         if found and _residual_present(parts, found, ts == EXPLICIT_BE):
             swept = residual.sweep(ds, terms)
             if swept:
                 header.actions["C"] += swept
                 header.warnings.append("a patient term found in a kept attribute was removed")
-                parts = _encode(ds)
+                parts = _one_part_if_small(_encode(ds))
         result = InstanceResult(
             status=DONE, output=None if in_parts else encoder.joined(parts), parts=parts if in_parts else None,
             sop_class_uid=sop_class, modality=modality,
@@ -436,7 +467,7 @@ def _match_encoding(ds: Dataset, ts: str) -> None:
     (or the transfer syntax changes), convert them so that pydicom writes them in the new one."""
     implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
     for raw in ds._dict.values():
-        if getattr(raw, "is_raw", False) and (raw.is_implicit_VR != implicit or raw.is_little_endian != little):
+        if (type(raw) is RawDataElement) and (raw.is_implicit_VR != implicit or raw.is_little_endian != little):
             for _ in ds.iterall():
                 pass
             return
@@ -466,6 +497,16 @@ class _WrittenHead:
         if pos == -1 or pos + 8 > len(self.head):
             raise _PastHead
         return pos
+
+
+def _one_part_if_small(parts: list) -> list:
+    """An output of bytes only (no view of the input, no made frame) and at most SHARED_PIXELS_MIN long as one
+    part: joined once here, the residual check, the output and a host writing the parts all take that one
+    (bytes.join of a single bytes object is that object), where each would otherwise go over some hundred
+    small parts. A larger one stays in parts, never held whole by this step."""
+    if all(type(part) is bytes for part in parts) and sum(map(len, parts)) <= SHARED_PIXELS_MIN:
+        return [b"".join(parts)]
+    return parts
 
 
 def _residual_present(parts: list, found: list[bytes], big_endian: bool) -> bool:

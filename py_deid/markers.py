@@ -11,6 +11,7 @@ from pydicom.uid import UID
 
 from . import __version__
 from ._standard import cid7050, table_e1_1
+from .elements import plain_value
 from .options import BASIC_PROFILE_CODE, OPTION_CODES, PIXEL_OPTIONS, Settings
 
 CODE_MEANING = {value: meaning for value, _scheme, meaning in cid7050.CODES}
@@ -94,7 +95,9 @@ def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     """New File Meta Information (E.1.1: the original's AE titles and private data must not survive)."""
     meta = FileMetaDataset()
     _put(meta, 0x00020001, "OB", b"\x00\x01")  # File Meta Information Version
-    _put(meta, 0x00020002, "UI", UID(str(ds.SOPClassUID)))  # Media Storage SOP Class UID
+    sop_class = plain_value(ds, 0x00080016)  # read without converting it where it is plain
+    # Media Storage SOP Class UID
+    _put(meta, 0x00020002, "UI", UID(str(ds.SOPClassUID) if sop_class is None else sop_class))
     _put(meta, 0x00020003, "UI", UID(str(ds.SOPInstanceUID)))  # Media Storage SOP Instance UID
     _put(meta, 0x00020010, "UI", UID(transfer_syntax))  # Transfer Syntax UID
     _put(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))  # Implementation Class UID
