@@ -108,8 +108,9 @@ class Store:
                 dropped += 1
         return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped}
 
-    def commit(self, candidates: list[Candidate], site: str, forward: bool) -> None:
-        """Store verified candidates; sets each one's outcome (stored, duplicate, conflict)."""
+    def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None) -> None:
+        """Store verified candidates; sets each one's outcome (stored, duplicate, conflict). `marks`: the
+        times of its steps are appended (app.TIMELINE)."""
         with self.lock:
             known = self.ledger.hashes([c.sop_uid for c in candidates])  # rows in any state
             new: dict[str, Candidate] = {}
@@ -135,6 +136,8 @@ class Store:
                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                                [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
                                  c.transfer_syntax, c.sha256, c.size, site, now) for c in new.values()])
+            if marks is not None:
+                marks.append(("pending_rows", time.perf_counter()))
             folders = {os.path.dirname(final) for final in finals.values()}
             try:
                 for folder in folders:
@@ -142,6 +145,8 @@ class Store:
                         self._make_dirs(Path(folder))
                 for uid, c in new.items():
                     os.replace(c.temp, finals[uid])
+                if marks is not None:
+                    marks.append(("renamed", time.perf_counter()))
                 for folder in folders:
                     fsync_dir(folder)
             except OSError:
@@ -150,11 +155,15 @@ class Store:
                     c.temp.unlink(missing_ok=True)
                     self.ledger.delete(c.sop_uid)
                 raise
+            if marks is not None:
+                marks.append(("folder_fsync", time.perf_counter()))
             with self.ledger.transaction() as db:
                 db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
                 if forward:
                     db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
                                    "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in new])
+            if marks is not None:
+                marks.append(("ledger_commit", time.perf_counter()))
             for c in new.values():
                 c.outcome = STORED
 
