@@ -86,11 +86,11 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         if marks is not None:
             marks.append(("checks", time.perf_counter()))
         try:
-            # Most flushes started when their check passed; the rest start here.
-            store.syncer.wait([(c.temp, by_index[index].synced) for index, c in candidates])
-            if marks is not None:
-                marks.append(("flushed", time.perf_counter()))
-            store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None, marks=marks)
+            # Most flushes started when their check passed; the rest start here. The commit renames the files
+            # while they run and waits for them before its flushed transaction (Store.commit).
+            flushes = store.syncer.start_missing([(c.temp, by_index[index].synced) for index, c in candidates])
+            store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None, marks=marks,
+                         flushes=flushes)
         except OSError as e:
             for index, c in candidates:
                 c.temp.unlink(missing_ok=True)
