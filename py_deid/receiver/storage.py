@@ -5,7 +5,8 @@ passed; then, under one lock, a 'pending' ledger row is committed (not flushed),
 place, its folder is fsynced while the files' own fsyncs finish, and once all are durable the row becomes
 'stored' (with its forwarding entry) in one flushed transaction, before the answer. Concurrent requests'
 commits are grouped: one pending transaction, one fsync per folder and one flushed transaction for all the
-calls that waited for the lock (Store.commit).
+calls that waited for the lock, and the lock is held only up to the renames, so one group's flushes overlap
+the next group's renames (Store.commit).
 
 Why the rename may come before the file is durable: the answer and the flushed 'stored' row both wait for
 the file's and the folder's fsync, so nothing acknowledged or 'stored' can name a file that is not durable.
@@ -63,11 +64,12 @@ class Candidate:
 class _Queued:
     """One commit() call's candidates, waiting to be committed with those of the calls around it."""
 
-    __slots__ = ("candidates", "site", "forward", "flushes", "done", "error")
+    __slots__ = ("candidates", "site", "forward", "flushes", "taken", "done", "error")
 
     def __init__(self, candidates: list[Candidate], site: str, forward: bool, flushes: list[Flushes]) -> None:
         self.candidates, self.site, self.forward, self.flushes = candidates, site, forward, flushes
-        self.done = False
+        self.taken = False  # in a group (under the lock)
+        self.done = threading.Event()  # its group's outcome is known (one Event per call, set by the group)
         self.error: BaseException | None = None
 
 
@@ -88,6 +90,7 @@ class Store:
         self.lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queued: list[_Queued] = []  # commit() calls waiting for the lock (group commit)
+        self._in_flight: dict[str, threading.Event] = {}  # sop_uid -> its group's done, from rename to outcome
         self.syncer = Syncer()
 
     def close(self) -> None:
@@ -142,11 +145,15 @@ class Store:
         """Store verified candidates; sets each one's outcome (stored, duplicate, conflict). Raises OSError
         (every candidate of the call then failed: its temp file and any row or final file are gone).
 
-        Group commit: the calls that arrive while a commit is under way wait for the lock and find their
-        candidates already committed by the next one to take it, which commits everything queued since in
-        one step (one pending transaction, one fsync per folder, one flushed transaction): concurrent
-        requests share those flushes instead of paying them one after another. Each call returns only when
-        its own candidates are durable (or failed), so "acknowledged => durable" holds per request.
+        Group commit: the calls that arrive while the lock is held wait for it, and the next one to take it
+        commits everything queued since in one step (one pending transaction, one set of renames, one fsync
+        per folder, one flushed transaction): concurrent requests share those flushes. The lock covers only
+        the duplicate checks, the pending rows and the renames; the group's fsyncs and its flushed
+        transaction run after it, so the next group renames while they run (its flushes then share the
+        file system's journal commits). An instance whose group is between its rename and its outcome is
+        waited for by a later group that holds it again (it may yet fail and be removed): never a
+        'duplicate' answered for an instance that is not durable. Each call returns only when its own
+        candidates are durable (or failed), so "acknowledged => durable" holds per request.
 
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
@@ -155,26 +162,49 @@ class Store:
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
+        group = None
         with self.lock:
-            if not entry.done:  # the first to get the lock commits what every waiting call queued
+            if not entry.taken:  # the first to get the lock commits what every waiting call queued
                 with self._queue_lock:
                     group, self._queued = self._queued, []
+                for q in group:
+                    q.taken = True
                 try:
-                    self._commit_group(group, marks)
+                    staged = self._stage(group, marks)
                 except BaseException as e:
-                    for q in group:
-                        q.error = e
-                finally:
-                    for q in group:
-                        q.done = True
+                    self._settle(group, e)
+                    raise
+        if group is not None:  # the lock is free: the next group renames while this one's flushes run
+            try:
+                self._finish(group, *staged, marks)
+            except BaseException as e:
+                self._settle(group, e)
+            else:
+                self._settle(group, None)
+        entry.done.wait()
         if marks is not None:
             marks.append(("committed", time.perf_counter()))
         if entry.error is not None:
             raise entry.error
 
-    def _commit_group(self, group: list[_Queued], marks: list | None) -> None:
-        """Under the lock: one commit for the candidates of every queued call (see commit())."""
+    def _settle(self, group: list[_Queued], error: BaseException | None) -> None:
+        with self._queue_lock:
+            for q in group:
+                for c in q.candidates:
+                    if self._in_flight.get(c.sop_uid) is q.done:
+                        del self._in_flight[c.sop_uid]
+        for q in group:
+            q.error = error
+            q.done.set()
+
+    def _stage(self, group: list[_Queued], marks: list | None):
+        """Under the lock: the group's pending rows and renames (see commit()); returns what _finish needs."""
         candidates = [(c, q) for q in group for c in q.candidates]
+        # An instance of a group still in its flushes: wait for its outcome (it may yet fail and be removed).
+        with self._queue_lock:
+            waits = {id(e): e for c, _ in candidates if (e := self._in_flight.get(c.sop_uid)) is not None}
+        for e in waits.values():
+            e.wait()
         known = self.ledger.hashes([c.sop_uid for c, _ in candidates])  # rows in any state
         new: dict[str, tuple[Candidate, _Queued]] = {}
         for c, q in candidates:
@@ -186,7 +216,7 @@ class Store:
             else:
                 new[c.sop_uid] = (c, q)
         if not new:
-            return
+            return new, {}, set(), 0.0
         now = time.time()
         finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in new.items()}
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
@@ -199,6 +229,9 @@ class Store:
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                            [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
                              c.transfer_syntax, c.sha256, c.size, q.site, now) for c, q in new.values()])
+        with self._queue_lock:
+            for uid, (_, q) in new.items():
+                self._in_flight[uid] = q.done
         if marks is not None:
             marks.append(("pending_rows", time.perf_counter()))
         folders = {os.path.dirname(final) for final in finals.values()}
@@ -208,8 +241,19 @@ class Store:
                     self._make_dirs(Path(folder))
             for uid, (c, _) in new.items():
                 os.replace(c.temp, finals[uid])
-            if marks is not None:
-                marks.append(("renamed", time.perf_counter()))
+        except OSError:
+            self._undo(new, finals)
+            raise
+        if marks is not None:
+            marks.append(("renamed", time.perf_counter()))
+        return new, finals, folders, now
+
+    def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
+                marks: list | None) -> None:
+        """Outside the lock: the folders' fsyncs and the files' own, then the flushed 'stored' rows."""
+        if not new:
+            return
+        try:
             for folder in folders:
                 fsync_dir(folder)
             if marks is not None:
@@ -218,10 +262,7 @@ class Store:
             for q in group:
                 self.syncer.wait_all(q.flushes)
         except OSError:
-            for uid, (c, _) in new.items():
-                Path(finals[uid]).unlink(missing_ok=True)
-                c.temp.unlink(missing_ok=True)
-                self.ledger.delete(c.sop_uid)
+            self._undo(new, finals)
             raise
         if marks is not None:
             marks.append(("flushed", time.perf_counter()))
@@ -235,6 +276,12 @@ class Store:
             marks.append(("ledger_commit", time.perf_counter()))
         for c, _ in new.values():
             c.outcome = STORED
+
+    def _undo(self, new: dict, finals: dict) -> None:
+        for uid, (c, _) in new.items():
+            Path(finals[uid]).unlink(missing_ok=True)
+            c.temp.unlink(missing_ok=True)
+            self.ledger.delete(c.sop_uid)
 
     def _make_dirs(self, folder: Path) -> None:
         if folder.is_dir():

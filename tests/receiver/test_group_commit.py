@@ -39,20 +39,20 @@ def test_concurrent_commits_are_grouped_and_each_returns_durable(tmp_path, insta
     real_transaction = store.ledger.transaction
     first_fsync = threading.Event()
     release = threading.Event()
-    real_fsync_dir = storage.fsync_dir
+    real_instance_file = store._instance_file  # noqa: SLF001
 
-    def slow_fsync_dir(path):
+    def slow_instance_file(*uids):
         if not first_fsync.is_set():
             first_fsync.set()
             assert release.wait(30)  # the first commit holds the lock until every other call is queued
-        real_fsync_dir(path)
+        return real_instance_file(*uids)
 
     def counting_transaction(flush=True):
         if flush:
             flushed_commits.append(threading.get_ident())
         return real_transaction(flush=flush)
 
-    monkeypatch.setattr(storage, "fsync_dir", slow_fsync_dir)
+    monkeypatch.setattr(store, "_instance_file", slow_instance_file)
     monkeypatch.setattr(store.ledger, "transaction", counting_transaction)
     results: dict[int, list[Candidate]] = {}
     errors = []
@@ -93,6 +93,53 @@ def test_concurrent_commits_are_grouped_and_each_returns_durable(tmp_path, insta
     for part in stored:
         assert files[rs.uids(part)[2]].read_bytes() == part
     assert not list(store.tmp_dir.iterdir())
+    store.close()
+
+
+def test_an_instance_sent_again_while_its_first_commit_flushes_waits_for_its_outcome(tmp_path, instances,
+                                                                                     monkeypatch):
+    """The first commit fails in its flushes (after the rename, outside the lock); the same instance, sent
+    again meanwhile, must not be answered 'duplicate' of it: it is stored by the second commit."""
+    store = Store(tmp_path / "store")
+    part = rs.with_new_uids(instances.deid("CT_small.dcm"), 30)
+    in_fsync = threading.Event()
+    release = threading.Event()
+    real_fsync_dir = storage.fsync_dir
+
+    def held_fsync_dir(path):
+        # the instance's folder once the file is renamed into it (not the new folders' parents under the lock)
+        if not in_fsync.is_set() and os.path.exists(os.path.join(path, rs.uids(part)[2] + ".dcm")):
+            in_fsync.set()
+            assert release.wait(30)
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(storage, "fsync_dir", held_fsync_dir)
+    first, second = _candidate(store, part), _candidate(store, part)
+    failing = Flushes(1)
+    failing._finished(OSError(errno.EIO, "injected"))  # noqa: SLF001
+    errors = []
+
+    def commit_first():
+        try:
+            store.commit([first], "site", forward=False, flushes=[failing])
+        except OSError as e:
+            errors.append(e)
+
+    t1 = threading.Thread(target=commit_first)
+    t1.start()
+    assert in_fsync.wait(30)  # the first is past its rename, in its flushes, the lock free
+    t2 = threading.Thread(target=store.commit, args=([second], "site"), kwargs={"forward": False})
+    t2.start()
+    time.sleep(0.3)
+    assert second.outcome == ""  # still waiting for the first's outcome
+    release.set()
+    t1.join(30)
+    t2.join(30)
+    assert [e.errno for e in errors] == [errno.EIO] and first.outcome == ""
+    assert second.outcome == STORED
+    rows = rs.ledger_rows(store.root)
+    assert [(r["sop_uid"], r["state"]) for r in rows] == [(rs.uids(part)[2], "stored")]
+    assert [f.read_bytes() for f in rs.stored_files(store.root)] == [part]
     store.close()
 
 
