@@ -27,6 +27,10 @@ DATES = (
     rf"(?<![\w.])(?:{_DAY}\s)?{_MON}\s\d{{1,2}},?\s(?:{_TIME}\s)?\d{{4}}(?![\w.])",  # Fri Apr 30 06:27:24 1993
     rf"(?<![\w.]){_MON}[ -]?(?:19|20)\d{{2}}(?![\w.])",  # month and year: OCT 2016
 )
+# Month and day with the year cut or misread ("Nov 5,"), on the words as read: a setting one letter from a
+# month ("mAs 63") is not a month here.
+MONTH_DAY_RE = re.compile(r"(?<![\w.])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?\s"
+                          r"(?:0?[1-9]|[12]\d|3[01])(?:ST|ND|RD|TH)?,?(?![\w.:])", re.IGNORECASE)
 OTHER = (
     _EMAIL, _SSN, _PHONE,  # the header's patterns (py_deid.phi)
     r"(?<![\w.])\(\d{3}\)\s?\d{3}(?:[\s.-]\d{0,4})?(?![\w.])",  # a phone read in part: (370) 555-
@@ -228,7 +232,14 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     `readable[k]`: word k was read clearly enough to count as a label (a weak "PT" is speckle)."""
     text, spans = phrase_text(canonical(texts))
     dates = _covered(spans, _spans(text, DATE_RE)) | {k for k, t in enumerate(texts) if misread_shape(t) == "date"}
+    raw, raw_spans = phrase_text(texts)
+    dates |= _covered(raw_spans, _spans(raw, MONTH_DAY_RE))
     times = _covered(spans, _spans(text, TIME_RE))
+    for k in sorted(dates):  # the year after a month and day, read in part or wrong: "Nov" "5," "198:"
+        nxt = canonical(texts[k + 1:k + 2])
+        if nxt and re.fullmatch(r"\d{1,2}(?:ST|ND|RD|TH)?,?", normalise(texts[k]).strip(), re.IGNORECASE) and \
+                re.fullmatch(r"\d{2,3}\W?|\d{4}|\d{3}\w", nxt[0].strip()):
+            dates.add(k + 1)
     for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
         nxt = canonical(texts[k + 1:k + 2])
         if nxt and re.fullmatch(r"\d{1,2}[:.]?\d{2}(?:[:.]?\d{2})?(?:[AP]M)?", nxt[0].strip(), re.IGNORECASE):
@@ -240,7 +251,8 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
             # The value(s) after a label: up to three words, stopping at the next label.
             for j in range(k + 1, min(k + 4, len(texts))):
                 nxt = normalise(texts[j]).strip("\"'*")
-                if LABELS.match(nxt) or (nxt.endswith(":") and j > k + 1):
+                # the next label; not a value ending in a colon ("198:", a year whose last digit was misread)
+                if LABELS.match(nxt) or (nxt.endswith(":") and j > k + 1 and any(c.isalpha() for c in nxt)):
                     break
                 other.add(j)
     return dates, times - dates, other

@@ -83,6 +83,10 @@ def test_unrelated_words_do_not_match(terms, ocr_text):
     ("Cleveland OH 44195", 0, 0, 2), ("44195-5108", 0, 0, 1), ("London SW1A 1AA", 0, 0, 2),
     ("a.doe@example.org", 0, 0, 1), ("(216) 555-0142", 0, 0, 2),
     ("Depth 16cm G 55 TIS 0.4 W 400 L 40 C5-1 6C1 HD", 0, 0, 0),  # settings stay
+    ("Nov 5,", 2, 0, 0), ("Jun 30th, 19S4", 3, 0, 0),  # month and day are a date, year or not
+    ("Nov 5, 198:", 3, 0, 0),  # a year at the image's edge, its last digit read as a colon
+    ("Birth: Nov 5, 198:", 3, 0, 3),  # ... is a value of the label, not the next label
+    ("Gain 5 DR 60 FR 28Hz", 0, 0, 0), ("mAs 63", 0, 0, 0), ("mAs 12", 0, 0, 0),  # not months
 ])
 def test_phi_shaped_patterns(text, dates, times, other):
     d, t, o = pattern_hits(text.split())
