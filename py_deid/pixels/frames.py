@@ -104,8 +104,10 @@ class FrameStore:
         if gray is None:
             buf, offset, layout, work = self._backend.view(index)
             exclude = background_for(work, work.photometric)[0] if work.samples == 1 else None
+            coded = work.photometric == "RGB" and self.info.photometric != "RGB"  # YBR undone by the codec
             gray = render.gray_frame(buf, offset, layout, work, window=window, invert=invert, exclude=exclude,
-                                     numpy=self.numpy)
+                                     numpy=self.numpy,
+                                     saturated=render.CODED_SATURATED if coded else render.SATURATED)
             if len(self._gray) >= 4:
                 self._gray.pop(next(iter(self._gray)))
             self._gray[key] = gray

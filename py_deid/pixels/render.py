@@ -33,11 +33,16 @@ _NATIVE_LITTLE = array("H", b"\x01\x00")[0] == 1
 _LUMA_R = bytes(round(v * 0.299) for v in range(256))
 _LUMA_G = bytes(round(v * 0.587) for v in range(256))
 _LUMA_B = bytes(round(v * 0.114) for v in range(256))
+SATURATED = 96  # max - min channel: the pure colours of annotation (green, yellow, cyan, orange, red, blue)
+# Colour decoded from a YBR coding (JPEG, JPEG 2000): the chroma is coarser than the luminance, and the fringes
+# it leaves around white text (140 measured on a bluish ground) would thicken the glyphs.
+CODED_SATURATED = 160
 
 
 def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="auto", invert: bool = False,
-               exclude: int | None = None, numpy=None) -> bytes:
-    """The whole frame as rows*columns bytes of 8-bit gray. `exclude`: a stored value left out of "auto"."""
+               exclude: int | None = None, numpy=None, saturated: int = SATURATED) -> bytes:
+    """The whole frame as rows*columns bytes of 8-bit gray. `exclude`: a stored value left out of "auto";
+    `saturated`: see farthest (CODED_SATURATED for colour that came through a YBR coding)."""
     photometric = info.photometric
     if numpy is not None and info.samples == 1 and photometric != "PALETTE COLOR":
         # numpy reads the frame where it lies (no copy; the result is new bytes)
@@ -53,7 +58,7 @@ def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="aut
         out = _luma_plane(frame, layout, info)
     else:
         r, g, b = (_plane8(frame, layout, info, s) for s in range(3))
-        out = farthest(luma(r, g, b), r, g, b, numpy)
+        out = farthest(luma(r, g, b), r, g, b, numpy, saturated)
     if isinstance(window, tuple) and (photometric == "PALETTE COLOR" or info.samples > 1):
         out = out.translate(_window_table(*window))  # on the 0..255 luminance, e.g. to lift dim text
     if invert:
@@ -81,8 +86,11 @@ def luma(r: bytes, g: bytes, b: bytes) -> bytes:
 _ODD = bytes(0 if v == 0 else (v & 0xFE) | 1 for v in range(256))
 _EVEN = bytes(0 if v == 0 else max(2, v & 0xFE) for v in range(256))
 _LOW_BIT = bytes(0xFF if v & 1 else 0 for v in range(256))
-SATURATED = 96  # max - min channel: the pure colours of annotation (green, yellow, cyan, orange, red, blue)
-_SATURATED = bytes(0xFF if v >= SATURATED else 0 for v in range(256))
+
+
+@lru_cache(maxsize=None)
+def _saturated_table(threshold: int) -> bytes:
+    return bytes(0xFF if v >= threshold else 0 for v in range(256))
 SPARSE = 0.2  # annotation is sparse: a frame more saturated than this is coloured content (luminance kept)
 
 
@@ -99,7 +107,7 @@ def ground(gray: bytes) -> int:
     return sample[len(sample) // 2] if sample else 0
 
 
-def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None) -> bytes:
+def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: int = SATURATED) -> bytes:
     """The luminance `gray`, except that saturated pixels (the pure colours of annotation) take the value of
     their channel farthest from the frame's ground (its median luminance), above or below. Luminance alone
     hides coloured text: green (20, 230, 20) on a mid-gray ground is 143 against 111, and beside white
@@ -119,16 +127,16 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None) -> bytes:
         up, down = np.frombuffer(up_t, np.uint8)[mx], np.frombuffer(down_t, np.uint8)[mn]
         above = np.frombuffer(_ODD, np.uint8)[up] > np.frombuffer(_EVEN, np.uint8)[down]
         far = np.where(above, np.frombuffer(plus, np.uint8)[up], np.frombuffer(minus, np.uint8)[down])
-        saturated = mx - mn >= SATURATED
-        if saturated.sum() > SPARSE * len(gray):
+        colour = mx - mn >= saturated
+        if colour.sum() > SPARSE * len(gray):
             return gray
-        return np.where(saturated, far, np.frombuffer(gray, np.uint8)).astype(np.uint8).tobytes()
+        return np.where(colour, far, np.frombuffer(gray, np.uint8)).astype(np.uint8).tobytes()
     mx, mn = bytes(map(max, r, g, b)), bytes(map(min, r, g, b))
     n = len(gray)
     # mx >= mn in every byte: one subtraction of the two as integers has no borrow between bytes
-    saturated = ((int.from_bytes(mx, "little") - int.from_bytes(mn, "little")).to_bytes(n, "little")
-                 .translate(_SATURATED))
-    if saturated.count(0) == n or n - saturated.count(0) > SPARSE * n:
+    colour = ((int.from_bytes(mx, "little") - int.from_bytes(mn, "little")).to_bytes(n, "little")
+              .translate(_saturated_table(saturated)))
+    if colour.count(0) == n or n - colour.count(0) > SPARSE * n:
         return gray
     up, down = mx.translate(up_t), mn.translate(down_t)
     # which side wins, as a byte mask (the low bit of the larger code says "above")
@@ -136,7 +144,7 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None) -> bytes:
     every = (1 << (8 * n)) - 1
     far = (int.from_bytes(up.translate(plus), "little") & side) | (
         int.from_bytes(down.translate(minus), "little") & (side ^ every))
-    mask = int.from_bytes(saturated, "little")
+    mask = int.from_bytes(colour, "little")
     return ((far & mask) | (int.from_bytes(gray, "little") & (mask ^ every))).to_bytes(n, "little")
 
 
