@@ -66,3 +66,17 @@ def test_the_scorer_tells_a_right_mask_from_none_and_from_a_wide_one(px_codecs):
     assert wide.phi_hidden == sum(w.label == "phi" for w in above) > 0
     assert wide.tech - wide.tech_kept == sum(w.label == "tech" for w in above) > 0 and wide.damaged > 0
     assert np.isclose(wide.row()["damage_pct"], 100.0 * wide.damaged / wide.outside, atol=1e-3)
+
+
+def test_the_independent_reader_sees_colour_that_luminance_hides():
+    """eval_score.colour_views: on colour images the brightest and darkest channel of every pixel besides the
+    luminance; green text 32 levels above a gray ground by luminance stands 117 above it in the first."""
+    grey = eval_scenes.cases(["mr-mono2-16-dark"])[0].dataset
+    assert eval_score.colour_views(grey) == [[]]
+    case = eval_scenes.cases(["ot-rgb-planar0-mid"])[0]
+    views = eval_score.colour_views(case.dataset)
+    rgb = case.dataset.pixel_array
+    assert len(views) == 1 and len(views[0]) == 2
+    assert np.array_equal(views[0][0], rgb.max(axis=-1)) and np.array_equal(views[0][1], rgb.min(axis=-1))
+    palette = eval_scenes.cases(["us-palette-anatomy"])[0].dataset
+    assert [v.shape for v in eval_score.colour_views(palette)[0]] == [(palette.Rows, palette.Columns)] * 2

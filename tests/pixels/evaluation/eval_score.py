@@ -57,6 +57,26 @@ def gray(ds, window=None) -> list[np.ndarray]:
     return out
 
 
+def colour_views(ds) -> list[list[np.ndarray]]:
+    """For a colour image, per frame its brightest and its darkest channel (what a viewer's colour shows that
+    luminance may not: green text on gray); [] per frame for grayscale."""
+    from pydicom.pixels import apply_color_lut
+
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    pi = str(ds.PhotometricInterpretation)
+    if int(ds.SamplesPerPixel) == 1 and pi != "PALETTE COLOR":
+        return [[] for _ in range(n)]
+    arr = ds.pixel_array
+    if n == 1:
+        arr = arr[None]
+    out = []
+    for f in arr:
+        if pi == "PALETTE COLOR":
+            f = (apply_color_lut(f, ds) / 257.0 + 0.5).astype(np.uint8)
+        out.append([np.ascontiguousarray(f.max(axis=-1)), np.ascontiguousarray(f.min(axis=-1))])
+    return out
+
+
 def window_of(ds):
     if int(ds.SamplesPerPixel) != 1 or str(ds.PhotometricInterpretation) == "PALETTE COLOR":
         return None
@@ -185,10 +205,11 @@ def score(case, out_ds, seconds: float, reader: IndependentReader | None = None,
     if reader is not None:
         window = window_of(case.dataset)
         g_before, g_after = gray(case.dataset, window), gray(out_ds, window)
+        c_before, c_after = colour_views(case.dataset), colour_views(out_ds)
         frames = read_frames if read_frames is not None else _sampled(len(g_before))
         for f in frames:
-            found_before = [_fold(t) for t in reader.words(g_before[f])]
-            found_after = [_fold(t) for t in reader.words(g_after[f])]
+            found_before = [_fold(t) for im in [g_before[f], *c_before[f]] for t in reader.words(im)]
+            found_after = [_fold(t) for im in [g_after[f], *c_after[f]] for t in reader.words(im)]
             for w in case.truth[f]:
                 if w.label != "phi" or sum(c.isalnum() for c in w.text) < 3:
                     continue
