@@ -37,6 +37,7 @@ SATURATED = 96  # max - min channel: the pure colours of annotation (green, yell
 # Colour decoded from a YBR coding (JPEG, JPEG 2000): the chroma is coarser than the luminance, and the fringes
 # it leaves around white text (140 measured on a bluish ground) would thicken the glyphs.
 CODED_SATURATED = 160
+SPARSE = 0.2  # annotation is sparse: a frame more saturated than this is coloured content (luminance kept)
 
 
 def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="auto", invert: bool = False,
@@ -91,7 +92,6 @@ _LOW_BIT = bytes(0xFF if v & 1 else 0 for v in range(256))
 @lru_cache(maxsize=None)
 def _saturated_table(threshold: int) -> bytes:
     return bytes(0xFF if v >= threshold else 0 for v in range(256))
-SPARSE = 0.2  # annotation is sparse: a frame more saturated than this is coloured content (luminance kept)
 
 
 @lru_cache(maxsize=None)
@@ -114,8 +114,7 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
     settings at 230 Tesseract's one threshold for the image drops it (a fresh draw of the evaluation set lost a
     whole instance's PHI so); its green channel stands 117 above the ground, as far as the white text. Gray and
     weakly coloured pixels (anatomy, photographs) keep their luminance, and so does a frame whose content is
-    colour (more than SPARSE of it saturated). Both hosts alike: numpy when there is
-    one, the same bytes."""
+    colour (more than SPARSE of it saturated). Both hosts alike: numpy when there is one, the same bytes."""
     if r == g == b:
         return gray
     m = ground(gray)
@@ -124,12 +123,12 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
         np = numpy
         ch = [np.frombuffer(c, np.uint8) for c in (r, g, b)]
         mx, mn = np.maximum(np.maximum(ch[0], ch[1]), ch[2]), np.minimum(np.minimum(ch[0], ch[1]), ch[2])
+        colour = mx - mn >= saturated  # mx >= mn: no wrap-around
+        if not colour.any() or colour.sum() > SPARSE * len(gray):
+            return gray
         up, down = np.frombuffer(up_t, np.uint8)[mx], np.frombuffer(down_t, np.uint8)[mn]
         above = np.frombuffer(_ODD, np.uint8)[up] > np.frombuffer(_EVEN, np.uint8)[down]
         far = np.where(above, np.frombuffer(plus, np.uint8)[up], np.frombuffer(minus, np.uint8)[down])
-        colour = mx - mn >= saturated
-        if colour.sum() > SPARSE * len(gray):
-            return gray
         return np.where(colour, far, np.frombuffer(gray, np.uint8)).astype(np.uint8).tobytes()
     mx, mn = bytes(map(max, r, g, b)), bytes(map(min, r, g, b))
     n = len(gray)
