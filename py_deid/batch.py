@@ -49,6 +49,7 @@ class Job:
     settings: Settings
     key: bytes
     jobs: int = 1
+    ocr_threads: int = 1  # OCR engines per process, reading one image's independent readings at once
     map_from: int = MAP_FROM  # inputs of this many bytes and more are memory-mapped (0: all but empty ones)
 
 
@@ -355,7 +356,12 @@ class _Worker:
         self.job = job
         pixels = job.settings.pixels != "off"  # the header path needs neither OCR nor codecs: not even loaded
         self.ocr = native.ocr_service() if pixels else None
-        self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service() if pixels else None)
+        # Threads of OCR within one image: an engine each (the service keeps one per thread), for a host with
+        # more cores than files at hand (one large cine); --jobs spreads files instead.
+        self.pool = cf.ThreadPoolExecutor(job.ocr_threads, thread_name_prefix="ocr") if (
+            self.ocr is not None and job.ocr_threads > 1) else None
+        self.deid = Deidentifier(job.settings, job.key, codecs=native.codec_service() if pixels else None,
+                                 ocr_batch=self.pool is not None)
 
     def handle(self, items: list[Item], staging: Path) -> GroupResult:
         """De-identify a group of files; their outputs are staged and flushed together (see _Commit)."""
@@ -389,7 +395,7 @@ class _Worker:
             return _report.entry(item.name, InstanceResult(status=FAILED, problem=Problem(
                 "unreadable", f"input cannot be read ({e.strerror})")), None)
         try:
-            result = run_sync(self.deid.process(source.data, parts=True, release=source.release), self.ocr)
+            result = run_sync(self.deid.process(source.data, parts=True, release=source.release), self.ocr, self.pool)
             source.release()  # what reading touched
             if result.status != DONE:
                 return _report.entry(item.name, result, None)

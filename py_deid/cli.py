@@ -58,6 +58,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="which OCR text to mask: all but technical (strict), PHI only (phi), every word (all)")
     d.add_argument("--report", type=Path, metavar="FILE.json", help="write the site's JSON report here")
     d.add_argument("--jobs", type=int, default=1, metavar="N", help="processes to use (default 1)")
+    d.add_argument("--ocr-threads", type=int, default=1, metavar="N",
+                   help="OCR engines per process, reading parts of one image at once (default 1)")
     d.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask distributed cluster: the scheduler's address (tcp://host:8786) or its "
                         "scheduler file; workers must see IN and OUT at the same paths")
@@ -136,6 +138,8 @@ def cmd_deidentify(args) -> int:
         print("py-deid: no --key-file; pseudonyms are random for this run", file=sys.stderr)
     if args.jobs < 1:
         raise OptionError("--jobs must be at least 1")
+    if not 1 <= args.ocr_threads <= 16:
+        raise OptionError("--ocr-threads must be from 1 to 16")
     if args.dask and args.jobs != 1:
         raise OptionError("--jobs and --dask exclude each other: the cluster's workers are the jobs")
     if settings.pixels == "off":
@@ -149,7 +153,7 @@ def cmd_deidentify(args) -> int:
     from . import report as _report
     client = _dask_client(args.dask) if args.dask else None
     args.out.mkdir(parents=True, exist_ok=True)
-    job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs)
+    job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs, ocr_threads=args.ocr_threads)
     items = batch.iter_inputs(args.inputs, exclude=args.out)
     head = _report.header(settings, key_source=key_source)
 

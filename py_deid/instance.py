@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Generator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from io import BytesIO
@@ -38,7 +39,7 @@ from .conform import MalformedValue, conform
 from .elements import plain_value
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
-from .hosts.services import CodecService, OcrRequest, OcrService, ServiceUnavailable, Word
+from .hosts.services import CodecService, OcrBatch, OcrRequest, OcrService, ServiceUnavailable
 from .options import Settings
 from .phi import PhiTerms
 from . import pixels
@@ -54,7 +55,7 @@ SOP_INSTANCE_UID = 0x00080018
 DIRECTORY_RECORD_SEQUENCE = 0x00041220
 UNDEFINED = 0xFFFFFFFF
 
-Steps = Generator[OcrRequest, list[Word], "InstanceResult"]
+Steps = Generator[OcrRequest | OcrBatch, list, "InstanceResult"]
 
 
 class InstanceProblem(Exception):
@@ -336,12 +337,15 @@ class Deidentifier:
     """The de-identification of one site's batch: settings and key fixed, any number of instances."""
 
     def __init__(self, settings: Settings, key: bytes, *, codecs: CodecService | None = None,
-                 record: bool = False) -> None:
+                 record: bool = False, ocr_batch: bool = False) -> None:
         self.settings = settings
         self.pseudonyms = Pseudonyms(key)
         self.header = HeaderCleaner(settings, self.pseudonyms)
         self.codecs = codecs
         self.record = record
+        # Yield OcrBatch for readings that do not depend on each other (a host with several OCR engines reads
+        # them at once); the outputs are the same byte for byte.
+        self.ocr_batch = ocr_batch
 
     def process(self, data: bytes, *, pixel_plan: dict | None = None, parts: bool = False,
                 release=None) -> Steps:
@@ -402,7 +406,7 @@ class Deidentifier:
         pixels_cleaned = False
         if PIXEL_DATA in ds._dict or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds._dict):
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
-                                              plan=pixel_plan, hand_off=HandOff(release))
+                                              plan=pixel_plan, hand_off=HandOff(release), batch=self.ocr_batch)
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts
             pixel_summary = outcome.summary()
@@ -561,15 +565,20 @@ def _encode(ds: Dataset) -> list:
 FAST_ENCODER = True
 
 
-def run_sync(steps: Steps, ocr: OcrService | None) -> InstanceResult:
-    """Drive the pipeline, answering OCR requests from a synchronous OCR service."""
+def run_sync(steps: Steps, ocr: OcrService | None, pool: Executor | None = None) -> InstanceResult:
+    """Drive the pipeline, answering OCR requests from a synchronous OCR service. `pool`: an executor whose
+    threads read the requests of an OcrBatch at the same time (the service keeps an engine per thread);
+    without it they are read one after the other."""
     try:
         request = next(steps)
         while True:
             if ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and none is installed"))
-                continue
-            request = steps.send(ocr.find_text(request))
+            elif isinstance(request, OcrBatch):
+                reads = pool.map(ocr.find_text, request.requests) if pool else map(ocr.find_text, request.requests)
+                request = steps.send(list(reads))
+            else:
+                request = steps.send(ocr.find_text(request))
     except StopIteration as stop:
         return stop.value
 

@@ -14,6 +14,7 @@ uploads; only `Result.output` ever reaches it). Across this boundary:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
@@ -30,7 +31,7 @@ from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
 from ..instance import Deidentifier, InstanceResult, Steps  # noqa: E402
 from ..options import OptionError, Options, Settings, Trial  # noqa: E402
-from .services import OcrRequest, ServiceUnavailable, Word  # noqa: E402
+from .services import OcrBatch, OcrRequest, ServiceUnavailable, Word  # noqa: E402
 
 OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]
 
@@ -56,7 +57,7 @@ def settings_from(config: dict) -> Settings:
         raise ConfigError(str(e)) from None
 
 
-async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | None = None) -> InstanceResult:
+async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | None = None) -> InstanceResult:
     """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync). `request`:
     the pipeline's first request when it was already started (Session.process_now)."""
     try:
@@ -67,7 +68,10 @@ async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest |
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
                 continue
             try:
-                words = await ocr(request)
+                if isinstance(request, OcrBatch):  # the bridge spreads them over its OCR engines
+                    words = list(await asyncio.gather(*(ocr(r) for r in request.requests)))
+                else:
+                    words = await ocr(request)
             except ServiceUnavailable as e:
                 request = steps.throw(e)
                 continue
@@ -159,7 +163,7 @@ class Session:
         self._deid: Deidentifier | None = None
         self._key = b""
         self._recording: Deidentifier | None = None
-        self._suspended: tuple[Steps, str, OcrRequest] | None = None  # see process_now / resume
+        self._suspended: tuple[Steps, str, OcrRequest | OcrBatch] | None = None  # see process_now / resume
 
     def configure(self, config_json: str, key: Any) -> Any:
         """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
@@ -168,7 +172,8 @@ class Session:
             key_bytes = key.to_bytes() if hasattr(key, "to_bytes") else bytes(key)
             if len(key_bytes) < 16:
                 raise ConfigError("the pseudonym key must be at least 16 bytes")
-            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs)
+            # batches: the worker's OCR bridge reads them on as many engines as it has
+            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs, ocr_batch=True)
             self._key = key_bytes
             self._recording = None
             return _js({"ok": True, "options": list(self._deid.settings.options.names)})
@@ -216,7 +221,8 @@ class Session:
         if review in review_core.POLICIES_THAT_HOLD:  # the same settings and key, keeping the header's changes
             # for the review screen (recording costs: only when the policy may hold the instance)
             if self._recording is None:
-                self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True)
+                self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True,
+                                               ocr_batch=True)
             deid = self._recording
         try:
             return (review_core.rerun(deid, raw, edits) if edits is not None else deid.process(raw)), review

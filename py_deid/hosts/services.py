@@ -59,6 +59,14 @@ class OcrRequest:
     frames: int = 0
 
 
+@dataclass(frozen=True)
+class OcrBatch:
+    """Several OcrRequests that do not depend on each other's answers, asked at once so that a host with more
+    than one OCR engine can read them at the same time. The answer is a list of words per request, in order."""
+
+    requests: tuple[OcrRequest, ...]
+
+
 class ServiceUnavailable(RuntimeError):
     """A host service the work needs is not there (names the missing package or asset)."""
 

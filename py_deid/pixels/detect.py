@@ -24,8 +24,9 @@ import hashlib
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from ..hosts.services import GrayImage, OcrRequest, Word
+from ..hosts.services import GrayImage, OcrBatch, OcrRequest, Word
 from . import geometry
 from .geometry import Box
 from .ocr_image import blank, dark_on_light, edge_value, enlarge, flattened, pad, straddling, textured_tiles
@@ -34,6 +35,16 @@ Readings = list[list[Word]]
 Reading = Generator[OcrRequest, list[Word], list[Word]]
 BIG_TEXT = 14  # px: text at least this tall gets the second look at half the enlargement
 BORDER = 16  # quiet border around every image sent: Tesseract drops glyphs that touch the edge
+
+
+class _Job(NamedTuple):
+    """One image to read: its key (a digest of the image sent), the image, and where it came from."""
+
+    key: bytes
+    sent: GrayImage
+    rect: Box
+    factor: int
+    psm: int
 
 
 def choose_factor(width: int, height: int) -> int:
@@ -125,6 +136,9 @@ class FrameReader:
     nearest: bool = False  # enlarge by pixel repetition (any factor) instead of smoothly (1, 2, 4)
     quiet_reading: bool = True  # also read with image content painted over (see _quiet)
     settled: object = None  # word -> bool, see line_blocks
+    # Yield the independent readings of a step (the first readings of a frame, its second looks, closer looks) as
+    # one OcrBatch, for a host that reads several images at once; the words and masks are the same either way.
+    batch: bool = False
     stats: ReadStats = field(default_factory=ReadStats)
 
     def __post_init__(self) -> None:
@@ -142,7 +156,8 @@ class FrameReader:
 
     # -- one OCR request ------------------------------------------------------------------------------
 
-    def _read(self, i: int, rect: Box, factor: int, psm: int, image: GrayImage | None = None) -> Reading:
+    def _prepare(self, i: int, rect: Box, factor: int, psm: int, image: GrayImage | None = None) -> _Job:
+        """The image one OCR request would send for `rect` of frame i, and the key it is known by."""
         if self.nearest:
             # Enlarged by repeating pixels in the store (the verification pass reads the frame this way).
             sent = pad(self.store.render(i, box=rect, scale=factor), BORDER)
@@ -151,19 +166,55 @@ class FrameReader:
                 image = self.store.render(i, box=rect, scale=1)
             sent = pad(enlarge(image, factor), BORDER)
         sent = dark_on_light(sent)
+        key = hashlib.blake2b(sent.pixels, digest_size=16, person=b"%d,%d,%d" % (sent.width, sent.height, psm)).digest()
+        return _Job(key, sent, rect, factor, psm)
+
+    def _read(self, i: int, rect: Box, factor: int, psm: int, image: GrayImage | None = None) -> Reading:
+        return (yield from self._read_many(i, [(rect, factor, psm, image)]))[0]
+
+    def _read_many(self, i: int, specs: list[tuple]) -> Generator[OcrRequest | OcrBatch, list, list[list[Word]]]:
+        """The words of each image `_prepare(i, *spec)` makes, in frame coordinates. The images not read before
+        go out as one OcrBatch when the reader batches (a host may read them at the same time); else one request
+        at a time, each image made just before it is sent and let go after (the memory of one at a time)."""
+        if not specs:
+            return []
         if i != self._frame:
             self._frame, self._sent_before, self._sent = i, self._sent, {}
         # OCR gives the same words for the same image: a cine's frame whose speckle moved has its text lines,
         # its image content painted over and its second looks sent again pixel for pixel.
-        key = hashlib.blake2b(sent.pixels, digest_size=16, person=b"%d,%d,%d" % (sent.width, sent.height, psm)).digest()
-        found = self._sent.get(key, self._sent_before.get(key))
-        if found is not None:
-            self.stats.requests_repeated += 1
-        else:
+        todo: dict[bytes, _Job] = {}
+        placed = []  # (key, rect, factor) of each spec
+        for spec in specs:
+            job = self._prepare(i, *spec)
+            placed.append((job.key, job.rect, job.factor))
+            if job.key in todo or self._sent.get(job.key, self._sent_before.get(job.key)) is not None:
+                self.stats.requests_repeated += 1
+                continue
             self.stats.requests += 1
-            self.stats.pixels_read += rect[2] * rect[3]
-            found = list((yield OcrRequest(sent, psm, "detect", frame=i, frames=getattr(self.store, "count", 0))) or ())
-        self._sent[key] = found
+            self.stats.pixels_read += job.rect[2] * job.rect[3]
+            if not self.batch:
+                self._sent[job.key] = list((yield self._request(i, job)) or ())
+            else:
+                todo[job.key] = job
+        if len(todo) == 1:
+            job = next(iter(todo.values()))
+            self._sent[job.key] = list((yield self._request(i, job)) or ())
+        elif todo:
+            answers = yield OcrBatch(tuple(self._request(i, job) for job in todo.values()))
+            for job, found in zip(todo.values(), answers):
+                self._sent[job.key] = list(found or ())
+        out = []
+        for key, rect, factor in placed:
+            found = self._sent.get(key, self._sent_before.get(key))
+            self._sent[key] = found
+            out.append(self._in_frame(found, rect, factor))
+        return out
+
+    def _request(self, i: int, job: _Job) -> OcrRequest:
+        return OcrRequest(job.sent, job.psm, "detect", frame=i, frames=getattr(self.store, "count", 0))
+
+    @staticmethod
+    def _in_frame(found: list[Word], rect: Box, factor: int) -> list[Word]:
         out = []
         for w in found or ():
             x0 = max(0, (w.left - BORDER) // factor)
@@ -181,10 +232,13 @@ class FrameReader:
     def look_closer(self, i: int, box: Box) -> Reading:
         """One word's area (closer_area), enlarged four times and read as a single line: small fonts that both
         readings garbled ("GAINB2") are read right at that size."""
-        room = self.closer_area(box)
-        if not room:
-            return []
-        return (yield from self._read(i, room, 4, 7))
+        return (yield from self.look_closer_many(i, [box]))[0]
+
+    def look_closer_many(self, i: int, boxes: list[Box]) -> Generator[OcrRequest | OcrBatch, list, list[list[Word]]]:
+        """look_closer for each box, read together when batching."""
+        rooms = [self.closer_area(box) for box in boxes]
+        found = iter((yield from self._read_many(i, [(room, 4, 7) for room in rooms if room])))
+        return [next(found) if room else [] for room in rooms]
 
     # -- frames -----------------------------------------------------------------------------------------
 
@@ -228,6 +282,15 @@ class FrameReader:
                               for words in (second, across))
         if self._bands is None:  # found on the first frame read, whole (a cine's bars do not move)
             self._bands = banner_bands(self.store.render(i, box=None, scale=1))
+        # The first readings do not depend on each other: all are prepared, read (together when batching), then
+        # merged in this order.
+        jobs: list[tuple] = []
+
+        def job(*spec) -> int:
+            jobs.append(spec)
+            return len(jobs) - 1
+
+        areas = []
         for rect in rects:
             image = self.store.render(i, box=rect, scale=1)
             quiet = self._quiet(rect, image) if self.quiet_reading and not self.nearest else None
@@ -235,39 +298,52 @@ class FrameReader:
             # size, and enlarged only with the content painted over: the text around it gets the full
             # treatment, the speckle (where OCR finds nothing but noise) does not cost four times as much.
             factor = 1 if quiet is not None and self._first_done else self.factor
-            fresh = yield from self._read(i, rect, factor, self.psm, image)
+            whole = job(rect, factor, self.psm, image)
             # With image content and banner bands both in the rectangle, one reading with both painted over
             # serves for the two (the bands are read on their own below): a third whole-frame reading less.
             unbanded = self._without_bands(rect, image if quiet is None else quiet)
+            more = None
             if quiet is not None and unbanded is None:
-                fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, quiet)))
+                more = job(rect, self.factor, self.psm, quiet)
             if unbanded is not None:
-                fresh = _add_new(fresh, (yield from self._read(i, rect, self.factor, self.psm, unbanded)))
-            first = _merge(first, fresh, rect)
+                more = job(rect, self.factor, self.psm, unbanded)
+            areas.append((rect, whole, more))
+        bands = []
         for band in self._bands or ():
             if full or any(geometry.intersects(band, r) for r in rects):
-                first = _merge(first, (yield from self._read(i, band, self.factor, self.psm)), band)
                 # A line across the band's edge, half on the bar and half on the frame, read as one line:
                 # a reading of its own (the band's reading and the frame's each saw half glyphs).
+                read = job(band, self.factor, self.psm)
                 frame = self.store.render(i, box=None, scale=1)
-                for rect, bg_band, bg_other, edge, band_above in straddling(frame, band):
-                    if full or any(geometry.intersects(rect, r) for r in rects):
-                        image = flattened(frame, rect, edge, bg_band, bg_other, band_above)
-                        words = yield from self._read(i, rect, self.factor, self.psm, image)
-                        # only what crosses the edge: a line of the bar cut by the strip reads as garbage
-                        across = _merge(across, [w for w in words if w.top < edge < w.top + w.height], rect)
+                strips = [(rect, edge, job(rect, self.factor, self.psm, flattened(frame, rect, edge, bg_band, bg_other,
+                                                                                   band_above)))
+                          for rect, bg_band, bg_other, edge, band_above in straddling(frame, band)
+                          if full or any(geometry.intersects(rect, r) for r in rects)]
+                bands.append((band, read, strips))
+        found = yield from self._read_many(i, jobs)
+        for rect, whole, more in areas:
+            fresh = found[whole] if more is None else _add_new(found[whole], found[more])
+            first = _merge(first, fresh, rect)
+        for band, read, strips in bands:
+            first = _merge(first, found[read], band)
+            for rect, edge, n in strips:
+                # only what crosses the edge: a line of the bar cut by the strip reads as garbage
+                across = _merge(across, [w for w in found[n] if w.top < edge < w.top + w.height], rect)
         if self.second_look:
             blocks = line_blocks(first, self.width, self.height, self.settled)
             if not full:
                 blocks = [b for b in blocks if any(geometry.intersects(b, r) for r in rects)]
             factor = min(4, 2 * self.factor)
+            jobs = []
             for block in blocks:
                 # Text that the first reading saw at BIG_TEXT px or more is read again at half the enlargement:
                 # at twice its size it is already larger than Tesseract reads best, and four times the pixels
                 # cost four times as much.
                 heights = [w.height for w in first if _clear(w) and geometry.intersects(block, geometry.word_box(w))]
                 f = max(self.factor, factor // 2) if heights and min(heights) >= BIG_TEXT else factor
-                second = _merge(second, (yield from self._read(i, block, f, self.psm)), block)
+                job(block, f, self.psm)
+            for block, words in zip(blocks, (yield from self._read_many(i, jobs))):
+                second = _merge(second, words, block)
         self._readings = [first, second, across]
 
     def _without_bands(self, rect: Box, image: GrayImage) -> GrayImage | None:

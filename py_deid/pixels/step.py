@@ -111,7 +111,9 @@ def open_frames(ds: Dataset, transfer_syntax: str, codecs, hand_off=None):
 
 
 def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
-          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None) -> Steps:
+          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None, batch: bool = False) -> Steps:
+    """Clean ds's pixels (and overlays); a generator of OcrRequests, and of OcrBatches when `batch` (a host that
+    reads several images at once: the same outcome)."""
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
@@ -123,7 +125,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
-                                         outcome, screened, hand_off)
+                                         outcome, screened, hand_off, batch)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
     outcome.required = required
@@ -155,14 +157,14 @@ def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
                   outcome: PixelOutcome, screened: bool = False,
-                  hand_off=None) -> Generator[OcrRequest, list[Word], bool]:
+                  hand_off=None, batch: bool = False) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
     written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
     first readings are decided (a screened image without text never needs it)."""
     matcher = None
     info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     width, height = info.columns, info.rows
-    reader = FrameReader(store, width, height, settled=settled_by(vocabulary))
+    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch)
     clinical = clinical_regions(ds, width, height)
     fixed, names = templates.boxes_for(ds)
     fixed = [b for b in (geometry.clip(b, width, height) for b in fixed) if b]
@@ -305,18 +307,26 @@ def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher:
     """Found ink that the frame's readings did not settle, less what a closer reading (enlarged four times, one
     line) calls technical through and through; what stays is masked. Pieces of one line are read together:
     half a date alone ("02.12.") reads as a number."""
-    out = []
+    groups = []
     for group in _line_groups(unread):
         box = geometry.union(group)
         area = reader.closer_area(box)
-        if area:
-            key = (area, store.region_digest(i, area))  # the same pixels are not read twice
-            if key not in cache:
-                cache[key] = confirms_technical((yield from reader.look_closer(i, box)), matcher, vocabulary)
-            if cache[key]:
-                continue
-        out += group
-    return out
+        groups.append((group, box, (area, store.region_digest(i, area)) if area else None))
+    yield from _closer_looks(reader, i, [(box, key) for _, box, key in groups if key], matcher, vocabulary, cache)
+    return [u for group, _, key in groups if not (key and cache[key]) for u in group]
+
+
+def _closer_looks(reader: FrameReader, i: int, looks: list, matcher: PhiMatcher, vocabulary,
+                  cache: dict) -> Generator[OcrRequest, list[Word], None]:
+    """cache[key]: whether a closer look at the box calls it technical, for each (box, key) of `looks` whose key
+    (its area and the area's pixels) is not in the cache yet; the same pixels are not read twice."""
+    todo: dict = {}
+    for box, key in looks:
+        if key not in cache:
+            todo.setdefault(key, box)
+    found = yield from reader.look_closer_many(i, list(todo.values()))
+    for key, words in zip(todo, found):
+        cache[key] = confirms_technical(words, matcher, vocabulary)
 
 
 def _line_groups(boxes: list) -> list[list]:
@@ -334,6 +344,7 @@ def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matche
     """Strict mode masks words it cannot call technical; a doubtful one (short, a digit or a technical label in
     it: maybe a setting misread at a small size) is read once more, closer. Kept only when that reading is
     technical through and through; PHI or plain text there, or nothing read, and it stays masked."""
+    looks = []
     for k, ds in enumerate(decisions):
         for n, d in enumerate(ds):
             if d.reason != "text":
@@ -343,13 +354,12 @@ def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matche
                 continue
             box = geometry.word_box(word)
             area = reader.closer_area(box)
-            if not area:
-                continue
-            key = (area, store.region_digest(i, area))  # the same pixels are not read twice (cine, two readings)
-            if key not in cache:
-                cache[key] = confirms_technical((yield from reader.look_closer(i, box)), matcher, vocabulary)
-            if cache[key]:
-                ds[n] = Decision(d.index, False, "technical")
+            if area:  # the same pixels are not read twice (cine, two readings)
+                looks.append((k, n, box, (area, store.region_digest(i, area))))
+    yield from _closer_looks(reader, i, [(box, key) for _, _, box, key in looks], matcher, vocabulary, cache)
+    for k, n, _, key in looks:
+        if cache[key]:
+            decisions[k][n] = Decision(decisions[k][n].index, False, "technical")
 
 
 def _planned_frames(ds: Dataset, transfer_syntax: str, codecs, plan: dict, outcome: PixelOutcome,

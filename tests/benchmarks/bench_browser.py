@@ -234,6 +234,52 @@ def _native_ocr(ocr, image: GrayImage, frames: int) -> float | None:
     return (time.perf_counter() - t0) / frames
 
 
+def _native_pixels(path: Path, runs: int, threads: int = 1) -> float | None:
+    """Seconds per frame of the native core cleaning a one-frame instance's pixels (`--pixels all`), warm."""
+    ocr = native.ocr_service()
+    if ocr is None:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = path.read_bytes()
+    with ThreadPoolExecutor(threads) if threads > 1 else _no_pool() as pool:
+        deid = Deidentifier(Settings(pixels="all"), KEY, codecs=native.codec_service(), ocr_batch=pool is not None)
+        assert run_sync(deid.process(data), ocr, pool).status == "done"  # warm: every thread's engine loaded
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            assert run_sync(deid.process(data), ocr, pool).status == "done"
+        return round((time.perf_counter() - t0) / runs, 3)
+
+
+class _no_pool:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _browser_pixels(s, path: Path, runs: int) -> float:
+    """Seconds per frame of the page cleaning the same instance's pixels (`pixels="all"`, no review, no upload),
+    from handing the files to the picker to the run's deid-complete event."""
+    s.page.evaluate("""() => { const el = document.querySelector('deid-uploader');
+        el.removeAttribute('endpoint'); el.setAttribute('pixels', 'all'); el.setAttribute('review', 'never'); }""")
+    if not s.page.evaluate("() => Array.isArray(window.__events)"):
+        s.listen()
+
+    def once() -> dict:
+        done = s.page.evaluate("() => window.__events.filter(e => e.type === 'deid-complete').length")
+        s.page.set_input_files("deid-uploader >> #files", [str(path)])
+        return s.wait_complete(count=done + 1, timeout=900)
+
+    once()  # warm: every engine started
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        summary = once()
+        assert summary["counts"]["deidentified"] == 1, summary
+    return round((time.perf_counter() - t0) / runs, 3)
+
+
 OCR_STAGE = "() => document.querySelector('deid-uploader').shadowRoot.querySelector('[data-stage=ocr]').dataset.state"
 
 
@@ -355,6 +401,18 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         browser_spf = s.page.evaluate(OCR_FRAMES, [base64.b64encode(image.pgm()).decode(), frames])
         results["ocr_per_frame_s"] = {"native": native_spf and round(native_spf, 3), "browser": round(browser_spf, 3),
                                       "ratio": native_spf and round(browser_spf / native_spf, 3), "frame": "1024x768"}
+
+        # A frame through the whole pixel step (every reading the core asks for: bands, second and closer looks),
+        # the page (its worker's OCR engines read a batch at once) against the native core with one engine, as
+        # `py-deid deidentify --jobs 1` runs it, and with two (--ocr-threads 2).
+        us = samples.path("GREYSCALE_IMAGE.dcm")
+        step = {"native_one_engine": _native_pixels(us, frames, threads=1),
+                "native_two_engines": _native_pixels(us, frames, threads=2),
+                "browser": _browser_pixels(s, us, frames),
+                "engines_per_worker": s.page.evaluate("() => document.querySelector('deid-uploader').pool.ocrEngines")}
+        step["ratio_to_native_one_engine"] = step["native_one_engine"] and round(
+            step["browser"] / step["native_one_engine"], 3)
+        results["pixel_step_per_frame_s"] = step
 
         # Peak memory of the page (CDP) and of the workers' wasm heaps.
         cdp = s.context.new_cdp_session(s.page)

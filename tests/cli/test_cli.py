@@ -113,3 +113,24 @@ def test_12_bit_jpeg_extended_with_pixels_all(cli, samples, tmp_path):
     pixels = jpeg_decode.decode(frame, numpy=np).samples.reshape(ds.Rows, ds.Columns)
     for x, y, w, h in entry["pixels"]["boxes"].get("0", []):
         assert (pixels[y:y + h, x:x + w] == 0).all()
+
+
+def test_ocr_threads_give_the_same_outputs(cli, samples, tmp_path):
+    """--ocr-threads 2 reads an image's independent readings on two engines at once: the outputs and the
+    report's pixel figures are those of one engine, byte for byte (a real burned-in ultrasound file and a cine);
+    a value out of range is a usage error."""
+    import json
+
+    inputs = [samples.path("RGB_IMAGE.dcm"), samples.path("GREYSCALE_IMAGE.dcm")]
+    runs = {}
+    for threads in ("1", "2"):
+        out, report = tmp_path / f"out{threads}", tmp_path / f"report{threads}.json"
+        cli("deidentify", *inputs, "-o", out, "--pixels", "all", "--key-file", cli.key, "--ocr-threads", threads,
+            "--report", report, check=True)
+        files = sorted(p for p in out.rglob("*.dcm"))
+        runs[threads] = ([p.relative_to(out) for p in files], [p.read_bytes() for p in files],
+                         [e.get("pixels") for e in json.loads(report.read_text())["files"]])
+    assert len(runs["1"][0]) == 2
+    assert runs["2"] == runs["1"]
+    bad = cli("deidentify", inputs[0], "-o", tmp_path / "bad", "--ocr-threads", "0", "--key-file", cli.key)
+    assert bad.returncode == 2 and "--ocr-threads" in bad.stderr

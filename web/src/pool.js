@@ -2,6 +2,7 @@
 // and reused; one that crashes, hangs past its file's deadline or reports a broken runtime is terminated and
 // replaced, its file fails with a reason, and the rest of the batch goes on.
 import { ACTIONS, Channel, NamedError } from './protocol.js';
+import { enginesPerWorker } from './ocr-pool.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 const destroyedError = () => new NamedError('Destroyed', 'the uploader was shut down');
@@ -83,7 +84,7 @@ class Slot {
     this.worker.addEventListener('messageerror', died);
     const onProgress = (p) => this.pool.stage(this.index, p);
     this.startup = null;
-    this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr }, { onProgress })
+    this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr, engines: this.pool.ocrEngines }, { onProgress })
       .then((reply) => {
         this.startup = startupTimes(reply?.timings);
         if (this.startup) this.startup.spawn = Math.round(this.spawned);
@@ -110,6 +111,7 @@ export class WorkerPool extends EventTarget {
     super();
     this.size = size;
     this.ocr = ocr;
+    this.ocrEngines = enginesPerWorker(navigator.hardwareConcurrency || 2, size);
     this.configured = null;
     this.restarts = 0;
     this.stages = {};

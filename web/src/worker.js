@@ -22,6 +22,7 @@ const codecs = {
 let codecsReady = null;
 let ocrReady = null;
 let ocrWanted = true;
+let ocrEngines = 1;  // tesseract.js workers this worker reads with (the pool decides: src/ocr-pool.js)
 // Start-up marks (ms on this worker's clock; `origin` places them on the page's): reported with the init reply so
 // the page and the benchmark can break "ready" down (tests/benchmarks/bench_browser.py). No file data in them.
 const marks = { script: Math.round(performance.now()) };
@@ -59,8 +60,8 @@ async function readText(pgm, psm) {
 async function ocrBridge() {
   if (!ocr) {
     try {
-      const { OcrBridge } = await import('./ocr.js');
-      ocr ||= new OcrBridge();
+      const [{ OcrBridge }, { OcrPool }] = await Promise.all([import('./ocr.js'), import('./ocr-pool.js')]);
+      ocr ||= new OcrPool(ocrEngines, () => new OcrBridge());
     } catch {
       throw new NamedError('OcrError', 'the OCR engine could not be loaded');
     }
@@ -80,10 +81,11 @@ async function loadDecoders() {
   return codecs.syntaxes;
 }
 
-async function init({ ocr: wantOcr = true } = {}, progress) {
+async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   if (pyodide) return { ready: true };
   mark('init');
   ocrWanted = wantOcr;
+  ocrEngines = engines;
   // Staged: the codecs (three wasm decoders) and OCR (the heaviest: a 4 MB engine and a 3 MB model) load once the
   // de-identifier is ready, so that nothing competes with its start and tags-only work can begin first. A file
   // waits for the codecs in process(); one that needs OCR waits for it in recognize().
