@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,20 +24,25 @@ import eval_scenes  # noqa: E402
 import eval_score  # noqa: E402
 
 
-def drive(steps, ocr):
-    from py_deid.hosts.services import ServiceUnavailable
+def drive(steps, ocr, pool=None):
+    from py_deid.hosts.services import OcrBatch, ServiceUnavailable
 
     try:
         request = next(steps)
         while True:
-            request = steps.send(ocr.find_text(request)) if ocr else steps.throw(ServiceUnavailable("none"))
+            if not ocr:
+                request = steps.throw(ServiceUnavailable("none"))
+            elif isinstance(request, OcrBatch):  # read on the pool's threads, an engine each
+                request = steps.send(list(pool.map(ocr.find_text, request.requests)))
+            else:
+                request = steps.send(ocr.find_text(request))
     except StopIteration as stop:
         return stop.value
 
 
-def clean_with_py_deid(ds, mode: str, pixels: str = "auto", ocr=None):
+def clean_with_py_deid(ds, mode: str, pixels: str = "auto", ocr=None, pool=None):
     """Run the pixel step on ds (in place) as the pipeline does; returns (output dataset, seconds, outcome).
-    `ocr`: the OCR service (default: the native host's)."""
+    `ocr`: the OCR service (default: the native host's); `pool`: threads reading OCR batches (--ocr-threads)."""
     from py_deid import pixels as px
     from py_deid.hosts import native
     from py_deid.options import Settings
@@ -46,7 +52,7 @@ def clean_with_py_deid(ds, mode: str, pixels: str = "auto", ocr=None):
     ts = str(ds.file_meta.TransferSyntaxUID)
     start = time.perf_counter()
     outcome = drive(px.clean(ds, Settings(pixels=pixels, text=mode), PhiTerms.from_dataset(ds),
-                             transfer_syntax=ts, codecs=codecs), ocr)
+                             transfer_syntax=ts, codecs=codecs, batch=pool is not None), ocr, pool)
     seconds = time.perf_counter() - start
     if outcome.transfer_syntax:
         ds.file_meta.TransferSyntaxUID = outcome.transfer_syntax
@@ -73,6 +79,8 @@ def main(argv=None) -> int:
                          "default seed is the set the pixel step's rules were last measured and adjusted on)")
     ap.add_argument("--engine", choices=["native", "tesseract.js"], default="native",
                     help="tesseract.js: the browser's OCR engine, run by Node (browser_ocr.js)")
+    ap.add_argument("--ocr-threads", type=int, default=1,
+                    help="OCR engines reading an image's independent readings at once (py-deid --ocr-threads)")
     args = ap.parse_args(argv)
     eval_scenes.SEED = args.seed
     engine = None
@@ -86,12 +94,13 @@ def main(argv=None) -> int:
         from py_deid.hosts import tessdata
 
         reader = eval_score.IndependentReader(str(tessdata.ensure()))
+    pool = ThreadPoolExecutor(args.ocr_threads) if args.ocr_threads > 1 else None
     results = {}
     for mode in args.mode:
         total = eval_score.Score()
         per_case = {}
         for case in cases:
-            out, seconds, outcome = clean_with_py_deid(eval_score.copy(case.dataset), mode, args.pixels, engine)
+            out, seconds, outcome = clean_with_py_deid(eval_score.copy(case.dataset), mode, args.pixels, engine, pool)
             s = eval_score.score(case, out, seconds, reader)
             per_case[case.spec.name] = {**s.row(), "checked": outcome.required}
             total.add(s)
