@@ -227,6 +227,16 @@ def misread_shape(text: str) -> str:
     return ""
 
 
+_STAMP_TIME = re.compile(r"\d{1,2}[:.]?\d{2}(?:[:.]?\d{2})?(?:[AP]M)?", re.IGNORECASE)
+
+
+def stamp_time(texts: Sequence[str]) -> bool:
+    """The first of `texts` is the time of a date stamp, even with its colon lost or misplaced ("1026",
+    "1620:43"): what follows a date on its line."""
+    nxt = canonical(texts[:1])
+    return bool(nxt) and _STAMP_TIME.fullmatch(nxt[0].strip()) is not None
+
+
 def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
     """Word positions in one phrase covered by (dates, times, other PHI-shaped patterns incl. labelled values).
     `readable[k]`: word k was read clearly enough to count as a label (a weak "PT" is speckle)."""
@@ -241,9 +251,12 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
                 re.fullmatch(r"\d{2,3}\W?|\d{4}|\d{3}\w", nxt[0].strip()):
             dates.add(k + 1)
     for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
-        nxt = canonical(texts[k + 1:k + 2])
-        if nxt and re.fullmatch(r"\d{1,2}[:.]?\d{2}(?:[:.]?\d{2})?(?:[AP]M)?", nxt[0].strip(), re.IGNORECASE):
+        if stamp_time(texts[k + 1:k + 2]):
             times.add(k + 1)
+    for k in sorted(times):  # the year of a date-time whose day and month were not read: "Ea" "2022" "3:34:56"
+        prev = canonical(texts[k - 1:k]) if k else []
+        if prev and re.fullmatch(r"(?:19|20)\d{2},?", prev[0].strip()):
+            dates.add(k - 1)
     other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
     other |= {k for k, t in enumerate(texts) if misread_shape(t) == "id"}
     for k, t in enumerate(texts):

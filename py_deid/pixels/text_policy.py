@@ -22,11 +22,12 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, term_hits, within_edits
+from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
+WEAK = 40  # confidence below which a read beside a date is taken for the rest of that date, garbled
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,18 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         for k in term_hits(texts, matcher, readable=[words[i].confidence >= 30 for i in seg]):
             reason[seg[k]] = "phi-term"
         dates, times, other = pattern_hits(texts, [words[i].confidence >= 50 for i in seg])
+        # A date that is one of the instance's terms is a date too: the time read right after it is its stamp's
+        # ("1808215" "1620:43", the colon misplaced in 7 px type).
+        for k in range(len(seg) - 1):
+            if reason.get(seg[k]) == "phi-term" and sum(c.isdigit() for c in texts[k]) >= 4 and \
+                    stamp_time(texts[k + 1:k + 2]):
+                times.add(k + 1)
+        # A weak read right beside a date is the rest of it, garbled (the day and month of "15-FEB-2022" over
+        # anatomy read as "Ea" beside its "2022").
+        for k in sorted(dates):
+            for j in (k - 1, k + 1):
+                if 0 <= j < len(seg) and j not in dates and words[seg[j]].confidence < WEAK and _alnum(texts[j]):
+                    other.add(j)
         for k in dates | other:
             reason.setdefault(seg[k], "phi-pattern")
         date_boxes += [geometry.word_box(words[seg[k]]) for k in dates]

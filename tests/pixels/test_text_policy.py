@@ -392,3 +392,18 @@ def test_masked_words_are_joined_only_across_ink_between_them():
     for w in words:
         assert any(geometry.contains(b, geometry.word_box(w)) for b in apart)
     assert all(geometry.intersection_area(a, b) == 0 for a in apart for b in apart if a is not b)
+
+
+def test_a_date_stamp_read_in_pieces_is_phi_in_phi_mode():
+    """Held-out draw 20270920: a date-time over anatomy read as "Ea" (garbled day and month), "2022", "3:34:56",
+    "PM"; and a 7 px clock whose date is one of the instance's terms, read "1808215" "1620:43" (colon misplaced).
+    Every piece is PHI in phi mode; a year alone, a lonely time and a weak read away from any date are not."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("Ea", 200, 71, 112, 36, 7.2), Word("2022", 322, 76, 48, 21, 96.6),
+             Word("3:34:56", 384, 76, 82, 16, 96.6), Word("PM", 480, 76, 22, 16, 96.0)]
+    assert masked(stamp, "phi", matcher) == ["Ea", "2022", "3:34:56", "PM"]
+    assert masked(line("Tilt 2022") + line("Ea", y=200, conf=7.2), "phi", matcher) == []
+    clock = _terms(StudyDate="20150818")
+    words = [Word("1808215", 542, 0, 49, 23, 0.0), Word("1620:43", 594, 0, 37, 23, 0.0)]
+    assert masked(words, "phi", PhiMatcher(clock)) == ["1808215", "1620:43"]
+    assert masked(line("Depth 1620:43"), "phi", PhiMatcher(clock)) == []
