@@ -36,40 +36,44 @@ def label_runs(rows: list[bytes]) -> tuple[list[tuple[int, int, int]], list[int]
     hundreds of runs a row, and comparing each with every run above was most of a frame's time)."""
     parent: list[int] = []
     runs: list[tuple[int, int, int]] = []
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    above: list[int] = []
+    # The row above's runs as three lists (starts, ends, indices), each run joined as soon as it is found, the
+    # root found inline (path halving): the same unions in the same order as a pass per row, with no call or
+    # tuple look-up per comparison (a third of the time on the text screen's windows).
+    a_s: list[int] = []
+    a_e: list[int] = []
+    a_i: list[int] = []
     for yy, row in enumerate(rows):
-        first = len(runs)
-        n = len(row)
+        c_s: list[int] = []
+        c_e: list[int] = []
+        c_i: list[int] = []
+        j, na, n = 0, len(a_s), len(row)
         s = row.find(1)
         while s >= 0:
             e = row.find(0, s)
             if e < 0:
                 e = n
-            parent.append(len(runs))
+            k = len(runs)
+            parent.append(k)
             runs.append((yy, s, e))
-            s = row.find(1, e)
-        j, na = 0, len(above)
-        for k in range(first, len(runs)):
-            _, s, e = runs[k]
-            while j < na and runs[above[j]][2] < s:  # runs above that end before this one's left neighbour
+            c_s.append(s)
+            c_e.append(e)
+            c_i.append(k)
+            while j < na and a_e[j] < s:  # runs above that end before this one's left neighbour
                 j += 1
             i, mine = j, k
-            while i < na and runs[above[i]][1] <= e:  # touching, diagonals included
-                a = root(above[i])
+            while i < na and a_s[i] <= e:  # touching, diagonals included
+                a = a_i[i]
+                while parent[a] != a:
+                    parent[a] = parent[parent[a]]
+                    a = parent[a]
                 if a != mine:  # the later root points to the earlier: every parent comes before its child
                     if a < mine:
-                        parent[mine], mine = a, a
+                        parent[mine] = mine = a
                     else:
                         parent[a] = mine
                 i += 1
-        above = list(range(first, len(runs)))
+            s = row.find(1, e)
+        a_s, a_e, a_i = c_s, c_e, c_i
     roots = parent[:]
     for k, p in enumerate(roots):
         roots[k] = roots[p]  # p <= k: its root is final already

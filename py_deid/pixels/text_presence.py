@@ -250,7 +250,9 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]]):
     # frame's right edge (a last column narrower than 64 px): no ink
     np.greater_equal(gray, np.array(LIGHT, dtype=np.uint8)[:, None, None], out=ink[:len(LIGHT), :, :w])
     np.less(gray, np.array(DARK, dtype=np.uint8)[:, None, None], out=ink[len(LIGHT):, :, :w])
-    bits = np.packbits(ink, axis=2, bitorder="little").view("<u8")  # (keys, rows, words): pixel i is bit i
+    # (keys, rows, words): pixel i is bit i. Packed as one flat run of bits: each row is a whole number of
+    # bytes, so the bytes are those of packing along the rows, and numpy packs a flat array twice as fast.
+    bits = np.packbits(ink.reshape(-1), bitorder="little").view("<u8").reshape(keys, h, words)
     u = np.uint64
     before = bits << u(1)
     if words > n:  # a column of two words: its second word's first pixel follows the first word's last

@@ -3,6 +3,8 @@
 - PixelInfo reads its few attributes from the raw elements without converting them: the same description (or the
   same refusal) as through pydicom's conversion, on every sample file, and the elements stay raw.
 - The numpy screen's popcount without numpy's bitwise_count (numpy < 2) counts what Python counts.
+- glyphs.label_runs (the text gate's pieces of ink, and every snap to glyphs) gives the runs and pieces of a plain
+  flood fill, numbered as its docstring says, on random windows and on the gate's windows of real frames.
 """
 
 from __future__ import annotations
@@ -159,3 +161,70 @@ def test_an_auto_run_on_textless_images_loads_neither_ocr_nor_http(samples, tmp_
     assert json.loads(p.stdout.strip().splitlines()[-1]) == ["numpy"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["done"] == 2
+
+
+def _flood_pieces(rows: list[bytes]) -> tuple[list, list]:
+    """Oracle for label_runs: runs by scanning each row byte by byte, pieces by an 8-connected flood fill of
+    pixels; each run's piece named by its first run (the order label_runs promises)."""
+    runs = []
+    for y, row in enumerate(rows):
+        x = 0
+        while x < len(row):
+            if row[x] == 1:
+                e = x
+                while e < len(row) and row[e] == 1:
+                    e += 1
+                runs.append((y, x, e))
+                x = e
+            else:
+                x += 1
+    piece: dict[tuple[int, int], int] = {}
+    for y, row in enumerate(rows):
+        for x, v in enumerate(row):
+            if v == 1 and (y, x) not in piece:
+                label, todo = len(set(piece.values())), [(y, x)]
+                piece[(y, x)] = label
+                while todo:
+                    cy, cx = todo.pop()
+                    for ny in (cy - 1, cy, cy + 1):
+                        for nx in (cx - 1, cx, cx + 1):
+                            if (0 <= ny < len(rows) and 0 <= nx < len(rows[ny]) and rows[ny][nx] == 1
+                                    and (ny, nx) not in piece):
+                                piece[(ny, nx)] = label
+                                todo.append((ny, nx))
+    first: dict[int, int] = {}
+    for k, (y, s, _) in enumerate(runs):
+        first.setdefault(piece[(y, s)], k)
+    return runs, [first[piece[(y, s)]] for y, s, _ in runs]
+
+
+def test_label_runs_gives_the_pieces_of_a_flood_fill(samples):
+    """label_runs (union-find over runs, the row above's runs in flat lists) against a pixel flood fill: the
+    same runs, each named by the first run of its piece, on random windows of every density (speckle, bars,
+    diagonals) and on the windows the text gate labels on real frames, at every threshold, plain and joined."""
+    from py_deid.hosts import native
+    from py_deid.pixels import glyphs
+    from py_deid.pixels.frames import FrameStore
+
+    rng = random.Random(11)
+    windows = []
+    for _ in range(1500):
+        h, w, p = rng.randint(0, 24), rng.randint(1, 70), rng.random()
+        windows.append([bytes(int(rng.random() < p) for _ in range(w)) for _ in range(h)])
+    windows.append([b"\x01\x00" * 20, b"\x00\x01" * 20] * 6)  # only diagonal neighbours: one piece
+    windows.append([b"\x01" * 5 + b"\x00" * 5 + b"\x01"] * 3 + [b"\x01" * 11])  # a U: two runs a row, joined below
+    codecs = native.codec_service()
+    # the real frames of the screen's other tests, with text and without (colour ones render to luminance)
+    names = ["CT_small.dcm", "ctbrain1.dcm", "emri_small.dcm", "US1_UNCR.dcm", "SC_rgb.dcm", "GREYSCALE_CINE.dcm"]
+    for name in names + [f"brain_{k:03d}.dcm" for k in range(1, 21)]:
+        ds = pydicom.dcmread(samples.path(name))
+        store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), codecs)
+        image = store.render(0)
+        for box, _ in text_presence.candidate_pieces(image)[:6]:
+            for key in text_presence._ORDER:
+                seen: dict = {}
+                text_presence._glyph_boxes(image, box, key, seen=seen)
+                windows += [seen[key][0], text_presence._dilated(seen[key][0])]
+    for rows in windows:
+        assert glyphs.label_runs(rows) == _flood_pieces(rows)
+    assert len(windows) > 1600
