@@ -536,7 +536,7 @@ def _encode(ds: Dataset) -> list:
     The dataset is written by py_deid.encoder (raw elements copied, the rest by pydicom's element writer),
     or by pydicom's write_dataset where pydicom converts the dataset first. Both write the same bytes
     (tests/header/test_encoder.py); dcmwrite is not used: it deep-copies the file meta of every file."""
-    ts = str(ds.file_meta.TransferSyntaxUID)
+    ts = markers.transfer_syntax(ds.file_meta)  # read without converting it
     _match_encoding(ds, ts)
     implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydicom import config
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -92,31 +92,61 @@ def set_trial(ds: Dataset, settings: Settings) -> None:
 
 
 def file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
-    """New File Meta Information (E.1.1: the original's AE titles and private data must not survive)."""
+    """New File Meta Information (E.1.1: the original's AE titles and private data must not survive).
+
+    Its elements are raw, as pydicom reads group 0002 of a file (explicit VR little endian; converted only if
+    looked at): the bytes encode_file_meta writes, made once. Six DataElements, their UIDs (UID() validates,
+    which only warns unless pydicom is set to raise) and reading them back by keyword cost more per file than
+    the rest of the markers."""
     meta = FileMetaDataset()
-    _put(meta, 0x00020001, "OB", b"\x00\x01")  # File Meta Information Version
     sop_class = plain_value(ds, 0x00080016)  # read without converting it where it is plain
-    # Media Storage SOP Class UID
-    _put(meta, 0x00020002, "UI", UID(str(ds.SOPClassUID) if sop_class is None else sop_class))
-    _put(meta, 0x00020003, "UI", UID(str(ds.SOPInstanceUID)))  # Media Storage SOP Instance UID
-    _put(meta, 0x00020010, "UI", UID(transfer_syntax))  # Transfer Syntax UID
-    _put(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))  # Implementation Class UID
-    _put(meta, 0x00020013, "SH", IMPLEMENTATION_VERSION)  # Implementation Version Name
+    instance = ds._dict.get(BaseTag(0x00080018))  # set by the header step: its value as ds.SOPInstanceUID gives it
+    uids = (str(ds.SOPClassUID) if sop_class is None else sop_class,
+            str(instance.value if type(instance) is DataElement else ds.SOPInstanceUID), transfer_syntax)
+    if config.settings.reading_validation_mode == config.RAISE or \
+            not all(uid.isascii() and "\\" not in uid for uid in uids):
+        # pydicom's elements as before: UID() validates (raising here), and a value that is not one UID
+        # (conform's check let none through) is written (or fails) in encode_file_meta as before
+        _put(meta, 0x00020001, "OB", b"\x00\x01")
+        for tag, uid in zip((0x00020002, 0x00020003, 0x00020010), uids):
+            _put(meta, tag, "UI", UID(uid))
+        _put(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))
+        _put(meta, 0x00020013, "SH", IMPLEMENTATION_VERSION)
+        return meta
+    elements = meta._dict
+    for tag, vr, data in ((0x00020001, "OB", b"\x00\x01"),  # File Meta Information Version
+                          (0x00020002, "UI", _uid_bytes(uids[0].strip())),  # Media Storage SOP Class UID
+                          (0x00020003, "UI", _uid_bytes(uids[1].strip())),  # Media Storage SOP Instance UID
+                          (0x00020010, "UI", _uid_bytes(uids[2].strip())),  # Transfer Syntax UID
+                          (0x00020012, "UI", _IMPLEMENTATION_CLASS),  # Implementation Class UID
+                          (0x00020013, "SH", _IMPLEMENTATION_VERSION)):  # Implementation Version Name
+        elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, True)
     return meta
 
 
 def encode_file_meta(meta: FileMetaDataset) -> bytes:
     """Group 0002 in explicit VR little endian, with its group length (PS3.10 7.1). Written by hand: it is
-    six short elements, and pydicom's general writer costs more than the rest of a small file."""
-    body = b"".join(_element(tag, vr, value) for tag, vr, value in (
-        (0x00020001, b"OB", bytes(meta.FileMetaInformationVersion)),
-        (0x00020002, b"UI", _uid_bytes(meta.MediaStorageSOPClassUID)),
-        (0x00020003, b"UI", _uid_bytes(meta.MediaStorageSOPInstanceUID)),
-        (0x00020010, b"UI", _uid_bytes(meta.TransferSyntaxUID)),
-        (0x00020012, b"UI", _uid_bytes(meta.ImplementationClassUID)),
-        (0x00020013, b"SH", _text_bytes(meta.ImplementationVersionName)),
-    ))
+    six short elements, and pydicom's general writer costs more than the rest of a small file. A raw element
+    (file_meta's) is written as it is; a converted one from its value."""
+    elements = meta._dict
+    parts = []
+    for tag, vr, encode in _META:
+        elem = elements[BaseTag(tag)]
+        if type(elem) is RawDataElement and elem.VR == vr.decode() and not elem.is_implicit_VR and \
+                elem.is_little_endian and type(elem.value) is bytes:
+            parts.append(_element(tag, vr, elem.value))  # file_meta's: these bytes
+        else:
+            parts.append(_element(tag, vr, encode(meta[tag].value)))
+    body = b"".join(parts)
     return _element(0x00020000, b"UL", len(body).to_bytes(4, "little")) + body
+
+
+def transfer_syntax(meta: FileMetaDataset) -> str:
+    """The Transfer Syntax UID of a file meta, as pydicom converts it, without converting a raw element."""
+    elem = meta._dict.get(BaseTag(0x00020010))
+    if type(elem) is RawDataElement and type(elem.value) is bytes and elem.value.isascii():
+        return str(UID(elem.value.decode("ascii").rstrip("\0 ")))
+    return str(meta.TransferSyntaxUID)
 
 
 def _uid_bytes(uid) -> bytes:
@@ -134,3 +164,10 @@ def _element(tag: int, vr: bytes, value: bytes) -> bytes:
     if vr == b"OB":
         return head + b"\0\0" + len(value).to_bytes(4, "little") + value
     return head + len(value).to_bytes(2, "little") + value
+
+
+# Group 0002 as written: (tag, VR, the bytes of a converted element's value).
+_META = ((0x00020001, b"OB", bytes), (0x00020002, b"UI", _uid_bytes), (0x00020003, b"UI", _uid_bytes),
+         (0x00020010, b"UI", _uid_bytes), (0x00020012, b"UI", _uid_bytes), (0x00020013, b"SH", _text_bytes))
+_IMPLEMENTATION_CLASS = _uid_bytes(UID(IMPLEMENTATION_CLASS_UID))
+_IMPLEMENTATION_VERSION = _text_bytes(IMPLEMENTATION_VERSION)

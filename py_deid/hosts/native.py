@@ -31,6 +31,30 @@ def one_array_thread() -> None:
         os.environ.setdefault(name, value)
 
 
+# glibc serves a block of 128 KiB or more with its own mapping, returned when freed; but each time such a block
+# is freed it raises that threshold to the block's size (up to 32 MiB), and later blocks of the pixel step's
+# size (a frame, its rendering, the screen's bands) then come from the heap, which is not given back and
+# fragments: a 15 MB radiograph after a 1024 x 768 ultrasound frame peaked at 166 MB, 139 MB alone. A fixed
+# threshold (setting it stops glibc moving it) keeps every large block in its own mapping: 141 MB.
+MMAP_THRESHOLD = 128 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def return_large_blocks() -> bool:
+    """In a process the command line starts for pixel work: large blocks always mapped, so that freed ones go
+    back to the system (unless the environment already sets glibc's threshold). False where the C library is
+    not glibc (nothing changes)."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+
+
 def ocr_service() -> OcrService | None:
     try:
         from .native_ocr import NativeOcr

@@ -197,7 +197,8 @@ def _samples(store, index: int):
     buf, offset, layout, info = store.view(index)
     if layout.bps != 2 or layout.samples != 1:
         return None, info
-    values = array("H", bytes(memoryview(buf)[offset:offset + layout.frame_length]))
+    values = array("H")
+    values.frombytes(memoryview(buf)[offset:offset + layout.frame_length])  # one copy: bytes() first made two
     if layout.little != (array("H", b"\x01\x00")[0] == 1):
         values.byteswap()
     return values, info

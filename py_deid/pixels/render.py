@@ -121,15 +121,27 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
     up_t, down_t, plus, minus = _tables(m)
     if numpy is not None:
         np = numpy
-        ch = [np.frombuffer(c, np.uint8) for c in (r, g, b)]
-        mx, mn = np.maximum(np.maximum(ch[0], ch[1]), ch[2]), np.minimum(np.minimum(ch[0], ch[1]), ch[2])
-        colour = mx - mn >= saturated  # mx >= mn: no wrap-around
-        if not colour.any() or colour.sum() > SPARSE * len(gray):
+        n = len(gray)
+        # In bands of pixels (every step is per pixel): a dozen temporaries the size of the whole frame were
+        # ~40 MB at once for a 2048 x 1536 colour frame, the peak of a folder's process. First the count of
+        # saturated pixels (whether the frame is annotated gray or colour content), then the values.
+        count = 0
+        for s in range(0, n, _FARTHEST_BAND):
+            mx, mn = _extremes(np, r, g, b, s, min(n, s + _FARTHEST_BAND))
+            count += int(np.count_nonzero(mx - mn >= saturated))  # mx >= mn: no wrap-around
+        if not count or count > SPARSE * n:
             return gray
-        up, down = np.frombuffer(up_t, np.uint8)[mx], np.frombuffer(down_t, np.uint8)[mn]
-        above = np.frombuffer(_ODD, np.uint8)[up] > np.frombuffer(_EVEN, np.uint8)[down]
-        far = np.where(above, np.frombuffer(plus, np.uint8)[up], np.frombuffer(minus, np.uint8)[down])
-        return np.where(colour, far, np.frombuffer(gray, np.uint8)).astype(np.uint8).tobytes()
+        up_a, down_a, plus_a, minus_a, odd, even = (np.frombuffer(t, np.uint8)
+                                                    for t in (up_t, down_t, plus, minus, _ODD, _EVEN))
+        out = bytearray(n)
+        for s in range(0, n, _FARTHEST_BAND):
+            e = min(n, s + _FARTHEST_BAND)
+            mx, mn = _extremes(np, r, g, b, s, e)
+            up, down = up_a[mx], down_a[mn]
+            far = np.where(odd[up] > even[down], plus_a[up], minus_a[down])
+            out[s:e] = np.where(mx - mn >= saturated, far, np.frombuffer(gray, np.uint8, e - s, s)).astype(
+                np.uint8).tobytes()
+        return bytes(out)
     mx, mn = bytes(map(max, r, g, b)), bytes(map(min, r, g, b))
     n = len(gray)
     # mx >= mn in every byte: one subtraction of the two as integers has no borrow between bytes
@@ -145,6 +157,15 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
         int.from_bytes(down.translate(minus), "little") & (side ^ every))
     mask = int.from_bytes(colour, "little")
     return ((far & mask) | (int.from_bytes(gray, "little") & (mask ^ every))).to_bytes(n, "little")
+
+
+_FARTHEST_BAND = 1 << 20  # pixels
+
+
+def _extremes(np, r: bytes, g: bytes, b: bytes, start: int, end: int):
+    """Each pixel's largest and smallest channel, pixels start to end."""
+    ch = [np.frombuffer(c, np.uint8, end - start, start) for c in (r, g, b)]
+    return np.maximum(np.maximum(ch[0], ch[1]), ch[2]), np.minimum(np.minimum(ch[0], ch[1]), ch[2])
 
 
 def crop(gray: bytes, width: int, box: Box) -> bytes:

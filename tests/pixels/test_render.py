@@ -353,3 +353,23 @@ def test_green_text_on_mid_grey_beside_white_settings_is_read(px_factory, ocr_en
     for expected in ("NGUYEN", "19541201", "PRF"):
         assert expected in words, words
     assert re.search(r"\b22\d{8}\b", words), words  # the ID read as an ID (a digit may be off)
+
+
+def test_farthest_in_bands_is_the_same(monkeypatch):
+    """render.farthest with numpy works in bands of pixels (a whole frame's temporaries set a folder's peak):
+    the same bytes as pure Python whatever the band, a frame's saturated share counted over all bands."""
+    from py_deid.pixels import render
+
+    rng = np.random.default_rng(20261206)
+    n = 10_000
+    gray_ground = rng.integers(100, 120, n, dtype=np.uint8)
+    for share in (0.01, 0.15, 0.19, 0.21, 0.5):  # around SPARSE: colour content or annotated gray
+        r, g, b = (gray_ground.copy() for _ in range(3))
+        hot = rng.random(n) < share
+        r[hot], g[hot], b[hot] = 20, 230, 20
+        planes = [c.tobytes() for c in (r, g, b)]
+        lum = render.luma(*planes)
+        want = render.farthest(lum, *planes)
+        for band in (1, 7, 4096, 1 << 20):
+            monkeypatch.setattr(render, "_FARTHEST_BAND", band)
+            assert render.farthest(lum, *planes, numpy=np) == want, (share, band)
