@@ -102,11 +102,137 @@ def _median(rows: list[bytes]) -> int:
     return 0
 
 
+def _threshold(background: int, contrast: int) -> bytes | None:
+    """The ink table of a window: 1 for values at least a quarter of the box's strongest contrast from the
+    ground; None when nothing in the box stands out."""
+    if contrast < MIN_CONTRAST:
+        return None
+    t = max(MIN_CONTRAST // 2, contrast // 4)
+    return bytes(1 if abs(v - background) >= t else 0 for v in range(256))
+
+
+def _pieces_pure(img: GrayImage, window: Box, inside_box: tuple[int, int, int, int],
+                 table: bytes | None) -> list[list[int]]:
+    """The 8-connected pieces of ink in `window` of `img`, each [ink, ink inside, x0, y0, x1, y1] in window
+    coordinates (ink inside: within `inside_box`, window coordinates (x0, y0, x1, y1)), in the order of their
+    first run. `table`: the ink table, or None for the median rule (see the module's doc)."""
+    wx, wy, ww, wh = window
+    ix0, iy0, ix1, iy1 = inside_box
+    width, px = img.width, img.pixels
+    rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
+    if table is None:
+        background = _median(rows)
+        contrast = 0
+        for r in range(iy0, iy1):
+            seg = rows[r][ix0:ix1]
+            contrast = max(contrast, max(seg) - background, background - min(seg))
+        table = _threshold(background, contrast)
+        if table is None:
+            return []
+    runs, roots = label_runs([row.translate(table) for row in rows])
+    comps: dict[int, list] = {}
+    for (r, s, e), root in zip(runs, roots):
+        inside = 0
+        if iy0 <= r < iy1 and s < ix1 and e > ix0:
+            inside = (e if e < ix1 else ix1) - (s if s > ix0 else ix0)
+        c = comps.get(root)
+        if c is None:  # runs come row by row: a piece's first run holds its top row
+            comps[root] = [e - s, inside, s, r, e, r + 1]  # ink, ink inside, x0, y0, x1, y1
+            continue
+        c[0] += e - s
+        c[1] += inside
+        if s < c[2]:
+            c[2] = s
+        if e > c[4]:
+            c[4] = e
+        c[5] = r + 1
+    return list(comps.values())
+
+
+def _runs_numpy(np, ink):
+    """The runs of ink (a 0/1 uint8 array) as arrays (row, start, end), row by row, left to right."""
+    h, w = ink.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = ink
+    step = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(step == 1)
+    _, ends = np.nonzero(step == -1)
+    return rows, starts, ends
+
+
+def _roots_numpy(np, rows, starts, ends, width: int):
+    """label_runs' roots by array operations: for each run, the index of the first run of its 8-connected
+    piece. The runs each run touches in the row above are found by binary search (runs are ordered by row, then
+    column), then pieces are joined by hooking the larger label onto the smaller and halving paths until no
+    two touching runs differ: labels only fall and stay within a piece, so each ends at its piece's first run."""
+    n = len(rows)
+    stride = width + 1  # past any column a run starts or ends at
+    key_start, key_end = rows * stride + starts, rows * stride + ends
+    lo = np.searchsorted(key_end, (rows - 1) * stride + starts, "left")  # first above ending at or past s - 1
+    hi = np.searchsorted(key_start, (rows - 1) * stride + ends, "right")  # past the last above starting by e
+    count = np.maximum(hi - lo, 0)
+    total = int(count.sum())
+    labels = np.arange(n)
+    if not total:
+        return labels
+    first = np.cumsum(count) - count
+    below = np.repeat(labels, count)
+    above = np.arange(total) - np.repeat(first - lo, count)
+    while True:
+        a, b = labels[below], labels[above]
+        differ = a != b
+        if not differ.any():
+            return labels
+        below, above, a, b = below[differ], above[differ], a[differ], b[differ]
+        np.minimum.at(labels, np.maximum(a, b), np.minimum(a, b))
+        while True:
+            jumped = labels[labels]
+            if (jumped == labels).all():
+                break
+            labels = jumped
+
+
+def _pieces_numpy(np, window, inside_box: tuple[int, int, int, int], table: bytes | None) -> list[list[int]]:
+    """_pieces_pure of the window's array (a view of the frame), by array operations: the same pieces, in
+    the same order, with the same numbers."""
+    ix0, iy0, ix1, iy1 = inside_box
+    if table is None:
+        cumulative = np.cumsum(np.bincount(window.ravel(), minlength=256))
+        background = int(np.searchsorted(cumulative, window.size // 2, "right"))  # as _median
+        box = window[iy0:iy1, ix0:ix1]
+        table = _threshold(background, max(0, int(box.max()) - background, background - int(box.min())))
+        if table is None:
+            return []
+    ink = np.frombuffer(table, np.uint8)[window]
+    rows, starts, ends = _runs_numpy(np, ink)
+    if not len(rows):
+        return []
+    labels = _roots_numpy(np, rows, starts, ends, window.shape[1])
+    roots, piece = np.unique(labels, return_inverse=True)  # ascending roots: the order of each piece's first run
+    k = len(roots)
+    within = (rows >= iy0) & (rows < iy1) & (starts < ix1) & (ends > ix0)
+    inside = np.where(within, np.minimum(ends, ix1) - np.maximum(starts, ix0), 0)
+    ink_sum = np.bincount(piece, weights=ends - starts, minlength=k).astype(np.int64)
+    inside_sum = np.bincount(piece, weights=inside, minlength=k).astype(np.int64)
+    x0 = np.full(k, window.shape[1], np.int64)
+    np.minimum.at(x0, piece, starts)
+    x1 = np.zeros(k, np.int64)
+    np.maximum.at(x1, piece, ends)
+    y1 = np.zeros(k, np.int64)
+    np.maximum.at(y1, piece, rows + 1)
+    return [list(c) for c in zip(ink_sum.tolist(), inside_sum.tolist(), x0.tolist(), rows[roots].tolist(),
+                                 x1.tolist(), y1.tolist())]
+
+
 class Glyphs:
     """Snaps boxes of one rendered frame to the glyphs they hold (see the module's doc)."""
 
-    def __init__(self, image: GrayImage) -> None:
+    def __init__(self, image: GrayImage, numpy=None) -> None:
+        """`numpy`: the host's numpy module, if it has one: the same pieces, labelled by array operations."""
         self.image = image
+        self._np = numpy
+        self._array = None if numpy is None else numpy.frombuffer(image.pixels, numpy.uint8).reshape(
+            image.height, image.width)
         self._cache: dict[Box, tuple[Box | None, bool]] = {}
         self._clean = True
 
@@ -149,42 +275,18 @@ class Glyphs:
         # region whose edge cut the line boxes its lower half as a word of its own).
         window = geometry.clip(geometry.grow(inner, max(6, 2 * h), max(6, 2 * h)), width, height)
         wx, wy, ww, wh = window
-        px = img.pixels
-        rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
         ix0, iy0 = inner[0] - wx, inner[1] - wy
-        ix1, iy1 = ix0 + inner[2], iy0 + inner[3]
-        if table is None:
-            background = _median(rows)
-            contrast = 0
-            for r in range(iy0, iy1):
-                seg = rows[r][ix0:ix1]
-                contrast = max(contrast, max(seg) - background, background - min(seg))
-            if contrast < MIN_CONTRAST:
-                return None
-            t = max(MIN_CONTRAST // 2, contrast // 4)
-            table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        runs, roots = label_runs([row.translate(table) for row in rows])
-        if not runs:
+        inside_box = (ix0, iy0, ix0 + inner[2], iy0 + inner[3])
+        if self._np is None:
+            comps = _pieces_pure(img, window, inside_box, table)
+        else:
+            comps = _pieces_numpy(self._np, self._array[wy:wy + wh, wx:wx + ww], inside_box, table)
+        if not comps:
             return None
-        comps: dict[int, list] = {}
-        for (r, s, e), root in zip(runs, roots):
-            inside = 0
-            if iy0 <= r < iy1 and s < ix1 and e > ix0:
-                inside = (e if e < ix1 else ix1) - (s if s > ix0 else ix0)
-            c = comps.get(root)
-            if c is None:  # runs come row by row: a piece's first run holds its top row
-                comps[root] = [e - s, inside, s, r, e, r + 1]  # ink, ink inside, x0, y0, x1, y1
-                continue
-            c[0] += e - s
-            c[1] += inside
-            if s < c[2]:
-                c[2] = s
-            if e > c[4]:
-                c[4] = e
-            c[5] = r + 1
+        ix1, iy1 = inside_box[2], inside_box[3]
         picked, rest = [], []
         through = False
-        for ink, inside, x0, y0, x1, y1 in comps.values():
+        for ink, inside, x0, y0, x1, y1 in comps:
             edge = x0 == 0 or y0 == 0 or x1 == ww or y1 == wh
             if not inside or inside < INSIDE * ink:
                 if not edge:

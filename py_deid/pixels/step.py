@@ -196,7 +196,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)
         # Every mask is drawn on the glyphs OCR's boxes hold, not on the boxes (pixels.glyphs): the same masks
         # whichever engine read the frame, and no letter cut in half.
-        glyphs = Glyphs(store.render(i))
+        glyphs = Glyphs(store.render(i), numpy=store.numpy)
         boxes = list(fixed)
         every_word = [w for words in readings for w in words]
         for words, dec in zip(readings, decisions):
