@@ -320,18 +320,20 @@ class Glyphs:
             h = r[3] - r[1]  # a letter of the same line (the rest of a word its box cut)
             return 0.5 * tall <= h <= 1.5 * tall and min(r[3], y1) - max(r[1], y0) >= 0.5 * h
         rest = [r for r in rest if joins(r)]
-        grown = True
-        while grown:
-            grown = False
+        limit = TALLEST * h
+        while rest:
+            # A piece that would make the glyphs too tall never joins (a chain of grains down the speckle, not
+            # a glyph of this line): the box only grows, so it is dropped for good. Of the others, the first
+            # that touches the box joins it, and the look starts over.
+            rest = [r for r in rest if (y1 if y1 > r[3] else r[3]) - (y0 if y0 < r[1] else r[1]) <= limit]
             for k, (a0, b0, a1, b1) in enumerate(rest):
-                if max(y1, b1) - min(y0, b0) > TALLEST * h:
-                    continue  # a chain of grains down the speckle, not a glyph of this line
                 if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
                         a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
                     x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
                     rest.pop(k)
-                    grown = True
                     break
+            else:
+                break
         if through and x1 - x0 < 0.6 * inner[2]:
             # The word's glyphs may be part of what ran through the box (light grey text straddling the bottom
             # of a grey title bar joins the bar): the glyphs picked cover little of it, so they are not known

@@ -185,7 +185,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             readings = yield from reader.read(i)
-            pieces = text_presence.candidate_pieces(store.render(i)) if settings.text in UNREAD_MODES else []
+            pieces = (text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+                      if settings.text in UNREAD_MODES else [])
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
