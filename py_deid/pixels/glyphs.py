@@ -19,6 +19,7 @@ it does natively.
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 from ..hosts.services import GrayImage
 from . import geometry
@@ -224,6 +225,44 @@ def _pieces_numpy(np, window, inside_box: tuple[int, int, int, int], table: byte
                                  x1.tolist(), y1.tolist())]
 
 
+def _grow_pure(rest: list[tuple[int, int, int, int]], box: tuple[int, int, int, int], gap: int,
+               limit: float) -> tuple[int, int, int, int]:
+    """The glyphs' box (x0, y0, x1, y1) grown by the pieces of `rest` within `gap` of it, one at a time: the
+    first in order that touches it joins, and the look starts over. A piece that would make it taller than
+    `limit` never joins (a chain of grains down the speckle, not a glyph of this line)."""
+    x0, y0, x1, y1 = box
+    rest = list(rest)
+    while True:
+        for k, (a0, b0, a1, b1) in enumerate(rest):
+            if (y1 if y1 > b1 else b1) - (y0 if y0 < b0 else b0) > limit:
+                continue
+            if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
+                    a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
+                x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+                rest.pop(k)
+                break
+        else:
+            return x0, y0, x1, y1
+
+
+def _grow_numpy(np, rest: list[tuple[int, int, int, int]], box: tuple[int, int, int, int], gap: int,
+                limit: float) -> tuple[int, int, int, int]:
+    """_grow_pure with every piece looked at at once: the box only grows, so a piece too tall to join stays
+    so, and of those left the first that touches joins."""
+    x0, y0, x1, y1 = box
+    a0, b0, a1, b1 = np.array(rest, np.int64).T
+    left = np.ones(len(rest), bool)
+    while True:
+        left &= np.maximum(b1, y1) - np.minimum(b0, y0) <= limit
+        touch = left & ((b0 < y1) & (y0 < b1) & (a0 < x1 + gap) & (x0 - gap < a1)
+                        | (a0 < x1) & (x0 < a1) & (b0 < y1 + gap) & (y0 - gap < b1))
+        k = int(touch.argmax())
+        if not touch[k]:
+            return x0, y0, x1, y1
+        x0, y0, x1, y1 = min(x0, int(a0[k])), min(y0, int(b0[k])), max(x1, int(a1[k])), max(y1, int(b1[k]))
+        left[k] = False
+
+
 class Glyphs:
     """Snaps boxes of one rendered frame to the glyphs they hold (see the module's doc)."""
 
@@ -320,20 +359,8 @@ class Glyphs:
             h = r[3] - r[1]  # a letter of the same line (the rest of a word its box cut)
             return 0.5 * tall <= h <= 1.5 * tall and min(r[3], y1) - max(r[1], y0) >= 0.5 * h
         rest = [r for r in rest if joins(r)]
-        limit = TALLEST * h
-        while rest:
-            # A piece that would make the glyphs too tall never joins (a chain of grains down the speckle, not
-            # a glyph of this line): the box only grows, so it is dropped for good. Of the others, the first
-            # that touches the box joins it, and the look starts over.
-            rest = [r for r in rest if (y1 if y1 > r[3] else r[3]) - (y0 if y0 < r[1] else r[1]) <= limit]
-            for k, (a0, b0, a1, b1) in enumerate(rest):
-                if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
-                        a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
-                    x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
-                    rest.pop(k)
-                    break
-            else:
-                break
+        grow = _grow_pure if self._np is None or len(rest) < 16 else partial(_grow_numpy, self._np)
+        x0, y0, x1, y1 = grow(rest, (x0, y0, x1, y1), gap, TALLEST * h)
         if through and x1 - x0 < 0.6 * inner[2]:
             # The word's glyphs may be part of what ran through the box (light grey text straddling the bottom
             # of a grey title bar joins the bar): the glyphs picked cover little of it, so they are not known

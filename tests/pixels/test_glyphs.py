@@ -164,3 +164,24 @@ def test_numpy_and_pure_python_snap_alike():
             assert pure.snap_clean(box) == fast.snap_clean(box), box
             key = (rng.choice(["light", "dark"]), rng.randint(1, 255))
             assert pure.snap_at(box, key) == fast.snap_at(box, key), (box, key)
+
+
+def test_numpy_and_pure_python_grow_alike():
+    """The glyphs' box grown by nearby pieces one at a time (first touching piece first) ends the same way
+    looked at piece by piece or all at once, on scattered grains where the order matters."""
+    import random
+
+    import numpy as np
+
+    from py_deid.pixels.glyphs import _grow_numpy, _grow_pure
+
+    rng = random.Random(11)
+    for _ in range(300):
+        rest = []
+        for _ in range(rng.randint(1, 120)):
+            x, y = rng.randint(0, 200), rng.randint(0, 60)
+            rest.append((x, y, x + rng.randint(1, 12), y + rng.randint(1, 20)))
+        x, y = rng.randint(50, 150), rng.randint(20, 40)
+        box = (x, y, x + rng.randint(1, 40), y + rng.randint(1, 15))
+        gap, limit = rng.randint(1, 4), rng.choice([10.0, 25.0, 37.5])
+        assert _grow_pure(rest, box, gap, limit) == _grow_numpy(np, rest, box, gap, limit)
