@@ -252,15 +252,22 @@ def _grow_numpy(np, rest: list[tuple[int, int, int, int]], box: tuple[int, int, 
     x0, y0, x1, y1 = box
     a0, b0, a1, b1 = np.array(rest, np.int64).T
     left = np.ones(len(rest), bool)
+    rest = [tuple(r) for r in rest]
     while True:
         left &= np.maximum(b1, y1) - np.minimum(b0, y0) <= limit
         touch = left & ((b0 < y1) & (y0 < b1) & (a0 < x1 + gap) & (x0 - gap < a1)
                         | (a0 < x1) & (x0 < a1) & (b0 < y1 + gap) & (y0 - gap < b1))
-        k = int(touch.argmax())
-        if not touch[k]:
+        joining = np.flatnonzero(touch).tolist()
+        if not joining:
             return x0, y0, x1, y1
-        x0, y0, x1, y1 = min(x0, int(a0[k])), min(y0, int(b0[k])), max(x1, int(a1[k])), max(y1, int(b1[k]))
-        left[k] = False
+        # While a joining piece leaves the box as it was, which pieces touch it is unchanged: the next of them
+        # joins without another look.
+        for k in joining:
+            left[k] = False
+            c0, d0, c1, d1 = rest[k]
+            if c0 < x0 or d0 < y0 or c1 > x1 or d1 > y1:
+                x0, y0, x1, y1 = min(x0, c0), min(y0, d0), max(x1, c1), max(y1, d1)
+                break
 
 
 class Glyphs:
