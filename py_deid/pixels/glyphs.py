@@ -19,7 +19,7 @@ it does natively.
 from __future__ import annotations
 
 from collections import Counter
-from functools import partial
+from functools import lru_cache, partial
 
 from ..hosts.services import GrayImage
 from . import geometry
@@ -108,7 +108,11 @@ def _threshold(background: int, contrast: int) -> bytes | None:
     ground; None when nothing in the box stands out."""
     if contrast < MIN_CONTRAST:
         return None
-    t = max(MIN_CONTRAST // 2, contrast // 4)
+    return _table(background, max(MIN_CONTRAST // 2, contrast // 4))
+
+
+@lru_cache(maxsize=1024)
+def _table(background: int, t: int) -> bytes:
     return bytes(1 if abs(v - background) >= t else 0 for v in range(256))
 
 
@@ -193,13 +197,30 @@ def _roots_numpy(np, rows, starts, ends, width: int):
             labels = jumped
 
 
+def _median_numpy(np, window) -> int:
+    """_median of an array: the first value whose count, with those of all lower values, passes half."""
+    cumulative = np.cumsum(np.bincount(window.ravel(), minlength=256))
+    return int(np.searchsorted(cumulative, window.size // 2, "right"))
+
+
+def _heights_numpy(np, ink) -> list[int]:
+    """The height of each 8-connected piece of ink (a 0/1 array), as ink_pieces gives them."""
+    rows, starts, ends = _runs_numpy(np, ink)
+    if not len(rows):
+        return []
+    labels = _roots_numpy(np, rows, starts, ends, ink.shape[1])
+    roots, piece = np.unique(labels, return_inverse=True)
+    bottom = np.zeros(len(roots), np.int64)
+    np.maximum.at(bottom, piece, rows + 1)
+    return (bottom - rows[roots]).tolist()
+
+
 def _pieces_numpy(np, window, inside_box: tuple[int, int, int, int], table: bytes | None) -> list[list[int]]:
     """_pieces_pure of the window's array (a view of the frame), by array operations: the same pieces, in
     the same order, with the same numbers."""
     ix0, iy0, ix1, iy1 = inside_box
     if table is None:
-        cumulative = np.cumsum(np.bincount(window.ravel(), minlength=256))
-        background = int(np.searchsorted(cumulative, window.size // 2, "right"))  # as _median
+        background = _median_numpy(np, window)
         box = window[iy0:iy1, ix0:ix1]
         table = _threshold(background, max(0, int(box.max()) - background, background - int(box.min())))
         if table is None:
@@ -387,14 +408,22 @@ class Glyphs:
         width, px = self.image.width, self.image.pixels
         window = geometry.clip(geometry.grow(inner, h, h), width, self.image.height)
         wx, wy, ww, wh = window
-        background = _median([px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)])
-        rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
-        contrast = max(max(max(r) - background, background - min(r)) for r in rows)
-        if contrast < MIN_CONTRAST:
-            return False
-        t = max(MIN_CONTRAST // 2, contrast // 4)
-        table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        pieces = ink_pieces([row.translate(table) for row in rows])
-        big = sum(1 for _, _, _, tall in pieces if tall >= 0.3 * h)
-        return big >= 1 and 2 * big >= len(pieces)
+        if self._np is not None:
+            np, frame = self._np, self._array
+            background = _median_numpy(np, frame[wy:wy + wh, wx:wx + ww])
+            ink = frame[y:y + h, x:x + w]
+            contrast = max(int(ink.max()) - background, background - int(ink.min()))
+            if contrast < MIN_CONTRAST:
+                return False
+            tall = _heights_numpy(np, np.frombuffer(_threshold(background, contrast), np.uint8)[ink])
+        else:
+            background = _median([px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)])
+            rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
+            contrast = max(max(max(r) - background, background - min(r)) for r in rows)
+            if contrast < MIN_CONTRAST:
+                return False
+            table = _threshold(background, contrast)
+            tall = [piece[3] for piece in ink_pieces([row.translate(table) for row in rows])]
+        big = sum(1 for t in tall if t >= 0.3 * h)
+        return big >= 1 and 2 * big >= len(tall)
 

@@ -143,7 +143,7 @@ def test_text_across_a_bar_edge_snaps_whole_at_the_detectors_threshold():
 def test_numpy_and_pure_python_snap_alike():
     """The native host labels pieces with numpy, the browser in pure Python: every snap, of boxes on text, on
     speckle (hundreds of runs a row, chains of grains), at the image's edges and at a fixed threshold, is the
-    same in both, and so is whether its glyphs are whole."""
+    same in both, and so is whether its glyphs are whole and shaped like text."""
     import random
 
     import numpy as np
@@ -162,6 +162,7 @@ def test_numpy_and_pure_python_snap_alike():
             w, h = rng.randint(1, 80), rng.randint(1, 30)
             box = (rng.randint(-10, image.width - 5), rng.randint(-10, image.height - 5), w, h)
             assert pure.snap_clean(box) == fast.snap_clean(box), box
+            assert pure.text_shaped(box) == fast.text_shaped(box), box
             key = (rng.choice(["light", "dark"]), rng.randint(1, 255))
             assert pure.snap_at(box, key) == fast.snap_at(box, key), (box, key)
 
