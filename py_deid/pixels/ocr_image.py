@@ -8,6 +8,7 @@ most 127, so no carry crosses into the next byte), interleaving is a slice assig
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 
 from ..hosts.services import GrayImage
@@ -107,7 +108,10 @@ def textured_tiles(image: GrayImage, tile: int = 32, share: float = 0.3) -> list
             ordered = sorted(sample)
             lo, m, hi = ordered[0], ordered[len(ordered) // 2], ordered[-1]
             spread = max(8, min(16, (hi - lo) // 8))
-            far = sum(1 for v in sample if abs(v - m) > spread and v - lo > spread and hi - v > spread)
+            # far from all three: (lo + spread, m - spread) or (m + spread, hi - spread), counted in the sorted
+            # sample by bisection (a test per pixel was a fifth of the reader's own time)
+            far = (max(0, bisect_left(ordered, m - spread) - bisect_right(ordered, lo + spread))
+                   + max(0, bisect_left(ordered, hi - spread) - bisect_right(ordered, m + spread)))
             if far > share * len(sample):
                 out.append((x, y, x1 - x, min(h, y + tile) - y))
     return out

@@ -220,3 +220,33 @@ def test_an_image_sent_again_is_not_read_again(ocr_image_frames):
         drive(reader.read_regions(i, [(0, 0, 200, 100)]))
     assert len(sent) == 2 and reader.stats.requests == 2 and reader.stats.requests_repeated == 1
     assert sent[0] != sent[1]
+
+
+def test_textured_tiles_count_far_pixels_as_defined():
+    """Far pixels are counted by bisection in the sorted sample: the tiles are those of the definition (more
+    than `share` of the sample further than the spread from its median, darkest and lightest value)."""
+    import random
+
+    from py_deid.hosts.services import GrayImage
+    from py_deid.pixels.ocr_image import textured_tiles
+
+    rng = random.Random(4)
+    for _ in range(60):
+        w, h = rng.randint(1, 100), rng.randint(1, 100)
+        centre, spread_of = rng.randint(0, 255), rng.randint(1, 70)
+        px = bytes(max(0, min(255, int(rng.gauss(centre, spread_of)))) if rng.random() < 0.7
+                   else rng.choice([20, 200]) for _ in range(w * h))
+        want = []
+        for y in range(0, h, 32):
+            for x in range(0, w, 32):
+                x1 = min(w, x + 32)
+                sample = b"".join(px[r * w + x:r * w + x1:2] for r in range(y, min(h, y + 32), 4))
+                if len(sample) < 8:
+                    continue
+                ordered = sorted(sample)
+                lo, m, hi = ordered[0], ordered[len(ordered) // 2], ordered[-1]
+                spread = max(8, min(16, (hi - lo) // 8))
+                far = sum(1 for v in sample if abs(v - m) > spread and v - lo > spread and hi - v > spread)
+                if far > 0.3 * len(sample):
+                    want.append((x, y, x1 - x, min(h, y + 32) - y))
+        assert textured_tiles(GrayImage(w, h, px)) == want
