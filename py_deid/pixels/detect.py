@@ -149,7 +149,7 @@ class FrameReader:
         else:
             if image is None:
                 image = self.store.render(i, box=rect, scale=1)
-            sent = pad(enlarge(image, factor), BORDER)
+            sent = pad(enlarge(image, factor, getattr(self.store, "numpy", None)), BORDER)
         sent = dark_on_light(sent)
         if i != self._frame:
             self._frame, self._sent_before, self._sent = i, self._sent, {}

@@ -30,6 +30,20 @@ def test_smooth_enlargement_and_border():
         enlarge(img, 3)
 
 
+def test_enlargement_with_numpy_is_the_same():
+    """The native host enlarges with numpy, the browser in pure Python: the same bytes, odd sizes and single
+    rows and columns included."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(9)
+    for w, h in [(1, 1), (1, 7), (9, 1), (3, 2)] + [(rng.randint(1, 90), rng.randint(1, 60)) for _ in range(30)]:
+        img = GrayImage(w, h, bytes(rng.randint(0, 255) for _ in range(w * h)))
+        for factor in (1, 2, 4):
+            assert enlarge(img, factor, np) == enlarge(img, factor)
+
+
 def test_grey_title_bar_is_found_and_read_on_its_own(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
     from PIL import ImageDraw
 
