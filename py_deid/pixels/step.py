@@ -226,10 +226,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if settings.text in UNREAD_MODES:
             near = [box for box, _ in pieces]
             unread = text_presence.ink_outside(store.render(i), pieces,
-                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near))
+                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near),
+                                               numpy=store.numpy)
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
-                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near))
+                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near),
+                    numpy=store.numpy)
             unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
