@@ -115,8 +115,10 @@ def _extent(image: GrayImage, table: bytes, box: Box, step: int, stops: Sequence
     # Words: runs of columns holding any ink (a V's slant is ink but no stroke), split at a space of none.
     lo, hi = min(taken), max(taken)
     w = image.width
-    rows = [image.pixels[r * w + a + lo:r * w + a + hi + 1].translate(table) for r in range(y, y + h)]
-    inked = [any(row[c] for row in rows) for c in range(hi - lo + 1)]
+    ink = 0  # the rows' ink ORed together, a byte a column (as in _stroke_columns)
+    for r in range(y, y + h):
+        ink |= int.from_bytes(image.pixels[r * w + a + lo:r * w + a + hi + 1].translate(table), "big")
+    inked = [b != 0 for b in ink.to_bytes(hi - lo + 1, "big")]
     words: list[list[int]] = []
     blank = 0
     for c, ink in enumerate(inked):
