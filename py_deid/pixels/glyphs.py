@@ -159,10 +159,10 @@ def _runs_numpy(np, ink):
     h, w = ink.shape
     padded = np.zeros((h, w + 2), np.int8)
     padded[:, 1:-1] = ink
-    step = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(step == 1)
-    _, ends = np.nonzero(step == -1)
-    return rows, starts, ends
+    # every row begins and ends at 0: its changes alternate, a run's start, then its end
+    changes = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
+    rows, starts = np.divmod(changes[0::2], w + 1)
+    return rows, starts, changes[1::2] - rows * (w + 1)
 
 
 def _roots_numpy(np, rows, starts, ends, width: int):
@@ -197,6 +197,12 @@ def _roots_numpy(np, rows, starts, ends, width: int):
             labels = jumped
 
 
+def _pieces_of(np, labels):
+    """(the roots, ascending: the order of each piece's first run; each run's piece as an index into them)."""
+    is_root = labels == np.arange(len(labels))
+    return np.flatnonzero(is_root), (np.cumsum(is_root) - 1)[labels]
+
+
 def _median_numpy(np, window) -> int:
     """_median of an array: the first value whose count, with those of all lower values, passes half."""
     cumulative = np.cumsum(np.bincount(window.ravel(), minlength=256))
@@ -209,7 +215,7 @@ def _heights_numpy(np, ink) -> list[int]:
     if not len(rows):
         return []
     labels = _roots_numpy(np, rows, starts, ends, ink.shape[1])
-    roots, piece = np.unique(labels, return_inverse=True)
+    roots, piece = _pieces_of(np, labels)
     bottom = np.zeros(len(roots), np.int64)
     np.maximum.at(bottom, piece, rows + 1)
     return (bottom - rows[roots]).tolist()
@@ -230,7 +236,7 @@ def _pieces_numpy(np, window, inside_box: tuple[int, int, int, int], table: byte
     if not len(rows):
         return []
     labels = _roots_numpy(np, rows, starts, ends, window.shape[1])
-    roots, piece = np.unique(labels, return_inverse=True)  # ascending roots: the order of each piece's first run
+    roots, piece = _pieces_of(np, labels)
     k = len(roots)
     within = (rows >= iy0) & (rows < iy1) & (starts < ix1) & (ends > ix0)
     inside = np.where(within, np.minimum(ends, ix1) - np.maximum(starts, ix0), 0)
