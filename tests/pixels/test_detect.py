@@ -264,3 +264,25 @@ def test_textured_tiles_count_far_pixels_as_defined():
                 if far > 0.3 * len(sample):
                     want.append((x, y, x1 - x, min(h, y + 32) - y))
         assert textured_tiles(GrayImage(w, h, px)) == want
+
+
+def test_banner_bands_with_numpy_are_the_same():
+    """Every row's median and flatness at once with numpy, row by row in pure Python: the same bands."""
+    import random
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(13)
+    for _ in range(40):
+        w, h = rng.randint(1, 200), rng.randint(1, 160)
+        im = Image.new("L", (w, h), rng.choice([0, 30, 200]))
+        draw = ImageDraw.Draw(im)
+        for _ in range(rng.randint(0, 3)):
+            top = rng.randint(0, h)
+            draw.rectangle((0, top, w, top + rng.randint(4, 40)), fill=rng.randint(0, 255))
+        px = bytearray(im.tobytes())
+        for _ in range(rng.randint(0, w * h // 3)):
+            px[rng.randrange(w * h)] = rng.randint(0, 255)
+        image = GrayImage(w, h, bytes(px))
+        assert banner_bands(image, numpy=np) == banner_bands(image)
