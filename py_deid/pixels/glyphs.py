@@ -12,8 +12,9 @@ Ink is told from background by contrast with the window's median (ink is the les
 A component that reaches the window's edge is not a glyph (a ruler, a line of the image, speckle); of it only
 what lies inside the box counts.
 
-Pure Python over the rendered 8-bit frame (bytes.translate and bytes.find per row): it runs in the browser as
-it does natively.
+Pure Python over the rendered 8-bit frame (bytes.translate and bytes.find per row) in the browser; where the
+host hands over numpy (the native host), the same pieces are labelled by array operations (`Glyphs(numpy=)`):
+the same masks in both, tested piece for piece.
 """
 
 from __future__ import annotations
