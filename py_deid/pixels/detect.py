@@ -55,11 +55,18 @@ def choose_factor(width: int, height: int) -> int:
 _NEAR = [bytes(1 if abs(v - m) <= 12 else 0 for v in range(256)) for m in range(256)]
 
 
-def banner_bands(image: GrayImage, min_height: int = 8) -> list[Box]:
-    """Horizontal bands whose background differs from the frame's (grey title bars), as full-width boxes."""
+def banner_bands(image: GrayImage, min_height: int = 8, numpy=None) -> list[Box]:
+    """Horizontal bands whose background differs from the frame's (grey title bars), as full-width boxes.
+    `numpy`: the host's numpy module, if it has one (every row's median at once; the same bands)."""
     w, h = image.width, image.height
     medians, uniform = [], []
-    for y in range(h):
+    if numpy is not None and w and h:
+        samples = numpy.frombuffer(image.pixels, numpy.uint8).reshape(h, w)[:, ::4]
+        n = samples.shape[1]
+        middle = numpy.sort(samples, axis=1)[:, n // 2]
+        near = numpy.count_nonzero(numpy.abs(samples.astype(numpy.int16) - middle[:, None]) <= 12, axis=1)
+        medians, uniform = middle.tolist(), [c / n for c in near.tolist()]
+    for y in range(h if not medians else 0):
         sample = image.pixels[y * w:(y + 1) * w:4]
         m = sorted(sample)[len(sample) // 2]
         medians.append(m)
@@ -164,7 +171,7 @@ class FrameReader:
         else:
             if image is None:
                 image = self.store.render(i, box=rect, scale=1)
-            sent = pad(enlarge(image, factor), BORDER)
+            sent = pad(enlarge(image, factor, getattr(self.store, "numpy", None)), BORDER)
         sent = dark_on_light(sent)
         key = hashlib.blake2b(sent.pixels, digest_size=16, person=b"%d,%d,%d" % (sent.width, sent.height, psm)).digest()
         return _Job(key, sent, rect, factor, psm)
@@ -281,7 +288,8 @@ class FrameReader:
             second, across = ([w for w in words if not any(geometry.contains(r, geometry.word_box(w)) for r in rects)]
                               for words in (second, across))
         if self._bands is None:  # found on the first frame read, whole (a cine's bars do not move)
-            self._bands = banner_bands(self.store.render(i, box=None, scale=1))
+            self._bands = banner_bands(self.store.render(i, box=None, scale=1),
+                                       numpy=getattr(self.store, "numpy", None))
         # The first readings do not depend on each other: all are prepared, read (together when batching), then
         # merged in this order.
         jobs: list[tuple] = []

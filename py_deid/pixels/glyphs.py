@@ -12,13 +12,15 @@ Ink is told from background by contrast with the window's median (ink is the les
 A component that reaches the window's edge is not a glyph (a ruler, a line of the image, speckle); of it only
 what lies inside the box counts.
 
-Pure Python over the rendered 8-bit frame (bytes.translate and bytes.find per row): it runs in the browser as
-it does natively.
+Pure Python over the rendered 8-bit frame (bytes.translate and bytes.find per row) in the browser; where the
+host hands over numpy (the native host), the same pieces are labelled by array operations (`Glyphs(numpy=)`):
+the same masks in both, tested piece for piece.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache, partial
 
 from ..hosts.services import GrayImage
 from . import geometry
@@ -106,11 +108,209 @@ def _median(rows: list[bytes]) -> int:
     return 0
 
 
+def _threshold(background: int, contrast: int) -> bytes | None:
+    """The ink table of a window: 1 for values at least a quarter of the box's strongest contrast from the
+    ground; None when nothing in the box stands out."""
+    if contrast < MIN_CONTRAST:
+        return None
+    return _table(background, max(MIN_CONTRAST // 2, contrast // 4))
+
+
+@lru_cache(maxsize=1024)
+def _table(background: int, t: int) -> bytes:
+    return bytes(1 if abs(v - background) >= t else 0 for v in range(256))
+
+
+def _pieces_pure(img: GrayImage, window: Box, inside_box: tuple[int, int, int, int],
+                 table: bytes | None) -> list[list[int]]:
+    """The 8-connected pieces of ink in `window` of `img`, each [ink, ink inside, x0, y0, x1, y1] in window
+    coordinates (ink inside: within `inside_box`, window coordinates (x0, y0, x1, y1)), in the order of their
+    first run. `table`: the ink table, or None for the median rule (see the module's doc)."""
+    wx, wy, ww, wh = window
+    ix0, iy0, ix1, iy1 = inside_box
+    width, px = img.width, img.pixels
+    rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
+    if table is None:
+        background = _median(rows)
+        contrast = 0
+        for r in range(iy0, iy1):
+            seg = rows[r][ix0:ix1]
+            contrast = max(contrast, max(seg) - background, background - min(seg))
+        table = _threshold(background, contrast)
+        if table is None:
+            return []
+    runs, roots = label_runs([row.translate(table) for row in rows])
+    comps: dict[int, list] = {}
+    for (r, s, e), root in zip(runs, roots):
+        inside = 0
+        if iy0 <= r < iy1 and s < ix1 and e > ix0:
+            inside = (e if e < ix1 else ix1) - (s if s > ix0 else ix0)
+        c = comps.get(root)
+        if c is None:  # runs come row by row: a piece's first run holds its top row
+            comps[root] = [e - s, inside, s, r, e, r + 1]  # ink, ink inside, x0, y0, x1, y1
+            continue
+        c[0] += e - s
+        c[1] += inside
+        if s < c[2]:
+            c[2] = s
+        if e > c[4]:
+            c[4] = e
+        c[5] = r + 1
+    return list(comps.values())
+
+
+def _runs_numpy(np, ink):
+    """The runs of ink (a 0/1 uint8 array) as arrays (row, start, end), row by row, left to right."""
+    h, w = ink.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = ink
+    # every row begins and ends at 0: its changes alternate, a run's start, then its end
+    changes = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
+    rows, starts = np.divmod(changes[0::2], w + 1)
+    return rows, starts, changes[1::2] - rows * (w + 1)
+
+
+def _roots_numpy(np, rows, starts, ends, width: int):
+    """label_runs' roots by array operations: for each run, the index of the first run of its 8-connected
+    piece. The runs each run touches in the row above are found by binary search (runs are ordered by row, then
+    column), then pieces are joined by hooking the larger label onto the smaller and halving paths until no
+    two touching runs differ: labels only fall and stay within a piece, so each ends at its piece's first run."""
+    n = len(rows)
+    stride = width + 1  # past any column a run starts or ends at
+    key_start, key_end = rows * stride + starts, rows * stride + ends
+    lo = np.searchsorted(key_end, (rows - 1) * stride + starts, "left")  # first above ending at or past s - 1
+    hi = np.searchsorted(key_start, (rows - 1) * stride + ends, "right")  # past the last above starting by e
+    count = np.maximum(hi - lo, 0)
+    total = int(count.sum())
+    labels = np.arange(n)
+    if not total:
+        return labels
+    first = np.cumsum(count) - count
+    below = np.repeat(labels, count)
+    above = np.arange(total) - np.repeat(first - lo, count)
+    while True:
+        a, b = labels[below], labels[above]
+        differ = a != b
+        if not differ.any():
+            return labels
+        below, above, a, b = below[differ], above[differ], a[differ], b[differ]
+        np.minimum.at(labels, np.maximum(a, b), np.minimum(a, b))
+        while True:
+            jumped = labels[labels]
+            if (jumped == labels).all():
+                break
+            labels = jumped
+
+
+def _pieces_of(np, labels):
+    """(the roots, ascending: the order of each piece's first run; each run's piece as an index into them)."""
+    is_root = labels == np.arange(len(labels))
+    return np.flatnonzero(is_root), (np.cumsum(is_root) - 1)[labels]
+
+
+def _median_numpy(np, window) -> int:
+    """_median of an array: the first value whose count, with those of all lower values, passes half."""
+    cumulative = np.cumsum(np.bincount(window.ravel(), minlength=256))
+    return int(np.searchsorted(cumulative, window.size // 2, "right"))
+
+
+def _heights_numpy(np, ink) -> list[int]:
+    """The height of each 8-connected piece of ink (a 0/1 array), as ink_pieces gives them."""
+    rows, starts, ends = _runs_numpy(np, ink)
+    if not len(rows):
+        return []
+    labels = _roots_numpy(np, rows, starts, ends, ink.shape[1])
+    roots, piece = _pieces_of(np, labels)
+    bottom = np.zeros(len(roots), np.int64)
+    np.maximum.at(bottom, piece, rows + 1)
+    return (bottom - rows[roots]).tolist()
+
+
+def _pieces_numpy(np, window, inside_box: tuple[int, int, int, int], table: bytes | None) -> list[list[int]]:
+    """_pieces_pure of the window's array (a view of the frame), by array operations: the same pieces, in
+    the same order, with the same numbers."""
+    ix0, iy0, ix1, iy1 = inside_box
+    if table is None:
+        background = _median_numpy(np, window)
+        box = window[iy0:iy1, ix0:ix1]
+        table = _threshold(background, max(0, int(box.max()) - background, background - int(box.min())))
+        if table is None:
+            return []
+    ink = np.frombuffer(table, np.uint8)[window]
+    rows, starts, ends = _runs_numpy(np, ink)
+    if not len(rows):
+        return []
+    labels = _roots_numpy(np, rows, starts, ends, window.shape[1])
+    roots, piece = _pieces_of(np, labels)
+    k = len(roots)
+    within = (rows >= iy0) & (rows < iy1) & (starts < ix1) & (ends > ix0)
+    inside = np.where(within, np.minimum(ends, ix1) - np.maximum(starts, ix0), 0)
+    ink_sum = np.bincount(piece, weights=ends - starts, minlength=k).astype(np.int64)
+    inside_sum = np.bincount(piece, weights=inside, minlength=k).astype(np.int64)
+    x0 = np.full(k, window.shape[1], np.int64)
+    np.minimum.at(x0, piece, starts)
+    x1 = np.zeros(k, np.int64)
+    np.maximum.at(x1, piece, ends)
+    y1 = np.zeros(k, np.int64)
+    np.maximum.at(y1, piece, rows + 1)
+    return [list(c) for c in zip(ink_sum.tolist(), inside_sum.tolist(), x0.tolist(), rows[roots].tolist(),
+                                 x1.tolist(), y1.tolist())]
+
+
+def _grow_pure(rest: list[tuple[int, int, int, int]], box: tuple[int, int, int, int], gap: int,
+               limit: float) -> tuple[int, int, int, int]:
+    """The glyphs' box (x0, y0, x1, y1) grown by the pieces of `rest` within `gap` of it, one at a time: the
+    first in order that touches it joins, and the look starts over. A piece that would make it taller than
+    `limit` never joins (a chain of grains down the speckle, not a glyph of this line)."""
+    x0, y0, x1, y1 = box
+    rest = list(rest)
+    while True:
+        for k, (a0, b0, a1, b1) in enumerate(rest):
+            if (y1 if y1 > b1 else b1) - (y0 if y0 < b0 else b0) > limit:
+                continue
+            if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
+                    a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
+                x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+                rest.pop(k)
+                break
+        else:
+            return x0, y0, x1, y1
+
+
+def _grow_numpy(np, rest: list[tuple[int, int, int, int]], box: tuple[int, int, int, int], gap: int,
+                limit: float) -> tuple[int, int, int, int]:
+    """_grow_pure with every piece looked at at once: the box only grows, so a piece too tall to join stays
+    so, and of those left the first that touches joins."""
+    x0, y0, x1, y1 = box
+    a0, b0, a1, b1 = np.array(rest, np.int64).T
+    left = np.ones(len(rest), bool)
+    rest = [tuple(r) for r in rest]
+    while True:
+        left &= np.maximum(b1, y1) - np.minimum(b0, y0) <= limit
+        touch = left & ((b0 < y1) & (y0 < b1) & (a0 < x1 + gap) & (x0 - gap < a1)
+                        | (a0 < x1) & (x0 < a1) & (b0 < y1 + gap) & (y0 - gap < b1))
+        joining = np.flatnonzero(touch).tolist()
+        if not joining:
+            return x0, y0, x1, y1
+        # While a joining piece leaves the box as it was, which pieces touch it is unchanged: the next of them
+        # joins without another look.
+        for k in joining:
+            left[k] = False
+            c0, d0, c1, d1 = rest[k]
+            if c0 < x0 or d0 < y0 or c1 > x1 or d1 > y1:
+                x0, y0, x1, y1 = min(x0, c0), min(y0, d0), max(x1, c1), max(y1, d1)
+                break
+
+
 class Glyphs:
     """Snaps boxes of one rendered frame to the glyphs they hold (see the module's doc)."""
 
-    def __init__(self, image: GrayImage) -> None:
+    def __init__(self, image: GrayImage, numpy=None) -> None:
+        """`numpy`: the host's numpy module, if it has one: the same pieces, labelled by array operations."""
         self.image = image
+        self._np = numpy
+        self._array = None if numpy is None else numpy.frombuffer(image.pixels, numpy.uint8).reshape(
+            image.height, image.width)
         self._cache: dict[Box, tuple[Box | None, bool]] = {}
         self._clean = True
 
@@ -153,42 +353,18 @@ class Glyphs:
         # region whose edge cut the line boxes its lower half as a word of its own).
         window = geometry.clip(geometry.grow(inner, max(6, 2 * h), max(6, 2 * h)), width, height)
         wx, wy, ww, wh = window
-        px = img.pixels
-        rows = [px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)]
         ix0, iy0 = inner[0] - wx, inner[1] - wy
-        ix1, iy1 = ix0 + inner[2], iy0 + inner[3]
-        if table is None:
-            background = _median(rows)
-            contrast = 0
-            for r in range(iy0, iy1):
-                seg = rows[r][ix0:ix1]
-                contrast = max(contrast, max(seg) - background, background - min(seg))
-            if contrast < MIN_CONTRAST:
-                return None
-            t = max(MIN_CONTRAST // 2, contrast // 4)
-            table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        runs, roots = label_runs([row.translate(table) for row in rows])
-        if not runs:
+        inside_box = (ix0, iy0, ix0 + inner[2], iy0 + inner[3])
+        if self._np is None:
+            comps = _pieces_pure(img, window, inside_box, table)
+        else:
+            comps = _pieces_numpy(self._np, self._array[wy:wy + wh, wx:wx + ww], inside_box, table)
+        if not comps:
             return None
-        comps: dict[int, list] = {}
-        for (r, s, e), root in zip(runs, roots):
-            inside = 0
-            if iy0 <= r < iy1 and s < ix1 and e > ix0:
-                inside = (e if e < ix1 else ix1) - (s if s > ix0 else ix0)
-            c = comps.get(root)
-            if c is None:  # runs come row by row: a piece's first run holds its top row
-                comps[root] = [e - s, inside, s, r, e, r + 1]  # ink, ink inside, x0, y0, x1, y1
-                continue
-            c[0] += e - s
-            c[1] += inside
-            if s < c[2]:
-                c[2] = s
-            if e > c[4]:
-                c[4] = e
-            c[5] = r + 1
+        ix1, iy1 = inside_box[2], inside_box[3]
         picked, rest = [], []
         through = False
-        for ink, inside, x0, y0, x1, y1 in comps.values():
+        for ink, inside, x0, y0, x1, y1 in comps:
             edge = x0 == 0 or y0 == 0 or x1 == ww or y1 == wh
             if not inside or inside < INSIDE * ink:
                 if not edge:
@@ -222,18 +398,8 @@ class Glyphs:
             h = r[3] - r[1]  # a letter of the same line (the rest of a word its box cut)
             return 0.5 * tall <= h <= 1.5 * tall and min(r[3], y1) - max(r[1], y0) >= 0.5 * h
         rest = [r for r in rest if joins(r)]
-        grown = True
-        while grown:
-            grown = False
-            for k, (a0, b0, a1, b1) in enumerate(rest):
-                if max(y1, b1) - min(y0, b0) > TALLEST * h:
-                    continue  # a chain of grains down the speckle, not a glyph of this line
-                if b0 < y1 and y0 < b1 and a0 < x1 + gap and x0 - gap < a1 or (
-                        a0 < x1 and x0 < a1 and b0 < y1 + gap and y0 - gap < b1):
-                    x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
-                    rest.pop(k)
-                    grown = True
-                    break
+        grow = _grow_pure if self._np is None or len(rest) < 16 else partial(_grow_numpy, self._np)
+        x0, y0, x1, y1 = grow(rest, (x0, y0, x1, y1), gap, TALLEST * h)
         if through and x1 - x0 < 0.6 * inner[2]:
             # The word's glyphs may be part of what ran through the box (light grey text straddling the bottom
             # of a grey title bar joins the bar): the glyphs picked cover little of it, so they are not known
@@ -253,14 +419,22 @@ class Glyphs:
         width, px = self.image.width, self.image.pixels
         window = geometry.clip(geometry.grow(inner, h, h), width, self.image.height)
         wx, wy, ww, wh = window
-        background = _median([px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)])
-        rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
-        contrast = max(max(max(r) - background, background - min(r)) for r in rows)
-        if contrast < MIN_CONTRAST:
-            return False
-        t = max(MIN_CONTRAST // 2, contrast // 4)
-        table = bytes(1 if abs(v - background) >= t else 0 for v in range(256))
-        pieces = ink_pieces([row.translate(table) for row in rows])
-        big = sum(1 for _, _, _, tall in pieces if tall >= 0.3 * h)
-        return big >= 1 and 2 * big >= len(pieces)
+        if self._np is not None:
+            np, frame = self._np, self._array
+            background = _median_numpy(np, frame[wy:wy + wh, wx:wx + ww])
+            ink = frame[y:y + h, x:x + w]
+            contrast = max(int(ink.max()) - background, background - int(ink.min()))
+            if contrast < MIN_CONTRAST:
+                return False
+            tall = _heights_numpy(np, np.frombuffer(_threshold(background, contrast), np.uint8)[ink])
+        else:
+            background = _median([px[(wy + r) * width + wx:(wy + r) * width + wx + ww] for r in range(wh)])
+            rows = [px[(y + r) * width + x:(y + r) * width + x + w] for r in range(h)]
+            contrast = max(max(max(r) - background, background - min(r)) for r in rows)
+            if contrast < MIN_CONTRAST:
+                return False
+            table = _threshold(background, contrast)
+            tall = [piece[3] for piece in ink_pieces([row.translate(table) for row in rows])]
+        big = sum(1 for t in tall if t >= 0.3 * h)
+        return big >= 1 and 2 * big >= len(tall)
 

@@ -8,6 +8,7 @@ most 127, so no carry crosses into the next byte), interleaving is a slice assig
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 
 from ..hosts.services import GrayImage
@@ -21,11 +22,14 @@ def _average(a: bytes, b: bytes) -> bytes:
     return total.to_bytes(n, "little")
 
 
-def enlarge2(image: GrayImage) -> GrayImage:
-    """2x enlargement with linear interpolation between neighbours (rows, then columns)."""
+def enlarge2(image: GrayImage, numpy=None) -> GrayImage:
+    """2x enlargement with linear interpolation between neighbours (rows, then columns). `numpy`: the host's
+    numpy module, if it has one: the same bytes by array operations."""
     w, h, px = image.width, image.height, image.pixels
     if w == 0 or h == 0:
         return image
+    if numpy is not None:
+        return _enlarge2_numpy(numpy, image)
     # Columns: each pixel followed by the mean of itself and its right neighbour (the last column repeats).
     right = bytearray(px[1:] + px[-1:])
     right[w - 1::w] = px[w - 1::w]
@@ -44,12 +48,28 @@ def enlarge2(image: GrayImage) -> GrayImage:
     return GrayImage(w2, 2 * h, bytes(out))
 
 
-def enlarge(image: GrayImage, factor: int) -> GrayImage:
+def _enlarge2_numpy(np, image: GrayImage) -> GrayImage:
+    w, h = image.width, image.height
+    px = np.frombuffer(image.pixels, np.uint8).reshape(h, w)
+    right = np.empty_like(px)
+    right[:, :-1], right[:, -1] = px[:, 1:], px[:, -1]
+    wide = np.empty((h, 2 * w), np.uint8)
+    wide[:, 0::2] = px
+    wide[:, 1::2] = (px >> 1) + (right >> 1)
+    below = np.empty_like(wide)
+    below[:-1], below[-1] = wide[1:], wide[-1]
+    out = np.empty((2 * h, 2 * w), np.uint8)
+    out[0::2] = wide
+    out[1::2] = (wide >> 1) + (below >> 1)
+    return GrayImage(2 * w, 2 * h, out.tobytes())
+
+
+def enlarge(image: GrayImage, factor: int, numpy=None) -> GrayImage:
     """Smooth enlargement by 1, 2 or 4."""
     if factor not in (1, 2, 4):
         raise ValueError("smooth enlargement is by 1, 2 or 4")
     while factor > 1:
-        image = enlarge2(image)
+        image = enlarge2(image, numpy)
         factor //= 2
     return image
 
@@ -107,7 +127,10 @@ def textured_tiles(image: GrayImage, tile: int = 32, share: float = 0.3) -> list
             ordered = sorted(sample)
             lo, m, hi = ordered[0], ordered[len(ordered) // 2], ordered[-1]
             spread = max(8, min(16, (hi - lo) // 8))
-            far = sum(1 for v in sample if abs(v - m) > spread and v - lo > spread and hi - v > spread)
+            # far from all three: (lo + spread, m - spread) or (m + spread, hi - spread), counted in the sorted
+            # sample by bisection (a test per pixel was a fifth of the reader's own time)
+            far = (max(0, bisect_left(ordered, m - spread) - bisect_right(ordered, lo + spread))
+                   + max(0, bisect_left(ordered, hi - spread) - bisect_right(ordered, m + spread)))
             if far > share * len(sample):
                 out.append((x, y, x1 - x, min(h, y + tile) - y))
     return out

@@ -187,7 +187,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             readings = yield from reader.read(i)
-            pieces = text_presence.candidate_pieces(store.render(i)) if settings.text in UNREAD_MODES else []
+            pieces = (text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
+                      if settings.text in UNREAD_MODES else [])
         # Image content: the header's ultrasound regions and the tiles the reader found textured (grown by half
         # a tile: speckle at a tile's edge is read as letters too).
         content = clinical + [geometry.grow(t, 16) for t in reader.textured]
@@ -198,7 +199,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)
         # Every mask is drawn on the glyphs OCR's boxes hold, not on the boxes (pixels.glyphs): the same masks
         # whichever engine read the frame, and no letter cut in half.
-        glyphs = Glyphs(store.render(i))
+        glyphs = Glyphs(store.render(i), numpy=store.numpy)
         boxes = list(fixed)
         every_word = [w for words in readings for w in words]
         for words, dec in zip(readings, decisions):
@@ -227,10 +228,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if settings.text in UNREAD_MODES:
             near = [box for box, _ in pieces]
             unread = text_presence.ink_outside(store.render(i), pieces,
-                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near))
+                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near),
+                                               numpy=store.numpy)
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
-                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near))
+                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near),
+                    numpy=store.numpy)
             unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense

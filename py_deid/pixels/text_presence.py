@@ -505,14 +505,21 @@ def regions_to_read(lines: list[Box], width: int, height: int) -> list[Box]:
 
 
 def ink_outside(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]], boxes: list[Box],
-                share: float = 0.15) -> list[Box]:
+                share: float = 0.15, numpy=None) -> list[Box]:
     """For each piece of a line, its ink that none of `boxes` covers: the box of that ink, when it is more than
-    `share` of the piece's ink ([] per piece otherwise). Gaps between words hold no ink and give nothing."""
+    `share` of the piece's ink ([] per piece otherwise). Gaps between words hold no ink and give nothing.
+    `numpy`: the host's numpy module, if it has one (the same boxes)."""
     w, px = image.width, image.pixels
+    frame = None if numpy is None else numpy.frombuffer(px, numpy.uint8).reshape(image.height, w)
     out = []
     for (x, y, bw, bh), key in pieces:
         table = _BINARY[key]  # each piece's rows only: the whole frame at each threshold was 8 bytes a pixel
-        over = [b for b in boxes if geometry.intersects(b, (x, y, bw, bh))]
+        over = [b for b in boxes if b[0] < x + bw and x < b[0] + b[2] and b[1] < y + bh and y < b[1] + b[3]]
+        if frame is not None and 0 <= x and 0 <= y and x + bw <= w and y + bh <= image.height:
+            found = _ink_outside_numpy(numpy, frame, (x, y, bw, bh), table, over, share)
+            if found:
+                out.append(found)
+            continue
         total = rest = 0
         left, right, top, bottom = x + bw, x - 1, None, None
         for row in range(y, y + bh):
@@ -532,3 +539,23 @@ def ink_outside(image: GrayImage, pieces: list[tuple[Box, tuple[str, int]]], box
         if total and rest > share * total and right >= left:
             out.append((left, top, right - left + 1, bottom - top + 1))
     return out
+
+
+def _ink_outside_numpy(np, frame, piece: Box, table: bytes, over: list[Box], share: float) -> Box | None:
+    """ink_outside of one piece (inside the frame) with numpy."""
+    x, y, bw, bh = piece
+    ink = np.frombuffer(table, np.uint8)[frame[y:y + bh, x:x + bw]]
+    total = int(np.count_nonzero(ink))
+    if not total:
+        return None
+    for bx, by, bw2, bh2 in over:
+        r0, r1 = max(by, y) - y, min(by + bh2, y + bh) - y
+        a, b = max(0, bx - x), min(bw, bx + bw2 - x)
+        if r1 > r0 and b > a:
+            ink[r0:r1, a:b] = 0
+    if not np.count_nonzero(ink) > share * total:
+        return None
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    left, right, top, bottom = x + int(columns[0]), x + int(columns[-1]), y + int(rows[0]), y + int(rows[-1])
+    return (left, top, right - left + 1, bottom - top + 1)

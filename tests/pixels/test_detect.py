@@ -30,6 +30,20 @@ def test_smooth_enlargement_and_border():
         enlarge(img, 3)
 
 
+def test_enlargement_with_numpy_is_the_same():
+    """The native host enlarges with numpy, the browser in pure Python: the same bytes, odd sizes and single
+    rows and columns included."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(9)
+    for w, h in [(1, 1), (1, 7), (9, 1), (3, 2)] + [(rng.randint(1, 90), rng.randint(1, 60)) for _ in range(30)]:
+        img = GrayImage(w, h, bytes(rng.randint(0, 255) for _ in range(w * h)))
+        for factor in (1, 2, 4):
+            assert enlarge(img, factor, np) == enlarge(img, factor)
+
+
 def test_grey_title_bar_is_found_and_read_on_its_own(ocr_engine, ocr_drive, ocr_draw, ocr_image_frames):
     from PIL import ImageDraw
 
@@ -220,3 +234,55 @@ def test_an_image_sent_again_is_not_read_again(ocr_image_frames):
         drive(reader.read_regions(i, [(0, 0, 200, 100)]))
     assert len(sent) == 2 and reader.stats.requests == 2 and reader.stats.requests_repeated == 1
     assert sent[0] != sent[1]
+
+
+def test_textured_tiles_count_far_pixels_as_defined():
+    """Far pixels are counted by bisection in the sorted sample: the tiles are those of the definition (more
+    than `share` of the sample further than the spread from its median, darkest and lightest value)."""
+    import random
+
+    from py_deid.hosts.services import GrayImage
+    from py_deid.pixels.ocr_image import textured_tiles
+
+    rng = random.Random(4)
+    for _ in range(60):
+        w, h = rng.randint(1, 100), rng.randint(1, 100)
+        centre, spread_of = rng.randint(0, 255), rng.randint(1, 70)
+        px = bytes(max(0, min(255, int(rng.gauss(centre, spread_of)))) if rng.random() < 0.7
+                   else rng.choice([20, 200]) for _ in range(w * h))
+        want = []
+        for y in range(0, h, 32):
+            for x in range(0, w, 32):
+                x1 = min(w, x + 32)
+                sample = b"".join(px[r * w + x:r * w + x1:2] for r in range(y, min(h, y + 32), 4))
+                if len(sample) < 8:
+                    continue
+                ordered = sorted(sample)
+                lo, m, hi = ordered[0], ordered[len(ordered) // 2], ordered[-1]
+                spread = max(8, min(16, (hi - lo) // 8))
+                far = sum(1 for v in sample if abs(v - m) > spread and v - lo > spread and hi - v > spread)
+                if far > 0.3 * len(sample):
+                    want.append((x, y, x1 - x, min(h, y + 32) - y))
+        assert textured_tiles(GrayImage(w, h, px)) == want
+
+
+def test_banner_bands_with_numpy_are_the_same():
+    """Every row's median and flatness at once with numpy, row by row in pure Python: the same bands."""
+    import random
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(13)
+    for _ in range(40):
+        w, h = rng.randint(1, 200), rng.randint(1, 160)
+        im = Image.new("L", (w, h), rng.choice([0, 30, 200]))
+        draw = ImageDraw.Draw(im)
+        for _ in range(rng.randint(0, 3)):
+            top = rng.randint(0, h)
+            draw.rectangle((0, top, w, top + rng.randint(4, 40)), fill=rng.randint(0, 255))
+        px = bytearray(im.tobytes())
+        for _ in range(rng.randint(0, w * h // 3)):
+            px[rng.randrange(w * h)] = rng.randint(0, 255)
+        image = GrayImage(w, h, bytes(px))
+        assert banner_bands(image, numpy=np) == banner_bands(image)

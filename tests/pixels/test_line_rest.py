@@ -96,3 +96,35 @@ def test_words_of_the_rest_are_masked_apart():
     rests = rest_of_lines(_frame(im), [read], [], [(0, 32, 420, 88)])
     assert len(rests) == 2 and rests[0][0] <= whole[0] + 1
     assert sum(r[2] for r in rests) < read[0] - whole[0] - 8  # less than the span: the spaces stay
+
+
+def test_stroke_columns_match_their_definition():
+    """The columns found by integer operations are those of the definition counted pixel by pixel: a vertical
+    run of ink of STROKE of the height, or a horizontal one through the column."""
+    import random
+
+    from py_deid.hosts.services import GrayImage
+    from py_deid.pixels.line_rest import STROKE, _stroke_columns
+
+    rng = random.Random(5)
+    table = bytes(1 if v >= 128 else 0 for v in range(256))
+    for _ in range(400):
+        w, h = rng.randint(5, 60), rng.randint(5, 30)
+        density = rng.random()
+        px = bytes(255 if rng.random() < density else 0 for _ in range(w * h))
+        x0 = rng.randint(0, w - 1)
+        x1, y = rng.randint(x0 + 1, w), rng.randint(0, h - 1)
+        rows_n = rng.randint(1, h - y)
+        need = max(3, round(STROKE * rows_n))
+        ink = [[px[r * w + c] >= 128 for c in range(x0, x1)] for r in range(y, y + rows_n)]
+        want = [False] * (x1 - x0)
+        for c in range(x1 - x0):
+            for r in range(rows_n - need + 1):
+                if all(ink[r + k][c] for k in range(need)):
+                    want[c] = True
+        for row in ink:
+            for c in range(x1 - x0 - need + 1):
+                if all(row[c:c + need]):
+                    for k in range(c, c + need):
+                        want[k] = True
+        assert _stroke_columns(GrayImage(w, h, px), table, x0, x1, y, rows_n) == want

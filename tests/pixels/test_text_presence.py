@@ -115,6 +115,12 @@ def test_ink_that_no_word_covers_is_found_tightly_and_gaps_give_nothing():
     assert any(b[0] <= first[0] + 1 for b in text_presence.ink_outside(gray, pieces, near))
     everything = text_presence.ink_outside(gray, pieces, [])
     assert any(b[0] <= first[0] + 1 for b in everything) and any(b[0] + b[2] >= second[2] - 3 for b in everything)
+    import numpy as np
+
+    for given in (boxes, garbage, cut, near, [], [(0, 0, 30, 200), (first[0] + 5, 0, 3, 120)]):
+        for share in (0.15, 0.0, 0.9):
+            assert text_presence.ink_outside(gray, pieces, given, share, numpy=np) == text_presence.ink_outside(
+                gray, pieces, given, share), (given, share)
 
 
 @pytest.mark.parametrize("name", ["brain_002.dcm", "brain_004.dcm", "jpeg_lossless_sel1.dcm"])
