@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ class Store:
         self.certificates_dir = root / "certificates"
         for d in (root, self.instances_dir, self.tmp_dir, self.certificates_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._instances_prefix = os.path.join(str(self.instances_dir), "")  # (str paths: the commit makes many)
         self.ledger = Ledger(root / "ledger.sqlite")
         self.lock = threading.Lock()
         self.syncer = Syncer()
@@ -65,10 +66,13 @@ class Store:
         self.ledger.close()
 
     def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        return Path(self._instance_file(study_uid, series_uid, sop_uid))
+
+    def _instance_file(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         # Paths come only from UIDs that match the UID grammar: digits and dots, no traversal possible.
         if not (valid_uid(study_uid) and valid_uid(series_uid) and valid_uid(sop_uid)):
             raise StoreError("invalid UID")
-        return self.instances_dir / study_uid / series_uid / f"{sop_uid}.dcm"
+        return f"{self._instances_prefix}{study_uid}{os.sep}{series_uid}{os.sep}{sop_uid}.dcm"
 
     def temp_file(self, suffix: str) -> tuple[int, Path]:
         path = self.temp_name(suffix)
@@ -120,7 +124,7 @@ class Store:
             if not new:
                 return
             now = time.time()
-            finals = {uid: self.instance_path(c.study_uid, c.series_uid, c.sop_uid) for uid, c in new.items()}
+            finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, c in new.items()}
             # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
             # the flushed commit below makes it durable with the rows' final state, before the answer. A
             # power loss in between can leave a complete file in place without its row (never served or
@@ -131,17 +135,18 @@ class Store:
                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                                [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
                                  c.transfer_syntax, c.sha256, c.size, site, now) for c in new.values()])
-            folders = {final.parent for final in finals.values()}
+            folders = {os.path.dirname(final) for final in finals.values()}
             try:
                 for folder in folders:
-                    self._make_dirs(folder)
+                    if not os.path.isdir(folder):
+                        self._make_dirs(Path(folder))
                 for uid, c in new.items():
                     os.replace(c.temp, finals[uid])
                 for folder in folders:
                     fsync_dir(folder)
             except OSError:
                 for uid, c in new.items():
-                    finals[uid].unlink(missing_ok=True)
+                    Path(finals[uid]).unlink(missing_ok=True)
                     c.temp.unlink(missing_ok=True)
                     self.ledger.delete(c.sop_uid)
                 raise
@@ -180,31 +185,107 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+class Flushes:
+    """The fsyncs of a group of files (the parts of one check that passed), under way in the Syncer's threads:
+    one waitable object for the group, not a Future each."""
+
+    __slots__ = ("left", "error", "_lock", "_done")
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.error: OSError | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Lock()
+        self._done.acquire()  # released when the last file is flushed
+
+    def _finished(self, error: OSError | None) -> None:
+        with self._lock:
+            if error is not None and self.error is None:
+                self.error = error
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self._done.release()
+
+    def result(self) -> None:
+        """Wait for every file of the group; raises the first OSError of their flushes."""
+        with self._done:
+            pass
+        if self.error is not None:
+            raise self.error
+
+
 class Syncer:
     """fsync in a few long-lived threads. A part's flush starts as soon as it has passed its check, so it
     overlaps the checks of the parts after it and the rest of the body; flushes under way at once share the
-    file system's journal commits. No thread is created per request."""
+    file system's journal commits. No thread is created per request, and a group of files costs one waitable
+    object (Flushes), not a Future and an executor's work item each."""
 
     def __init__(self, threads: int = 8) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="fsync")
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._run, name=f"fsync_{i}", daemon=True) for i in range(threads)]
+        for t in self._threads:
+            t.start()
 
-    def start(self, path: Path) -> Future | None:
-        try:
-            return self._pool.submit(fsync_file, path)
-        except RuntimeError:  # shut down: the caller flushes it itself
-            return None
-
-    def wait(self, items: list[tuple[Path, Future | None]]) -> None:
-        """Every file durable on return: each one's flush already started, or started now. Raises OSError."""
-        futures = [(path, future if future is not None else self.start(path)) for path, future in items]
-        for path, future in futures:
-            if future is None:
+    def _run(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            flushes, path = item
+            try:
                 fsync_file(path)
+            except OSError as e:
+                flushes._finished(e)  # noqa: SLF001
             else:
-                future.result()
+                flushes._finished(None)  # noqa: SLF001
+
+    def start(self, path: Path) -> Flushes | None:
+        return self.start_group([path])
+
+    def start_group(self, paths: list) -> Flushes | None:
+        """Start flushing `paths` (each by one of the threads, so their fsyncs overlap); None once closed (the
+        caller then flushes them itself)."""
+        if not paths:
+            return None
+        flushes = Flushes(len(paths))
+        put = self._queue.put
+        with self._lock:  # none after close(): its threads would never take them
+            if self._closed:
+                return None
+            for path in paths:
+                put((flushes, path))
+        return flushes
+
+    def wait(self, items: list[tuple[Path, Flushes | None]]) -> None:
+        """Every file durable on return: each one's flush already started, or started now. Raises OSError."""
+        groups: dict[int, Flushes] = {}
+        unstarted = []
+        for path, flushes in items:
+            if flushes is None:
+                unstarted.append(path)
+            else:
+                groups[id(flushes)] = flushes
+        if unstarted:
+            flushes = self.start_group(unstarted)
+            if flushes is None:
+                for path in unstarted:
+                    fsync_file(path)
+            else:
+                groups[id(flushes)] = flushes
+        for flushes in groups.values():
+            flushes.result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Finish the flushes under way; later ones are the callers' own."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)  # after every file queued before: each thread leaves when it takes one
+        for t in self._threads:
+            t.join()
 
 
 def sha256_file(path: Path) -> str:

@@ -152,9 +152,11 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
                 body.release(held)  # (the job's arguments are dropped too: Job.answered)
             if syncer is None or future.cancelled() or future.exception() is not None:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
-            for part, outcome in zip(dicom, future.result()):
-                if outcome[1] is None:
-                    part.synced = syncer.start(part.path)
+            passed = [part for part, outcome in zip(dicom, future.result()) if outcome[1] is None]
+            if passed:
+                flushes = syncer.start_group([part.path for part in passed])  # one waitable for the group
+                for part in passed:
+                    part.synced = flushes
 
         checks[0].future.add_done_callback(answered)
     return checks
