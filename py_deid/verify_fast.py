@@ -6,7 +6,8 @@ the raw UID check, py_deid.verify.check_received with its walk and the value pas
 None whenever it is not sure. None never means "refused": the caller then runs the full check, which decides.
 So this path can only save time; it cannot accept what the full check refuses, and it never refuses.
 
-It proves only the common case and leaves everything else to the full check: explicit VR little endian
+It proves only the common case and leaves everything else to the full check: Pixel Data unless not an
+image (an image without is cut short: verification.pixels_missing), explicit VR little endian
 (native or encapsulated) and implicit VR little endian, tags in ascending order, every VR a known one (in
 implicit VR the dictionary's, not an ambiguous one but for the pixel value attributes), sequences and items
 of defined or undefined length, undefined length only for sequences and the top-level Pixel Data; values of
@@ -36,7 +37,7 @@ from pydicom import uid as _uid
 from . import structure
 from .conform import declared_as_other
 from .elements import dictionary_vr, keyword
-from .iod import IodTypes
+from .iod import IodTypes, is_image_class
 from .markers import TRIAL_TAGS
 from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .policy import profile_for
@@ -86,6 +87,7 @@ MAX_PASSED = 16_384
 MAX_PASSED_LEN = 128
 _passed_state = [0, 0]  # [values kept by all walkers, generation: a walker whose generation is older clears its own]
 PIXEL_DATA = 0x7FE00010
+_MAYBE_CUT_SHORT = (0x00280010, 0x00280011)  # Rows, Columns without Pixel Data (pixels_missing)
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 SOP_CLASS, SOP_INSTANCE, STUDY, SERIES, MODALITY = 0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060
 CHARSET = 0x00080005
@@ -309,9 +311,12 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     media_sop = meta.get(0x00020003)
     if media_sop is not None and media_sop != value(SOP_INSTANCE):
         raise Unsure
-    if ts in _NATIVE and PIXEL_DATA in top:
+    if PIXEL_DATA not in top:
+        if is_image_class(sop_class) or any(t in top for t in _MAYBE_CUT_SHORT):
+            raise Unsure  # an image cut short where an element starts? verification.pixels_missing refuses it
+    elif ts in _NATIVE:
         _native_pixels(top)
-    elif PIXEL_DATA in top and ts in _CODESTREAMS:
+    elif ts in _CODESTREAMS:
         raise Unsure  # JPEG / JPEG-LS / JPEG 2000 frames: the full check looks into their codestreams
     # The options the instance declares (verify.declared_options), within what the trial allows.
     checked = options

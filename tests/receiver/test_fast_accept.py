@@ -19,7 +19,7 @@ from pydicom.datadict import DicomDictionary
 
 from py_deid import verify_fast
 from py_deid.options import Options
-from py_deid.receiver import verification
+from py_deid.receiver import reasons, verification
 
 from . import receiver_support as rs
 
@@ -301,6 +301,33 @@ def _top_boundaries(data: bytes, limit: int = 60) -> list[int]:
             pos += 8 + int.from_bytes(data[pos + 6:pos + 8], "little")
         cuts.append(pos)
     return cuts
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm"])
+def test_an_image_cut_where_an_element_starts_is_refused(instances, name):
+    """Issue 14 (the soak stored a 'malformed' part): an image cut short where a top-level element starts
+    reads as a whole data set, and once its UIDs are in, nothing but its missing pixels tells. Every such
+    cut is refused, by the full check and by the receiver's check with its fast path."""
+    base = instances.deid(name)
+    cuts = [cut for cut in _top_boundaries(base, limit=10_000) if cut < len(base)]
+    assert len(cuts) > 10
+    for cut in cuts:
+        part = base[:cut]
+        assert verify_fast.accept(part, OPTIONS) is None, cut
+        assert full_check(part)[1] is not None, cut
+        assert verification.inspect(part, OPTIONS)[1] is not None, cut
+    last = full_check(base[:cuts[-1]])[1]  # right before Pixel Data: the UIDs and the pixel description there
+    assert last.reason == reasons.CANNOT_UNDERSTAND and last.offending == ("7FE00010",)
+    assert holds(base)  # the whole instance: accepted by both
+
+
+def test_non_images_without_pixels_are_still_accepted(instances):
+    """The pixels are required of image IODs (and of anything that describes pixels), not of an SR or an RT
+    structure set."""
+    for name in ("rtstruct.dcm", "test-SR.dcm"):
+        ident, failure = full_check(instances.deid(name))
+        assert failure is None and ident is not None, name
+        holds(instances.deid(name))
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "rtstruct.dcm",

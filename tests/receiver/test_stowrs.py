@@ -106,6 +106,20 @@ def test_some_good_some_bad_is_202(server, client, instances):
     assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081198")] == [rs.uids(instances.raw(RAW_PHI))[2]]
 
 
+def test_an_image_cut_short_where_an_element_starts_is_refused(server, client, instances):
+    """Issue 14: the soak's 'malformed' part (a valid instance cut short) was stored when the cut fell where an
+    element starts, between the UIDs and the Pixel Data: it reads as a whole data set without pixels."""
+    good, whole = fresh(instances, 5), fresh(instances, 6)
+    cut = whole[:whole.find(bytes.fromhex("2800100055530200"))]  # right before Rows (US, 2 bytes)
+    r = post(client, [good, cut])
+    assert r.status_code == 202
+    doc = rs.dicom_json(r)
+    assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081199")] == [rs.uids(good)[2]]
+    (item,) = rs.seq(doc, "00081198")
+    assert rs.value(item, "00081197") == reasons.CANNOT_UNDERSTAND and item["00000901"]["Value"] == ["7FE00010"]
+    assert all(row["sha256"] != rs.sha256(cut) for row in rs.ledger_rows(server.store))
+
+
 @pytest.mark.parametrize("change, reason, tag", [
     (lambda ds: setattr(ds, "InstitutionName", "St Elsewhere"), reasons.ATTRIBUTE_NOT_ALLOWED, "00080080"),
     (lambda ds: setattr(ds, "BurnedInAnnotation", "YES"), reasons.BURNED_IN_ANNOTATION, "00280301"),
