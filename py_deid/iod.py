@@ -56,6 +56,13 @@ CONDITIONS = {
 }
 
 
+def is_image_class(sop_class_uid: str | None) -> bool:
+    """Whether the SOP class's IOD is an image IOD (PS3.3 names each '... Image'; each includes the Image
+    Pixel module, whose Pixel Data it requires). False for a class the standard's tables do not hold."""
+    iod = iod_types.SOP_CLASS_IOD.get(str(sop_class_uid or "").strip("\0 "))
+    return iod is not None and iod.endswith("-image")
+
+
 class IodTypes:
     """Attribute Types of one IOD, looked up by sequence path + keyword."""
 

@@ -6,17 +6,24 @@ the raw UID check, py_deid.verify.check_received with its walk and the value pas
 None whenever it is not sure. None never means "refused": the caller then runs the full check, which decides.
 So this path can only save time; it cannot accept what the full check refuses, and it never refuses.
 
-It proves only the common case and leaves everything else to the full check: explicit VR little endian
+It proves only the common case and leaves everything else to the full check: Pixel Data unless not an
+image (an image without is cut short: verification.pixels_missing), explicit VR little endian
 (native or encapsulated) and implicit VR little endian, tags in ascending order, every VR a known one (in
 implicit VR the dictionary's, not an ambiguous one but for the pixel value attributes), sequences and items
 of defined or undefined length, undefined length only for sequences and the top-level Pixel Data; values of
-the textual VRs in plain printable ASCII; no character set beyond ASCII, Latin-1 and UTF-8. It uses the full check's own pieces wherever they read bytes (structure.check, the
-profile, the IOD types, values.check) and mirrors, for each element, the walk's lazy rule
+the textual VRs in plain printable ASCII; no character set beyond ASCII, Latin-1 and UTF-8. It uses the full
+check's own pieces wherever they read values (the profile, the IOD types, values.check); its parse is stricter
+than read_dataset's structure check (structure.check) in each of that check's rules, so it does not run it
+(the tests run it on whatever the parse takes). It mirrors, for each element, the walk's lazy rule
 (py_deid.verify._Checker.lazy_vr and walk): wherever the walk would convert a value to read it (an attribute
 the profile removes or empties that holds something, cleaned free text, codes of cleaned sequences, names in
 kept attributes, unknown attributes, overlays, private attributes not known to be safe, group lengths, UN),
 it falls back. tests/receiver/test_fast_accept.py holds it to the full check (real files, the receiver's
 test instances, a mutation fuzz): for every input, fast accept implies full accept.
+
+An element's verdict depends only on its rule key (tag, VR, path, cleaned sequence) under a walker (options,
+SOP class, encoding) and its bytes: each walker keeps the short values that passed each rule (bounded over all
+walkers), so the values a series repeats are judged once.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pydicom import uid as _uid
 from . import structure
 from .conform import declared_as_other
 from .elements import dictionary_vr, keyword
-from .iod import IodTypes
+from .iod import IodTypes, is_image_class
 from .markers import TRIAL_TAGS
 from .options import OPTION_CODES, PIXEL_OPTIONS, Options
 from .policy import profile_for
@@ -54,6 +61,9 @@ _KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", 
                         b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
                         b"UC", b"UI", b"UL", b"UR", b"US", b"UT", b"UV"})  # UN: always the full check
 _LONG_VRS = structure.LONG_VRS
+# The known VRs as text, by their header's form (a 4-byte length after two reserved bytes, or a 2-byte one).
+_LONG_VR_TEXT = {vr: vr.decode("ascii") for vr in _KNOWN_VRS if vr in _LONG_VRS}
+_SHORT_VR_TEXT = {vr: vr.decode("ascii") for vr in _KNOWN_VRS if vr not in _LONG_VRS}
 _AS_BYTES_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV"})
 _TEXTUAL_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR",
                           "SH", "LO", "ST", "LT", "UT", "UC", "PN"})
@@ -62,6 +72,7 @@ _PLAIN_ASCII = re.compile(rb"[ -~]*")
 _AMBIGUOUS = {"OB or OW": "OB", "US or SS": "US", "US or OW": "US", "US or SS or OW": "US"}
 _TEXTUAL_KNOWN = _values.TEXT_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
 
+_OPTION_BY_CODE = {code: name for name, code in OPTION_CODES.items() if name not in PIXEL_OPTIONS}
 _CODE_ITEM_TAGS = frozenset(int(t) for t in (SCHEME, _CV, LONG_CODE_VALUE, URN_CODE_VALUE))  # codes.is_code_item
 _HEAD = struct.Struct("<HH2sH")
 _U32 = struct.Struct("<I")
@@ -70,7 +81,13 @@ _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 MAX_DEPTH = 16
 MAX_RULES = 100_000
+# Values that passed an element's rule, kept per walker: the same bytes under the same rule pass again
+# (a series repeats most of its header). Bounded across walkers; only short values are kept.
+MAX_PASSED = 16_384
+MAX_PASSED_LEN = 128
+_passed_state = [0, 0]  # [values kept by all walkers, generation: a walker whose generation is older clears its own]
 PIXEL_DATA = 0x7FE00010
+_MAYBE_CUT_SHORT = (0x00280010, 0x00280011)  # Rows, Columns without Pixel Data (pixels_missing)
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
 SOP_CLASS, SOP_INSTANCE, STUDY, SERIES, MODALITY = 0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060
 CHARSET = 0x00080005
@@ -102,25 +119,35 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
     if depth > MAX_DEPTH:
         raise Unsure
     out: list = []
+    append = out.append
     last = -1
     head = _HEAD.unpack_from
     u32 = _U32.unpack_from
     n = len(data)
+    limit = min(end, n)
+    short_vrs, long_vrs = _SHORT_VR_TEXT, _LONG_VR_TEXT
+    tag_len = _TAG_LEN.unpack_from
+    vr = None
     while pos < end:
         if pos + 8 > n:
             raise Unsure
         if implicit:
-            group, elem, length = _TAG_LEN.unpack_from(data, pos)
+            group, elem, length = tag_len(data, pos)
         else:
             group, elem, vr, length = head(data, pos)
         tag = group << 16 | elem
-        if tag == _ITEM_END:
-            if not in_item or length != 0 or end != n + 1:
-                raise Unsure
-            return out, pos + 8
         if tag <= last or group == 0xFFFE or group < 0x0008:
+            if tag == _ITEM_END and in_item and length == 0 and end == n + 1:
+                return out, pos + 8
             raise Unsure  # out of order, a delimiter out of place, command or file meta groups
         last = tag
+        if not implicit and (svr := short_vrs.get(vr)) is not None:  # most elements: a value in place
+            pos += 8
+            if pos + length > limit:
+                raise Unsure
+            append((tag, svr, data[pos:pos + length], None))
+            pos += length
+            continue
         if implicit:
             pos += 8
             if group & 1:
@@ -133,33 +160,29 @@ def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool
                 svr = dictionary_vr(tag)
                 if svr is None or svr.encode() not in _KNOWN_VRS:
                     raise Unsure
-        elif vr not in _KNOWN_VRS:
-            raise Unsure
-        elif vr in _LONG_VRS:
+        elif (svr := long_vrs.get(vr)) is not None:
             if pos + 12 > n or length != 0:
                 raise Unsure
             (length,) = u32(data, pos + 8)
             pos += 12
-            svr = vr.decode("ascii")
         else:
-            pos += 8
-            svr = vr.decode("ascii")
+            raise Unsure  # not a known VR
         if svr == "SQ":
             items, pos = _items(data, pos, length, end, depth, implicit)
-            out.append((tag, svr, None, items))
+            append((tag, svr, None, items))
             continue
         if length == _UNDEFINED:
             if implicit or not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
                 raise Unsure
             pos = _fragments(data, pos, end)
-            out.append((tag, svr, None, None))  # encapsulated: the walk only needs its action
+            append((tag, svr, None, None))  # encapsulated: the walk only needs its action
             continue
-        if pos + length > min(end, n):
+        if pos + length > limit:
             raise Unsure
         if top and tag == PIXEL_DATA:  # only its length is read (native pixels): not copied
-            out.append((tag, svr, memoryview(data)[pos:pos + length], None))
+            append((tag, svr, memoryview(data)[pos:pos + length], None))
         else:
-            out.append((tag, svr, data[pos:pos + length], None))
+            append((tag, svr, data[pos:pos + length], None))
         pos += length
     if in_item and end == n + 1:
         raise Unsure  # an undefined-length item without its delimiter
@@ -251,36 +274,13 @@ def accept(data: bytes, options: Options, expected_study: str | None = None) -> 
 def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     if len(data) < 140 or data[128:132] != b"DICM" or any(data[:128]):
         raise Unsure
-    # File meta, as structure.meta_end reads it.
     end = structure.meta_end(data)
-    meta: dict[int, bytes] = {}
-    pos = 132
-    while pos < end:
-        group, elem, vr, length = _HEAD.unpack_from(data, pos)
-        if group != 0x0002 or vr not in _KNOWN_VRS or vr == b"SQ":
-            raise Unsure
-        if vr in _LONG_VRS:
-            if length != 0:
-                raise Unsure
-            (length,) = _U32.unpack_from(data, pos + 8)
-            pos += 12
-        else:
-            pos += 8
-        tag = group << 16 | elem
-        if tag in meta or tag not in META_ALLOWED or pos + length > end:
-            raise Unsure
-        meta[tag] = data[pos:pos + length]
-        pos += length
-    if pos != end:
-        raise Unsure
+    meta = _meta(data, end)
     ts = _uid_of(meta.get(0x00020010))
     implicit = ts == IMPLICIT_LE
     if ts not in _EXPLICIT_LE_SYNTAXES and not implicit:
         raise Unsure
-    vr_bytes = data[end + 4:end + 6]
-    looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
-    if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
-        raise Unsure  # the data's encoding is not the one its transfer syntax says: pydicom would switch
+    _encoding_matches(data, end, implicit)
     elements, _ = _parse(data, end, len(data), 0, False, True, implicit)
     if implicit:
         elements = _resolve_pixel_values(elements)
@@ -311,9 +311,12 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     media_sop = meta.get(0x00020003)
     if media_sop is not None and media_sop != value(SOP_INSTANCE):
         raise Unsure
-    if ts in _NATIVE and PIXEL_DATA in top:
+    if PIXEL_DATA not in top:
+        if is_image_class(sop_class) or any(t in top for t in _MAYBE_CUT_SHORT):
+            raise Unsure  # an image cut short where an element starts? verification.pixels_missing refuses it
+    elif ts in _NATIVE:
         _native_pixels(top)
-    elif PIXEL_DATA in top and ts in _CODESTREAMS:
+    elif ts in _CODESTREAMS:
         raise Unsure  # JPEG / JPEG-LS / JPEG 2000 frames: the full check looks into their codestreams
     # The options the instance declares (verify.declared_options), within what the trial allows.
     checked = options
@@ -326,8 +329,7 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
             found = [e for e in item if e[0] == CODE_VALUE]
             code_values.add(_plain(found[0][2]).strip() if found else "")
         if code_values:
-            by_code = {code: name for name, code in OPTION_CODES.items() if name not in PIXEL_OPTIONS}
-            declared = Options.from_names(by_code[c] for c in code_values if c in by_code)
+            declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
             if any(not getattr(options, name) for name in declared.names):
                 raise Unsure
             checked = declared
@@ -349,11 +351,63 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
         raise Unsure
     walk = _walker(checked, sop_class, implicit)
     walk.dataset(elements, (), False)
-    try:  # last: it can only refuse what got this far (an instance that falls back pays no more for it)
-        structure.check(data, end, implicit=implicit, little=True)  # read_dataset's strict check, as it runs it
-    except structure.StructureError:
-        raise Unsure from None
+    # read_dataset's strict check (structure.check) needs no second walk: the parse above is stricter in
+    # every rule it has (each element, item and fragment inside its parent and the data, items where items
+    # belong and delimited, the data's encoding the transfer syntax's; tests/receiver/test_fast_accept.py
+    # runs structure.check on every input the parse takes).
     return sop_class, sop, study, series, modality, ts
+
+
+def parsed(data: bytes) -> tuple[int, bool] | None:
+    """(dataset offset, implicit) when the fast path's parse takes the data, else None: for the tests, which
+    hold the parse to structure.check."""
+    try:
+        if len(data) < 140 or data[128:132] != b"DICM":
+            return None
+        end = structure.meta_end(data)
+        ts = _uid_of(_meta(data, end).get(0x00020010))
+        implicit = ts == IMPLICIT_LE
+        if ts not in _EXPLICIT_LE_SYNTAXES and not implicit:
+            return None
+        _encoding_matches(data, end, implicit)
+        _parse(data, end, len(data), 0, False, True, implicit)
+        return end, implicit
+    except Exception:  # noqa: BLE001 - unsure
+        return None
+
+
+def _meta(data: bytes, end: int) -> dict[int, bytes]:
+    """The file meta's values by tag, as structure.meta_end reads it (`end`: its end)."""
+    meta: dict[int, bytes] = {}
+    pos = 132
+    while pos < end:
+        group, elem, vr, length = _HEAD.unpack_from(data, pos)
+        if group != 0x0002 or vr not in _KNOWN_VRS or vr == b"SQ":
+            raise Unsure
+        if vr in _LONG_VRS:
+            if length != 0:
+                raise Unsure
+            (length,) = _U32.unpack_from(data, pos + 8)
+            pos += 12
+        else:
+            pos += 8
+        tag = group << 16 | elem
+        if tag in meta or tag not in META_ALLOWED or pos + length > end:
+            raise Unsure
+        meta[tag] = data[pos:pos + length]
+        pos += length
+    if pos != end:
+        raise Unsure
+    return meta
+
+
+def _encoding_matches(data: bytes, end: int, implicit: bool) -> None:
+    """Unsure unless the data's first element reads in the encoding its transfer syntax says (else pydicom
+    and structure.check would switch)."""
+    vr_bytes = data[end + 4:end + 6]
+    looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
+    if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
+        raise Unsure
 
 
 @lru_cache(maxsize=64)
@@ -435,6 +489,8 @@ class _Walk:
         self.unmet = self.iod.unmet(_Absent())
         self.safe = _private_filter(options).safe
         self.rules: dict = {}
+        self.passed: dict = {}  # rule key -> set of values that passed it (a pure function of both)
+        self.generation = _passed_state[1]
 
     def rule(self, tag: int, vr: str, path: tuple[str, ...], cleaned: bool) -> tuple:
         """(unsure, textual, check_value, xz, free_cleaned, value_pass, known) of a standard non-sequence
@@ -473,6 +529,11 @@ class _Walk:
         rules = self.rules
         if len(rules) > MAX_RULES:
             rules.clear()  # bounded, whatever tags hostile inputs bring
+            self.passed.clear()
+        if self.generation != _passed_state[1]:
+            self.passed.clear()  # another walker reached the bound
+            self.generation = _passed_state[1]
+        passed = self.passed
         check, valid, plain = _values.check, _values.VALID, _PLAIN_ASCII.fullmatch
         for tag, vr, value, items in elements:
             if (tag >> 16) & 1:
@@ -481,6 +542,9 @@ class _Walk:
                 self.private(tag, vr, value, creators)
                 continue
             key = (tag, vr, path, cleaned)
+            seen = passed.get(key)
+            if seen is not None and value in seen:
+                continue  # these bytes passed this element's rule before: the same verdict
             r = rules.get(key)
             if r is None:
                 r = rules[key] = self.rule(tag, vr, path, cleaned)
@@ -513,6 +577,22 @@ class _Walk:
                 raise Unsure
             if value_pass:
                 self.value_pass(tag, vr, value, known)
+            if value.__class__ is bytes and len(value) <= MAX_PASSED_LEN:
+                self.keep(key, value)
+
+    def keep(self, key: tuple, value: bytes) -> None:
+        """Remember that `value` passed the rule of `key` (every check above ran on it, none raised)."""
+        state = _passed_state
+        if state[0] >= MAX_PASSED:
+            state[0] = 0
+            state[1] += 1  # every walker starts again (each clears its own when it next walks)
+            self.passed.clear()
+            self.generation = state[1]
+        seen = self.passed.get(key)
+        if seen is None:
+            seen = self.passed[key] = set()
+        seen.add(value)
+        state[0] += 1
 
     @staticmethod
     def creators(elements: list) -> dict:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 
 import anyio
 from starlette.applications import Starlette
@@ -34,6 +35,10 @@ from .workers import VerifierPool, WorkersDown
 BASE = "/dicomweb"
 RETRY_AFTER_WORKERS = "10"  # seconds: a replaced verification pool is ready in about two
 log = logging.getLogger("py_deid.receiver")
+# PY_DEID_RECEIVER_TIMELINE=FILE: each STOW request appends one JSON line of its steps' times (ms from the
+# handler's start: body received, checks answered, parts flushed, commit steps, answer): the benchmark's
+# measurement of where a request waits. Holds step names and times only.
+TIMELINE = os.environ.get("PY_DEID_RECEIVER_TIMELINE")
 
 
 class Receiver:
@@ -93,6 +98,7 @@ class Receiver:
             return await self._refuse(request, 413, "request body exceeds the limit")
         if self.store.free_bytes() < limits.min_free_bytes + int(length or 0):
             return await self._refuse(request, 503, "receiver is low on storage space", **{"Retry-After": "600"})
+        marks = [("start", time.perf_counter())] if TIMELINE else None
         body = SpooledBody()
         try:
             try:
@@ -114,13 +120,20 @@ class Receiver:
                                           **{"Retry-After": "600"})
             if not body.parts:
                 return PlainTextResponse("the multipart body has no parts", 400)
+            if marks is not None:
+                marks.append(("body", time.perf_counter()))
             async with self.workers:
-                outcome = await anyio.to_thread.run_sync(self._process, body, who.site, study, self.base_url(request))
+                outcome = await anyio.to_thread.run_sync(self._process, body, who.site, study, self.base_url(request),
+                                                         marks)
         except WorkersDown:
             log.error("verification workers died twice under one request; answered 503")
             return closing(503, "verification is restarting; send again", **{"Retry-After": RETRY_AFTER_WORKERS})
         finally:
             body.discard()  # also what a refused body's parts started: their checks find no file
+        if marks is not None:
+            marks.append(("answer", time.perf_counter()))
+            with open(TIMELINE, "a") as f:
+                f.write(json.dumps({name: round((t - marks[0][1]) * 1000, 3) for name, t in marks}) + "\n")
         if outcome.stored and self.forwarder is not None:
             self.forwarder.wake()
         if outcome.failure_codes:
@@ -128,9 +141,9 @@ class Receiver:
                      ", ".join(sorted({f"0x{c:04X}" for c in outcome.failure_codes})))
         return dicom_json(outcome.document, outcome.status)
 
-    def _process(self, body: SpooledBody, site: str, study: str | None, base_url: str):
+    def _process(self, body: SpooledBody, site: str, study: str | None, base_url: str, marks: list | None = None):
         return process(self.store, self.cfg, self.verifier, body.parts, site=site, expected_study=study,
-                       base_url=base_url)
+                       base_url=base_url, marks=marks)
 
     # certificates
     async def post_certificate(self, request: Request) -> Response:

@@ -166,7 +166,7 @@ class SpooledPart:
     path: Path  # its temp file: written by the server as the part arrived, or (in_memory) by its check
     size: int = 0
     check: object = None  # what on_part started for it (the verification already under way)
-    synced: object = None  # its fsync, started once the check passed (a Future), else None
+    synced: object = None  # its fsync, started once the check passed (storage.Flushes), else None
     settled: bool = False  # its temp file is committed or removed (process() did it): nothing to discard
     data: bytes | None = None  # an in-memory part's bytes until they are submitted to its check
     in_memory: bool = False  # held in memory: `path` is only a reserved name, which the worker that passes

@@ -1,20 +1,37 @@
 """The store: a folder of instances named only by validated UIDs, plus the ledger.
 
-Writes are atomic: a part is in a temp file in the store's tmp/ folder, fsynced; then, under one lock, a
-'pending' ledger row is committed (not flushed), the file is renamed into place, its folder is fsynced and
-the row becomes 'stored' (with its forwarding entry) in one flushed transaction, before the answer. After a
-crash, recover() removes every temp file and settles each 'pending' row: complete file with the right hash
--> stored, else both go. So the store never holds a partial instance nor a row without its file.
+Writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
+passed; then, under one lock, a 'pending' ledger row is committed (not flushed), the file is renamed into
+place, its folder is fsynced while the files' own fsyncs finish, and once all are durable the row becomes
+'stored' (with its forwarding entry) in one flushed transaction, before the answer. Concurrent requests'
+commits are grouped: one pending transaction, one fsync per folder and one flushed transaction for all the
+calls that waited for the lock, and the lock is held only up to the renames, so one group's flushes overlap
+the next group's renames (Store.commit).
+
+Why the rename may come before the file is durable: the answer and the flushed 'stored' row both wait for
+the file's and the folder's fsync, so nothing acknowledged or 'stored' can name a file that is not durable.
+What a crash can leave is settled by recover(), which removes every temp file and checks each 'pending' row
+against its file (complete file with the right hash -> stored, else both go):
+- the process killed after the rename: the file is whole in the page cache, its row is pending (committed
+  before the rename), so recover() keeps it if complete; the client, unanswered, sends it again and it is a
+  duplicate, never a second copy;
+- a power loss: a pending row may be durable (a later flushed commit of any request makes the earlier
+  unflushed ones durable too: the WAL is written in order) while its file is missing, partial or complete:
+  the hash decides; a renamed file may be durable without its row (never served or counted; the client,
+  unanswered, sends it again and it is replaced).
+So the store never serves a partial instance nor holds a 'stored' row without its file. The folder's fsync
+and the flushed transaction stay one after the other: a 'stored' row durable before its folder's entry
+would name a file that a power loss can take away, and recover() looks only at pending rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +61,18 @@ class Candidate:
     outcome: str = ""
 
 
+class _Queued:
+    """One commit() call's candidates, waiting to be committed with those of the calls around it."""
+
+    __slots__ = ("candidates", "site", "forward", "flushes", "taken", "done", "error")
+
+    def __init__(self, candidates: list[Candidate], site: str, forward: bool, flushes: list[Flushes]) -> None:
+        self.candidates, self.site, self.forward, self.flushes = candidates, site, forward, flushes
+        self.taken = False  # in a group (under the lock)
+        self.done = threading.Event()  # its group's outcome is known (one Event per call, set by the group)
+        self.error: BaseException | None = None
+
+
 def fsync_dir(path: Path) -> None:
     fsync_file(path)
 
@@ -56,8 +85,12 @@ class Store:
         self.certificates_dir = root / "certificates"
         for d in (root, self.instances_dir, self.tmp_dir, self.certificates_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._instances_prefix = os.path.join(str(self.instances_dir), "")  # (str paths: the commit makes many)
         self.ledger = Ledger(root / "ledger.sqlite")
         self.lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queued: list[_Queued] = []  # commit() calls waiting for the lock (group commit)
+        self._in_flight: dict[str, threading.Event] = {}  # sop_uid -> its group's done, from rename to outcome
         self.syncer = Syncer()
 
     def close(self) -> None:
@@ -65,10 +98,13 @@ class Store:
         self.ledger.close()
 
     def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        return Path(self._instance_file(study_uid, series_uid, sop_uid))
+
+    def _instance_file(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         # Paths come only from UIDs that match the UID grammar: digits and dots, no traversal possible.
         if not (valid_uid(study_uid) and valid_uid(series_uid) and valid_uid(sop_uid)):
             raise StoreError("invalid UID")
-        return self.instances_dir / study_uid / series_uid / f"{sop_uid}.dcm"
+        return f"{self._instances_prefix}{study_uid}{os.sep}{series_uid}{os.sep}{sop_uid}.dcm"
 
     def temp_file(self, suffix: str) -> tuple[int, Path]:
         path = self.temp_name(suffix)
@@ -104,54 +140,148 @@ class Store:
                 dropped += 1
         return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped}
 
-    def commit(self, candidates: list[Candidate], site: str, forward: bool) -> None:
-        """Store verified candidates; sets each one's outcome (stored, duplicate, conflict)."""
+    def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None,
+               flushes: list[Flushes] | None = None) -> None:
+        """Store verified candidates; sets each one's outcome (stored, duplicate, conflict). Raises OSError
+        (every candidate of the call then failed: its temp file and any row or final file are gone).
+
+        Group commit: the calls that arrive while the lock is held wait for it, and the next one to take it
+        commits everything queued since in one step (one pending transaction, one set of renames, one fsync
+        per folder, one flushed transaction): concurrent requests share those flushes. The lock covers only
+        the duplicate checks, the pending rows and the renames; the group's fsyncs and its flushed
+        transaction run after it, so the next group renames while they run (its flushes then share the
+        file system's journal commits). An instance whose group is between its rename and its outcome is
+        waited for by a later group that holds it again (it may yet fail and be removed): never a
+        'duplicate' answered for an instance that is not durable. Each call returns only when its own
+        candidates are durable (or failed), so "acknowledged => durable" holds per request.
+
+        `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
+        files are renamed into place while they run, and the commit waits for them together with the folders'
+        fsync (they share the file system's journal commit), before the flushed transaction. Without it the
+        files must be durable already."""
+        entry = _Queued(candidates, site, forward, flushes or [])
+        with self._queue_lock:
+            self._queued.append(entry)
+        group = None
         with self.lock:
-            known = self.ledger.hashes([c.sop_uid for c in candidates])  # rows in any state
-            new: dict[str, Candidate] = {}
-            for c in candidates:
-                earlier = new.get(c.sop_uid)
-                sha = earlier.sha256 if earlier is not None else known.get(c.sop_uid)
-                if sha is not None:
-                    c.outcome = DUPLICATE if sha == c.sha256 else CONFLICT
-                    c.temp.unlink(missing_ok=True)
-                else:
-                    new[c.sop_uid] = c
-            if not new:
-                return
-            now = time.time()
-            finals = {uid: self.instance_path(c.study_uid, c.series_uid, c.sop_uid) for uid, c in new.items()}
-            # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
-            # the flushed commit below makes it durable with the rows' final state, before the answer. A
-            # power loss in between can leave a complete file in place without its row (never served or
-            # counted; the client, unanswered, sends it again and it is replaced).
-            with self.ledger.transaction(flush=False) as db:
-                db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
-                               "transfer_syntax, sha256, size, site, received, state) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                               [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                                 c.transfer_syntax, c.sha256, c.size, site, now) for c in new.values()])
-            folders = {final.parent for final in finals.values()}
+            if not entry.taken:  # the first to get the lock commits what every waiting call queued
+                with self._queue_lock:
+                    group, self._queued = self._queued, []
+                for q in group:
+                    q.taken = True
+                try:
+                    staged = self._stage(group, marks)
+                except BaseException as e:
+                    self._settle(group, e)
+                    raise
+        if group is not None:  # the lock is free: the next group renames while this one's flushes run
             try:
-                for folder in folders:
-                    self._make_dirs(folder)
-                for uid, c in new.items():
-                    os.replace(c.temp, finals[uid])
-                for folder in folders:
-                    fsync_dir(folder)
-            except OSError:
-                for uid, c in new.items():
-                    finals[uid].unlink(missing_ok=True)
-                    c.temp.unlink(missing_ok=True)
-                    self.ledger.delete(c.sop_uid)
-                raise
-            with self.ledger.transaction() as db:
-                db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
-                if forward:
-                    db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
-                                   "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in new])
-            for c in new.values():
-                c.outcome = STORED
+                self._finish(group, *staged, marks)
+            except BaseException as e:
+                self._settle(group, e)
+            else:
+                self._settle(group, None)
+        entry.done.wait()
+        if marks is not None:
+            marks.append(("committed", time.perf_counter()))
+        if entry.error is not None:
+            raise entry.error
+
+    def _settle(self, group: list[_Queued], error: BaseException | None) -> None:
+        with self._queue_lock:
+            for q in group:
+                for c in q.candidates:
+                    if self._in_flight.get(c.sop_uid) is q.done:
+                        del self._in_flight[c.sop_uid]
+        for q in group:
+            q.error = error
+            q.done.set()
+
+    def _stage(self, group: list[_Queued], marks: list | None):
+        """Under the lock: the group's pending rows and renames (see commit()); returns what _finish needs."""
+        candidates = [(c, q) for q in group for c in q.candidates]
+        # An instance of a group still in its flushes: wait for its outcome (it may yet fail and be removed).
+        with self._queue_lock:
+            waits = {id(e): e for c, _ in candidates if (e := self._in_flight.get(c.sop_uid)) is not None}
+        for e in waits.values():
+            e.wait()
+        known = self.ledger.hashes([c.sop_uid for c, _ in candidates])  # rows in any state
+        new: dict[str, tuple[Candidate, _Queued]] = {}
+        for c, q in candidates:
+            earlier = new.get(c.sop_uid)
+            sha = earlier[0].sha256 if earlier is not None else known.get(c.sop_uid)
+            if sha is not None:
+                c.outcome = DUPLICATE if sha == c.sha256 else CONFLICT
+                c.temp.unlink(missing_ok=True)
+            else:
+                new[c.sop_uid] = (c, q)
+        if not new:
+            return new, {}, set(), 0.0
+        now = time.time()
+        finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in new.items()}
+        # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
+        # the flushed commit below makes it durable with the rows' final state, before the answer. A
+        # power loss in between can leave a complete file in place without its row (never served or
+        # counted; the client, unanswered, sends it again and it is replaced).
+        with self.ledger.transaction(flush=False) as db:
+            db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                           "transfer_syntax, sha256, size, site, received, state) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                           [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
+                             c.transfer_syntax, c.sha256, c.size, q.site, now) for c, q in new.values()])
+        with self._queue_lock:
+            for uid, (_, q) in new.items():
+                self._in_flight[uid] = q.done
+        if marks is not None:
+            marks.append(("pending_rows", time.perf_counter()))
+        folders = {os.path.dirname(final) for final in finals.values()}
+        try:
+            for folder in folders:
+                if not os.path.isdir(folder):
+                    self._make_dirs(Path(folder))
+            for uid, (c, _) in new.items():
+                os.replace(c.temp, finals[uid])
+        except OSError:
+            self._undo(new, finals)
+            raise
+        if marks is not None:
+            marks.append(("renamed", time.perf_counter()))
+        return new, finals, folders, now
+
+    def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
+                marks: list | None) -> None:
+        """Outside the lock: the folders' fsyncs and the files' own, then the flushed 'stored' rows."""
+        if not new:
+            return
+        try:
+            for folder in folders:
+                fsync_dir(folder)
+            if marks is not None:
+                marks.append(("folder_fsync", time.perf_counter()))
+            # The files' own flushes (every queued call's, also of duplicates: harmless) ran meanwhile.
+            for q in group:
+                self.syncer.wait_all(q.flushes)
+        except OSError:
+            self._undo(new, finals)
+            raise
+        if marks is not None:
+            marks.append(("flushed", time.perf_counter()))
+        with self.ledger.transaction() as db:
+            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
+            forwarded = [u for u, (_, q) in new.items() if q.forward]
+            if forwarded:
+                db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                               "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in forwarded])
+        if marks is not None:
+            marks.append(("ledger_commit", time.perf_counter()))
+        for c, _ in new.values():
+            c.outcome = STORED
+
+    def _undo(self, new: dict, finals: dict) -> None:
+        for uid, (c, _) in new.items():
+            Path(finals[uid]).unlink(missing_ok=True)
+            c.temp.unlink(missing_ok=True)
+            self.ledger.delete(c.sop_uid)
 
     def _make_dirs(self, folder: Path) -> None:
         if folder.is_dir():
@@ -180,31 +310,127 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+class Flushes:
+    """The fsyncs of a group of files (the parts of one check that passed), under way in the Syncer's threads:
+    one waitable object for the group, not a Future each."""
+
+    __slots__ = ("left", "error", "_lock", "_done")
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.error: OSError | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Lock()
+        self._done.acquire()  # released when the last file is flushed
+
+    def _finished(self, error: OSError | None) -> None:
+        with self._lock:
+            if error is not None and self.error is None:
+                self.error = error
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self._done.release()
+
+    def result(self) -> None:
+        """Wait for every file of the group; raises the first OSError of their flushes."""
+        with self._done:
+            pass
+        if self.error is not None:
+            raise self.error
+
+
 class Syncer:
     """fsync in a few long-lived threads. A part's flush starts as soon as it has passed its check, so it
     overlaps the checks of the parts after it and the rest of the body; flushes under way at once share the
-    file system's journal commits. No thread is created per request."""
+    file system's journal commits. No thread is created per request, and a group of files costs one waitable
+    object (Flushes), not a Future and an executor's work item each."""
 
     def __init__(self, threads: int = 8) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="fsync")
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._run, name=f"fsync_{i}", daemon=True) for i in range(threads)]
+        for t in self._threads:
+            t.start()
 
-    def start(self, path: Path) -> Future | None:
-        try:
-            return self._pool.submit(fsync_file, path)
-        except RuntimeError:  # shut down: the caller flushes it itself
-            return None
-
-    def wait(self, items: list[tuple[Path, Future | None]]) -> None:
-        """Every file durable on return: each one's flush already started, or started now. Raises OSError."""
-        futures = [(path, future if future is not None else self.start(path)) for path, future in items]
-        for path, future in futures:
-            if future is None:
-                fsync_file(path)
+    def _run(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            flushes, fd = item
+            try:
+                if isinstance(fd, OSError):
+                    raise fd  # the file could not be opened when its flush was queued
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                flushes._finished(e)  # noqa: SLF001
             else:
-                future.result()
+                flushes._finished(None)  # noqa: SLF001
+
+    def start(self, path: Path) -> Flushes | None:
+        return self.start_group([path])
+
+    def start_group(self, paths: list) -> Flushes | None:
+        """Start flushing `paths` (each by one of the threads, so their fsyncs overlap); None once closed (the
+        caller then flushes them itself). Each file is opened here and flushed through that descriptor, so it
+        may be renamed (Store.commit) while its flush is under way."""
+        if not paths:
+            return None
+        flushes = Flushes(len(paths))
+        put = self._queue.put
+        with self._lock:  # none after close(): its threads would never take them
+            if self._closed:
+                return None
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except OSError as e:
+                    fd = e  # reported by the group's result()
+                put((flushes, fd))
+        return flushes
+
+    def start_missing(self, items: list[tuple[Path, Flushes | None]]) -> list[Flushes]:
+        """The flushes of these files, those not yet started started now (by path: before any rename); wait
+        for them with wait_all(). Raises OSError (a file that could not be flushed, once closed)."""
+        groups: dict[int, Flushes] = {}
+        unstarted = []
+        for path, flushes in items:
+            if flushes is None:
+                unstarted.append(path)
+            else:
+                groups[id(flushes)] = flushes
+        if unstarted:
+            flushes = self.start_group(unstarted)
+            if flushes is None:
+                for path in unstarted:
+                    fsync_file(path)
+            else:
+                groups[id(flushes)] = flushes
+        return list(groups.values())
+
+    @staticmethod
+    def wait_all(groups: list[Flushes]) -> None:
+        """Every file of these groups durable on return. Raises the first OSError."""
+        for flushes in groups:
+            flushes.result()
+
+    def wait(self, items: list[tuple[Path, Flushes | None]]) -> None:
+        """Every file durable on return: each one's flush already started, or started now. Raises OSError."""
+        self.wait_all(self.start_missing(items))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Finish the flushes under way; later ones are the callers' own."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)  # after every file queued before: each thread leaves when it takes one
+        for t in self._threads:
+            t.join()
 
 
 def sha256_file(path: Path) -> str:

@@ -11,6 +11,7 @@ failure reasons.
 from __future__ import annotations
 
 import errno
+import time
 from dataclasses import dataclass, field
 
 from .. import stow
@@ -46,8 +47,11 @@ def _part_is_dicom(headers: dict[str, str]) -> bool:
 
 
 def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: list[SpooledPart], *,
-            site: str, expected_study: str | None, base_url: str) -> StowResult:
-    """Verify and store the parts; every part's temp file is gone or committed when this returns."""
+            site: str, expected_study: str | None, base_url: str, marks: list | None = None) -> StowResult:
+    """Verify and store the parts; every part's temp file is gone or committed when this returns. `marks`
+    (a list): the times of its steps are appended (app.TIMELINE)."""
+    if marks is not None:
+        marks.append(("thread", time.perf_counter()))
     order: list[tuple[int, str, dict]] = []  # (part index, kind, item): answered in request order
     codes: list[int] = []
     candidates: list[tuple[int, Candidate]] = []
@@ -79,10 +83,14 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
                 fail(part.index, Failure.of(reasons.OUT_OF_RESOURCES), ident)
             else:
                 candidates.append((part.index, _candidate(part, ident, digest)))
+        if marks is not None:
+            marks.append(("checks", time.perf_counter()))
         try:
-            # Most flushes started when their check passed; the rest start here.
-            store.syncer.wait([(c.temp, by_index[index].synced) for index, c in candidates])
-            store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None)
+            # Most flushes started when their check passed; the rest start here. The commit renames the files
+            # while they run and waits for them before its flushed transaction (Store.commit).
+            flushes = store.syncer.start_missing([(c.temp, by_index[index].synced) for index, c in candidates])
+            store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None, marks=marks,
+                         flushes=flushes)
         except OSError as e:
             for index, c in candidates:
                 c.temp.unlink(missing_ok=True)
@@ -152,9 +160,11 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
                 body.release(held)  # (the job's arguments are dropped too: Job.answered)
             if syncer is None or future.cancelled() or future.exception() is not None:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
-            for part, outcome in zip(dicom, future.result()):
-                if outcome[1] is None:
-                    part.synced = syncer.start(part.path)
+            passed = [part for part, outcome in zip(dicom, future.result()) if outcome[1] is None]
+            if passed:
+                flushes = syncer.start_group([part.path for part in passed])  # one waitable for the group
+                for part in passed:
+                    part.synced = flushes
 
         checks[0].future.add_done_callback(answered)
     return checks

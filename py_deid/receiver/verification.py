@@ -1,7 +1,7 @@
 """The front door's check of one received part, using the same core as the uploader (py_deid.verify).
 
-Only a complete PS3.10 file whose structure is whole, whose UIDs are valid and which the residual-PHI check
-finds clean is accepted. A refusal names the class of problem and the tags involved, never a value.
+Only a complete PS3.10 file whose structure is whole, whose UIDs are valid, which holds its pixels if it
+is an image (pixels_missing) and which the residual-PHI check finds clean is accepted. A refusal names the class of problem and the tags involved, never a value.
 Most de-identified parts are accepted by py_deid.verify_fast, which reads their bytes without pydicom and
 proves what this check would find; whatever it cannot prove meets this check as before.
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..inflate import DEFAULT_LIMITS, DEFLATED, InflateLimits, inflate_part10
 from ..structure import meta_end, valid_uid
 from ..instance import DICOMDIR_CLASS, InstanceProblem, read_dataset, short_text, transfer_syntax_of
+from ..iod import is_image_class
 from ..options import Options
 from .. import verify_fast
 from ..verify import check_received
@@ -86,6 +87,9 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None,
             return ident, Failure.of(reasons.CANNOT_UNDERSTAND, "transfer syntax missing or invalid")
         if expected_study is not None and ident.study_uid != expected_study:
             return ident, Failure.of(reasons.STUDY_MISMATCH, offending=("0020000D",))
+        if pixels_missing(ds, ident.sop_class_uid):
+            return ident, Failure.of(reasons.CANNOT_UNDERSTAND, "image without its pixel data (cut short?)",
+                                     offending=("7FE00010",))
         try:
             findings = check_received(ds, options, data=data)  # the bytes: the preamble is checked too
         except MemoryError:
@@ -98,6 +102,18 @@ def inspect(data: bytes, options: Options, expected_study: str | None = None,
 
 
 _UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
+PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float Pixel Data, Double Float Pixel Data
+_ROWS_COLUMNS = (0x00280010, 0x00280011)
+
+
+def pixels_missing(ds, sop_class_uid: str) -> bool:
+    """An image without its pixels: a part cut short where an element starts, anywhere between the UIDs
+    and the Pixel Data, reads as a whole data set (nothing in the bytes says more was to come), so only
+    the IOD can tell. Refused as incomplete: every image IOD requires its pixels (Image Pixel module), and
+    a pixel description without pixels is the same cut whatever the SOP class (a private one too)."""
+    if any(tag in ds for tag in PIXEL_TAGS):
+        return False
+    return is_image_class(sop_class_uid) or any(tag in ds for tag in _ROWS_COLUMNS)
 
 
 def _raw_uids_valid(data: bytes, ds, inflate: InflateLimits) -> bool:

@@ -40,6 +40,11 @@ CLIENTS = 2
 # PY_DEID_BENCH_FULL_CHECK=1: the server with its fast accept path off (every part meets the full check), the
 # baseline of py_deid.verify_fast; run alternately with the default to compare in one session.
 FULL_CHECK = os.environ.get("PY_DEID_BENCH_FULL_CHECK") == "1"
+# PY_DEID_BENCH_TIMELINE=1: the server records each STOW request's steps (PY_DEID_RECEIVER_TIMELINE; one file
+# append per request, so off for the rates), and the small phase prints the median time of each step.
+TIMELINE = os.environ.get("PY_DEID_BENCH_TIMELINE") == "1"
+STEPS = ("body", "thread", "checks", "flushed", "pending_rows", "renamed", "folder_fsync", "ledger_commit",
+         "committed", "answer")
 
 
 def _write_body(path: Path, parts: list[bytes]) -> tuple[Path, str, int]:
@@ -128,6 +133,23 @@ def _thread_cpu(pid: int, tid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cores_busy() -> tuple[int, int]:
+    """(idle + iowait, all) jiffies of the machine's cores so far (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def _timeline(path: Path, n: int) -> dict:
+    """Median ms from a request's start (its handler entered) to each step, over the last n STOW requests."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()[-n:]]
+    out = {}
+    for step in STEPS:
+        values = sorted(r[step] for r in rows if step in r)
+        if values:
+            out[step] = values[len(values) // 2]
+    return out
+
+
 def _measured(srv, bodies, url: str) -> dict:
     """_run, with the CPU seconds per instance that the server, its verification workers and the clients
     (this process) used meanwhile: steadier than rates on a machine that others load. The server's share
@@ -136,12 +158,16 @@ def _measured(srv, bodies, url: str) -> dict:
     pid = srv.proc.pid
     workers = _children(pid)
     before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time(), _thread_cpu(pid, pid))
+    idle0 = _cores_busy()
     run = _run(srv, bodies, url, 200)
+    idle1 = _cores_busy()
     after = (_cpu(pid), sum(_cpu(w) for w in workers if Path(f"/proc/{w}").exists()), time.process_time(),
              _thread_cpu(pid, pid))
     n = run["instances"]
     run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3)
                                   for k, a, b in zip(("server", "workers", "clients", "server_loop"), after, before)}
+    # The machine's cores' idle share meanwhile (every process on it, not only these: others load it)
+    run["idle_share"] = round((idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]), 3)
     return run
 
 
@@ -161,6 +187,8 @@ def _create_cost_us(folder: Path, n: int = 200) -> float:
 
 def _phase(srv, name: str, bodies, results: dict) -> None:
     stow_run = _measured(srv, bodies, "/dicomweb/studies")
+    if TIMELINE and name == "small":
+        stow_run["timeline_ms"] = _timeline(srv.timeline, len(bodies))
     sink_run = _measured(srv, bodies, "/bench/sink")
     cpu = [sum(run["cpu_ms_per_instance"][k] for k in ("server", "workers", "clients")) for run in (stow_run, sink_run)]
     results[name] = {"stow": stow_run, "sink": sink_run,
@@ -173,9 +201,12 @@ def _phase(srv, name: str, bodies, results: dict) -> None:
 def test_bench_receiver(tmp_path, samples):
     results: dict = {"quick": QUICK, "clients": CLIENTS, "transport": "HTTPS (TLS 1.3) on loopback",
                      "fast_accept": not FULL_CHECK}
+    env = {"PY_DEID_RECEIVER_FAST": "0"} if FULL_CHECK else {}
+    if TIMELINE:
+        env["PY_DEID_RECEIVER_TIMELINE"] = str(tmp_path / "timeline.jsonl")
     srv = rs.Server(tmp_path / "store", "--token", f"bench:{TOKEN}", "--benchmark-sink",
-                    "--max-request-size", "4G", log_name="bench",
-                    env={"PY_DEID_RECEIVER_FAST": "0"} if FULL_CHECK else None).start()
+                    "--max-request-size", "4G", log_name="bench", env=env or None).start()
+    srv.timeline = tmp_path / "timeline.jsonl"
     try:
         pid = srv.proc.pid
         bodies = tmp_path / "bodies"
@@ -241,7 +272,11 @@ def test_bench_receiver(tmp_path, samples):
             cpu = results[name][label]["cpu_ms_per_instance"]
             print(f"         {label} CPU ms/instance: server {cpu['server']:.2f} (event loop "
                   f"{cpu['server_loop']:.2f}, other threads {cpu['server'] - cpu['server_loop']:.2f}), "
-                  f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}")
+                  f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}; cores idle "
+                  f"{results[name][label]['idle_share']:.0%}")
+        if "timeline_ms" in results[name]["stow"]:
+            print("         STOW request steps, median ms from its start: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in results[name]["stow"]["timeline_ms"].items()))
     for r in sweep:
         print(f"  body {r['body_mb']:7.1f} MB ({r['instances']:2d} inst): peak RSS STOW server "
               f"{r['stow_peak_rss_mb']:6.1f} MB + workers {r['stow_workers_peak_rss_mb']:6.1f} MB | "

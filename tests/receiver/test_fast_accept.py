@@ -19,7 +19,7 @@ from pydicom.datadict import DicomDictionary
 
 from py_deid import verify_fast
 from py_deid.options import Options
-from py_deid.receiver import verification
+from py_deid.receiver import reasons, verification
 
 from . import receiver_support as rs
 
@@ -38,7 +38,11 @@ def full_check(data: bytes, options: Options = OPTIONS, study: str | None = None
 
 
 def holds(data: bytes, options: Options = OPTIONS, study: str | None = None) -> bool:
-    """The property; True when the fast path accepted (and the full check agreed)."""
+    """The property; True when the fast path accepted (and the full check agreed). Also: whatever the fast
+    path's parse takes, read_dataset's strict structure check passes (the fast path does not run it)."""
+    taken = verify_fast.parsed(data)
+    if taken is not None:
+        verify_fast.structure.check(data, taken[0], implicit=taken[1], little=True)  # raises StructureError
     fast = verify_fast.accept(data, options, study)
     if fast is None:
         return False
@@ -72,13 +76,16 @@ def test_real_files_raw_and_deidentified(corpus):
     for _name, raw, deid in corpus:
         holds(raw)
         if deid is not None:
-            deids += 1
             accepted += holds(deid)
+            failure = full_check(deid)[1]
+            deids += failure is None or failure.offending != ("7FE00010",)  # not an image without its pixels
+    # Images without Pixel Data (sample CTs of a DICOMDIR set, ...) are refused since issue 14 and not counted:
+    # the default spread then has 39 (of 49), of which the fast path takes 21.
     # Measured on every sample file: 228 of 286 de-identified files (80%); the rest are big endian (23) or
     # deflated (1), declare a character set other than ASCII, Latin-1 or UTF-8 (9), or hold what the walk
     # would convert (values not valid as read, Z attributes with values, codes of cleaned sequences...).
     assert deids >= 20
-    assert accepted >= 0.6 * deids, f"fast path accepted {accepted} of {deids} de-identified files"
+    assert accepted >= 0.5 * deids, f"fast path accepted {accepted} of {deids} de-identified files"
 
 
 RAW_PHI_EDITS = [
@@ -246,3 +253,113 @@ def test_real_files_under_trial_options(corpus, options):
                 holds(result.output, OPTIONS)  # declares options the default trial does not allow
             if deid is not None:
                 holds(deid, options)
+
+
+@pytest.mark.parametrize("bound", [verify_fast.MAX_PASSED, 7])
+def test_values_kept_as_passed_decide_as_a_fresh_walk(instances, monkeypatch, bound):
+    """The fast path keeps, per walker, the values that passed an element's rule and lets the same bytes
+    under the same rule pass again. Decisions with those kept values (a walker warmed by the clean bases
+    and every mutant before) equal the decisions of a fresh walker that keeps nothing, on every mutant; also
+    with the bound so small that the kept values are dropped every few elements."""
+    monkeypatch.setattr(verify_fast, "MAX_PASSED", bound)
+    warm_walker = verify_fast._walker
+    fresh = {"on": False}
+
+    def walker(options, sop_class, implicit):
+        if fresh["on"]:
+            w = verify_fast._Walk(options, sop_class, implicit)
+            w.keep = lambda key, value: None  # keeps nothing: every value judged
+            return w
+        return warm_walker(options, sop_class, implicit)
+
+    monkeypatch.setattr(verify_fast, "_walker", walker)
+    tags = [t for t in DicomDictionary if t >> 16 not in (0x0002, 0xFFFE)]
+    warm_walker.cache_clear()  # walkers that keep nothing yet
+    verify_fast._passed_state[0] = 0
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm", "rtstruct.dcm", "test-SR.dcm"):
+        base = instances.deid(name)
+        for mutant in [base, *_mutants(sum(name.encode()) + 1, base, 60 if not FULL else 600, tags)]:
+            warm = verify_fast.accept(mutant, OPTIONS)
+            fresh["on"] = True
+            try:
+                cold = verify_fast.accept(mutant, OPTIONS)
+            finally:
+                fresh["on"] = False
+            assert warm == cold
+        assert 0 < verify_fast._passed_state[0] <= bound  # values were kept, within the bound
+
+
+def _top_boundaries(data: bytes, limit: int = 60) -> list[int]:
+    """Offsets of the first top-level element boundaries of an explicit VR little endian dataset."""
+    pos = verify_fast.structure.meta_end(data)
+    cuts = [pos]
+    while pos + 8 < len(data) and len(cuts) < limit:
+        vr_b = data[pos + 4:pos + 6]
+        if vr_b in verify_fast._LONG_VRS:
+            length = int.from_bytes(data[pos + 8:pos + 12], "little")
+            if length == 0xFFFFFFFF:
+                break
+            pos += 12 + length
+        else:
+            pos += 8 + int.from_bytes(data[pos + 6:pos + 8], "little")
+        cuts.append(pos)
+    return cuts
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm"])
+def test_an_image_cut_where_an_element_starts_is_refused(instances, name):
+    """Issue 14 (the soak stored a 'malformed' part): an image cut short where a top-level element starts
+    reads as a whole data set, and once its UIDs are in, nothing but its missing pixels tells. Every such
+    cut is refused, by the full check and by the receiver's check with its fast path."""
+    base = instances.deid(name)
+    cuts = [cut for cut in _top_boundaries(base, limit=10_000) if cut < len(base)]
+    assert len(cuts) > 10
+    for cut in cuts:
+        part = base[:cut]
+        assert verify_fast.accept(part, OPTIONS) is None, cut
+        assert full_check(part)[1] is not None, cut
+        assert verification.inspect(part, OPTIONS)[1] is not None, cut
+    last = full_check(base[:cuts[-1]])[1]  # right before Pixel Data: the UIDs and the pixel description there
+    assert last.reason == reasons.CANNOT_UNDERSTAND and last.offending == ("7FE00010",)
+    assert holds(base)  # the whole instance: accepted by both
+
+
+def test_non_images_without_pixels_are_still_accepted(instances):
+    """The pixels are required of image IODs (and of anything that describes pixels), not of an SR or an RT
+    structure set."""
+    for name in ("rtstruct.dcm", "test-SR.dcm"):
+        ident, failure = full_check(instances.deid(name))
+        assert failure is None and ident is not None, name
+        holds(instances.deid(name))
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "rtstruct.dcm",
+                                  "test-SR.dcm"])
+def test_structure_edits(instances, name):
+    """Delimiters and item tags where elements belong, sequence and item lengths a little off or undefined,
+    NUL padding: the structure check's rules (the fast path does not run it; holds() runs it on whatever
+    the fast path's parse takes), besides the full check's verdict."""
+    import struct
+    base = instances.deid(name)
+    inserts = [struct.pack("<HHI", 0xFFFE, 0xE00D, 0), struct.pack("<HHI", 0xFFFE, 0xE0DD, 0),
+               struct.pack("<HHI", 0xFFFE, 0xE000, 0), struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF),
+               b"\0" * 8, b"\0" * 4]
+    for cut in _top_boundaries(base):
+        for extra in inserts:
+            holds(base[:cut] + extra + base[cut:])
+    for extra in inserts:
+        holds(base + extra)
+    # a last element that is a sequence of defined length, its item of undefined length with and without
+    # its delimiter (the structure check refuses the second; nothing after it would show the parse's slip)
+    element = _element(0x00080100, "SH", b"X")
+    for item in (struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + element + struct.pack("<HHI", 0xFFFE, 0xE00D, 0),
+                 struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + element):
+        holds(base + struct.pack("<HH2sHI", 0xFFFA, 0xFFFA, b"SQ", 0, len(item)) + item)
+    # every item's and sequence's length (explicit SQ headers and item headers at any depth), a little off
+    marks = [i + 4 for i in range(len(base) - 8) if base[i:i + 4] == b"\xfe\xff\x00\xe0"]
+    marks += [i + 8 for i in range(len(base) - 12) if base[i + 4:i + 8] == b"SQ\0\0"]
+    for at in marks[:200]:
+        (length,) = struct.unpack_from("<I", base, at)
+        for new in {length + 2, length - 2, length + 8, length - 8, 0, 0xFFFFFFFF} - {length}:
+            if 0 <= new <= 0xFFFFFFFF:
+                holds(base[:at] + struct.pack("<I", new) + base[at + 4:])

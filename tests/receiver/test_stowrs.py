@@ -106,6 +106,20 @@ def test_some_good_some_bad_is_202(server, client, instances):
     assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081198")] == [rs.uids(instances.raw(RAW_PHI))[2]]
 
 
+def test_an_image_cut_short_where_an_element_starts_is_refused(server, client, instances):
+    """Issue 14: the soak's 'malformed' part (a valid instance cut short) was stored when the cut fell where an
+    element starts, between the UIDs and the Pixel Data: it reads as a whole data set without pixels."""
+    good, whole = fresh(instances, 5), fresh(instances, 6)
+    cut = whole[:whole.find(bytes.fromhex("2800100055530200"))]  # right before Rows (US, 2 bytes)
+    r = post(client, [good, cut])
+    assert r.status_code == 202
+    doc = rs.dicom_json(r)
+    assert [rs.value(i, "00081155") for i in rs.seq(doc, "00081199")] == [rs.uids(good)[2]]
+    (item,) = rs.seq(doc, "00081198")
+    assert rs.value(item, "00081197") == reasons.CANNOT_UNDERSTAND and item["00000901"]["Value"] == ["7FE00010"]
+    assert all(row["sha256"] != rs.sha256(cut) for row in rs.ledger_rows(server.store))
+
+
 @pytest.mark.parametrize("change, reason, tag", [
     (lambda ds: setattr(ds, "InstitutionName", "St Elsewhere"), reasons.ATTRIBUTE_NOT_ALLOWED, "00080080"),
     (lambda ds: setattr(ds, "BurnedInAnnotation", "YES"), reasons.BURNED_IN_ANNOTATION, "00280301"),
@@ -288,7 +302,7 @@ def test_verify_judges_declared_options_within_the_trials(samples):
 def test_only_a_part_that_passed_its_check_is_flushed_early(tmp_path, instances):
     # The fsync of a part starts as soon as its check has passed (overlapping the next checks); a refused
     # part, PHI and all, is never flushed, and process() still makes every stored file durable.
-    from concurrent.futures import Future
+    from py_deid.receiver.storage import Flushes
 
     from py_deid.options import Options
     from py_deid.receiver.body import SpooledPart
@@ -309,7 +323,7 @@ def test_only_a_part_that_passed_its_check_is_flushed_early(tmp_path, instances)
             parts.append(SpooledPart(i, {}, path, len(data)))
         for part in parts:
             start(verifier, part, None, store.syncer)
-        assert isinstance(parts[0].synced, Future) and parts[1].synced is None
+        assert isinstance(parts[0].synced, Flushes) and parts[1].synced is None
         parts[0].synced.result()
         outcome = process(store, ReceiverConfig(store.root), verifier, parts, site="s", expected_study=None,
                           base_url="https://x/dicomweb")
@@ -325,7 +339,7 @@ def test_grouped_checks_judge_each_part_alone(tmp_path, instances):
     # raw PHI-bearing original, a part that is not DICOM, a part whose temp file is gone (its check raises)
     # and another clean instance. Each part gets its own verdict, in request order; only the clean ones are
     # stored (with the hashes of their own bytes) and only they were flushed early.
-    from concurrent.futures import Future
+    from py_deid.receiver.storage import Flushes
 
     from py_deid.options import Options
     from py_deid.receiver.body import SpooledPart
@@ -356,7 +370,7 @@ def test_grouped_checks_judge_each_part_alone(tmp_path, instances):
         parts[0].check.future.result()
         outcome = process(store, ReceiverConfig(store.root), verifier, parts, site="s", expected_study=None,
                           base_url="https://x/dicomweb")
-        assert isinstance(parts[0].synced, Future) and isinstance(parts[4].synced, Future)
+        assert isinstance(parts[0].synced, Flushes) and isinstance(parts[4].synced, Flushes)
         assert parts[1].synced is None and parts[3].synced is None
         assert (outcome.stored, outcome.failed, outcome.status) == (2, 3, 202)
         refs = rs.seq(outcome.document, "00081199")
@@ -435,7 +449,7 @@ def test_parts_held_in_memory_are_written_only_when_they_pass(tmp_path, instance
     # In-memory parts travel to a real worker as bytes: the one that passes is written under its temp
     # name (and flushed early by the server), the PHI-bearing original is never written anywhere; the
     # request's held bytes are released once the check answers; the stored file is the part's bytes.
-    from concurrent.futures import Future
+    from py_deid.receiver.storage import Flushes
 
     from py_deid.options import Options
     from py_deid.receiver.config import ReceiverConfig
@@ -460,7 +474,7 @@ def test_parts_held_in_memory_are_written_only_when_they_pass(tmp_path, instance
         assert body.held == 0
         assert body.parts[0].path.read_bytes() == good
         assert not body.parts[1].path.exists()
-        assert isinstance(body.parts[0].synced, Future) and body.parts[1].synced is None
+        assert isinstance(body.parts[0].synced, Flushes) and body.parts[1].synced is None
         outcome = process(store, ReceiverConfig(store.root), verifier, body.parts, site="s", expected_study=None,
                           base_url="https://x/dicomweb")
         assert (outcome.stored, outcome.failed, outcome.status) == (1, 1, 202)
