@@ -47,6 +47,7 @@ block = libc.malloc(4 << 20)
 print(libc.mallinfo2().hblkhd - before >= (4 << 20))
 libc.free(block)
 """
-    mapped = {mode: subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
-                                   ).stdout.strip() for mode in ("default", "fixed")}
-    assert mapped == {"default": "False", "fixed": "True"}
+    # Only the fixed side is asserted: unfixed, glibc still maps the block when its heap cannot grow in place
+    # (under a parallel test run it sometimes cannot), so "default" is not a stable baseline.
+    fixed = subprocess.run([sys.executable, "-c", script, "fixed"], capture_output=True, text=True, check=True)
+    assert fixed.stdout.strip() == "True"
