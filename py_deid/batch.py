@@ -50,7 +50,14 @@ class Job:
     key: bytes
     jobs: int = 1
     ocr_threads: int = 1  # OCR engines per process, reading one image's independent readings at once
+    # The command line's pixel work: from the first input of LARGE_INPUT bytes on, the process keeps large
+    # blocks mapped so that freed frames go back (py_deid.hosts.native.return_large_blocks). Not before: on
+    # small images every frame would be mapped and unmapped, a tenth more time for `auto` on textless images.
+    large_blocks_back: bool = False
     map_from: int = MAP_FROM  # inputs of this many bytes and more are memory-mapped (0: all but empty ones)
+
+
+LARGE_INPUT = 256 << 10  # bytes: see Job.large_blocks_back
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,7 @@ class _Worker:
         self.job = job
         pixels = job.settings.pixels != "off"  # the header path needs neither OCR nor codecs: not even loaded
         self.ocr = native.ocr_service() if pixels else None
+        self.blocks_pending = job.large_blocks_back and pixels
         # Threads of OCR within one image: an engine each (the service keeps one per thread), for a host with
         # more cores than files at hand (one large cine); --jobs spreads files instead.
         self.pool = cf.ThreadPoolExecutor(job.ocr_threads, thread_name_prefix="ocr") if (
@@ -391,6 +399,11 @@ class _Worker:
                                                            else SKIPPED, problem=item.problem), None)
         try:
             source = _Input(item.path, self.job.map_from)
+            if self.blocks_pending and len(source.data) >= LARGE_INPUT:
+                from .hosts import native
+
+                native.return_large_blocks()
+                self.blocks_pending = False
         except OSError as e:
             return _report.entry(item.name, InstanceResult(status=FAILED, problem=Problem(
                 "unreadable", f"input cannot be read ({e.strerror})")), None)

@@ -145,17 +145,16 @@ def cmd_deidentify(args) -> int:
     if settings.pixels == "off":
         _load_without_pixel_libraries()
     else:  # pixels are decoded, but pydicom's test-data downloader needs no HTTP library (0.05-0.1 s)
-        from .hosts.native import one_array_thread, return_large_blocks
+        from .hosts.native import one_array_thread
 
         one_array_thread()  # before pydicom loads numpy: no BLAS thread per core (py_deid.hosts.native)
-        return_large_blocks()  # before any large block: freed frames go back (py_deid.hosts.native); inherited
-        # by the processes of --jobs N, forked from this one
         _load_without_pixel_libraries(("requests",))
     from . import batch
     from . import report as _report
     client = _dask_client(args.dask) if args.dask else None
     args.out.mkdir(parents=True, exist_ok=True)
-    job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs, ocr_threads=args.ocr_threads)
+    job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs, ocr_threads=args.ocr_threads,
+                    large_blocks_back=settings.pixels != "off")
     items = batch.iter_inputs(args.inputs, exclude=args.out)
     head = _report.header(settings, key_source=key_source)
 
