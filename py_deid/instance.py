@@ -18,7 +18,6 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Generator
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from io import BytesIO
@@ -565,10 +564,10 @@ def _encode(ds: Dataset) -> list:
 FAST_ENCODER = True
 
 
-def run_sync(steps: Steps, ocr: OcrService | None, pool: Executor | None = None) -> InstanceResult:
-    """Drive the pipeline, answering OCR requests from a synchronous OCR service. `pool`: an executor whose
-    threads read the requests of an OcrBatch at the same time (the service keeps an engine per thread);
-    without it they are read one after the other."""
+def run_sync(steps: Steps, ocr: OcrService | None, pool=None) -> InstanceResult:
+    """Drive the pipeline, answering OCR requests from a synchronous OCR service. `pool`: the host's executor
+    (its `map`), whose threads read the requests of an OcrBatch at the same time (the service keeps an engine
+    per thread); without it they are read one after the other. The core starts no thread itself."""
     try:
         request = next(steps)
         while True:
