@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,9 +58,28 @@ def settings_from(config: dict) -> Settings:
         raise ConfigError(str(e)) from None
 
 
-async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | None = None) -> InstanceResult:
+class Spent:
+    """Where a worker's time on files went (seconds): in Python (the core, between OCR answers) and waiting for
+    OCR; `requests` OCR requests, `batches` waits. Numbers only, for the benchmark (`stats`)."""
+
+    def __init__(self) -> None:
+        self.python = 0.0
+        self.ocr = 0.0
+        self.requests = 0
+        self.batches = 0
+
+    def as_dict(self) -> dict:
+        return {"python_s": round(self.python, 4), "ocr_s": round(self.ocr, 4), "requests": self.requests,
+                "batches": self.batches}
+
+
+async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | None = None,
+                    spent: Spent | None = None) -> InstanceResult:
     """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync). `request`:
-    the pipeline's first request when it was already started (Session.process_now)."""
+    the pipeline's first request when it was already started (Session.process_now); `spent`: adds up the time."""
+    spent = spent or Spent()
+    clock = time.perf_counter
+    t = clock()
     try:
         if request is None:
             request = next(steps)
@@ -67,16 +87,25 @@ async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest |
             if ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
                 continue
+            now = clock()
+            spent.python += now - t
             try:
                 if isinstance(request, OcrBatch):  # the bridge spreads them over its OCR engines
+                    spent.requests += len(request.requests)
                     words = list(await asyncio.gather(*(ocr(r) for r in request.requests)))
                 else:
+                    spent.requests += 1
                     words = await ocr(request)
             except ServiceUnavailable as e:
                 request = steps.throw(e)
                 continue
+            finally:
+                t = clock()
+                spent.ocr += t - now
+                spent.batches += 1
             request = steps.send(words)
     except StopIteration as stop:
+        spent.python += clock() - t
         return stop.value
 
 
@@ -164,6 +193,7 @@ class Session:
         self._key = b""
         self._recording: Deidentifier | None = None
         self._suspended: tuple[Steps, str, OcrRequest | OcrBatch] | None = None  # see process_now / resume
+        self.spent = Spent()
 
     def configure(self, config_json: str, key: Any) -> Any:
         """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
@@ -188,12 +218,15 @@ class Session:
         if not isinstance(started, tuple):
             return started
         steps, review = started
+        t0 = time.perf_counter()
         try:
             request = next(steps)
         except StopIteration as stop:
             return self._finish(stop.value, review)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
+        finally:
+            self.spent.python += time.perf_counter() - t0
         self._suspended = (steps, review, request)
         return None
 
@@ -203,7 +236,7 @@ class Session:
             return _js({"error": {"name": "InternalError", "message": "nothing to resume"}})
         (steps, review, request), self._suspended = self._suspended, None
         try:
-            result = await run_async(steps, self._ocr, request)
+            result = await run_async(steps, self._ocr, request, self.spent)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
         return self._finish(result, review)
@@ -245,6 +278,10 @@ class Session:
         if local is not None:
             reply.local = _js(local)
         return reply
+
+    def timings(self) -> Any:
+        """Where this worker's time on files went so far (Spent): {python_s, ocr_s, requests, batches}."""
+        return _js(self.spent.as_dict())
 
     def certificate(self, request_json: str) -> Any:
         """The batch's certificate from the PHI-free records of its uploaded instances: {json, html, parts:
