@@ -32,7 +32,7 @@ from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
 from ..instance import Deidentifier, InstanceResult, Steps  # noqa: E402
 from ..options import OptionError, Options, Settings, Trial  # noqa: E402
-from .services import OcrBatch, OcrRequest, ServiceUnavailable, Word  # noqa: E402
+from .services import OcrBatch, OcrRequest, OcrStart, ServiceUnavailable, Word  # noqa: E402
 
 OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]
 
@@ -73,17 +73,29 @@ class Spent:
                 "batches": self.batches}
 
 
-async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | None = None,
+async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | OcrStart | None = None,
                     spent: Spent | None = None) -> InstanceResult:
     """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync). `request`:
-    the pipeline's first request when it was already started (Session.process_now); `spent`: adds up the time."""
+    the pipeline's first request when it was already started (Session.process_now); `spent`: adds up the time.
+    An OcrStart's requests go to the OCR engines at once (their workers read while the core prepares the rest of
+    the batch); the batch that follows awaits those same readings."""
     spent = spent or Spent()
     clock = time.perf_counter
+    started: dict[int, tuple[OcrRequest, asyncio.Future]] = {}  # id -> (the request, kept alive; its reading)
     t = clock()
     try:
         if request is None:
             request = next(steps)
         while True:
+            if isinstance(request, OcrStart):
+                if ocr is not None:
+                    for r in request.requests:
+                        started[id(r)] = (r, _reading(ocr(r)))
+                    # one turn of the event loop: the bridge hands the images to the OCR workers (posted
+                    # messages) before the core takes the thread again
+                    await asyncio.sleep(0)
+                request = steps.send(None)
+                continue
             if ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
                 continue
@@ -92,7 +104,7 @@ async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest |
             try:
                 if isinstance(request, OcrBatch):  # the bridge spreads them over its OCR engines
                     spent.requests += len(request.requests)
-                    words = list(await asyncio.gather(*(ocr(r) for r in request.requests)))
+                    words = list(await asyncio.gather(*(_started(started, r) or ocr(r) for r in request.requests)))
                 else:
                     spent.requests += 1
                     words = await ocr(request)
@@ -107,6 +119,19 @@ async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest |
     except StopIteration as stop:
         spent.python += clock() - t
         return stop.value
+
+
+def _reading(words: Awaitable[list[Word]]) -> asyncio.Future:
+    future = asyncio.ensure_future(words)
+    # a reading whose batch never comes (the core failed in between): its failure is not an unhandled error
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return future
+
+
+def _started(started: dict, request: OcrRequest) -> asyncio.Future | None:
+    """The reading OcrStart began for this very request object, if any (taken: each is awaited once)."""
+    entry = started.pop(id(request), None)
+    return entry[1] if entry is not None and entry[0] is request else None
 
 
 class JsOcr:
@@ -192,7 +217,7 @@ class Session:
         self._deid: Deidentifier | None = None
         self._key = b""
         self._recording: Deidentifier | None = None
-        self._suspended: tuple[Steps, str, OcrRequest | OcrBatch] | None = None  # see process_now / resume
+        self._suspended: tuple[Steps, str, OcrRequest | OcrBatch | OcrStart] | None = None  # see process_now / resume
         self.spent = Spent()
 
     def configure(self, config_json: str, key: Any) -> Any:
@@ -203,7 +228,8 @@ class Session:
             if len(key_bytes) < 16:
                 raise ConfigError("the pseudonym key must be at least 16 bytes")
             # batches: the worker's OCR bridge reads them on as many engines as it has
-            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs, ocr_batch=True)
+            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs, ocr_batch=True,
+                                      ocr_start=True)
             self._key = key_bytes
             self._recording = None
             return _js({"ok": True, "options": list(self._deid.settings.options.names)})
@@ -255,7 +281,7 @@ class Session:
             # for the review screen (recording costs: only when the policy may hold the instance)
             if self._recording is None:
                 self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True,
-                                               ocr_batch=True)
+                                               ocr_batch=True, ocr_start=True)
             deid = self._recording
         try:
             return (review_core.rerun(deid, raw, edits) if edits is not None else deid.process(raw)), review

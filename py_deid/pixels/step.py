@@ -111,9 +111,10 @@ def open_frames(ds: Dataset, transfer_syntax: str, codecs, hand_off=None):
 
 
 def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
-          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None, batch: bool = False) -> Steps:
+          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None, batch: bool = False,
+          start: bool = False) -> Steps:
     """Clean ds's pixels (and overlays); a generator of OcrRequests, and of OcrBatches when `batch` (a host that
-    reads several images at once: the same outcome)."""
+    reads several images at once: the same outcome), with OcrStart before them when `start` (see FrameReader)."""
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
@@ -125,7 +126,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
-                                         outcome, screened, hand_off, batch)
+                                         outcome, screened, hand_off, batch, start)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
     outcome.required = required
@@ -157,14 +158,15 @@ def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
                   outcome: PixelOutcome, screened: bool = False,
-                  hand_off=None, batch: bool = False) -> Generator[OcrRequest, list[Word], bool]:
+                  hand_off=None, batch: bool = False, start: bool = False) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
     written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
     first readings are decided (a screened image without text never needs it)."""
     matcher = None
     info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     width, height = info.columns, info.rows
-    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch)
+    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch,
+                         start=batch and start)
     clinical = clinical_regions(ds, width, height)
     fixed, names = templates.boxes_for(ds)
     fixed = [b for b in (geometry.clip(b, width, height) for b in fixed) if b]
