@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from ..hosts.services import CodecService, GrayImage
 from . import backends, render
-from .info import JPEG_DCT, RLE, PixelCodecError, PixelInfo, background_for
+from .info import JPEG_DCT, RLE, PixelCodecError, PixelInfo, background_for, has_pixel_data
 from .layout import Box
 
 __all__ = ["FrameStore", "HandOff", "PixelCodecError"]
@@ -49,7 +49,7 @@ class FrameStore:
         """`require_decoder=False` opens any syntax without a decoder on the host (fixed-region masking);
         render() then raises. JPEG Baseline/Extended need none: the core decodes them itself (jpeg_decode).
         `hand_off`: see HandOff."""
-        if "PixelData" not in ds:
+        if not has_pixel_data(ds):
             raise PixelCodecError("no-pixel-data", "the instance has no Pixel Data")
         ts = info.transfer_syntax
         if info.native:

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
 from . import geometry, overlays, templates, text_presence
 from .glyphs import Glyphs
-from .info import raw_text, value_of
+from .info import has_pixel_data, raw_text, value_of
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
 from .detect import FrameReader
 from .overlay_text import clean_overlays
@@ -67,7 +67,7 @@ def requirement(ds: Dataset, settings) -> tuple[bool, str]:
     candidate lines, so an image without text costs no OCR at all."""
     if settings.pixels == "off":
         return False, "pixels-off"
-    if "PixelData" not in ds:
+    if not has_pixel_data(ds):
         return False, "no-pixel-data"
     if settings.pixels == "all":
         return True, "pixels-all"
@@ -118,7 +118,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
-    if plan is not None and "PixelData" in ds and (required or any(plan.values())):
+    if plan is not None and has_pixel_data(ds) and (required or any(plan.values())):
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome, hand_off)
     elif not required:
@@ -165,9 +165,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     matcher = None
     info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     width, height = info.columns, info.rows
-    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch,
-                         start=batch and start)
-    clinical = clinical_regions(ds, width, height)
+    # The reader and the ultrasound regions are made when a frame is read: a screened frame without text needs
+    # neither (neither reads the pixels nor can fail).
+    reader = clinical = None
     fixed, names = templates.boxes_for(ds)
     fixed = [b for b in (geometry.clip(b, width, height) for b in fixed) if b]
     counts = {"frames": store.count, "frames_masked": 0, "words": 0, "masked_words": 0,
@@ -182,12 +182,17 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             counts["frames_screened"] += 1
             pieces = _screen(store, i, screens)
             if not pieces:
-                _mask_frame(store, i, list(fixed), counts, outcome)
+                if fixed:
+                    _mask_frame(store, i, list(fixed), counts, outcome)
                 continue
             counts["frames_with_text"] += 1
+            if reader is None:
+                reader, clinical = _reader(ds, store, vocabulary, batch, start)
             lines = [box for box, _ in pieces]
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
+            if reader is None:
+                reader, clinical = _reader(ds, store, vocabulary, batch, start)
             readings = yield from reader.read(i)
             pieces = (text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
                       if settings.text in UNREAD_MODES else [])
@@ -264,10 +269,19 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     if screened and not counts["frames_with_text"] and not fixed:
         outcome.counts = counts
         return False
+    if reader is None:  # template boxes alone: nothing was read
+        reader, clinical = _reader(ds, store, vocabulary, batch, start)
     counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
     return True
+
+
+def _reader(ds: Dataset, store, vocabulary, batch: bool, start: bool = False) -> tuple[FrameReader, list]:
+    """The frame reader of a store and the header's ultrasound regions (image content)."""
+    width, height = store.info.columns, store.info.rows
+    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch, start=batch and start)
+    return reader, clinical_regions(ds, width, height)
 
 
 def _with_glyphs(glyphs: Glyphs, box) -> tuple:

@@ -262,7 +262,7 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]]):
     if words > n:
         firsts = [x0 // COLUMN for x0, _ in columns]
         strokes = np.add.reduceat(strokes, firsts, axis=2)
-    return strokes.astype(np.uint8).transpose(0, 2, 1).reshape(keys * n, h)
+    return strokes.astype(np.uint8, copy=False).transpose(0, 2, 1).reshape(keys * n, h)  # (bitwise_count: uint8)
 
 
 def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],

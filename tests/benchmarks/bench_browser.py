@@ -239,24 +239,17 @@ def _native_pixels(path: Path, runs: int, threads: int = 1) -> float | None:
     ocr = native.ocr_service()
     if ocr is None:
         return None
+    from contextlib import nullcontext
     from concurrent.futures import ThreadPoolExecutor
 
     data = path.read_bytes()
-    with ThreadPoolExecutor(threads) if threads > 1 else _no_pool() as pool:
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
         deid = Deidentifier(Settings(pixels="all"), KEY, codecs=native.codec_service(), ocr_batch=pool is not None)
         assert run_sync(deid.process(data), ocr, pool).status == "done"  # warm: every thread's engine loaded
         t0 = time.perf_counter()
         for _ in range(runs):
             assert run_sync(deid.process(data), ocr, pool).status == "done"
         return round((time.perf_counter() - t0) / runs, 3)
-
-
-class _no_pool:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _browser_pixels(s, path: Path, runs: int, split: dict | None = None) -> float:

@@ -228,3 +228,80 @@ def test_label_runs_gives_the_pieces_of_a_flood_fill(samples):
     for rows in windows:
         assert glyphs.label_runs(rows) == _flood_pieces(rows)
     assert len(windows) > 1600
+
+
+def test_pixel_data_is_found_by_its_tag_number_as_by_its_keyword(samples):
+    """info.has_pixel_data (the gating and the frame store ask it) answers `"PixelData" in ds` on every sample
+    file, with and without the element, and on datasets made in memory."""
+    from pydicom.dataset import Dataset
+
+    from py_deid.pixels.info import has_pixel_data
+
+    seen = {True: 0, False: 0}
+    for path in samples.paths():
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception:
+            continue
+        assert has_pixel_data(ds) == ("PixelData" in ds)
+        seen[has_pixel_data(ds)] += 1
+    made = Dataset()
+    assert not has_pixel_data(made)
+    made.PixelData = b"\0\0"
+    assert has_pixel_data(made)
+    assert seen[True] > 100 and seen[False] > 5
+
+
+def _textless_image(samples, **attributes):
+    ds = pydicom.dcmread(samples.path("brain_001.dcm"))
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _steps_without_ocr(steps):
+    try:
+        next(steps)
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError("OCR was asked for")
+
+
+def test_a_screened_frame_without_text_makes_no_frame_reader(samples, monkeypatch):
+    """The frame reader and the ultrasound regions are made when a frame is read: a screened image whose
+    frames hold nothing like text needs neither, and decides as before (no text found, nothing rewritten)."""
+    from py_deid import pixels
+    from py_deid.options import Settings
+    from py_deid.phi import PhiTerms
+    from py_deid.pixels import step
+
+    def no_reader(*args, **kwargs):
+        raise AssertionError("a frame reader was made")
+
+    monkeypatch.setattr(step, "FrameReader", no_reader)
+    monkeypatch.setattr(step, "clinical_regions", no_reader)
+    ds = _textless_image(samples)
+    out = _steps_without_ocr(pixels.clean(ds, Settings(pixels="auto"), PhiTerms(),
+                                          transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=None))
+    assert (out.reason, out.required, out.cleaned) == ("no-text-found", False, False)
+    assert out.counts["frames_screened"] == 1 and out.counts["frames_with_text"] == 0
+
+
+def test_template_boxes_alone_still_count_the_readers_work(samples, monkeypatch):
+    """A screened image without text whose device has a template: its boxes are masked as before, and the
+    counts carry the reader's statistics (all zero: nothing was read), as when the reader was made up front."""
+    from py_deid import pixels
+    from py_deid.options import Settings
+    from py_deid.phi import PhiTerms
+    from py_deid.pixels import templates
+    from py_deid.pixels.detect import FrameReader
+
+    rule = templates.Template(name="test: top rows", manufacturer="philips", model="epiq", boxes=((0, 0, 256, 10),))
+    monkeypatch.setattr(templates, "default_templates", lambda: (rule,))
+    ds = _textless_image(samples, Manufacturer="Philips", ManufacturerModelName="EPIQ 7")
+    out = _steps_without_ocr(pixels.clean(ds, Settings(pixels="auto"), PhiTerms(),
+                                          transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=None))
+    assert out.cleaned and out.frames == {0: [(0, 0, 256, 10)]}
+    stats = {f"ocr_{k}": v for k, v in FrameReader(None, 256, 256).stats.as_dict().items()}
+    assert stats and {k: out.counts[k] for k in stats} == stats
