@@ -38,7 +38,7 @@ from .conform import MalformedValue, conform
 from .elements import plain_value
 from .header import HeaderCleaner, HeaderError
 from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10, meta_transfer_syntax
-from .hosts.services import CodecService, OcrBatch, OcrRequest, OcrService, ServiceUnavailable
+from .hosts.services import CodecService, OcrBatch, OcrRequest, OcrService, OcrStart, ServiceUnavailable
 from .options import Settings
 from .phi import PhiTerms
 from . import pixels
@@ -54,7 +54,7 @@ SOP_INSTANCE_UID = 0x00080018
 DIRECTORY_RECORD_SEQUENCE = 0x00041220
 UNDEFINED = 0xFFFFFFFF
 
-Steps = Generator[OcrRequest | OcrBatch, list, "InstanceResult"]
+Steps = Generator[OcrRequest | OcrBatch | OcrStart, list | None, "InstanceResult"]
 
 
 class InstanceProblem(Exception):
@@ -336,7 +336,7 @@ class Deidentifier:
     """The de-identification of one site's batch: settings and key fixed, any number of instances."""
 
     def __init__(self, settings: Settings, key: bytes, *, codecs: CodecService | None = None,
-                 record: bool = False, ocr_batch: bool = False) -> None:
+                 record: bool = False, ocr_batch: bool = False, ocr_start: bool = False) -> None:
         self.settings = settings
         self.pseudonyms = Pseudonyms(key)
         self.header = HeaderCleaner(settings, self.pseudonyms)
@@ -345,6 +345,9 @@ class Deidentifier:
         # Yield OcrBatch for readings that do not depend on each other (a host with several OCR engines reads
         # them at once); the outputs are the same byte for byte.
         self.ocr_batch = ocr_batch
+        # With batches, also yield OcrStart (hosts.services) for a host that reads while the core works (the
+        # browser's OCR engines are workers of their own); a driver answers it with None.
+        self.ocr_start = ocr_start
 
     def process(self, data: bytes, *, pixel_plan: dict | None = None, parts: bool = False,
                 release=None) -> Steps:
@@ -405,7 +408,8 @@ class Deidentifier:
         pixels_cleaned = False
         if PIXEL_DATA in ds._dict or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds._dict):
             outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
-                                              plan=pixel_plan, hand_off=HandOff(release), batch=self.ocr_batch)
+                                              plan=pixel_plan, hand_off=HandOff(release), batch=self.ocr_batch,
+                                              start=self.ocr_start)
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts
             pixel_summary = outcome.summary()
@@ -571,7 +575,9 @@ def run_sync(steps: Steps, ocr: OcrService | None, pool=None) -> InstanceResult:
     try:
         request = next(steps)
         while True:
-            if ocr is None:
+            if isinstance(request, OcrStart):  # read with the batch that follows
+                request = steps.send(None)
+            elif ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and none is installed"))
             elif isinstance(request, OcrBatch):
                 reads = pool.map(ocr.find_text, request.requests) if pool else map(ocr.find_text, request.requests)

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
 from ..instance import Deidentifier, InstanceResult, Steps  # noqa: E402
 from ..options import OptionError, Options, Settings, Trial  # noqa: E402
-from .services import OcrBatch, OcrRequest, ServiceUnavailable, Word  # noqa: E402
+from .services import OcrBatch, OcrRequest, OcrStart, ServiceUnavailable, Word  # noqa: E402
 
 OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]
 
@@ -57,27 +58,80 @@ def settings_from(config: dict) -> Settings:
         raise ConfigError(str(e)) from None
 
 
-async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | None = None) -> InstanceResult:
+class Spent:
+    """Where a worker's time on files went (seconds): in Python (the core, between OCR answers) and waiting for
+    OCR; `requests` OCR requests, `batches` waits. Numbers only, for the benchmark (`stats`)."""
+
+    def __init__(self) -> None:
+        self.python = 0.0
+        self.ocr = 0.0
+        self.requests = 0
+        self.batches = 0
+
+    def as_dict(self) -> dict:
+        return {"python_s": round(self.python, 4), "ocr_s": round(self.ocr, 4), "requests": self.requests,
+                "batches": self.batches}
+
+
+async def run_async(steps: Steps, ocr: OcrFunction | None, request: OcrRequest | OcrBatch | OcrStart | None = None,
+                    spent: Spent | None = None) -> InstanceResult:
     """Drive the pipeline, awaiting OCR for each OcrRequest (the browser twin of instance.run_sync). `request`:
-    the pipeline's first request when it was already started (Session.process_now)."""
+    the pipeline's first request when it was already started (Session.process_now); `spent`: adds up the time.
+    An OcrStart's requests go to the OCR engines at once (their workers read while the core prepares the rest of
+    the batch); the batch that follows awaits those same readings."""
+    spent = spent or Spent()
+    clock = time.perf_counter
+    started: dict[int, tuple[OcrRequest, asyncio.Future]] = {}  # id -> (the request, kept alive; its reading)
+    t = clock()
     try:
         if request is None:
             request = next(steps)
         while True:
+            if isinstance(request, OcrStart):
+                if ocr is not None:
+                    for r in request.requests:
+                        started[id(r)] = (r, _reading(ocr(r)))
+                    # one turn of the event loop: the bridge hands the images to the OCR workers (posted
+                    # messages) before the core takes the thread again
+                    await asyncio.sleep(0)
+                request = steps.send(None)
+                continue
             if ocr is None:
                 request = steps.throw(ServiceUnavailable("OCR is needed to clean these pixels and is not loaded"))
                 continue
+            now = clock()
+            spent.python += now - t
             try:
                 if isinstance(request, OcrBatch):  # the bridge spreads them over its OCR engines
-                    words = list(await asyncio.gather(*(ocr(r) for r in request.requests)))
+                    spent.requests += len(request.requests)
+                    words = list(await asyncio.gather(*(_started(started, r) or ocr(r) for r in request.requests)))
                 else:
+                    spent.requests += 1
                     words = await ocr(request)
             except ServiceUnavailable as e:
                 request = steps.throw(e)
                 continue
+            finally:
+                t = clock()
+                spent.ocr += t - now
+                spent.batches += 1
             request = steps.send(words)
     except StopIteration as stop:
+        spent.python += clock() - t
         return stop.value
+
+
+def _reading(words: Awaitable[list[Word]]) -> asyncio.Future:
+    future = asyncio.ensure_future(words)
+    # a reading whose batch never comes (the core failed in between): its failure is not an unhandled error
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return future
+
+
+def _started(started: dict, request: OcrRequest) -> asyncio.Future | None:
+    """The reading OcrStart began for this very request object, if any (taken: each is awaited once)."""
+    entry = started.pop(id(request), None)
+    return entry[1] if entry is not None and entry[0] is request else None
 
 
 class JsOcr:
@@ -163,7 +217,8 @@ class Session:
         self._deid: Deidentifier | None = None
         self._key = b""
         self._recording: Deidentifier | None = None
-        self._suspended: tuple[Steps, str, OcrRequest | OcrBatch] | None = None  # see process_now / resume
+        self._suspended: tuple[Steps, str, OcrRequest | OcrBatch | OcrStart] | None = None  # see process_now / resume
+        self.spent = Spent()
 
     def configure(self, config_json: str, key: Any) -> Any:
         """Returns a JS object {ok} or {error}. `key` is a Uint8Array (the sponsor's key or a session key)."""
@@ -173,7 +228,8 @@ class Session:
             if len(key_bytes) < 16:
                 raise ConfigError("the pseudonym key must be at least 16 bytes")
             # batches: the worker's OCR bridge reads them on as many engines as it has
-            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs, ocr_batch=True)
+            self._deid = Deidentifier(settings_from(config), key_bytes, codecs=self._codecs, ocr_batch=True,
+                                      ocr_start=True)
             self._key = key_bytes
             self._recording = None
             return _js({"ok": True, "options": list(self._deid.settings.options.names)})
@@ -188,12 +244,15 @@ class Session:
         if not isinstance(started, tuple):
             return started
         steps, review = started
+        t0 = time.perf_counter()
         try:
             request = next(steps)
         except StopIteration as stop:
             return self._finish(stop.value, review)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
+        finally:
+            self.spent.python += time.perf_counter() - t0
         self._suspended = (steps, review, request)
         return None
 
@@ -203,7 +262,7 @@ class Session:
             return _js({"error": {"name": "InternalError", "message": "nothing to resume"}})
         (steps, review, request), self._suspended = self._suspended, None
         try:
-            result = await run_async(steps, self._ocr, request)
+            result = await run_async(steps, self._ocr, request, self.spent)
         except Exception as e:  # noqa: BLE001 - the core catches per-file errors; this is the last guard
             return _internal(e)
         return self._finish(result, review)
@@ -222,7 +281,7 @@ class Session:
             # for the review screen (recording costs: only when the policy may hold the instance)
             if self._recording is None:
                 self._recording = Deidentifier(deid.settings, self._key, codecs=self._codecs, record=True,
-                                               ocr_batch=True)
+                                               ocr_batch=True, ocr_start=True)
             deid = self._recording
         try:
             return (review_core.rerun(deid, raw, edits) if edits is not None else deid.process(raw)), review
@@ -245,6 +304,10 @@ class Session:
         if local is not None:
             reply.local = _js(local)
         return reply
+
+    def timings(self) -> Any:
+        """Where this worker's time on files went so far (Spent): {python_s, ocr_s, requests, batches}."""
+        return _js(self.spent.as_dict())
 
     def certificate(self, request_json: str) -> Any:
         """The batch's certificate from the PHI-free records of its uploaded instances: {json, html, parts:

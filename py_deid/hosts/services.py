@@ -67,6 +67,15 @@ class OcrBatch:
     requests: tuple[OcrRequest, ...]
 
 
+@dataclass(frozen=True)
+class OcrStart:
+    """Requests of the OcrBatch to come, made known while the rest of that batch is still being prepared: a host
+    that reads in the background may start on them now. The answer is None; their words come with the batch,
+    which holds these same request objects (a host that cannot start early reads them then)."""
+
+    requests: tuple[OcrRequest, ...]
+
+
 class ServiceUnavailable(RuntimeError):
     """A host service the work needs is not there (names the missing package or asset)."""
 

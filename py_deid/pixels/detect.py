@@ -26,7 +26,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..hosts.services import GrayImage, OcrBatch, OcrRequest, Word
+from ..hosts.services import GrayImage, OcrBatch, OcrRequest, OcrStart, Word
 from . import geometry
 from .geometry import Box
 from .ocr_image import blank, dark_on_light, edge_value, enlarge, flattened, pad, straddling, textured_tiles
@@ -146,6 +146,9 @@ class FrameReader:
     # Yield the independent readings of a step (the first readings of a frame, its second looks, closer looks) as
     # one OcrBatch, for a host that reads several images at once; the words and masks are the same either way.
     batch: bool = False
+    # When batching, also yield OcrStart with the first image of a batch as soon as it is made: a host that reads
+    # in the background (the browser) starts on it while the others are made. The same words either way.
+    start: bool = False
     stats: ReadStats = field(default_factory=ReadStats)
 
     def __post_init__(self) -> None:
@@ -190,8 +193,9 @@ class FrameReader:
         # OCR gives the same words for the same image: a cine's frame whose speckle moved has its text lines,
         # its image content painted over and its second looks sent again pixel for pixel.
         todo: dict[bytes, _Job] = {}
+        started: dict[bytes, OcrRequest] = {}  # the request made known early (OcrStart), by key
         placed = []  # (key, rect, factor) of each spec
-        for spec in specs:
+        for n, spec in enumerate(specs):
             job = self._prepare(i, *spec)
             placed.append((job.key, job.rect, job.factor))
             if job.key in todo or self._sent.get(job.key, self._sent_before.get(job.key)) is not None:
@@ -203,11 +207,16 @@ class FrameReader:
                 self._sent[job.key] = list((yield self._request(i, job)) or ())
             else:
                 todo[job.key] = job
-        if len(todo) == 1:
+                if self.start and not started and n + 1 < len(specs):
+                    # the first image of the batch (the largest: the whole frame, a whole line) is read while the
+                    # others are made
+                    started[job.key] = self._request(i, job)
+                    yield OcrStart(tuple(started.values()))
+        if len(todo) == 1 and not started:
             job = next(iter(todo.values()))
             self._sent[job.key] = list((yield self._request(i, job)) or ())
         elif todo:
-            answers = yield OcrBatch(tuple(self._request(i, job) for job in todo.values()))
+            answers = yield OcrBatch(tuple(started.get(key) or self._request(i, job) for key, job in todo.items()))
             for job, found in zip(todo.values(), answers):
                 self._sent[job.key] = list(found or ())
         out = []

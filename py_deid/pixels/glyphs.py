@@ -19,7 +19,6 @@ the same masks in both, tested piece for piece.
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import lru_cache, partial
 
 from ..hosts.services import GrayImage
@@ -96,16 +95,32 @@ def ink_pieces(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
     return [(x0, y0, x1 - x0, y1 - y0) for x0, x1, y0, y1 in boxes.values()]
 
 
+_HIGH = bytes(v >> 4 for v in range(256))
+_LOW = tuple(bytes(v & 15 if v >> 4 == high else 16 for v in range(256)) for high in range(16))
+
+
 def _median(rows: list[bytes]) -> int:
     """The median value of the rows' pixels: the ground of a window (its ink is the lesser part). Not its most
-    common value: flat ink on a noisy ground is more common than any one value of the noise."""
-    counts = Counter(b"".join(rows))
-    half, seen = sum(counts.values()) // 2, 0
-    for value in sorted(counts):
-        seen += counts[value]
+    common value: flat ink on a noisy ground is more common than any one value of the noise.
+    The first value whose count, with those of all lower values, passes half: its high four bits from the counts
+    of the high halves, then its low four bits among the values with those high bits (two translates and at most
+    32 C-level counts: a Counter of every pixel was a fifth of the Python time after a frame's OCR in the browser)."""
+    joined = b"".join(rows)
+    half, seen = len(joined) // 2, 0
+    if not joined:
+        return 0
+    highs = joined.translate(_HIGH)
+    for high in range(16):
+        count = highs.count(high)
+        if seen + count > half:
+            break
+        seen += count
+    lows = joined.translate(_LOW[high])  # 16: another high half
+    for low in range(16):
+        seen += lows.count(low)
         if seen > half:
-            return value
-    return 0
+            return high << 4 | low
+    return 0  # not reached: the counts add up to more than half
 
 
 def _threshold(background: int, contrast: int) -> bytes | None:

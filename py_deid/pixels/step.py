@@ -111,9 +111,10 @@ def open_frames(ds: Dataset, transfer_syntax: str, codecs, hand_off=None):
 
 
 def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
-          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None, batch: bool = False) -> Steps:
+          plan: dict[int, list[geometry.Box]] | None = None, hand_off=None, batch: bool = False,
+          start: bool = False) -> Steps:
     """Clean ds's pixels (and overlays); a generator of OcrRequests, and of OcrBatches when `batch` (a host that
-    reads several images at once: the same outcome)."""
+    reads several images at once: the same outcome), with OcrStart before them when `start` (see FrameReader)."""
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
@@ -125,7 +126,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
-                                         outcome, screened, hand_off, batch)
+                                         outcome, screened, hand_off, batch, start)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
     outcome.required = required
@@ -157,7 +158,7 @@ def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
                   outcome: PixelOutcome, screened: bool = False,
-                  hand_off=None, batch: bool = False) -> Generator[OcrRequest, list[Word], bool]:
+                  hand_off=None, batch: bool = False, start: bool = False) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
     written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
     first readings are decided (a screened image without text never needs it)."""
@@ -186,12 +187,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                 continue
             counts["frames_with_text"] += 1
             if reader is None:
-                reader, clinical = _reader(ds, store, vocabulary, batch)
+                reader, clinical = _reader(ds, store, vocabulary, batch, start)
             lines = [box for box, _ in pieces]
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
             if reader is None:
-                reader, clinical = _reader(ds, store, vocabulary, batch)
+                reader, clinical = _reader(ds, store, vocabulary, batch, start)
             readings = yield from reader.read(i)
             pieces = (text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
                       if settings.text in UNREAD_MODES else [])
@@ -269,17 +270,17 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         outcome.counts = counts
         return False
     if reader is None:  # template boxes alone: nothing was read
-        reader, clinical = _reader(ds, store, vocabulary, batch)
+        reader, clinical = _reader(ds, store, vocabulary, batch, start)
     counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
     return True
 
 
-def _reader(ds: Dataset, store, vocabulary, batch: bool) -> tuple[FrameReader, list]:
+def _reader(ds: Dataset, store, vocabulary, batch: bool, start: bool = False) -> tuple[FrameReader, list]:
     """The frame reader of a store and the header's ultrasound regions (image content)."""
     width, height = store.info.columns, store.info.rows
-    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch)
+    reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch, start=batch and start)
     return reader, clinical_regions(ds, width, height)
 
 

@@ -252,9 +252,10 @@ def _native_pixels(path: Path, runs: int, threads: int = 1) -> float | None:
         return round((time.perf_counter() - t0) / runs, 3)
 
 
-def _browser_pixels(s, path: Path, runs: int) -> float:
+def _browser_pixels(s, path: Path, runs: int, split: dict | None = None) -> float:
     """Seconds per frame of the page cleaning the same instance's pixels (`pixels="all"`, no review, no upload),
-    from handing the files to the picker to the run's deid-complete event."""
+    from handing the files to the picker to the run's deid-complete event. `split`: filled with where the
+    worker's time went per frame (_split)."""
     s.page.evaluate("""() => { const el = document.querySelector('deid-uploader');
         el.removeAttribute('endpoint'); el.setAttribute('pixels', 'all'); el.setAttribute('review', 'never'); }""")
     if not s.page.evaluate("() => Array.isArray(window.__events)"):
@@ -266,11 +267,31 @@ def _browser_pixels(s, path: Path, runs: int) -> float:
         return s.wait_complete(count=done + 1, timeout=900)
 
     done = once()["counts"]["deidentified"]  # warm: every engine started
+    before = s.page.evaluate(STATS)
     t0 = time.perf_counter()
     for n in range(runs):
         summary = once()
         assert summary["counts"]["deidentified"] == done + n + 1 and not summary["failed"], summary
-    return round((time.perf_counter() - t0) / runs, 3)
+    seconds = (time.perf_counter() - t0) / runs
+    if split is not None:
+        split.update(_split(before, s.page.evaluate(STATS), runs))
+    return round(seconds, 3)
+
+
+STATS = "() => document.querySelector('deid-uploader').stats()"
+
+
+def _split(before: list[dict], after: list[dict], runs: int) -> dict:
+    """Per frame, from the workers' stats (web/src/worker.js): seconds in Python (the core between OCR answers),
+    seconds waiting for OCR, and each OCR engine's reading time (its share of the wait: the engines read a
+    batch at the same time, so the wait is at least half their sum with two)."""
+    def total(key):
+        return sum(a["spent"][key] - b["spent"][key] for a, b in zip(after, before) if "spent" in a)
+
+    engines = [round((a["readMs"] - b["readMs"]) / 1000 / runs, 3)
+               for wa, wb in zip(after, before) for a, b in zip(wa.get("engines", []), wb.get("engines", []))]
+    return {"python_s": round(total("python_s") / runs, 3), "ocr_wait_s": round(total("ocr_s") / runs, 3),
+            "ocr_requests": total("requests") / runs, "engines_reading_s": engines}
 
 
 OCR_STAGE = "() => document.querySelector('deid-uploader').shadowRoot.querySelector('[data-stage=ocr]').dataset.state"
@@ -399,9 +420,11 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         # the page (its worker's OCR engines read a batch at once) against the native core with one engine, as
         # `py-deid deidentify --jobs 1` runs it, and with two (--ocr-threads 2).
         us = samples.path("GREYSCALE_IMAGE.dcm")
+        split: dict = {}
         step = {"native_one_engine": _native_pixels(us, frames, threads=1),
                 "native_two_engines": _native_pixels(us, frames, threads=2),
-                "browser": _browser_pixels(s, us, frames),
+                "browser": _browser_pixels(s, us, frames, split),
+                "browser_split": split,
                 "engines_per_worker": s.page.evaluate("() => document.querySelector('deid-uploader').pool.ocrEngines")}
         step["ratio_to_native_one_engine"] = step["native_one_engine"] and round(
             step["browser"] / step["native_one_engine"], 3)

@@ -186,3 +186,35 @@ def test_numpy_and_pure_python_grow_alike():
         box = (x, y, x + rng.randint(1, 40), y + rng.randint(1, 15))
         gap, limit = rng.randint(1, 4), rng.choice([10.0, 25.0, 37.5])
         assert _grow_pure(rest, box, gap, limit) == _grow_numpy(np, rest, box, gap, limit)
+
+
+def test_the_median_of_a_window_is_the_first_value_past_half():
+    """glyphs._median (two translates and counts) against the plain rule (a count of every value, ascending) and
+    the numpy twin, on windows of every kind: flat, two-valued, noisy, odd and even sizes, empty."""
+    import random
+    from collections import Counter
+
+    import numpy as np
+
+    from py_deid.pixels.glyphs import _median, _median_numpy
+
+    def plain(rows):
+        counts = Counter(b"".join(rows))
+        half, seen = sum(counts.values()) // 2, 0
+        for value in sorted(counts):
+            seen += counts[value]
+            if seen > half:
+                return value
+        return 0
+
+    rng = random.Random(15)
+    pickers = (lambda: rng.randint(0, 255), lambda: rng.choice((0, 255)), lambda: rng.choice((15, 16, 16, 240)),
+               lambda: rng.randint(100, 104), lambda: 7)
+    assert _median([]) == _median([b""]) == 0
+    for trial in range(600):
+        pick = pickers[trial % len(pickers)]
+        w, h = rng.randint(1, 40), rng.randint(1, 30)
+        rows = [bytes(pick() for _ in range(w)) for _ in range(h)]
+        assert _median(rows) == plain(rows), rows
+        window = np.frombuffer(b"".join(rows), np.uint8).reshape(h, w)
+        assert _median(rows) == _median_numpy(np, window)

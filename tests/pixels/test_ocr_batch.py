@@ -16,7 +16,7 @@ import pytest
 
 from py_deid import pixels as px
 from py_deid.hosts import native
-from py_deid.hosts.services import OcrBatch, OcrRequest
+from py_deid.hosts.services import OcrBatch, OcrRequest, OcrStart
 from py_deid.instance import Deidentifier, run_sync
 from py_deid.options import Settings
 from py_deid.phi import PhiTerms
@@ -28,12 +28,23 @@ pytestmark = pytest.mark.slow
 CASES = ("us-rgb-cine-clock", "nm-mono2-16-band", "us-ybr-full-anatomy")
 
 
-def _drive(steps, ocr, pool=None, seen=None):
-    """Answer OcrRequests and OcrBatches (on `pool`'s threads); `seen` collects each batch's size."""
+def _drive(steps, ocr, pool=None, seen=None, starts=None):
+    """Answer OcrRequests and OcrBatches (on `pool`'s threads); `seen` collects each batch's size, `starts` each
+    OcrStart's requests (each must come again, the same object, in the batch that follows)."""
+    pending: list = []
     try:
         request = next(steps)
         while True:
+            if isinstance(request, OcrStart):
+                assert starts is not None, "OcrStart without start=True"
+                starts.append(request.requests)
+                pending.extend(request.requests)
+                request = steps.send(None)
+                continue
+            assert isinstance(request, OcrBatch) or not pending, "started requests never asked for"
             if isinstance(request, OcrBatch):
+                assert all(any(p is r for r in request.requests) for p in pending), "a started request is missing"
+                pending = []
                 if seen is not None:
                     seen.append(len(request.requests))
                 assert all(isinstance(r, OcrRequest) for r in request.requests)
@@ -44,11 +55,11 @@ def _drive(steps, ocr, pool=None, seen=None):
         return stop.value
 
 
-def _clean(ds, mode: str, ocr, batch: bool, pool=None, seen=None):
+def _clean(ds, mode: str, ocr, batch: bool, pool=None, seen=None, starts=None):
     ds = pydicom.dcmread(BytesIO(_bytes(ds)))
     outcome = _drive(px.clean(ds, Settings(pixels="all", text=mode), PhiTerms.from_dataset(ds),
                               transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=native.codec_service(),
-                              batch=batch), ocr, pool, seen)
+                              batch=batch, start=starts is not None), ocr, pool, seen, starts)
     return ds.PixelData, outcome
 
 
@@ -100,3 +111,31 @@ def test_a_batch_fails_closed_without_ocr():
                          ocr_batch=True).process(data)
     result = run_sync(steps, None)
     assert result.status == "failed" and result.output is None
+
+
+@pytest.mark.parametrize("name", ["us-rgb-cine-clock", "nm-mono2-16-band"])
+def test_readings_started_early_give_the_same_outcome(ocr_engine, pool, name):
+    """OcrStart (the browser's engines start on a batch's first image while the core makes the rest): the
+    same requests, the same outcome as one at a time; without batches there is no OcrStart."""
+    case = eval_scenes.cases([name])[0]
+    starts: list = []
+    one_by_one = _clean(case.dataset, "strict", ocr_engine, batch=False)
+    early = _clean(case.dataset, "strict", ocr_engine, batch=True, pool=pool, starts=starts)
+    assert starts and all(len(s) == 1 for s in starts)
+    assert early[0] == one_by_one[0]
+    assert early[1].counts == one_by_one[1].counts
+    assert early[1].words == one_by_one[1].words
+    assert _clean(case.dataset, "strict", ocr_engine, batch=False, starts=[])[1].counts == one_by_one[1].counts
+
+
+def test_real_ultrasound_started_early_through_run_sync(samples, ocr_engine, pool):
+    """The instance pipeline with ocr_start=True, driven by run_sync (which reads started requests with their
+    batch): the same output bytes as one request at a time."""
+    data = samples.bytes("GREYSCALE_IMAGE.dcm")
+    settings = Settings(pixels="all")
+    key = bytes(range(32))
+    plain = run_sync(Deidentifier(settings, key, codecs=native.codec_service()).process(data), ocr_engine)
+    early = run_sync(Deidentifier(settings, key, codecs=native.codec_service(), ocr_batch=True,
+                                  ocr_start=True).process(data), ocr_engine, pool)
+    assert plain.status == early.status == "done"
+    assert early.output == plain.output

@@ -187,7 +187,8 @@ async function certificate({ request }) {
 
 function stats() {
   const gc = pyodide.runPython('import gc; gc.collect(); len(gc.get_objects())');
-  return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc };
+  return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(),
+    engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0 })) : [] };
 }
 
 async function ocrOnly({ pgm, psm }) {

@@ -1,0 +1,68 @@
+"""The browser host's driver (py_deid.hosts.browser.run_async), run here with asyncio and a stand-in for the
+worker's OCR bridge: an OcrStart's readings begin before the core goes on, each image is read once, the batch's
+answers come in its order, a failure fails closed, and the time is split between Python and OCR."""
+
+from __future__ import annotations
+
+import asyncio
+
+from py_deid.hosts.browser import Spent, run_async
+from py_deid.hosts.services import GrayImage, OcrBatch, OcrRequest, OcrStart, ServiceUnavailable, Word
+
+
+def _request(n: int) -> OcrRequest:
+    return OcrRequest(GrayImage(1, 1, bytes([n])))
+
+
+def _core(log: list, first: OcrRequest, rest: list[OcrRequest]):
+    """A pipeline that makes `first` known early, then prepares the rest, then asks for them all."""
+    yield OcrStart((first,))
+    log.append("core: rest prepared")
+    answers = yield OcrBatch((first, *rest))
+    return answers
+
+
+class _Ocr:
+    def __init__(self, log: list, fail: int | None = None) -> None:
+        self.log = log
+        self.fail = fail
+
+    async def __call__(self, request: OcrRequest) -> list[Word]:
+        n = request.image.pixels[0]
+        self.log.append(f"read {n}")
+        await asyncio.sleep(0.01)
+        if n == self.fail:
+            raise ServiceUnavailable("OCR failed in the browser: Error")
+        return [Word(f"w{n}", 0, 0, 1, 1, 90.0)]
+
+
+def test_a_started_reading_begins_before_the_core_goes_on_and_is_read_once():
+    log: list = []
+    spent = Spent()
+    answers = asyncio.run(run_async(_core(log, _request(1), [_request(2), _request(3)]), _Ocr(log), spent=spent))
+    assert [a[0].text for a in answers] == ["w1", "w2", "w3"]
+    assert log == ["read 1", "core: rest prepared", "read 2", "read 3"]
+    assert spent.requests == 3 and spent.batches == 1 and spent.ocr > 0
+
+
+def test_a_started_reading_that_fails_fails_the_batch():
+    log: list = []
+
+    def core():
+        try:
+            yield from _core(log, _request(1), [_request(2)])
+        except ServiceUnavailable:
+            return "failed closed"
+
+    assert asyncio.run(run_async(core(), _Ocr(log, fail=1))) == "failed closed"
+
+
+def test_without_ocr_a_start_is_passed_over_and_the_batch_fails_closed():
+    def core():
+        yield OcrStart((_request(1),))
+        try:
+            yield OcrBatch((_request(1),))
+        except ServiceUnavailable:
+            return "failed closed"
+
+    assert asyncio.run(run_async(core(), None)) == "failed closed"
