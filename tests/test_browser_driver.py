@@ -5,6 +5,7 @@ answers come in its order, a failure fails closed, and the time is split between
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from py_deid.hosts.browser import Spent, run_async
 from py_deid.hosts.services import GrayImage, OcrBatch, OcrRequest, OcrStart, ServiceUnavailable, Word
@@ -36,10 +37,17 @@ class _Ocr:
         return [Word(f"w{n}", 0, 0, 1, 1, 90.0)]
 
 
+def _run(coro):
+    # In a thread of its own: a test run earlier in this process (Playwright's sync API) may have left an event
+    # loop running in the main thread, where asyncio.run refuses to start.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_a_started_reading_begins_before_the_core_goes_on_and_is_read_once():
     log: list = []
     spent = Spent()
-    answers = asyncio.run(run_async(_core(log, _request(1), [_request(2), _request(3)]), _Ocr(log), spent=spent))
+    answers = _run(run_async(_core(log, _request(1), [_request(2), _request(3)]), _Ocr(log), spent=spent))
     assert [a[0].text for a in answers] == ["w1", "w2", "w3"]
     assert log == ["read 1", "core: rest prepared", "read 2", "read 3"]
     assert spent.requests == 3 and spent.batches == 1 and spent.ocr > 0
@@ -54,7 +62,7 @@ def test_a_started_reading_that_fails_fails_the_batch():
         except ServiceUnavailable:
             return "failed closed"
 
-    assert asyncio.run(run_async(core(), _Ocr(log, fail=1))) == "failed closed"
+    assert _run(run_async(core(), _Ocr(log, fail=1))) == "failed closed"
 
 
 def test_without_ocr_a_start_is_passed_over_and_the_batch_fails_closed():
@@ -65,4 +73,4 @@ def test_without_ocr_a_start_is_passed_over_and_the_batch_fails_closed():
         except ServiceUnavailable:
             return "failed closed"
 
-    assert asyncio.run(run_async(core(), None)) == "failed closed"
+    assert _run(run_async(core(), None)) == "failed closed"
