@@ -20,7 +20,7 @@ from . import geometry, overlays, templates, text_presence
 from .glyphs import Glyphs
 from .info import has_pixel_data, raw_text, value_of
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
-from .detect import FrameReader
+from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
@@ -186,13 +186,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     _mask_frame(store, i, list(fixed), counts, outcome)
                 continue
             counts["frames_with_text"] += 1
-            if reader is None:
-                reader, clinical = _reader(ds, store, vocabulary, batch, start)
+        if reader is None:
+            reader, clinical = _reader(ds, store, vocabulary, batch, start)
+        if screened:
             lines = [box for box, _ in pieces]
             readings = yield from reader.read_regions(i, text_presence.regions_to_read(lines, width, height))
         else:
-            if reader is None:
-                reader, clinical = _reader(ds, store, vocabulary, batch, start)
             readings = yield from reader.read(i)
             pieces = (text_presence.candidate_pieces(store.render(i), numpy=store.numpy)
                       if settings.text in UNREAD_MODES else [])
@@ -269,15 +268,14 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     if screened and not counts["frames_with_text"] and not fixed:
         outcome.counts = counts
         return False
-    if reader is None:  # template boxes alone: nothing was read
-        reader, clinical = _reader(ds, store, vocabulary, batch, start)
-    counts.update({f"ocr_{k}": v for k, v in reader.stats.as_dict().items()})
+    stats = reader.stats if reader is not None else ReadStats()  # template boxes alone: nothing was read
+    counts.update({f"ocr_{k}": v for k, v in stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
     return True
 
 
-def _reader(ds: Dataset, store, vocabulary, batch: bool, start: bool = False) -> tuple[FrameReader, list]:
+def _reader(ds: Dataset, store, vocabulary, batch: bool, start: bool) -> tuple[FrameReader, list]:
     """The frame reader of a store and the header's ultrasound regions (image content)."""
     width, height = store.info.columns, store.info.rows
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch, start=batch and start)
