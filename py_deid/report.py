@@ -69,13 +69,15 @@ class ReportWriter:
         self.counts: Counter = Counter()
         self.actions: Counter = Counter()
         self.first = True
+        # json.dumps(e, sort_keys=True) makes an encoder for every entry: one made once writes the same text.
+        self._encode = json.JSONEncoder(sort_keys=True).encode
         body = json.dumps(head, indent=1)[:-2]  # open the object, leave it unclosed
         fh.write(body + ',\n "files": [\n')
 
     def add(self, e: dict) -> None:
         self.counts[e["status"]] += 1
         self.actions.update(e.get("actions") or {})
-        self.fh.write(("" if self.first else ",\n") + "  " + json.dumps(e, sort_keys=True))
+        self.fh.write(("" if self.first else ",\n") + "  " + self._encode(e))
         self.first = False
 
     def close(self) -> dict:
