@@ -13,10 +13,14 @@ py_deid is compiled to bytecode first, as an installed package is: a checkout ru
 (as in this project's sessions) would otherwise compile every module of it again in every CLI process (about
 0.2 s of CPU each).
 
-The quick form (PY_DEID_BENCH_QUICK=1) takes the same 1,000 files, one round: the targets are stated on 1,000
-files, and on fewer the start-up (about 0.27 s of CPU for the CLI, serial before --jobs 2's workers) weighs
-more: on 400 files --jobs 2 could not reach 1.8x --jobs 1 even on two free cores (estimate 1.72x); on 100,
-start-up was about half of each run."""
+The quick form (PY_DEID_BENCH_QUICK=1) takes the same 1,000 files: the targets are stated on 1,000 files, and
+on fewer the start-up (about 0.27 s of CPU for the CLI, serial before --jobs 2's workers) weighs more: on 400
+files --jobs 2 could not reach 1.8x --jobs 1 even on two free cores (estimate 1.72x); on 100, start-up was
+about half of each run. The other tools run one round there, the targets' three (plain pydicom, --jobs 1 and
+--jobs 2: 3 rounds, 5 in the full form), and the targets' ratios are the medians of the ratios taken within
+each round, printed with every round's (one round's ratio moved from 1.22 to 1.87 on unchanged code in CI).
+Before each run the disk is synced (not timed): plain pydicom and dicognito leave their outputs unflushed, and
+the next run's fdatasync calls would otherwise wait for them."""
 
 from __future__ import annotations
 

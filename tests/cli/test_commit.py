@@ -117,3 +117,63 @@ def test_timeline_of_jobs_2_has_times_and_counts_only(folder, tmp_path, monkeypa
     firsts = [g for g in groups if "init_start" in g]
     forked = multiprocessing.get_start_method() == "fork"
     assert firsts and all(g["inherited"] is forked for g in firsts)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 32, 33])
+@pytest.mark.parametrize("shared", [False, True])
+def test_sync_all_gives_each_file_its_own_error_in_order(tmp_path, n, shared):
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"{i}.part"
+        if i % 3 != 1:  # every third file is missing: its open fails
+            path.write_bytes(b"x" * i)
+        paths.append(str(path))
+    pool = batch._sync_pool() if shared else None
+    try:
+        errors = batch._sync_all(paths, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    assert len(errors) == n
+    assert [e is None for e in errors] == [i % 3 != 1 for i in range(n)]
+    assert all(isinstance(e, FileNotFoundError) for i, e in enumerate(errors) if i % 3 == 1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_one_run_keeps_one_set_of_sync_threads(folder, tmp_path, monkeypatch, jobs):
+    monkeypatch.setattr(batch._Commit, "FILES", 2)  # several groups
+    pools = []
+    real = batch._sync_all
+
+    def recording(paths, pool=None):
+        pools.append(pool)
+        return real(paths, pool)
+
+    monkeypatch.setattr(batch, "_sync_all", recording)  # groups are flushed in this process with --jobs N too
+    summary, files = _run(folder, tmp_path / "out", jobs=jobs)
+    assert summary["done"] == len(NAMES) + 1
+    assert len(pools) >= 3 and pools[0] is not None and all(p is pools[0] for p in pools)
+    assert pools[0]._shutdown  # and stopped when the run ends
+
+
+def test_exists_is_path_exists(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name in ("file", "missing", "file/under", "loop", ""):
+        path = tmp_path / name
+        assert batch._exists(str(path)) == path.exists()
+
+
+def test_the_report_writes_entries_as_json_dumps_does(tmp_path):
+    entries = [{"input": "b\u00e9\u4e2d\n\"q\"", "status": "done", "actions": {"Z": 1, "D": 2}, "warnings": [],
+                "error": None, "n": 1.5, "output": "x/y.dcm"},
+               {"status": "failed", "input": "a", "error": {"message": "m", "code": "c"}, "actions": {}}]
+    fh = io.StringIO()
+    writer = report.ReportWriter(fh, {"tool": "test"})
+    for e in entries:
+        writer.add(e)
+    writer.close()
+    text = fh.getvalue()
+    for e in entries:
+        assert "  " + json.dumps(e, sort_keys=True) in text
+    assert json.loads(text)["files"] == entries
