@@ -243,7 +243,7 @@ def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0):
 
 _BAND_PIXELS = 1 << 20
 _PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_numpy): six quiet rows and one more
-_ABOVE, _BELOW = tuple(range(-6, 0)), tuple(range(6))  # the rows tested for quiet around a run
+_AROUND = (tuple(range(-6, 0)), tuple(range(6)))  # the rows tested for quiet above a run and from its end
 
 
 def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out) -> None:
@@ -274,7 +274,7 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     """candidate_pieces with numpy: strokes counted for every threshold and column at once (see above), then
     the bands of every row of counts found together; the same pieces, in the same order, as the byte path."""
     gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
-    keys, n = len(_ORDER), len(columns)
+    n = len(columns)
     # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
     # each row of counts between _PAD_ROWS rows of padding (no run), so that along the flattened rows every run
     # begins and ends where the value changes: changes come in pairs, a run's first row and the row after its
@@ -293,10 +293,10 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     if not len(fits):
         return []
     begin, end = begin[fits], end[fits]
-    # quiet rows among the six above a run and the six from the row after it (never past the padding)
-    above = np.count_nonzero(flat_counts[begin[:, None] + _ABOVE] == 0, axis=1)
-    below = np.count_nonzero(flat_counts[end[:, None] + _BELOW] == 0, axis=1)
-    keep = (above >= QUIET_ROWS) & (below >= QUIET_ROWS)
+    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
+    # sides in one gather: (runs, side, row)
+    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
+    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
     k_at, y0 = np.divmod(begin[keep], width)
     y0 -= p
     y1 = end[keep] - k_at * width - p
