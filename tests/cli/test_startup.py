@@ -69,12 +69,12 @@ print(json.dumps(out))
 
 
 def test_pydicom_plugins_registered_late_are_those_of_a_normal_import():
-    """`--pixels auto` loads pydicom with Pillow and the codec packages hidden (py_deid.hosts.pixel_plugins);
+    """`--pixels auto` loads pydicom with Pillow and the codec packages hidden (py_deid.hosts.native_plugins);
     the codec service registers them before its first question: the same plugins, in the same order, with
     the same requirements for the missing ones, as pydicom's normal import gives."""
-    late = ("from py_deid import cli\nfrom py_deid.hosts import pixel_plugins\n"
-            "cli._load_without_pixel_libraries(('requests', 'tqdm') + pixel_plugins.DEFERRED)\n"
-            "assert not any(m in sys.modules for m in pixel_plugins.DEFERRED)\n"
+    late = ("from py_deid import cli\nfrom py_deid.hosts import native_plugins\n"
+            "cli._load_without_pixel_libraries(('requests', 'tqdm') + native_plugins.DEFERRED)\n"
+            "assert not any(m in sys.modules for m in native_plugins.DEFERRED)\n"
             "from py_deid.hosts.native_codecs import NativeCodecs\n"
             "NativeCodecs().can_decode('1.2.840.10008.1.2.4.90')\n")
     runs = []
