@@ -3,7 +3,7 @@
 pydicom decides at import which of its decoders and encoders are available: each plugin module tries to
 import its package then, and the registry of a transfer syntax lists the plugins in a fixed order (the first
 that decodes a frame is used). The command line loads pydicom with these packages hidden (`DEFERRED`): a run
-of native, uncompressed images without text then never imports them (0.03-0.04 s of each process's start,
+of native, uncompressed images without text then never imports them (~0.05 s of CPU at each process's start,
 measured). `load()`, called by the native codec service before any codec question, imports the packages
 that are installed and were hidden, and has pydicom run its own registration again (its modules reloaded,
 plugin modules first), so the registry is the one a normal import gives: the same plugins, in the same
