@@ -145,10 +145,12 @@ def cmd_deidentify(args) -> int:
     if settings.pixels == "off":
         _load_without_pixel_libraries()
     else:  # pixels are decoded, but pydicom's test-data downloader needs no HTTP library (0.05-0.1 s)
+        from .hosts import native_plugins
         from .hosts.native import one_array_thread
 
         one_array_thread()  # before pydicom loads numpy: no BLAS thread per core (py_deid.hosts.native)
-        _load_without_pixel_libraries(("requests",))
+        # Pillow and the codec packages only when a compressed frame needs them (hosts.native_plugins)
+        _load_without_pixel_libraries(("requests", "tqdm") + native_plugins.DEFERRED)
     from . import batch
     from . import report as _report
     client = _dask_client(args.dask) if args.dask else None

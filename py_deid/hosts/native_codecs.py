@@ -16,6 +16,7 @@ files, e.g. zeros in a sequential scan's Ss/Se bytes; Pillow is 8-bit only) go t
 from __future__ import annotations
 
 from ..hosts.services import ServiceUnavailable
+from . import native_plugins
 
 _NEEDS = {
     "1.2.840.10008.1.2.4.50": "pylibjpeg and pylibjpeg-libjpeg (or pillow)",
@@ -67,12 +68,14 @@ class NativeCodecs:
         return numpy
 
     def can_decode(self, transfer_syntax: str) -> bool:
+        native_plugins.load()  # the command line loads pydicom without them (native_plugins)
         if transfer_syntax in _JPEG_DCT:
             return self.available()  # our own decoder stands behind pydicom's plugins
         decoder = self._decoder(transfer_syntax)
         return decoder is not None and decoder.is_available
 
     def can_encode(self, transfer_syntax: str) -> bool:
+        native_plugins.load()
         if transfer_syntax not in _ENCODABLE or not self.available():
             return False
         from pydicom.pixels import get_encoder
@@ -86,6 +89,7 @@ class NativeCodecs:
 
         from ..pixels import jpeg_decode
         from ..pixels.info import decoded_photometric
+        native_plugins.load()
         decoder = self._decoder(transfer_syntax)
         if decoder is None or not decoder.is_available:
             if transfer_syntax in _JPEG_DCT and self.available():
@@ -119,6 +123,7 @@ class NativeCodecs:
 
     def encode(self, pixels: bytes, transfer_syntax: str, info: dict) -> bytes:
         from pydicom.pixels import get_encoder
+        native_plugins.load()
         if not self.can_encode(transfer_syntax):
             raise ServiceUnavailable(f"no lossless encoder for this transfer syntax: install "
                                      f"{requirement(transfer_syntax)}")

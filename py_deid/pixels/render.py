@@ -286,15 +286,17 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
         lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
         if lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax) and vmax - vmin < 1 << 20:
             values = np.arange(vmin, vmax + 1, dtype=np.int64)
-            gray = _gray_numpy(np, values, info, window, None)
+            gray = _gray_numpy(np, values, info, window, None, ascending=True)
             # Every index below lies within its table (vmin..vmax, by construction): take's "clip" mode, which
             # skips the bounds check that is a third of a frame's look-up, gives the same values; but it copies
             # the indices as 8-byte integers first (60 MB for a 15 MB radiograph, the CLI's peak): frames up to
             # CLIP_TAKE samples only.
             clip = raw.size <= CLIP_TAKE
             if vmin >= 0:  # index the table by the samples themselves (no shifted copy of the frame)
-                table = np.zeros(vmax + 1, dtype=np.uint8)
-                table[vmin:] = gray
+                table = gray
+                if vmin:
+                    table = np.zeros(vmax + 1, dtype=np.uint8)
+                    table[vmin:] = gray
                 return (np.take(table, raw, mode="clip") if clip else table[raw]).tobytes()
             index = raw.astype(np.int64) - vmin
             return (np.take(gray, index, mode="clip") if clip else gray[index]).tobytes()
@@ -324,8 +326,8 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
     return (np.take(gray, index, mode="clip") if index.size <= CLIP_TAKE else gray[index]).tobytes()
 
 
-def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None):
-    """The gray value (uint8) of each decoded sample value in `decoded`."""
+def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None, ascending: bool = False):
+    """The gray value (uint8) of each decoded sample value in `decoded` (`ascending`: in increasing order)."""
     modality = decoded * info.rescale_slope + info.rescale_intercept
     if window == "header" and info.window is not None:
         window = info.window
@@ -336,16 +338,21 @@ def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None):
         kept = modality if exclude is None else modality[decoded != exclude]
         if not len(kept):
             kept = modality
-        lo, hi = kept.min().item(), kept.max().item()
+        ends = (kept[0].item(), kept[-1].item()) if ascending and exclude is None else (math.nan,)
+        if all(math.isfinite(v) for v in ends):
+            # v * slope + intercept is monotone in v (IEEE arithmetic), so the extremes are at the ends
+            lo, hi = min(ends), max(ends)
+        else:
+            lo, hi = kept.min().item(), kept.max().item()
         if hi <= lo:
             hi = lo + 1
     span = hi - lo
-    m = modality.astype(np.float64)
+    m = modality.astype(np.float64, copy=False)  # (a new array: worked on in place below)
     if span > 0 and math.isfinite(span):
         # The same values with fewer passes: the formula never decreases in m (IEEE arithmetic is monotone),
         # gives at most 0.5 at lo and at least 255 at hi, so clipping it to 0..255 and truncating is 0 at or
         # below lo, 255 at or above hi, and the formula's own truncation between (tests/pixels/test_render.py)
-        g = m  # a copy already: worked on in place
+        g = m
         g -= lo
         g *= 255
         g /= span

@@ -227,23 +227,27 @@ def _popcount(np, words):
     return (words * u(_BYTE_SUM)) >> u(56)
 
 
-def _stroke_counts(np, gray, columns: list[tuple[int, int]]):
-    """Strokes per row of each column at each threshold: (thresholds * columns, rows), row k of it for
-    threshold _ORDER[k // len(columns)] and column k % len(columns). A row's strokes are its own: a large frame
-    is counted in bands of rows (the ink of every threshold at once is nine bytes a pixel: 72 MB for one 8
-    megapixel radiograph, 9 MB a band)."""
+def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0):
+    """Strokes per row of each column at each threshold: (thresholds * columns, pad + rows + pad), row k of it
+    for threshold _ORDER[k // len(columns)] and column k % len(columns), `pad` zeros (no stroke) before and
+    after each. A row's strokes are its own: a large frame is counted in bands of rows (the ink of every
+    threshold at once is nine bytes a pixel: 72 MB for one 8 megapixel radiograph, 9 MB a band)."""
     h, w = gray.shape
+    out = np.zeros((len(_ORDER), len(columns), h + 2 * pad), dtype=np.uint8)
     rows = max(1, _BAND_PIXELS // max(1, w))
-    if h <= rows:
-        return _band_stroke_counts(np, gray, columns)
-    return np.concatenate([_band_stroke_counts(np, gray[r:r + rows], columns) for r in range(0, h, rows)], axis=1)
+    for r in range(0, h, rows):
+        part = gray[r:r + rows]
+        _band_stroke_counts(np, part, columns, out[:, :, pad + r:pad + r + part.shape[0]])
+    return out.reshape(len(_ORDER) * len(columns), h + 2 * pad)
 
 
 _BAND_PIXELS = 1 << 20
 _PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_numpy): six quiet rows and one more
+_AROUND = (tuple(range(-6, 0)), tuple(range(6)))  # the rows tested for quiet above a run and from its end
 
 
-def _band_stroke_counts(np, gray, columns: list[tuple[int, int]]):
+def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out) -> None:
+    """The band's counts into out (thresholds, columns, rows)."""
     h, w = gray.shape
     keys, n, words = len(_ORDER), len(columns), -(-w // COLUMN)
     ink = (np.empty if w == words * COLUMN else np.zeros)((keys, h, words * COLUMN), dtype=bool)  # past the
@@ -262,7 +266,7 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]]):
     if words > n:
         firsts = [x0 // COLUMN for x0, _ in columns]
         strokes = np.add.reduceat(strokes, firsts, axis=2)
-    return strokes.astype(np.uint8, copy=False).transpose(0, 2, 1).reshape(keys * n, h)  # (bitwise_count: uint8)
+    out[...] = strokes.transpose(0, 2, 1)  # (bitwise_count gives uint8; the SWAR sum, 0..64 in uint64)
 
 
 def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
@@ -270,35 +274,29 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     """candidate_pieces with numpy: strokes counted for every threshold and column at once (see above), then
     the bands of every row of counts found together; the same pieces, in the same order, as the byte path."""
     gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
-    counts = _stroke_counts(np, gray, columns)
-    keys, n = len(_ORDER), len(columns)
+    n = len(columns)
     # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
     # each row of counts between _PAD_ROWS rows of padding (no run), so that along the flattened rows every run
     # begins and ends where the value changes: changes come in pairs, a run's first row and the row after its
     # last. The quiet rows (no stroke) are counted in the same layout, the padding quiet (the frame's edge
-    # counts as quiet): the six rows above a run and the six from the row after it are a difference of one
-    # running sum over the flattened rows, at the run's own flat index (never reaching into another row).
+    # counts as quiet): the six rows above a run and the six from the row after it are gathered at the run's
+    # own flat index (never reaching into another row), for the few runs of a line's height only.
     p, width = _PAD_ROWS, h + 2 * _PAD_ROWS
-    busy = counts >= BUSY
-    run = np.zeros((keys * n, width), dtype=bool)
-    run[:, p:p + h] = busy
-    run[:, p + 1:p + h - 1] |= busy[:, :-2] & busy[:, 2:]
-    flat = run.reshape(-1)
+    flat_counts = _stroke_counts(np, gray, columns, p).reshape(-1)  # the padding: no stroke (quiet, not busy)
+    flat = flat_counts >= BUSY
+    flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     if not len(change):
         return []
     begin, end = change[0::2], change[1::2]
-    size = end - begin
-    fits = (size >= MIN_LINE) & (size <= MAX_LINE)
-    if not fits.any():
+    fits = np.flatnonzero((end - begin - MIN_LINE).view(np.uint64) <= MAX_LINE - MIN_LINE)
+    if not len(fits):
         return []
     begin, end = begin[fits], end[fits]
-    quiet = np.ones((keys * n, width), dtype=np.int32)
-    np.equal(counts, 0, out=quiet[:, p:p + h], casting="unsafe")
-    total = np.cumsum(quiet.reshape(-1))  # total[i]: quiet rows up to flat index i (within one row of counts)
-    above = total[begin - 1] - total[begin - 7]
-    below = total[end + 5] - total[end - 1]
-    keep = (above >= QUIET_ROWS) & (below >= QUIET_ROWS)
+    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
+    # sides in one gather: (runs, side, row)
+    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
+    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
     k_at, y0 = np.divmod(begin[keep], width)
     y0 -= p
     y1 = end[keep] - k_at * width - p

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 HEAVY = ["numpy", "PIL", "tesserocr", "starlette", "uvicorn", "httpx", "cryptography", "pylibjpeg", "openjpeg",
-         "requests", "distributed"]
+         "requests", "distributed", "libjpeg", "rle", "jpeg_ls"]
 
 PROBE = """
 import json, sys
@@ -49,3 +49,76 @@ def test_header_only_run_loads_no_pixel_library_and_writes_the_same_bytes(sample
     lean, full = ({str(p.relative_to(tmp_path / d)): hashlib.sha256(p.read_bytes()).hexdigest()
                    for p in (tmp_path / d).rglob("*.dcm")} for d in ("lean", "full"))
     assert lean == full and len(lean) == 5
+
+
+PLUGIN_PACKAGES = ["PIL", "pylibjpeg", "openjpeg", "libjpeg", "rle", "jpeg_ls"]
+REGISTRY = """
+import json, sys
+{first}
+from pydicom.pixels.decoders.base import _PIXEL_DATA_DECODERS
+from pydicom.pixels.encoders.base import _PIXEL_DATA_ENCODERS
+out = {{}}
+for kind, table in (("decoder", _PIXEL_DATA_DECODERS), ("encoder", _PIXEL_DATA_ENCODERS)):
+    for uid, (coder, _) in table.items():
+        out[kind + " " + uid] = [[k, f.__module__ + "." + f.__name__] for k, f in coder._available.items()] + [
+            [k, list(v)] for k, v in coder._unavailable.items()]
+import pydicom.pixels.processing as processing
+out["processing"] = processing.HAVE_PIL
+print(json.dumps(out))
+"""
+
+
+def test_pydicom_plugins_registered_late_are_those_of_a_normal_import():
+    """`--pixels auto` loads pydicom with Pillow and the codec packages hidden (py_deid.hosts.native_plugins);
+    the codec service registers them before its first question: the same plugins, in the same order, with
+    the same requirements for the missing ones, as pydicom's normal import gives."""
+    late = ("from py_deid import cli\nfrom py_deid.hosts import native_plugins\n"
+            "cli._load_without_pixel_libraries(('requests', 'tqdm') + native_plugins.DEFERRED)\n"
+            "assert not any(m in sys.modules for m in native_plugins.DEFERRED)\n"
+            "from py_deid.hosts.native_codecs import NativeCodecs\n"
+            "NativeCodecs().can_decode('1.2.840.10008.1.2.4.90')\n")
+    runs = []
+    for first in (late, "import pydicom\n"):
+        p = subprocess.run([sys.executable, "-c", REGISTRY.format(first=first)], capture_output=True, text=True,
+                           check=True)
+        runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
+    assert any(len(v) > 1 for k, v in runs[1].items() if k.startswith("decoder"))  # plugins were compared
+
+
+def test_textless_native_run_loads_no_codec_package_and_compressed_runs_write_the_same(samples, tmp_path):
+    """A `--pixels auto` run over native frames imports numpy but neither Pillow nor a codec package; over
+    compressed ones (every codec family) it writes the same bytes and report as a process that loaded them
+    all before pydicom."""
+    native = tmp_path / "native"
+    native.mkdir()
+    (native / "brain_001.dcm").write_bytes(samples.bytes("brain_001.dcm"))
+    key = tmp_path / "site.key"
+    key.write_text("a-site-secret-for-the-tests-0123456789\n")
+    loaded = _loaded("deidentify", native, "-o", tmp_path / "native-out", "--pixels", "auto", "--key-file", key)
+    assert "numpy" in loaded and not set(loaded) & set(PLUGIN_PACKAGES)
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR2_J2KR.dcm", "JPEG2000.dcm", "JPEG-LL.dcm",
+                 "JPEG-lossy.dcm", "SC_rgb_dcmtk_+eb+cy+n1.dcm"]:
+        (src / name).write_bytes(samples.bytes(name))
+    outs = []
+    for d, first in (("late", ""), ("full", "import PIL.Image, pylibjpeg, openjpeg, libjpeg, rle, jpeg_ls, pydicom\n")):
+        report = tmp_path / f"{d}.json"
+        got = _loaded("deidentify", src, "-o", tmp_path / d, "--pixels", "auto", "--key-file", key, "--report",
+                      report, first=first)
+        assert set(PLUGIN_PACKAGES) <= set(got)
+        entries = json.loads(report.read_text())
+        files = {str(p.relative_to(tmp_path / d)): hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in (tmp_path / d).rglob("*.dcm")}
+        outs.append((files, _without_times(entries)))
+    assert outs[0] == outs[1] and len(outs[0][0]) >= 6  # (one of them is refused alike by both)
+
+
+def _without_times(value):
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if "time" not in k and "second" not in k
+                and k not in ("started", "finished", "elapsed")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value

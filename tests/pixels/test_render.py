@@ -373,3 +373,23 @@ def test_farthest_in_bands_is_the_same(monkeypatch):
         for band in (1, 7, 4096, 1 << 20):
             monkeypatch.setattr(render, "_FARTHEST_BAND", band)
             assert render.farthest(lum, *planes, numpy=np) == want, (share, band)
+
+
+def test_gray_table_of_an_ascending_range_takes_its_extremes_at_the_ends():
+    """The numpy table over a clean frame's value range (vmin..vmax, ascending) takes the "auto" window's ends
+    from the range's first and last values (the rescale is monotone) instead of two reductions: the same table
+    as the reductions give, for any slope and intercept (negative, fractional, tiny, large, zero)."""
+    from types import SimpleNamespace
+
+    from py_deid.pixels.render import _gray_numpy
+
+    rng = np.random.default_rng(20261206)
+    slopes = [1.0, -1.0, 0.5, 0.0, 1e-9, 3.7e5, -0.3, 2.0 ** -20]
+    for k in range(400):
+        vmin = int(rng.integers(-40000, 40000))
+        values = np.arange(vmin, vmin + int(rng.integers(1, 5000)), dtype=np.int64)
+        info = SimpleNamespace(rescale_slope=slopes[k % len(slopes)] * (1 + rng.random() * (k % 3 == 1)),
+                               rescale_intercept=float(rng.normal(0, 10 ** int(rng.integers(0, 6)))),
+                               photometric=["MONOCHROME1", "MONOCHROME2"][k % 2], window=None)
+        assert np.array_equal(_gray_numpy(np, values, info, "auto", None, ascending=True),
+                              _gray_numpy(np, values, info, "auto", None)), k
