@@ -50,16 +50,24 @@ def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="aut
         out = _mono_numpy(numpy, memoryview(buf)[offset:offset + layout.frame_length], layout, info, window,
                           exclude)
         return out.translate(_INVERT) if invert else out
-    frame = bytes(memoryview(buf)[offset:offset + layout.frame_length])
-    if photometric == "PALETTE COLOR":
-        out = _palette(frame, layout, info)
-    elif info.samples == 1:
-        out = _mono(frame, layout, info, window, exclude)
-    elif photometric.startswith("YBR"):
-        out = _luma_plane(frame, layout, info)
+    if (numpy is not None and photometric == "RGB" and layout.samples == 3 and layout.bps == 1
+            and info.shift + info.bits_stored == 8):
+        # The planes as views of the frame where it lies, the luminance in bands: a copy of the frame, its
+        # three planes and the luminance's big integers were ~40 MB at once for a 2048 x 1536 frame, the peak
+        # of a folder's process (the same bytes as below: tests/pixels/test_render.py)
+        r, g, b = _rgb_planes_numpy(numpy, buf, offset, layout)
+        out = farthest(_luma_numpy(numpy, r, g, b), r, g, b, numpy, saturated)
     else:
-        r, g, b = (_plane8(frame, layout, info, s) for s in range(3))
-        out = farthest(luma(r, g, b), r, g, b, numpy, saturated)
+        frame = bytes(memoryview(buf)[offset:offset + layout.frame_length])
+        if photometric == "PALETTE COLOR":
+            out = _palette(frame, layout, info)
+        elif info.samples == 1:
+            out = _mono(frame, layout, info, window, exclude)
+        elif photometric.startswith("YBR"):
+            out = _luma_plane(frame, layout, info)
+        else:
+            r, g, b = (_plane8(frame, layout, info, s) for s in range(3))
+            out = farthest(luma(r, g, b), r, g, b, numpy, saturated)
     if isinstance(window, tuple) and (photometric == "PALETTE COLOR" or info.samples > 1):
         out = out.translate(_window_table(*window))  # on the 0..255 luminance, e.g. to lift dim text
     if invert:
@@ -74,6 +82,28 @@ _BYTES = [bytes([v]) for v in range(256)]
 def _window_table(center: float, width: float) -> bytes:
     lo, hi = center - width / 2, center + width / 2
     return bytes(0 if v <= lo else 255 if v >= hi else int((v - lo) * 255 / (hi - lo) + 0.5) for v in range(256))
+
+
+def _rgb_planes_numpy(np, buf, offset: int, layout: Layout):
+    """The three 8-bit planes of an RGB frame as views of it (no copy), interleaved or planar."""
+    n = layout.rows * layout.columns
+    px = np.frombuffer(buf, np.uint8, 3 * n, offset)
+    planes = px.reshape(n, 3).T if layout.planar == 0 else px.reshape(3, n)
+    return planes[0], planes[1], planes[2]
+
+
+def _luma_numpy(np, r, g, b) -> bytes:
+    """luma() of three uint8 arrays, a band of pixels at a time (the tables' sum never exceeds 255)."""
+    n = len(r)
+    tables = [np.frombuffer(t, np.uint8) for t in (_LUMA_R, _LUMA_G, _LUMA_B)]
+    out = np.empty(n, np.uint8)
+    for s in range(0, n, _FARTHEST_BAND):
+        e = min(n, s + _FARTHEST_BAND)
+        band = out[s:e]
+        np.take(tables[0], r[s:e], out=band)
+        band += tables[1][g[s:e]]
+        band += tables[2][b[s:e]]
+    return out.tobytes()
 
 
 def luma(r: bytes, g: bytes, b: bytes) -> bytes:
@@ -115,33 +145,11 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
     whole instance's PHI so); its green channel stands 117 above the ground, as far as the white text. Gray and
     weakly coloured pixels (anatomy, photographs) keep their luminance, and so does a frame whose content is
     colour (more than SPARSE of it saturated). Both hosts alike: numpy when there is one, the same bytes."""
+    if numpy is not None:
+        return _farthest_numpy(numpy, gray, r, g, b, saturated)
     if r == g == b:
         return gray
-    m = ground(gray)
-    up_t, down_t, plus, minus = _tables(m)
-    if numpy is not None:
-        np = numpy
-        n = len(gray)
-        # In bands of pixels (every step is per pixel): a dozen temporaries the size of the whole frame were
-        # ~40 MB at once for a 2048 x 1536 colour frame, the peak of a folder's process. First the count of
-        # saturated pixels (whether the frame is annotated gray or colour content), then the values.
-        count = 0
-        for s in range(0, n, _FARTHEST_BAND):
-            mx, mn = _extremes(np, r, g, b, s, min(n, s + _FARTHEST_BAND))
-            count += int(np.count_nonzero(mx - mn >= saturated))  # mx >= mn: no wrap-around
-        if not count or count > SPARSE * n:
-            return gray
-        up_a, down_a, plus_a, minus_a, odd, even = (np.frombuffer(t, np.uint8)
-                                                    for t in (up_t, down_t, plus, minus, _ODD, _EVEN))
-        out = bytearray(n)
-        for s in range(0, n, _FARTHEST_BAND):
-            e = min(n, s + _FARTHEST_BAND)
-            mx, mn = _extremes(np, r, g, b, s, e)
-            up, down = up_a[mx], down_a[mn]
-            far = np.where(odd[up] > even[down], plus_a[up], minus_a[down])
-            out[s:e] = np.where(mx - mn >= saturated, far, np.frombuffer(gray, np.uint8, e - s, s)).astype(
-                np.uint8).tobytes()
-        return bytes(out)
+    up_t, down_t, plus, minus = _tables(ground(gray))
     mx, mn = bytes(map(max, r, g, b)), bytes(map(min, r, g, b))
     n = len(gray)
     # mx >= mn in every byte: one subtraction of the two as integers has no borrow between bytes
@@ -162,9 +170,36 @@ def farthest(gray: bytes, r: bytes, g: bytes, b: bytes, numpy=None, saturated: i
 _FARTHEST_BAND = 1 << 20  # pixels
 
 
-def _extremes(np, r: bytes, g: bytes, b: bytes, start: int, end: int):
-    """Each pixel's largest and smallest channel, pixels start to end."""
-    ch = [np.frombuffer(c, np.uint8, end - start, start) for c in (r, g, b)]
+def _farthest_numpy(np, gray: bytes, r, g, b, saturated: int) -> bytes:
+    """farthest() with numpy; r, g, b as bytes or as uint8 arrays (views of a frame)."""
+    r, g, b = (c if isinstance(c, np.ndarray) else np.frombuffer(c, np.uint8) for c in (r, g, b))
+    n = len(gray)
+    # In bands of pixels (every step is per pixel): a dozen temporaries the size of the whole frame were
+    # ~40 MB at once for a 2048 x 1536 colour frame, the peak of a folder's process. First the count of
+    # saturated pixels (whether the frame is annotated gray or colour content; none where the planes are
+    # equal), then the values.
+    count = 0
+    for s in range(0, n, _FARTHEST_BAND):
+        mx, mn = _extremes(np, r, g, b, s, min(n, s + _FARTHEST_BAND))
+        count += int(np.count_nonzero(mx - mn >= saturated))  # mx >= mn: no wrap-around
+    if not count or count > SPARSE * n:
+        return gray
+    up_a, down_a, plus_a, minus_a, odd, even = (np.frombuffer(t, np.uint8)
+                                                for t in (*_tables(ground(gray)), _ODD, _EVEN))
+    out = bytearray(n)
+    for s in range(0, n, _FARTHEST_BAND):
+        e = min(n, s + _FARTHEST_BAND)
+        mx, mn = _extremes(np, r, g, b, s, e)
+        up, down = up_a[mx], down_a[mn]
+        far = np.where(odd[up] > even[down], plus_a[up], minus_a[down])
+        out[s:e] = np.where(mx - mn >= saturated, far, np.frombuffer(gray, np.uint8, e - s, s)).astype(
+            np.uint8).tobytes()
+    return bytes(out)
+
+
+def _extremes(np, r, g, b, start: int, end: int):
+    """Each pixel's largest and smallest channel, pixels start to end (r, g, b: uint8 arrays)."""
+    ch = (r[start:end], g[start:end], b[start:end])
     return np.maximum(np.maximum(ch[0], ch[1]), ch[2]), np.minimum(np.minimum(ch[0], ch[1]), ch[2])
 
 

@@ -306,6 +306,36 @@ def test_grayscale_renders_the_same_with_and_without_numpy(px_factory, px_codecs
             assert got == want, (window, invert)
 
 
+@pytest.mark.parametrize("case", range(8))
+def test_colour_renders_the_same_with_and_without_numpy(px_factory, case):
+    """RGB frames render with numpy from views of the frame (planes and luminance in bands, no copy of the
+    frame: the peak of a folder's process was a 2048 x 1536 frame's copies) and without it (the browser): the
+    same bytes, interleaved and planar, 8 and 16 bits, sparse colour (the farthest-channel rule), colour
+    content and pure gray, a band boundary inside the frame, every window, inverted, both saturation limits."""
+    from py_deid.pixels import render
+
+    rng = np.random.default_rng(300 + case)
+    dtype, planar = ["u1", "u1", "u2", "u1"][case % 4], (case // 4) % 2
+    top = 65535 if dtype == "u2" else 255
+    shape = (1100, 1000) if case in (0, 5) else (37, 53)  # above one band of 2^20 pixels: several bands
+    gray = rng.integers(0, top + 1, size=(*shape, 1)).astype(dtype)
+    arr = np.repeat(gray, 3, axis=-1)
+    if case % 4 != 3:  # pure gray for the last kind
+        colour = rng.integers(0, top + 1, size=(*shape, 3)).astype(dtype)
+        share = 0.5 if case == 6 else 0.08  # colour content (luminance kept) or sparse annotation
+        arr = np.where(rng.random((*shape, 1)) < share, colour, arr)
+    ds = px_factory.reread(px_factory.dataset(arr, "RGB", planar=planar))
+    buf, offset, layout, work = _store(ds).view(0)
+    for window in ("auto", (100.0, 80.5)):
+        for invert in (False, True):
+            for saturated in (render.SATURATED, render.CODED_SATURATED):
+                want = render.gray_frame(buf, offset, layout, work, window=window, invert=invert,
+                                         saturated=saturated)
+                got = render.gray_frame(buf, offset, layout, work, window=window, invert=invert,
+                                        saturated=saturated, numpy=np)
+                assert got == want, (window, invert, saturated)
+
+
 def test_colour_pixels_render_as_their_channel_farthest_from_the_ground():
     """render.farthest: gray and weakly coloured pixels keep their luminance; a saturated one takes the value of
     its channel farthest from the frame's ground, above or below it; numpy and pure Python give the same bytes."""
