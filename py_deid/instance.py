@@ -7,7 +7,7 @@ failure becomes a Problem with a code and a message that never contains a value 
 The input is any buffer: `bytes` (the browser, the receiver), or a read-only memory map of the input file (the
 CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read): it
 becomes a view of the input once the dataset is read; the pixel step reads its frames one at a time from that
-view and hands back unchanged frames as views of it, masked ones made again when written (pixels.frames.HandOff).
+view and hands back unchanged frames as views of it, masked ones made again when written (pixels.hand_off.HandOff).
 With `process(..., parts=True)` the output comes back as its pieces (InstanceResult.parts) instead of one bytes
 object, so that a host can write and hash it piece by piece: then one instance never holds a whole copy of its
 pixels, in or out.
