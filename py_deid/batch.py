@@ -537,6 +537,8 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
             # No OCR engine or codec: built here once, and processes forked from this one (where the platform
             # forks them) start with it and with every import done; others build their own.
             _PREBUILT = _Worker(job)
+        else:
+            from .pixels import step  # noqa: F401 - imported once here, not in every forked worker
         with _sync_pool() as syncs, \
                 cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool, \
                 cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from ..hosts.services import CodecService, GrayImage
 from . import backends, render
+from .hand_off import HandOff
 from .info import JPEG_DCT, RLE, PixelCodecError, PixelInfo, background_for, has_pixel_data
 from .layout import Box
 
 __all__ = ["FrameStore", "HandOff", "PixelCodecError"]
 _NATIVE_LITTLE = array("H", b"\x01\x00")[0] == 1
-
-
-@dataclass(frozen=True)
-class HandOff:
-    """How the host takes the frames back, given by one that writes the dataset through py_deid.instance (the
-    encoder): rewritten native Pixel Data stays in pieces (encoder.Pieces: unchanged frames as views of the
-    value read, masked frames made again when written), and `release` is called as the store moves on from a
-    frame read from the input (a memory-mapping host lets go of the pages read). Without one (a caller that
-    writes the dataset with pydicom), Pixel Data is written back as one bytes value."""
-
-    release: Callable[[], None] | None = None
 
 
 class FrameStore:
