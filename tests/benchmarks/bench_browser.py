@@ -98,7 +98,9 @@ SAVED = """async () => {
 PHASES = (("page", None, "spawn"), ("worker_script", "spawn", "script"), ("worker_init", "script", "init"),
           ("saved_state_read", "begin", "saved"), ("wasm_module", "saved", "module"), ("runtime", "begin", "runtime"),
           ("packages", "runtime", "packages"), ("import", "packages", "import"),
-          ("first_message", "import", "ready"))
+          ("first_message", "import", "ready"),
+          # beside the runtime's read of a saved snapshot: its wasm compiled, Pyodide's loader module run
+          ("wasm_compiled", "begin", "compiled"), ("loader", "begin", "loader"), ("snapshot_found", "begin", "found"), ("module_made", "begin", "module"))
 
 
 def _phases(marks: dict | None) -> dict | None:
