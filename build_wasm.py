@@ -381,10 +381,7 @@ def page(dist: Dist, app_sri: dict[str, str], test_hooks: bool) -> str:
     if "<!--importmap-->" not in html:
         raise BuildError("web/index.html lacks the <!--importmap--> placeholder")
     html = html.replace("<!--importmap-->", tag)
-    for entry in ("app/prestart.js", "app/main.js"):
-        if f'src="{entry}"' not in html:
-            raise BuildError(f"web/index.html lacks its {entry} script")
-        html = html.replace(f'src="{entry}"', f'src="{entry}" integrity="{app_sri[entry]}"')
+    html = html.replace('src="app/main.js"', f'src="app/main.js" integrity="{app_sri["app/main.js"]}"')
     dist.put("index.html", html.encode(), "web/index.html")
     script_hash = "sha256-" + base64.b64encode(hashlib.sha256(f"\n{importmap}\n".encode()).digest()).decode()
     return script_hash

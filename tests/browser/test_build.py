@@ -49,9 +49,7 @@ def test_page_pins_its_modules_and_csp_allows_only_self(dist):
     for path in (dist / "app").glob("*.js"):
         want = "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
         assert integrity[f"./app/{path.name}"] == want
-    for entry in ("prestart.js", "main.js"):  # prestart.js first: it makes the first worker (web/src/prestart.js)
-        assert f'src="app/{entry}" integrity="{integrity[f"./app/{entry}"]}"' in html
-    assert html.index('src="app/prestart.js"') < html.index('src="app/main.js"')
+    assert f'src="app/main.js" integrity="{integrity["./app/main.js"]}"' in html
     csp = json.loads((dist / "headers.json").read_text())["/*"]["Content-Security-Policy"]
     inline = "sha256-" + base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
     assert f"'{inline}'" in csp

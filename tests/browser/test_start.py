@@ -66,9 +66,6 @@ def test_saved_runtime_restores_and_deidentifies_as_native(receiver, sw_browser,
     try:
         first = s.page.evaluate(STARTUP)
         assert first["snapshot"] == "saving", first
-        # The page's first worker is the one prestart.js made before the element loaded, adopted by the pool.
-        assert first["prestarted"] is True, first
-        assert s.page.evaluate("() => globalThis[Symbol.for('py_deid.prestarted')] === undefined")
         saved = s.page.evaluate(SAVED)
         assert saved and len(saved) == 1, saved
 

@@ -16,21 +16,6 @@ function startWorker(name) {
   return { worker: new Worker(url, { type: 'module', name }), url };
 }
 const MINTED = Symbol('minted');
-const PRESTARTED = Symbol.for('py_deid.prestarted');
-
-/** The worker the page's prestart.js made before this module loaded, taken once; null if there is none, it failed
- * to load or it runs another script. It has been sent nothing yet: the slot that adopts it sends init as to its own. */
-function adoptPrestarted() {
-  const handoff = /** @type {any} */ (globalThis)[PRESTARTED];
-  if (!handoff) return null;
-  delete (/** @type {any} */ (globalThis))[PRESTARTED];
-  if (!(handoff.worker instanceof Worker)) return null;
-  if (handoff.failed || handoff.url !== WORKER_URL.href) {
-    handoff.worker.terminate();
-    return null;
-  }
-  return handoff;
-}
 
 /** A worker's start-up marks (worker.js) as ms since this page's navigation began: when its script ran, when it
  * got the init request, when the runtime, the packages, the core's import and the codecs were done; `snapshot`:
@@ -84,9 +69,8 @@ class Slot {
 
   spawn() {
     this.generation += 1;
-    const early = this.index === 0 && this.generation === 1 ? adoptPrestarted() : null;
-    this.spawned = early ? early.spawned : performance.now();
-    const { worker, url } = early ? { worker: early.worker, url: null } : startWorker(`py_deid-${this.index}`);
+    this.spawned = performance.now();
+    const { worker, url } = startWorker(`py_deid-${this.index}`);
     this.worker = worker;
     // Stage reports may arrive after the init request resolved (OCR loads on): they come back unsolicited.
     this.channel = new Channel(this.worker, (msg) => {
@@ -103,7 +87,7 @@ class Slot {
     this.ready = this.channel.request(ACTIONS.INIT, { ocr: this.pool.ocr, engines: this.pool.ocrEngines }, { onProgress })
       .then((reply) => {
         this.startup = startupTimes(reply?.timings);
-        if (this.startup) Object.assign(this.startup, { spawn: Math.round(this.spawned), prestarted: !!early });
+        if (this.startup) this.startup.spawn = Math.round(this.spawned);
         return this.pool.configured && this.channel.request(ACTIONS.CONFIGURE, this.pool.configured);
       })
       .then((value) => {

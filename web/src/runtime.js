@@ -138,12 +138,12 @@ function unpackFiles(py, packed) {
 
 /**
  * Pyodide's own loader would compile its wasm, and fetch its standard library and lock file, only once it is
- * called: on a restore, after the snapshot has been read (the standard library's fetch then held the wasm module
- * back ~0.3 s on a repeat visit, as the module is made once the library is in place). Started here from the start
- * instead, beside the loader module's import and the snapshot's read: the wasm compiled (streaming, so the browser
- * may keep the compiled code; the module factory handed to loadPyodide instantiates it, its instantiateStreaming
- * call answered from it, and grows the heap to the snapshot's size), the lock file's text (handed over as
- * lockFileContents) and the standard library's response (handed to Pyodide's own fetch of it: withEarlyFetch).
+ * called: on a restore, after the snapshot has been read, and the module is made only once the library is in
+ * place (on a repeat visit it was made 0.3-0.5 s after the snapshot's read on the loaded machine). Started here
+ * from the start instead, beside the loader module's import and the snapshot's read: the wasm compiled (streaming,
+ * so the browser may keep the compiled code; the module factory handed to loadPyodide instantiates it, its
+ * instantiateStreaming call answered from it), the lock file's text (handed over as lockFileContents) and the
+ * standard library's response (handed to Pyodide's own fetch of it: withEarlyFetch).
  */
 function early(mark) {
   const compiled = WebAssembly.compileStreaming(fetch(new URL('pyodide/pyodide.asm.wasm', VENDOR)));
@@ -205,11 +205,11 @@ function moduleFactory({ compiled, loader }, saved, mark) {
  * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
  * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('found':
  * the lookup of a saved snapshot answered, 'saved': the snapshot read whole (or none found), 'compiled': the wasm
- * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made). Resolves to the runtime loadCore takes.
+ * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made). Resolves to the runtime
+ * loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
-  // Asked first: on a repeat visit the service worker answers the fetches below from Cache Storage too, and the
-  // snapshot's lookup queued behind them took ~0.3 s on the loaded machine.
+  // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
   const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
   const parts = early(mark);
   const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files

@@ -27,12 +27,6 @@ let ocrEngines = 1;  // tesseract.js workers this worker reads with (the pool de
 // the page and the benchmark can break "ready" down (tests/benchmarks/bench_browser.py). No file data in them.
 const marks = { script: Math.round(performance.now()) };
 const mark = (name) => { marks[name] = Math.round(performance.now()); };
-// The runtime starts as soon as this script runs, not when the init request arrives: nothing in it depends on a
-// setting (the runtime's files, its saved snapshot, booting Python), and the page's first worker (prestart.js) is
-// made well before the page can send init. Nothing of the core is imported and no snapshot is taken before init.
-mark('begin');
-let starting = startRuntime(mark);
-starting.catch(() => {});  // looked at in init
 
 async function timed(stage, progress, fn) {
   const t0 = performance.now();
@@ -101,9 +95,7 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   ocrReady = new Promise((resolve) => { startOcr = resolve; }).then(() => (wantOcr
     ? timed('ocr', progress, async () => (await ocrBridge()).start()) : Promise.reject(new NamedError('OcrError', 'OCR is turned off'))));
   ocrReady.catch(() => {});
-  const pending = starting || startRuntime(mark);  // (a second init, after a start that failed, starts again)
-  starting = null;
-  const runtime = await timed('runtime', progress, () => pending);
+  const runtime = await timed('runtime', progress, () => startRuntime(mark));
   pyodide = runtime.py;
   mark('runtime');
   let snapshot = null;
