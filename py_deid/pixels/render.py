@@ -315,13 +315,9 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
     if not raw.size:
         return b""
     if not shift:
-        # Clean samples (every one within Bits Stored, the excluded value not at an end): a table over the
-        # value range, as _plain_range has it
-        vmin, vmax = int(raw.min()), int(raw.max())
-        lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
-        if lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax) and vmax - vmin < 1 << 20:
-            values = np.arange(vmin, vmax + 1, dtype=np.int64)
-            gray = _gray_numpy(np, values, info, window, None, ascending=True)
+        clean = _clean_range_gray(np, raw, info, window, exclude)
+        if clean is not None:
+            vmin, vmax, gray = clean
             # Every index below lies within its table (vmin..vmax, by construction): take's "clip" mode, which
             # skips the bounds check that is a third of a frame's look-up, gives the same values; but it copies
             # the indices as 8-byte integers first (60 MB for a 15 MB radiograph, the CLI's peak): frames up to
@@ -359,6 +355,52 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
         return (np.take(table, index, mode="clip") if index.size <= CLIP_TAKE else table[index]).tobytes()
     index = index.reshape(-1)  # unique's inverse: an index into `present`
     return (np.take(gray, index, mode="clip") if index.size <= CLIP_TAKE else gray[index]).tobytes()
+
+
+def _clean_range_gray(np, raw, info: PixelInfo, window, exclude: int | None):
+    """(vmin, vmax, the gray value of each of vmin..vmax) for clean samples (every one within Bits Stored, no
+    shift, the excluded value not at an end: a table over the value range, as _plain_range has it); None
+    otherwise."""
+    bits = info.bits_stored
+    vmin, vmax = int(raw.min()), int(raw.max())
+    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax)
+                          and vmax - vmin < 1 << 20):
+        return None
+    values = np.arange(vmin, vmax + 1, dtype=np.int64)
+    return vmin, vmax, _gray_numpy(np, values, info, window, None, ascending=True)
+
+
+def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, window="auto",
+             exclude: int | None = None, numpy=None):
+    """Where a grayscale frame's gray value (gray_frame with these arguments, not inverted) is a monotone
+    function of the stored sample, as on numpy's clean-range path: (the samples as a rows x columns array,
+    for each t of `thresholds` an (op, cut) with gray >= t exactly where `sample op cut`, op ">=" or "<").
+    A caller can then threshold the stored samples as it would the rendered frame, without rendering it.
+    None where the frame does not render that way, or a cut does not fit the samples' type (render it)."""
+    np = numpy
+    if (np is None or info.samples != 1 or info.photometric == "PALETTE COLOR" or info.shift
+            or not layout.rows * layout.columns):
+        return None
+    kind = "i" if info.signed else "u"
+    dtype = np.dtype(f"{'<' if layout.little else '>'}{kind}{layout.bps}")
+    raw = np.frombuffer(memoryview(buf)[offset:offset + layout.frame_length], dtype=dtype,
+                        count=layout.rows * layout.columns)
+    clean = _clean_range_gray(np, raw, info, window, exclude)
+    if clean is None:
+        return None
+    vmin, vmax, gray = clean
+    # The gray value of vmin..vmax rises (MONOCHROME2) or falls (MONOCHROME1) with the sample: the samples at
+    # or above a threshold are then a run at the top (bottom) of the range, `count` values long.
+    rising = bool((gray[1:] >= gray[:-1]).all())
+    if not rising and not (gray[1:] <= gray[:-1]).all():
+        return None
+    counts = (gray >= np.array(thresholds, dtype=np.uint8)[:, None]).sum(axis=1).tolist()
+    cuts = [(">=", vmax + 1 - c) if rising else ("<", vmin + c) for c in counts]
+    info_of = np.iinfo(dtype)
+    if any(not info_of.min <= cut <= info_of.max for _, cut in cuts):
+        return None
+    return raw.reshape(layout.rows, layout.columns), cuts
 
 
 def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None, ascending: bool = False):
