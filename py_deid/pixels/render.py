@@ -381,8 +381,8 @@ def _clean_range_gray(np, raw, info: PixelInfo, window, exclude: int | None):
 
 def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, exclude: int | None = None,
              numpy=None):
-    """Where a grayscale frame renders (gray_frame with the "auto" window, not inverted) on numpy's clean-range
-    path, its gray value is a monotone function of the stored sample: (the samples as a rows x columns array,
+    """Where a grayscale frame's samples are plain (within Bits Stored, not shifted), its gray value (gray_frame
+    with the "auto" window, not inverted) is a monotone function of them: (the samples as a rows x columns array,
     for each t of `thresholds` an (op, cut) with gray >= t exactly where `sample op cut`, op ">=" or "<").
     A caller can then threshold the stored samples as it would the rendered frame, without rendering it.
     None where the frame does not render that way, or a cut does not fit the samples' type (render it)."""
@@ -394,8 +394,8 @@ def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, e
     dtype = np.dtype(f"{'<' if layout.little else '>'}{kind}{layout.bps}")
     raw = np.frombuffer(memoryview(buf)[offset:offset + layout.frame_length], dtype=dtype,
                         count=layout.rows * layout.columns)
-    clean = _clean_range(raw, info, exclude)
-    cuts = None if clean is None else _auto_cuts(*clean, info, thresholds)
+    kept = _kept_range(raw, info, exclude)
+    cuts = None if kept is None else _auto_cuts(kept[0], kept[1], info, thresholds, kept[2], kept[3])
     if cuts is None:
         return None
     limits = np.iinfo(dtype)
@@ -404,15 +404,34 @@ def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, e
     return raw.reshape(layout.rows, layout.columns), cuts
 
 
-def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds) -> list[tuple[str, int]] | None:
-    """ink_cuts' (op, cut) for each threshold, from _gray_numpy's formula for the "auto" window on vmin..vmax
-    (ascending, nothing excluded) evaluated on single values: the same float64 operations in the same order,
-    so the same gray values as its table, without making the table (a dozen numpy calls). The gray value
-    never decreases (or never increases) with the sample: each cut is where it crosses its threshold, found
-    from a guess on the straight line and checked on either side. None where that path would not take the
-    formula (a span that is not finite)."""
+def _kept_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int, int, int] | None:
+    """(vmin, vmax, low, high): the samples' range, and the lowest and highest of the values the "auto" window
+    spans (all but the mask's fill value, unless it is all there is: _gray_numpy's `kept`, on every path of
+    _mono_numpy). None where a sample holds bits outside Bits Stored or they are shifted (decoded first)."""
+    bits = info.bits_stored
+    vmin, vmax = int(raw.min()), int(raw.max())
+    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok):
+        return None
+    low, high = vmin, vmax
+    if vmin < vmax and exclude == vmin:  # the fill value at an end: the window from the next value present
+        low = int(raw.min(where=raw != vmin, initial=vmax))
+    if vmin < vmax and exclude == vmax:
+        high = int(raw.max(where=raw != vmax, initial=vmin))
+    return vmin, vmax, low, high
+
+
+def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds, low: int | None = None,
+               high: int | None = None) -> list[tuple[str, int]] | None:
+    """ink_cuts' (op, cut) for each threshold of samples vmin..vmax, from _gray_numpy's formula for the "auto"
+    window over low..high (by default the whole range) evaluated on single values: the same float64
+    operations in the same order, so the same gray values as its table, without making the table (a dozen
+    numpy calls). The gray value never decreases (or never increases) with the sample: each cut is where it
+    crosses its threshold, found from a guess on the straight line and checked on either side. None where
+    that path would not take the formula (a span that is not finite)."""
     slope, intercept = info.rescale_slope, info.rescale_intercept
-    ends = (vmin * slope + intercept, vmax * slope + intercept)
+    low, high = vmin if low is None else low, vmax if high is None else high
+    ends = (low * slope + intercept, high * slope + intercept)
     if not all(math.isfinite(v) for v in ends):
         return None
     lo, hi = min(ends), max(ends)

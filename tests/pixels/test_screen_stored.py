@@ -63,10 +63,12 @@ SCENES = {  # the evaluation's smallest type (10 px) and larger, light on dark a
 }
 ENCODINGS = {  # gray value g (0..255) -> stored samples, and how the instance says so
     "12-in-16": lambda g: dict(arr=(g * 16 + 32).astype(np.uint16), photometric="MONOCHROME2", bits_stored=12),
-    # the mask's fill value (0) present: left out of the "auto" window, rendered (and screened) as before
+    # the mask's fill value (0) present: left out of the "auto" window, which then starts at the next value
     "12-in-16-fill-value": lambda g: dict(arr=(g * 16).astype(np.uint16), photometric="MONOCHROME2",
                                           bits_stored=12),
     "monochrome1": lambda g: dict(arr=((255 - g) * 16).astype(np.uint16), photometric="MONOCHROME1", bits_stored=12),
+    "monochrome1-fill-value": lambda g: dict(arr=((255 - g) * 16 + 15).astype(np.uint16), photometric="MONOCHROME1",
+                                             bits_stored=12),
     "signed-16": lambda g: dict(arr=(g * 7 - 900).astype(np.int16), photometric="MONOCHROME2", signed=True),
     "8-bit": lambda g: dict(arr=(g // 2 + 60).astype(np.uint8), photometric="MONOCHROME2"),
     "big-endian": lambda g: dict(arr=(g * 3 + 5).astype(np.uint16), photometric="MONOCHROME2", ts=BE),
@@ -97,7 +99,7 @@ def test_drawn_text_is_found_on_the_stored_samples_as_on_the_rendered_frame(px_f
     the same pieces as screening the rendered frame."""
     store = _store(_instance(px_factory, encoding, SCENES[scene]), px_codecs)
     stored = store.stored_ink(0, text_presence.THRESHOLDS)
-    assert (stored is None) == (encoding == "12-in-16-fill-value" and SCENES[scene].min() == 0)
+    assert stored is not None
     image = store.render(0)
     want = text_presence.candidate_pieces(image, numpy=np)
     assert want
@@ -162,3 +164,42 @@ def test_sample_files_are_screened_alike_on_their_samples(samples, px_codecs):
         assert step._screen_frame(store, 0) == text_presence.screen(image, numpy=np), path
         compared += 1
     assert compared >= 30
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_the_stored_ink_is_the_rendered_frames_ink_at_every_threshold(px_factory, px_codecs, case):
+    """At every threshold, the samples against their cut are exactly the rendered frame's pixels at or above
+    it: 8, 16 and 32 bits, signed or not, Bits Stored below the container, MONOCHROME1 and 2, rescale (also
+    negative), the mask's fill value absent, inside the range, at its low or its high end, or all there is."""
+    from py_deid.pixels.info import background_for
+
+    rng = np.random.default_rng(300 + case)
+    allocated = [8, 16, 32][case % 3]
+    signed = bool(case // 3 % 2)
+    stored = {8: 8, 16: [12, 16][case // 6 % 2], 32: [20, 32][case // 6 % 2]}[allocated]
+    photometric = ["MONOCHROME2", "MONOCHROME1"][case // 12]
+    lo_v, hi_v = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
+    width = min(hi_v - lo_v, [200, 3000, 70000][case % 3])
+    start = int(rng.integers(lo_v, hi_v - width + 1))
+    arr = rng.integers(start, start + width + 1, size=(40, 70)).astype(np.int64)
+    fill = hi_v if photometric == "MONOCHROME1" else lo_v
+    where = case % 4  # the fill value: 0 absent, 1 at the range's own end, 2 inside, 3 everything
+    if where == 1:
+        arr[:4, :9] = fill
+    elif where == 2:
+        arr[:2, :3], arr[5, 5], arr[6, 6] = fill, lo_v, hi_v
+    elif where == 3:
+        arr[:] = fill
+    kind = f"{'i' if signed else 'u'}{allocated // 8}"
+    ds = px_factory.dataset(arr.astype(kind), photometric, bits_stored=stored, signed=signed,
+                            ts=[LE, BE][case % 2])
+    ds.RescaleSlope, ds.RescaleIntercept = [(1.0, 0.0), (2.0, -1024.0), (0.25, 3.5), (-1.0, 7.0)][case % 4]
+    store = _store(px_factory.reread(ds), px_codecs)
+    buf, offset, layout, work = store.view(0)
+    assert background_for(work, work.photometric)[0] == fill
+    stored_ink = store.stored_ink(0, text_presence.THRESHOLDS)
+    assert stored_ink is not None
+    samples, cuts = stored_ink
+    gray = np.frombuffer(store.render(0).pixels, np.uint8).reshape(samples.shape)
+    for t, (op, cut) in zip(text_presence.THRESHOLDS, cuts):
+        assert np.array_equal(gray >= t, samples >= cut if op == ">=" else samples < cut), (t, op, cut)
