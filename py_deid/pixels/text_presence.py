@@ -317,7 +317,7 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
 # ---- the numpy path on the stored samples ------------------------------------------------------------------
 # A grayscale frame whose gray value rises (or falls) with its stored sample value (render.ink_cuts) holds ink
 # at a threshold exactly where its samples pass a cut: the screen then compares the stored samples with the
-# nine cuts and finds the same pieces without the frame being rendered (a 16-bit look-up per pixel). A frame
+# nine cuts and finds the same pieces without rendering the frame (a table look-up per pixel). A frame
 # the screen clears, most of them, is never rendered; one it does not is rendered for the glyph test after.
 THRESHOLDS = tuple(t for _, t in _ORDER)  # the gray thresholds the cuts are asked for, in _ORDER
 
