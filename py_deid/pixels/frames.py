@@ -101,6 +101,19 @@ class FrameStore:
             self._gray[key] = gray
         return gray
 
+    def stored_ink(self, index: int, thresholds) -> tuple | None:
+        """(samples, cuts) of render.ink_cuts for a frame as render() shows it by default (the "auto" window,
+        not inverted): its ink at each gray threshold read from the stored samples, without rendering it.
+        None where the host has no numpy or the frame does not render as a monotone function of its samples
+        (then render it)."""
+        if self.numpy is None:
+            return None
+        buf, offset, layout, work = self._backend.view(self._index(index))
+        if work.samples != 1 or work.photometric == "PALETTE COLOR":
+            return None
+        exclude = background_for(work, work.photometric)[0]  # as _full_gray has it
+        return render.ink_cuts(buf, offset, layout, work, thresholds, exclude=exclude, numpy=self.numpy)
+
     def region_digest(self, index: int, box: Box) -> bytes:
         """A 16-byte hash of the stored pixels of a region (equal digests: same pixels, OCR can be reused)."""
         buf, offset, layout, _ = self._backend.view(self._index(index))

@@ -297,11 +297,23 @@ def _screen(store, i: int, screens: dict) -> list:
     """The text screen's pieces on frame i (numpy when the host has it: the same pieces); a frame whose stored
     pixels equal an earlier frame's gets that frame's pieces without rendering or screening again."""
     if store.count == 1:
-        return text_presence.screen(store.render(i), numpy=store.numpy)
+        return _screen_frame(store, i)
     key = store.region_digest(i, (0, 0, store.info.columns, store.info.rows))
     if key not in screens:
-        screens[key] = text_presence.screen(store.render(i), numpy=store.numpy)
+        screens[key] = _screen_frame(store, i)
     return list(screens[key])
+
+
+def _screen_frame(store, i: int) -> list:
+    """text_presence.screen of the rendered frame; where its gray value is a monotone function of the stored
+    samples (grayscale with numpy, most of them), the screen reads the samples against the thresholds' cuts
+    and the frame is rendered only if pieces are found (the same pieces: render.ink_cuts)."""
+    stored = store.stored_ink(i, text_presence.THRESHOLDS)
+    if stored is None:
+        return text_presence.screen(store.render(i), numpy=store.numpy)
+    samples, cuts = stored
+    return text_presence.screen_stored(text_presence.StoredInk(samples, tuple(cuts)), lambda: store.render(i),
+                                       numpy=store.numpy)
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,
