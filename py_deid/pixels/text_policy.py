@@ -303,6 +303,7 @@ def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]
     """A word kept by its own reading that forms a PHI pattern with a masked pattern word another reading saw
     beside it on its line ("(370)" read alone in one region, "555-8318" after it in another: a phone number; a
     clock beside a date) is masked as that pattern."""
+    _read_again(readings, out)
     found = [(readings[k][d.index], k) for k, ds in enumerate(out) for d in ds if d.reason == "phi-pattern"]
     if not found:
         return
@@ -321,6 +322,29 @@ def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]
                 dates, times, hits = pattern_hits([x.text for x in pair], [True, True])
                 if pair.index(w) in hits | dates or pair.index(w) in times and pair.index(p) in dates:
                     ds[n] = Decision(d.index, True, "phi-pattern")
+                    break
+
+
+def _read_again(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
+    """A word kept by its own reading that another reading read as (part of) a PHI word on the same glyphs is
+    that PHI ("021" at confidence 97 inside the box of "2021", a date-time's year, in another reading): kept, it
+    also stopped the rest of the date's line (line_rest) from being followed past it."""
+    phi = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text), k, d.reason)
+           for k, ds in enumerate(out) for d in ds if d.mask and d.reason.startswith("phi")]
+    if not phi:
+        return
+    for k, ds in enumerate(out):
+        for n, d in enumerate(ds):
+            if d.mask:
+                continue
+            w = readings[k][d.index]
+            box, folded = geometry.word_box(w), fold_ocr(w.text)
+            if _alnum(folded) < 2:
+                continue
+            for pbox, pfolded, other, reason in phi:
+                if other != k and geometry.intersection_area(box, pbox) >= 0.7 * box[2] * box[3] and (
+                        folded in pfolded or within_edits(folded, pfolded, 1)):
+                    ds[n] = Decision(d.index, True, reason)
                     break
 
 
@@ -379,7 +403,10 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
 
     def of_its_line(o: Word) -> bool:
         ob = geometry.word_box(o)
-        if geometry.intersection_area(ob, box) >= 0.5 * o.width * o.height:
+        # within its rows, not half in them: a tall "LAKEVIEW" box reaching up into the line above holds half of
+        # "MRN:", and cut to MRN's rows its mask left every glyph of LAKEVIEW bare
+        rows = min(o.bottom, word.bottom) - max(o.top, word.top)
+        if geometry.intersection_area(ob, box) >= 0.5 * o.width * o.height and rows >= 0.8 * o.height:
             return True
         gap = max(o.left - word.right, word.left - o.right)
         return 0 <= gap <= o.height and word.top <= o.top and o.bottom <= word.bottom
