@@ -456,3 +456,17 @@ def test_a_word_another_reading_read_as_part_of_phi_is_that_phi():
     other = [Word("MLO", 314, 89, 43, 19, 93)]
     assert _texts_masked([a, other], decide_readings([a, other], "phi", matcher)) == ["2021", "9:20:38", "AM"]
     assert _texts_masked([a, other], decide_readings([a, other], "strict", matcher)) == ["2021", "9:20:38", "AM"]
+
+
+def test_a_snap_far_shorter_than_the_line_does_not_stand_for_the_word():
+    """Fresh draw 20271222, an RGB cine: "05/28/2010" read right (95), 15 px tall; the glyph snap of its box gave a
+    2 px stripe (323, 36, 110, 2) as whole glyphs, and the mask was that stripe plus the part of the date another
+    word's mask took: 72% hidden. Glyphs a third of the line's height or less are not its letters: OCR's box is
+    masked too. A snap of the letters themselves still sets the mask."""
+    from py_deid.pixels.text_policy import Decision
+
+    date = [Word("05/28/2010", 318, 28, 119, 15, 95)]
+    boxes = mask_boxes(date, [Decision(0, True, "phi-term")], 640, 480, lambda b: ((323, 36, 110, 2), True))
+    assert any(geometry.contains(b, (319, 29, 118, 15)) for b in boxes), boxes
+    boxes = mask_boxes(date, [Decision(0, True, "phi-term")], 640, 480, lambda b: ((319, 29, 118, 15), True))
+    assert boxes == [(317, 27, 122, 19)], boxes
