@@ -420,6 +420,11 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
              and _alnum(o.text) >= 2 and of_its_line(o)]
     if not inner:
         return box
+    # Held readings that span a small part of it are slivers of a glyph or two, not its line ("UU", 6 px, the
+    # lower half of "00" in a 16 px date across a bar's edge, cut the date's mask to those 6 rows).
+    if all(geometry.intersects(geometry.word_box(o), box) for o in inner) and \
+            sum(min(o.right, word.right) - max(o.left, word.left) for o in inner) < 0.5 * word.width:
+        return box
     top, bottom = min(o.top for o in inner), max(o.bottom for o in inner)
     cut = [b for b in [(box[0], box[1], box[2], top - box[1]), (box[0], bottom, box[2], geometry.bottom(box) - bottom)]
            if b[3] > 0]

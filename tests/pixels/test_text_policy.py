@@ -470,3 +470,16 @@ def test_a_snap_far_shorter_than_the_line_does_not_stand_for_the_word():
     assert any(geometry.contains(b, (319, 29, 118, 15)) for b in boxes), boxes
     boxes = mask_boxes(date, [Decision(0, True, "phi-term")], 640, 480, lambda b: ((319, 29, 118, 15), True))
     assert boxes == [(317, 27, 122, 19)], boxes
+
+
+def test_a_sliver_of_a_glyph_or_two_does_not_set_a_words_rows():
+    """Fresh draw 20271222, a banner across a grey bar's edge: "04/24/2001" read right (96), 16 px tall, and "UU"
+    (77), 6 px, the lower half of its "00" in a strip read across the edge. The frame's settings are 9 px, so
+    the date counted as far taller than the usual text and was cut to the rows of "UU": 31% hidden. A held
+    reading spanning a small part of the word is a sliver, not its line; a line it holds still cuts it."""
+    from py_deid.pixels.text_policy import Decision
+
+    date = Word("04/24/2001", 218, 30, 99, 16, 96.4)
+    words = [date, Word("UU", 288, 38, 16, 6, 77.2)] + line("Gn 62 TIS 0.4 MI 1.1", y=300, h=9)
+    boxes = mask_boxes(words, [Decision(0, True, "phi-term")], 640, 480)
+    assert any(geometry.contains(b, (219, 31, 98, 15)) for b in boxes), boxes
