@@ -237,6 +237,9 @@ def stamp_time(texts: Sequence[str]) -> bool:
     return bool(nxt) and _STAMP_TIME.fullmatch(nxt[0].strip()) is not None
 
 
+_YEAR_TIME_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}[:.]?\d{1,2}:\d{2}")
+
+
 def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
     """Word positions in one phrase covered by (dates, times, other PHI-shaped patterns incl. labelled values).
     `readable[k]`: word k was read clearly enough to count as a label (a weak "PT" is speckle)."""
@@ -257,6 +260,9 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
         prev = canonical(texts[k - 1:k]) if k else []
         if prev and re.fullmatch(r"(?:19|20)\d{2},?", prev[0].strip()):
             dates.add(k - 1)
+    # a year glued to the time after it is a date-time's date, whatever came of its day and month: ".2019:11:10:59"
+    # (with "21512" before it for "21.12.")
+    dates |= _covered(spans, _spans(text, _YEAR_TIME_RE))
     other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
     other |= {k for k, t in enumerate(texts) if misread_shape(t) == "id"}
     for k, t in enumerate(texts):

@@ -303,6 +303,7 @@ def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]
     """A word kept by its own reading that forms a PHI pattern with a masked pattern word another reading saw
     beside it on its line ("(370)" read alone in one region, "555-8318" after it in another: a phone number; a
     clock beside a date) is masked as that pattern."""
+    _read_again(readings, out)
     found = [(readings[k][d.index], k) for k, ds in enumerate(out) for d in ds if d.reason == "phi-pattern"]
     if not found:
         return
@@ -321,6 +322,29 @@ def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]
                 dates, times, hits = pattern_hits([x.text for x in pair], [True, True])
                 if pair.index(w) in hits | dates or pair.index(w) in times and pair.index(p) in dates:
                     ds[n] = Decision(d.index, True, "phi-pattern")
+                    break
+
+
+def _read_again(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
+    """A word kept by its own reading that another reading read as (part of) a PHI word on the same glyphs is
+    that PHI ("021" at confidence 97 inside the box of "2021", a date-time's year, in another reading): kept, it
+    also stopped the rest of the date's line (line_rest) from being followed past it."""
+    phi = [(geometry.word_box(readings[k][d.index]), fold_ocr(readings[k][d.index].text), k, d.reason)
+           for k, ds in enumerate(out) for d in ds if d.mask and d.reason.startswith("phi")]
+    if not phi:
+        return
+    for k, ds in enumerate(out):
+        for n, d in enumerate(ds):
+            if d.mask:
+                continue
+            w = readings[k][d.index]
+            box, folded = geometry.word_box(w), fold_ocr(w.text)
+            if _alnum(folded) < 2:
+                continue
+            for pbox, pfolded, other, reason in phi:
+                if other != k and geometry.intersection_area(box, pbox) >= 0.7 * box[2] * box[3] and (
+                        folded in pfolded or within_edits(folded, pfolded, 1)):
+                    ds[n] = Decision(d.index, True, reason)
                     break
 
 
@@ -348,6 +372,10 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                 for j in run:
                     wb = _line_of(words[j], around, content)
                     snapped, whole = snap(wb) if snap else (None, False)
+                    # glyphs a third of the line's height or less are not its letters (a 2 px rule across a
+                    # 15 px date snapped as "whole glyphs" left 28% of it bare): OCR's box is masked as well
+                    if snapped and snapped[3] * 3 <= wb[3]:
+                        whole = False
                     parts = [geometry.grow(snapped, 2)] if snapped else []
                     if not snapped or not whole:
                         h = words[j].height
@@ -379,7 +407,10 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
 
     def of_its_line(o: Word) -> bool:
         ob = geometry.word_box(o)
-        if geometry.intersection_area(ob, box) >= 0.5 * o.width * o.height:
+        # within its rows, not half in them: a tall "LAKEVIEW" box reaching up into the line above holds half of
+        # "MRN:", and cut to MRN's rows its mask left every glyph of LAKEVIEW bare
+        rows = min(o.bottom, word.bottom) - max(o.top, word.top)
+        if geometry.intersection_area(ob, box) >= 0.5 * o.width * o.height and rows >= 0.8 * o.height:
             return True
         gap = max(o.left - word.right, word.left - o.right)
         return 0 <= gap <= o.height and word.top <= o.top and o.bottom <= word.bottom
@@ -388,6 +419,11 @@ def _line_of(word: Word, words: Sequence[Word], content: Sequence[geometry.Box])
     inner = [o for o in words if o is not word and 1.5 * o.height < word.height and o.confidence >= 60
              and _alnum(o.text) >= 2 and of_its_line(o)]
     if not inner:
+        return box
+    # Held readings that span a small part of it are slivers of a glyph or two, not its line ("UU", 6 px, the
+    # lower half of "00" in a 16 px date across a bar's edge, cut the date's mask to those 6 rows).
+    if all(geometry.intersects(geometry.word_box(o), box) for o in inner) and \
+            sum(min(o.right, word.right) - max(o.left, word.left) for o in inner) < 0.5 * word.width:
         return box
     top, bottom = min(o.top for o in inner), max(o.bottom for o in inner)
     cut = [b for b in [(box[0], box[1], box[2], top - box[1]), (box[0], bottom, box[2], geometry.bottom(box) - bottom)]

@@ -407,3 +407,79 @@ def test_a_date_stamp_read_in_pieces_is_phi_in_phi_mode():
     words = [Word("1808215", 542, 0, 49, 23, 0.0), Word("1620:43", 594, 0, 37, 23, 0.0)]
     assert masked(words, "phi", PhiMatcher(clock)) == ["1808215", "1620:43"]
     assert masked(line("Depth 1620:43"), "phi", PhiMatcher(clock)) == []
+
+
+def test_a_date_time_whose_year_ran_into_its_time_is_phi_in_phi_mode():
+    """Held-out draw 20271121: "21.12.2019 11:10:59" in a serif face on a palette frame (the same pixels as RGB
+    read the same), read "21512" and ".2019:11:10:59", both at confidence 17. The year glued to the time is a
+    date-time's date; the weak read beside it is the rest of that date. A time alone, a year alone, a number
+    before a time and settings stay."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("21512", 423, 7, 55, 16, 16.7), Word(".2019:11:10:59", 481, 7, 149, 16, 16.7)]
+    assert masked(stamp, "phi", matcher) == ["21512", ".2019:11:10:59"]
+    dates, _, _ = pattern_hits(["2019:11:10:59"])
+    assert dates == {0}
+    for text in ["11:10:59", "Tilt 2019", "1920:30", "2019 at 21512", "L12-5 W 2048"]:
+        assert masked(line(text) + line("21512", y=200, conf=16.7), "phi", matcher) == [], text
+    assert masked(line("Depth 16cm PRF 4.0kHz"), "strict", matcher) == []
+
+
+def test_a_tall_reading_is_not_cut_to_the_rows_of_the_line_above_it():
+    """Held-out draw 20271121, an ultrasound banner on a grey bar: Tesseract boxed "LAKEVIEW" (its glyphs on rows
+    54-69) 31 px tall from row 38, half into the line above, where "MRN:" is. Cut to MRN's rows (a reading half
+    inside it was taken for one of its line), its mask fell on that line and left 94% of LAKEVIEW bare."""
+    from py_deid.pixels.text_policy import Decision
+
+    words = [Word("MRN:", 7, 30, 57, 16, 89.7), Word("8844253790", 78, 30, 138, 16, 96.2),
+             Word("LAKEVIEW", 7, 38, 114, 31, 96.3), Word("CEN", 234, 53, 43, 16, 96.8)]
+    boxes = mask_boxes(words, [Decision(2, True, "phi-term")], 640, 480)
+    assert any(geometry.contains(b, (8, 54, 113, 15)) for b in boxes), boxes
+    # a reading wholly inside the tall one's rows still says where its line is (the "eh" case above)
+    inside = [Word("19480817", 335, 40, 110, 19, 95), Word("eh", 336, 35, 112, 43, 8)]
+    boxes = mask_boxes(inside, [Decision(1, True, "text")], 640, 480, content=[(0, 52, 640, 400)])
+    assert all(b[3] <= 19 + 12 for b in boxes), boxes
+
+
+def test_a_word_another_reading_read_as_part_of_phi_is_that_phi():
+    """Held-out draw 20271121, "24-DEC-2021 9:20:38 AM" over anatomy on a 16-bit mammogram: one reading had
+    "2021" (a date-time's year: masked), another "021" on the same glyphs (confidence 97, kept: no date form).
+    Kept, it also ended the rest of the date's line (line_rest) before "24-DEC-". The same glyphs read as part
+    of a PHI word are that PHI; a different word under a PHI box, or the same text elsewhere, stays."""
+    from py_deid.pixels.text_policy import decide_readings
+
+    matcher = PhiMatcher(None)
+    a = [Word("2021", 297, 89, 60, 36, 96.8), Word("9:20:38", 367, 89, 90, 19, 96.2), Word("AM", 465, 89, 35, 19, 97)]
+    b = [Word("021", 314, 89, 43, 35, 96.9), Word("9:20:38", 367, 89, 90, 19, 96.0), Word("AM", 465, 89, 35, 19, 97),
+         Word("021", 314, 300, 43, 19, 96.9)]
+    assert _texts_masked([a, b], decide_readings([a, b], "phi", matcher)) == [
+        "2021", "9:20:38", "AM", "021", "9:20:38", "AM"]
+    other = [Word("MLO", 314, 89, 43, 19, 93)]
+    assert _texts_masked([a, other], decide_readings([a, other], "phi", matcher)) == ["2021", "9:20:38", "AM"]
+    assert _texts_masked([a, other], decide_readings([a, other], "strict", matcher)) == ["2021", "9:20:38", "AM"]
+
+
+def test_a_snap_far_shorter_than_the_line_does_not_stand_for_the_word():
+    """Fresh draw 20271222, an RGB cine: "05/28/2010" read right (95), 15 px tall; the glyph snap of its box gave a
+    2 px stripe (323, 36, 110, 2) as whole glyphs, and the mask was that stripe plus the part of the date another
+    word's mask took: 72% hidden. Glyphs a third of the line's height or less are not its letters: OCR's box is
+    masked too. A snap of the letters themselves still sets the mask."""
+    from py_deid.pixels.text_policy import Decision
+
+    date = [Word("05/28/2010", 318, 28, 119, 15, 95)]
+    boxes = mask_boxes(date, [Decision(0, True, "phi-term")], 640, 480, lambda b: ((323, 36, 110, 2), True))
+    assert any(geometry.contains(b, (319, 29, 118, 15)) for b in boxes), boxes
+    boxes = mask_boxes(date, [Decision(0, True, "phi-term")], 640, 480, lambda b: ((319, 29, 118, 15), True))
+    assert boxes == [(317, 27, 122, 19)], boxes
+
+
+def test_a_sliver_of_a_glyph_or_two_does_not_set_a_words_rows():
+    """Fresh draw 20271222, a banner across a grey bar's edge: "04/24/2001" read right (96), 16 px tall, and "UU"
+    (77), 6 px, the lower half of its "00" in a strip read across the edge. The frame's settings are 9 px, so
+    the date counted as far taller than the usual text and was cut to the rows of "UU": 31% hidden. A held
+    reading spanning a small part of the word is a sliver, not its line; a line it holds still cuts it."""
+    from py_deid.pixels.text_policy import Decision
+
+    date = Word("04/24/2001", 218, 30, 99, 16, 96.4)
+    words = [date, Word("UU", 288, 38, 16, 6, 77.2)] + line("Gn 62 TIS 0.4 MI 1.1", y=300, h=9)
+    boxes = mask_boxes(words, [Decision(0, True, "phi-term")], 640, 480)
+    assert any(geometry.contains(b, (219, 31, 98, 15)) for b in boxes), boxes
