@@ -8,6 +8,11 @@ exist, a group that a lost worker had half done is simply done again (its tempor
 and the report and the outputs are the same whatever ran the groups. Files are streamed: at most a small
 window of groups is in flight, whatever the size of the folder.
 
+Pixel work always runs in worker processes (--jobs 1 in one), each replaced by a fresh one when its resident
+size after a file passes Job.worker_limit_mb (_Lanes): what a process holds grows from file to file (the C heap,
+the OCR engine's buffers), and a large frame's working set comes on top of it. A worker that passes the limit
+stops after that file; the rest of its group goes to its replacement, and the group is named as one.
+
 One file is bounded too: a large input is memory-mapped rather than read (Job.map_from), pydicom leaves its
 large values unread, and the de-identifier hands back the output in parts (InstanceResult.parts), Pixel Data
 as a view of the mapped input. _Commit writes and hashes the parts in chunks and lets go of the input's pages
