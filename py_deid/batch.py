@@ -621,7 +621,10 @@ class _Lanes:
     def _replace(self, lane: cf.ProcessPoolExecutor) -> cf.ProcessPoolExecutor:
         with self.lock:
             self.live.discard(lane)
-        lane.shutdown(wait=True)  # its process gone before the next starts: never more than --jobs at once
+        try:
+            lane.shutdown(wait=True)  # its process gone before the next starts: never more than --jobs at once
+        except Exception:  # noqa: BLE001 - a broken pool's shutdown: its process is gone either way
+            pass
         return self._new()
 
     def stage(self, items: list[Item], staging: Path) -> _Commit:
@@ -630,7 +633,12 @@ class _Lanes:
             self.free.put(lane)
             raise cf.CancelledError()
         try:
-            commit = lane.submit(_stage_in_process, items, staging, self.job.worker_limit_mb).result()
+            try:
+                future = lane.submit(_stage_in_process, items, staging, self.job.worker_limit_mb)
+            except cf.process.BrokenProcessPool:  # died while idle: the group never started, a fresh one runs it
+                lane = self._replace(lane)
+                future = lane.submit(_stage_in_process, items, staging, self.job.worker_limit_mb)
+            commit = future.result()
         except cf.process.BrokenProcessPool:
             self.free.put(self._replace(lane))
             raise

@@ -8,25 +8,56 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 HEAVY = ["numpy", "PIL", "tesserocr", "starlette", "uvicorn", "httpx", "cryptography", "pylibjpeg", "openjpeg",
          "requests", "distributed", "libjpeg", "rle", "jpeg_ls"]
 
+# What the command's process loaded, and each process that de-identified a group (pixel work runs in worker
+# processes forked from it: py_deid.batch._Lanes), recorded after each group through a hook set once the
+# command has loaded pydicom its own way (importing py_deid.batch earlier would load it with everything).
 PROBE = """
 import json, sys
+import py_deid.cli as cli
 from py_deid.cli import main
+
+def loaded():
+    return sorted(m for m in {heavy} if sys.modules.get(m) is not None)
+
+load = cli._load_without_pixel_libraries
+
+def hooked(*args, **kwargs):
+    load(*args, **kwargs)
+    from py_deid import batch
+    stage = batch._Worker.stage
+
+    def recorded(self, *a, **k):
+        commit = stage(self, *a, **k)
+        with open({record!r}, "a") as fh:
+            fh.write(json.dumps(loaded()) + "\\n")
+        return commit
+    batch._Worker.stage = recorded
+
+cli._load_without_pixel_libraries = hooked
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in {heavy} if sys.modules.get(m) is not None)))
+print(json.dumps(loaded()))
 """
 
 
 def _loaded(*args: str, first: str = "") -> list[str]:
-    code = first + PROBE.format(heavy=HEAVY)
-    p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "workers"
+        code = first + PROBE.format(heavy=HEAVY, record=str(record))
+        p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                           check=True)
+        found = set(json.loads(p.stdout.strip().splitlines()[-1]))
+        if record.exists():
+            found.update(m for line in record.read_text().splitlines() for m in json.loads(line))
+    return sorted(found)
 
 
 def test_help_loads_no_heavy_library():
