@@ -578,6 +578,7 @@ def _run_in_lanes(items: Iterator[Item], job: Job, writer: _report.ReportWriter,
     """Pixel work, --jobs 1 included: each group in a worker process that is replaced when its resident size
     after a file passes Job.worker_limit_mb (_Lanes). This process builds no worker: it stays small, and
     the workers forked from it start fresh."""
+    from .pixels import step  # noqa: F401 - imported once here, not in every worker forked (and forked again)
     window = job.jobs * 2 + 2
     with _sync_pool() as syncs, _Lanes(job) as lanes, \
             cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:

@@ -7,7 +7,7 @@ failure becomes a Problem with a code and a message that never contains a value 
 The input is any buffer: `bytes` (the browser, the receiver), or a read-only memory map of the input file (the
 CLI, for large files: py_deid.batch). A large Pixel Data is not copied at reading (pydicom's deferred read): it
 becomes a view of the input once the dataset is read; the pixel step reads its frames one at a time from that
-view and hands back unchanged frames as views of it, masked ones made again when written (pixels.frames.HandOff).
+view and hands back unchanged frames as views of it, masked ones made again when written (pixels.hand_off.HandOff).
 With `process(..., parts=True)` the output comes back as its pieces (InstanceResult.parts) instead of one bytes
 object, so that a host can write and hash it piece by piece: then one instance never holds a whole copy of its
 pixels, in or out.
@@ -41,8 +41,9 @@ from .inflate import DEFAULT_LIMITS, InflateError, InflateLimits, inflate_part10
 from .hosts.services import CodecService, OcrBatch, OcrRequest, OcrService, OcrStart, ServiceUnavailable
 from .options import Settings
 from .phi import PhiTerms
-from . import pixels
-from .pixels.frames import HandOff
+from .pixels import off as pixels_off
+from .pixels.hand_off import HandOff
+from .pixels.outcome import PixelError
 from .pseudonyms import Pseudonyms
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -338,6 +339,10 @@ class Deidentifier:
     def __init__(self, settings: Settings, key: bytes, *, codecs: CodecService | None = None,
                  record: bool = False, ocr_batch: bool = False, ocr_start: bool = False) -> None:
         self.settings = settings
+        if settings.pixels != "off":
+            # The pixel step is imported here, not with this module: a header-only run never loads it, and a
+            # pixel run loads it once, before the batch forks its workers or the browser takes its snapshot.
+            from .pixels import step  # noqa: F401
         self.pseudonyms = Pseudonyms(key)
         self.header = HeaderCleaner(settings, self.pseudonyms)
         self.codecs = codecs
@@ -367,7 +372,7 @@ class Deidentifier:
             except ServiceUnavailable as e:
                 return InstanceResult(status=FAILED, problem=Problem(getattr(e, "code", "") or "service-unavailable",
                                                                      str(e)))
-            except pixels.PixelError as e:
+            except PixelError as e:
                 return InstanceResult(status=FAILED, problem=Problem(e.code, e.message))
             except Exception as e:  # noqa: BLE001 - a per-file failure must never stop the batch
                 return InstanceResult(status=FAILED, problem=Problem("internal", f"internal error ({type(e).__name__})"))
@@ -407,9 +412,14 @@ class Deidentifier:
         pixel_summary = None
         pixels_cleaned = False
         if PIXEL_DATA in ds._dict or any(0x6000 <= (t >> 16) <= 0x60FF for t in ds._dict):
-            outcome = yield from pixels.clean(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
-                                              plan=pixel_plan, hand_off=HandOff(release), batch=self.ocr_batch,
-                                              start=self.ocr_start)
+            if pixels_off.applies(self.settings, pixel_plan):
+                outcome = pixels_off.unchecked(ds, ts)  # what the step does then, without importing it
+            else:
+                from .pixels.step import clean as clean_pixels
+
+                outcome = yield from clean_pixels(ds, self.settings, terms, transfer_syntax=ts, codecs=self.codecs,
+                                                  plan=pixel_plan, hand_off=HandOff(release), batch=self.ocr_batch,
+                                                  start=self.ocr_start)
             pixels_cleaned = outcome.cleaned
             ts = outcome.transfer_syntax or ts
             pixel_summary = outcome.summary()

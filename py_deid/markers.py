@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -11,7 +13,7 @@ from pydicom.uid import UID
 
 from . import __version__
 from ._standard import cid7050, table_e1_1
-from .elements import plain_value
+from .elements import made_element, plain_value
 from .options import BASIC_PROFILE_CODE, OPTION_CODES, PIXEL_OPTIONS, Settings
 
 CODE_MEANING = {value: meaning for value, _scheme, meaning in cid7050.CODES}
@@ -22,14 +24,20 @@ TOOL = f"py_deid {__version__}"
 
 
 def method_codes(settings: Settings, *, pixels_cleaned: bool) -> list[str]:
+    return list(_method_codes(settings.options, pixels_cleaned))
+
+
+@lru_cache(maxsize=64)
+def _method_codes(options, pixels_cleaned: bool) -> tuple[str, ...]:
+    # Options are frozen: the codes of one set are worked out once (Options.names walks the dataclass's fields).
     codes = [BASIC_PROFILE_CODE]
-    for name in settings.options.names:
+    for name in options.names:
         if name in PIXEL_OPTIONS:
             continue
         codes.append(OPTION_CODES[name])
     if pixels_cleaned:
         codes.append(OPTION_CODES["clean_pixel_data"])
-    return sorted(set(codes))
+    return tuple(sorted(set(codes)))
 
 
 def method_text(settings: Settings) -> str:
@@ -40,10 +48,11 @@ def method_text(settings: Settings) -> str:
 
 def _put(ds: Dataset, tag: int, vr: str, value) -> None:
     # Our own valid values: set without pydicom's keyword lookup and value validation, which cost more per
-    # file than the rest of marking; and straight into the dataset's dict (keyed by BaseTag, as pydicom keys
-    # it): Dataset.__setitem__'s checks are for private elements, pixel data and raw sequences, none of
-    # which this module sets (a new element goes last, a replaced one keeps its place, as there).
-    ds._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    # file than the rest of marking (made_element: the same DataElement without the value setter); and
+    # straight into the dataset's dict (keyed by BaseTag, as pydicom keys it): Dataset.__setitem__'s checks
+    # are for private elements, pixel data and raw sequences, none of which this module sets (a new element
+    # goes last, a replaced one keeps its place, as there).
+    ds._dict[BaseTag(tag)] = made_element(tag, vr, value)
 
 
 def mark(ds: Dataset, settings: Settings, *, pixels_cleaned: bool) -> None:

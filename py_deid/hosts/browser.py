@@ -32,6 +32,9 @@ from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402
 from ..instance import Deidentifier, InstanceResult, Steps  # noqa: E402
 from ..options import OptionError, Options, Settings, Trial  # noqa: E402
+# The pixel step loads with the page's start-up snapshot, as before instance.py loaded it only on demand (the
+# page checks pixels by default: its first image should not pay for the import).
+from ..pixels import step as _pixel_step  # noqa: E402, F401
 from .services import OcrBatch, OcrRequest, OcrStart, ServiceUnavailable, Word  # noqa: E402
 
 OcrFunction = Callable[[OcrRequest], Awaitable[list[Word]]]

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from ..hosts.services import CodecService, GrayImage
 from . import backends, render
+from .hand_off import HandOff
 from .info import JPEG_DCT, RLE, PixelCodecError, PixelInfo, background_for, has_pixel_data
 from .layout import Box
 
 __all__ = ["FrameStore", "HandOff", "PixelCodecError"]
 _NATIVE_LITTLE = array("H", b"\x01\x00")[0] == 1
-
-
-@dataclass(frozen=True)
-class HandOff:
-    """How the host takes the frames back, given by one that writes the dataset through py_deid.instance (the
-    encoder): rewritten native Pixel Data stays in pieces (encoder.Pieces: unchanged frames as views of the
-    value read, masked frames made again when written), and `release` is called as the store moves on from a
-    frame read from the input (a memory-mapping host lets go of the pages read). Without one (a caller that
-    writes the dataset with pydicom), Pixel Data is written back as one bytes value."""
-
-    release: Callable[[], None] | None = None
 
 
 class FrameStore:
@@ -112,6 +100,19 @@ class FrameStore:
                 self._gray.pop(next(iter(self._gray)))
             self._gray[key] = gray
         return gray
+
+    def stored_ink(self, index: int, thresholds) -> tuple | None:
+        """(samples, cuts) of render.ink_cuts for a frame as render() shows it by default (the "auto" window,
+        not inverted): its ink at each gray threshold read from the stored samples, without rendering it.
+        None where the host has no numpy or the frame does not render as a monotone function of its samples
+        (then render it)."""
+        if self.numpy is None:
+            return None
+        buf, offset, layout, work = self._backend.view(self._index(index))
+        if work.samples != 1 or work.photometric == "PALETTE COLOR":
+            return None
+        exclude = background_for(work, work.photometric)[0]  # as _full_gray has it
+        return render.ink_cuts(buf, offset, layout, work, thresholds, exclude=exclude, numpy=self.numpy)
 
     def region_digest(self, index: int, box: Box) -> bytes:
         """A 16-byte hash of the stored pixels of a region (equal digests: same pixels, OCR can be reused)."""

@@ -315,13 +315,9 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
     if not raw.size:
         return b""
     if not shift:
-        # Clean samples (every one within Bits Stored, the excluded value not at an end): a table over the
-        # value range, as _plain_range has it
-        vmin, vmax = int(raw.min()), int(raw.max())
-        lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
-        if lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax) and vmax - vmin < 1 << 20:
-            values = np.arange(vmin, vmax + 1, dtype=np.int64)
-            gray = _gray_numpy(np, values, info, window, None, ascending=True)
+        clean = _clean_range_gray(np, raw, info, window, exclude)
+        if clean is not None:
+            vmin, vmax, gray = clean
             # Every index below lies within its table (vmin..vmax, by construction): take's "clip" mode, which
             # skips the bounds check that is a third of a frame's look-up, gives the same values; but it copies
             # the indices as 8-byte integers first (60 MB for a 15 MB radiograph, the CLI's peak): frames up to
@@ -359,6 +355,133 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
         return (np.take(table, index, mode="clip") if index.size <= CLIP_TAKE else table[index]).tobytes()
     index = index.reshape(-1)  # unique's inverse: an index into `present`
     return (np.take(gray, index, mode="clip") if index.size <= CLIP_TAKE else gray[index]).tobytes()
+
+
+def _clean_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int] | None:
+    """(vmin, vmax) of clean samples (every one within Bits Stored, no shift, the excluded value not at an
+    end, a range under 2**20 values: a table over the range, as _plain_range has it); None otherwise."""
+    bits = info.bits_stored
+    vmin, vmax = int(raw.min()), int(raw.max())
+    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax)
+                          and vmax - vmin < 1 << 20):
+        return None
+    return vmin, vmax
+
+
+def _clean_range_gray(np, raw, info: PixelInfo, window, exclude: int | None):
+    """(vmin, vmax, the gray value of each of vmin..vmax) for clean samples (_clean_range); None otherwise."""
+    clean = _clean_range(raw, info, exclude)
+    if clean is None:
+        return None
+    vmin, vmax = clean
+    values = np.arange(vmin, vmax + 1, dtype=np.int64)
+    return vmin, vmax, _gray_numpy(np, values, info, window, None, ascending=True)
+
+
+def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, exclude: int | None = None,
+             numpy=None):
+    """Where a grayscale frame's samples are plain (within Bits Stored, not shifted), its gray value (gray_frame
+    with the "auto" window, not inverted) is a monotone function of them: (the samples as a rows x columns array,
+    for each t of `thresholds` an (op, cut) with gray >= t exactly where `sample op cut`, op ">=" or "<").
+    A caller can then threshold the stored samples as it would the rendered frame, without rendering it.
+    None where the frame does not render that way, or a cut does not fit the samples' type (render it)."""
+    np = numpy
+    if (np is None or info.samples != 1 or info.photometric == "PALETTE COLOR" or info.shift
+            or not layout.rows * layout.columns):
+        return None
+    kind = "i" if info.signed else "u"
+    dtype = np.dtype(f"{'<' if layout.little else '>'}{kind}{layout.bps}")
+    raw = np.frombuffer(memoryview(buf)[offset:offset + layout.frame_length], dtype=dtype,
+                        count=layout.rows * layout.columns)
+    kept = _kept_range(raw, info, exclude)
+    cuts = None if kept is None else _auto_cuts(kept[0], kept[1], info, thresholds, kept[2], kept[3])
+    if cuts is None:
+        return None
+    limits = np.iinfo(dtype)
+    if any(not limits.min <= cut <= limits.max for _, cut in cuts):
+        return None
+    return raw.reshape(layout.rows, layout.columns), cuts
+
+
+def _kept_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int, int, int] | None:
+    """(vmin, vmax, low, high): the samples' range, and the lowest and highest of the values the "auto" window
+    spans (all but the mask's fill value, unless it is all there is: _gray_numpy's `kept`, on every path of
+    _mono_numpy). None where a sample holds bits outside Bits Stored or they are shifted (decoded first)."""
+    bits = info.bits_stored
+    vmin, vmax = int(raw.min()), int(raw.max())
+    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
+    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok):
+        return None
+    low, high = vmin, vmax
+    if vmin < vmax and exclude == vmin:  # the fill value at an end: the window from the next value present
+        low = int(raw.min(where=raw != vmin, initial=vmax))
+    if vmin < vmax and exclude == vmax:
+        high = int(raw.max(where=raw != vmax, initial=vmin))
+    return vmin, vmax, low, high
+
+
+def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds, low: int | None = None,
+               high: int | None = None) -> list[tuple[str, int]] | None:
+    """ink_cuts' (op, cut) for each threshold of samples vmin..vmax, from _gray_numpy's formula for the "auto"
+    window over low..high (by default the whole range) evaluated on single values: the same float64
+    operations in the same order, so the same gray values as its table, without making the table (a dozen
+    numpy calls). The gray value never decreases (or never increases) with the sample: each cut is where it
+    crosses its threshold, found from a guess on the straight line and checked on either side. None where
+    that path would not take the formula (a span that is not finite)."""
+    slope, intercept = info.rescale_slope, info.rescale_intercept
+    low, high = vmin if low is None else low, vmax if high is None else high
+    ends = (low * slope + intercept, high * slope + intercept)
+    if not all(math.isfinite(v) for v in ends):
+        return None
+    lo, hi = min(ends), max(ends)
+    if hi <= lo:
+        hi = lo + 1
+    span = hi - lo
+    if not (span > 0 and math.isfinite(span)):
+        return None
+    flip = info.photometric == "MONOCHROME1"
+
+    def gray(v: int) -> int:
+        g = (v * slope + intercept - lo) * 255 / span + 0.5  # clipped to 0..255 and truncated, as there
+        g = 0 if g <= 0.0 else 255 if g >= 255.0 else int(g)
+        return 255 - g if flip else g
+
+    first, last = gray(vmin), gray(vmax)
+    rising = last >= first
+    cuts = []
+    for t in thresholds:
+        # the first sample at which the gray value reaches t (rising) or falls below it (falling)
+        at = (lambda v: gray(v) >= t) if rising else (lambda v: gray(v) < t)
+        guess = vmin if last == first else vmin + round((t - 0.5 - first) / (last - first) * (vmax - vmin))
+        cut = _first_true(at, vmin, vmax + 1, guess)
+        cuts.append((">=", cut) if rising else ("<", cut))
+    return cuts
+
+
+def _first_true(at, lo: int, hi: int, guess: int) -> int:
+    """The first v of lo..hi - 1 where `at` (false, then true) holds, hi if none: from the guess outwards in
+    doubling steps, then halving."""
+    guess = min(max(guess, lo), hi - 1)
+    if at(guess):
+        below, above, step = guess - 1, guess, 1
+        while below >= lo and at(below):
+            above, step = below, step * 2
+            below = above - step
+        below = max(below, lo - 1)
+    else:
+        below, above, step = guess, guess + 1, 1
+        while above < hi and not at(above):
+            below, step = above, step * 2
+            above = below + step
+        above = min(above, hi)
+    while above - below > 1:
+        middle = (below + above) // 2
+        if at(middle):
+            above = middle
+        else:
+            below = middle
+    return above
 
 
 def _gray_numpy(np, decoded, info: PixelInfo, window, exclude: int | None, ascending: bool = False):

@@ -16,7 +16,7 @@ from collections.abc import Generator
 from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
-from . import geometry, overlays, templates, text_presence
+from . import geometry, off, overlays, templates, text_presence
 from .glyphs import Glyphs
 from .info import has_pixel_data, raw_text, value_of
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
@@ -115,6 +115,8 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
           start: bool = False) -> Steps:
     """Clean ds's pixels (and overlays); a generator of OcrRequests, and of OcrBatches when `batch` (a host that
     reads several images at once: the same outcome), with OcrStart before them when `start` (see FrameReader)."""
+    if off.applies(settings, plan):
+        return off.unchecked(ds, transfer_syntax)
     outcome = PixelOutcome()
     required, outcome.reason = requirement(ds, settings)
     matcher = None  # built when text is read: most instances never need it
@@ -122,7 +124,7 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
         required, outcome.reason = True, "reviewer-plan"
         _planned_frames(ds, transfer_syntax, codecs, plan, outcome, hand_off)
     elif not required:
-        _without_codestream_extras(ds, transfer_syntax)
+        off.without_codestream_extras(ds, transfer_syntax)
     elif required:
         screened = outcome.reason not in FULL_EFFORT
         found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
@@ -137,23 +139,6 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
         outcome.overlays_cleaned = groups
         outcome.overlay_boxes = boxes
     return outcome
-
-
-def _without_codestream_extras(ds: Dataset, transfer_syntax: str) -> None:
-    """Pixels not checked (--pixels off) are still not written out with what a compressed frame carries beside
-    its image: a JPEG COM or APPn segment, a JPEG 2000 comment, bytes after its end (encapsulation.sanitized;
-    a checked image has them dropped when its frames are opened). Text there is text nothing reads, PHI or not."""
-    from .encapsulation import J2K_FAMILY, JPEG_FAMILY, JPEG_LS, split_clean
-    from .info import PixelCodecError
-
-    if "PixelData" not in ds or transfer_syntax not in JPEG_FAMILY | JPEG_LS | J2K_FAMILY:
-        return
-    try:
-        split_clean(ds, int(ds.get("NumberOfFrames", 1) or 1), transfer_syntax)
-    except (TypeError, ValueError):
-        raise PixelError("pixel-description", "number of frames invalid") from None
-    except PixelCodecError as e:
-        raise PixelError(getattr(e, "code", "pixel-data"), str(e)) from None
 
 
 def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vocabulary,
@@ -312,11 +297,23 @@ def _screen(store, i: int, screens: dict) -> list:
     """The text screen's pieces on frame i (numpy when the host has it: the same pieces); a frame whose stored
     pixels equal an earlier frame's gets that frame's pieces without rendering or screening again."""
     if store.count == 1:
-        return text_presence.screen(store.render(i), numpy=store.numpy)
+        return _screen_frame(store, i)
     key = store.region_digest(i, (0, 0, store.info.columns, store.info.rows))
     if key not in screens:
-        screens[key] = text_presence.screen(store.render(i), numpy=store.numpy)
+        screens[key] = _screen_frame(store, i)
     return list(screens[key])
+
+
+def _screen_frame(store, i: int) -> list:
+    """text_presence.screen of the rendered frame; where its gray value is a monotone function of the stored
+    samples (grayscale with numpy, most of them), the screen reads the samples against the thresholds' cuts
+    and the frame is rendered only if pieces are found (the same pieces: render.ink_cuts)."""
+    stored = store.stored_ink(i, text_presence.THRESHOLDS)
+    if stored is None:
+        return text_presence.screen(store.render(i), numpy=store.numpy)
+    samples, cuts = stored
+    return text_presence.screen_stored(text_presence.StoredInk(samples, tuple(cuts)), lambda: store.render(i),
+                                       numpy=store.numpy)
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,

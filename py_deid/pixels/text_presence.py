@@ -15,10 +15,12 @@ an OCR pass, nothing else. A miss is what matters, so it errs towards finding te
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..hosts.services import GrayImage
 from . import geometry
 from .geometry import Box
-from .glyphs import ink_pieces
+from .glyphs import ink_boxes
 
 COLUMN = 64  # px: columns of the frame tested on their own
 MIN_LINE, MAX_LINE = 4, 48  # rows of a band that can be a line of glyphs (about 6 to 60 px type)
@@ -227,17 +229,18 @@ def _popcount(np, words):
     return (words * u(_BYTE_SUM)) >> u(56)
 
 
-def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0):
+def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0, planes=None):
     """Strokes per row of each column at each threshold: (thresholds * columns, pad + rows + pad), row k of it
     for threshold _ORDER[k // len(columns)] and column k % len(columns), `pad` zeros (no stroke) before and
     after each. A row's strokes are its own: a large frame is counted in bands of rows (the ink of every
-    threshold at once is nine bytes a pixel: 72 MB for one 8 megapixel radiograph, 9 MB a band)."""
+    threshold at once is nine bytes a pixel: 72 MB for one 8 megapixel radiograph, 9 MB a band). `gray`: the
+    8-bit frame, or the stored samples with `planes` (_cut_planes) for their ink."""
     h, w = gray.shape
     out = np.zeros((len(_ORDER), len(columns), h + 2 * pad), dtype=np.uint8)
     rows = max(1, _BAND_PIXELS // max(1, w))
     for r in range(0, h, rows):
         part = gray[r:r + rows]
-        _band_stroke_counts(np, part, columns, out[:, :, pad + r:pad + r + part.shape[0]])
+        _band_stroke_counts(np, part, columns, out[:, :, pad + r:pad + r + part.shape[0]], planes)
     return out.reshape(len(_ORDER) * len(columns), h + 2 * pad)
 
 
@@ -246,14 +249,17 @@ _PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_nump
 _AROUND = (tuple(range(-6, 0)), tuple(range(6)))  # the rows tested for quiet above a run and from its end
 
 
-def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out) -> None:
+def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=None) -> None:
     """The band's counts into out (thresholds, columns, rows)."""
     h, w = gray.shape
     keys, n, words = len(_ORDER), len(columns), -(-w // COLUMN)
     ink = (np.empty if w == words * COLUMN else np.zeros)((keys, h, words * COLUMN), dtype=bool)  # past the
     # frame's right edge (a last column narrower than 64 px): no ink
-    np.greater_equal(gray, np.array(LIGHT, dtype=np.uint8)[:, None, None], out=ink[:len(LIGHT), :, :w])
-    np.less(gray, np.array(DARK, dtype=np.uint8)[:, None, None], out=ink[len(LIGHT):, :, :w])
+    if planes is None:
+        np.greater_equal(gray, np.array(LIGHT, dtype=np.uint8)[:, None, None], out=ink[:len(LIGHT), :, :w])
+        np.less(gray, np.array(DARK, dtype=np.uint8)[:, None, None], out=ink[len(LIGHT):, :, :w])
+    else:
+        planes(gray, ink[:, :, :w])
     # (keys, rows, words): pixel i is bit i. Packed as one flat run of bits: each row is a whole number of
     # bytes, so the bytes are those of packing along the rows, and numpy packs a flat array twice as fast.
     bits = np.packbits(ink.reshape(-1), bitorder="little").view("<u8").reshape(keys, h, words)
@@ -270,10 +276,13 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out) -> None:
 
 
 def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
-                  first_only: bool) -> list[tuple[Box, tuple[str, int]]]:
+                  first_only: bool, cuts: list | None = None) -> list[tuple[Box, tuple[str, int]]]:
     """candidate_pieces with numpy: strokes counted for every threshold and column at once (see above), then
-    the bands of every row of counts found together; the same pieces, in the same order, as the byte path."""
-    gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w)
+    the bands of every row of counts found together; the same pieces, in the same order, as the byte path.
+    With `cuts` (candidate_pieces_stored), `px` is the stored samples' array and each threshold's ink is
+    where they pass its cut."""
+    gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w) if cuts is None else px
+    planes = None if cuts is None else _cut_planes(np, cuts, gray.dtype)
     n = len(columns)
     # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
     # each row of counts between _PAD_ROWS rows of padding (no run), so that along the flattened rows every run
@@ -282,35 +291,107 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     # counts as quiet): the six rows above a run and the six from the row after it are gathered at the run's
     # own flat index (never reaching into another row), for the few runs of a line's height only.
     p, width = _PAD_ROWS, h + 2 * _PAD_ROWS
-    flat_counts = _stroke_counts(np, gray, columns, p).reshape(-1)  # the padding: no stroke (quiet, not busy)
-    flat = flat_counts >= BUSY
-    flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    if not len(change):
+    flat_counts = _stroke_counts(np, gray, columns, p, planes).reshape(-1)  # the padding: no stroke (quiet, not busy)
+    runs = _bands_numpy(np, flat_counts, width)
+    if runs is None:
         return []
-    begin, end = change[0::2], change[1::2]
-    fits = np.flatnonzero((end - begin - MIN_LINE).view(np.uint64) <= MAX_LINE - MIN_LINE)
-    if not len(fits):
-        return []
-    begin, end = begin[fits], end[fits]
-    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
-    # sides in one gather: (runs, side, row)
-    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
-    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
-    k_at, y0 = np.divmod(begin[keep], width)
-    y0 -= p
-    y1 = end[keep] - k_at * width - p
+    k_at, y0, y1 = runs
     found: list[tuple[Box, tuple[str, int]]] = []
     for k, top, bottom in zip(k_at.tolist(), y0.tolist(), y1.tolist()):
         key = _ORDER[k // n]
         x0, x1 = columns[k % n]
         band = gray[top:bottom, x0:x1]
-        cols = np.flatnonzero((band >= key[1] if key[0] == "light" else band < key[1]).any(axis=0))
+        if cuts is None:
+            ink = band >= key[1] if key[0] == "light" else band < key[1]
+        else:
+            op, cut = cuts[k // n]
+            ink = band >= cut if op == ">=" else band < cut
+        cols = np.flatnonzero(ink.any(axis=0))
         found.append(((x0 + int(cols[0]), top, int(cols[-1] - cols[0]) + 1, bottom - top) if len(cols)
                       else (x0, top, x1 - x0, bottom - top), key))
         if first_only:
             break
     return found
+
+
+# ---- the numpy path on the stored samples ------------------------------------------------------------------
+# A grayscale frame whose gray value rises (or falls) with its stored sample value (render.ink_cuts) holds ink
+# at a threshold exactly where its samples pass a cut: the screen then compares the stored samples with the
+# nine cuts and finds the same pieces without rendering the frame (a table look-up per pixel). A frame
+# the screen clears, most of them, is never rendered; one it does not is rendered for the glyph test after.
+THRESHOLDS = tuple(t for _, t in _ORDER)  # the gray thresholds the cuts are asked for, in _ORDER
+
+
+@dataclass(frozen=True)
+class StoredInk:
+    """A frame's stored samples (rows x columns array) and, per gray threshold of THRESHOLDS, the (op, cut)
+    where its gray value is at or above it (render.ink_cuts)."""
+
+    samples: object
+    cuts: tuple
+
+
+def candidate_pieces_stored(frame: StoredInk, *, first_only: bool = False,
+                            numpy=None) -> list[tuple[Box, tuple[str, int]]]:
+    """candidate_pieces of the frame that renders from these samples, from the samples themselves (numpy)."""
+    h, w = frame.samples.shape
+    if w < 8 or h < MIN_LINE + 2:
+        return []
+    # light ink: gray >= t, the cut as given; dark ink: gray < t, the same cut with the other comparison
+    cuts = [(op if kind == "light" else ("<" if op == ">=" else ">="), cut)
+            for (kind, _), (op, cut) in zip(_ORDER, frame.cuts)]
+    return _pieces_numpy(numpy, frame.samples, w, h, _columns(w), first_only, cuts)
+
+
+def _cut_planes(np, cuts: list, dtype):
+    """A function that writes the ink of every threshold (the samples against each cut) into (keys, rows,
+    columns): one comparison for each run of thresholds with the same operation (two for a frame)."""
+    runs: list[list] = []
+    for k, (op, cut) in enumerate(cuts):
+        if runs and runs[-1][1] == op:
+            runs[-1][2].append(cut)
+        else:
+            runs.append([k, op, [cut]])
+    runs = [(k, k + len(values), np.greater_equal if op == ">=" else np.less,
+             np.array(values, dtype=dtype)[:, None, None]) for k, op, values in runs]
+
+    def planes(samples, out) -> None:
+        for start, stop, compare, values in runs:
+            compare(samples, values, out=out[start:stop])
+    return planes
+
+
+def screen_stored(frame: StoredInk, render, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
+    """screen() of the frame the samples render to, the frame rendered (`render()`, a GrayImage) only when
+    the screen finds pieces and the glyph test needs it."""
+    pieces = candidate_pieces_stored(frame, numpy=numpy)
+    return pieces if pieces and text_like_pieces(render(), pieces) else []
+
+
+def _bands_numpy(np, flat_counts, width: int):
+    """(row of counts, first row, row after the last) of every band (as _bands has them) in the padded layout
+    of _pieces_numpy (rows of `width` counts, _PAD_ROWS of padding first); None if there is none."""
+    p = _PAD_ROWS
+    flat = flat_counts >= BUSY
+    flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if not len(change):
+        return None
+    begin, end = change[0::2], change[1::2]
+    fits = np.flatnonzero((end - begin - MIN_LINE).view(np.uint64) <= MAX_LINE - MIN_LINE)
+    if not len(fits):
+        return None
+    begin, end = begin[fits], end[fits]
+    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
+    # sides in one gather: (runs, side, row)
+    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
+    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
+    if not keep.any():
+        return None
+    k_at, y0 = np.divmod(begin[keep], width)
+    y0 -= p
+    y1 = end[keep] - k_at * width - p
+    return k_at, y0, y1
 
 
 def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
@@ -439,24 +520,37 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     """The glyph-sized pieces of ink (at threshold `key`) in the piece's band, as boxes in frame pixels.
     `bridged`: ink one pixel apart counts as touching (a glyph that anti-aliasing over a busy ground broke
     into pieces at every threshold), each piece's box taken one pixel in from the joined one's. `seen`: the
-    window's rows and count of pieces of ink per threshold, kept there by the first pass (plain) for the
-    second (bridged) of the same piece."""
+    window's ink and count of pieces of ink per threshold, kept there by the first pass (plain) for the
+    second (bridged) of the same piece, and the window's pixels (under None) for every threshold."""
     w, h, px = image.width, image.height, image.pixels
     x, y, bw, bh = piece
     r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
     c0, c1 = max(0, x - _REACH * bh), min(w, x + bw + _REACH * bh)
+    if r1 <= r0 or c1 <= c0:
+        if seen is not None and not bridged:
+            seen[key] = (0, 0)
+        return []
+    # The window's ink as one big integer (glyphs.ink_boxes: a bit a pixel, row after row, a zero bit between
+    # rows), from the window's pixels joined once for all thresholds of the piece
+    stride = c1 - c0 + 1
+    window = seen.get(None) if seen is not None else None
+    if window is None:
+        window = _window(px, w, r0, r1, c0, c1)
+        if seen is not None:
+            seen[None] = window
+    pixels, inside = window
     if seen is not None and key in seen:
-        rows = seen[key][0]
+        ink = seen[key][0]
     else:
-        table = _BINARY[key]
-        rows = [px[r * w + c0:r * w + c1].translate(table) for r in range(r0, r1)]
-    if bridged:
-        rows = _dilated(rows)
+        ink = int(pixels.translate(_ASCII_INK[key])[::-1], 2) & inside
+    if bridged:  # each pixel of ink grown to its eight neighbours, within the window
+        ink = (ink | (ink << 1) | (ink >> 1)) & inside
+        ink = (ink | (ink << stride) | (ink >> stride)) & inside
     tall = max(3, (bh + 1) // 2)
     out = []
-    pieces = ink_pieces(rows)
+    pieces = ink_boxes(ink, stride)
     if seen is not None and not bridged:
-        seen[key] = (rows, len(pieces))
+        seen[key] = (ink, len(pieces))
     for left, top, cw, ch in pieces:
         if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
             continue  # runs on beyond the rows looked at: not a glyph of this line
@@ -469,24 +563,14 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     return out
 
 
-def _dilated(rows: list[bytes]) -> list[bytes]:
-    """Each pixel of ink grown to its eight neighbours (rows of 0/1 bytes, as big integers)."""
-    if not rows:
-        return rows
-    n = len(rows[0])
-    full = int.from_bytes(b"\x01" * n, "big")
-    wide = []
-    for row in rows:
-        v = int.from_bytes(row, "big")
-        wide.append((v | (v << 8) | (v >> 8)) & full)
-    out = []
-    for k, v in enumerate(wide):
-        if k:
-            v |= wide[k - 1]
-        if k + 1 < len(wide):
-            v |= wide[k + 1]
-        out.append(v.to_bytes(n, "big"))
-    return out
+# each threshold's ink as the characters "1" (ink) and "0": int(..., 2) reads a window's ink in one call
+_ASCII_INK = {key: table.translate(bytes.maketrans(b"\x00\x01", b"01")) for key, table in _BINARY.items()}
+
+
+def _window(px: bytes, w: int, r0: int, r1: int, c0: int, c1: int) -> tuple[bytes, int]:
+    """The window's rows of pixels joined with a byte between them, and the bits of that which are pixels."""
+    inner = ("1" * (c1 - c0) + "0") * (r1 - r0)
+    return b"\0".join([px[r * w + c0:r * w + c1] for r in range(r0, r1)]), int(inner[-2::-1], 2)
 
 
 def _largest_cluster(values: list[int]) -> int:

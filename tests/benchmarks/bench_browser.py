@@ -91,19 +91,25 @@ SAVED = """async () => {
     return false;
 }"""
 # Phases of a start, each from the previous mark: the page until it made the worker, the worker's script (its
-# modules fetched and run), until it got its init request, the Python runtime (loadPyodide; within it, reading a
-# saved runtime and making the wasm module when one is restored), the packages (installed), the import of
+# modules fetched and run), until it got its init request, the Python runtime (loadPyodide, from init, or from
+# `begin` in a build whose worker starts it before init; within it, reading a saved runtime and making the wasm
+# module), the packages (installed; from the runtime or from init, whichever came later), the import of
 # py_deid.hosts.browser, and the reply reaching the page (the codecs load after it).
 PHASES = (("page", None, "spawn"), ("worker_script", "spawn", "script"), ("worker_init", "script", "init"),
-          ("saved_state_read", "init", "saved"), ("wasm_module", "saved", "module"), ("runtime", "init", "runtime"),
+          ("saved_state_read", "begin", "saved"), ("wasm_module", "saved", "module"), ("runtime", "begin", "runtime"),
           ("packages", "runtime", "packages"), ("import", "packages", "import"),
-          ("first_message", "import", "ready"))
+          ("first_message", "import", "ready"),
+          # beside the runtime's read of a saved snapshot: its wasm compiled, Pyodide's loader module run
+          ("wasm_compiled", "begin", "compiled"), ("loader", "begin", "loader"), ("snapshot_found", "begin", "found"),
+          ("module_made", "begin", "module"))
 
 
 def _phases(marks: dict | None) -> dict | None:
     if not marks:
         return None
     out = {}
+    if "begin" not in marks and "init" in marks:  # builds before the runtime started with the worker's script
+        marks = {**marks, "begin": marks["init"]}
     for name, start, end in PHASES:
         if end in marks and (start is None or start in marks):
             out[name] = marks[end] - (marks[start] if start else 0)

@@ -392,6 +392,10 @@ def test_bench_auto_stages_on_textless_images(samples, monkeypatch):
     monkeypatch.setattr(render, "gray_frame", timed("render 16 -> 8 bit", render.gray_frame))
     monkeypatch.setattr(text_presence, "candidate_pieces", timed("screen (candidate_pieces)",
                                                                  text_presence.candidate_pieces))
+    # the screen on the stored samples (a frame it clears is never rendered): its cuts, and its count
+    monkeypatch.setattr(frames.FrameStore, "stored_ink", timed("cuts on stored samples", frames.FrameStore.stored_ink))
+    monkeypatch.setattr(text_presence, "candidate_pieces_stored", timed("screen (candidate_pieces)",
+                                                                        text_presence.candidate_pieces_stored))
     monkeypatch.setattr(text_presence, "text_like_pieces", timed("text-likeness gate", text_presence.text_like_pieces))
     codecs, ocr = native.codec_service(), native.ocr_service()
     rounds: dict[str, list] = {"off": [], "auto": []}

@@ -3,8 +3,9 @@
 - PixelInfo reads its few attributes from the raw elements without converting them: the same description (or the
   same refusal) as through pydicom's conversion, on every sample file, and the elements stay raw.
 - The numpy screen's popcount without numpy's bitwise_count (numpy < 2) counts what Python counts.
-- glyphs.label_runs (the text gate's pieces of ink, and every snap to glyphs) gives the runs and pieces of a plain
-  flood fill, numbered as its docstring says, on random windows and on the gate's windows of real frames.
+- glyphs.label_runs (every snap to glyphs) gives the runs and pieces of a plain flood fill, numbered as its
+  docstring says, on random windows and on the gate's windows of real frames; glyphs.ink_boxes (the text gate's
+  pieces of ink, from one big integer) gives ink_pieces' boxes in its order on the same windows.
 """
 
 from __future__ import annotations
@@ -210,13 +211,42 @@ def _flood_pieces(rows: list[bytes]) -> tuple[list, list]:
     return runs, [first[piece[(y, s)]] for y, s, _ in runs]
 
 
+def _dilated(rows: list[bytes]) -> list[bytes]:
+    """Each pixel of ink grown to its eight neighbours, within the rows (what the gate's joined pass labels)."""
+    h, w = len(rows), len(rows[0]) if rows else 0
+    return [bytes(int(any(rows[yy][xx] for yy in range(max(0, y - 1), min(h, y + 2))
+                          for xx in range(max(0, x - 1), min(w, x + 2)))) for x in range(w)) for y in range(h)]
+
+
+def _gate_windows(samples) -> list[list[bytes]]:
+    """The windows the text gate labels on real frames (the screen's other tests' frames, with text and
+    without, and the 20 derived MR frames of the benchmark), at every threshold, plain and joined, as rows."""
+    from py_deid.hosts import native
+    from py_deid.pixels.frames import FrameStore
+
+    codecs = native.codec_service()
+    windows = []
+    names = ["CT_small.dcm", "ctbrain1.dcm", "emri_small.dcm", "US1_UNCR.dcm", "SC_rgb.dcm", "GREYSCALE_CINE.dcm"]
+    for name in names + [f"brain_{k:03d}.dcm" for k in range(1, 21)]:
+        ds = pydicom.dcmread(samples.path(name))
+        store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), codecs)
+        image = store.render(0)
+        w, h = image.width, image.height
+        for (x, y, bw, bh), _ in text_presence.candidate_pieces(image)[:6]:
+            r0, r1 = max(0, y - text_presence._MARGIN), min(h, y + bh + text_presence._MARGIN)
+            c0, c1 = max(0, x - text_presence._REACH * bh), min(w, x + bw + text_presence._REACH * bh)
+            for key in text_presence._ORDER:
+                rows = [image.pixels[r * w + c0:r * w + c1].translate(text_presence._BINARY[key])
+                        for r in range(r0, r1)]
+                windows += [rows, _dilated(rows)]
+    return windows
+
+
 def test_label_runs_gives_the_pieces_of_a_flood_fill(samples):
     """label_runs (union-find over runs, the row above's runs in flat lists) against a pixel flood fill: the
     same runs, each named by the first run of its piece, on random windows of every density (speckle, bars,
     diagonals) and on the windows the text gate labels on real frames, at every threshold, plain and joined."""
-    from py_deid.hosts import native
     from py_deid.pixels import glyphs
-    from py_deid.pixels.frames import FrameStore
 
     rng = random.Random(11)
     windows = []
@@ -225,21 +255,76 @@ def test_label_runs_gives_the_pieces_of_a_flood_fill(samples):
         windows.append([bytes(int(rng.random() < p) for _ in range(w)) for _ in range(h)])
     windows.append([b"\x01\x00" * 20, b"\x00\x01" * 20] * 6)  # only diagonal neighbours: one piece
     windows.append([b"\x01" * 5 + b"\x00" * 5 + b"\x01"] * 3 + [b"\x01" * 11])  # a U: two runs a row, joined below
-    codecs = native.codec_service()
-    # the real frames of the screen's other tests, with text and without (colour ones render to luminance)
-    names = ["CT_small.dcm", "ctbrain1.dcm", "emri_small.dcm", "US1_UNCR.dcm", "SC_rgb.dcm", "GREYSCALE_CINE.dcm"]
-    for name in names + [f"brain_{k:03d}.dcm" for k in range(1, 21)]:
-        ds = pydicom.dcmread(samples.path(name))
-        store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), codecs)
-        image = store.render(0)
-        for box, _ in text_presence.candidate_pieces(image)[:6]:
-            for key in text_presence._ORDER:
-                seen: dict = {}
-                text_presence._glyph_boxes(image, box, key, seen=seen)
-                windows += [seen[key][0], text_presence._dilated(seen[key][0])]
+    windows += _gate_windows(samples)  # (colour frames render to luminance)
     for rows in windows:
         assert glyphs.label_runs(rows) == _flood_pieces(rows)
     assert len(windows) > 1600
+
+
+def test_ink_boxes_gives_the_pieces_of_ink_pieces(samples):
+    """The gate's labeller (glyphs.ink_boxes: flood fill on one big integer) gives ink_pieces' boxes in its
+    order, on random windows of every density and shape (one row, one column, bars, diagonals, a U, a
+    spiral) and on the gate's windows of real frames, plain and joined."""
+    from py_deid.pixels import glyphs
+
+    rng = random.Random(12)
+    windows = []
+    for _ in range(1500):
+        h, w, p = rng.randint(1, 30), rng.randint(1, 120), rng.random()
+        windows.append([bytes(int(rng.random() < p) for _ in range(w)) for _ in range(h)])
+    windows.append([b"\x01\x00" * 20, b"\x00\x01" * 20] * 6)
+    windows.append([b"\x01" * 5 + b"\x00" * 5 + b"\x01"] * 3 + [b"\x01" * 11])
+    windows.append([b"\x01"] * 9)
+    windows.append([b"\x01\x00\x01\x01"])
+    spiral = [bytearray(21) for _ in range(21)]
+    x = y = 10
+    for step in range(1, 20):  # a square spiral: one piece, found only by following it round
+        for _ in range(2):
+            dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][(step * 2 + _) % 4]
+            for _ in range(step):
+                if 0 <= x < 21 and 0 <= y < 21:
+                    spiral[y][x] = 1
+                x, y = x + dx, y + dy
+    windows.append([bytes(r) for r in spiral])
+    windows += _gate_windows(samples)
+    for rows in windows:
+        assert glyphs.ink_boxes(*glyphs.ink_bits(rows)) == glyphs.ink_pieces(rows)
+    assert len(windows) > 1600
+
+
+def test_the_gate_sees_the_windows_it_saw_as_rows(samples):
+    """The gate reads a window's ink at a threshold as one big integer, joined ink grown on it: the same pieces
+    as the window's rows (and the rows grown eight ways) labelled as before, on random frames, pieces and
+    thresholds, at the frame's edges too, and the same decision."""
+    from py_deid.hosts.services import GrayImage
+    from py_deid.pixels import glyphs
+
+    rng = random.Random(13)
+    for trial in range(600):
+        w, h = rng.randint(8, 90), rng.randint(6, 50)
+        p = rng.random()
+        px = bytes(rng.choice((0, 40, 100, 150, 200, 250)) if rng.random() < p else rng.randrange(256) * (trial % 2)
+                   for _ in range(w * h))
+        image = GrayImage(w, h, px)
+        bw, bh = rng.randint(1, w), rng.randint(1, min(h, 16))
+        piece = (rng.randint(0, w - bw), rng.randint(0, h - bh), bw, bh)
+        key = rng.choice(text_presence._ORDER)
+        r0, r1 = max(0, piece[1] - text_presence._MARGIN), min(h, piece[1] + bh + text_presence._MARGIN)
+        c0, c1 = max(0, piece[0] - text_presence._REACH * bh), min(w, piece[0] + bw + text_presence._REACH * bh)
+        rows = [px[r * w + c0:r * w + c1].translate(text_presence._BINARY[key]) for r in range(r0, r1)]
+        seen: dict = {}
+        text_presence._glyph_boxes(image, piece, key, seen=seen)
+        assert seen[key] == (glyphs.ink_bits(rows)[0], len(glyphs.ink_pieces(rows)))
+        bridged = text_presence._glyph_boxes(image, piece, key, bridged=True, seen=seen)
+        tall = max(3, (bh + 1) // 2)
+        want = []
+        for left, top, cw, ch in glyphs.ink_pieces(_dilated(rows)):
+            if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
+                continue
+            left, top, cw, ch = left + 1, top + r0 + 1, cw - 2, ch - 2
+            if not (top + ch <= piece[1] or top >= piece[1] + bh or ch < tall or cw > 3 * ch + 2):
+                want.append((left + c0, top, cw, ch))
+        assert bridged == want, trial
 
 
 def test_pixel_data_is_found_by_its_tag_number_as_by_its_keyword(samples):

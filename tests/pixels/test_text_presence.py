@@ -327,10 +327,17 @@ def test_a_cine_screens_each_distinct_frame_once_with_the_same_outcome(px_factor
         calls = []
         real = text_presence.candidate_pieces
 
+        real_stored = text_presence.candidate_pieces_stored
+
         def counted(image, **kw):
             calls.append(image.pixels)
             return real(image, **kw)
+
+        def counted_stored(frame, **kw):  # the screen on a frame's stored samples (not rendered)
+            calls.append(frame.samples)
+            return real_stored(frame, **kw)
         monkeypatch.setattr(text_presence, "candidate_pieces", counted)
+        monkeypatch.setattr(text_presence, "candidate_pieces_stored", counted_stored)
         if not reuse:
             monkeypatch.setattr(step, "_screen", lambda store, i, screens: text_presence.candidate_pieces(
                 store.render(i), numpy=store.numpy))

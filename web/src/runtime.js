@@ -17,17 +17,20 @@ const VENDOR = new URL('../vendor/', import.meta.url);
 // Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
 // one entry, the current runtime's snapshot; a worker saving a new one deletes the others.
 export const SNAPSHOTS = 'py_deid-runtime';
+const SIZE_HEADER = 'X-Snapshot-Bytes';  // kept with a snapshot: its size, known before it is read
 const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
 
 function snapshotKey() {
   return new URL(`py/runtime-${BUILD.runtime}.snapshot`, VENDOR).href;
 }
 
-function options() {
+const stdLibURL = () => new URL(`pyodide/${BUILD.stdlib}`, VENDOR).href;  // precompiled by the build (web/tools)
+
+function options({ lock }) {
   return {
     indexURL: new URL('pyodide/', VENDOR).href,
-    stdLibURL: new URL(`pyodide/${BUILD.stdlib}`, VENDOR).href,  // precompiled by the build (web/tools)
-    lockFileURL: new URL(`py/${BUILD.lock}`, VENDOR).href,
+    stdLibURL: stdLibURL(),
+    lockFileContents: lock,  // (fetched by early(); Pyodide takes the lock file's text or a promise of it)
     packageBaseUrl: new URL('py/', VENDOR).href,  // without it Pyodide would name a CDN for packages
     stdout: quiet, stderr: quiet, checkAPIVersion: true,
   };
@@ -54,14 +57,40 @@ async function cache() {
   return self.caches ? caches.open(SNAPSHOTS) : null;
 }
 
-/** This runtime's saved snapshot (a Uint8Array), or null (none yet, no Cache Storage, unreadable). */
+/**
+ * This runtime's saved snapshot as it is read, or null (none yet, no Cache Storage, unreadable): `bytes`, a
+ * Uint8Array of the snapshot's size that the read fills, and `read`, which resolves once it is whole and rejects if
+ * it is not. Known to be there, and how large, before its ~38 MB are read, so that Pyodide's module is made
+ * meanwhile (moduleFactory). A snapshot saved without its size (by an earlier version) is read whole first.
+ */
 async function savedSnapshot() {
   try {
     const hit = await (await cache())?.match(snapshotKey());
-    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+    if (!hit) return null;
+    const size = Number(hit.headers.get(SIZE_HEADER));
+    if (!hit.body || !Number.isSafeInteger(size) || size <= 0) {
+      return { bytes: new Uint8Array(await hit.arrayBuffer()), read: Promise.resolve() };
+    }
+    const bytes = new Uint8Array(size);
+    const read = fill(hit.body, bytes);
+    read.catch(() => {});  // looked at by moduleFactory
+    return { bytes, read };
   } catch {
     return null;
   }
+}
+
+async function fill(body, bytes) {
+  const reader = body.getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value.length > bytes.length - at) throw new Error('snapshot: longer than its size');
+    bytes.set(value, at);
+    at += value.length;
+  }
+  if (at !== bytes.length) throw new Error('snapshot: shorter than its size');
 }
 
 /** Keep a snapshot loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
@@ -71,7 +100,8 @@ export async function saveSnapshot(snapshot) {
     if (!store) return false;
     const key = snapshotKey();
     for (const old of await store.keys()) if (old.url !== key) await store.delete(old);
-    await store.put(key, new Response(snapshot, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    await store.put(key, new Response(snapshot, { headers: { 'Content-Type': 'application/octet-stream',
+      [SIZE_HEADER]: String(snapshot.byteLength) } }));
     return true;
   } catch {
     return false;  // storage full or refused: the next start takes the long way
@@ -107,21 +137,51 @@ function unpackFiles(py, packed) {
 }
 
 /**
- * Pyodide's own loader would compile its wasm only once its loader module has run and, on a restore, the snapshot
- * has been read. Compiled here from the start instead (streaming, so the browser may keep the compiled code),
- * beside the loader module's import and the snapshot's read; the module factory handed to loadPyodide then
- * instantiates that module (its instantiateStreaming call is answered from it) and grows the heap to the
- * snapshot's size.
+ * Pyodide's own loader would compile its wasm, and fetch its standard library and lock file, only once it is
+ * called: on a restore, after the snapshot has been read, and the module is made only once the library is in
+ * place (on a repeat visit it was made 0.3-0.5 s after the snapshot's read on the loaded machine). Started here
+ * from the start instead, beside the loader module's import and the snapshot's read: the wasm compiled (streaming,
+ * so the browser may keep the compiled code; the module factory handed to loadPyodide instantiates it, its
+ * instantiateStreaming call answered from it), the lock file's text (handed over as lockFileContents) and the
+ * standard library's response (handed to Pyodide's own fetch of it: withEarlyFetch).
  */
-function early() {
+function early(mark) {
   const compiled = WebAssembly.compileStreaming(fetch(new URL('pyodide/pyodide.asm.wasm', VENDOR)));
-  compiled.catch(() => {});
+  compiled.then(() => mark('compiled'), () => {});
   const loader = import(new URL('pyodide/pyodide.asm.mjs', VENDOR).href);
-  loader.catch(() => {});
-  return { compiled, loader };
+  loader.then(() => mark('loader'), () => {});
+  const lock = fetch(new URL(`py/${BUILD.lock}`, VENDOR)).then((r) => r.text());
+  lock.catch(() => {});
+  const fetched = new Map([[stdLibURL(), fetch(stdLibURL())]]);
+  for (const response of fetched.values()) response.catch(() => {});
+  return { compiled, loader, lock, fetched };
 }
 
-function moduleFactory({ compiled, loader }, heapBytes, mark) {
+/**
+ * Run loadPyodide with its fetch of a URL early() fetched answered by that response (once: a second start, after a
+ * snapshot that did not restore, fetches again). Only while it runs: nothing else in this worker fetches then.
+ */
+async function withEarlyFetch({ fetched }, run) {
+  const own = self.fetch;
+  self.fetch = (input, init) => {
+    const href = input instanceof Request ? input.url : String(input);
+    const response = !init?.integrity && fetched.get(href);
+    if (!response) return own(input, init);
+    fetched.delete(href);
+    return response;
+  };
+  try {
+    return await run();
+  } finally {
+    self.fetch = own;
+  }
+}
+
+/** The module factory handed to loadPyodide. On a restore (`saved`: savedSnapshot) the module is made while the
+ * snapshot is still read, its heap grown to the snapshot's size; it is handed over once the snapshot is whole
+ * (Pyodide copies the snapshot into the heap only after that), and a snapshot that does not read whole fails the
+ * restore. */
+function moduleFactory({ compiled, loader }, saved, mark) {
   return async (settings) => {
     const { default: createModule } = await loader;
     const wasm = await compiled.catch(() => null);  // without it Pyodide compiles the wasm itself
@@ -134,32 +194,40 @@ function moduleFactory({ compiled, loader }, heapBytes, mark) {
     } finally {
       api.instantiateStreaming = streaming;
     }
-    if (module.HEAP8.length < heapBytes) module.growMemory(heapBytes);
+    if (saved && module.HEAP8.length < saved.bytes.byteLength) module.growMemory(saved.bytes.byteLength);
     mark('module');
+    if (saved) await saved.read;
     return module;
   };
 }
 
 /**
  * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
- * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('saved':
- * the saved snapshot read, 'module': the wasm module made). Resolves to the runtime loadCore takes.
+ * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('found':
+ * the lookup of a saved snapshot answered, 'saved': the snapshot read whole (or none found), 'compiled': the wasm
+ * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made). Resolves to the runtime
+ * loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
-  const parts = early();
+  // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
+  const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
+  const parts = early(mark);
   const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files
-  const saved = useSnapshot ? await savedSnapshot() : null;
-  mark('saved');
+  const saved = await lookup;
+  mark('found');
+  if (saved) saved.read.then(() => mark('saved'), () => {});
+  else mark('saved');
   if (saved) {
     try {
-      const py = await loadPyodide({ ...options(), _loadSnapshot: saved,
-        createPyodideModule: moduleFactory(parts, saved.byteLength, mark) });
+      const py = await withEarlyFetch(parts, () => loadPyodide({ ...options(parts), _loadSnapshot: saved.bytes,
+        createPyodideModule: moduleFactory(parts, saved, mark) }));
       return { py, restored: true, packages };
     } catch {
       await forgetSnapshot();
     }
   }
-  const py = await loadPyodide({ ...options(), _makeSnapshot: useSnapshot, createPyodideModule: moduleFactory(parts, 0, mark) });
+  const py = await withEarlyFetch(parts, () => loadPyodide({ ...options(parts), _makeSnapshot: useSnapshot,
+    createPyodideModule: moduleFactory(parts, null, mark) }));
   return { py, restored: false, packages };
 }
 
