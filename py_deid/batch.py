@@ -8,6 +8,11 @@ exist, a group that a lost worker had half done is simply done again (its tempor
 and the report and the outputs are the same whatever ran the groups. Files are streamed: at most a small
 window of groups is in flight, whatever the size of the folder.
 
+Pixel work always runs in worker processes (--jobs 1 in one), each replaced by a fresh one when its resident
+size after a file passes Job.worker_limit_mb (_Lanes): what a process holds grows from file to file (the C heap,
+the OCR engine's buffers), and a large frame's working set comes on top of it. A worker that passes the limit
+stops after that file; the rest of its group goes to its replacement, and the group is named as one.
+
 One file is bounded too: a large input is memory-mapped rather than read (Job.map_from), pydicom leaves its
 large values unread, and the de-identifier hands back the output in parts (InstanceResult.parts), Pixel Data
 as a view of the mapped input. _Commit writes and hashes the parts in chunks and lets go of the input's pages
@@ -22,10 +27,12 @@ import hashlib
 import itertools
 import mmap
 import os
+import queue
 import re
 import secrets
 import shutil
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +48,7 @@ from .options import Settings
 _sync = getattr(os, "fdatasync", os.fsync)  # fdatasync where the platform has it
 MAP_FROM = 8 << 20  # inputs of this size and more are memory-mapped, not read (see the module doc)
 CHUNK = 4 << 20  # an output is written and hashed in pieces of at most this size
+WORKER_LIMIT_MB = 85  # see Job.worker_limit_mb
 _UID = re.compile(r"[0-9.]{1,64}", re.ASCII)
 
 
@@ -56,6 +64,11 @@ class Job:
     # small images every frame would be mapped and unmapped, a tenth more time for `auto` on textless images.
     large_blocks_back: bool = False
     map_from: int = MAP_FROM  # inputs of this many bytes and more are memory-mapped (0: all but empty ones)
+    # Pixel work runs in worker processes (--jobs 1 too), and one whose resident size after a file is above this
+    # many MB is replaced by a fresh one (0: never). What a process holds grows from file to file (the C heap,
+    # the OCR engine's buffers), and its next large frame's working set (~60 MB) comes on top: a fresh
+    # worker holds ~60 MB, so it stays below 150 MB (the issue 15 bound) with a margin. See docs/performance.md.
+    worker_limit_mb: int = WORKER_LIMIT_MB
 
 
 LARGE_INPUT = 256 << 10  # bytes: see Job.large_blocks_back
@@ -153,6 +166,9 @@ class _Commit:
         self.results: GroupResult = []
         self.written: list[tuple[int, str, str]] = []  # (index in results, temporary file, final name)
         self.timing: dict | None = None  # when the batch is timed (TIMELINE): when and where the group was made
+        # Set by a worker whose resident size passed Job.worker_limit_mb: it stopped after the files in results
+        # (the rest of the group goes to its replacement) and is to be replaced.
+        self.retire = False
 
     def done(self, entry: dict) -> None:
         self.results.append((entry, None))
@@ -415,15 +431,22 @@ class _Worker:
         """De-identify a group of files; their outputs are staged and flushed together (see _Commit)."""
         return _flush(self.stage(items, staging))
 
-    def stage(self, items: list[Item], staging: Path) -> _Commit:
-        """De-identify a group of files and write their outputs, not yet flushed."""
+    def stage(self, items: list[Item], staging: Path, limit_mb: int = 0) -> _Commit:
+        """De-identify a group of files and write their outputs, not yet flushed. With `limit_mb`, stop after
+        the file that leaves this process above that resident size (commit.retire; its results are those of
+        the files before and that one)."""
         commit = _Commit(staging)
         start, cpu = (time.time(), time.process_time()) if TIMELINE else (0.0, 0.0)
+        if limit_mb:
+            from .hosts.native import resident_mb
         try:
             for item in items:
                 entry = self._one(item, commit)
                 if entry is not None:
                     commit.done(entry)
+                if limit_mb and (resident_mb() or 0) > limit_mb:
+                    commit.retire = True
+                    break
             if TIMELINE:
                 commit.timing = {"pid": os.getpid(), "files": len(items), "start": start, "end": time.time(),
                                  "cpu": time.process_time() - cpu, **_WORKER_START}
@@ -472,11 +495,11 @@ def _init_process(job: Job) -> None:
         _WORKER_START.update(init_start=start, init_end=time.time(), inherited=inherited)
 
 
-def _stage_in_process(items: list[Item], staging: Path) -> _Commit:
+def _stage_in_process(items: list[Item], staging: Path, limit_mb: int = 0) -> _Commit:
     # Not flushed here: the batch process flushes (the same page cache: any process's fdatasync of the file
     # puts it on disk) while this process goes on with its next group.
     assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.stage(items, staging)
+    return _PROCESS_WORKER.stage(items, staging, limit_mb)
 
 
 SMALLEST = 4  # the smallest group the tail of a batch is cut into
@@ -523,6 +546,8 @@ def in_order(submitted: Iterator[tuple[list[Item], object]], window: int) -> Ite
 def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progress=None) -> dict:
     """Process every item; entries go to the report writer group after group, in input order. Returns the
     summary."""
+    if job.settings.pixels != "off":
+        return _run_in_lanes(items, job, writer, progress)
     if job.jobs <= 1:
         worker = _Worker(job)
         # A group's flush (fdatasync, which releases the GIL) runs in a thread while the next group is made.
@@ -537,8 +562,6 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
             # No OCR engine or codec: built here once, and processes forked from this one (where the platform
             # forks them) start with it and with every import done; others build their own.
             _PREBUILT = _Worker(job)
-        else:
-            from .pixels import step  # noqa: F401 - imported once here, not in every forked worker
         with _sync_pool() as syncs, \
                 cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool, \
                 cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
@@ -549,6 +572,92 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
                 progress=progress, workers=job.jobs)
     finally:
         _PREBUILT = None
+
+
+def _run_in_lanes(items: Iterator[Item], job: Job, writer: _report.ReportWriter, progress) -> dict:
+    """Pixel work, --jobs 1 included: each group in a worker process that is replaced when its resident size
+    after a file passes Job.worker_limit_mb (_Lanes). This process builds no worker: it stays small, and
+    the workers forked from it start fresh."""
+    from .pixels import step  # noqa: F401 - imported once here, not in every worker forked (and forked again)
+    window = job.jobs * 2 + 2
+    with _sync_pool() as syncs, _Lanes(job) as lanes, \
+            cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
+        return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
+            _group_in_lanes, lanes, group, staging, syncs), window=window, progress=progress, workers=job.jobs)
+
+
+def _group_in_lanes(lanes: _Lanes, group: list[Item], staging: Path, syncs: cf.ThreadPoolExecutor) -> GroupResult:
+    """A group made by lanes, flushed here; the files a retired worker left go to its replacement. The parts
+    are named together with the group (run_groups), so a part done by a worker lost later is never named."""
+    results: GroupResult = []
+    while group:
+        commit = lanes.stage(group, staging)
+        done = len(commit.results)  # at least one: a worker stops after a file, never before the first
+        results += _flush(commit, syncs)
+        group = group[done:]
+    return results
+
+
+class _Lanes:
+    """--jobs N worker processes for pixel work, each a pool of one process given one group at a time, so that
+    one can be replaced alone: after a group whose worker passed the limit (the process exits, a fresh one is
+    forked from this small process), or whose worker died. A group waits for a free lane in about the order
+    the groups were submitted."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.free: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.live: set[cf.ProcessPoolExecutor] = set()
+        self.closed = False
+        for _ in range(job.jobs):
+            self.free.put(self._new())
+
+    def _new(self) -> cf.ProcessPoolExecutor:
+        lane = cf.ProcessPoolExecutor(1, initializer=_init_process, initargs=(self.job,))
+        with self.lock:
+            self.live.add(lane)
+        return lane
+
+    def _replace(self, lane: cf.ProcessPoolExecutor) -> cf.ProcessPoolExecutor:
+        with self.lock:
+            self.live.discard(lane)
+        try:
+            lane.shutdown(wait=True)  # its process gone before the next starts: never more than --jobs at once
+        except Exception:  # noqa: BLE001 - a broken pool's shutdown: its process is gone either way
+            pass
+        return self._new()
+
+    def stage(self, items: list[Item], staging: Path) -> _Commit:
+        lane = self.free.get()
+        if self.closed:  # the batch is ending (interrupted): no new process
+            self.free.put(lane)
+            raise cf.CancelledError()
+        try:
+            try:
+                future = lane.submit(_stage_in_process, items, staging, self.job.worker_limit_mb)
+            except cf.process.BrokenProcessPool:  # died while idle: the group never started, a fresh one runs it
+                lane = self._replace(lane)
+                future = lane.submit(_stage_in_process, items, staging, self.job.worker_limit_mb)
+            commit = future.result()
+        except cf.process.BrokenProcessPool:
+            self.free.put(self._replace(lane))
+            raise
+        except BaseException:
+            self.free.put(lane)
+            raise
+        self.free.put(self._replace(lane) if commit.retire else lane)
+        return commit
+
+    def __enter__(self) -> _Lanes:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closed = True
+        with self.lock:
+            lanes, self.live = list(self.live), set()
+        for lane in lanes:
+            lane.shutdown(wait=True, cancel_futures=True)
 
 
 def _wait_and_flush(future: cf.Future, pool: cf.ThreadPoolExecutor | None = None) -> GroupResult:

@@ -60,6 +60,9 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--jobs", type=int, default=1, metavar="N", help="processes to use (default 1)")
     d.add_argument("--ocr-threads", type=int, default=1, metavar="N",
                    help="OCR engines per process, reading parts of one image at once (default 1)")
+    d.add_argument("--worker-memory", type=int, default=None, metavar="MB",
+                   help="pixel work: a worker process whose resident size after a file is above MB is replaced by "
+                        "a fresh one (default 85; 0: never)")
     d.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask distributed cluster: the scheduler's address (tcp://host:8786) or its "
                         "scheduler file; workers must see IN and OUT at the same paths")
@@ -140,6 +143,8 @@ def cmd_deidentify(args) -> int:
         raise OptionError("--jobs must be at least 1")
     if not 1 <= args.ocr_threads <= 16:
         raise OptionError("--ocr-threads must be from 1 to 16")
+    if args.worker_memory is not None and args.worker_memory < 0:
+        raise OptionError("--worker-memory must be 0 (never replaced) or more")
     if args.dask and args.jobs != 1:
         raise OptionError("--jobs and --dask exclude each other: the cluster's workers are the jobs")
     if settings.pixels == "off":
@@ -156,7 +161,8 @@ def cmd_deidentify(args) -> int:
     client = _dask_client(args.dask) if args.dask else None
     args.out.mkdir(parents=True, exist_ok=True)
     job = batch.Job(out=args.out, settings=settings, key=key, jobs=args.jobs, ocr_threads=args.ocr_threads,
-                    large_blocks_back=settings.pixels != "off")
+                    large_blocks_back=settings.pixels != "off",
+                    **({} if args.worker_memory is None else {"worker_limit_mb": args.worker_memory}))
     items = batch.iter_inputs(args.inputs, exclude=args.out)
     head = _report.header(settings, key_source=key_source)
 

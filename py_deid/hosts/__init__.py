@@ -10,3 +10,5 @@ from __future__ import annotations
 import sys
 
 IS_BROWSER = sys.platform == "emscripten"
+# Where a process's current resident size can be read (/proc/self/statm): py_deid.hosts.native.resident_mb.
+HAS_PROC_STATM = sys.platform.startswith("linux")

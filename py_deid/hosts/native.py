@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from . import IS_BROWSER
+from . import HAS_PROC_STATM, IS_BROWSER
 from .services import CodecService, OcrService
 
 if IS_BROWSER:
@@ -53,6 +53,22 @@ def return_large_blocks() -> bool:
     except (OSError, AttributeError):
         return False
     return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+
+
+def resident_mb() -> float | None:
+    """This process's resident size now (not its peak), in MB; None where it cannot be read (then no worker is
+    ever replaced for its size: py_deid.batch.Job.worker_limit_mb)."""
+    if not HAS_PROC_STATM:
+        return None
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * _PAGE / 2**20
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if HAS_PROC_STATM else 0
 
 
 def ocr_service() -> OcrService | None:

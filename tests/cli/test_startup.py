@@ -8,18 +8,43 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 HEAVY = ["numpy", "PIL", "tesserocr", "starlette", "uvicorn", "httpx", "cryptography", "pylibjpeg", "openjpeg",
          "requests", "distributed", "libjpeg", "rle", "jpeg_ls"]
 
+# What the command's process loaded, and each process that de-identified a group (pixel work runs in worker
+# processes forked from it: py_deid.batch._Lanes), recorded after each group through a hook set once the
+# command has loaded pydicom its own way (importing py_deid.batch earlier would load it with everything).
 PROBE = """
 import json, sys
+import py_deid.cli as cli
 from py_deid.cli import main
+
+def loaded():
+    return sorted(m for m in {heavy} if sys.modules.get(m) is not None)
+
+load = cli._load_without_pixel_libraries
+
+def hooked(*args, **kwargs):
+    load(*args, **kwargs)
+    from py_deid import batch
+    stage = batch._Worker.stage
+
+    def recorded(self, *a, **k):
+        commit = stage(self, *a, **k)
+        with open({record!r}, "a") as fh:
+            fh.write(json.dumps(loaded()) + "\\n")
+        return commit
+    batch._Worker.stage = recorded
+
+cli._load_without_pixel_libraries = hooked
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in {heavy} if sys.modules.get(m) is not None)))
+print(json.dumps(loaded()))
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("py_deid.pixels."))))
 """
 # What a header-only run may load of the pixel package: the outcome it reports, what `off` does (dropping a
@@ -32,11 +57,18 @@ def _loaded(*args: str, first: str = "") -> list[str]:
 
 
 def _probe(*args: str, first: str = "") -> tuple[list[str], list[str]]:
-    """(the heavy libraries loaded, the pixel modules loaded) by a CLI run in a fresh interpreter."""
-    code = first + PROBE.format(heavy=HEAVY)
-    p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True)
-    lines = p.stdout.strip().splitlines()
-    return json.loads(lines[-2]), json.loads(lines[-1])
+    """(the heavy libraries loaded by the command's process or a worker process, the pixel modules loaded by the
+    command's process) of a CLI run in a fresh interpreter."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "workers"
+        code = first + PROBE.format(heavy=HEAVY, record=str(record))
+        p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                           check=True)
+        lines = p.stdout.strip().splitlines()
+        found = set(json.loads(lines[-2]))
+        if record.exists():
+            found.update(m for line in record.read_text().splitlines() for m in json.loads(line))
+    return sorted(found), json.loads(lines[-1])
 
 
 def test_help_loads_no_heavy_library():

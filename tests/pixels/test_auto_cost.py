@@ -154,12 +154,24 @@ def test_an_auto_run_on_textless_images_loads_neither_ocr_nor_http(samples, tmp_
         (src / name).write_bytes(samples.bytes(name))
     key = tmp_path / "site.key"
     key.write_text("a-site-secret-for-the-tests-0123456789\n")
-    code = ("import json, sys\nfrom py_deid.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
-            "    pass\nprint(json.dumps([m for m in ('numpy', 'tesserocr', 'requests') if sys.modules.get(m)]))")
+    # The files are read in a worker process forked from the command's (py_deid.batch._Lanes): what it loaded
+    # is recorded after each group, through a hook set once the command has loaded pydicom its own way.
+    record = tmp_path / "worker-modules"
+    code = ("import json, sys\nimport py_deid.cli as cli\nfrom py_deid.cli import main\n"
+            "def loaded():\n    return [m for m in ('numpy', 'tesserocr', 'requests') if sys.modules.get(m)]\n"
+            "load = cli._load_without_pixel_libraries\n"
+            "def hooked(*a):\n    load(*a)\n    from py_deid import batch\n    stage = batch._Worker.stage\n"
+            "    def recorded(self, *a, **k):\n        commit = stage(self, *a, **k)\n"
+            f"        open({str(record)!r}, 'a').write(json.dumps(loaded()) + '\\n')\n        return commit\n"
+            "    batch._Worker.stage = recorded\n"
+            "cli._load_without_pixel_libraries = hooked\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\nprint(json.dumps(loaded()))")
     p = subprocess.run([sys.executable, "-c", code, "deidentify", str(src), "-o", str(tmp_path / "out"), "--pixels",
                         "auto", "--key-file", str(key), "--report", str(tmp_path / "report.json")],
                        capture_output=True, text=True, check=True)
     assert json.loads(p.stdout.strip().splitlines()[-1]) == ["numpy"]
+    workers = [json.loads(line) for line in record.read_text().splitlines()]
+    assert workers and all(w == ["numpy"] for w in workers)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["done"] == 2
 
