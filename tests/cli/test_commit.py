@@ -9,25 +9,20 @@ import hashlib
 import io
 import json
 import multiprocessing
-import shutil
 
 import pytest
 
 from py_deid import batch, report
 from py_deid.options import Settings
 
+from .mixed_folder import mixed_folder
+
 NAMES = ["CT_small.dcm", "MR_small_implicit.dcm", "rtplan.dcm", "JPEG2000.dcm", "SC_rgb.dcm", "693_J2KI.dcm", "0051.dcm"]
 
 
 @pytest.fixture()
 def folder(samples, tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    for name in NAMES:
-        shutil.copy(samples.path(name), src / name)
-    shutil.copy(samples.path("CT_small.dcm"), src / "CT_small copy.dcm")  # the same instance twice
-    (src / "notes.txt").write_text("not DICOM")
-    return src
+    return mixed_folder(samples, tmp_path / "in", NAMES)
 
 
 def _run(src, out, jobs=1):

@@ -8,12 +8,13 @@ import hashlib
 import io
 import json
 import os
-import shutil
 
 import pytest
 
 from py_deid import batch, report
 from py_deid.options import Settings
+
+from .mixed_folder import mixed_folder
 
 # Pixel files (native, RGB, JPEG 2000, an MR with text), a header-only object, the same instance twice, and a
 # file that is not DICOM: every kind of entry.
@@ -23,13 +24,7 @@ KEY = b"a-test-key-0123456789"
 
 @pytest.fixture()
 def folder(samples, tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    for name in NAMES:
-        shutil.copy(samples.path(name), src / name)
-    shutil.copy(samples.path("CT_small.dcm"), src / "CT_small copy.dcm")
-    (src / "notes.txt").write_text("not DICOM")
-    return src
+    return mixed_folder(samples, tmp_path / "in", NAMES)
 
 
 def _run(src, out, jobs: int, limit_mb: int) -> tuple[str, dict[str, str]]:
