@@ -4,7 +4,6 @@ the endpoint answers again, each instance stored once."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -37,10 +36,6 @@ def sw_session(sw_browser, receiver):
     s.close()
 
 
-@pytest.mark.skipif(os.environ.get("PY_DEID_FULL") != "1",
-                    reason="1 run in 3 times out waiting for the uploads after the network returns (the retry "
-                           "backoff); runs with PY_DEID_FULL=1 until that is fixed (test_investigator_day covers "
-                           "the cut and the return in CI)")
 def test_network_cut_mid_batch_reload_offline_and_back(receiver, sw_session, samples, tmp_path, artifacts):
     files = corpus.ct_series(samples, tmp_path, N)
     s = sw_session

@@ -3,6 +3,8 @@ plain next step, and the right one uploads what is pending, without a reload or 
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from .conftest import TOKEN
@@ -61,3 +63,23 @@ def test_files_wait_for_the_token_and_a_wrong_one_can_be_corrected(receiver, ses
     assert len(receiver.stored()) == 2
     assert not _visible(s, "error") and not _visible(s, "token-form")  # the stale error went with its cause
     assert len(s.events("deid-error")) == 1
+
+
+def test_a_token_given_while_the_run_is_set_up_reaches_its_uploads(receiver, session_factory, samples):
+    """A portal (or a reloaded page resuming its outbox) can set the token in the moment between the files' arrival
+    and their run's start (the key read, the workers configured). The run is made from the settings the files
+    came with; the token must still reach it, else its uploads wait for a token the form no longer asks for."""
+    s = session_factory(receiver.url + "/")
+    s.listen()
+    data = base64.b64encode(samples.path("CT_small.dcm").read_bytes()).decode()
+    # One task: the files are queued (their settings have no token) and the token is set before any await ends.
+    s.page.evaluate("""([data, token]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const el = document.querySelector('deid-uploader');
+        el.addFiles([new File([bytes], 'CT_small.dcm')]);
+        el.setAttribute('token', token);
+    }""", [data, TOKEN])
+    summary = s.wait_complete(timeout=120)
+    assert summary["counts"]["uploaded"] == 1 and summary["counts"]["failed"] == 0
+    assert len(receiver.stored()) == 1
+    assert not _visible(s, "token-form")

@@ -185,10 +185,19 @@ export class DeidUploader extends HTMLElement {
     const lang = (s && s.lang) || scope?.lang || document.documentElement.lang || navigator.language;
     this.#t = translator(lang, (s && s.strings) || {});
     this.#render();
-    if (s && this.run?.uploader) this.run.uploader.setCredentials(this.#usableToken(s), s.tokenProvider);
+    this.#passCredentials();
     // A pool size or OCR setting given after the workers started, before any file: start them again to fit.
     if (s && !this.run && !this.#starting) this.#refitPool(s);
     return s;
+  }
+
+  /** The current token (or provider) to the run's uploader. Called on every check and once more when a run
+   * is made: a run is made from the settings its files came with, and a token given while it was being set up
+   * (the key read, the workers configured) must still reach it, or its uploads would wait for a token the form
+   * no longer asks for. */
+  #passCredentials() {
+    const s = this.#settings;
+    if (s && this.run?.uploader) this.run.uploader.setCredentials(this.#usableToken(s), s.tokenProvider);
   }
 
   #refitPool(s) {
@@ -506,6 +515,7 @@ export class DeidUploader extends HTMLElement {
     if (this.#destroyed || pool !== this.pool) throw new NamedError('Destroyed', 'the uploader was shut down');
     await pool.configure(coreConfig(s), key.key.buffer.slice(0));
     this.#newRun(s);
+    this.#passCredentials();
     return { key };
   }
 
