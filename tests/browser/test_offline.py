@@ -4,7 +4,6 @@ the endpoint answers again, each instance stored once."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from . import corpus
