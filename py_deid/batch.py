@@ -247,7 +247,7 @@ class _Ahead:
                 return
             path = os.path.join(self.staging, f"{self.prefix}{next(self.serial)}.part")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                fd = os.open(path, _CREATE, 0o666)
             except OSError:
                 return  # _Commit creates its own, and reports what goes wrong then
             self.ready.append((path, fd))
@@ -260,6 +260,10 @@ class _Ahead:
             path, fd = self.ready.popleft()
             os.close(fd)
             _unlink(path)
+
+
+# The flags open(path, "wb") gives a new file (binary on Windows, not inherited), exclusive: never another's file.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class _Outputs:
