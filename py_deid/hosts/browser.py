@@ -312,7 +312,7 @@ class Session:
     def warm_up(self) -> float:
         """One made-up instance through the header path (its own settings and throwaway key; the session's are
         untouched), once the worker is ready and before the first file: the first instance otherwise pays for the
-        imports and the compilation of the runtime's code on its path (~4 files' time in the page). Returns the
+        imports and the compilation of the runtime's code on its path (several files' time in the page). Returns the
         seconds it took; never raises (a failure only leaves the first file to pay)."""
         t0 = time.perf_counter()
         try:

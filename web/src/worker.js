@@ -42,8 +42,9 @@ async function timed(stage, progress, fn) {
 }
 
 let frameProgress = null;  // the current file's progress reporter (one file at a time per worker)
-// Where a worker's time on files goes, for the benchmark (stats): files done, ms from a file's turn to its
-// answer, ms of that in the call into Python, ms between one answer and the next file's turn (idle).
+// Where a worker's time on files goes, for the benchmark (stats; numbers only): files done, ms from a file's turn
+// to its answer, ms of that in the call into Python (with OCR, its waits too), ms from one answer to the next
+// file's turn (idle; between batches too), the first file's ms, the warm-up's.
 const work = { files: 0, fileMs: 0, callMs: 0, idleMs: 0, lastEnd: 0, firstMs: 0, warmMs: 0 };
 
 async function recognize(pgm, psm, frame = -1, frames = 0) {
