@@ -240,6 +240,8 @@ def _work(before: list[dict], after: list[dict]) -> dict:
         return sum((a.get(part) or {}).get(key, 0) - (b.get(part) or {}).get(key, 0) for a, b in zip(after, before))
 
     python = total("python_s", "spent")
+    if not all("work" in a for a in after):  # a build from before the worker kept these
+        return {"python_s": round(python, 4)}
     return {"python_s": round(python, 4), "call_rest_s": round(total("callMs") / 1000 - python, 4),
             "worker_rest_s": round((total("fileMs") - total("callMs")) / 1000, 4),
             "worker_idle_s": round(total("idleMs") / 1000, 4), "first_file_s": round(total("firstMs") / 1000, 4),
@@ -404,7 +406,7 @@ def test_bench_throughput(dist, session_factory, samples, tmp_path):  # noqa: F8
                          "tags_only_vs_cli_per_core": round(med["native_cli_s"] / tags, 3),
                          # the page's own time, from the picker's change event (without the harness's hand-over)
                          "tags_only_page_vs_cli_per_core": round(med["native_cli_s"] / page, 3),
-                         "split_median_s": {k: statistics.median(r[k] for r in raw[name]["split"])
+                         "split_median_s": {k: round(statistics.median(r[k] for r in raw[name]["split"]), 4)
                                             for k in raw[name]["split"][0]},
                          "tags_only_vs_core_per_core": round(med["native_core_s"] / tags, 3),
                          "ocr_s_per_frame": round(spf, 3),
