@@ -31,7 +31,7 @@ from .header_values import map_uids, patient_identity, pseudonymize_ae_titles, s
 from .iod import IodTypes
 from .options import Settings
 from .phi import PhiTerms
-from .policy import TEXT_VALUE, Profile, Resolved
+from .policy import TEXT_VALUE, Resolved, profile_for
 from .privates import PrivateFilter
 from .pseudonyms import Pseudonyms
 
@@ -262,7 +262,7 @@ class HeaderCleaner:
     def __init__(self, settings: Settings, pseudonyms: Pseudonyms) -> None:
         self.settings = settings
         self.pseudonyms = pseudonyms
-        self.profile = Profile(settings.options)
+        self.profile = profile_for(settings.options)  # built once per set of options (the page configures each run)
         self.privates = PrivateFilter(settings.options)
 
     def clean(self, ds: Dataset, terms: PhiTerms, *, record: bool = False) -> HeaderOutcome:

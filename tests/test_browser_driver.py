@@ -74,3 +74,23 @@ def test_without_ocr_a_start_is_passed_over_and_the_batch_fails_closed():
             return "failed closed"
 
     assert _run(run_async(core(), None)) == "failed closed"
+
+
+def test_the_warm_up_instance_is_made_up_and_leaves_the_session_as_it_was():
+    """Session.warm_up (run by the worker before its first file): a made-up instance de-identified with its own
+    settings and key, nothing of it kept by the session, and it never raises."""
+    import pydicom
+    from io import BytesIO
+
+    from py_deid.hosts.browser import Session, _made_up_instance
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.options import Settings
+
+    data = _made_up_instance()
+    ds = pydicom.dcmread(BytesIO(data))
+    assert str(ds.PatientName) == "Warm^Up" and ds.PatientID == "WARMUP"
+    assert run_sync(Deidentifier(Settings(pixels="off"), bytes(32)).process(data), None).status == "done"
+    session = Session()
+    before = (session._deid, session._key, session.spent.as_dict())
+    assert session.warm_up() >= 0
+    assert (session._deid, session._key, session.spent.as_dict()) == before
