@@ -527,10 +527,13 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs)."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
+    every = [w for r in readings for w in r]
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
-            wb = geometry.word_box(r[d.index])
+            # A reading far taller than its line reads only that line, as its mask covers only that (_line_of):
+            # "NORTHGATE" boxed 41 px from the ID line above it, right under a bar, took that line's ink for read.
+            wb = _line_of(r[d.index], every, content)
             if near is not None:
                 reach = geometry.grow(wb, max(6, 2 * wb[3]) + 3)
                 if not any(geometry.intersects(reach, b) for b in near):
