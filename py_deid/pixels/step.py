@@ -24,8 +24,8 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, beside_masked, confirms_technical, decide_readings, default_vocabulary, doubtful,
-                          mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
+from .text_policy import (Decision, after_label, beside_masked, confirms_technical, decide_readings, default_vocabulary,
+                          doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -231,8 +231,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             # type taken for texture).
             shaped = [u for u in unread if glyphs.snap_clean(u)[1] and glyphs.text_shaped(u)]
             worded = [u for u in shaped if any(o is not u and geometry.shares_a_row(u, o) for o in shaped)]
+            # After a PHI label read clearly ("ID:" with its number unread): the label's value, in either mode.
+            labelled = [u for u in unread if after_label(u, readings)]
             if screened:  # beside masked text, or beside unread ink that is (the rest of that line)
-                taken = [u for u in unread if beside_masked(u, readings, decisions)]
+                taken = [u for u in unread if u in labelled or beside_masked(u, readings, decisions)]
                 taken += [u for u in worded if u not in taken]
                 rest = [u for u in unread if u not in taken]
                 while rest:
@@ -243,7 +245,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     rest = [u for u in rest if u not in more]
                 unread = taken
             if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
-                unread = [u for u in unread if u in worded or glyphs.snap_clean(u)[1] and not geometry.mostly_within(u, content)]
+                unread = [u for u in unread if u in worded or u in labelled
+                          or glyphs.snap_clean(u)[1] and not geometry.mostly_within(u, content)]
             else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
                 unread = [u for u in unread if not geometry.mostly_within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)

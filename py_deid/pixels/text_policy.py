@@ -22,7 +22,7 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
+from .phi_text import AS_DIGIT, LABELS, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
@@ -564,6 +564,21 @@ def beside_masked(box: geometry.Box, readings: Sequence[Sequence[Word]],
     row, not half the height: the masked read may be a sliver of the line)."""
     return any(d.mask and geometry.shares_a_row(box, geometry.word_box(r[d.index]))
                for r, ds in zip(readings, decisions) for d in ds)
+
+
+def after_label(box: geometry.Box, readings: Sequence[Sequence[Word]]) -> bool:
+    """Whether a PHI label ("ID:", "DOB", "MRN"), read clearly, stands before `box` on its line (half the
+    label's height shared, within 3 text heights across): what follows a label is its value, read or not (phi
+    mode masks an unread value there as it masks a read one)."""
+    for words in readings:
+        for w in words:
+            if w.confidence < 50 or not LABELS.match(normalise(w.text).strip("\"'*")):
+                continue
+            shared = min(geometry.bottom(box), w.bottom) - max(box[1], w.top)
+            gap = box[0] - w.right
+            if shared >= 0.5 * min(box[3], w.height) and -w.width < gap <= 3 * max(box[3], w.height):
+                return True
+    return False
 
 
 def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:

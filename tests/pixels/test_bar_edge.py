@@ -137,3 +137,68 @@ def test_settings_in_a_bar_and_right_under_it_stay(px_factory, px_codecs, ocr_en
             assert share == 0.0, f"{text!r}: {share:.0%} masked"
         else:
             assert share == 1.0, f"{text!r}: {share:.0%} masked"
+
+
+def test_after_label_is_the_rest_of_a_labels_line():
+    from py_deid.pixels.text_policy import after_label
+
+    label = [[Word("ID:", 10, 40, 24, 16, 92)]]
+    assert after_label((44, 40, 90, 16), label)  # the value right after it
+    assert not after_label((44, 64, 90, 16), label)  # the next line
+    assert not after_label((0, 40, 8, 16), label)  # before it
+    assert not after_label((200, 40, 60, 16), label)  # far along the line (the chain of unread ink reaches it)
+    assert not after_label((44, 40, 90, 16), [[Word("ID:", 10, 40, 24, 16, 30)]])  # a weak "ID" is speckle
+    assert not after_label((44, 40, 90, 16), [[Word("TR", 10, 40, 24, 16, 95)]])  # a setting is no label
+
+
+class _NoLongNumbers:
+    """The real OCR engine, except that it reports no read with four digits or more: an identifier no reading
+    boxes, as under a bar."""
+
+    def __init__(self, ocr) -> None:
+        self.ocr = ocr
+
+    def find_text(self, request):
+        return [w for w in self.ocr.find_text(request) if sum(c.isdigit() for c in w.text) < 4]
+
+
+@pytest.mark.parametrize("mode", ["strict", "phi"])
+def test_an_unread_value_after_a_label_is_masked_on_a_screened_image(mode, px_factory, px_codecs, ocr_engine,
+                                                                      ocr_drive):
+    """A screened MR frame (16 bit): "ID:" read, its number read by no reading. Phi mode masked unread ink there
+    only beside masked text, and a label is kept in phi mode: the number stayed. The settings stay."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from py_deid import pixels
+    from py_deid.options import Settings
+    from py_deid.phi import PhiTerms
+
+    w, h = 384, 256
+    im = Image.new("L", (w, h), 0)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=16)
+    # the value within one 64 px column of the screen: one piece of unread ink, not two words side by side
+    planted = [(36, 8, "ID:", "label"), (68, 8, "90210", "phi"), (8, 200, "TR 500", "tech"),
+               (120, 200, "TE 15", "tech")]
+    inks = []
+    for x, y, text, _ in planted:
+        one = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(one).text((x, y), text, fill=255, font=font)
+        inks.append(np.asarray(one) > 96)
+        draw.text((x, y), text, fill=255, font=font)
+    ds = px_factory.dataset(np.asarray(im).astype(np.uint16) * 16, "MONOCHROME2", bits_stored=12)
+    ds.Modality = "MR"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR: screened
+    ds = px_factory.reread(ds)
+    out = ocr_drive(pixels.clean(ds, Settings(text=mode), PhiTerms.from_dataset(ds),
+                                 transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=px_codecs),
+                    _NoLongNumbers(ocr_engine))
+    assert out.counts.get("frames_screened") == 1
+    masked = np.zeros((h, w), dtype=bool)
+    for x, y, bw, bh in out.frames.get(0, []):
+        masked[y:y + bh, x:x + bw] = True
+    for (_, _, text, what), ink in zip(planted, inks):
+        share = masked[ink].mean()
+        if what == "tech":
+            assert share == 0.0, f"{text!r}: {share:.0%} masked"
+        elif what == "phi":
+            assert share == 1.0, f"{text!r}: {share:.0%} masked"
