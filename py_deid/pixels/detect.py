@@ -424,7 +424,8 @@ def _add_new(words: list[Word], more: list[Word]) -> list[Word]:
     (a glyph or two: "4" and "D" of "24 DEC 1982" read whole with the image content painted over) does not
     cover it, and is replaced by it: the pieces split the date so that no date form matched. Nor does a word
     read far taller (a box across two lines: "NORTHGATE" 41 px from the line above it) cover a word of a line
-    it reaches into: an ID right under a bar, read only with the bar painted over, was dropped."""
+    it reaches into, out of its rows: an ID right under a bar, read only with the bar painted over, was
+    dropped. (One taller over the speckle under its line, "[epth" 25 px over "Depth", holds that line.)"""
     out = list(words)
     for w in more:
         b = geometry.word_box(w)
@@ -432,10 +433,16 @@ def _add_new(words: list[Word], more: list[Word]) -> list[Word]:
         over = [o for o in out if geometry.intersection_area(b, geometry.word_box(o)) >= 0.3 * min(area, o.width * o.height)]
         pieces = [o for o in over if o.width * o.height < 0.5 * area and o.confidence <= w.confidence
                   and geometry.intersection_area(b, geometry.word_box(o)) >= 0.5 * o.width * o.height]
-        if any(o not in pieces and o.height <= 1.5 * w.height for o in over):
+        if any(o not in pieces and (o.height <= 1.5 * w.height or _rows_within(w, o)) for o in over):
             continue
         out = [o for o in out if o not in pieces] + [w]
     return out
+
+
+def _rows_within(w: Word, o: Word) -> bool:
+    """Whether w lies within o's rows (four fifths of its height): a box taller than its line, read over the
+    speckle under it, holds the line; one across two lines leaves part of the other line out."""
+    return min(w.bottom, o.bottom) - max(w.top, o.top) >= 0.8 * w.height
 
 
 def _merge(old: list[Word], fresh: list[Word], rect: Box) -> list[Word]:
