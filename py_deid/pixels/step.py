@@ -202,7 +202,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
         # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
         boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
-            glyphs.image, [glyphs.snap_or_keep(geometry.word_box(words[d.index]))
+            glyphs.image, [_on_its_rows(glyphs, geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
             content, text_height(every_word))) if b]
@@ -274,6 +274,14 @@ def _with_glyphs(glyphs: Glyphs, box) -> tuple:
     """A box, grown to the whole glyphs it holds where they are whole glyphs on a plain ground (+2 px)."""
     snapped, clean = glyphs.snap_clean(box)
     return geometry.union([box, geometry.grow(snapped, 2)]) if snapped and clean else box
+
+
+def _on_its_rows(glyphs: Glyphs, box) -> tuple:
+    """A PHI word's glyphs, where a line over image content is followed from (line_rest); its own box where the
+    glyphs run into the tissue under it (a snap far taller than the box: "023" of a date over anatomy snapped
+    41 px tall, a line rest_of_lines cannot follow, and "5-MAY-2" was left)."""
+    snapped = glyphs.snap_or_keep(box)
+    return box if snapped[3] > 1.5 * box[3] else snapped
 
 
 def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:

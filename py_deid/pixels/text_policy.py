@@ -163,7 +163,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     vocabulary = vocabulary or default_vocabulary()
     reason: dict[int, str] = {}
     date_boxes, time_words = [], []
-    segments = geometry.segments(words)
+    segments = _phrases(words)
     for seg in segments:
         texts = [words[i].text for i in seg]
         for k in term_hits(texts, matcher, readable=[words[i].confidence >= 30 for i in seg]):
@@ -190,6 +190,15 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     for i in time_words:
         if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
             reason.setdefault(i, "phi-pattern")
+    # The seconds and the AM/PM read apart from a time masked as PHI are the rest of that time (":24" "PM"
+    # after "023,3:10", a date-time over anatomy read in pieces).
+    for seg in segments:
+        for k in range(len(seg) - 1):
+            if reason.get(seg[k], "").startswith("phi") and _TIME_END.search(normalise(words[seg[k]].text)):
+                j = k + 1
+                while j < len(seg) and _TIME_REST.fullmatch(normalise(words[seg[j]].text).strip()):
+                    reason.setdefault(seg[j], "phi-pattern")
+                    j += 1
     out = []
     height = text_height(words)
     # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
@@ -206,6 +215,28 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
+    return out
+
+
+_TIME_END = re.compile(r"\d[:.]\d{2}$")
+_TIME_REST = re.compile(r":\d{2}(?:\s?[AP]\.?M\.?)?|[AP]\.?M\.?", re.IGNORECASE)
+
+
+def _phrases(words: Sequence[Word]) -> list[list[int]]:
+    """geometry.segments, with a PHI label read clearly joined to the word after it up to 3 text heights away:
+    a label's value may stand in a column of its own ("Birth:  1953-02-25", two spaces of a monospaced face,
+    were two phrases, and the date read as "1953-52" was kept)."""
+    out: list[list[int]] = []
+    for line in geometry.lines(words):
+        current = [line[0]]
+        for prev, nxt in zip(line, line[1:]):
+            h = max(words[prev].height, words[nxt].height, 1)
+            label = words[prev].confidence >= 50 and LABELS.match(normalise(words[prev].text).strip("\"'*"))
+            if words[nxt].left - words[prev].right > (3 if label else 1.6) * h:
+                out.append(current)
+                current = []
+            current.append(nxt)
+        out.append(current)
     return out
 
 
@@ -359,6 +390,7 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
     those it holds, its extra rows over image content, is cut to their rows)."""
     masked = {d.index for d in decisions if d.mask}
     around = list(words) + [w for w in around if w not in words]
+    typical = text_height(around) if masked else 0
     boxes = []
     for seg in geometry.segments(words):
         run: list[int] = []
@@ -380,7 +412,13 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
-                        parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
+                        part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
+                        if not snapped and wb[3] < 0.6 * typical:
+                            # A sliver of its line with no glyph found in it (the top half of "20" of a date
+                            # over anatomy, read "2N" 9 px high on a 16 px line): the line's rows are not
+                            # known, so its usual height above and below.
+                            part = geometry.grow(part, 0, typical - wb[3])
+                        parts.append(part)
                     # Joined only to a neighbour of its own line and size: a garbage reading two lines tall
                     # (speckle and the ends of both lines) must not join the lines into one block. And only
                     # across ink no reading boxed (a glyph OCR left out between two words): an empty space
