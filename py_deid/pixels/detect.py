@@ -310,7 +310,13 @@ class FrameReader:
         areas = []
         for rect in rects:
             image = self.store.render(i, box=rect, scale=1)
-            quiet = self._quiet(rect, image) if self.quiet_reading and not self.nearest else None
+            # Bands painted over first, then image content looked for: a tile across a bar's edge holds the bar,
+            # the frame and the glyphs of a line right under it (three values, like tissue), and the content
+            # would be painted in the bar's value, so the line stayed against a grey edge in the very reading
+            # meant to free it (an NM ID line right under its bar: no reading read it).
+            unbanded = self._without_bands(rect, image)
+            quiet = (self._quiet(rect, image if unbanded is None else unbanded)
+                     if self.quiet_reading and not self.nearest else None)
             # After the first frame, changed image content (a cine's moving speckle) is read whole at its own
             # size, and enlarged only with the content painted over: the text around it gets the full
             # treatment, the speckle (where OCR finds nothing but noise) does not cost four times as much.
@@ -318,7 +324,8 @@ class FrameReader:
             whole = job(rect, factor, self.psm, image)
             # With image content and banner bands both in the rectangle, one reading with both painted over
             # serves for the two (the bands are read on their own below): a third whole-frame reading less.
-            unbanded = self._without_bands(rect, image if quiet is None else quiet)
+            if unbanded is not None and quiet is not None:
+                unbanded = quiet
             more = None
             if quiet is not None and unbanded is None:
                 more = job(rect, self.factor, self.psm, quiet)
@@ -413,14 +420,29 @@ class FrameReader:
 
 
 def _add_new(words: list[Word], more: list[Word]) -> list[Word]:
-    """Words plus those of another reading of the same area that nothing read yet covers."""
-    boxes = [geometry.word_box(w) for w in words]
+    """Words plus those of another reading of the same area that nothing read yet covers. A piece of a word
+    (a glyph or two: "4" and "D" of "24 DEC 1982" read whole with the image content painted over) does not
+    cover it, and is replaced by it: the pieces split the date so that no date form matched. Nor does a word
+    read far taller (a box across two lines: "NORTHGATE" 41 px from the line above it) cover a word of a line
+    it reaches into, out of its rows: an ID right under a bar, read only with the bar painted over, was
+    dropped. (One taller over the speckle under its line, "[epth" 25 px over "Depth", holds that line.)"""
     out = list(words)
     for w in more:
         b = geometry.word_box(w)
-        if not any(geometry.intersection_area(b, o) >= 0.3 * min(b[2] * b[3], o[2] * o[3]) for o in boxes):
-            out.append(w)
+        area = b[2] * b[3]
+        over = [o for o in out if geometry.intersection_area(b, geometry.word_box(o)) >= 0.3 * min(area, o.width * o.height)]
+        pieces = [o for o in over if o.width * o.height < 0.5 * area and o.confidence <= w.confidence
+                  and geometry.intersection_area(b, geometry.word_box(o)) >= 0.5 * o.width * o.height]
+        if any(o not in pieces and (o.height <= 1.5 * w.height or _rows_within(w, o)) for o in over):
+            continue
+        out = [o for o in out if o not in pieces] + [w]
     return out
+
+
+def _rows_within(w: Word, o: Word) -> bool:
+    """Whether w lies within o's rows (four fifths of its height): a box taller than its line, read over the
+    speckle under it, holds the line; one across two lines leaves part of the other line out."""
+    return min(w.bottom, o.bottom) - max(w.top, o.top) >= 0.8 * w.height
 
 
 def _merge(old: list[Word], fresh: list[Word], rect: Box) -> list[Word]:

@@ -24,8 +24,8 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, beside_masked, confirms_technical, decide_readings, default_vocabulary, doubtful,
-                          mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
+from .text_policy import (Decision, after_label, beside_masked, confirms_technical, decide_readings, default_vocabulary,
+                          doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -202,7 +202,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
         # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
         boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
-            glyphs.image, [glyphs.snap_or_keep(geometry.word_box(words[d.index]))
+            glyphs.image, [_on_its_rows(glyphs, geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
             content, text_height(every_word))) if b]
@@ -231,8 +231,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             # type taken for texture).
             shaped = [u for u in unread if glyphs.snap_clean(u)[1] and glyphs.text_shaped(u)]
             worded = [u for u in shaped if any(o is not u and geometry.shares_a_row(u, o) for o in shaped)]
+            # After a PHI label read clearly ("ID:" with its number unread): the label's value, in either mode.
+            labelled = [u for u in unread if after_label(u, readings)]
             if screened:  # beside masked text, or beside unread ink that is (the rest of that line)
-                taken = [u for u in unread if beside_masked(u, readings, decisions)]
+                taken = [u for u in unread if u in labelled or beside_masked(u, readings, decisions)]
                 taken += [u for u in worded if u not in taken]
                 rest = [u for u in unread if u not in taken]
                 while rest:
@@ -243,7 +245,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     rest = [u for u in rest if u not in more]
                 unread = taken
             if settings.text == "phi":  # and only glyphs on a plain ground: speckle's false alarms run into it
-                unread = [u for u in unread if u in worded or glyphs.snap_clean(u)[1] and not geometry.mostly_within(u, content)]
+                unread = [u for u in unread if u in worded or u in labelled
+                          or glyphs.snap_clean(u)[1] and not geometry.mostly_within(u, content)]
             else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
                 unread = [u for u in unread if not geometry.mostly_within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
@@ -271,6 +274,14 @@ def _with_glyphs(glyphs: Glyphs, box) -> tuple:
     """A box, grown to the whole glyphs it holds where they are whole glyphs on a plain ground (+2 px)."""
     snapped, clean = glyphs.snap_clean(box)
     return geometry.union([box, geometry.grow(snapped, 2)]) if snapped and clean else box
+
+
+def _on_its_rows(glyphs: Glyphs, box) -> tuple:
+    """A PHI word's glyphs, where a line over image content is followed from (line_rest); its own box where the
+    glyphs run into the tissue under it (a snap far taller than the box: "023" of a date over anatomy snapped
+    41 px tall, a line rest_of_lines cannot follow, and "5-MAY-2" was left)."""
+    snapped = glyphs.snap_or_keep(box)
+    return box if snapped[3] > 1.5 * box[3] else snapped
 
 
 def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:

@@ -22,7 +22,7 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
+from .phi_text import AS_DIGIT, LABELS, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
@@ -163,7 +163,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     vocabulary = vocabulary or default_vocabulary()
     reason: dict[int, str] = {}
     date_boxes, time_words = [], []
-    segments = geometry.segments(words)
+    segments = _phrases(words)
     for seg in segments:
         texts = [words[i].text for i in seg]
         for k in term_hits(texts, matcher, readable=[words[i].confidence >= 30 for i in seg]):
@@ -190,6 +190,15 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     for i in time_words:
         if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
             reason.setdefault(i, "phi-pattern")
+    # The seconds and the AM/PM read apart from a time masked as PHI are the rest of that time (":24" "PM"
+    # after "023,3:10", a date-time over anatomy read in pieces).
+    for seg in segments:
+        for k in range(len(seg) - 1):
+            if reason.get(seg[k], "").startswith("phi") and _TIME_END.search(normalise(words[seg[k]].text)):
+                j = k + 1
+                while j < len(seg) and _TIME_REST.fullmatch(normalise(words[seg[j]].text).strip()):
+                    reason.setdefault(seg[j], "phi-pattern")
+                    j += 1
     out = []
     height = text_height(words)
     # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
@@ -206,6 +215,28 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
+    return out
+
+
+_TIME_END = re.compile(r"\d[:.]\d{2}$")
+_TIME_REST = re.compile(r":\d{2}(?:\s?[AP]\.?M\.?)?|[AP]\.?M\.?", re.IGNORECASE)
+
+
+def _phrases(words: Sequence[Word]) -> list[list[int]]:
+    """geometry.segments, with a PHI label read clearly joined to the word after it up to 3 text heights away:
+    a label's value may stand in a column of its own ("Birth:  1953-02-25", two spaces of a monospaced face,
+    were two phrases, and the date read as "1953-52" was kept)."""
+    out: list[list[int]] = []
+    for line in geometry.lines(words):
+        current = [line[0]]
+        for prev, nxt in zip(line, line[1:]):
+            h = max(words[prev].height, words[nxt].height, 1)
+            label = words[prev].confidence >= 50 and LABELS.match(normalise(words[prev].text).strip("\"'*"))
+            if words[nxt].left - words[prev].right > (3 if label else 1.6) * h:
+                out.append(current)
+                current = []
+            current.append(nxt)
+        out.append(current)
     return out
 
 
@@ -359,6 +390,7 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
     those it holds, its extra rows over image content, is cut to their rows)."""
     masked = {d.index for d in decisions if d.mask}
     around = list(words) + [w for w in around if w not in words]
+    typical = text_height(around) if masked else 0
     boxes = []
     for seg in geometry.segments(words):
         run: list[int] = []
@@ -380,7 +412,13 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
-                        parts.append(geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h))))
+                        part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
+                        if not snapped and wb[3] < 0.6 * typical:
+                            # A sliver of its line with no glyph found in it (the top half of "20" of a date
+                            # over anatomy, read "2N" 9 px high on a 16 px line): the line's rows are not
+                            # known, so its usual height above and below.
+                            part = geometry.grow(part, 0, typical - wb[3])
+                        parts.append(part)
                     # Joined only to a neighbour of its own line and size: a garbage reading two lines tall
                     # (speckle and the ends of both lines) must not join the lines into one block. And only
                     # across ink no reading boxed (a glyph OCR left out between two words): an empty space
@@ -527,10 +565,13 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs)."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
+    every = [w for r in readings for w in r]
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
-            wb = geometry.word_box(r[d.index])
+            # A reading far taller than its line reads only that line, as its mask covers only that (_line_of):
+            # "NORTHGATE" boxed 41 px from the ID line above it, right under a bar, took that line's ink for read.
+            wb = _line_of(r[d.index], every, content)
             if near is not None:
                 reach = geometry.grow(wb, max(6, 2 * wb[3]) + 3)
                 if not any(geometry.intersects(reach, b) for b in near):
@@ -561,6 +602,21 @@ def beside_masked(box: geometry.Box, readings: Sequence[Sequence[Word]],
     row, not half the height: the masked read may be a sliver of the line)."""
     return any(d.mask and geometry.shares_a_row(box, geometry.word_box(r[d.index]))
                for r, ds in zip(readings, decisions) for d in ds)
+
+
+def after_label(box: geometry.Box, readings: Sequence[Sequence[Word]]) -> bool:
+    """Whether a PHI label ("ID:", "DOB", "MRN"), read clearly, stands before `box` on its line (half the
+    label's height shared, within 3 text heights across): what follows a label is its value, read or not (phi
+    mode masks an unread value there as it masks a read one)."""
+    for words in readings:
+        for w in words:
+            if w.confidence < 50 or not LABELS.match(normalise(w.text).strip("\"'*")):
+                continue
+            shared = min(geometry.bottom(box), w.bottom) - max(box[1], w.top)
+            gap = box[0] - w.right
+            if shared >= 0.5 * min(box[3], w.height) and -w.width < gap <= 3 * max(box[3], w.height):
+                return True
+    return False
 
 
 def _beside(box: geometry.Box, others: Sequence[geometry.Box], reach: float = 3) -> bool:

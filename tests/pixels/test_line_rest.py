@@ -128,3 +128,30 @@ def test_stroke_columns_match_their_definition():
                     for k in range(c, c + need):
                         want[k] = True
         assert _stroke_columns(GrayImage(w, h, px), table, x0, x1, y, rows_n) == want
+
+
+def test_a_date_whose_glyphs_run_into_the_tissue_is_followed_from_its_own_rows():
+    """Fresh draw 20280115, "05-MAY-2023 3:10:24 PM" on an NM frame, its lower rows on tissue: "023" read (90) in
+    a 22 px box, its glyph snap 41 px tall (the tissue under it), far taller than the frame's 19 px text, so no
+    line was followed from it and "5-MAY-2" stayed (45% hidden). A snap far taller than the word's box gives
+    way to the box; a snap of the word's own glyphs is kept."""
+    from py_deid.pixels.step import _on_its_rows
+
+    class Snap:
+        def __init__(self, box):
+            self.box = box
+
+        def snap_or_keep(self, _):
+            return self.box
+
+    word = (303, 87, 42, 22)
+    assert _on_its_rows(Snap((287, 80, 52, 41)), word) == word
+    assert _on_its_rows(Snap((304, 89, 40, 18)), word) == (304, 89, 40, 18)
+    # and from its own rows the rest of the date over the tissue is found (the test above, from a read part)
+    im = _tissue()
+    draw = ImageDraw.Draw(im)
+    draw.text((40, 30), "23-JAN-2019", fill=255, font=FONT)
+    year = draw.textbbox((40, 30), "23-JAN-2019", font=FONT)
+    box = (year[2] - 36, year[1], 36, year[3] - year[1])
+    rest = rest_of_lines(_frame(im), [box], [], [(0, 40, 420, 80)])
+    assert rest and union(rest)[0] <= year[0] + 2

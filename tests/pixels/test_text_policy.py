@@ -483,3 +483,49 @@ def test_a_sliver_of_a_glyph_or_two_does_not_set_a_words_rows():
     words = [date, Word("UU", 288, 38, 16, 6, 77.2)] + line("Gn 62 TIS 0.4 MI 1.1", y=300, h=9)
     boxes = mask_boxes(words, [Decision(0, True, "phi-term")], 640, 480)
     assert any(geometry.contains(b, (219, 31, 98, 15)) for b in boxes), boxes
+
+
+def test_a_labels_value_a_column_away_is_its_value():
+    """Fresh draw 20280115, an NM banner in a monospaced face: "Birth:  1953-02-25" (two spaces, 35 px for 19 px
+    text: two phrases), the date read "1953-52" (8) and "75" (72), kept in phi mode, 0% hidden. A label read
+    clearly joins the words after it up to 3 text heights away; farther, or after a weak "ID", or after a
+    setting, nothing changes."""
+    matcher = PhiMatcher(None)
+    words = [Word("Birth:", 250, 35, 80, 19, 94), Word("1953-52", 365, 35, 141, 19, 8), Word("75", 479, 33, 28, 30, 72)]
+    assert masked(words, "phi", matcher) == ["1953-52", "75"]
+    far = [Word("Birth:", 250, 35, 80, 19, 94), Word("1953-52", 390, 35, 141, 19, 8)]
+    assert masked(far, "phi", matcher) == []
+    weak = [Word("ID:", 250, 35, 40, 19, 30), Word("1953-52", 325, 35, 141, 19, 8)]
+    assert masked(weak, "phi", matcher) == []
+    setting = [Word("Depth", 250, 35, 80, 19, 94), Word("16cm", 365, 35, 60, 19, 90)]
+    assert masked(setting, "phi", matcher) == []
+    assert masked(setting, "strict", matcher) == []
+
+
+def test_the_seconds_and_am_pm_read_apart_from_a_masked_time_are_that_time():
+    """Fresh draw 20280115, "05-MAY-2023 3:10:24 PM" over anatomy on an NM frame, read "023,3:10" (masked),
+    ":24" and "PM" (both kept in phi mode): 59% and 0% hidden (here with the date read whole). What continues a masked time is that time; the
+    same words after a setting, or alone, stay."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("05-MAY-2023", 189, 89, 156, 19, 90), Word("3:10", 361, 89, 53, 19, 86),
+             Word(":24", 422, 89, 37, 19, 90), Word("PM", 476, 89, 25, 19, 96)]
+    assert masked(stamp, "phi", matcher) == ["05-MAY-2023", "3:10", ":24", "PM"]
+    assert masked(line("Depth 16cm PM"), "phi", matcher) == []
+    assert masked(line("PRF 4.0kHz :24"), "phi", matcher) == []
+
+
+def test_a_masked_sliver_with_no_glyph_found_covers_its_lines_usual_height():
+    """Fresh draw 20280115, "20-JAN-2021 11:30:38 AM" over anatomy on a 16-bit mammogram (a screened image), read
+    only in slivers 9 px high (the line is 16): "2N" masked as text in strict mode, its box plus a margin, and the
+    lower rows of "20" stayed (90% hidden). With no glyph found in its box, a masked word far shorter than the
+    frame's text covers that height above and below; one of the usual height, or with glyphs found, does not."""
+    from py_deid.pixels.text_policy import Decision
+
+    words = [Word("2N", 246, 76, 23, 9, 77), Word("JUN", 267, 30, 36, 16, 92), Word("IMAGING", 135, 53, 86, 16, 96)]
+    boxes = mask_boxes(words, [Decision(0, True, "text")], 512, 640, lambda b: (None, True))
+    assert any(geometry.contains(b, (246, 70, 23, 22)) for b in boxes), boxes
+    usual = [Word("2N", 246, 76, 23, 15, 77)] + words[1:]
+    boxes = mask_boxes(usual, [Decision(0, True, "text")], 512, 640, lambda b: (None, True))
+    assert boxes == [(242, 74, 31, 19)], boxes
+    found = mask_boxes(words, [Decision(0, True, "text")], 512, 640, lambda b: ((246, 77, 23, 15), True))
+    assert found == [(244, 75, 27, 19)], found
