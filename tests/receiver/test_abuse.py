@@ -377,7 +377,7 @@ def test_finding2_an_instance_over_the_worker_memory_limit_fails_alone(tmp_path,
 
     probe = VerifierPool(Options(), 1)
     try:
-        (pid,) = [p.pid for p in probe._pool._processes.values()]
+        (pid,) = probe.pids()
         idle = next(int(x.split()[1]) * 1024 for x in open(f"/proc/{pid}/status") if x.startswith("VmSize:"))
     finally:
         probe.close()
