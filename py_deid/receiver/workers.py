@@ -3,13 +3,14 @@ the GIL; processes use every core, keep the server's own memory flat (a worker h
 time, the server none) and contain a crash to the instance that caused it.
 
 The server talks to each worker through two pipes of its own (jobs in, answers out), with no executor:
-a job goes to an idle worker straight from the thread that submits it (a non-blocking write into a 1 MiB
-pipe; what does not fit is written by the pool's one thread), and that thread reads every answer. A
-ProcessPoolExecutor needed two threads of its own per pool (a manager woken at every submit, a queue
-feeder) and a GIL hand-over at each step, on the event loop's path.
+a job goes to the worker holding the fewest (at most two: the next one waits in its pipe, so a worker does
+not idle until the server's thread runs) straight from the thread that submits it (a non-blocking write
+into a 1 MiB pipe; what does not fit is written by the pool's one thread), and that thread reads every
+answer. A ProcessPoolExecutor needed two threads of its own per pool (a manager woken at every submit, a
+queue feeder) and a GIL hand-over at each step, on the event loop's path.
 
 The pool heals itself: a worker that dies (kill -9, the kernel's OOM killer, a crash in a codec) closes its
-answer pipe, and the pool's thread replaces it at once and runs the job it held again, once, on another
+answer pipe, and the pool's thread replaces it at once and runs the jobs it held again, once, on another
 worker. A job whose worker dies twice makes its request fail with WorkersDown (503 and Retry-After,
 nothing of that request stored), never an endless run of 500s. Each worker runs under an address-space
 limit, so an instance that needs too much memory fails with MemoryError inside its worker instead of
@@ -43,6 +44,7 @@ from .verification import inspect_bytes, inspect_range
 log = logging.getLogger("py_deid.receiver")
 DEGRADED_FOR = 5.0  # seconds after a worker death during which status says degraded
 PIPE_BYTES = 1 << 20  # a job pipe's size (Linux's default ceiling for users): a group of small parts fits
+DEPTH = 2  # jobs a worker holds: the next one waits in its pipe, so it never idles until the pool's thread runs
 _FRAME = struct.Struct("<Q")  # every message: its length, then its bytes
 _READY, _STOP, _NO_MEMORY = b"ready", b"", b"memory"
 
@@ -215,8 +217,11 @@ class _Worker:
     jobs: object  # the job pipe's writing end (non-blocking), a multiprocessing Connection
     answers: object  # the answer pipe's reading end
     ready: bool = False  # its imports are done: it has said so
-    job: Job | None = None  # the job it holds (one at a time: a job never waits behind another's worker)
-    out: memoryview | None = None  # the part of its job's message not yet in the pipe
+    held: collections.deque = None  # the jobs given to it, in order: the first is running
+    out: memoryview | None = None  # what of its jobs' messages is not in the pipe yet
+
+    def __post_init__(self) -> None:
+        self.held = collections.deque()
 
 
 def _failed(parts: int, failure: Failure, error: str = "") -> list[tuple]:
@@ -278,6 +283,9 @@ class VerifierPool:
 
     def _write(self, worker: _Worker, data) -> None:
         """As much of `data` as the worker's pipe takes now; the pool's thread writes the rest (lock held)."""
+        if worker.out is not None:  # behind what is still being written
+            worker.out = memoryview(bytes(worker.out) + data)
+            return
         try:
             n = os.write(worker.jobs.fileno(), data)
         except BlockingIOError:
@@ -294,14 +302,15 @@ class VerifierPool:
     def _dispatch(self) -> None:
         """Give waiting jobs to idle workers (lock held)."""
         while self._queue:
-            worker = next((w for w in self._workers if w.ready and w.job is None), None)
-            if worker is None:
+            ready = [w for w in self._workers if w.ready and len(w.held) < DEPTH]
+            if not ready:
                 return
+            worker = min(ready, key=lambda w: len(w.held))  # an idle one first
             job = self._queue.popleft()
             if job.tries == 0 and not job.future.set_running_or_notify_cancel():
                 continue  # cancelled while it waited
             job.tries += 1
-            worker.job = job
+            worker.held.append(job)
             self._write(worker, job.payload)
 
     # the pool's thread: answers, the rest of large jobs, dead workers
@@ -347,12 +356,13 @@ class VerifierPool:
             self._died(worker)
             return
         with self._lock:
-            job, worker.job = worker.job, None
+            job = worker.held.popleft() if worker.ready else None
             if not worker.ready:  # its first message: imports done
                 worker.ready = True
                 self._changed.notify_all()
             if self._closing:
-                self._write(worker, _frame(_STOP))
+                if not worker.held:
+                    self._write(worker, _frame(_STOP))
             else:
                 self._dispatch()  # its next job first: the answer's callbacks below take a moment
         if job is not None:
@@ -373,13 +383,13 @@ class VerifierPool:
         job.future.set_result(outcome)
 
     def _died(self, worker: _Worker) -> None:
-        """A worker's answer pipe ended: replace it, and run its job again once (or fail it)."""
+        """A worker's answer pipe ended: replace it, and run its jobs again once (or fail them)."""
         worker.proc.join(timeout=1)
         with self._lock:
             if worker not in self._workers:
                 return
             self._workers.remove(worker)
-            job, worker.job = worker.job, None
+            jobs, worker.held = list(worker.held), collections.deque()
             closing = self._closing
             if not closing:
                 log.error("a verification worker died; replacing it")
@@ -387,12 +397,15 @@ class VerifierPool:
                 self._last_death = time.monotonic()
         for end in (worker.jobs, worker.answers):
             end.close()
-        retry = job is not None and job.tries < 2 and not closing
-        if job is not None and not retry:
-            job.payload = None
-            job.future.set_exception(WorkersDown())
+        retry = [job for job in jobs if job.tries < 2 and not closing]
+        for job in jobs:
+            if job not in retry:
+                job.payload = None
+                job.future.set_exception(WorkersDown())
         if closing:
             return
+        if not worker.ready:
+            time.sleep(0.25)  # it died starting: no tight loop of spawns if every new one does
         fresh = self._spawn()  # (outside the lock: submitters wait for none of its start)
         with self._lock:
             if self._closing:
@@ -400,9 +413,8 @@ class VerifierPool:
                 fresh.answers.close()
                 return
             self._workers.append(fresh)
-            if retry:
-                self._queue.appendleft(job)
-                self._dispatch()
+            self._queue.extendleft(reversed(retry))
+            self._dispatch()
 
     # the server's side
     def pids(self) -> list[int]:
@@ -477,7 +489,7 @@ class VerifierPool:
             self._closing = True
             waiting, self._queue = list(self._queue), collections.deque()
             for w in self._workers:
-                if w.ready and w.job is None:
+                if w.ready and not w.held:
                     self._write(w, _frame(_STOP))
         for job in waiting:
             if not job.future.cancel():  # taken once by a worker that died: running
