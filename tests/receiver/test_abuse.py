@@ -419,3 +419,31 @@ def test_finding3_busy_connections_over_the_per_client_cap_refuse_the_newcomer_r
         for s in busy:
             s.close()
         srv.stop()
+
+
+def test_a_killed_workers_job_is_answered_by_its_replacement(tmp_path, instances):
+    """The pool's own healing, without the server: the job of a worker killed under it is still answered (run
+    again on the worker that replaces it, or answered before the kill), the worker is replaced and the pool
+    says degraded meanwhile."""
+    from py_deid.options import Options
+    from py_deid.receiver.workers import VerifierPool
+
+    data = rs.with_new_uids(instances.deid("CT_small.dcm"), 20_003)
+    part = tmp_path / "p.part"
+    part.write_bytes(data)
+    pool = VerifierPool(Options(), 1)
+    try:
+        (pid,) = pool.pids()
+        check = pool.submit(str(part), 0, len(data), None)
+        os.kill(pid, signal.SIGKILL)
+        ident, failure, digest = pool.result(check)
+        assert failure is None and digest == rs.sha256(data)
+        deadline = time.monotonic() + 60
+        while pool.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.restarts == 1 and pool.health()["state"] == "degraded"
+        assert pool.pids() and pid not in pool.pids()
+        again = pool.submit(str(part), 0, len(data), None)
+        assert pool.result(again)[1] is None
+    finally:
+        pool.close()
