@@ -286,6 +286,10 @@ class VerifierPool:
         if worker.out is not None:  # behind what is still being written
             worker.out = memoryview(bytes(worker.out) + data)
             return
+        self._flush(worker, memoryview(data))
+
+    def _flush(self, worker: _Worker, data: memoryview) -> None:
+        """Write what the pipe takes of `data`, keep the rest for the pool's thread (lock held)."""
         try:
             n = os.write(worker.jobs.fileno(), data)
         except BlockingIOError:
@@ -294,7 +298,7 @@ class VerifierPool:
             worker.out = None  # the worker is gone: its answer pipe's end tells the pool's thread
             return
         if n < len(data):
-            worker.out = memoryview(data)[n:]
+            worker.out = data[n:]
             self._wake()
         else:
             worker.out = None
@@ -341,7 +345,7 @@ class VerifierPool:
                     if writing:
                         with self._lock:
                             if worker.out is not None and worker in self._workers:
-                                self._write(worker, worker.out)
+                                self._flush(worker, worker.out)
                     else:
                         self._receive(worker)
                 except Exception:  # noqa: BLE001 - this thread must outlive any one job

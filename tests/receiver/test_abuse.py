@@ -447,3 +447,27 @@ def test_a_killed_workers_job_is_answered_by_its_replacement(tmp_path, instances
         assert pool.result(again)[1] is None
     finally:
         pool.close()
+
+
+def test_groups_larger_than_a_workers_pipe_reach_it_whole(tmp_path, instances):
+    """A group of in-memory parts larger than the job pipe (1 MiB) is written partly by the submitting thread
+    and the rest by the pool's thread; a second such group for the same worker waits behind it. Both are
+    answered, and each passing part is written with its own bytes."""
+    from py_deid.options import Options
+    from py_deid.receiver.workers import PIPE_BYTES, VerifierPool
+
+    base = instances.deid("US1_UNCR.dcm")
+    groups = [[rs.with_new_uids(base, 20_100 + 10 * g + i) for i in range(3)] for g in range(2)]
+    assert all(sum(map(len, g)) > PIPE_BYTES for g in groups)
+    pool = VerifierPool(Options(), 1)
+    try:
+        checks = [pool.submit_batch([(d, 0, len(d), str(tmp_path / f"{g}-{i}")) for i, d in enumerate(group)], None)
+                  for g, group in enumerate(groups)]
+        for g, group in enumerate(groups):
+            for i, (check, data) in enumerate(zip(checks[g], group)):
+                check.future.result(timeout=60)  # (a group stuck in the pipe would wait forever)
+                ident, failure, digest = pool.result(check)
+                assert failure is None and digest == rs.sha256(data)
+                assert (tmp_path / f"{g}-{i}").read_bytes() == data
+    finally:
+        pool.close()
