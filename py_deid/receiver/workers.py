@@ -2,26 +2,37 @@
 the GIL; processes use every core, keep the server's own memory flat (a worker holds one instance at a
 time, the server none) and contain a crash to the instance that caused it.
 
-The pool heals itself: when a worker dies (kill -9, the kernel's OOM killer, a crash in a codec) the
-executor breaks as a whole, so a watchdog replaces it at once, and every check the broken pool held is
-submitted again, once. A check whose worker dies twice makes its request fail with WorkersDown (503 and
-Retry-After, nothing of that request stored), never an endless run of 500s. Each worker runs under an
-address-space limit, so an instance that needs too much memory fails with MemoryError inside its worker
-instead of waking the OOM killer.
+The server talks to each worker through two pipes of its own (jobs in, answers out), with no executor:
+a job goes to the worker holding the fewest (at most two: the next one waits in its pipe, so a worker does
+not idle until the server's thread runs) straight from the thread that submits it (a non-blocking write
+into a 1 MiB pipe; what does not fit is written by the pool's one thread), and that thread reads every
+answer. A ProcessPoolExecutor needed two threads of its own per pool (a manager woken at every submit, a
+queue feeder) and a GIL hand-over at each step, on the event loop's path.
+
+The pool heals itself: a worker that dies (kill -9, the kernel's OOM killer, a crash in a codec) closes its
+answer pipe, and the pool's thread replaces it at once and runs the jobs it held again, once, on another
+worker. A job whose worker dies twice makes its request fail with WorkersDown (503 and Retry-After,
+nothing of that request stored), never an endless run of 500s. Each worker runs under an address-space
+limit, so an instance that needs too much memory fails with MemoryError inside its worker instead of
+waking the OOM killer.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
+import fcntl
 import logging
 import multiprocessing
 import os
+import pickle
+import select
 import signal
+import struct
 import threading
 import time
 import warnings
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
 from ..inflate import DEFAULT_LIMITS, InflateLimits
@@ -32,7 +43,10 @@ from .verification import inspect_bytes, inspect_range
 
 log = logging.getLogger("py_deid.receiver")
 DEGRADED_FOR = 5.0  # seconds after a worker death during which status says degraded
-WATCH_EVERY = 0.25
+PIPE_BYTES = 1 << 20  # a job pipe's size (Linux's default ceiling for users): a group of small parts fits
+DEPTH = 2  # jobs a worker holds: the next one waits in its pipe, so it never idles until the pool's thread runs
+_FRAME = struct.Struct("<Q")  # every message: its length, then its bytes
+_READY, _STOP, _NO_MEMORY = b"ready", b"", b"memory"
 
 
 class WorkersDown(Exception):
@@ -62,10 +76,6 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(0)
-
-
-def _warm() -> bool:
-    return True
 
 
 def _check_batch(items: list[tuple], expected_study: str | None) -> list[tuple]:
@@ -116,23 +126,74 @@ def _write(target: str, data: bytes) -> Failure | None:
     return None
 
 
-@dataclass
-class Job:
-    """One submitted batch of checks: its arguments (to submit it again), the pool that holds it, and its
-    outcome once known (shared by the batch's parts)."""
+def _read_exact(fd: int, n: int) -> bytearray | None:
+    """n bytes from a blocking pipe, or None at its end (the writer is gone)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            return None
+        got += k
+    return buf
 
-    args: tuple
+
+def _read_frame(fd: int) -> bytearray | None:
+    header = _read_exact(fd, _FRAME.size)
+    return None if header is None else _read_exact(fd, _FRAME.unpack(header)[0])
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload)) + payload
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _serve(jobs, answers, memory: int | None, options: Options, inflate: InflateLimits) -> None:
+    """A worker's life: read a job, answer it, until the stop message (or the server's end)."""
+    _worker_init(memory, options, inflate)
+    rfd, wfd = jobs.fileno(), answers.fileno()
+    no_memory = _frame(pickle.dumps(("memory",)))
+    _write_all(wfd, _frame(_READY))
+    while True:
+        try:
+            message = _read_frame(rfd)
+        except MemoryError:  # the rest of the job is still in the pipe: answer, then leave to be replaced
+            _write_all(wfd, no_memory)
+            os._exit(0)
+        if message is None:
+            os._exit(0)  # the server is gone
+        if message == _STOP:
+            return
+        try:
+            items, study = pickle.loads(message)
+            del message
+            answer = _frame(pickle.dumps(("ok", _check_batch(items, study)), protocol=pickle.HIGHEST_PROTOCOL))
+        except MemoryError:
+            answer = no_memory
+        except Exception as e:  # noqa: BLE001 - not the parts' fault: they fail, the worker goes on
+            answer = _frame(pickle.dumps(("error", type(e).__name__)))
+        _write_all(wfd, answer)
+
+
+@dataclass(eq=False)
+class Job:
+    """One submitted batch of checks: the message that runs it (kept to run it again on another worker
+    when its worker dies), and its outcome once known (shared by the batch's parts)."""
+
+    payload: bytes | None
+    parts: int
     future: Future
-    pool: ProcessPoolExecutor | None
+    tries: int = 0  # workers it was given to
     outcome: list | None = None
 
     def cancel(self) -> None:
-        self.future.cancel()
-
-    def answered(self, future: Future) -> None:
-        """Its worker answered: the arguments (in-memory parts' bytes) are not needed again."""
-        if not future.cancelled() and future.exception() is None:
-            self.args = None
+        self.future.cancel()  # only a job no worker has taken yet
 
 
 @dataclass
@@ -150,6 +211,23 @@ class Check:
         self.job.cancel()
 
 
+@dataclass(eq=False)
+class _Worker:
+    proc: multiprocessing.process.BaseProcess
+    jobs: object  # the job pipe's writing end (non-blocking), a multiprocessing Connection
+    answers: object  # the answer pipe's reading end
+    ready: bool = False  # its imports are done: it has said so
+    held: collections.deque = None  # the jobs given to it, in order: the first is running
+    out: memoryview | None = None  # what of its jobs' messages is not in the pipe yet
+
+    def __post_init__(self) -> None:
+        self.held = collections.deque()
+
+
+def _failed(parts: int, failure: Failure, error: str = "") -> list[tuple]:
+    return [(None, failure, "", error)] * parts
+
+
 class VerifierPool:
     """inspect_range() in `workers` processes (0: in the calling thread)."""
 
@@ -161,43 +239,192 @@ class VerifierPool:
         self.memory = memory
         self.restarts = 0
         self._last_death: float | None = None
-        self._warming: list[Future] = []
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._busy = 0  # jobs submitted and not answered yet
         self._busy_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._pool: ProcessPoolExecutor | None = None
+        self._closing = False
+        self._workers: list[_Worker] = []
+        self._queue: collections.deque[Job] = collections.deque()
+        self._context = multiprocessing.get_context("spawn")  # forking a server that runs threads could
+        #                                                       copy a held lock into the child
         if workers:
-            self._pool = self._new_pool()
-            for f in self._warming:
-                f.result()  # pay the workers' imports at start-up, not in the first upload
-            threading.Thread(target=self._watch, name="verifier-watchdog", daemon=True).start()
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_r, False)
+            os.set_blocking(self._wake_w, False)
+            self._workers = [self._spawn() for _ in range(workers)]
+            self._thread = threading.Thread(target=self._run, name="verifier-pool", daemon=True)
+            self._thread.start()
+            with self._changed:  # pay the workers' imports at start-up, not in the first upload
+                self._changed.wait_for(lambda: all(w.ready for w in self._workers), timeout=300)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn: forking a server that runs threads could copy a held lock into the child
-        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(self.memory, self.options, self.inflate))
-        self._warming = [pool.submit(_warm) for _ in range(self.workers)]
-        return pool
+    # the workers
+    def _spawn(self) -> _Worker:
+        jobs_r, jobs_w = self._context.Pipe(duplex=False)
+        answers_r, answers_w = self._context.Pipe(duplex=False)
+        proc = self._context.Process(target=_serve, args=(jobs_r, answers_w, self.memory, self.options,
+                                                          self.inflate), name="py-deid-verifier", daemon=True)
+        proc.start()
+        jobs_r.close()  # the worker holds the other ends alone: its death ends the answer pipe
+        answers_w.close()
+        with_room = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+        try:
+            fcntl.fcntl(jobs_w.fileno(), with_room, PIPE_BYTES)
+        except OSError:
+            pass  # a smaller pipe only means more of a large job is written by the pool's thread
+        os.set_blocking(jobs_w.fileno(), False)
+        return _Worker(proc, jobs_w, answers_r)
 
-    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
-        """A new pool in place of `broken` (unless another thread already replaced it)."""
-        with self._lock:
-            if self._stop.is_set() or self._pool is not broken:
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # already awake
+
+    def _write(self, worker: _Worker, data) -> None:
+        """As much of `data` as the worker's pipe takes now; the pool's thread writes the rest (lock held)."""
+        if worker.out is not None:  # behind what is still being written
+            worker.out = memoryview(bytes(worker.out) + data)
+            return
+        self._flush(worker, memoryview(data))
+
+    def _flush(self, worker: _Worker, data: memoryview) -> None:
+        """Write what the pipe takes of `data`, keep the rest for the pool's thread (lock held)."""
+        try:
+            n = os.write(worker.jobs.fileno(), data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            worker.out = None  # the worker is gone: its answer pipe's end tells the pool's thread
+            return
+        if n < len(data):
+            worker.out = data[n:]
+            self._wake()
+        else:
+            worker.out = None
+
+    def _dispatch(self) -> None:
+        """Give waiting jobs to idle workers (lock held)."""
+        while self._queue:
+            ready = [w for w in self._workers if w.ready and len(w.held) < DEPTH]
+            if not ready:
                 return
-            log.error("a verification worker died; replacing the pool")
-            self.restarts += 1
-            self._last_death = time.monotonic()
-            if broken is not None:
-                broken.shutdown(wait=False)  # its pending checks fail with BrokenProcessPool and are resubmitted
-            self._pool = self._new_pool()
+            worker = min(ready, key=lambda w: len(w.held))  # an idle one first
+            job = self._queue.popleft()
+            if job.tries == 0 and not job.future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited
+            job.tries += 1
+            worker.held.append(job)
+            self._write(worker, job.payload)
 
-    def _watch(self) -> None:
-        # Replaces a broken pool without waiting for the next upload to find it.
-        while not self._stop.wait(WATCH_EVERY):
-            pool = self._pool
-            if pool is not None and pool._broken:  # noqa: SLF001 - no public flag
-                self._replace(pool)
+    # the pool's thread: answers, the rest of large jobs, dead workers
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing and not self._workers:
+                    return
+                poller = select.poll()
+                poller.register(self._wake_r, select.POLLIN)
+                by_fd = {}
+                for w in self._workers:
+                    by_fd[w.answers.fileno()] = (w, False)
+                    poller.register(w.answers.fileno(), select.POLLIN)
+                    if w.out is not None:
+                        by_fd[w.jobs.fileno()] = (w, True)
+                        poller.register(w.jobs.fileno(), select.POLLOUT)
+            for fd, _ in poller.poll():
+                if fd == self._wake_r:
+                    try:
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    continue
+                worker, writing = by_fd[fd]
+                try:
+                    if writing:
+                        with self._lock:
+                            if worker.out is not None and worker in self._workers:
+                                self._flush(worker, worker.out)
+                    else:
+                        self._receive(worker)
+                except Exception:  # noqa: BLE001 - this thread must outlive any one job
+                    log.exception("verification pool")
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            message = _read_frame(worker.answers.fileno())
+        except OSError:
+            message = None
+        if message is None:
+            self._died(worker)
+            return
+        with self._lock:
+            job = worker.held.popleft() if worker.ready else None
+            if not worker.ready:  # its first message: imports done
+                worker.ready = True
+                self._changed.notify_all()
+            if self._closing:
+                if not worker.held:
+                    self._write(worker, _frame(_STOP))
+            else:
+                self._dispatch()  # its next job first: the answer's callbacks below take a moment
+        if job is not None:
+            self._deliver(job, message)
+
+    def _deliver(self, job: Job, message: bytearray) -> None:
+        try:
+            answer = pickle.loads(message)
+        except Exception:  # noqa: BLE001 - (MemoryError too) not the parts' fault: they fail
+            answer = ("error", "unreadable answer")
+        if answer[0] == "ok":
+            outcome = answer[1]
+        elif answer[0] == "memory":
+            outcome = _failed(job.parts, Failure.of(reasons.MEMORY_LIMIT))
+        else:
+            outcome = _failed(job.parts, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), answer[1])
+        job.payload = None
+        job.future.set_result(outcome)
+
+    def _died(self, worker: _Worker) -> None:
+        """A worker's answer pipe ended: replace it, and run its jobs again once (or fail them)."""
+        worker.proc.join(timeout=1)
+        with self._lock:
+            if worker not in self._workers:
+                return
+            self._workers.remove(worker)
+            jobs, worker.held = list(worker.held), collections.deque()
+            closing = self._closing
+            if not closing:
+                log.error("a verification worker died; replacing it")
+                self.restarts += 1
+                self._last_death = time.monotonic()
+        for end in (worker.jobs, worker.answers):
+            end.close()
+        retry = [job for job in jobs if job.tries < 2 and not closing]
+        for job in jobs:
+            if job not in retry:
+                job.payload = None
+                job.future.set_exception(WorkersDown())
+        if closing:
+            return
+        if not worker.ready:
+            time.sleep(0.25)  # it died starting: no tight loop of spawns if every new one does
+        fresh = self._spawn()  # (outside the lock: submitters wait for none of its start)
+        with self._lock:
+            if self._closing:
+                fresh.jobs.close()  # its end of the pipe makes it leave
+                fresh.answers.close()
+                return
+            self._workers.append(fresh)
+            self._queue.extendleft(reversed(retry))
+            self._dispatch()
+
+    # the server's side
+    def pids(self) -> list[int]:
+        """The worker processes' ids."""
+        with self._lock:
+            return [w.proc.pid for w in self._workers]
 
     def submit(self, path: str, start: int, end: int, expected_study: str | None) -> Check:
         return self.submit_batch([(path, start, end, "")], expected_study)[0]
@@ -206,28 +433,22 @@ class VerifierPool:
         """One check per item of run_batch(), run together by one worker (in the calling thread without
         workers)."""
         args = (list(items), expected_study)
-        if self._pool is None:
+        if not self.workers:
             f: Future = Future()
             f.set_result(run_batch(*args, self.options, self.inflate))
-            job = Job((), f, None)
+            job = Job(None, len(items), f)
         else:
-            job = self._submit(args)
+            job = Job(_frame(pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)), len(items), Future())
+            with self._busy_lock:
+                self._busy += 1
+            job.future.add_done_callback(self._answered)
+            with self._lock:
+                if self._closing:
+                    job.future.cancel()
+                else:
+                    self._queue.append(job)
+                    self._dispatch()
         return [Check(job, i) for i in range(len(items))]
-
-    def _submit(self, args: tuple) -> Job:
-        pool = self._pool
-        try:
-            future = pool.submit(_check_batch, *args)
-        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement in between
-            self._replace(pool)
-            pool = self._pool
-            future = pool.submit(_check_batch, *args)
-        job = Job(args, future, pool)
-        with self._busy_lock:
-            self._busy += 1
-        future.add_done_callback(job.answered)
-        future.add_done_callback(self._answered)
-        return job
 
     def _answered(self, future: Future) -> None:
         with self._busy_lock:
@@ -239,52 +460,47 @@ class VerifierPool:
 
     def result(self, check: Check):
         """The part's (identity, failure, sha256). Raises WorkersDown when its batch's worker died twice."""
-        ident, failure, digest, error = self._outcome(check.job)[check.index]
+        job = check.job
+        if job.outcome is None:
+            try:
+                job.outcome = job.future.result()
+            except (WorkersDown, CancelledError):
+                raise WorkersDown() from None
+        ident, failure, digest, error = job.outcome[check.index]
         if error:
             log.error("verification failed (%s)", error)
         return ident, failure, digest
 
-    def _outcome(self, job: Job) -> list[tuple]:
-        if job.outcome is not None:
-            return job.outcome
-        for attempt in (1, 2):
-            try:
-                job.outcome = job.future.result()
-                job.args = None
-                return job.outcome
-            except (BrokenProcessPool, CancelledError):
-                self._replace(job.pool)
-                if attempt == 2:
-                    raise WorkersDown() from None
-                try:
-                    again = self._submit(job.args)  # the whole batch, once
-                except (BrokenProcessPool, RuntimeError):
-                    raise WorkersDown() from None
-                job.future, job.pool = again.future, again.pool
-            except MemoryError:  # the batch's answer itself did not fit
-                job.outcome = [(None, Failure.of(reasons.MEMORY_LIMIT), "", "")] * len(job.args[0])
-                return job.outcome
-            except Exception as e:  # noqa: BLE001 - not the parts' fault: fail them, not the server
-                job.outcome = [(None, Failure.of(reasons.PROCESSING_FAILURE, "verification failed"), "",
-                                type(e).__name__)] * len(job.args[0])
-                return job.outcome
-        raise AssertionError("unreachable")
-
     def health(self) -> dict:
         """{"state": "ok" | "degraded", "workers", "alive", "restarts"} for /receiver/status."""
-        pool = self._pool
-        if pool is None:
+        if not self.workers:
             return {"state": "ok", "workers": 0, "alive": 0, "restarts": self.restarts}
-        alive = sum(1 for p in list((pool._processes or {}).values()) if p.is_alive())  # noqa: SLF001
+        with self._lock:
+            workers = [w for w in self._workers if w.ready]
+        alive = sum(1 for w in workers if w.proc.is_alive())
         recent = self._last_death is not None and time.monotonic() - self._last_death < DEGRADED_FOR
-        warming = not all(f.done() for f in self._warming)
-        degraded = pool._broken or recent or warming or alive < self.workers  # noqa: SLF001
+        degraded = recent or alive < self.workers  # (a worker still starting is not alive yet)
         return {"state": "degraded" if degraded else "ok", "workers": self.workers, "alive": alive,
                 "restarts": self.restarts}
 
     def close(self) -> None:
-        self._stop.set()
+        """Jobs not started are cancelled, the running ones finish; then the workers leave."""
+        if not self.workers:
+            return
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-
+            if self._closing:
+                return
+            self._closing = True
+            waiting, self._queue = list(self._queue), collections.deque()
+            for w in self._workers:
+                if w.ready and not w.held:
+                    self._write(w, _frame(_STOP))
+        for job in waiting:
+            if not job.future.cancel():  # taken once by a worker that died: running
+                job.future.set_exception(WorkersDown())
+        self._wake()
+        self._thread.join(timeout=60)
+        with self._lock:
+            left = list(self._workers)
+        for w in left:
+            w.proc.kill()

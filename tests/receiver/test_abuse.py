@@ -377,7 +377,7 @@ def test_finding2_an_instance_over_the_worker_memory_limit_fails_alone(tmp_path,
 
     probe = VerifierPool(Options(), 1)
     try:
-        (pid,) = [p.pid for p in probe._pool._processes.values()]
+        (pid,) = probe.pids()
         idle = next(int(x.split()[1]) * 1024 for x in open(f"/proc/{pid}/status") if x.startswith("VmSize:"))
     finally:
         probe.close()
@@ -419,3 +419,55 @@ def test_finding3_busy_connections_over_the_per_client_cap_refuse_the_newcomer_r
         for s in busy:
             s.close()
         srv.stop()
+
+
+def test_a_killed_workers_job_is_answered_by_its_replacement(tmp_path, instances):
+    """The pool's own healing, without the server: the job of a worker killed under it is still answered (run
+    again on the worker that replaces it, or answered before the kill), the worker is replaced and the pool
+    says degraded meanwhile."""
+    from py_deid.options import Options
+    from py_deid.receiver.workers import VerifierPool
+
+    data = rs.with_new_uids(instances.deid("CT_small.dcm"), 20_003)
+    part = tmp_path / "p.part"
+    part.write_bytes(data)
+    pool = VerifierPool(Options(), 1)
+    try:
+        (pid,) = pool.pids()
+        check = pool.submit(str(part), 0, len(data), None)
+        os.kill(pid, signal.SIGKILL)
+        ident, failure, digest = pool.result(check)
+        assert failure is None and digest == rs.sha256(data)
+        deadline = time.monotonic() + 60
+        while pool.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.restarts == 1 and pool.health()["state"] == "degraded"
+        assert pool.pids() and pid not in pool.pids()
+        again = pool.submit(str(part), 0, len(data), None)
+        assert pool.result(again)[1] is None
+    finally:
+        pool.close()
+
+
+def test_groups_larger_than_a_workers_pipe_reach_it_whole(tmp_path, instances):
+    """A group of in-memory parts larger than the job pipe (1 MiB) is written partly by the submitting thread
+    and the rest by the pool's thread; a second such group for the same worker waits behind it. Both are
+    answered, and each passing part is written with its own bytes."""
+    from py_deid.options import Options
+    from py_deid.receiver.workers import PIPE_BYTES, VerifierPool
+
+    base = instances.deid("US1_UNCR.dcm")
+    groups = [[rs.with_new_uids(base, 20_100 + 10 * g + i) for i in range(3)] for g in range(2)]
+    assert all(sum(map(len, g)) > PIPE_BYTES for g in groups)
+    pool = VerifierPool(Options(), 1)
+    try:
+        checks = [pool.submit_batch([(d, 0, len(d), str(tmp_path / f"{g}-{i}")) for i, d in enumerate(group)], None)
+                  for g, group in enumerate(groups)]
+        for g, group in enumerate(groups):
+            for i, (check, data) in enumerate(zip(checks[g], group)):
+                check.future.result(timeout=60)  # (a group stuck in the pipe would wait forever)
+                ident, failure, digest = pool.result(check)
+                assert failure is None and digest == rs.sha256(data)
+                assert (tmp_path / f"{g}-{i}").read_bytes() == data
+    finally:
+        pool.close()
