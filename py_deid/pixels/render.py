@@ -357,16 +357,24 @@ def _mono_numpy(np, frame: bytes, layout: Layout, info: PixelInfo, window, exclu
     return (np.take(gray, index, mode="clip") if index.size <= CLIP_TAKE else gray[index]).tobytes()
 
 
-def _clean_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int] | None:
-    """(vmin, vmax) of clean samples (every one within Bits Stored, no shift, the excluded value not at an
-    end, a range under 2**20 values: a table over the range, as _plain_range has it); None otherwise."""
+def _plain_samples(raw, info: PixelInfo) -> tuple[int, int] | None:
+    """(vmin, vmax) of samples that are plain: every one within Bits Stored (signed or not) and not shifted;
+    None otherwise (the frame is then decoded to its values first)."""
+    if info.shift:
+        return None
     bits = info.bits_stored
     vmin, vmax = int(raw.min()), int(raw.max())
     lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
-    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok and exclude not in (vmin, vmax)
-                          and vmax - vmin < 1 << 20):
+    return (vmin, vmax) if lo_ok <= vmin and vmax <= hi_ok else None
+
+
+def _clean_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int] | None:
+    """(vmin, vmax) of clean samples (plain: _plain_samples, the excluded value not at an end, a range under
+    2**20 values: a table over the range, as _plain_range has it); None otherwise."""
+    plain = _plain_samples(raw, info)
+    if plain is None or exclude in plain or plain[1] - plain[0] >= 1 << 20:
         return None
-    return vmin, vmax
+    return plain
 
 
 def _clean_range_gray(np, raw, info: PixelInfo, window, exclude: int | None):
@@ -407,13 +415,11 @@ def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, e
 def _kept_range(raw, info: PixelInfo, exclude: int | None) -> tuple[int, int, int, int] | None:
     """(vmin, vmax, low, high): the samples' range, and the lowest and highest of the values the "auto" window
     spans (all but the mask's fill value, unless it is all there is: _gray_numpy's `kept`, on every path of
-    _mono_numpy). None where a sample holds bits outside Bits Stored or they are shifted (decoded first)."""
-    bits = info.bits_stored
-    vmin, vmax = int(raw.min()), int(raw.max())
-    lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
-    if info.shift or not (lo_ok <= vmin and vmax <= hi_ok):
+    _mono_numpy). None where the samples are not plain (_plain_samples)."""
+    plain = _plain_samples(raw, info)
+    if plain is None:
         return None
-    low, high = vmin, vmax
+    vmin, vmax = low, high = plain
     if vmin < vmax and exclude == vmin:  # the fill value at an end: the window from the next value present
         low = int(raw.min(where=raw != vmin, initial=vmax))
     if vmin < vmax and exclude == vmax:
