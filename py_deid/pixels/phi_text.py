@@ -33,6 +33,9 @@ MONTH_DAY_RE = re.compile(r"(?<![\w.])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEP
                           r"(?:0?[1-9]|[12]\d|3[01])(?:ST|ND|RD|TH)?,?(?![\w.:])", re.IGNORECASE)
 OTHER = (
     _EMAIL, _SSN, _PHONE,  # the header's patterns (py_deid.phi)
+    # an address read in part: its domain without the dot ("s.hassan@example"), or with the rest read as a word of
+    # its own after an unread dot ("s.hassan@example" "org"); a whole address is _EMAIL's, and a word after it stays
+    r"[\w.+-]*\w@\w[\w-]*(?:\.?\s\.?[A-Z]{2,24}(?![\w.@])|\.(?![\w-]))?(?![\w.@-])",
     r"(?<![\w.])\(\d{3}\)\s?\d{3}(?:[\s.-]\d{0,4})?(?![\w.])",  # a phone read in part: (370) 555-
     r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
     r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825

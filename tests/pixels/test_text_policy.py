@@ -529,3 +529,16 @@ def test_a_masked_sliver_with_no_glyph_found_covers_its_lines_usual_height():
     assert boxes == [(242, 74, 31, 19)], boxes
     found = mask_boxes(words, [Decision(0, True, "text")], 512, 640, lambda b: ((246, 77, 23, 15), True))
     assert found == [(244, 75, 27, 19)], found
+
+
+def test_an_address_read_in_part_is_phi_with_the_rest_read_after_its_unread_dot(terms):
+    """Held-out draw 20271222, frame 4 of the RGB cine: "s.hassan@example.org" read as "s.hassan@example" and "org"
+    (the dot unread); no reading had it whole, so neither part matched an address and "org" stayed readable. An
+    address cut at its domain is PHI, and the domain's rest read apart is too; a word after a whole address stays."""
+    matcher = PhiMatcher(terms)
+    cut = [Word("s.hassan@example", 215, 430, 189, 19, 88.0), Word("org", 418, 434, 33, 15, 97.0)]
+    assert masked(cut, "phi", matcher) == ["s.hassan@example", "org"]
+    assert masked(line("a.doe@example .org"), "phi", matcher) == ["a.doe@example", ".org"]
+    assert masked(line("a.doe@example"), "phi", matcher) == ["a.doe@example"]
+    assert masked(line("a.doe@example.org PW 2.5MHz"), "phi", matcher) == ["a.doe@example.org"]
+    assert masked(line("PW 2.5MHz @ FR 28Hz"), "phi", matcher) == []
