@@ -24,7 +24,7 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, beside_masked, confirms_technical, decide_readings, default_vocabulary,
+from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings, default_vocabulary,
                           doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
 from .us_regions import clinical_regions
 
@@ -233,6 +233,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             worded = [u for u in shaped if any(o is not u and geometry.shares_a_row(u, o) for o in shaped)]
             # After a PHI label read clearly ("ID:" with its number unread): the label's value, in either mode.
             labelled = [u for u in unread if after_label(u, readings)]
+            # Running into a PHI word with no space between: that word's glyphs its reading left out of its box,
+            # masked in either mode whatever a closer look reads them as ("a." of "a.doe@example.org").
+            joined = [u for u in unread if against_phi(u, readings, decisions)]
             if screened:  # beside masked text, or beside unread ink that is (the rest of that line)
                 taken = [u for u in unread if u in labelled or beside_masked(u, readings, decisions)]
                 taken += [u for u in worded if u not in taken]
@@ -250,6 +253,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             else:  # over image content, only ink shaped like text: speckle breaks into grains, a word into glyphs
                 unread = [u for u in unread if not geometry.mostly_within(u, content) or glyphs.text_shaped(u)]
             unread = yield from _unless_technical(reader, store, i, unread, matcher, vocabulary, closer)
+            unread += [u for u in joined if u not in unread]
             counts["unread_ink"] = counts.get("unread_ink", 0) + len(unread)
             boxes += [b for b in (geometry.clip(geometry.grow(u, 2), width, height) for u in unread) if b]
         _mask_frame(store, i, boxes, counts, outcome)

@@ -604,6 +604,23 @@ def beside_masked(box: geometry.Box, readings: Sequence[Sequence[Word]],
                for r, ds in zip(readings, decisions) for d in ds)
 
 
+def against_phi(box: geometry.Box, readings: Sequence[Sequence[Word]],
+                decisions: Sequence[Sequence[Decision]]) -> bool:
+    """Whether `box` runs into a word masked as PHI on its line: most of the smaller height shared and no space
+    between them (under half a text height). Glyphs touching a PHI word that its reading left out of its box are
+    that word's own ("a." of "a.doe@example.org" boxed from "doe"), over image content too."""
+    for words, ds in zip(readings, decisions):
+        for d in ds:
+            if not (d.mask and d.reason.startswith("phi")):
+                continue
+            w = words[d.index]
+            shared = min(geometry.bottom(box), w.bottom) - max(box[1], w.top)
+            gap = max(box[0], w.left) - min(geometry.right(box), w.right)
+            if shared >= 0.6 * min(box[3], w.height) and gap < 0.5 * max(box[3], w.height):
+                return True
+    return False
+
+
 def after_label(box: geometry.Box, readings: Sequence[Sequence[Word]]) -> bool:
     """Whether a PHI label ("ID:", "DOB", "MRN"), read clearly, stands before `box` on its line (half the
     label's height shared, within 3 text heights across): what follows a label is its value, read or not (phi

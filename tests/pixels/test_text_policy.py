@@ -542,3 +542,19 @@ def test_an_address_read_in_part_is_phi_with_the_rest_read_after_its_unread_dot(
     assert masked(line("a.doe@example"), "phi", matcher) == ["a.doe@example"]
     assert masked(line("a.doe@example.org PW 2.5MHz"), "phi", matcher) == ["a.doe@example.org"]
     assert masked(line("PW 2.5MHz @ FR 28Hz"), "phi", matcher) == []
+
+
+def test_glyphs_running_into_a_phi_word_are_that_word(terms):
+    """Held-out draw 20280220, frame 2 of the RGB cine: "a.doe@example.org" boxed from "doe" (the "a." left out of
+    its box, then read by a closer look as something kept). Ink with no space before a PHI word on its line is that
+    word's; ink a space away, or on another line, is not."""
+    from py_deid.pixels.text_policy import against_phi
+
+    matcher = PhiMatcher(terms)
+    words = [Word("doe@example.org", 233, 438, 142, 15, 29.0), Word("G55", 7, 442, 44, 15, 92.0)]
+    decisions = decide(words, "phi", matcher)
+    assert [d.mask for d in decisions] == [True, False]
+    assert against_phi((214, 441, 15, 9), [words], [decisions])  # "a." 4 px before it
+    assert not against_phi((200, 441, 15, 9), [words], [decisions])  # a space and more away
+    assert not against_phi((214, 470, 15, 9), [words], [decisions])  # the line below
+    assert not against_phi((52, 442, 10, 15), [words], [decisions])  # beside a kept setting
