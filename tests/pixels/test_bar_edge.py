@@ -97,6 +97,19 @@ def test_the_id_line_right_under_the_nm_bar_is_hidden(mode, monkeypatch):
         assert score.tech_kept == score.tech
 
 
+def _plant(draw, font, planted, size, fill) -> list:
+    """Draw each (x, y, text, kind) on the image, and return each text's own ink (drawn alone, for the scores)."""
+    from PIL import Image, ImageDraw
+
+    inks = []
+    for x, y, text, _ in planted:
+        one = Image.new("L", size, 0)
+        ImageDraw.Draw(one).text((x, y), text, fill=255, font=font)
+        inks.append(np.asarray(one) > 96)
+        draw.text((x, y), text, fill=fill, font=font)
+    return inks
+
+
 def test_settings_in_a_bar_and_right_under_it_stay(px_factory, px_codecs, ocr_engine, ocr_drive):
     """Ultrasound settings in a grey header bar and a line of settings right under it, over a speckled frame:
     strict mode keeps them (the bar is painted over before image content is looked for: its edge is not
@@ -117,12 +130,7 @@ def test_settings_in_a_bar_and_right_under_it_stay(px_factory, px_codecs, ocr_en
     planted = [(8, 5, "FR 28Hz", "tech"), (120, 5, "MI 0.9", "tech"), (220, 5, "TIS 0.4", "tech"),
                (330, 5, "DOE JOHN", "phi"), (8, 28, "G 55", "tech"), (90, 28, "DR 60", "tech"),
                (180, 28, "PRF 4.0kHz", "tech")]
-    inks = []
-    for x, y, text, _ in planted:
-        one = Image.new("L", (w, h), 0)
-        ImageDraw.Draw(one).text((x, y), text, fill=255, font=font)
-        inks.append(np.asarray(one) > 96)
-        draw.text((x, y), text, fill=235, font=font)
+    inks = _plant(draw, font, planted, (w, h), 235)
     ds = px_factory.dataset(np.asarray(im), "MONOCHROME2")
     ds.PatientName, ds.Modality = "DOE^JOHN", "US"
     ds = px_factory.reread(ds)
@@ -179,12 +187,7 @@ def test_an_unread_value_after_a_label_is_masked_on_a_screened_image(mode, px_fa
     # the value within one 64 px column of the screen: one piece of unread ink, not two words side by side
     planted = [(36, 8, "ID:", "label"), (68, 8, "90210", "phi"), (8, 200, "TR 500", "tech"),
                (120, 200, "TE 15", "tech")]
-    inks = []
-    for x, y, text, _ in planted:
-        one = Image.new("L", (w, h), 0)
-        ImageDraw.Draw(one).text((x, y), text, fill=255, font=font)
-        inks.append(np.asarray(one) > 96)
-        draw.text((x, y), text, fill=255, font=font)
+    inks = _plant(draw, font, planted, (w, h), 255)
     ds = px_factory.dataset(np.asarray(im).astype(np.uint16) * 16, "MONOCHROME2", bits_stored=12)
     ds.Modality = "MR"
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR: screened
