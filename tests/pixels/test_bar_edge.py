@@ -110,6 +110,19 @@ def _plant(draw, font, planted, size, fill) -> list:
     return inks
 
 
+def _assert_masked(out, planted, inks, shape) -> None:
+    """Technical text not touched by the frame's masks, PHI covered whole (labels are not scored)."""
+    masked = np.zeros(shape, dtype=bool)
+    for x, y, bw, bh in out.frames.get(0, []):
+        masked[y:y + bh, x:x + bw] = True
+    for (_, _, text, what), ink in zip(planted, inks):
+        share = masked[ink].mean()
+        if what == "tech":
+            assert share == 0.0, f"{text!r}: {share:.0%} masked"
+        elif what == "phi":
+            assert share == 1.0, f"{text!r}: {share:.0%} masked"
+
+
 def test_settings_in_a_bar_and_right_under_it_stay(px_factory, px_codecs, ocr_engine, ocr_drive):
     """Ultrasound settings in a grey header bar and a line of settings right under it, over a speckled frame:
     strict mode keeps them (the bar is painted over before image content is looked for: its edge is not
@@ -136,15 +149,7 @@ def test_settings_in_a_bar_and_right_under_it_stay(px_factory, px_codecs, ocr_en
     ds = px_factory.reread(ds)
     out = ocr_drive(pixels.clean(ds, Settings(text="strict"), PhiTerms.from_dataset(ds),
                                  transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=px_codecs), ocr_engine)
-    masked = np.zeros((h, w), dtype=bool)
-    for x, y, bw, bh in out.frames.get(0, []):
-        masked[y:y + bh, x:x + bw] = True
-    for (_, _, text, what), ink in zip(planted, inks):
-        share = masked[ink].mean()
-        if what == "tech":
-            assert share == 0.0, f"{text!r}: {share:.0%} masked"
-        else:
-            assert share == 1.0, f"{text!r}: {share:.0%} masked"
+    _assert_masked(out, planted, inks, (h, w))
 
 
 def test_after_label_is_the_rest_of_a_labels_line():
@@ -196,12 +201,4 @@ def test_an_unread_value_after_a_label_is_masked_on_a_screened_image(mode, px_fa
                                  transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=px_codecs),
                     _NoLongNumbers(ocr_engine))
     assert out.counts.get("frames_screened") == 1
-    masked = np.zeros((h, w), dtype=bool)
-    for x, y, bw, bh in out.frames.get(0, []):
-        masked[y:y + bh, x:x + bw] = True
-    for (_, _, text, what), ink in zip(planted, inks):
-        share = masked[ink].mean()
-        if what == "tech":
-            assert share == 0.0, f"{text!r}: {share:.0%} masked"
-        elif what == "phi":
-            assert share == 1.0, f"{text!r}: {share:.0%} masked"
+    _assert_masked(out, planted, inks, (h, w))
