@@ -25,7 +25,7 @@ from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
 from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings, default_vocabulary,
-                          doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, text_height)
+                          doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, slivers, text_height)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -225,6 +225,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
                     readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near),
                     numpy=store.numpy)
+            # Lines read only in a band (a block's edge cut them) are unread on their rows, kept reading or not.
+            unread += [u for u in slivers(readings, decisions, glyphs.snap, near) if u not in unread]
             unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
@@ -293,7 +295,9 @@ def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
     at the threshold the detector found its line at. Never less than the ink's own box."""
     snapped, clean = glyphs.snap_clean(box)
     if snapped and clean:
-        return snapped
+        # the whole glyphs found, and the rest of the ink: a glyph running into the tissue under it is no whole
+        # glyph (the "0" of "20-JAN-2021" was left out of its line's mask)
+        return geometry.union([snapped, box])
     found = []
     for piece, key in pieces:  # at each threshold the line was found at (they see different parts of it)
         if geometry.intersects(piece, box):

@@ -566,6 +566,7 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
     every = [w for r in readings for w in r]
+    typical = text_height(every)
     out = []
     for r, ds in zip(readings, decisions):
         for d in ds:
@@ -580,6 +581,11 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
             snapped = snap(wb) if snap else None
+            # A band of a found line, no glyph in its box, is not a reading of that line whatever it was read as
+            # (a second look whose block's edge cut a date over anatomy read its top 9 px as "2N"): its ink is
+            # unread.
+            if near is not None and snapped is None and sliver_of_line(wb, near, typical):
+                continue
             if d.reason == "noise" and not geometry.mostly_within(wb, content):
                 word = r[d.index]
                 # Nor is, outside image content, a sliver (a box less than 0.6 of the glyphs' height: OCR read
@@ -593,6 +599,41 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
                 # "ESL" snaps to are the whole of "NORTHGATE".
                 snapped = None
             out.append(geometry.grow(snapped, 2) if snapped else geometry.grow(wb, 1))
+    return out
+
+
+def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0) -> geometry.Box | None:
+    """The rows of the line the detector found (`lines`, its pieces) that a reading `box` spans under two thirds
+    of, as a box of the reading's columns; None when the reading is not such a sliver. A reading of the frame's
+    usual text height (`typical`, when known) is never one: a piece can be taller than its line (glyphs run
+    into the tissue under them). Only for readings whose box holds no whole glyph: where the glyphs are found,
+    they and not the box say which rows were read."""
+    if typical and box[3] >= 0.7 * typical:
+        return None
+    tall = [p for p in lines if geometry.intersects(p, box) and box[3] < 2 * p[3] / 3]
+    if not tall:
+        return None
+    top = min(p[1] for p in tall + [box])
+    bottom = max(geometry.bottom(p) for p in tall + [box])
+    return (box[0], top, box[2], bottom - top)
+
+
+def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]], snap,
+            lines: Sequence[geometry.Box]) -> list[geometry.Box]:
+    """Ink of the found lines that readings kept read only in a band (sliver_of_line), on the line's rows: unread
+    ink, to be decided as such. The detector's pieces may not hold those glyphs: the "2" of "20-JAN-2021" ran into
+    the tissue under it and no piece began before the "0"."""
+    every = [w for r in readings for w in r]
+    typical = text_height(every)
+    out = []
+    for words, ds in zip(readings, decisions):
+        for d in ds:
+            wb = geometry.word_box(words[d.index])
+            if d.mask or snap(wb) is not None:
+                continue
+            rows = sliver_of_line(wb, lines, typical)
+            if rows:
+                out.append(rows)
     return out
 
 

@@ -97,6 +97,24 @@ def test_the_id_line_right_under_the_nm_bar_is_hidden(mode, monkeypatch):
         assert score.tech_kept == score.tech
 
 
+@pytest.mark.parametrize("mode", ["strict", "phi"])
+def test_a_date_over_anatomy_read_only_in_a_band_is_hidden(mode, monkeypatch):
+    """The held-out case itself (draw 20280115, MG 16-bit, screened): "20-JAN-2021" over the tissue's edge was read
+    only in a 9 px band of its 15 px line ("2N", kept in phi mode), and "20" stayed (phi 77%, strict 90%). No PHI
+    of the frame is left, and every setting stays in phi mode."""
+    import eval_scenes
+    import eval_score
+    import run_eval
+
+    monkeypatch.setattr(eval_scenes, "SEED", 20280115)
+    case = eval_scenes.cases(["mg-mono2-16-anatomy"])[0]
+    out, _, _ = run_eval.clean_with_py_deid(eval_score.copy(case.dataset), mode)
+    score = eval_score.score(case, out, 1.0)
+    assert score.missed == []
+    if mode == "phi":
+        assert score.tech_kept == score.tech
+
+
 def _plant(draw, font, planted, size, fill) -> list:
     """Draw each (x, y, text, kind) on the image, and return each text's own ink (drawn alone, for the scores)."""
     from PIL import Image, ImageDraw

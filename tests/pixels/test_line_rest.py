@@ -155,3 +155,22 @@ def test_a_date_whose_glyphs_run_into_the_tissue_is_followed_from_its_own_rows()
     box = (year[2] - 36, year[1], 36, year[3] - year[1])
     rest = rest_of_lines(_frame(im), [box], [], [(0, 40, 420, 80)])
     assert rest and union(rest)[0] <= year[0] + 2
+
+
+def test_unread_ink_snapped_to_whole_glyphs_keeps_the_rest_of_its_ink():
+    """Fresh draw 20280115, "20-JAN-2021" over anatomy on the 16-bit mammogram: the unread ink from the "0" on was
+    snapped to the whole glyphs found in it, from the "-" on; the "0", run into the tissue under it, was no whole
+    glyph and was left out of the mask. The snap may add to the ink's box, never take from it."""
+    from py_deid.pixels.step import _snap_unread
+
+    class Found:
+        def snap_clean(self, box):
+            return (271, 77, 48, 15), True
+
+    assert _snap_unread(Found(), (260, 77, 59, 15), []) == (260, 77, 59, 15)
+
+    class Larger:
+        def snap_clean(self, box):
+            return (258, 76, 64, 17), True
+
+    assert _snap_unread(Larger(), (260, 77, 59, 15), []) == (258, 76, 64, 17)

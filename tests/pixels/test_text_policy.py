@@ -558,3 +558,38 @@ def test_glyphs_running_into_a_phi_word_are_that_word(terms):
     assert not against_phi((200, 441, 15, 9), [words], [decisions])  # a space and more away
     assert not against_phi((214, 470, 15, 9), [words], [decisions])  # the line below
     assert not against_phi((52, 442, 10, 15), [words], [decisions])  # beside a kept setting
+
+
+def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
+    """Fresh draw 20280115, "20-JAN-2021" over anatomy on the 16-bit mammogram, phi mode (77% hidden): the second
+    look's block ended one line height under "NORTHGATE IMAGING", 9 px into the date's 15 px line, and read its top
+    band ("2N" 77, kept in phi mode). No glyph is found in that box (the "2" and "0" run into the tissue under
+    them), so its box settled the ink, and the detector's pieces began at the "0": "20" stayed. Such a band settles
+    nothing and its columns are unread ink on the line's rows; a reading of the usual height, one whose glyphs
+    are found, and one on no found line are unchanged."""
+    from py_deid.pixels.text_policy import Decision, settled_boxes, sliver_of_line, slivers
+
+    line_pieces = [(260, 77, 59, 15), (321, 77, 63, 15)]
+    words = [Word("NORTHGATE", 7, 53, 120, 16, 92), Word("IMAGING", 135, 53, 86, 16, 96),
+             Word("2N", 246, 76, 23, 9, 77)]
+    kept = [Decision(0, True, "phi-term"), Decision(1, True, "phi-term"), Decision(2, False, "kept")]
+    no_glyph = lambda b: None  # noqa: E731
+    assert sliver_of_line(geometry.word_box(words[2]), line_pieces, 16) == (246, 76, 23, 16)
+    settled = settled_boxes([words], [kept], no_glyph, near=line_pieces)
+    assert not any(geometry.intersects(b, (246, 76, 23, 9)) for b in settled), settled
+    assert slivers([words], [kept], no_glyph, line_pieces) == [(246, 76, 23, 16)]
+    # what stays: the usual height (a piece can be taller than its line), glyphs found, no found line under it
+    usual = words[:2] + [Word("2N", 246, 76, 23, 13, 77)]
+    assert sliver_of_line(geometry.word_box(usual[2]), line_pieces, 16) is None
+    assert any(geometry.contains(b, (246, 76, 23, 13)) for b in settled_boxes([usual], [kept], no_glyph,
+                                                                             near=line_pieces))
+    found = lambda b: (246, 77, 23, 15) if b[0] == 246 else None  # noqa: E731
+    assert slivers([words], [kept], found, line_pieces) == []
+    assert any(geometry.contains(b, (246, 77, 23, 15)) for b in settled_boxes([words], [kept], found,
+                                                                              near=line_pieces))
+    assert slivers([words], [kept], no_glyph, [(400, 77, 40, 15)]) == []
+    # without the detector's lines (a caller that has none), as before
+    assert any(geometry.contains(b, (246, 76, 23, 9)) for b in settled_boxes([words], [kept], no_glyph))
+    # a masked band is masked by mask_boxes (with its line's usual height), not taken as unread here
+    masked_band = kept[:2] + [Decision(2, True, "text")]
+    assert slivers([words], [masked_band], no_glyph, line_pieces) == []
