@@ -622,7 +622,8 @@ def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Dec
             lines: Sequence[geometry.Box]) -> list[geometry.Box]:
     """Ink of the found lines that readings kept read only in a band (sliver_of_line), on the line's rows: unread
     ink, to be decided as such. The detector's pieces may not hold those glyphs: the "2" of "20-JAN-2021" ran into
-    the tissue under it and no piece began before the "0"."""
+    the tissue under it and no piece began before the "0". Not where another reading boxed those rows whole (its
+    own decision applies there)."""
     every = [w for r in readings for w in r]
     typical = text_height(every)
     out = []
@@ -632,7 +633,8 @@ def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Dec
             if d.mask or snap(wb) is not None:
                 continue
             rows = sliver_of_line(wb, lines, typical)
-            if rows:
+            if rows and not any(o.height >= 2 * rows[3] / 3 and geometry.intersection_area(
+                    rows, geometry.word_box(o)) >= 0.8 * rows[2] * rows[3] for o in every):
                 out.append(rows)
     return out
 
