@@ -623,14 +623,16 @@ def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Dec
     """Ink of the found lines that readings kept read only in a band (sliver_of_line), on the line's rows: unread
     ink, to be decided as such. The detector's pieces may not hold those glyphs: the "2" of "20-JAN-2021" ran into
     the tissue under it and no piece began before the "0". Not where another reading boxed those rows whole (its
-    own decision applies there)."""
+    own decision applies there), nor for reads taken for noise."""
     every = [w for r in readings for w in r]
     typical = text_height(every)
     out = []
     for words, ds in zip(readings, decisions):
         for d in ds:
             wb = geometry.word_box(words[d.index])
-            if d.mask or snap(wb) is not None:
+            # A read taken for noise says nothing of a line ("=" 7 px over a setting in speckle): its ink is left
+            # to the detector, as any other.
+            if d.mask or d.reason == "noise" or snap(wb) is not None:
                 continue
             rows = sliver_of_line(wb, lines, typical)
             if rows and not any(o.height >= 2 * rows[3] / 3 and geometry.intersection_area(

@@ -588,6 +588,8 @@ def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
     assert any(geometry.contains(b, (246, 77, 23, 15)) for b in settled_boxes([words], [kept], found,
                                                                               near=line_pieces))
     assert slivers([words], [kept], no_glyph, [(400, 77, 40, 15)]) == []
+    # a read taken for noise ("=" 7 px over "2D" in an ultrasound's speckle) is not a band of a line
+    assert slivers([words], [kept[:2] + [Decision(2, False, "noise")]], no_glyph, line_pieces) == []
     whole = [Word("20-JAN-2021", 240, 75, 130, 18, 60)]  # another reading boxed the line whole: its decision
     assert slivers([words, whole], [kept, [Decision(0, False, "kept")]], no_glyph, line_pieces) == []
     # without the detector's lines (a caller that has none), as before
