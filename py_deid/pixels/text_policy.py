@@ -581,10 +581,9 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
             snapped = snap(wb) if snap else None
-            # A band of a found line, no glyph in its box, is not a reading of that line whatever it was read as
-            # (a second look whose block's edge cut a date over anatomy read its top 9 px as "2N"): its ink is
-            # unread.
-            if near is not None and snapped is None and sliver_of_line(wb, near, typical):
+            # A band of a line is not a reading of that line whatever it was read as (a second look whose block's
+            # edge cut a date over anatomy read its top 9 px as "2N", "MAD", "DM"): its ink is unread.
+            if near is not None and sliver_of_line(wb, near, typical, snapped):
                 continue
             if d.reason == "noise" and not geometry.mostly_within(wb, content):
                 word = r[d.index]
@@ -602,15 +601,20 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     return out
 
 
-def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0) -> geometry.Box | None:
-    """The rows of the line the detector found (`lines`, its pieces) that a reading `box` spans under two thirds
-    of, as a box of the reading's columns; None when the reading is not such a sliver. A reading of the frame's
-    usual text height (`typical`, when known) is never one: a piece can be taller than its line (glyphs run
-    into the tissue under them). Only for readings whose box holds no whole glyph: where the glyphs are found,
-    they and not the box say which rows were read."""
+def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0,
+                   glyphs: geometry.Box | None = None) -> geometry.Box | None:
+    """The rows of the line a reading `box` spans under two thirds of, as a box of the reading's columns; None when
+    the reading is not such a band. The line is that of the glyphs found in the box (`glyphs`, pixels.glyphs'
+    snap) where they are as tall as the box or taller ("MAD" 9 px over the 15 px glyphs of "MAR"); else, with no
+    glyph found or only a speck (glyphs running into the tissue under them), the detector's pieces under it
+    (`lines`). A reading of the frame's usual text height (`typical`, when known) is never one: a piece can be
+    taller than its line."""
     if typical and box[3] >= 0.7 * typical:
         return None
-    tall = [p for p in lines if geometry.intersects(p, box) and box[3] < 2 * p[3] / 3]
+    if glyphs is not None and glyphs[3] >= box[3]:
+        tall = [glyphs] if box[3] < 2 * glyphs[3] / 3 else []
+    else:
+        tall = [p for p in lines if geometry.intersects(p, box) and box[3] < 2 * p[3] / 3]
     if not tall:
         return None
     top = min(p[1] for p in tall + [box])
@@ -632,9 +636,9 @@ def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Dec
             wb = geometry.word_box(words[d.index])
             # A read taken for noise says nothing of a line ("=" 7 px over a setting in speckle): its ink is left
             # to the detector, as any other.
-            if d.mask or d.reason == "noise" or snap(wb) is not None:
+            if d.mask or d.reason == "noise":
                 continue
-            rows = sliver_of_line(wb, lines, typical)
+            rows = sliver_of_line(wb, lines, typical, snap(wb))
             if rows and not any(o.height >= 2 * rows[3] / 3 and geometry.intersection_area(
                     rows, geometry.word_box(o)) >= 0.8 * rows[2] * rows[3] for o in every):
                 out.append(rows)

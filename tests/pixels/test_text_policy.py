@@ -583,10 +583,18 @@ def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
     assert sliver_of_line(geometry.word_box(usual[2]), line_pieces, 16) is None
     assert any(geometry.contains(b, (246, 76, 23, 13)) for b in settled_boxes([usual], [kept], no_glyph,
                                                                              near=line_pieces))
-    found = lambda b: (246, 77, 23, 15) if b[0] == 246 else None  # noqa: E731
-    assert slivers([words], [kept], found, line_pieces) == []
-    assert any(geometry.contains(b, (246, 77, 23, 15)) for b in settled_boxes([words], [kept], found,
-                                                                              near=line_pieces))
+    # glyphs found as tall as the box: they say where the line is ("mm" 7 px on a 15 px line of digits is whole)
+    small = words[:2] + [Word("mm", 246, 84, 16, 7, 90)]
+    found = lambda b: (b[0], b[1], b[2], b[3]) if b[0] == 246 else None  # noqa: E731
+    assert slivers([small], [kept], found, line_pieces) == []
+    assert any(geometry.contains(b, (246, 84, 16, 7)) for b in settled_boxes([small], [kept], found,
+                                                                            near=line_pieces))
+    # glyphs found far taller than the box: a band of them ("MAD" 9 px over "MAR", "DM" over "PM"); a speck found
+    # in the box (the dot of a slashed zero, 2 px) is no glyph of the line: the pieces say
+    taller = lambda b: (b[0], 77, b[2], 15) if b[0] == 246 else None  # noqa: E731
+    assert slivers([words], [kept], taller, line_pieces) == [(246, 76, 23, 16)]
+    speck = lambda b: (250, 84, 2, 2) if b[0] == 246 else None  # noqa: E731
+    assert slivers([words], [kept], speck, line_pieces) == [(246, 76, 23, 16)]
     assert slivers([words], [kept], no_glyph, [(400, 77, 40, 15)]) == []
     # a read taken for noise ("=" 7 px over "2D" in an ultrasound's speckle) is not a band of a line
     assert slivers([words], [kept[:2] + [Decision(2, False, "noise")]], no_glyph, line_pieces) == []
