@@ -219,11 +219,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if settings.text in UNREAD_MODES:
             near = [box for box, _ in pieces]
             unread = text_presence.ink_outside(store.render(i), pieces,
-                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near),
+                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near, lines=near),
                                                numpy=store.numpy)
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
-                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near),
+                    readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near,
+                    lines=near),
                     numpy=store.numpy)
             # Lines read only in a band (a block's edge cut them) are unread on their rows, kept reading or not.
             unread += [u for u in slivers(readings, decisions, glyphs.snap, near) if u not in unread]

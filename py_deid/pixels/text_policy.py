@@ -548,7 +548,8 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
                   snap=None, content: Sequence[geometry.Box] = (),
                   masked_ink: Sequence[geometry.Box] = (),
-                  near: Sequence[geometry.Box] | None = None) -> list[geometry.Box]:
+                  near: Sequence[geometry.Box] | None = None,
+                  lines: Sequence[geometry.Box] | None = None) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
     all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
@@ -562,7 +563,8 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
 
     `near`: the boxes the result will be tested against (the detector's pieces); a word whose box, snapped or
     not, cannot reach any of them is left out unsnapped (snapping speckle read as letters was most of the
-    cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs)."""
+    cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs). `lines`: the detector's
+    pieces, for sliver_of_line (a band of a line settles nothing); without them every reading settles as before."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
     every = [w for r in readings for w in r]
@@ -583,7 +585,7 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
             snapped = snap(wb) if snap else None
             # A band of a line is not a reading of that line whatever it was read as (a second look whose block's
             # edge cut a date over anatomy read its top 9 px as "2N", "MAD", "DM"): its ink is unread.
-            if near is not None and sliver_of_line(wb, near, typical, snapped):
+            if lines is not None and sliver_of_line(wb, lines, typical, snapped):
                 continue
             if d.reason == "noise" and not geometry.mostly_within(wb, content):
                 word = r[d.index]

@@ -575,20 +575,20 @@ def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
     kept = [Decision(0, True, "phi-term"), Decision(1, True, "phi-term"), Decision(2, False, "kept")]
     no_glyph = lambda b: None  # noqa: E731
     assert sliver_of_line(geometry.word_box(words[2]), line_pieces, 16) == (246, 76, 23, 16)
-    settled = settled_boxes([words], [kept], no_glyph, near=line_pieces)
+    settled = settled_boxes([words], [kept], no_glyph, lines=line_pieces)
     assert not any(geometry.intersects(b, (246, 76, 23, 9)) for b in settled), settled
     assert slivers([words], [kept], no_glyph, line_pieces) == [(246, 76, 23, 16)]
     # what stays: the usual height (a piece can be taller than its line), glyphs found, no found line under it
     usual = words[:2] + [Word("2N", 246, 76, 23, 13, 77)]
     assert sliver_of_line(geometry.word_box(usual[2]), line_pieces, 16) is None
     assert any(geometry.contains(b, (246, 76, 23, 13)) for b in settled_boxes([usual], [kept], no_glyph,
-                                                                             near=line_pieces))
+                                                                             lines=line_pieces))
     # glyphs found as tall as the box: they say where the line is ("mm" 7 px on a 15 px line of digits is whole)
     small = words[:2] + [Word("mm", 246, 84, 16, 7, 90)]
     found = lambda b: (b[0], b[1], b[2], b[3]) if b[0] == 246 else None  # noqa: E731
     assert slivers([small], [kept], found, line_pieces) == []
     assert any(geometry.contains(b, (246, 84, 16, 7)) for b in settled_boxes([small], [kept], found,
-                                                                            near=line_pieces))
+                                                                            lines=line_pieces))
     # glyphs found far taller than the box: a band of them ("MAD" 9 px over "MAR", "DM" over "PM"); a speck found
     # in the box (the dot of a slashed zero, 2 px) is no glyph of the line: the pieces say
     taller = lambda b: (b[0], 77, b[2], 15) if b[0] == 246 else None  # noqa: E731
