@@ -568,8 +568,9 @@ class _Walk:
                     raise Unsure
                 if check(vr, value, tag=tag) != valid:
                     raise Unsure
-            if textual and not value:
-                continue  # empty text: nothing to find
+            if textual and not value:  # empty text: nothing to find
+                self.keep(key, value)  # (most of a series' empty attributes: judged once, not per instance)
+                continue
             if xz is not None and (xz == "X" or b"\\" in value or
                                    value.decode("ascii").strip() not in ALLOWED_DUMMIES):
                 raise Unsure
