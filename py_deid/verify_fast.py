@@ -329,8 +329,8 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
             found = [e for e in item if e[0] == CODE_VALUE]
             code_values.add(_plain(found[0][2]).strip() if found else "")
         if code_values:
-            declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
-            if any(not getattr(options, name) for name in declared.names):
+            declared, names = _declared(frozenset(code_values))
+            if any(not getattr(options, name) for name in names):
                 raise Unsure
             checked = declared
     # Identity (verify._check_identity): empty, or this tool's pseudonym; anything else the full check judges.
@@ -408,6 +408,14 @@ def _encoding_matches(data: bytes, end: int, implicit: bool) -> None:
     looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
     if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
         raise Unsure
+
+
+@lru_cache(maxsize=64)
+def _declared(code_values: frozenset) -> tuple[Options, tuple[str, ...]]:
+    """The options that these method codes declare, and their names (a series declares the same ones in every
+    instance: built once, and its walker then found by the same Options object)."""
+    declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
+    return declared, declared.names
 
 
 @lru_cache(maxsize=64)
