@@ -577,7 +577,8 @@ class _Walk:
                 if check(vr, value, tag=tag) != valid:
                     raise Unsure
             if textual and not value:  # empty text: nothing to find
-                self.keep(key, value)  # (most of a series' empty attributes: judged once, not per instance)
+                if value.__class__ is bytes:  # kept as below: a series' empty attributes are judged once
+                    self.keep(key, value)
                 continue
             if xz is not None and (xz == "X" or b"\\" in value or
                                    value.decode("ascii").strip() not in ALLOWED_DUMMIES):
