@@ -23,7 +23,7 @@ test instances, a mutation fuzz): for every input, fast accept implies full acce
 
 An element's verdict depends only on its rule key (tag, VR, path, cleaned sequence) under a walker (options,
 SOP class, encoding) and its bytes: each walker keeps the short values that passed each rule (bounded over all
-walkers), so the values a series repeats are judged once.
+walkers), so the values a series repeats, empty ones too, are judged once.
 """
 
 from __future__ import annotations
@@ -591,7 +591,8 @@ class _Walk:
                 self.keep(key, value)
 
     def keep(self, key: tuple, value: bytes) -> None:
-        """Remember that `value` passed the rule of `key` (every check above ran on it, none raised)."""
+        """Remember that `value` passed the rule of `key` (every check the walk makes of such a value ran on it,
+        none raised: for empty text, its validity check only)."""
         state = _passed_state
         if state[0] >= MAX_PASSED:
             state[0] = 0
