@@ -48,7 +48,8 @@ def _present(ds, keyword: str) -> bool:
         return True  # unreadable: assume the condition may hold, and keep the attribute valid
 
 
-_TAGS = MappingProxyType({kw: tag_for_keyword(kw) for kw in ("PatientSpeciesDescription", "PatientSpeciesCodeSequence")})
+_TAGS = MappingProxyType({kw: tag_for_keyword(kw)
+                          for kw in ("PatientSpeciesDescription", "PatientSpeciesCodeSequence")})
 
 # The conditions of the Type 1C/2C attributes that Table E.1-1 removes (X, Z or X/Z) at the top level of some
 # IOD, as PS3.3 states them: Patient Module (C.7.1.1) for the responsible person and organisation and the
