@@ -41,7 +41,7 @@ function hexToBase64(hex) {
 }
 
 /** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser. */
-function fetchPackages() {
+function fetchPackages(mark) {
   const pack = (async () => {
     const { file, sha256 } = BUILD.packages[0];
     const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
@@ -49,6 +49,7 @@ function fetchPackages() {
     const unzipped = new Response(response.body.pipeThrough(new DecompressionStream('gzip')));
     return new Uint8Array(await unzipped.arrayBuffer());
   })();
+  pack.then(() => mark('pack'), () => {});
   pack.catch(() => {});
   return pack;
 }
@@ -177,6 +178,17 @@ async function withEarlyFetch({ fetched }, run) {
   }
 }
 
+/** Marks around the two steps of Pyodide's bootstrap that follow the module: the snapshot copied into the heap
+ * ('copied'), the interpreter's JS side put back ('bootstrapped'). */
+function timeBootstrap(api, mark) {
+  if (!api) return;
+  for (const [step, name] of [['restoreSnapshot', 'copied'], ['finalizeBootstrap', 'bootstrapped']]) {
+    const run = api[step];
+    if (typeof run !== 'function') continue;
+    api[step] = (...args) => { try { return run(...args); } finally { mark(name); } };
+  }
+}
+
 /** The module factory handed to loadPyodide. On a restore (`saved`: savedSnapshot) the module is made while the
  * snapshot is still read, its heap grown to the snapshot's size; it is handed over once the snapshot is whole
  * (Pyodide copies the snapshot into the heap only after that), and a snapshot that does not read whole fails the
@@ -196,6 +208,7 @@ function moduleFactory({ compiled, loader }, saved, mark) {
     }
     if (saved && module.HEAP8.length < saved.bytes.byteLength) module.growMemory(saved.bytes.byteLength);
     mark('module');
+    timeBootstrap(module.API, mark);
     if (saved) await saved.read;
     return module;
   };
@@ -212,7 +225,8 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
   // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
   const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
   const parts = early(mark);
-  const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files
+  // Needed either way: the snapshot holds memory, not files (a restore writes them once it is ready).
+  const packages = fetchPackages(mark);
   const saved = await lookup;
   mark('found');
   if (saved) saved.read.then(() => mark('saved'), () => {});
@@ -234,11 +248,11 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
 /**
  * Put the packages where the runtime imports them from and, unless it was restored with the core imported, import
  * the core and snapshot the interpreter. `mark(name)`: start-up marks. Resolves to a snapshot for saveSnapshot, or
- * null.
+ * null. A restored runtime has the core imported already and needs the packages' files only for what it imports
+ * later: they are left to installPackages, which the worker runs once it is ready, and which everything that runs
+ * Python code of a file, a setting or the warm-up waits for.
  */
 export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
-  const files = await packages;
-  unpackFiles(py, files);
   if (restored) {
     // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
     // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).
@@ -247,6 +261,7 @@ export async function loadCore({ py, restored, packages }, mark, { useSnapshot =
     mark('import');
     return null;
   }
+  await installPackages({ py, packages });
   mark('packages');
   py.runPython('import py_deid.hosts.browser');
   mark('import');
@@ -256,4 +271,10 @@ export async function loadCore({ py, restored, packages }, mark, { useSnapshot =
   } catch {
     return null;  // something the snapshot cannot hold: every start takes the long way
   }
+}
+
+/** The packages' files written into site-packages (loadCore does it before the core's first import; after a
+ * restore the worker does it once ready), the import system told of them. Rejects if the pack did not arrive. */
+export async function installPackages({ py, packages }) {
+  unpackFiles(py, await packages);
 }
