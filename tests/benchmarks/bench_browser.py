@@ -105,7 +105,8 @@ PHASES = (("page", None, "spawn"), ("worker_script", "spawn", "script"), ("worke
           # after the snapshot's read (a restore): copied into the heap, Pyodide's bootstrap, its setup (the lock
           # file), the session made, the reply heard by the page
           ("heap_copy", "saved", "copied"), ("bootstrap", "copied", "bootstrapped"),
-          ("setup", "bootstrapped", "runtime"), ("session", "import", "session"), ("reply", "session", "ready"))
+          ("setup", "bootstrapped", "runtime"), ("session", "import", "session"), ("reply", "session", "ready"),
+          ("pack_fetched", "begin", "pack"))
 
 
 def _phases(marks: dict | None) -> dict | None:

@@ -218,15 +218,15 @@ function moduleFactory({ compiled, loader }, saved, mark) {
  * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
  * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('found':
  * the lookup of a saved snapshot answered, 'saved': the snapshot read whole (or none found), 'compiled': the wasm
- * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made). Resolves to the runtime
- * loadCore takes.
+ * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made, 'copied' and 'bootstrapped':
+ * the snapshot copied into its heap and Pyodide's bootstrap done, 'pack': the packages' pack fetched and
+ * gunzipped). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
   // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
   const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
   const parts = early(mark);
-  // Needed either way: the snapshot holds memory, not files (a restore writes them once it is ready).
-  const packages = fetchPackages(mark);
+  const packages = fetchPackages(mark);  // needed either way: the snapshot holds memory, not files
   const saved = await lookup;
   mark('found');
   if (saved) saved.read.then(() => mark('saved'), () => {});
@@ -248,11 +248,11 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
 /**
  * Put the packages where the runtime imports them from and, unless it was restored with the core imported, import
  * the core and snapshot the interpreter. `mark(name)`: start-up marks. Resolves to a snapshot for saveSnapshot, or
- * null. A restored runtime has the core imported already and needs the packages' files only for what it imports
- * later: they are left to installPackages, which the worker runs once it is ready, and which everything that runs
- * Python code of a file, a setting or the warm-up waits for.
+ * null.
  */
 export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
+  const files = await packages;
+  unpackFiles(py, files);
   if (restored) {
     // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
     // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).
@@ -261,7 +261,6 @@ export async function loadCore({ py, restored, packages }, mark, { useSnapshot =
     mark('import');
     return null;
   }
-  await installPackages({ py, packages });
   mark('packages');
   py.runPython('import py_deid.hosts.browser');
   mark('import');
@@ -271,10 +270,4 @@ export async function loadCore({ py, restored, packages }, mark, { useSnapshot =
   } catch {
     return null;  // something the snapshot cannot hold: every start takes the long way
   }
-}
-
-/** The packages' files written into site-packages (loadCore does it before the core's first import; after a
- * restore the worker does it once ready), the import system told of them. Rejects if the pack did not arrive. */
-export async function installPackages({ py, packages }) {
-  unpackFiles(py, await packages);
 }

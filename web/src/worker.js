@@ -2,7 +2,7 @@
 // Created once by the pool and reused for every file. Speaks only the protocol of protocol.js.
 import { BUILD } from './build-info.js';
 import { ACTIONS, NamedError, serve } from './protocol.js';
-import { installPackages, loadCore, saveSnapshot, startRuntime } from './runtime.js';
+import { loadCore, saveSnapshot, startRuntime } from './runtime.js';
 
 let pyodide = null;
 let session = null;
@@ -21,10 +21,6 @@ const codecs = {
 };
 let codecsReady = null;
 let ocrReady = null;
-// The packages' files in place (runtime.js installPackages: after "ready" on a restored start). Every call that
-// runs the core's Python code waits for it; if it fails the worker is broken (fatal) and the pool replaces it.
-/** @type {Promise<void>} */
-let installed = Promise.resolve();
 let ocrWanted = true;
 let ocrEngines = 1;  // tesseract.js workers this worker reads with (the pool decides: src/ocr-pool.js)
 // Start-up marks (ms on this worker's clock; `origin` places them on the page's): reported with the init reply so
@@ -113,19 +109,11 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
     session = browser.Session(recognize, codecs);
     browser.destroy();
     mark('session');
-    if (runtime.restored) {
-      // In a task of its own: after the init reply has gone (a microtask would run before it).
-      installed = new Promise((resolve) => { setTimeout(resolve, 0); }).then(() => installPackages(runtime)).then(() => mark('installed'), () => {
-        fatal = new NamedError('WorkerCrashed', 'the de-identification runtime failed', { fatal: true });
-        throw fatal;
-      });
-      installed.catch(() => {});
-    }
   }).finally(() => { startCodecs(); startOcr(); });
   mark('ready');
   // Before the first file (files queue behind it, as behind each other): a made-up instance through the header
   // path, so that the user's first file does not pay for the imports and the compilation of the code on its path.
-  processing = processing.then(() => Promise.all([codecsReady, installed])).then(() => { work.warmMs = Math.round(session.warm_up() * 1000); mark('warmed'); })
+  processing = processing.then(() => codecsReady).then(() => { work.warmMs = Math.round(session.warm_up() * 1000); })
     .catch(() => {});
   // Saved once the worker is ready: the interpreter before configure or any file reached it.
   const saving = snapshot ? saveSnapshot(snapshot) : null;
@@ -140,7 +128,6 @@ function unwrap(reply) {
 
 async function configure({ config, key }) {
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
-  await installed;
   return unwrap(session.configure(JSON.stringify(config), new Uint8Array(key)));
 }
 
@@ -177,7 +164,6 @@ async function processOne({ data, review = '', edits = null }, progress, transfe
   const bytes = new Uint8Array(data);
   if (BUILD.testHooks) await testHook(bytes);
   await codecsReady;  // never rejects: a decoder that failed to load is left out (codecs.js)
-  await installed;
   let reply;
   let last = 0;
   // Frames read for text, reported once per frame (a frame is read in several OCR requests).
@@ -213,14 +199,13 @@ async function processOne({ data, review = '', edits = null }, progress, transfe
 /** The batch's certificate (py_deid.certificate) from PHI-free records: {json, html, parts, batch}. */
 async function certificate({ request }) {
   if (!session) throw new NamedError('NotReady', 'the worker has not finished starting');
-  await installed;
   return unwrap(session.certificate(JSON.stringify(request)));
 }
 
 function stats() {
   const gc = pyodide.runPython('import gc; gc.collect(); len(gc.get_objects())');
   const { files, fileMs, callMs, idleMs, firstMs, warmMs } = work;
-  return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(), marks,
+  return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(),
     work: { files, fileMs: Math.round(fileMs), callMs: Math.round(callMs), idleMs: Math.round(idleMs),
       firstMs: Math.round(firstMs), warmMs },
     engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0 })) : [] };
