@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections import Counter
 
 from pydicom.charset import decode_bytes
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import values
-from .elements import dictionary_vr, dummy_value, keyword, new_element, plain_value, tag_text
+from .elements import dictionary_vr, dictionary_vr_of_int, dummy_value, keyword, new_element, plain_value, tag_text
 from .iod import IodTypes
 
 PIXEL_DATA = 0x7FE00010
@@ -50,11 +51,26 @@ class _Pass:
     def dataset(self, ds: Dataset, path: tuple[str, ...], encodings, where: str = "") -> None:
         """Every element of one dataset (the instance, or the item at `where`), but the file meta and the
         instance's Pixel Data."""
+        valid_as_read, little, implicit, top = self.valid_as_read, self.little, self.implicit, not path
+        check = values.check
         for key, raw in list(ds._dict.items()):
             tag = int(key)  # a plain int: pydicom's BaseTag comparisons are slow
-            self.at = (where, tag)  # the tag path is spelled out only when something is wrong
-            if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and (not path)) or (id(raw) in self.valid_as_read):
+            if ((tag >> 16) == 0x0002) or ((tag == PIXEL_DATA) and top) or (id(raw) in valid_as_read):
                 continue
+            self.at = (where, tag)  # the tag path is spelled out only when something is wrong
+            if raw.__class__ is RawDataElement:
+                # The common case, inline (it runs for nearly every element; as element() judges it): a value
+                # kept as read, valid, with its own VR (see declared_as_other).
+                known = None if ((tag >> 16) & 1) else dictionary_vr_of_int(tag)
+                known = _AMBIGUOUS.get(known, known)
+                vr = raw.VR
+                vr = _AMBIGUOUS.get(vr, vr)
+                if (vr is None) or (vr == "UN"):
+                    vr = known or "UN"
+                if (vr != "SQ") and (check(vr, raw.value or b"", tag=tag, encodings=encodings, little=little,
+                                           implicit=implicit) == values.VALID) \
+                        and not (known and (vr != known) and (vr != "UN") and (known in _TEXTUAL)):
+                    continue
             self.element(ds, tag, raw, path, encodings)
 
     def element(self, ds: Dataset, tag: int, raw, path: tuple[str, ...], encodings) -> None:
@@ -66,8 +82,8 @@ class _Pass:
         if (vr is None) or (vr == "UN"):
             vr = known or "UN"
         if getattr(raw, "is_raw", False) and (vr != "SQ"):
-            # The common case, inline (it runs for nearly every element): a value kept as read, valid, with
-            # its own VR (see declared_as_other).
+            # A value kept as read, valid, with its own VR (see declared_as_other); dataset() judges raw
+            # elements the same way inline before it calls this.
             verdict = values.check(vr, raw.value or b"", tag=tag, encodings=encodings, little=self.little,
                                    implicit=self.implicit)
             if (verdict == values.VALID) and not (known and (vr != known) and (vr != "UN") and (known in _TEXTUAL)):

@@ -44,6 +44,7 @@ SOP_CLASS_UID = 0x00080016
 # kept sequence), replaced (D: its text and codes are replaced too) or cleaned (C: its text is cleaned).
 PROFILE, REPLACED, CLEANED = "", "dummy", "clean"
 _BYTES_VRS = BINARY_VRS | {"OB or OW", "US or OW", "US or SS or OW"}
+_MAX_DECISIONS = 1 << 16
 
 
 class _Run:
@@ -56,6 +57,7 @@ class _Run:
         self.terms = terms
         self.edits = Edits(record)
         self.iod = IodTypes(raw_text(ds, SOP_CLASS_UID))
+        self.decisions = cleaner.decisions
         self.unmet = self.iod.unmet(ds)  # before anything changes: the conditions read the original
         self.shift: int | None = None
         self.patient = _patient_key(ds)  # before anything changes: pseudonyms and shifts hang on it
@@ -171,7 +173,7 @@ class _Run:
         action = resolved.action
         t = int(tag)  # compared as a plain int: pydicom's BaseTag compares slowly
         if ("/" in action) or ((action in ("X", "Z")) and (len(path) <= 1)):
-            action = self.iod.decide(action, path, keyword(t), self.unmet)
+            action = self.decide(action, path, t)
         if (not path) and (t in (PATIENT_NAME, PATIENT_ID)):
             patient_identity(self.edits, ds, tag, self.subject_id or self.patient_pseudonym)
             return
@@ -199,6 +201,17 @@ class _Run:
             self.clean(ds, tag, vr, resolved.option, path)
         else:  # pragma: no cover - the generator only emits the codes above
             raise HeaderError(f"unknown action {action}")
+
+    def decide(self, action: str, path: Path, tag: int) -> str:
+        """IodTypes.decide, remembered by the cleaner for every instance of the same IOD and unmet conditions:
+        a pure function of those, the action, the path and the tag (each instance asks ~40 times)."""
+        key = (self.iod.iod, self.unmet, action, path, tag)
+        decided = self.decisions.get(key)
+        if decided is None:
+            decided = self.iod.decide(action, path, keyword(tag), self.unmet)
+            if len(self.decisions) < _MAX_DECISIONS:  # paths come from the input: bounded
+                self.decisions[key] = decided
+        return decided
 
     def repeating_group(self, ds: Dataset, tag: int, path: Path) -> None:
         """Curves (50xx) and overlays (60xx): removed, or under clean_graphics kept at the top level with
@@ -264,6 +277,8 @@ class HeaderCleaner:
         self.pseudonyms = pseudonyms
         self.profile = profile_for(settings.options)  # built once per set of options (the page configures each run)
         self.privates = PrivateFilter(settings.options)
+        # (IOD, unmet conditions, action, path, tag) -> the action IodTypes.decide makes of it (_Run.decide)
+        self.decisions: dict[tuple, str] = {}
 
     def clean(self, ds: Dataset, terms: PhiTerms, *, record: bool = False) -> HeaderOutcome:
         run = _Run(self, ds, terms, record)

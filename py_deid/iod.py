@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+from pydicom.datadict import tag_for_keyword
+
 from ._standard import iod_types
 
 # Outcome of each action for Type 1 (or 1C), Type 2 (or 2C) and Type 3 / not in the IOD.
@@ -35,11 +39,17 @@ def _approved_or_rejected(ds) -> bool:
 
 
 def _present(ds, keyword: str) -> bool:
+    tag = _TAGS[keyword]
+    if (tag is not None) and (type(getattr(ds, "_dict", None)) is dict) and (tag not in ds._dict):
+        return False  # what ds.get(keyword) says of an absent element (None), without converting the key
     try:
         return bool(ds.get(keyword))
     except Exception:
         return True  # unreadable: assume the condition may hold, and keep the attribute valid
 
+
+_TAGS = MappingProxyType({kw: tag_for_keyword(kw)
+                          for kw in ("PatientSpeciesDescription", "PatientSpeciesCodeSequence")})
 
 # The conditions of the Type 1C/2C attributes that Table E.1-1 removes (X, Z or X/Z) at the top level of some
 # IOD, as PS3.3 states them: Patient Module (C.7.1.1) for the responsible person and organisation and the

@@ -23,7 +23,7 @@ test instances, a mutation fuzz): for every input, fast accept implies full acce
 
 An element's verdict depends only on its rule key (tag, VR, path, cleaned sequence) under a walker (options,
 SOP class, encoding) and its bytes: each walker keeps the short values that passed each rule (bounded over all
-walkers), so the values a series repeats are judged once.
+walkers), so the values a series repeats, empty ones too, are judged once.
 """
 
 from __future__ import annotations
@@ -329,8 +329,8 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
             found = [e for e in item if e[0] == CODE_VALUE]
             code_values.add(_plain(found[0][2]).strip() if found else "")
         if code_values:
-            declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
-            if any(not getattr(options, name) for name in declared.names):
+            declared, names = _declared(frozenset(code_values))
+            if any(not getattr(options, name) for name in names):
                 raise Unsure
             checked = declared
     # Identity (verify._check_identity): empty, or this tool's pseudonym; anything else the full check judges.
@@ -408,6 +408,14 @@ def _encoding_matches(data: bytes, end: int, implicit: bool) -> None:
     looks_explicit = len(vr_bytes) == 2 and 0x40 < vr_bytes[0] < 0x5B and 0x40 < vr_bytes[1] < 0x5B  # as pydicom
     if looks_explicit == implicit or not (implicit or vr_bytes.isalpha() and vr_bytes.isupper()):
         raise Unsure
+
+
+@lru_cache(maxsize=64)
+def _declared(code_values: frozenset) -> tuple[Options, tuple[str, ...]]:
+    """The options that these method codes declare, and their names (a series declares the same ones in every
+    instance: built once, and its walker then found by the same Options object)."""
+    declared = Options.from_names(_OPTION_BY_CODE[c] for c in code_values if c in _OPTION_BY_CODE)
+    return declared, declared.names
 
 
 @lru_cache(maxsize=64)
@@ -568,8 +576,10 @@ class _Walk:
                     raise Unsure
                 if check(vr, value, tag=tag) != valid:
                     raise Unsure
-            if textual and not value:
-                continue  # empty text: nothing to find
+            if textual and not value:  # empty text: nothing to find
+                if value.__class__ is bytes:  # kept as below: a series' empty attributes are judged once
+                    self.keep(key, value)
+                continue
             if xz is not None and (xz == "X" or b"\\" in value or
                                    value.decode("ascii").strip() not in ALLOWED_DUMMIES):
                 raise Unsure
@@ -581,7 +591,8 @@ class _Walk:
                 self.keep(key, value)
 
     def keep(self, key: tuple, value: bytes) -> None:
-        """Remember that `value` passed the rule of `key` (every check above ran on it, none raised)."""
+        """Remember that `value` passed the rule of `key` (every check the walk makes of such a value ran on it,
+        none raised: for empty text, its validity check only)."""
         state = _passed_state
         if state[0] >= MAX_PASSED:
             state[0] = 0

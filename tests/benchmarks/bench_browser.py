@@ -101,7 +101,12 @@ PHASES = (("page", None, "spawn"), ("worker_script", "spawn", "script"), ("worke
           ("first_message", "import", "ready"),
           # beside the runtime's read of a saved snapshot: its wasm compiled, Pyodide's loader module run
           ("wasm_compiled", "begin", "compiled"), ("loader", "begin", "loader"), ("snapshot_found", "begin", "found"),
-          ("module_made", "begin", "module"))
+          ("module_made", "begin", "module"),
+          # after the snapshot's read (a restore): copied into the heap, Pyodide's bootstrap, its setup (the lock
+          # file), the session made, the reply heard by the page
+          ("heap_copy", "saved", "copied"), ("bootstrap", "copied", "bootstrapped"),
+          ("setup", "bootstrapped", "runtime"), ("session", "import", "session"), ("reply", "session", "ready"),
+          ("pack_fetched", "begin", "pack"))
 
 
 def _phases(marks: dict | None) -> dict | None:

@@ -114,3 +114,19 @@ def test_invalid_date_under_modified_dates_becomes_a_dummy(ct):
     result = deid(encode(ct), options=Options(retain_long_modified_dates=True))
     assert read(result).StudyDate == "19000101"
     assert any("invalid date" in w for w in result.warnings)
+
+
+def test_mac_is_the_one_shot_hmac_sha256():
+    """The keyed state made once per Pseudonyms gives hmac.digest's bytes, for any key length (a key longer
+    than SHA-256's block is hashed first) and message, also after a copy or a pickle."""
+    import hmac
+    import pickle
+
+    for key in (b"0123456789abcdef", b"k" * 64, b"k" * 65, b"\xff" * 200):
+        p = Pseudonyms(key)
+        for label, value in (("uid", "1.2.3.4"), ("patient-id", ""), ("ae", "\u00e9\udcff"), ("date-shift", "x" * 500)):
+            expected = hmac.digest(key, label.encode() + b"\0" + value.encode("utf-8", "surrogatepass"), "sha256")
+            assert p._mac(label, value) == expected
+            assert copy.deepcopy(p)._mac(label, value) == expected
+            assert pickle.loads(pickle.dumps(p))._mac(label, value) == expected
+        assert p._mac("uid", "a") == p._mac("uid", "a")  # the kept state is never updated itself

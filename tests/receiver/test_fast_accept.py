@@ -289,6 +289,21 @@ def test_values_kept_as_passed_decide_as_a_fresh_walk(instances, monkeypatch, bo
         assert 0 < verify_fast._passed_state[0] <= bound  # values were kept, within the bound
 
 
+def test_a_series_values_are_judged_once(instances, monkeypatch):
+    """A series repeats most of its header, empty attributes too: once a walker has passed an instance, the
+    next instance of the series (new SOP Instance UID) needs a value judged only where its bytes differ."""
+    base = instances.deid("CT_small.dcm")
+    first, second = rs.with_new_uids(base, 1), rs.with_new_uids(base, 2)
+    verify_fast._walker.cache_clear()
+    assert verify_fast.accept(first, OPTIONS) is not None
+    judged = []
+    check = verify_fast._values.check
+    monkeypatch.setattr(verify_fast._values, "check", lambda vr, value, **kw: judged.append(kw.get("tag")) or
+                        check(vr, value, **kw))
+    assert verify_fast.accept(second, OPTIONS) is not None
+    assert judged == [0x00080018]  # SOP Instance UID
+
+
 def _top_boundaries(data: bytes, limit: int = 60) -> list[int]:
     """Offsets of the first top-level element boundaries of an explicit VR little endian dataset."""
     pos = verify_fast.structure.meta_end(data)

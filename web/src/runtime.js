@@ -41,7 +41,7 @@ function hexToBase64(hex) {
 }
 
 /** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser. */
-function fetchPackages() {
+function fetchPackages(mark) {
   const pack = (async () => {
     const { file, sha256 } = BUILD.packages[0];
     const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
@@ -49,6 +49,7 @@ function fetchPackages() {
     const unzipped = new Response(response.body.pipeThrough(new DecompressionStream('gzip')));
     return new Uint8Array(await unzipped.arrayBuffer());
   })();
+  pack.then(() => mark('pack'), () => {});
   pack.catch(() => {});
   return pack;
 }
@@ -177,6 +178,17 @@ async function withEarlyFetch({ fetched }, run) {
   }
 }
 
+/** Marks around the two steps of Pyodide's bootstrap that follow the module: the snapshot copied into the heap
+ * ('copied'), the interpreter's JS side put back ('bootstrapped'). */
+function timeBootstrap(api, mark) {
+  if (!api) return;
+  for (const [step, name] of [['restoreSnapshot', 'copied'], ['finalizeBootstrap', 'bootstrapped']]) {
+    const run = api[step];
+    if (typeof run !== 'function') continue;
+    api[step] = (...args) => { try { return run(...args); } finally { mark(name); } };
+  }
+}
+
 /** The module factory handed to loadPyodide. On a restore (`saved`: savedSnapshot) the module is made while the
  * snapshot is still read, its heap grown to the snapshot's size; it is handed over once the snapshot is whole
  * (Pyodide copies the snapshot into the heap only after that), and a snapshot that does not read whole fails the
@@ -196,6 +208,7 @@ function moduleFactory({ compiled, loader }, saved, mark) {
     }
     if (saved && module.HEAP8.length < saved.bytes.byteLength) module.growMemory(saved.bytes.byteLength);
     mark('module');
+    timeBootstrap(module.API, mark);
     if (saved) await saved.read;
     return module;
   };
@@ -205,14 +218,15 @@ function moduleFactory({ compiled, loader }, saved, mark) {
  * Start Pyodide: from this runtime's saved snapshot if there is one (the core is then imported already), else booted,
  * ready to make a snapshot, with the package archives fetched meanwhile. `mark(name)`: start-up marks ('found':
  * the lookup of a saved snapshot answered, 'saved': the snapshot read whole (or none found), 'compiled': the wasm
- * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made). Resolves to the runtime
- * loadCore takes.
+ * compiled, 'loader': Pyodide's loader module run, 'module': the wasm module made, 'copied' and 'bootstrapped':
+ * the snapshot copied into its heap and Pyodide's bootstrap done, 'pack': the packages' pack fetched and
+ * gunzipped). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
   // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
   const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
   const parts = early(mark);
-  const packages = fetchPackages();  // needed either way: the snapshot holds memory, not files
+  const packages = fetchPackages(mark);  // needed either way: the snapshot holds memory, not files
   const saved = await lookup;
   mark('found');
   if (saved) saved.read.then(() => mark('saved'), () => {});

@@ -108,6 +108,7 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
     const browser = pyodide.pyimport('py_deid.hosts.browser');
     session = browser.Session(recognize, codecs);
     browser.destroy();
+    mark('session');
   }).finally(() => { startCodecs(); startOcr(); });
   mark('ready');
   // Before the first file (files queue behind it, as behind each other): a made-up instance through the header
