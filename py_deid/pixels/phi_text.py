@@ -60,6 +60,11 @@ _DASHES = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2012": "-", "\u2212": 
                          "\u2026": "..."})
 
 
+def is_label(text: str) -> bool:
+    """Whether `text` is a PHI label ("Name:", "DOB", "MRN"), quotes and stars around it aside."""
+    return bool(LABELS.match(normalise(text).strip("\"'*")))
+
+
 def normalise(text: str) -> str:
     """OCR text with typographic dashes, quotes and ellipses as ASCII, and runs of dashes collapsed."""
     return re.sub(r"-{2,}", "-", text.translate(_DASHES))
@@ -269,7 +274,7 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     other = _covered(spans, _spans(text, OTHER_RE) + _spans(text, HONORIFIC_RE))
     other |= {k for k, t in enumerate(texts) if misread_shape(t) == "id"}
     for k, t in enumerate(texts):
-        if LABELS.match(normalise(t).strip("\"'*")) and (readable is None or readable[k]):
+        if is_label(t) and (readable is None or readable[k]):
             # The value(s) after a label: up to three words, stopping at the next label.
             for j in range(k + 1, min(k + 4, len(texts))):
                 nxt = normalise(texts[j]).strip("\"'*")

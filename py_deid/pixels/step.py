@@ -24,8 +24,9 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings, default_vocabulary,
-                          doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by, slivers, text_height)
+from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings,
+                          default_vocabulary, doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by,
+                          slivers, text_height)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants

@@ -22,7 +22,7 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, LABELS, PhiMatcher, normalise, pattern_hits, stamp_time, term_hits, within_edits
+from .phi_text import AS_DIGIT, PhiMatcher, is_label, normalise, pattern_hits, stamp_time, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
@@ -136,6 +136,11 @@ def _misread_value(i: int, words: Sequence[Word], vocabulary: Vocabulary) -> boo
     return label.isalpha() and label in vocabulary.words
 
 
+def _clear_label(word: Word) -> bool:
+    """A PHI label read with confidence: what may carry its value a column away, or its line's unread ink."""
+    return word.confidence >= 50 and is_label(word.text)
+
+
 _WINDOW_LABELS = frozenset({"w", "l", "ww", "wl", "wc", "c", "win", "lev", "level", "window", "width", "center"})
 
 
@@ -231,7 +236,7 @@ def _phrases(words: Sequence[Word]) -> list[list[int]]:
         current = [line[0]]
         for prev, nxt in zip(line, line[1:]):
             h = max(words[prev].height, words[nxt].height, 1)
-            label = words[prev].confidence >= 50 and LABELS.match(normalise(words[prev].text).strip("\"'*"))
+            label = _clear_label(words[prev])
             if words[nxt].left - words[prev].right > (3 if label else 1.6) * h:
                 out.append(current)
                 current = []
@@ -678,7 +683,7 @@ def after_label(box: geometry.Box, readings: Sequence[Sequence[Word]]) -> bool:
     mode masks an unread value there as it masks a read one)."""
     for words in readings:
         for w in words:
-            if w.confidence < 50 or not LABELS.match(normalise(w.text).strip("\"'*")):
+            if not _clear_label(w):
                 continue
             shared = min(geometry.bottom(box), w.bottom) - max(box[1], w.top)
             gap = box[0] - w.right
