@@ -84,17 +84,7 @@ def test_a_reading_boxed_across_two_lines_reads_only_its_own_line():
 def test_the_id_line_right_under_the_nm_bar_is_hidden(mode, monkeypatch):
     """The held-out case itself (draw 20271222, NM 16-bit with a grey bar): "1211658612" right under the bar was
     17% hidden in both modes; no PHI of the frame is left, and in phi mode every setting stays."""
-    import eval_scenes
-    import eval_score
-    import run_eval
-
-    monkeypatch.setattr(eval_scenes, "SEED", 20271222)
-    case = eval_scenes.cases(["nm-mono2-16-band"])[0]
-    out, _, _ = run_eval.clean_with_py_deid(eval_score.copy(case.dataset), mode)
-    score = eval_score.score(case, out, 1.0)
-    assert score.missed == []
-    if mode == "phi":
-        assert score.tech_kept == score.tech
+    _assert_draw_case_clean(monkeypatch, 20271222, "nm-mono2-16-band", mode)
 
 
 @pytest.mark.parametrize("mode", ["strict", "phi"])
@@ -102,12 +92,17 @@ def test_a_date_over_anatomy_read_only_in_a_band_is_hidden(mode, monkeypatch):
     """The held-out case itself (draw 20280115, MG 16-bit, screened): "20-JAN-2021" over the tissue's edge was read
     only in a 9 px band of its 15 px line ("2N", kept in phi mode), and "20" stayed (phi 77%, strict 90%). No PHI
     of the frame is left, and every setting stays in phi mode."""
+    _assert_draw_case_clean(monkeypatch, 20280115, "mg-mono2-16-anatomy", mode)
+
+
+def _assert_draw_case_clean(monkeypatch, seed: int, name: str, mode: str) -> None:
+    """One case of an evaluation draw, cleaned in `mode`: no PHI of it missed, and in phi mode every setting kept."""
     import eval_scenes
     import eval_score
     import run_eval
 
-    monkeypatch.setattr(eval_scenes, "SEED", 20280115)
-    case = eval_scenes.cases(["mg-mono2-16-anatomy"])[0]
+    monkeypatch.setattr(eval_scenes, "SEED", seed)
+    case = eval_scenes.cases([name])[0]
     out, _, _ = run_eval.clean_with_py_deid(eval_score.copy(case.dataset), mode)
     score = eval_score.score(case, out, 1.0)
     assert score.missed == []
