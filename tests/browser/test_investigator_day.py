@@ -38,6 +38,24 @@ def _token(s, value: str) -> None:
     s.page.press("deid-uploader >> #token", "Enter")
 
 
+# The file table and the counter above it as a person sees them.
+_SHOWN = f"""() => ({{
+    rows: Array.from({ROOT}.querySelectorAll('tbody tr[data-status]'),
+                     (tr) => ({{status: tr.dataset.status, label: tr.children[2].textContent}})),
+    counts: {ROOT}.querySelector('[part=counts]').textContent,
+}})"""
+# Every row drawn with its final state for now, and the counter's "N awaiting review" equal to those rows.
+_TABLE_AGREES = f"""() => {{
+    const shown = ({_SHOWN})();
+    const run = {EL}.run;
+    if (!run || shown.rows.length !== run.rows.length) return false;
+    if (shown.rows.some((r, i) => r.status !== run.rows[i].status)) return false;
+    const held = shown.rows.filter((r) => r.status === 'awaiting-review').length;
+    const said = /(\\d+) awaiting review/.exec(shown.counts);
+    return held === (said ? Number(said[1]) : 0);
+}}"""
+
+
 def _statuses(s) -> dict[str, str]:
     return {r["name"]: r["status"] for r in s.rows() if r["status"]}  # (the review's header table has rows too)
 
@@ -59,6 +77,17 @@ def test_the_investigators_day(served, sw_browser, samples, tmp_path, artifacts)
         s.page.wait_for_function(f"() => ({LAST_RUN})()?.counts.processed === 3", timeout=240000)
         assert served.stored() == {} and not s.events("deid-error")
         assert s.page.locator("deid-uploader >> [part=token-form]").is_visible()
+        # What the table says is what happens: nothing is being sent, so no row says "Uploading", and the counter
+        # counts the rows as drawn (it is drawn with them, never ahead of them).
+        waits = f"""() => ({_TABLE_AGREES})() && ({_SHOWN})().rows.filter((r) => r.status === 'uploading')
+            .every((r) => r.label === 'Waiting for the upload token')"""
+        try:
+            s.page.wait_for_function(waits, timeout=10000)
+        except Exception:
+            pytest.fail(f"the table does not say what happens: {s.page.evaluate(_SHOWN)}")
+        shown = s.page.evaluate(_SHOWN)
+        assert [r["status"] for r in shown["rows"]].count("uploading") == 2, shown  # the CT and the MR
+        assert not any(r["label"] == "Uploading" for r in shown["rows"]), shown
         _shot(s, artifacts, "2-waiting-for-token")
 
         # A token copied wrongly, then the right one: nothing added again, no reload.
@@ -67,6 +96,8 @@ def test_the_investigators_day(served, sw_browser, samples, tmp_path, artifacts)
         _shot(s, artifacts, "3-token-refused")
         _token(s, TOKEN)
         s.page.wait_for_function("() => window.__events.some((e) => e.type === 'deid-review-required')", timeout=240000)
+        s.page.wait_for_function(_TABLE_AGREES, timeout=10000)
+        assert not any(r["label"] == "Waiting for the upload token" for r in s.page.evaluate(_SHOWN)["rows"])
         assert not s.page.locator("deid-uploader >> [part=error]").is_visible()
         statuses = _statuses(s)
         # Images whose pixels were cleaned wait for the reviewer (the burned-in ultrasound among them); the rest went.

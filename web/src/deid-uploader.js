@@ -50,6 +50,7 @@ export class DeidUploader extends HTMLElement {
   #destroyed = false;
   #t = translator('en');
   #lastProgress = null;
+  #countsDirty = false;  // a progress event waiting for the rows it counts to be drawn
   #dirtyRows = new Map();  // rows changed since the table was last drawn
   #rowsTimer = null;
   #cspSeen = new Set();
@@ -522,7 +523,7 @@ export class DeidUploader extends HTMLElement {
   #row(row) {
     let tr = this.rowsEl.get(row.index);
     if (!tr) { tr = document.createElement('tr'); this.rowsEl.set(row.index, tr); this.$('tbody').append(tr); }
-    renderRow(tr, row, this.#t);
+    renderRow(tr, row, this.#t, { tokenWait: !!this.run?.uploader?.waitingForToken });
   }
 
   // A status change redraws the table at most a few times a second: drawing a long table on every change cost
@@ -537,6 +538,7 @@ export class DeidUploader extends HTMLElement {
     this.#rowsTimer = null;
     for (const row of this.#dirtyRows.values()) this.#row(row);
     this.#dirtyRows.clear();
+    if (this.#countsDirty) this.#drawCounts();  // in the same frame as the rows: a count never runs ahead of its rows
   }
 
   #dropRows() {
@@ -564,6 +566,13 @@ export class DeidUploader extends HTMLElement {
     this.run?.cancel();
     this.run = run;
     this.#dropRows();
+    // Rows being uploaded say so only while something is sent: waiting for a token, they say that instead.
+    const redrawUploads = () => {
+      if (this.run !== run) return;
+      for (const row of run.rows) if (row.status === 'uploading') this.#rowLater(row);
+    };
+    uploader?.addEventListener('token-needed', redrawUploads);
+    uploader?.addEventListener('token-given', redrawUploads);
     this.$('tbody').replaceChildren();
     this.$('[part=summary]').hidden = true;
     const mine = (fn) => (e) => { if (this.run === run) fn(e.detail); };  // a reset run says nothing more
@@ -596,11 +605,20 @@ export class DeidUploader extends HTMLElement {
 
   #progress(d) {
     this.#lastProgress = d;
+    this.#emit('deid-progress', { phase: 'run', ...d });
+    // Rows not drawn yet: the counter waits for them (it would count files the table does not show so yet).
+    if (this.#rowsTimer) this.#countsDirty = true;
+    else this.#drawCounts();
+  }
+
+  #drawCounts() {
+    const d = this.#lastProgress;
+    this.#countsDirty = false;
+    if (!d) return;
     const bar = this.$('progress');
     bar.max = Math.max(1, d.counts.total);
     bar.value = d.counts.processed;
     this.$('[part=counts]').textContent = countsText(d, this.#t);
-    this.#emit('deid-progress', { phase: 'run', ...d });
   }
 }
 

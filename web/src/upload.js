@@ -5,7 +5,7 @@
 // The bearer token is a string or comes from an async provider (a portal's short-lived tokens): the provider is
 // asked before each request ({reason: 'upload'}) and once more after a 401 ({reason: 'unauthorized'}).
 // A plain token that is missing or refused does not fail the files: they wait (event 'token-needed') until
-// setCredentials() gives one, then the same batch is sent again.
+// setCredentials() gives one (event 'token-given'), then the same batch is sent again.
 import { DeidentifiedInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 
@@ -42,6 +42,8 @@ async function askProvider(provider, reason) {
 }
 
 export class StowUploader extends EventTarget {
+  #waiting = false;
+
   constructor({ endpoint, token, tokenProvider = null, acks, outbox = null, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
     baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
     super();
@@ -72,10 +74,16 @@ export class StowUploader extends EventTarget {
 
   #hasToken() { return !!(this.tokenProvider || this.token); }
 
+  /** True while a batch waits for a token: the page tells its rows apart from those being sent. */
+  get waitingForToken() { return this.#waiting; }
+
   async #untilToken(reason) {
     if (this.#hasToken()) return;
+    this.#waiting = true;
     this.dispatchEvent(new CustomEvent('token-needed', { detail: { reason, count: this.queue.length } }));
     while (!this.#hasToken()) await new Promise((resolve) => this.tokenWaiters.push(resolve));
+    this.#waiting = false;
+    this.dispatchEvent(new CustomEvent('token-given'));
   }
 
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */

@@ -71,6 +71,7 @@ export default {
   'status.deidentified': 'De-identifiziert (nicht hochgeladen)',
   'status.awaiting-review': 'Wartet auf Prüfung',
   'status.uploading': 'Wird hochgeladen',
+  'status.waiting-for-token': 'Wartet auf das Upload-Token',
   'status.uploaded': 'Hochgeladen',
   'status.already-uploaded': 'Bereits hochgeladen',
   'status.skipped': 'Übersprungen',

@@ -73,6 +73,7 @@ export default {
   'status.deidentified': 'De-identified (not uploaded)',
   'status.awaiting-review': 'Awaiting review',
   'status.uploading': 'Uploading',
+  'status.waiting-for-token': 'Waiting for the upload token',
   'status.uploaded': 'Uploaded',
   'status.already-uploaded': 'Already uploaded',
   'status.skipped': 'Skipped',
