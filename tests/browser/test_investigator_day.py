@@ -157,6 +157,10 @@ def test_the_investigators_day(served, sw_browser, samples, tmp_path, artifacts)
         _token(s, TOKEN)
         s.page.wait_for_function(f"() => {ROOT}.querySelectorAll('tbody tr').length > 0", timeout=60000)
         assert s.page.evaluate(OUTBOX) > 0
+        # Offline nothing is sent: the rows say they wait for a connection, not that they are uploading.
+        s.page.wait_for_function(f"""() => {{ const rows = ({_SHOWN})().rows.filter((r) => r.status === 'uploading');
+            return rows.length > 0 && rows.every((r) => r.label === 'Waiting for a connection (retrying)'); }}""",
+            timeout=60000)
         _shot(s, artifacts, "7-offline")
         s.context.set_offline(False)
         served.start()

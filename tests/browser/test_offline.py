@@ -67,6 +67,9 @@ def test_network_cut_mid_batch_reload_offline_and_back(receiver, sw_session, sam
     assert waiting >= N - before > 0
     # (An instance acknowledged just before the cut may still be listed: it is known as already uploaded.)
     assert {r["status"] for r in s.rows()} <= {"uploading", "already-uploaded"}
+    # What the rows say is what happens: nothing can be sent, so they wait for a connection (tried again by itself).
+    s.page.wait_for_function(f"""() => Array.from({EL}.shadowRoot.querySelectorAll('tbody tr[data-status=uploading]'))
+        .every((tr) => tr.dataset.waiting === 'network')""", timeout=60000)
     s.page.screenshot(path=str(artifacts / "offline-waiting.png"), full_page=True)
     assert len(receiver.stored()) == before
 

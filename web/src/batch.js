@@ -12,7 +12,7 @@ export class Run extends EventTarget {
   // limits: {maxFileSize, maxBatchSize (bytes, 0 = none), modalities: ['CT', ...] or null}: files outside them
   // are listed as skipped with a reason, never uploaded.
   // (Types named structurally: a type imported by name in a comment would survive into the one-file embed module.)
-  /** @param {{pool: {size: number, process: Function, call: Function}, uploader: {send: Function, pendingBytes: number, setCredentials: Function, waitingForToken?: boolean} | null,
+  /** @param {{pool: {size: number, process: Function, call: Function}, uploader: {send: Function, pendingBytes: number, setCredentials: Function, waiting?: string} | null,
    *   review?: string, fileTimeoutMs?: number, maxPendingBytes?: number,
    *   limits?: {maxFileSize?: number, maxBatchSize?: number, modalities?: string[] | null}}} options */
   constructor({ pool, uploader, review = 'never', fileTimeoutMs = 0, maxPendingBytes = 64 << 20, limits = {} }) {

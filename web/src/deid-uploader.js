@@ -523,7 +523,7 @@ export class DeidUploader extends HTMLElement {
   #row(row) {
     let tr = this.rowsEl.get(row.index);
     if (!tr) { tr = document.createElement('tr'); this.rowsEl.set(row.index, tr); this.$('tbody').append(tr); }
-    renderRow(tr, row, this.#t, { tokenWait: !!this.run?.uploader?.waitingForToken });
+    renderRow(tr, row, this.#t, { waiting: this.run?.uploader?.waiting || '' });
   }
 
   // A status change redraws the table at most a few times a second: drawing a long table on every change cost
@@ -566,13 +566,10 @@ export class DeidUploader extends HTMLElement {
     this.run?.cancel();
     this.run = run;
     this.#dropRows();
-    // Rows being uploaded say so only while something is sent: waiting for a token, they say that instead.
-    const redrawUploads = () => {
-      if (this.run !== run) return;
-      for (const row of run.rows) if (row.status === 'uploading') this.#rowLater(row);
-    };
-    uploader?.addEventListener('token-needed', redrawUploads);
-    uploader?.addEventListener('token-given', redrawUploads);
+    // Rows being uploaded say so only while something is sent: waiting for a token or the network, they say that.
+    uploader?.addEventListener('waiting', () => {
+      if (this.run === run) for (const row of run.rows) if (row.status === 'uploading') this.#rowLater(row);
+    });
     this.$('tbody').replaceChildren();
     this.$('[part=summary]').hidden = true;
     const mine = (fn) => (e) => { if (this.run === run) fn(e.detail); };  // a reset run says nothing more

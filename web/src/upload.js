@@ -5,7 +5,7 @@
 // The bearer token is a string or comes from an async provider (a portal's short-lived tokens): the provider is
 // asked before each request ({reason: 'upload'}) and once more after a 401 ({reason: 'unauthorized'}).
 // A plain token that is missing or refused does not fail the files: they wait (event 'token-needed') until
-// setCredentials() gives one (event 'token-given'), then the same batch is sent again.
+// setCredentials() gives one, then the same batch is sent again.
 import { DeidentifiedInstance } from './pool.js';
 import { NamedError } from './protocol.js';
 
@@ -42,7 +42,7 @@ async function askProvider(provider, reason) {
 }
 
 export class StowUploader extends EventTarget {
-  #waiting = false;
+  #waiting = '';
 
   constructor({ endpoint, token, tokenProvider = null, acks, outbox = null, maxBatchBytes = 8 << 20, maxBatchCount = 25, maxAttempts = 8,
     baseDelayMs = 500, maxDelayMs = 15000, lingerMs = 150 }) {
@@ -74,16 +74,23 @@ export class StowUploader extends EventTarget {
 
   #hasToken() { return !!(this.tokenProvider || this.token); }
 
-  /** True while a batch waits for a token: the page tells its rows apart from those being sent. */
-  get waitingForToken() { return this.#waiting; }
+  /** What the uploads wait for, if not for the endpoint's answer: 'token' (none given, or the one given was
+   * refused), 'network' (the last request got no answer: retried when online again), or ''. Event 'waiting' on
+   * every change, so that the page's rows never say "Uploading" while nothing is sent. */
+  get waiting() { return this.#waiting; }
+
+  #setWaiting(why) {
+    if (why === this.#waiting) return;
+    this.#waiting = why;
+    this.dispatchEvent(new CustomEvent('waiting', { detail: { why } }));
+  }
 
   async #untilToken(reason) {
     if (this.#hasToken()) return;
-    this.#waiting = true;
+    this.#setWaiting('token');
     this.dispatchEvent(new CustomEvent('token-needed', { detail: { reason, count: this.queue.length } }));
     while (!this.#hasToken()) await new Promise((resolve) => this.tokenWaiters.push(resolve));
-    this.#waiting = false;
-    this.dispatchEvent(new CustomEvent('token-given'));
+    this.#setWaiting('');
   }
 
   /** Resolves 'uploaded' or 'already-uploaded'; rejects with a named error (never retried past maxAttempts). */
@@ -149,6 +156,7 @@ export class StowUploader extends EventTarget {
         reply = err?.name === 'TokenError' ? { tokenError: err } : { network: true };
       }
       reason = 'upload';
+      this.#setWaiting(reply.network ? 'network' : '');
       if (reply.status === 401 && this.tokenProvider && !waiting.refreshed) {
         waiting.refreshed = true;  // one fresh token per batch: a provider that keeps failing is not asked forever
         reason = 'unauthorized';

@@ -88,9 +88,9 @@ export function setStage(root, t, stage, state) {
   label.textContent = t(label.dataset.t);
 }
 
-/** One file's row. `tokenWait`: the run's uploads wait for a token, so an 'uploading' row says that instead (the
- * file's status, and its deid-file events, stay 'uploading': nothing is sent until a token is given). */
-export function renderRow(tr, row, t, { tokenWait = false } = {}) {
+/** One file's row. `waiting`: what the run's uploads wait for ('token', 'network' or ''; upload.js), which an
+ * 'uploading' row says instead (the file's status and its deid-file events stay 'uploading'). */
+export function renderRow(tr, row, t, { waiting = '' } = {}) {
   if (!tr.children.length) {
     for (let i = 0; i < 4; i += 1) tr.append(document.createElement('td'));
     tr.children[0].textContent = String(row.index + 1);
@@ -102,9 +102,9 @@ export function renderRow(tr, row, t, { tokenWait = false } = {}) {
     tr.children[3].dataset.label = t('col.details');
   }
   tr.dataset.status = row.status;
-  const waits = tokenWait && row.status === 'uploading';
-  tr.toggleAttribute('data-token-wait', waits);
-  tr.children[2].textContent = t(waits ? 'status.waiting-for-token' : `status.${row.status}`);
+  const waits = row.status === 'uploading' && waiting ? waiting : '';
+  if (waits) tr.dataset.waiting = waits; else delete tr.dataset.waiting;
+  tr.children[2].textContent = t(waits ? `status.waiting-for-${waits}` : `status.${row.status}`);
   let details = row.message || '';
   if (!details && row.modality) details = `${row.modality}: ${pixelLabel(row.pixels, t)}`;
   else if (!details && row.status === 'deidentifying') {

@@ -1,6 +1,6 @@
-// The uploader without a token (src/upload.js): its files wait, it says so ('token-needed', waitingForToken) and
-// says when a token came ('token-given'); nothing is sent before that. fetch is a stand-in answering like a
-// STOW-RS endpoint.
+// What the uploader (src/upload.js) says it waits for: without a token its files wait and it says 'token' until
+// one is given; with no answer from the network it says 'network' until a request is answered. Nothing is sent
+// without a token. fetch is a stand-in answering like a STOW-RS endpoint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -12,11 +12,12 @@ const acks = () => {
   return { get: async (uid) => kept.get(uid), put: async (uid, sha) => { kept.set(uid, sha); } };
 };
 
-/** An endpoint that acknowledges every instance of a request, and remembers the Authorization headers. */
-function endpoint() {
+/** An endpoint that acknowledges every instance of a request after `down` requests it never answered. */
+function endpoint(down = 0) {
   const seen = [];
   const fetch = async (url, { headers, body }) => {
     seen.push(headers.Authorization);
+    if (seen.length <= down) throw new TypeError('Failed to fetch');
     const text = new TextDecoder().decode(await body.arrayBuffer());
     const uids = [...text.matchAll(/uid=([0-9.]+)/g)].map((m) => m[1]);
     const json = { '00081199': { vr: 'SQ', Value: uids.map((uid) => ({ '00081155': { vr: 'UI', Value: [uid] } })) } };
@@ -27,44 +28,56 @@ function endpoint() {
 
 const instance = (uid) => restoredInstance({ sopUid: uid, sha256: 'ab' }, new TextEncoder().encode(`uid=${uid};`).buffer);
 
-test('without a token the files wait, and the uploader says so until one is given', async () => {
-  const { seen, fetch } = endpoint();
-  const saved = globalThis.fetch;
-  globalThis.fetch = fetch;
+/** The uploader with a stand-in endpoint (and the window's online events, which its retries listen to). */
+async function withEndpoint(down, body) {
+  const saved = { fetch: globalThis.fetch, add: globalThis.addEventListener, remove: globalThis.removeEventListener };
+  const { seen, fetch } = endpoint(down);
+  Object.assign(globalThis, { fetch, addEventListener: () => {}, removeEventListener: () => {} });
   try {
-    const up = new StowUploader({ endpoint: 'https://example.test/dicomweb', token: null, acks: acks(), lingerMs: 0 });
-    const events = [];
-    up.addEventListener('token-needed', (e) => events.push(['token-needed', /** @type {CustomEvent} */ (e).detail.reason, up.waitingForToken]));
-    up.addEventListener('token-given', () => events.push(['token-given', up.waitingForToken]));
-    assert.equal(up.waitingForToken, false);
-    const sent = [up.send(instance('2.25.1')), up.send(instance('2.25.2'))];
-    await new Promise((resolve) => up.addEventListener('token-needed', resolve, { once: true }));
-    assert.equal(up.waitingForToken, true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(seen, []);  // nothing sent without a token
-    up.setCredentials('the-token');
-    assert.deepEqual(await Promise.all(sent), ['uploaded', 'uploaded']);
-    assert.equal(up.waitingForToken, false);
-    assert.deepEqual(events, [['token-needed', 'missing', true], ['token-given', false]]);
-    assert.deepEqual(seen, ['Bearer the-token']);
+    await body(seen);
   } finally {
-    globalThis.fetch = saved;
+    Object.assign(globalThis, { fetch: saved.fetch, addEventListener: saved.add, removeEventListener: saved.remove });
   }
-});
+}
 
-test('with a token nothing waits and no token event is sent', async () => {
-  const { seen, fetch } = endpoint();
-  const saved = globalThis.fetch;
-  globalThis.fetch = fetch;
-  try {
-    const up = new StowUploader({ endpoint: 'https://example.test/dicomweb', token: 'the-token', acks: acks(), lingerMs: 0 });
-    let said = 0;
-    for (const type of ['token-needed', 'token-given']) up.addEventListener(type, () => { said += 1; });
-    assert.equal(await up.send(instance('2.25.3')), 'uploaded');
-    assert.equal(said, 0);
-    assert.equal(up.waitingForToken, false);
-    assert.deepEqual(seen, ['Bearer the-token']);
-  } finally {
-    globalThis.fetch = saved;
-  }
-});
+const uploader = (token) => new StowUploader({ endpoint: 'https://example.test/dicomweb', token, acks: acks(),
+  lingerMs: 0, baseDelayMs: 1, maxDelayMs: 2 });
+
+function said(up) {
+  const events = [];
+  up.addEventListener('waiting', (e) => events.push(/** @type {CustomEvent} */ (e).detail.why));
+  return events;
+}
+
+test('without a token the files wait, and the uploader says so until one is given', () => withEndpoint(0, async (seen) => {
+  const up = uploader(null);
+  const events = said(up);
+  assert.equal(up.waiting, '');
+  const sent = [up.send(instance('2.25.1')), up.send(instance('2.25.2'))];
+  await new Promise((resolve) => up.addEventListener('token-needed', resolve, { once: true }));
+  assert.equal(up.waiting, 'token');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(seen, []);  // nothing sent without a token
+  up.setCredentials('the-token');
+  assert.deepEqual(await Promise.all(sent), ['uploaded', 'uploaded']);
+  assert.equal(up.waiting, '');
+  assert.deepEqual(events, ['token', '']);
+  assert.deepEqual(seen, ['Bearer the-token']);
+}));
+
+test('with no answer from the network it says so until a request is answered', () => withEndpoint(2, async (seen) => {
+  const up = uploader('the-token');
+  const events = said(up);
+  assert.equal(await up.send(instance('2.25.3')), 'uploaded');
+  assert.equal(up.waiting, '');
+  assert.deepEqual(events, ['network', '']);  // said once, however many tries it took
+  assert.equal(seen.length, 3);
+}));
+
+test('with a token and an answer nothing is said', () => withEndpoint(0, async (seen) => {
+  const up = uploader('the-token');
+  const events = said(up);
+  assert.equal(await up.send(instance('2.25.4')), 'uploaded');
+  assert.deepEqual(events, []);
+  assert.deepEqual(seen, ['Bearer the-token']);
+}));

@@ -72,6 +72,7 @@ export default {
   'status.awaiting-review': 'Wartet auf Prüfung',
   'status.uploading': 'Wird hochgeladen',
   'status.waiting-for-token': 'Wartet auf das Upload-Token',
+  'status.waiting-for-network': 'Wartet auf eine Verbindung (neuer Versuch folgt)',
   'status.uploaded': 'Hochgeladen',
   'status.already-uploaded': 'Bereits hochgeladen',
   'status.skipped': 'Übersprungen',

@@ -74,6 +74,7 @@ export default {
   'status.awaiting-review': 'Awaiting review',
   'status.uploading': 'Uploading',
   'status.waiting-for-token': 'Waiting for the upload token',
+  'status.waiting-for-network': 'Waiting for a connection (retrying)',
   'status.uploaded': 'Uploaded',
   'status.already-uploaded': 'Already uploaded',
   'status.skipped': 'Skipped',
