@@ -250,6 +250,7 @@ class _Splitter:
         self.preamble: bytearray | None = bytearray()
         self.state = self._FIRST
         self.rest = b""  # bytes not consumed yet (a partial delimiter, header block or padding)
+        self.scanned = 0  # bytes of the current header block searched for its end so far
         self.fd = -1
         self.buf = bytearray()
         self.ended = False
@@ -337,13 +338,16 @@ class _Splitter:
                 if data[i:i + 2] == b"\r\n":  # no headers
                     k, block = i, b""
                 else:
-                    k = data.find(b"\r\n\r\n", i)
+                    # (from where the last search ended: a head sent a byte at a time is not scanned again)
+                    k = data.find(b"\r\n\r\n", i + max(0, self.scanned - 3))
                     if k < 0:
                         if n - i > self.limits.max_part_header_bytes:
                             raise MultipartError("headers-too-large", "part headers exceed the limit")
+                        self.scanned = n - i
                         return i
                     block = data[i:k]
                     k += 2
+                self.scanned = 0
                 if len(block) > self.limits.max_part_header_bytes:
                     raise MultipartError("headers-too-large", "part headers exceed the limit")
                 self._headers(block)
