@@ -1,7 +1,7 @@
 """DICOMweb STOW-RS bodies: multipart/related encoding and the Content-Type grammar (RFC 2046, RFC 2387, PS3.18).
 
 Pure Python and free of I/O, so it runs unchanged in Pyodide: the encoder yields bytes. The receiver splits
-bodies with python-multipart's streaming parser (receiver/body.py).
+bodies as they stream with a splitter of its own (receiver/body.py).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 STOW-RS uploads (parse, verify with the core, atomic store, ledger) against the baseline of the same
 request bodies posted to a raw-body sink on the same server stack (uvicorn + TLS + bearer token + body
 spooled to disk and fsynced), in the same run, with 2 concurrent clients:
-- 1,000 small instances (a real CT, de-identified; 10 per request), 100 with PY_DEID_BENCH_QUICK=1 (or
-  PY_DEID_BENCH_SMALL of them);
+- 1,000 small instances (a real CT, de-identified; 10 per request), also with PY_DEID_BENCH_QUICK=1 (or
+  PY_DEID_BENCH_SMALL of them): the first 20 warm the server up, and a phase of fewer (the quick form had 100)
+  lasted ~0.1 s, too short for its ratio to mean anything;
 - 50 large instances of ~23 MB (a real MR volume, de-identified; 1 per request), 4 with QUICK.
 Reported as MB/s and instances/s and as ratios to the sink, and as CPU milliseconds per instance of the
 server, its verification workers and the clients. Memory: peak RSS (VmHWM, reset before each
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "bench-token-5e6f7a8b9c0d1e2f3a4b"
-SMALL, SMALL_PER_REQUEST = (100, 10) if QUICK else (1000, 10)
+SMALL, SMALL_PER_REQUEST = 1000, 10  # also quick: ~2 s of STOW at rest, a few seconds more of CI
 SMALL = int(os.environ.get("PY_DEID_BENCH_SMALL", SMALL))  # more for steadier rates on a loaded machine
 LARGE = 4 if QUICK else 50
 SWEEP = (2, 3, 4) if QUICK else (2, 4, 16)  # from 2: both workers busy in every row
@@ -43,6 +45,14 @@ FULL_CHECK = os.environ.get("PY_DEID_BENCH_FULL_CHECK") == "1"
 # PY_DEID_BENCH_TIMELINE=1: the server records each STOW request's steps (PY_DEID_RECEIVER_TIMELINE; one file
 # append per request, so off for the rates), and the small phase prints the median time of each step.
 TIMELINE = os.environ.get("PY_DEID_BENCH_TIMELINE") == "1"
+# PY_DEID_BENCH_STORE=DIR: the server's store (and so the tmp/ folder where every STOW instance's file and each
+# sink body's file is created) in a new folder under DIR instead of pytest's tmp_path. Creating a file costs
+# 20 us to over 1 ms of CPU on one ext4 by the folder it is in (see create_file_us), and STOW creates ten
+# times as many as the sink: this separates that from the receiver's own work. The store is left there: on an
+# ext4 without a journal the kernel skips inodes freed in the last 60-360 s (recently_deleted) on every create,
+# so removing a run's ~1,000 files would slow the next run's creates in that folder's block group; the caller
+# removes the stores after a series of runs.
+STORE_BASE = os.environ.get("PY_DEID_BENCH_STORE")
 STEPS = ("body", "thread", "checks", "flushed", "pending_rows", "renamed", "folder_fsync", "ledger_commit",
          "committed", "answer")
 
@@ -61,6 +71,23 @@ def _write_bodies(folder: Path, parts_per_body: list[list[bytes]]) -> list[tuple
 def _large_bodies(folder: Path, base: bytes, count: int) -> list[tuple[Path, str, int]]:
     # One body at a time: 50 x 23 MB would not fit comfortably in this process's memory at once.
     return [_write_body(folder / f"{i:05d}.body", [rs.with_new_uids(base, 5000 + i)]) for i in range(count)]
+
+
+def _copies(data: bytes, count: int) -> list[bytes]:
+    """`count` copies of an instance, each under a SOP Instance UID of its own, as rs.with_new_uids makes them
+    (which reads and writes every copy with pydicom: ~13 ms each, 12 s for 1,000 on a loaded machine). The
+    UIDs all have one length, so each copy is one template with the UID's two occurrences (file meta, data
+    set) replaced: no length changes."""
+    base = 10**37  # 38 digits for every copy
+    uid = f"2.25.{base}"
+
+    def set_uid(ds) -> None:
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+
+    template = rs.edit(data, set_uid)
+    assert template.count(uid.encode("ascii")) == 2
+    return [template.replace(uid.encode("ascii"), f"2.25.{base + i}".encode("ascii")) for i in range(count)]
 
 
 def _stream(path: Path):
@@ -204,19 +231,21 @@ def test_bench_receiver(tmp_path, samples):
     env = {"PY_DEID_RECEIVER_FAST": "0"} if FULL_CHECK else {}
     if TIMELINE:
         env["PY_DEID_RECEIVER_TIMELINE"] = str(tmp_path / "timeline.jsonl")
-    srv = rs.Server(tmp_path / "store", "--token", f"bench:{TOKEN}", "--benchmark-sink",
+    store = Path(tempfile.mkdtemp(prefix="bench-store-", dir=STORE_BASE)) / "store" if STORE_BASE else tmp_path / "store"
+    srv = rs.Server(store, "--token", f"bench:{TOKEN}", "--benchmark-sink",
                     "--max-request-size", "4G", log_name="bench", env=env or None).start()
     srv.timeline = tmp_path / "timeline.jsonl"
     try:
         pid = srv.proc.pid
         bodies = tmp_path / "bodies"
         ct = rs.deidentify(samples.bytes("CT_small.dcm"))
-        small = [rs.with_new_uids(ct, i) for i in range(SMALL)]
+        small = _copies(ct, SMALL)
         small_bodies = _write_bodies(bodies / "small", [small[i:i + SMALL_PER_REQUEST]
                                                         for i in range(0, SMALL, SMALL_PER_REQUEST)])
         del small
         _run(srv, small_bodies[:2], "/dicomweb/studies", 200)  # warm-up (imports, TLS, page cache)
-        results["create_file_us"] = {"store tmp": _create_cost_us(tmp_path / "store" / "tmp")}
+        results["create_file_us"] = {"store tmp": _create_cost_us(store / "tmp")}
+        results["store_base"] = STORE_BASE or "pytest tmp_path"
         results["rss_after_warmup"] = _status(pid)["VmRSS"]
         _phase(srv, "small", small_bodies[2:], results)
         results["small"]["instance_bytes"] = len(ct)
