@@ -139,12 +139,19 @@ class Soak:
 
     def chaos(self) -> None:
         rng = random.Random(SEED)
+        # One kill of each kind first (in the seed's order), then at random: on a loaded machine a server's
+        # restart can take most of a quick run, and the run must still have killed both.
+        due = ["worker", "server"]
+        rng.shuffle(due)
         while not self.stop.wait(rng.uniform(4.0, 9.0)):
-            if rng.random() < 0.6:
+            kind = due.pop(0) if due else ("worker" if rng.random() < 0.6 else "server")
+            if kind == "worker":
                 workers = rs.worker_pids(self.srv.proc)
                 if workers:
                     os.kill(rng.choice(workers), signal.SIGKILL)
                     self.figures["worker kills"] += 1
+                else:
+                    due.insert(0, "worker")  # (its workers not started yet: next time)
             else:
                 self.restarting.set()
                 self.epoch += 1
@@ -172,6 +179,9 @@ def test_soak(tmp_path, instances):
         for t in threads:
             t.start()
         time.sleep(DURATION)
+        deadline = time.monotonic() + 180  # (a loaded machine: the run goes on until both kinds of kill were made)
+        while not (soak.figures["worker kills"] and soak.figures["server kills"]) and time.monotonic() < deadline:
+            time.sleep(1)
         soak.stop.set()
         for t in threads:
             t.join(timeout=300)
