@@ -62,7 +62,8 @@ async function cache() {
  * This runtime's saved snapshot as it is read, or null (none yet, no Cache Storage, unreadable): `bytes`, a
  * Uint8Array of the snapshot's size that the read fills, and `read`, which resolves once it is whole and rejects if
  * it is not. Known to be there, and how large, before its ~38 MB are read, so that Pyodide's module is made
- * meanwhile (moduleFactory). A snapshot saved without its size (by an earlier version) is read whole first.
+ * meanwhile (moduleFactory). Read by a thread of its own (readAside) where one can be started, else here. A
+ * snapshot saved without its size (by an earlier version) is read whole first.
  */
 async function savedSnapshot() {
   try {
@@ -73,12 +74,44 @@ async function savedSnapshot() {
       return { bytes: new Uint8Array(await hit.arrayBuffer()), read: Promise.resolve() };
     }
     const bytes = new Uint8Array(size);
-    const read = fill(hit.body, bytes);
+    const read = readAside(bytes).catch(() => fill(hit.body, bytes));
     read.catch(() => {});  // looked at by moduleFactory
     return { bytes, read };
   } catch {
     return null;
   }
+}
+
+const READER = new URL('./snapshot-reader.js', import.meta.url);
+
+/**
+ * Fill `bytes` with the snapshot as snapshot-reader.js reads it on its own thread: this worker's thread is busy
+ * while it would be read (the wasm module taken from the code cache, the loader compiled, the module made in one
+ * long task), and a read made here waits for it. The body arrives whole, transferred, and is copied into `bytes`.
+ * Rejects where that thread cannot be used (assets from another origin, which a worker cannot start; no Worker;
+ * the reader failed): savedSnapshot then reads it here. A body of another size is read here again (and fails the
+ * restore if it is still not of its size).
+ */
+function readAside(bytes) {
+  if (typeof Worker === 'undefined' || READER.origin !== self.location?.origin) {
+    return Promise.reject(new Error('no reader'));
+  }
+  return new Promise((resolve, reject) => {
+    const reader = new Worker(READER, { type: 'module', name: 'py_deid-snapshot' });
+    const stop = (error) => { reader.terminate(); error ? reject(error) : resolve(); };
+    reader.addEventListener('error', (event) => { event.preventDefault?.(); stop(new Error('no reader')); });
+    reader.addEventListener('messageerror', () => stop(new Error('no reader')));
+    reader.addEventListener('message', ({ data }) => {
+      if (!(data?.buffer instanceof ArrayBuffer)) { stop(new Error('not read')); return; }
+      if (data.buffer.byteLength !== bytes.length) {
+        stop(new Error('snapshot: not of its size'));
+        return;
+      }
+      bytes.set(new Uint8Array(data.buffer));
+      stop(null);
+    });
+    reader.postMessage({ cache: SNAPSHOTS, key: snapshotKey() });
+  });
 }
 
 async function fill(body, bytes) {
@@ -225,6 +258,7 @@ function moduleFactory({ compiled, loader }, saved, mark) {
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
   // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
   const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
+  await lookup.catch(() => null);
   const parts = early(mark);
   const packages = fetchPackages(mark);  // needed either way: the snapshot holds memory, not files
   const saved = await lookup;
