@@ -12,7 +12,6 @@
 // the worker starts the long way.
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { BUILD } from './build-info.js';
-import { fetchPack } from './pack.js';
 
 const VENDOR = new URL('../vendor/', import.meta.url);
 // Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
@@ -41,20 +40,14 @@ function hexToBase64(hex) {
   return btoa(String.fromCharCode(...hex.match(/../g).map((b) => parseInt(b, 16))));
 }
 
-function packSource() {
-  const { file, sha256 } = BUILD.packages[0];
-  return { url: new URL(`py/${file}`, VENDOR).href, integrity: `sha256-${hexToBase64(sha256)}` };
-}
-
-/** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser (pack.js). */
-function fetchPackages(mark, fetched = null) {
+/** The packages' files as the build packed them (build_wasm.py site_pack), gunzipped by the browser. */
+function fetchPackages(mark) {
   const pack = (async () => {
-    if (fetched) {
-      const buffer = await fetched.catch(() => null);
-      if (buffer) return new Uint8Array(buffer);
-    }
-    const { url, integrity } = packSource();
-    return new Uint8Array(await fetchPack(url, integrity));
+    const { file, sha256 } = BUILD.packages[0];
+    const response = await fetch(new URL(`py/${file}`, VENDOR), { integrity: `sha256-${hexToBase64(sha256)}` });
+    if (!response.ok || !response.body) throw new Error(`package pack: HTTP ${response.status}`);
+    const unzipped = new Response(response.body.pipeThrough(new DecompressionStream('gzip')));
+    return new Uint8Array(await unzipped.arrayBuffer());
   })();
   pack.then(() => mark('pack'), () => {});
   pack.catch(() => {});
@@ -68,10 +61,8 @@ async function cache() {
 /**
  * This runtime's saved snapshot as it is read, or null (none yet, no Cache Storage, unreadable): `bytes`, a
  * Uint8Array of the snapshot's size that the read fills, and `read`, which resolves once it is whole and rejects if
- * it is not; `pack`, the packages' pack if it is fetched beside it (startReader), else null. Known to be there, and
- * how large, before its ~38 MB are read, so that Pyodide's module is made meanwhile (moduleFactory). Read by a
- * thread of its own where one can be started, else here. A snapshot saved without its size (by an earlier version)
- * is read whole first.
+ * it is not. Known to be there, and how large, before its ~38 MB are read, so that Pyodide's module is made
+ * meanwhile (moduleFactory). A snapshot saved without its size (by an earlier version) is read whole first.
  */
 async function savedSnapshot() {
   try {
@@ -79,62 +70,15 @@ async function savedSnapshot() {
     if (!hit) return null;
     const size = Number(hit.headers.get(SIZE_HEADER));
     if (!hit.body || !Number.isSafeInteger(size) || size <= 0) {
-      return { bytes: new Uint8Array(await hit.arrayBuffer()), read: Promise.resolve(), pack: null };
+      return { bytes: new Uint8Array(await hit.arrayBuffer()), read: Promise.resolve() };
     }
     const bytes = new Uint8Array(size);
-    const aside = startReader();
-    const read = aside.snapshot.then((buffer) => {
-      if (buffer.byteLength !== size) throw new Error('snapshot: not of its size');
-      bytes.set(new Uint8Array(buffer));
-    }).catch(() => fill(hit.body, bytes));
+    const read = fill(hit.body, bytes);
     read.catch(() => {});  // looked at by moduleFactory
-    return { bytes, read, pack: aside.pack };
+    return { bytes, read };
   } catch {
     return null;
   }
-}
-
-const READER = new URL('./start-reader.js', import.meta.url);
-
-/**
- * The snapshot and the packages' pack as start-reader.js reads them on a thread of its own: this worker's thread is
- * busy while they would be read (the wasm module taken from the code cache, the loader compiled, the module made
- * in one long task), and a read made here waits for it. Each arrives whole, transferred: `snapshot` and `pack`,
- * promises of ArrayBuffers that reject where that thread cannot be used (assets from another origin, which a
- * worker cannot start; no Worker; the reader failed, or could not read that one): the caller then reads it here.
- * (A snapshot of another size is read here again, and fails the restore if it still is.)
- */
-function startReader() {
-  const parts = { snapshot: null, pack: null };
-  const settle = {};
-  for (const name of Object.keys(parts)) {
-    parts[name] = new Promise((resolve, reject) => { settle[name] = { resolve, reject }; });
-    parts[name].catch(() => {});
-  }
-  const fail = () => { for (const name of Object.keys(settle)) settle[name].reject(new Error('no reader')); };
-  if (typeof Worker === 'undefined' || READER.origin !== self.location?.origin) { fail(); return parts; }
-  let reader;
-  try {
-    reader = new Worker(READER, { type: 'module', name: 'py_deid-reader' });
-  } catch {
-    fail();
-    return parts;
-  }
-  let left = 2;
-  const stop = () => { reader.terminate(); fail(); };
-  reader.addEventListener('error', (event) => { event.preventDefault?.(); stop(); });
-  reader.addEventListener('messageerror', stop);
-  reader.addEventListener('message', ({ data }) => {
-    for (const name of Object.keys(parts)) {
-      if (!data || !(name in data)) continue;
-      if (data[name] instanceof ArrayBuffer) settle[name].resolve(data[name]);
-      else settle[name].reject(new Error(`${name}: not read`));
-      left -= 1;
-    }
-    if (left <= 0) reader.terminate();
-  });
-  reader.postMessage({ cache: SNAPSHOTS, key: snapshotKey(), pack: packSource() });
-  return parts;
 }
 
 async function fill(body, bytes) {
@@ -279,14 +223,14 @@ function moduleFactory({ compiled, loader }, saved, mark) {
  * gunzipped). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
-  // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
-  const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
-  await lookup.catch(() => null);
-  const parts = early(mark);
-  const saved = await lookup;
-  // Needed either way: the snapshot holds memory, not files. Fetched beside a restore by the snapshot's reader.
-  const packages = fetchPackages(mark, saved?.pack);
+  // Answered before the fetches below start: on a repeat visit the service worker answers them from its cache at
+  // once, and this thread then spends 0.3-0.8 s taking the wasm module from the compiled-code cache and compiling
+  // the loader, while the lookup's answer (under 1 ms in the browser) waited behind them, and the snapshot's read
+  // with it. With this thread still free it takes 20-40 ms.
+  const saved = useSnapshot ? await savedSnapshot() : null;
   mark('found');
+  const parts = early(mark);
+  const packages = fetchPackages(mark);  // needed either way: the snapshot holds memory, not files
   if (saved) saved.read.then(() => mark('saved'), () => {});
   else mark('saved');
   if (saved) {
