@@ -223,14 +223,12 @@ function moduleFactory({ compiled, loader }, saved, mark) {
  * gunzipped). Resolves to the runtime loadCore takes.
  */
 export async function startRuntime(mark, { useSnapshot = true } = {}) {
-  // Answered before the fetches below start: on a repeat visit the service worker answers them from its cache at
-  // once, and this thread then spends 0.3-0.8 s taking the wasm module from the compiled-code cache and compiling
-  // the loader, while the lookup's answer (under 1 ms in the browser) waited behind them, and the snapshot's read
-  // with it. With this thread still free it takes 20-40 ms.
-  const saved = useSnapshot ? await savedSnapshot() : null;
-  mark('found');
+  // Asked before the fetches below, which the service worker answers from Cache Storage too on a repeat visit.
+  const lookup = useSnapshot ? savedSnapshot() : Promise.resolve(null);
   const parts = early(mark);
   const packages = fetchPackages(mark);  // needed either way: the snapshot holds memory, not files
+  const saved = await lookup;
+  mark('found');
   if (saved) saved.read.then(() => mark('saved'), () => {});
   else mark('saved');
   if (saved) {
