@@ -29,6 +29,15 @@ _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
 WEAK = 40  # confidence below which a read beside a date is taken for the rest of that date, garbled
 
+# One rule for "does this reading stand for its whole line?", with one set of thresholds. BAND: a reading under two
+# thirds of its line's height is a band of it (the three rules it replaces used 0.6 of the glyphs' height, 0.6 of
+# the usual height, and two thirds of the line's: the largest is kept, so every band any of them found is one).
+# USUAL: a reading OCR made sense of that is 0.7 of the frame's usual text height or more stands for its line
+# whatever is under it: the glyphs or pieces found there can be taller than the line ("PRF" 16 px over speckle
+# snapped to glyphs run into it; two lines merged in one piece). A read taken for noise is not trusted so far.
+BAND = 2 / 3
+USUAL = 0.7
+
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -304,6 +313,7 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     vocabulary = vocabulary or default_vocabulary()
     out = [decide(r, mode, matcher, vocabulary, clinical) for r in readings]
     if len(readings) >= 2 and mode != "all":
+        _term_in_a_band(readings, out)
         _phrases_across(readings, out)
     if mode != "strict" or len(readings) < 2:
         return out
@@ -333,6 +343,29 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
             if same or split or sliver:
                 ds[n] = Decision(d.index, False, "technical")
     return out
+
+
+def _term_in_a_band(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
+    """A word masked only as near an instance's term that is a band of a word another reading read whole and
+    clearly, and kept, takes that word's decision: "DDE" (a near "DOE"), 9 px of "PRF" read whole at 16 px with
+    confidence 91 in the frame's own reading, masked "PRF" in phi mode. The band saw a part of each glyph; the
+    whole reading saw them all. Not for PHI-shaped patterns (a date read in a band stays masked), nor where the
+    whole word is itself masked, taken for noise, or read under confidence 80."""
+    whole = [(geometry.word_box(readings[k][d.index]), d, k) for k, ds in enumerate(out) for d in ds
+             if not d.mask and d.reason != "noise" and readings[k][d.index].confidence >= 80
+             and _alnum(readings[k][d.index].text) >= 2]
+    if not whole:
+        return
+    for k, ds in enumerate(out):
+        for n, d in enumerate(ds):
+            if d.reason != "phi-term":
+                continue
+            box = geometry.word_box(readings[k][d.index])
+            for wbox, wd, other in whole:
+                if other != k and box[3] < BAND * wbox[3] and \
+                        geometry.intersection_area(box, wbox) >= 0.8 * box[2] * box[3]:
+                    ds[n] = Decision(d.index, False, wd.reason)
+                    break
 
 
 def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
@@ -423,12 +456,11 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                         whole = False
                     parts = [geometry.grow(snapped, 2)] if snapped else []
                     rows = bands.get(j)
-                    speck = not snapped or snapped[3] < wb[3]
-                    if not snapped or not whole or (rows and speck):
+                    if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
                         part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
-                        if rows and speck:
+                        if rows and not snapped:
                             # A band of its line with no glyph of it found (the top half of "20" of a date over
                             # anatomy, read "2N" 9 px high on a 16 px line): where the line's rows are not known,
                             # its usual height above and below.
@@ -622,35 +654,30 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     return out
 
 
-# One rule for "does this reading stand for its whole line?", with one set of thresholds. BAND: a reading under two
-# thirds of its line's height is a band of it (the three rules it replaces used 0.6 of the glyphs' height, 0.6 of
-# the usual height, and two thirds of the line's: the largest is kept, so every band any of them found is one).
-# USUAL: where only the detector's pieces say how tall the line is, a reading of 0.7 of the frame's usual text
-# height or more is never a band (a piece can be taller than its line: two lines, or a line and tissue, merged).
-BAND = 2 / 3
-USUAL = 0.7
-
-
 def band_of_line(box: geometry.Box, glyphs: geometry.Box | None, lines: Sequence[geometry.Box] = (),
-                 typical: int = 0) -> geometry.Box | None:
+                 typical: int = 0, noise: bool = False) -> geometry.Box | None:
     """The rows of the line a reading's `box` is a band of, over the box's columns; None when the reading stands
-    for its line. The line is, in this order of trust:
+    for its line. A reading of USUAL of the usual text height (`typical`) or more stands for it, unless it was
+    taken for noise (`noise`). The line is, in this order of trust:
     - the glyphs found in the box (`glyphs`, pixels.glyphs' snap), where they are as tall as the box or taller
       ("MAD" 9 px over the 15 px glyphs of "MAR"; "MARTIAATE" 4 px high over 7 px type);
     - else (no glyph found, or only a speck: glyphs running into the tissue under them) the detector's pieces
-      under the box (`lines`), for a box under USUAL of the usual height (`typical`);
-    - else the usual height itself: a box under BAND of it, with no glyph found, is a band whose line's rows are
-      not known, so it covers that height above and below ("2N" 9 px high on a 16 px date over anatomy)."""
+      under the box (`lines`);
+    - else, with no glyph found at all, the usual height itself: a box under BAND of it is a band whose line's
+      rows are not known, so it covers that height above and below ("2N" 9 px high on a 16 px date over
+      anatomy)."""
+    if typical and not noise and box[3] >= USUAL * typical:
+        return None
     if glyphs is not None and glyphs[3] >= box[3]:
         if box[3] >= BAND * glyphs[3]:
             return None
         tall = [glyphs]
     else:
-        if typical and box[3] >= USUAL * typical:
-            return None
         tall = [p for p in lines if geometry.intersects(p, box) and box[3] < BAND * p[3]]
         if not tall:
-            if not (typical and box[3] < BAND * typical):
+            # glyphs found a little shorter than the box are its line's whole glyphs ("Frame" boxed 8 px over
+            # 7 px type on a frame whose usual text is 19 px): only a box that holds no glyph at all says nothing
+            if glyphs is not None or not (typical and box[3] < BAND * typical):
                 return None
             more = typical - box[3]
             top = max(0, box[1] - more)
@@ -692,10 +719,12 @@ def find_bands(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[
             boxes = [_line_of(word, every, content)]
             if boxes[0] != geometry.word_box(word):
                 boxes.append(geometry.word_box(word))
-            if d.reason == "noise" and not d.mask and near is not None and not any(
+            noise = d.reason == "noise" and not d.mask
+            if noise and near is not None and not any(
                     geometry.intersects(geometry.grow(b, max(6, 2 * b[3]) + 3), p) for b in boxes for p in near):
                 continue
-            found = [r for r in (band_of_line(b, snap(b) if snap else None, lines, typical) for b in boxes) if r]
+            found = [r for r in (band_of_line(b, snap(b) if snap else None, lines, typical, noise) for b in boxes)
+                     if r]
             if found:
                 rows[(k, d.index)] = geometry.union(found)
     return Bands(typical, rows)
