@@ -313,7 +313,6 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     vocabulary = vocabulary or default_vocabulary()
     out = [decide(r, mode, matcher, vocabulary, clinical) for r in readings]
     if len(readings) >= 2 and mode != "all":
-        _term_in_a_band(readings, out)
         _phrases_across(readings, out)
     if mode != "strict" or len(readings) < 2:
         return out
@@ -343,29 +342,6 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
             if same or split or sliver:
                 ds[n] = Decision(d.index, False, "technical")
     return out
-
-
-def _term_in_a_band(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
-    """A word masked only as near an instance's term that is a band of a word another reading read whole and
-    clearly, and kept, takes that word's decision: "DDE" (a near "DOE"), 9 px of "PRF" read whole at 16 px with
-    confidence 91 in the frame's own reading, masked "PRF" in phi mode. The band saw a part of each glyph; the
-    whole reading saw them all. Not for PHI-shaped patterns (a date read in a band stays masked), nor where the
-    whole word is itself masked, taken for noise, or read under confidence 80."""
-    whole = [(geometry.word_box(readings[k][d.index]), d, k) for k, ds in enumerate(out) for d in ds
-             if not d.mask and d.reason != "noise" and readings[k][d.index].confidence >= 80
-             and _alnum(readings[k][d.index].text) >= 2]
-    if not whole:
-        return
-    for k, ds in enumerate(out):
-        for n, d in enumerate(ds):
-            if d.reason != "phi-term":
-                continue
-            box = geometry.word_box(readings[k][d.index])
-            for wbox, wd, other in whole:
-                if other != k and box[3] < BAND * wbox[3] and \
-                        geometry.intersection_area(box, wbox) >= 0.8 * box[2] * box[3]:
-                    ds[n] = Decision(d.index, False, wd.reason)
-                    break
 
 
 def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:

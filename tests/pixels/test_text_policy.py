@@ -689,27 +689,3 @@ def test_the_frame_s_bands_are_worked_out_once_and_each_caller_uses_them():
                        typical=16)
     assert any(geometry.contains(b, (246, 76, 23, 16)) for b in boxes), boxes
 
-
-def test_a_term_read_in_a_band_of_a_word_read_whole_and_kept_is_that_word():
-    """Draw 20280325, us-ybr-full-422-anatomy, phi mode: a region's reading read the top 9 px of "PRF" (16 px) as
-    "DDE", a near "DOE" (the patient's name), masked; the frame's own reading had "PRF" whole at confidence 91,
-    kept. The band takes the whole word's decision. A band read as a date stays masked; so does a term where the
-    whole word is itself masked, read under confidence 80, or not much taller than the band."""
-    from py_deid.phi import PhiTerms
-    from py_deid.pixels.text_policy import decide_readings
-
-    matcher = PhiMatcher(PhiTerms(names={"DOE", "JOHN"}, patient_names={"DOE", "JOHN"}))
-    whole = [Word("PRF", 7, 441, 32, 16, 91.5), Word("4.0kHz", 44, 441, 62, 17, 91.5)]
-    band = [Word("DDE", 7, 442, 31, 9, 86.6), Word("A", 45, 442, 8, 9, 86.6)]
-    for mode in ("phi", "strict"):
-        ds = decide_readings([whole, band], mode, matcher)
-        assert not any(d.mask for d in ds[1]), (mode, ds)
-    assert decide_readings([band], "phi", matcher)[0][0].mask  # alone, it is the name
-    weak = [Word("PRF", 7, 441, 32, 16, 70.0)] + whole[1:]
-    assert decide_readings([weak, band], "phi", matcher)[1][0].mask
-    near = [Word("DDE", 7, 442, 31, 12, 86.6)]  # 12 of 16 px: not a band
-    assert decide_readings([whole, near], "phi", matcher)[1][0].mask
-    date = [Word("12-03-2021", 7, 442, 31, 9, 86.6)]
-    assert decide_readings([whole, date], "phi", matcher)[1][0].mask
-    named = [Word("DOE", 7, 441, 32, 16, 91.5)]  # the whole word is the name: both masked
-    assert all(d.mask for r in decide_readings([named, band], "phi", matcher) for d in r[:1])
