@@ -34,7 +34,8 @@ WEAK = 40  # confidence below which a read beside a date is taken for the rest o
 # the usual height, and two thirds of the line's: the largest is kept, so every band any of them found is one).
 # USUAL: a reading OCR made sense of that is 0.7 of the frame's usual text height or more stands for its line
 # whatever is under it: the glyphs or pieces found there can be taller than the line ("PRF" 16 px over speckle
-# snapped to glyphs run into it; two lines merged in one piece). A read taken for noise is not trusted so far.
+# snapped to glyphs run into it; two lines merged in one piece). A read taken for noise outside image content is
+# not trusted so far.
 BAND = 2 / 3
 USUAL = 0.7
 
@@ -695,8 +696,10 @@ def find_bands(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[
             boxes = [_line_of(word, every, content)]
             if boxes[0] != geometry.word_box(word):
                 boxes.append(geometry.word_box(word))
-            noise = d.reason == "noise" and not d.mask
-            if noise and near is not None and not any(
+            # Outside image content a read taken for noise is not trusted as a reading (settled_boxes); in it, it
+            # is speckle read as letters, and is judged as any reading.
+            noise = d.reason == "noise" and not d.mask and not geometry.mostly_within(boxes[0], content)
+            if d.reason == "noise" and not d.mask and near is not None and not any(
                     geometry.intersects(geometry.grow(b, max(6, 2 * b[3]) + 3), p) for b in boxes for p in near):
                 continue
             found = [r for r in (band_of_line(b, snap(b) if snap else None, lines, typical, noise) for b in boxes)
