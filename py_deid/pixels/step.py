@@ -25,8 +25,8 @@ from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
 from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings,
-                          default_vocabulary, doubtful, mask_boxes, rest_of_terms, settled_boxes, settled_by,
-                          slivers, text_height)
+                          default_vocabulary, doubtful, find_bands, mask_boxes, rest_of_terms, settled_boxes,
+                          settled_by, slivers)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -194,8 +194,14 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         glyphs = Glyphs(store.render(i), numpy=store.numpy)
         boxes = list(fixed)
         every_word = [w for words in readings for w in words]
-        for words, dec in zip(readings, decisions):
-            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean, every_word, content)
+        # The frame's usual text height, and the readings that are only a band of their line (a region's or a
+        # block's edge cut the line), once: they mask their line's rows, settle nothing, and, kept, leave their
+        # line's rows unread.
+        near = [box for box, _ in pieces]
+        bands = find_bands(readings, decisions, glyphs.snap, near, content, near)
+        for k, (words, dec) in enumerate(zip(readings, decisions)):
+            boxes += mask_boxes(words, dec, width, height, glyphs.snap_clean, every_word, content,
+                                {j: r for (kk, j), r in bands.rows.items() if kk == k}, bands.typical)
             # the rest of a name where its letters would be, and the whole of the glyphs that box holds
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
@@ -206,7 +212,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             glyphs.image, [_on_its_rows(glyphs, geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
-            content, text_height(every_word))) if b]
+            content, bands.typical)) if b]
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications); over image content only where it is shaped like text (speckle
         # breaks into grains). A screened image has its found lines read, and the readings decided, but unread
@@ -218,17 +224,17 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         # (an NM banner in 7 px type read as "ISSA" and slivers), or two or more whole words shaped like text
         # side by side.
         if settings.text in UNREAD_MODES:
-            near = [box for box, _ in pieces]
             unread = text_presence.ink_outside(store.render(i), pieces,
-                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near, lines=near),
+                                               settled_boxes(readings, decisions, glyphs.snap, content, near=near,
+                                                             bands=bands),
                                                numpy=store.numpy)
             if unread:  # a weak read beside unread ink is no reading either (the rest of a half-read name)
                 unread = text_presence.ink_outside(store.render(i), pieces, settled_boxes(
                     readings, decisions, glyphs.snap, content, [glyphs.snap_or_keep(u) for u in unread], near=near,
-                    lines=near),
+                    bands=bands),
                     numpy=store.numpy)
             # Lines read only in a band (a block's edge cut them) are unread on their rows, kept reading or not.
-            unread += [u for u in slivers(readings, decisions, glyphs.snap, near) if u not in unread]
+            unread += [u for u in slivers(readings, decisions, bands=bands) if u not in unread]
             unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense

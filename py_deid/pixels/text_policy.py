@@ -29,6 +29,16 @@ _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
 WEAK = 40  # confidence below which a read beside a date is taken for the rest of that date, garbled
 
+# One rule for "does this reading stand for its whole line?", with one set of thresholds. BAND: a reading under two
+# thirds of its line's height is a band of it (the three rules it replaces used 0.6 of the glyphs' height, 0.6 of
+# the usual height, and two thirds of the line's: the largest is kept, so every band any of them found is one).
+# USUAL: a reading OCR made sense of that is 0.7 of the frame's usual text height or more stands for its line
+# whatever is under it: the glyphs or pieces found there can be taller than the line ("PRF" 16 px over speckle
+# snapped to glyphs run into it; two lines merged in one piece). A read taken for noise outside image content is
+# not trusted so far.
+BAND = 2 / 3
+USUAL = 0.7
+
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -385,17 +395,25 @@ def _read_again(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -
 
 
 def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int, height: int,
-               snap=None, around: Sequence[Word] = (), content: Sequence[geometry.Box] = ()) -> list[geometry.Box]:
+               snap=None, around: Sequence[Word] = (), content: Sequence[geometry.Box] = (),
+               bands: dict | None = None, typical: int | None = None) -> list[geometry.Box]:
     """Rectangles to blank: masked words of one phrase joined (nothing readable left between them), plus a margin.
     `snap(box)`: (the box of the glyphs a word's box holds, whether they are whole glyphs) (pixels.glyphs
     Glyphs.snap_clean), or None. With it, each word's mask is its glyphs plus 2 px, whatever box the OCR engine
     gave; without it, where it finds no glyph, or where the ink runs into image content (the glyphs' edges are
     not known), OCR's box plus a margin of a third of the text height across and a sixth above and below is
     masked as well. `around`: the frame's other readings, `content`: image content (a reading far taller than
-    those it holds, its extra rows over image content, is cut to their rows)."""
+    those it holds, its extra rows over image content, is cut to their rows). `bands` (word index -> rows) and
+    `typical`: this reading's bands of their lines and the frame's usual text height (find_bands), when the caller
+    worked them out; else found here from `snap` alone. A masked band covers its line's rows."""
     masked = {d.index for d in decisions if d.mask}
     around = list(words) + [w for w in around if w not in words]
-    typical = text_height(around) if masked else 0
+    if typical is None:
+        typical = text_height(around) if masked else 0
+    if bands is None:
+        bands = {} if not masked else {
+            i: r for i in masked for b in [_line_of(words[i], around, content)]
+            for r in [band_of_line(b, snap(b)[0] if snap else None, (), typical)] if r}
     boxes = []
     for seg in geometry.segments(words):
         run: list[int] = []
@@ -414,16 +432,19 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     if snapped and snapped[3] * 3 <= wb[3]:
                         whole = False
                     parts = [geometry.grow(snapped, 2)] if snapped else []
+                    rows = bands.get(j)
                     if not snapped or not whole:
                         h = words[j].height
                         # Wider than high: the next line is close above and below, the next word is not.
                         part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
-                        if not snapped and wb[3] < 0.6 * typical:
-                            # A sliver of its line with no glyph found in it (the top half of "20" of a date
-                            # over anatomy, read "2N" 9 px high on a 16 px line): the line's rows are not
-                            # known, so its usual height above and below.
-                            part = geometry.grow(part, 0, typical - wb[3])
+                        if rows and not snapped:
+                            # A band of its line with no glyph of it found (the top half of "20" of a date over
+                            # anatomy, read "2N" 9 px high on a 16 px line): where the line's rows are not known,
+                            # its usual height above and below.
+                            part = geometry.grow(part, 0, max(0, typical - wb[3]))
                         parts.append(part)
+                    if rows:  # and the rows of its line, as far as they are known
+                        parts.append(geometry.grow(rows, 2))
                     # Joined only to a neighbour of its own line and size: a garbage reading two lines tall
                     # (speckle and the ends of both lines) must not join the lines into one block. And only
                     # across ink no reading boxed (a glyph OCR left out between two words): an empty space
@@ -554,7 +575,8 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
                   snap=None, content: Sequence[geometry.Box] = (),
                   masked_ink: Sequence[geometry.Box] = (),
                   near: Sequence[geometry.Box] | None = None,
-                  lines: Sequence[geometry.Box] | None = None) -> list[geometry.Box]:
+                  lines: Sequence[geometry.Box] | None = None,
+                  bands: Bands | None = None) -> list[geometry.Box]:
     """Strict mode's rule for text the detector found (pixels.text_presence) whatever OCR made of it: its ink
     may stay only under a word OCR read there (whose own decision then applies). Ink that no reading boxed at
     all is text OCR could not see, and is masked; so is ink under reads taken for noise beside masked text on
@@ -569,13 +591,15 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     `near`: the boxes the result will be tested against (the detector's pieces); a word whose box, snapped or
     not, cannot reach any of them is left out unsnapped (snapping speckle read as letters was most of the
     cost: the glyphs of a box lie within twice its height of it, see pixels.glyphs). `lines`: the detector's
-    pieces, for sliver_of_line (a band of a line settles nothing); without them every reading settles as before."""
+    pieces, where a reading may be a band of its line. `bands`: the frame's bands (find_bands), when the caller
+    worked them out; else they are found here from `snap` and `lines`. A band of a line settles nothing."""
     masked = [geometry.word_box(r[d.index]) for r, ds in zip(readings, decisions) for d in ds if d.mask]
     masked += list(masked_ink)  # unread ink found to be masked (a first pass of the caller)
     every = [w for r in readings for w in r]
-    typical = text_height(every)
+    if bands is None:
+        bands = find_bands(readings, decisions, snap, lines or (), content, near)
     out = []
-    for r, ds in zip(readings, decisions):
+    for k, (r, ds) in enumerate(zip(readings, decisions)):
         for d in ds:
             # A reading far taller than its line reads only that line, as its mask covers only that (_line_of):
             # "NORTHGATE" boxed 41 px from the ID line above it, right under a bar, took that line's ink for read.
@@ -584,22 +608,21 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
                 reach = geometry.grow(wb, max(6, 2 * wb[3]) + 3)
                 if not any(geometry.intersects(reach, b) for b in near):
                     continue
+            # A band of a line is not a reading of that line whatever it was read as (a second look whose block's
+            # edge cut a date over anatomy read its top 9 px as "2N", "MAD", "DM"; 7 px type read "MARTIAATE" 4 px
+            # high): its ink is unread.
+            if (k, d.index) in bands.rows:
+                continue
+            snapped = snap(wb) if snap else None
             # A weak read next to masked text on its line (the rest of a name OCR half read) is not a reading of
             # it: its ink is unread. In image content (`content`: ultrasound regions, textured tiles) it is
             # speckle read as letters, and stays.
-            snapped = snap(wb) if snap else None
-            # A band of a line is not a reading of that line whatever it was read as (a second look whose block's
-            # edge cut a date over anatomy read its top 9 px as "2N", "MAD", "DM"): its ink is unread.
-            if lines is not None and sliver_of_line(wb, lines, typical, snapped):
-                continue
             if d.reason == "noise" and not geometry.mostly_within(wb, content):
                 word = r[d.index]
-                # Nor is, outside image content, a sliver (a box less than 0.6 of the glyphs' height: OCR read
-                # a band of 7 px type as "MARTIAATE" 4 px high) or garbage (three characters or more, confidence
-                # under 30): OCR did not read those glyphs.
-                sliver = snapped is not None and wb[3] < 0.6 * snapped[3]
+                # Nor is, outside image content, garbage (three characters or more, confidence under 30): OCR did
+                # not read those glyphs.
                 garbage = word.confidence < 30 and _alnum(word.text) >= 3
-                if sliver or garbage or _beside(wb, masked):
+                if garbage or _beside(wb, masked):
                     continue
                 # Otherwise only the ink inside its own box: at 7 px type letters touch, and the glyphs a weak
                 # "ESL" snaps to are the whole of "NORTHGATE".
@@ -608,45 +631,103 @@ def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
     return out
 
 
-def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0,
-                   glyphs: geometry.Box | None = None) -> geometry.Box | None:
-    """The rows of the line a reading `box` spans under two thirds of, as a box of the reading's columns; None when
-    the reading is not such a band. The line is that of the glyphs found in the box (`glyphs`, pixels.glyphs'
-    snap) where they are as tall as the box or taller ("MAD" 9 px over the 15 px glyphs of "MAR"); else, with no
-    glyph found or only a speck (glyphs running into the tissue under them), the detector's pieces under it
-    (`lines`). A reading of the frame's usual text height (`typical`, when known) is never one: a piece can be
-    taller than its line."""
-    if typical and box[3] >= 0.7 * typical:
+def band_of_line(box: geometry.Box, glyphs: geometry.Box | None, lines: Sequence[geometry.Box] = (),
+                 typical: int = 0, noise: bool = False) -> geometry.Box | None:
+    """The rows of the line a reading's `box` is a band of, over the box's columns; None when the reading stands
+    for its line. A reading of USUAL of the usual text height (`typical`) or more stands for it, unless it was
+    taken for noise (`noise`). The line is, in this order of trust:
+    - the glyphs found in the box (`glyphs`, pixels.glyphs' snap), where they are as tall as the box or taller
+      ("MAD" 9 px over the 15 px glyphs of "MAR"; "MARTIAATE" 4 px high over 7 px type);
+    - else (no glyph found, or only a speck: glyphs running into the tissue under them) the detector's pieces
+      under the box (`lines`);
+    - else, with no glyph found at all, the usual height itself: a box under BAND of it is a band whose line's
+      rows are not known, so it covers that height above and below ("2N" 9 px high on a 16 px date over
+      anatomy)."""
+    if typical and not noise and box[3] >= USUAL * typical:
         return None
     if glyphs is not None and glyphs[3] >= box[3]:
-        tall = [glyphs] if box[3] < 2 * glyphs[3] / 3 else []
+        if box[3] >= BAND * glyphs[3]:
+            return None
+        tall = [glyphs]
     else:
-        tall = [p for p in lines if geometry.intersects(p, box) and box[3] < 2 * p[3] / 3]
-    if not tall:
-        return None
+        tall = [p for p in lines if geometry.intersects(p, box) and box[3] < BAND * p[3]]
+        if not tall:
+            # glyphs found a little shorter than the box are its line's whole glyphs ("Frame" boxed 8 px over
+            # 7 px type on a frame whose usual text is 19 px): only a box that holds no glyph at all says nothing
+            if glyphs is not None or not (typical and box[3] < BAND * typical):
+                return None
+            more = typical - box[3]
+            top = max(0, box[1] - more)
+            return (box[0], top, box[2], geometry.bottom(box) + more - top)
     top = min(p[1] for p in tall + [box])
     bottom = max(geometry.bottom(p) for p in tall + [box])
     return (box[0], top, box[2], bottom - top)
 
 
-def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]], snap,
-            lines: Sequence[geometry.Box]) -> list[geometry.Box]:
-    """Ink of the found lines that readings kept read only in a band (sliver_of_line), on the line's rows: unread
-    ink, to be decided as such. The detector's pieces may not hold those glyphs: the "2" of "20-JAN-2021" ran into
-    the tissue under it and no piece began before the "0". Not where another reading boxed those rows whole (its
-    own decision applies there), nor for reads taken for noise."""
+def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0,
+                   glyphs: geometry.Box | None = None) -> geometry.Box | None:
+    """band_of_line, in the order of arguments earlier callers used."""
+    return band_of_line(box, glyphs, lines, typical)
+
+
+@dataclass(frozen=True)
+class Bands:
+    """A frame's readings that are bands of their lines (band_of_line), worked out once per frame: `typical` is the
+    frame's usual text height, `rows[(reading, word index)]` the rows of the line that word is a band of."""
+
+    typical: int
+    rows: dict
+
+
+def find_bands(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]], snap,
+               lines: Sequence[geometry.Box] = (), content: Sequence[geometry.Box] = (),
+               near: Sequence[geometry.Box] | None = None) -> Bands:
+    """The bands of a frame's readings. `snap(box)`: the box of the glyphs a box holds, or None (Glyphs.snap);
+    without it only the detector's pieces and the usual height say. `near`: the detector's pieces; a read taken
+    for noise that cannot reach any of them is not snapped (speckle read as letters: snapping it was most of the
+    cost of settled_boxes), as nothing there is decided by its band."""
     every = [w for r in readings for w in r]
     typical = text_height(every)
-    out = []
-    for words, ds in zip(readings, decisions):
+    rows = {}
+    for k, (words, ds) in enumerate(zip(readings, decisions)):
         for d in ds:
-            wb = geometry.word_box(words[d.index])
-            # A read taken for noise says nothing of a line ("=" 7 px over a setting in speckle): its ink is left
-            # to the detector, as any other.
-            if d.mask or d.reason == "noise":
+            word = words[d.index]
+            # A reading far taller than its line reads only that line (_line_of); its own box is tested too.
+            boxes = [_line_of(word, every, content)]
+            if boxes[0] != geometry.word_box(word):
+                boxes.append(geometry.word_box(word))
+            # Outside image content a read taken for noise is not trusted as a reading (settled_boxes); in it, it
+            # is speckle read as letters, and is judged as any reading.
+            noise = d.reason == "noise" and not d.mask and not geometry.mostly_within(boxes[0], content)
+            if d.reason == "noise" and not d.mask and near is not None and not any(
+                    geometry.intersects(geometry.grow(b, max(6, 2 * b[3]) + 3), p) for b in boxes for p in near):
                 continue
-            rows = sliver_of_line(wb, lines, typical, snap(wb))
-            if rows and not any(o.height >= 2 * rows[3] / 3 and geometry.intersection_area(
+            found = [r for r in (band_of_line(b, snap(b) if snap else None, lines, typical, noise) for b in boxes)
+                     if r]
+            if found:
+                rows[(k, d.index)] = geometry.union(found)
+    return Bands(typical, rows)
+
+
+def slivers(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]], snap=None,
+            lines: Sequence[geometry.Box] = (), bands: Bands | None = None) -> list[geometry.Box]:
+    """Ink of the lines that readings kept read only in a band (band_of_line), on the line's rows: unread ink, to be
+    decided as such. The detector's pieces may not hold those glyphs: the "2" of "20-JAN-2021" ran into the tissue
+    under it and no piece began before the "0". Not where another reading boxed those rows whole (its own decision
+    applies there), nor for reads taken for noise. `bands`: the frame's (find_bands), else found from `snap` and
+    `lines`."""
+    if bands is None:
+        bands = find_bands(readings, decisions, snap, lines)
+    every = [w for r in readings for w in r]
+    out = []
+    for k, (words, ds) in enumerate(zip(readings, decisions)):
+        for d in ds:
+            # A read taken for noise says nothing of a line ("=" 7 px over a setting in speckle): its ink is left
+            # to the detector, as any other. A masked band is masked by mask_boxes, on its line's rows.
+            rows = bands.rows.get((k, d.index))
+            if rows is None or d.mask or d.reason == "noise":
+                continue
+            if not any(o.height >= BAND * rows[3] and geometry.intersection_area(
                     rows, geometry.word_box(o)) >= 0.8 * rows[2] * rows[3] for o in every):
                 out.append(rows)
     return out

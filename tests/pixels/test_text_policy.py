@@ -527,8 +527,12 @@ def test_a_masked_sliver_with_no_glyph_found_covers_its_lines_usual_height():
     usual = [Word("2N", 246, 76, 23, 15, 77)] + words[1:]
     boxes = mask_boxes(usual, [Decision(0, True, "text")], 512, 640, lambda b: (None, True))
     assert boxes == [(242, 74, 31, 19)], boxes
+    # glyphs found, 15 px under the 9 px box: a band of them, masked on the glyphs' rows and its own
     found = mask_boxes(words, [Decision(0, True, "text")], 512, 640, lambda b: ((246, 77, 23, 15), True))
-    assert found == [(244, 75, 27, 19)], found
+    assert found == [(244, 74, 27, 20)], found
+    whole = [Word("2N", 246, 77, 23, 14, 77)] + words[1:]
+    assert mask_boxes(whole, [Decision(0, True, "text")], 512, 640, lambda b: ((246, 77, 23, 15), True)) == \
+        [(244, 75, 27, 19)]
 
 
 def test_an_address_read_in_part_is_phi_with_the_rest_read_after_its_unread_dot(terms):
@@ -595,13 +599,93 @@ def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
     assert slivers([words], [kept], taller, line_pieces) == [(246, 76, 23, 16)]
     speck = lambda b: (250, 84, 2, 2) if b[0] == 246 else None  # noqa: E731
     assert slivers([words], [kept], speck, line_pieces) == [(246, 76, 23, 16)]
-    assert slivers([words], [kept], no_glyph, [(400, 77, 40, 15)]) == []
+    # no glyph and no found line under it: a band by the usual height alone, its usual height above and below
+    assert slivers([words], [kept], no_glyph, [(400, 77, 40, 15)]) == [(246, 69, 23, 23)]
     # a read taken for noise ("=" 7 px over "2D" in an ultrasound's speckle) is not a band of a line
     assert slivers([words], [kept[:2] + [Decision(2, False, "noise")]], no_glyph, line_pieces) == []
     whole = [Word("20-JAN-2021", 240, 75, 130, 18, 60)]  # another reading boxed the line whole: its decision
     assert slivers([words, whole], [kept, [Decision(0, False, "kept")]], no_glyph, line_pieces) == []
-    # without the detector's lines (a caller that has none), as before
-    assert any(geometry.contains(b, (246, 76, 23, 9)) for b in settled_boxes([words], [kept], no_glyph))
+    # without the detector's lines (a caller that has none): still a band, by the usual height
+    assert not any(geometry.intersects(b, (246, 76, 23, 9)) for b in settled_boxes([words], [kept], no_glyph))
     # a masked band is masked by mask_boxes (with its line's usual height), not taken as unread here
     masked_band = kept[:2] + [Decision(2, True, "text")]
     assert slivers([words], [masked_band], no_glyph, line_pieces) == []
+
+
+def test_one_band_rule_finds_every_band_the_three_rules_it_replaces_found():
+    """settled_boxes (a noise read under 0.6 of its glyphs' height), mask_boxes (no glyph found, under 0.6 of the
+    usual height) and sliver_of_line (under 2/3 of its line's height and 0.7 of the usual height) were three rules
+    for "does this reading stand for its whole line?". band_of_line is one: every band any of them found is a band
+    to it, on the same rows or more (so it masks more, never less)."""
+    import random
+
+    from py_deid.pixels.text_policy import band_of_line
+
+    def noise_rule(box, glyphs):
+        return glyphs is not None and box[3] < 0.6 * glyphs[3]
+
+    def mask_rule(box, glyphs, typical):
+        return glyphs is None and box[3] < 0.6 * typical
+
+    def line_rule(box, glyphs, lines, typical):  # recall11's sliver_of_line
+        if typical and box[3] >= 0.7 * typical:
+            return None
+        if glyphs is not None and glyphs[3] >= box[3]:
+            tall = [glyphs] if box[3] < 2 * glyphs[3] / 3 else []
+        else:
+            tall = [p for p in lines if geometry.intersects(p, box) and box[3] < 2 * p[3] / 3]
+        if not tall:
+            return None
+        top, bottom = min(p[1] for p in tall + [box]), max(geometry.bottom(p) for p in tall + [box])
+        return (box[0], top, box[2], bottom - top)
+
+    rng = random.Random(20261207)
+    for _ in range(20000):
+        box = (rng.randint(0, 50), rng.randint(20, 60), rng.randint(5, 60), rng.randint(2, 30))
+        glyphs = rng.choice([None, (box[0] + rng.randint(-5, 5), box[1] + rng.randint(-12, 8), rng.randint(2, 60),
+                                    rng.randint(1, 40))])
+        lines = [(rng.randint(0, 80), rng.randint(10, 80), rng.randint(5, 80), rng.randint(3, 40))
+                 for _ in range(rng.randint(0, 3))]
+        typical = rng.choice([0, 8, 12, 16, 20, 24])
+        band = band_of_line(box, glyphs, lines, typical)
+        noise = band_of_line(box, glyphs, lines, typical, noise=True)
+        if noise_rule(box, glyphs):  # settled_boxes asked it of reads taken for noise only
+            assert noise is not None, (box, glyphs, lines, typical)
+        if mask_rule(box, glyphs, typical):
+            assert band is not None, (box, glyphs, lines, typical)
+        old = line_rule(box, glyphs, lines, typical)
+        if old is not None:
+            assert band is not None and geometry.contains(band, old), (box, glyphs, lines, typical, band, old)
+        if band is not None:  # a read taken for noise is trusted less, never more
+            assert noise is not None and geometry.contains(noise, band)
+
+
+def test_the_frame_s_bands_are_worked_out_once_and_each_caller_uses_them():
+    """find_bands: the usual height and the bands of a frame's readings, once (step passes them to mask_boxes,
+    settled_boxes and slivers). A masked band covers its line's rows, a kept one leaves them unread, and neither
+    settles its ink; a read taken for noise that reaches no found line is not snapped at all."""
+    from py_deid.pixels.text_policy import Decision, find_bands, settled_boxes, slivers
+
+    line_pieces = [(246, 77, 138, 15)]
+    words = [Word("NORTHGATE", 7, 53, 120, 16, 92), Word("IMAGING", 135, 53, 86, 16, 96),
+             Word("2N", 246, 76, 23, 9, 77), Word("o", 600, 400, 9, 4, 10)]
+    snapped = []
+
+    def snap(b):
+        snapped.append(b)
+        return (b[0], 77, b[2], 15) if b[0] == 246 else None
+
+    kept = [Decision(0, True, "phi-term"), Decision(1, True, "phi-term"), Decision(2, False, "kept"),
+            Decision(3, False, "noise")]
+    bands = find_bands([words], [kept], snap, line_pieces, near=line_pieces)
+    assert bands.typical == 16 and bands.rows == {(0, 2): (246, 76, 23, 16)}
+    assert not any(b[0] == 600 for b in snapped)  # the far speck of noise was not snapped
+    assert slivers([words], [kept], bands=bands) == [(246, 76, 23, 16)]
+    assert not any(geometry.intersects(b, (246, 76, 23, 9)) for b in settled_boxes(
+        [words], [kept], snap, near=line_pieces, bands=bands))
+    masked_band = kept[:2] + [Decision(2, True, "text"), kept[3]]
+    assert slivers([words], [masked_band], bands=bands) == []
+    boxes = mask_boxes(words, masked_band, 512, 640, lambda b: (snap(b), True), bands={2: (246, 76, 23, 16)},
+                       typical=16)
+    assert any(geometry.contains(b, (246, 76, 23, 16)) for b in boxes), boxes
+
