@@ -664,12 +664,6 @@ def band_of_line(box: geometry.Box, glyphs: geometry.Box | None, lines: Sequence
     return (box[0], top, box[2], bottom - top)
 
 
-def sliver_of_line(box: geometry.Box, lines: Sequence[geometry.Box], typical: int = 0,
-                   glyphs: geometry.Box | None = None) -> geometry.Box | None:
-    """band_of_line, in the order of arguments earlier callers used."""
-    return band_of_line(box, glyphs, lines, typical)
-
-
 @dataclass(frozen=True)
 class Bands:
     """A frame's readings that are bands of their lines (band_of_line), worked out once per frame: `typical` is the

@@ -571,20 +571,20 @@ def test_a_kept_band_of_a_found_line_with_no_glyph_found_settles_nothing():
     them), so its box settled the ink, and the detector's pieces began at the "0": "20" stayed. Such a band settles
     nothing and its columns are unread ink on the line's rows; a reading of the usual height, one whose glyphs
     are found, and one on no found line are unchanged."""
-    from py_deid.pixels.text_policy import Decision, settled_boxes, sliver_of_line, slivers
+    from py_deid.pixels.text_policy import Decision, band_of_line, settled_boxes, slivers
 
     line_pieces = [(260, 77, 59, 15), (321, 77, 63, 15)]
     words = [Word("NORTHGATE", 7, 53, 120, 16, 92), Word("IMAGING", 135, 53, 86, 16, 96),
              Word("2N", 246, 76, 23, 9, 77)]
     kept = [Decision(0, True, "phi-term"), Decision(1, True, "phi-term"), Decision(2, False, "kept")]
     no_glyph = lambda b: None  # noqa: E731
-    assert sliver_of_line(geometry.word_box(words[2]), line_pieces, 16) == (246, 76, 23, 16)
+    assert band_of_line(geometry.word_box(words[2]), None, line_pieces, 16) == (246, 76, 23, 16)
     settled = settled_boxes([words], [kept], no_glyph, lines=line_pieces)
     assert not any(geometry.intersects(b, (246, 76, 23, 9)) for b in settled), settled
     assert slivers([words], [kept], no_glyph, line_pieces) == [(246, 76, 23, 16)]
     # what stays: the usual height (a piece can be taller than its line), glyphs found, no found line under it
     usual = words[:2] + [Word("2N", 246, 76, 23, 13, 77)]
-    assert sliver_of_line(geometry.word_box(usual[2]), line_pieces, 16) is None
+    assert band_of_line(geometry.word_box(usual[2]), None, line_pieces, 16) is None
     assert any(geometry.contains(b, (246, 76, 23, 13)) for b in settled_boxes([usual], [kept], no_glyph,
                                                                              lines=line_pieces))
     # glyphs found as tall as the box: they say where the line is ("mm" 7 px on a 15 px line of digits is whole)
