@@ -201,6 +201,12 @@ def _load_without_pixel_libraries(libraries: tuple[str, ...] = PIXEL_LIBRARIES) 
     blocked = [name for name in libraries if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # an import of it raises ImportError, which pydicom takes as "not installed"
+    # pydicom's test-data downloader (urllib, http.client, email) and its examples (thirteen test files looked
+    # up) load with it and are never used here: the browser's stand-ins take their place, as in the browser
+    # (~60 ms of each command's start-up). Anything that would download raises instead.
+    from .hosts import no_downloads, no_examples
+    sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
+    sys.modules.setdefault("pydicom.examples", no_examples)  # type: ignore[arg-type]
     try:
         import pydicom  # noqa: F401
         from . import batch  # noqa: F401  (and everything the header path imports)

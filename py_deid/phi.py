@@ -8,6 +8,7 @@ S/5, a lost space; `fold_ocr` is here, the matcher is py_deid.pixels.phi_text).
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -101,7 +102,11 @@ def _decoded(raw, vr: str, encodings) -> list[str] | None:
     if not getattr(raw, "is_raw", False):
         value = raw.value
         return [str(v) for v in _text_values(value)]
-    data = raw.value
+    return _decoded_bytes(raw.value, vr, encodings)
+
+
+def _decoded_bytes(data, vr: str, encodings) -> list[str] | None:
+    """_decoded of a value's raw bytes."""
     if not data:
         return []
     try:
@@ -122,6 +127,92 @@ _UNREADABLE = object()  # the character sets of a dataset whose Specific Charact
 _CHARSET_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
 _PN_DELIMITERS = {0x5C, 0x3D, 0x5E}  # backslash, =, ^
 _TEXT_DELIMITERS = {0x5C}
+
+
+class _NotPlain(Exception):
+    """A sequence's bytes that _scan_sequence does not read the way pydicom would for certain."""
+
+
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_TAG_LENGTH = struct.Struct("<HHI").unpack_from
+_EXPLICIT_HEAD = struct.Struct("<HH2sH").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+# The VRs read from an explicit VR element's two bytes (UN is not the plain case: pydicom may read its value
+# as a sequence), and those with a 4-byte length after two reserved bytes (PS3.5 7.1.2).
+_EXPLICIT_VRS = MappingProxyType({vr.encode("ascii"): vr for vr in KNOWN_VRS if len(vr) == 2 and vr != "UN"})
+_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UR", "UT", "UV"})
+
+
+def _scan_sequence(data: bytes, pos: int, end: int, undefined: bool, found: list) -> int:
+    """The items of an explicit VR little endian sequence from `pos`: up to `end` (a defined length), or to
+    its delimiter before `end` (undefined). Appends (tag, VR, value) of the elements that may hold a term,
+    in the order the walk over pydicom's items meets them; returns where the sequence ends."""
+    while True:
+        if not undefined and pos == end:
+            return pos
+        if pos + 8 > end:
+            raise _NotPlain
+        group, element, length = _TAG_LENGTH(data, pos)
+        tag = (group << 16) | element
+        pos += 8
+        if tag == _SEQUENCE_END and undefined and length == 0:
+            return pos
+        if tag != _ITEM:
+            raise _NotPlain
+        if length == _UNDEFINED:
+            pos = _scan_item(data, pos, end, True, found)
+        else:
+            if pos + length > end:
+                raise _NotPlain
+            if _scan_item(data, pos, pos + length, False, found) != pos + length:
+                raise _NotPlain
+            pos += length
+
+
+def _scan_item(data: bytes, pos: int, end: int, undefined: bool, found: list) -> int:
+    """One item's elements (as _scan_sequence); returns where the item ends."""
+    last = -1
+    while True:
+        if not undefined and pos == end:
+            return pos
+        if pos + 8 > end:
+            raise _NotPlain
+        group, element, vr_bytes, short = _EXPLICIT_HEAD(data, pos)
+        tag = (group << 16) | element
+        if group == 0xFFFE:
+            if undefined and tag == _ITEM_END and data[pos + 4:pos + 8] == b"\0\0\0\0":
+                return pos + 8
+            raise _NotPlain
+        if (tag <= last) or (tag == _CHARACTER_SET):
+            raise _NotPlain  # out of order or twice (pydicom keeps the last), or a character set of its own
+        last = tag
+        vr = _EXPLICIT_VRS.get(vr_bytes)
+        if vr is None:
+            raise _NotPlain
+        if vr in _LONG_LENGTH_VRS:
+            if short or (pos + 12 > end):
+                raise _NotPlain
+            length = _U32(data, pos + 8)[0]
+            pos += 12
+        else:
+            length = short
+            pos += 8
+        if length == _UNDEFINED:
+            if vr != "SQ":
+                raise _NotPlain
+            pos = _scan_sequence(data, pos, end, True, found)
+            continue
+        if pos + length > end:
+            raise _NotPlain
+        if vr == "SQ":
+            _scan_sequence(data, pos, pos + length, False, found)
+        elif length and ((vr not in _NO_TERM_VRS) or (tag in _KEYWORD_TAGS)):
+            found.append((tag, vr, data[pos:pos + length]))
+        pos += length
+
+
+_CHARACTER_SET = 0x00080005
 
 
 _NAME_PART_SPLIT = re.compile(r"[\s,.]+")
@@ -193,6 +284,8 @@ class PhiTerms:
             if vr is None or vr == "UN":
                 vr = dictionary_vr(tag) or vr
             if vr == "SQ":
+                if self._collect_raw_sequence(ds, raw):
+                    continue
                 try:
                     items = ds[tag].value or ()
                 except Exception:
@@ -211,39 +304,73 @@ class PhiTerms:
             values = _decoded(raw, vr, encodings)
             if values is None:
                 continue  # an element that cannot be decoded holds nothing we can match
-            value = values  # a list of str, stripped: what _text_values would give
-            if vr == "PN":
-                for v in value:
-                    parts = self.add_name(v)
-                    if keyword in NAME_FIELD_KEYWORDS:
-                        self.patient_names.update(p for p in parts if len(p) >= 3)
-            elif keyword in ID_KEYWORDS and vr != "SQ":
-                for v in value:
-                    if len(v) >= 3:
-                        self.ids.add(v)
-            elif keyword in PLACE_KEYWORDS:
-                for v in value:
-                    if len(v) >= 3:
-                        self.places.add(v)
-            elif keyword in PHONE_KEYWORDS:
-                for v in value:
-                    if sum(c.isdigit() for c in v) >= 5:
-                        self.phones.add(v)
-            elif vr == "DA" or keyword in DATE_KEYWORDS:
-                for v in value:
-                    try:
-                        d = _dates.parse_da(v[:8])
-                    except _dates.DateValueError:
-                        continue
-                    self.dates.add(d)
-                    if keyword == "PatientBirthDate":
-                        self.birth_dates.add(d)
-            elif vr == "DT":
-                for v in value:
-                    try:
-                        self.dates.add(_dates.parse_da(v[:8]))
-                    except _dates.DateValueError:
-                        pass
+            self._add(vr, keyword, values)
+
+    def _collect_raw_sequence(self, ds: Dataset, raw) -> bool:
+        """The terms of a sequence still as read (explicit VR little endian), taken from its bytes without
+        pydicom parsing its items into Datasets (most such sequences are then removed by the profile, never
+        walked again). The items are read as pydicom would read them; anything but the plain case (implicit VR
+        or big endian items, UN, an item's own Specific Character Set, elements out of order, a length that
+        does not fit, a delimiter out of place) gives False: the sequence is then parsed by pydicom as before.
+        The terms are added in the order the items' elements come, as the walk over parsed items adds them."""
+        if (raw.__class__ is not RawDataElement) or (raw.VR != "SQ") or raw.is_implicit_VR \
+                or not raw.is_little_endian or (raw.value.__class__ is not bytes):
+            return False
+        data = raw.value
+        found: list[tuple[int, str, bytes]] = []
+        try:
+            if _scan_sequence(data, 0, len(data), False, found) != len(data):
+                return False
+        except _NotPlain:
+            return False
+        if not found:
+            return True
+        try:
+            # What Dataset.__getitem__ gives the items of a sequence it converts (their own character sets
+            # are not read here: an item with one is not the plain case).
+            encodings = ds.original_character_set or ds._character_set
+        except Exception:
+            return False  # pydicom's conversion fails alike: the usual path skips the sequence
+        for tag, vr, value in found:
+            values = _decoded_bytes(value, vr, encodings)
+            if values is not None:
+                self._add(vr, _KEYWORDS.get(tag, ""), values)
+        return True
+
+    def _add(self, vr: str, keyword: str, value: list[str]) -> None:
+        """The terms of one element's values (a list of str, stripped: what _text_values would give)."""
+        if vr == "PN":
+            for v in value:
+                parts = self.add_name(v)
+                if keyword in NAME_FIELD_KEYWORDS:
+                    self.patient_names.update(p for p in parts if len(p) >= 3)
+        elif keyword in ID_KEYWORDS and vr != "SQ":
+            for v in value:
+                if len(v) >= 3:
+                    self.ids.add(v)
+        elif keyword in PLACE_KEYWORDS:
+            for v in value:
+                if len(v) >= 3:
+                    self.places.add(v)
+        elif keyword in PHONE_KEYWORDS:
+            for v in value:
+                if sum(c.isdigit() for c in v) >= 5:
+                    self.phones.add(v)
+        elif vr == "DA" or keyword in DATE_KEYWORDS:
+            for v in value:
+                try:
+                    d = _dates.parse_da(v[:8])
+                except _dates.DateValueError:
+                    continue
+                self.dates.add(d)
+                if keyword == "PatientBirthDate":
+                    self.birth_dates.add(d)
+        elif vr == "DT":
+            for v in value:
+                try:
+                    self.dates.add(_dates.parse_da(v[:8]))
+                except _dates.DateValueError:
+                    pass
 
     def add_name(self, value) -> set[str]:
         """Add a person name; returns its parts."""
