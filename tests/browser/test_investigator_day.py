@@ -93,6 +93,8 @@ def test_the_investigators_day(served, sw_browser, samples, tmp_path, artifacts)
         # A token copied wrongly, then the right one: nothing added again, no reload.
         _token(s, "not-the-token")
         s.page.locator("deid-uploader >> [part=error]").filter(has_text="did not accept").wait_for()
+        # A refused token: the files wait for another one, and their rows say so (drawn a moment after the error).
+        s.page.wait_for_function(waits, timeout=10000)
         _shot(s, artifacts, "3-token-refused")
         _token(s, TOKEN)
         s.page.wait_for_function("() => window.__events.some((e) => e.type === 'deid-review-required')", timeout=240000)
