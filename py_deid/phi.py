@@ -135,6 +135,7 @@ class _NotPlain(Exception):
 
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
+_CHARACTER_SET = 0x00080005
 _TAG_LENGTH = struct.Struct("<HHI").unpack_from
 _EXPLICIT_HEAD = struct.Struct("<HH2sH").unpack_from
 _U32 = struct.Struct("<I").unpack_from
@@ -210,9 +211,6 @@ def _scan_item(data: bytes, pos: int, end: int, undefined: bool, found: list) ->
         elif length and ((vr not in _NO_TERM_VRS) or (tag in _KEYWORD_TAGS)):
             found.append((tag, vr, data[pos:pos + length]))
         pos += length
-
-
-_CHARACTER_SET = 0x00080005
 
 
 _NAME_PART_SPLIT = re.compile(r"[\s,.]+")
