@@ -188,7 +188,7 @@ def test_soak(tmp_path, instances):
         srv.kill9()  # the acknowledged instances must survive a crash right after the answers too
         srv.start()
         rows = rs.ledger_rows(srv.store)
-        files = rs.stored_files(srv.store)
+        files = rs.stored_bytes(srv.store)  # (asserts no file or pack without its row)
     finally:
         srv.stop()
     stored = {r["sop_uid"] for r in rows}
@@ -198,6 +198,7 @@ def test_soak(tmp_path, instances):
     print("\nsoak figures:", json.dumps(figures, indent=1))
     assert soak.acknowledged <= stored  # 0 lost
     assert len(files) == len(rows) == len(stored)  # 0 duplicates, no file without its row
+    assert all(rs.sha256(files[r["sop_uid"]]) == r["sha256"] for r in rows)  # no partial instance
 
     def diagnosis(row: dict) -> dict:  # what was sent under the row's hash, and what its file holds
         path = srv.store / "instances" / row["study_uid"] / row["series_uid"] / f"{row['sop_uid']}.dcm"
