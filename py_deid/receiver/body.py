@@ -178,6 +178,8 @@ class SpooledPart:
 
     def remove(self) -> None:
         """Remove its temp file, also if the check that may write it is still running."""
+        if self.in_memory and self.pack is not None:
+            return  # its bytes go to the pack or nowhere: `path` is never created
         self.path.unlink(missing_ok=True)
         future = getattr(self.check, "future", None)
         if self.in_memory and future is not None and not future.done():
