@@ -1,6 +1,14 @@
-"""The store: a folder of instances named only by validated UIDs, plus the ledger.
+"""The store: packs of small instances and a folder of large ones named only by validated UIDs, plus the ledger.
 
-Writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
+A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
+file of packs/ for the request (Pack), as each group's check answers; the commit flushes that file and
+packs/, then writes their rows ('stored', pack name, offset; size and sha256 as for any row) in the
+flushed transaction. So a committed row always points at flushed bytes, a pack holds no row before its
+bytes are durable, and a pack that no row points to (its request killed, failed or all duplicates) is
+removed at the end of its request or by recover(). Rows of before packs (pack NULL) name their own file,
+as large instances still do: both are read through has_file()/open_instance().
+
+Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
 passed; then, under one lock, a 'pending' ledger row is committed (not flushed), the file is renamed into
 place, its folder is fsynced while the files' own fsyncs finish, and once all are durable the row becomes
 'stored' (with its forwarding entry) in one flushed transaction, before the answer. Concurrent requests'
