@@ -208,3 +208,37 @@ def test_a_store_written_before_packs_opens_and_serves(tmp_path, instances):
         assert rs.stored_bytes(root) == {sop: old, sop2: new}
     finally:
         srv.stop()
+
+
+def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, instances):
+    # A refused body is discarded while its parts' check may still run: an answer that comes afterwards
+    # finds its pack finished and writes nothing.
+    from py_deid.options import Options
+    from py_deid.receiver.body import SpooledBody, SpooledPart
+    from py_deid.receiver.stowrs import start_batch
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 1)
+    try:
+        body = SpooledBody(pack=store.new_pack())
+        for i in range(30):
+            data = rs.with_new_uids(instances.deid("CT_small.dcm"), 990 + i)
+            part = SpooledPart(i, {}, store.temp_name(".part"), len(data), data=data, in_memory=True, pack=body.pack)
+            body.parts.append(part)
+            body.hold(part)
+        checks = start_batch(verifier, body.parts, None, store.syncer, body)
+        body.discard()
+        try:
+            checks[0].future.result()
+        except BaseException:  # noqa: BLE001 - cancelled before it ran: nothing written either
+            pass
+        assert body.parts[0].packed.wait(30)  # the answer's append ran (or will never come)
+        assert rs.pack_files(store.root) == [] and not list(store.tmp_dir.iterdir())
+        deadline = time.monotonic() + 10  # (released just after the append, in the same callback)
+        while body.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert body.held == 0
+    finally:
+        verifier.close()
+        store.close()
