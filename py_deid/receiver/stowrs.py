@@ -1,11 +1,12 @@
 """STOW-RS (PS3.18 10.5) on a body already split: check each part, store what passes, answer.
 
-Each part is verified by a worker process: a small part travels to it as bytes, and the worker whose check
-passes it writes it to its temp name; a large one it reads from the temp file the server wrote as it
-arrived (memory follows the largest instance, not the body). Parts go to the workers in groups (Batcher),
-one round trip per group, and each is still judged alone; the flush of a part that passed starts as soon as
-its check has answered, and the parts that passed are committed in one step (renamed into the store, ledger rows); the answer lists them in request order with the others'
-failure reasons.
+Each part is verified by a worker process: a small part travels to it as bytes, and when its check passes
+the server appends the same bytes to the request's pack (storage.Pack: one file per request, written as each
+group's answer arrives; a part that fails is never written); a large one the worker reads from the temp file
+the server wrote as it arrived (memory follows the largest instance, not the body), and it is stored as a
+file of its own. Parts go to the workers in groups (Batcher), one round trip per group, and each is still
+judged alone; the parts that passed are committed in one step (the pack and the large files flushed, ledger
+rows); the answer lists them in request order with the others' failure reasons.
 """
 
 from __future__ import annotations
