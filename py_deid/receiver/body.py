@@ -169,10 +169,17 @@ class SpooledPart:
     settled: bool = False  # its temp file is committed or removed (process() did it): nothing to discard
     data: bytes | None = None  # an in-memory part's bytes until they are submitted to its check
     in_memory: bool = False  # held in memory: `path` is only a reserved name, which the worker that passes
-    #                          the part writes
+    #                          the part writes (without a pack)
+    pack: object = None  # an in-memory part's request's pack (storage.Pack): if it passes, its bytes are
+    #                      appended there (pack_offset), not written to `path`
+    pack_offset: int | None = None
+    pack_error: OSError | None = None  # its append failed
+    packed: object = None  # a threading.Event set once its group's append is over (or will never come)
 
     def remove(self) -> None:
         """Remove its temp file, also if the check that may write it is still running."""
+        if self.in_memory and self.pack is not None:
+            return  # its bytes go to the pack or nowhere: `path` is never created
         self.path.unlink(missing_ok=True)
         future = getattr(self.check, "future", None)
         if self.in_memory and future is not None and not future.done():
@@ -184,6 +191,7 @@ class SpooledPart:
 class SpooledBody:
     parts: list[SpooledPart] = field(default_factory=list)
     budget: MemoryBudget = field(default_factory=lambda: BUDGET)
+    pack: object = None  # storage.Pack of its small parts (made by the splitter)
     _holding: set = field(default_factory=set, repr=False)  # indexes of its parts counted in the budget
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -216,6 +224,8 @@ class SpooledBody:
                 p.check.cancel()
             p.remove()
         self.release(self.parts)  # also parts never submitted (not application/dicom)
+        if self.pack is not None:
+            self.pack.finish(keep=False)  # (no effect once process() has finished it)
 
 
 async def spool_parts(receive, store: Store, boundary: str, limits: Limits, into: SpooledBody,
@@ -381,8 +391,10 @@ class _Splitter:
                     raise MultipartError("syntax", "malformed part header")
                 headers[key] = value.decode("latin-1").strip()
         self.buf = bytearray()
+        if self.into.pack is None:
+            self.into.pack = self.store.new_pack()
         self.into.parts.append(SpooledPart(len(self.into.parts), headers, self.store.temp_name(".part"),
-                                           in_memory=True))
+                                           in_memory=True, pack=self.into.pack))
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         part = self.into.parts[-1]

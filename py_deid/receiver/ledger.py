@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS instances (
     size INTEGER NOT NULL,
     site TEXT NOT NULL,
     received REAL NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'stored'))
+    state TEXT NOT NULL CHECK (state IN ('pending', 'stored')),
+    pack TEXT,
+    pack_offset INTEGER
 );
 CREATE INDEX IF NOT EXISTS instances_study ON instances (study_uid, series_uid);
 CREATE TABLE IF NOT EXISTS forward_queue (
@@ -60,6 +62,11 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            # A ledger written before packs (storage.Pack): its rows keep a NULL pack and name their own file.
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(instances)")}
+            for column, kind in (("pack", "TEXT"), ("pack_offset", "INTEGER")):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE instances ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -118,6 +125,11 @@ class Ledger:
             db.execute("DELETE FROM forward_queue WHERE sop_uid = ?", (sop_uid,))
             db.execute("DELETE FROM instances WHERE sop_uid = ?", (sop_uid,))
 
+    def pack_names(self) -> set[str]:
+        """The packs that stored or pending rows point into."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT DISTINCT pack FROM instances WHERE pack IS NOT NULL")}
+
     def pending(self) -> list[dict]:
         return self._all("SELECT * FROM instances WHERE state = 'pending'")
 
@@ -161,7 +173,7 @@ class Ledger:
 
     def due(self, now: float, limit: int) -> list[dict]:
         return self._all(
-            "SELECT q.id, q.sop_uid, q.attempts, i.study_uid, i.series_uid, i.size, i.sha256 "
+            "SELECT q.id, q.sop_uid, q.attempts, i.study_uid, i.series_uid, i.size, i.sha256, i.pack, i.pack_offset "
             "FROM forward_queue q JOIN instances i USING (sop_uid) "
             "WHERE q.state = 'queued' AND q.next_at <= ? ORDER BY q.next_at, q.id LIMIT ?", (now, limit))
 

@@ -1,6 +1,14 @@
-"""The store: a folder of instances named only by validated UIDs, plus the ledger.
+"""The store: packs of small instances and a folder of large ones named only by validated UIDs, plus the ledger.
 
-Writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
+A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
+file of packs/ for the request (Pack), as each group's check answers; the commit flushes that file and
+packs/, then writes their rows ('stored', pack name, offset; size and sha256 as for any row) in the
+flushed transaction. So a committed row always points at flushed bytes, a pack holds no row before its
+bytes are durable, and a pack that no row points to (its request killed, failed or all duplicates) is
+removed at the end of its request or by recover(). Rows of before packs (pack NULL) name their own file,
+as large instances still do: both are read through has_file()/open_instance().
+
+Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
 passed; then, under one lock, a 'pending' ledger row is committed (not flushed), the file is renamed into
 place, its folder is fsynced while the files' own fsyncs finish, and once all are durable the row becomes
 'stored' (with its forwarding entry) in one flushed transaction, before the answer. Concurrent requests'
@@ -26,9 +34,11 @@ would name a file that a power loss can take away, and recover() looks only at p
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -39,6 +49,7 @@ from ..structure import valid_uid
 from .ledger import Ledger
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
+PACK_NAME = re.compile(r"[0-9a-f]{24}\.pack")  # the only names a row's pack may hold (no path in it)
 
 
 class StoreError(Exception):
@@ -59,6 +70,102 @@ class Candidate:
     sha256: str
     size: int
     outcome: str = ""
+    pack: Pack | None = None  # its bytes are in this request's pack at `offset` (then `temp` was never written)
+    offset: int = 0
+
+
+class Pack:
+    """One request's small instances that passed their check, one after the other in one file of packs/:
+    one file created, written and flushed per request instead of one per instance (see docs/receiver.md,
+    "Packs"). Created at the first append; appends come from the thread that receives the checks' answers.
+    A pack that no ledger row points to is removed: at the end of its request (finish) or by recover()."""
+
+    def __init__(self, folder: Path) -> None:
+        self.name = f"{os.urandom(12).hex()}.pack"
+        self.path = folder / self.name
+        self.size = 0
+        self._fd = -1
+        self._lock = threading.Lock()
+        self._finished = False
+
+    def append(self, datas: list) -> list[int]:
+        """Write these parts' bytes after the pack's end; their offsets. Raises OSError (nothing of them
+        then counts as written: a later append writes over what this one may have left)."""
+        with self._lock:
+            if self._finished:
+                raise OSError(errno.EBADF, "the request is over")
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            offsets, at = [], self.size
+            for data in datas:
+                offsets.append(at)
+                at += len(data)
+            _pwrite_all(self._fd, datas, self.size)
+            self.size = at
+            return offsets
+
+    def finish(self, keep: bool) -> None:
+        """Close it; removed unless `keep` (a committed row points into it). Only the first call counts."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+                if not keep:
+                    self.path.unlink(missing_ok=True)
+
+
+def _pwrite_all(fd: int, datas: list, offset: int) -> None:
+    views = [memoryview(d) for d in datas if len(d)]
+    while views:
+        n = os.pwritev(fd, views[:512], offset)  # (IOV_MAX is 1024 on Linux)
+        offset += n
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+class _Slice:
+    """A read-only file object over `length` bytes of a pack from `offset` (what open_instance returns)."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # Fail closed on a pack shorter than its row says (never a partial instance served).
+            if os.fstat(self._fd).st_size < offset + length:
+                raise StoreError("pack shorter than its ledger row")
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._at, self._end = offset, offset + length
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._end - self._at
+        if n is None or n < 0 or n > left:
+            n = left
+        out = bytearray()
+        while len(out) < n:
+            chunk = os.pread(self._fd, n - len(out), self._at + len(out))
+            if not chunk:
+                raise StoreError("pack shorter than its ledger row")
+            out += chunk
+        self._at += n
+        return bytes(out)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _Queued:
@@ -82,8 +189,9 @@ class Store:
         self.root = root
         self.instances_dir = root / "instances"
         self.tmp_dir = root / "tmp"
+        self.packs_dir = root / "packs"
         self.certificates_dir = root / "certificates"
-        for d in (root, self.instances_dir, self.tmp_dir, self.certificates_dir):
+        for d in (root, self.instances_dir, self.tmp_dir, self.packs_dir, self.certificates_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._instances_prefix = os.path.join(str(self.instances_dir), "")  # (str paths: the commit makes many)
         self.ledger = Ledger(root / "ledger.sqlite")
@@ -105,6 +213,15 @@ class Store:
         if not (valid_uid(study_uid) and valid_uid(series_uid) and valid_uid(sop_uid)):
             raise StoreError("invalid UID")
         return f"{self._instances_prefix}{study_uid}{os.sep}{series_uid}{os.sep}{sop_uid}.dcm"
+
+    def new_pack(self) -> Pack:
+        """A pack for one request's small instances (its file is created by its first append)."""
+        return Pack(self.packs_dir)
+
+    def pack_path(self, name: str) -> Path:
+        if not PACK_NAME.fullmatch(name or ""):
+            raise StoreError("invalid pack name")
+        return self.packs_dir / name
 
     def temp_file(self, suffix: str) -> tuple[int, Path]:
         path = self.temp_name(suffix)
@@ -129,16 +246,29 @@ class Store:
                 p.unlink()
                 removed += 1
         kept = dropped = 0
-        for row in self.ledger.pending():
-            path = self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"])
-            if path.is_file() and sha256_file(path) == row["sha256"]:
+        for row in self.ledger.pending():  # (rows of files only: a pack's rows are written 'stored')
+            if row.get("pack"):
+                complete = self.has_file(row) and _sha256_slice(self, row) == row["sha256"]
+            else:
+                path = self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"])
+                complete = path.is_file() and sha256_file(path) == row["sha256"]
+                if not complete:
+                    path.unlink(missing_ok=True)
+            if complete:
                 self.ledger.mark_stored(row["sop_uid"], forward=forward)
                 kept += 1
             else:
-                path.unlink(missing_ok=True)
                 self.ledger.delete(row["sop_uid"])
                 dropped += 1
-        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped}
+        # A pack no row points to: its request did not commit (killed, power loss, all duplicates), or
+        # every row into it is gone. Its bytes were never served.
+        named = self.ledger.pack_names()
+        packs = 0
+        for p in self.packs_dir.iterdir():
+            if p.name not in named and (p.is_file() or p.is_symlink()):
+                p.unlink()
+                packs += 1
+        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs}
 
     def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None,
                flushes: list[Flushes] | None = None) -> None:
@@ -218,7 +348,15 @@ class Store:
         if not new:
             return new, {}, set(), 0.0
         now = time.time()
-        finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in new.items()}
+        packed = {uid: v for uid, v in new.items() if v[0].pack is not None}  # rows written once flushed
+        files = {uid: v for uid, v in new.items() if v[0].pack is None}
+        with self._queue_lock:
+            for uid, (_, q) in packed.items():
+                self._in_flight[uid] = q.done
+        finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in files.items()}
+        folders = {str(self.packs_dir)} if packed else set()  # a new pack's entry in packs/
+        if not files:
+            return new, finals, folders, now
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
         # the flushed commit below makes it durable with the rows' final state, before the answer. A
         # power loss in between can leave a complete file in place without its row (never served or
@@ -228,21 +366,22 @@ class Store:
                            "transfer_syntax, sha256, size, site, received, state) VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                            [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                             c.transfer_syntax, c.sha256, c.size, q.site, now) for c, q in new.values()])
+                             c.transfer_syntax, c.sha256, c.size, q.site, now) for c, q in files.values()])
         with self._queue_lock:
-            for uid, (_, q) in new.items():
+            for uid, (_, q) in files.items():
                 self._in_flight[uid] = q.done
         if marks is not None:
             marks.append(("pending_rows", time.perf_counter()))
-        folders = {os.path.dirname(final) for final in finals.values()}
+        file_folders = {os.path.dirname(final) for final in finals.values()}
+        folders |= file_folders
         try:
-            for folder in folders:
+            for folder in file_folders:
                 if not os.path.isdir(folder):
                     self._make_dirs(Path(folder))
-            for uid, (c, _) in new.items():
+            for uid, (c, _) in files.items():
                 os.replace(c.temp, finals[uid])
         except OSError:
-            self._undo(new, finals)
+            self._undo(files, finals)
             raise
         if marks is not None:
             marks.append(("renamed", time.perf_counter()))
@@ -267,7 +406,19 @@ class Store:
         if marks is not None:
             marks.append(("flushed", time.perf_counter()))
         with self.ledger.transaction() as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
+            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?",
+                           [(u,) for u, (c, _) in new.items() if c.pack is None])
+            # A pack's rows are written here, 'stored' at once: the pack and its folder entry are durable
+            # (flushed above), so a committed row always points at flushed bytes, and a pack without rows
+            # after a crash is removed by recover(): no pending state is needed for them.
+            packed = [(c, q) for c, q in new.values() if c.pack is not None]
+            if packed:
+                db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                               "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)",
+                               [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
+                                 c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
+                                for c, q in packed])
             forwarded = [u for u, (_, q) in new.items() if q.forward]
             if forwarded:
                 db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
@@ -279,6 +430,8 @@ class Store:
 
     def _undo(self, new: dict, finals: dict) -> None:
         for uid, (c, _) in new.items():
+            if c.pack is not None:
+                continue  # no row yet; its pack goes at the end of its request
             Path(finals[uid]).unlink(missing_ok=True)
             c.temp.unlink(missing_ok=True)
             self.ledger.delete(c.sop_uid)
@@ -296,9 +449,19 @@ class Store:
             fsync_dir(d.parent)  # the new folder's entry must survive a crash too
 
     def has_file(self, row: dict) -> bool:
+        """The row's bytes are there: its own file (rows of before packs, large instances) or its whole
+        range of its pack."""
+        if row.get("pack"):
+            try:
+                return self.pack_path(row["pack"]).stat().st_size >= row["pack_offset"] + row["size"]
+            except OSError:
+                return False
         return self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"]).is_file()
 
     def open_instance(self, row: dict):
+        """A binary file object of the instance's bytes (read, close, a context manager)."""
+        if row.get("pack"):
+            return _Slice(self.pack_path(row["pack"]), row["pack_offset"], row["size"])
         return open(self.instance_path(row["study_uid"], row["series_uid"], row["sop_uid"]), "rb")
 
 
@@ -431,6 +594,14 @@ class Syncer:
                 self._queue.put(None)  # after every file queued before: each thread leaves when it takes one
         for t in self._threads:
             t.join()
+
+
+def _sha256_slice(store: Store, row: dict) -> str:
+    h = hashlib.sha256()
+    with store.open_instance(row) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def sha256_file(path: Path) -> str:

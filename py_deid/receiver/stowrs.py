@@ -1,16 +1,18 @@
 """STOW-RS (PS3.18 10.5) on a body already split: check each part, store what passes, answer.
 
-Each part is verified by a worker process: a small part travels to it as bytes, and the worker whose check
-passes it writes it to its temp name; a large one it reads from the temp file the server wrote as it
-arrived (memory follows the largest instance, not the body). Parts go to the workers in groups (Batcher),
-one round trip per group, and each is still judged alone; the flush of a part that passed starts as soon as
-its check has answered, and the parts that passed are committed in one step (renamed into the store, ledger rows); the answer lists them in request order with the others'
-failure reasons.
+Each part is verified by a worker process: a small part travels to it as bytes, and when its check passes
+the server appends the same bytes to the request's pack (storage.Pack: one file per request, written as each
+group's answer arrives; a part that fails is never written); a large one the worker reads from the temp file
+the server wrote as it arrived (memory follows the largest instance, not the body), and it is stored as a
+file of its own. Parts go to the workers in groups (Batcher), one round trip per group, and each is still
+judged alone; the parts that passed are committed in one step (the pack and the large files flushed, ledger
+rows); the answer lists them in request order with the others' failure reasons.
 """
 
 from __future__ import annotations
 
 import errno
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -75,6 +77,10 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
                 fail(part.index, Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))
                 continue
             ident, failure, digest = verifier.result(job)  # WorkersDown: nothing of the request is stored
+            if failure is None and part.packed is not None:
+                part.packed.wait()  # its group's append to the pack (run when the check's answer arrived)
+                if part.pack_offset is None:
+                    failure = Failure.of(_os_reason(part.pack_error or OSError()))
             if failure is None and low_on_space is None:  # once per request (the parts are on disk by now)
                 low_on_space = store.free_bytes() < cfg.limits.min_free_bytes
             if failure is not None:
@@ -88,7 +94,10 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         try:
             # Most flushes started when their check passed; the rest start here. The commit renames the files
             # while they run and waits for them before its flushed transaction (Store.commit).
-            flushes = store.syncer.start_missing([(c.temp, by_index[index].synced) for index, c in candidates])
+            packs = {id(c.pack): c.pack for _, c in candidates if c.pack is not None}
+            flushes = store.syncer.start_missing(
+                [(c.temp, by_index[index].synced) for index, c in candidates if c.pack is None]
+                + [(pack.path, None) for pack in packs.values()])  # one flush per pack
             store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None, marks=marks,
                          flushes=flushes)
         except OSError as e:
@@ -100,7 +109,10 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         for part, job in checks:
             if job is not None:
                 job.cancel()
-        committed = {c.temp for _, c in candidates if c.outcome == STORED}
+        committed = {c.temp for _, c in candidates if c.outcome == STORED and c.pack is None}
+        kept = {id(c.pack) for _, c in candidates if c.outcome == STORED and c.pack is not None}
+        for pack in {id(p.pack): p.pack for p in parts if p.pack is not None}.values():
+            pack.finish(keep=id(pack) in kept)  # a pack no row points to goes now
         for part in parts:
             if part.path not in committed:
                 part.remove()
@@ -144,23 +156,40 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
         return []
     items = []
     held = []
+    packing: list[tuple[SpooledPart, bytes]] = []  # in-memory parts whose bytes go to their pack if they pass
     for part in dicom:
         if part.in_memory:
-            items.append((part.data, 0, part.size, str(part.path)))
+            if part.pack is not None:
+                items.append((part.data, 0, part.size, ""))  # (no target: the worker writes nothing)
+                packing.append((part, part.data))
+            else:
+                items.append((part.data, 0, part.size, str(part.path)))
             part.data = None  # the job holds it until its worker has answered
             held.append(part)
         else:
             items.append((str(part.path), 0, part.size, ""))
+    written = threading.Event() if packing else None
+    for part, _ in packing:
+        part.packed = written
     checks = verifier.submit_batch(items, expected_study)
     for part, check in zip(dicom, checks):
         part.check = check
-    if syncer is not None or (body is not None and held):
+    if syncer is not None or (body is not None and held) or packing:
         def answered(future) -> None:
+            try:
+                ok = not future.cancelled() and future.exception() is None
+                if packing and ok:  # a dead worker's check is run again before its future is done
+                    _append(packing, future.result(), dicom)
+                packing.clear()  # (the bytes are no longer needed here)
+            finally:
+                if written is not None:
+                    written.set()
             if body is not None and held:
                 body.release(held)  # (the job's arguments are dropped too: Job.answered)
-            if syncer is None or future.cancelled() or future.exception() is not None:
+            if syncer is None or not ok:
                 return  # a dead worker's check, run again by VerifierPool.result(): flushed in process()
-            passed = [part for part, outcome in zip(dicom, future.result()) if outcome[1] is None]
+            passed = [part for part, outcome in zip(dicom, future.result())
+                      if outcome[1] is None and part.packed is None]
             if passed:
                 flushes = syncer.start_group([part.path for part in passed])  # one waitable for the group
                 for part in passed:
@@ -168,6 +197,26 @@ def start_batch(verifier: VerifierPool, parts: list[SpooledPart], expected_study
 
         checks[0].future.add_done_callback(answered)
     return checks
+
+
+def _append(packing: list[tuple[SpooledPart, bytes]], outcomes: list, dicom: list[SpooledPart]) -> None:
+    """Append the parts of a group that passed to their request's pack (one write for the group); a part
+    that could not be appended fails in process()."""
+    verdicts = {id(part): outcome for part, outcome in zip(dicom, outcomes)}
+    passed = [(part, data) for part, data in packing if verdicts[id(part)][1] is None]
+    if not passed:
+        return
+    pack = passed[0][0].pack
+    try:
+        offsets = pack.append([data for _, data in passed])
+    except OSError as e:
+        for part, _ in passed:
+            part.pack_error = e
+        return
+    for (part, _), offset in zip(passed, offsets):
+        part.pack_offset = offset
+
+
 class Batcher:
     """Groups a request's parts into submissions while the body arrives: waiting parts are submitted once
     they hold BATCH_BYTES or BATCH_PARTS (a large part at once, so its check overlaps the rest of the body),
@@ -214,6 +263,8 @@ def _os_reason(e: OSError) -> int:
 
 
 def _candidate(part: SpooledPart, ident, digest: str) -> Candidate:
+    packed = part.packed is not None
     return Candidate(temp=part.path, sop_uid=ident.sop_uid, study_uid=ident.study_uid, series_uid=ident.series_uid,
                      sop_class_uid=ident.sop_class_uid, modality=ident.modality,
-                     transfer_syntax=ident.transfer_syntax, sha256=digest, size=part.size)
+                     transfer_syntax=ident.transfer_syntax, sha256=digest, size=part.size,
+                     pack=part.pack if packed else None, offset=part.pack_offset if packed else 0)

@@ -90,14 +90,14 @@ def run_batch(items: list[tuple], expected_study: str | None, options: Options,
     """Each part's (identity, failure, sha256, error), one after the other. An item is (path, start, end,
     "") for a part in a temp file, or (bytes, 0, len, target) for a part held in memory: when its check
     passes, it is written to `target` here (a part that fails is never written), and a part that cannot be
-    written fails. `error` names an exception that a check raised (the server logs it; the
+    written fails; with target "" nothing is written (the server appends the bytes it sent to its pack). `error` names an exception that a check raised (the server logs it; the
     part fails alone), else "". A MemoryError fails its part only."""
     out: list[tuple] = []
     for source, start, end, target in items:
         try:
             if isinstance(source, bytes):
                 ident, failure, digest = inspect_bytes(source, options, expected_study, inflate)
-                if failure is None:
+                if failure is None and target:  # (without a target the server appends it to its pack)
                     failure = _write(target, source)
                 out.append((ident, failure, digest, ""))
             else:

@@ -154,6 +154,12 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _sys_cpu(pid: int) -> float:
+    """CPU seconds a process has spent in the kernel so far (creating, writing, flushing files among it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def _thread_cpu(pid: int, tid: int) -> float:
     """CPU seconds (user + system) one thread of a process has used so far."""
     fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -184,15 +190,17 @@ def _measured(srv, bodies, url: str) -> dict:
     (the commit, the fsyncs, the process pool's threads)."""
     pid = srv.proc.pid
     workers = _children(pid)
-    before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time(), _thread_cpu(pid, pid))
+    before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time(), _thread_cpu(pid, pid),
+              _sys_cpu(pid), sum(_sys_cpu(w) for w in workers))
     idle0 = _cores_busy()
     run = _run(srv, bodies, url, 200)
     idle1 = _cores_busy()
-    after = (_cpu(pid), sum(_cpu(w) for w in workers if Path(f"/proc/{w}").exists()), time.process_time(),
-             _thread_cpu(pid, pid))
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    after = (_cpu(pid), sum(_cpu(w) for w in alive), time.process_time(), _thread_cpu(pid, pid),
+             _sys_cpu(pid), sum(_sys_cpu(w) for w in alive))
     n = run["instances"]
-    run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3)
-                                  for k, a, b in zip(("server", "workers", "clients", "server_loop"), after, before)}
+    run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3) for k, a, b in zip(
+        ("server", "workers", "clients", "server_loop", "server_kernel", "workers_kernel"), after, before)}
     # The machine's cores' idle share meanwhile (every process on it, not only these: others load it)
     run["idle_share"] = round((idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]), 3)
     return run
@@ -301,7 +309,8 @@ def test_bench_receiver(tmp_path, samples):
             cpu = results[name][label]["cpu_ms_per_instance"]
             print(f"         {label} CPU ms/instance: server {cpu['server']:.2f} (event loop "
                   f"{cpu['server_loop']:.2f}, other threads {cpu['server'] - cpu['server_loop']:.2f}), "
-                  f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}; cores idle "
+                  f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}; in the kernel: server "
+                  f"{cpu['server_kernel']:.2f}, workers {cpu['workers_kernel']:.2f}; cores idle "
                   f"{results[name][label]['idle_share']:.0%}")
         if "timeline_ms" in results[name]["stow"]:
             print("         STOW request steps, median ms from its start: " + ", ".join(

@@ -58,6 +58,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stored_instances(store: Path) -> dict[str, Path]:
+    """SOP Instance UID -> a file of its bytes, read from the receiver's ledger (sqlite3, not the store's code):
+    its own file under instances/, or its range of a pack copied to `<store>-packed/<uid>.dcm`."""
+    import sqlite3
+
+    if not (store / "ledger.sqlite").is_file():
+        return {}
+    db = sqlite3.connect(f"file:{store / 'ledger.sqlite'}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in db.execute("SELECT * FROM instances WHERE state = 'stored'")]
+    finally:
+        db.close()
+    out = {}
+    for r in rows:
+        if r.get("pack"):
+            with open(store / "packs" / r["pack"], "rb") as f:
+                f.seek(r["pack_offset"])
+                data = f.read(r["size"])
+            path = store.parent / f"{store.name}-packed" / f"{r['sop_uid']}.dcm"
+            path.parent.mkdir(exist_ok=True)
+            if not path.is_file() or path.read_bytes() != data:
+                path.write_bytes(data)
+        else:
+            path = store / "instances" / r["study_uid"] / r["series_uid"] / f"{r['sop_uid']}.dcm"
+        out[r["sop_uid"]] = path
+    return out
+
+
 def real_receiver_available() -> bool:
     return importlib.util.find_spec("py_deid.receiver.cli") is not None and not os.environ.get("PY_DEID_TEST_STUB_RECEIVER")
 
@@ -112,9 +141,11 @@ class Receiver:
         processes.stop(self.proc)
 
     def stored(self) -> dict[str, Path]:
-        """SOP Instance UID -> stored file."""
-        root = self.store / "instances" if self.real else self.store
-        return {p.stem: p for p in root.rglob("*.dcm")} if root.is_dir() else {}
+        """SOP Instance UID -> stored file (for the real receiver: what its ledger's stored rows point at, an
+        instance held in a pack copied out to a file of its own beside the store)."""
+        if not self.real:
+            return {p.stem: p for p in self.store.rglob("*.dcm")} if self.store.is_dir() else {}
+        return stored_instances(self.store)
 
     def received_log(self) -> list[dict] | None:
         """Every instance the stub was sent (None for the real receiver, whose ledger keeps one row per SOP)."""

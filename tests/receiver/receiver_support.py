@@ -157,6 +157,28 @@ def stored_files(store: Path) -> list[Path]:
     return sorted(p for p in (store / "instances").rglob("*") if p.is_file())
 
 
+def pack_files(store: Path) -> list[Path]:
+    return sorted(p for p in (store / "packs").iterdir() if p.is_file()) if (store / "packs").is_dir() else []
+
+
+def stored_bytes(store: Path) -> dict[str, bytes]:
+    """sop_uid -> the bytes its ledger row points at (its own file, or its range of a pack), read without
+    the store's code; asserts that no file or pack is there without a row pointing at it."""
+    rows = ledger_rows(store)
+    out = {}
+    files = {f.name[:-4]: f for f in stored_files(store)}
+    for r in rows:
+        if r.get("pack"):
+            data = (store / "packs" / r["pack"]).read_bytes()[r["pack_offset"]:r["pack_offset"] + r["size"]]
+        else:
+            data = files.pop(r["sop_uid"]).read_bytes()
+        out[r["sop_uid"]] = data
+    assert not files, "a file without its row"
+    named = {r["pack"] for r in rows if r.get("pack")}
+    assert {p.name for p in pack_files(store)} <= named, "a pack without a row"
+    return out
+
+
 def ledger_rows(store: Path) -> list[dict]:
     import sqlite3
 

@@ -101,7 +101,9 @@ def test_check_function_on_a_store(tmp_path, instances):
         study, series, sop = rs.uids(part)
         import time
         with store.ledger.transaction() as db:
-            db.execute("INSERT INTO instances VALUES (?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', "
+            db.execute("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                       "transfer_syntax, sha256, size, site, received, state) VALUES "
+                       "(?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', "
                        "'1.2.840.10008.1.2.1', ?, ?, 'site', ?, 'stored')",
                        (sop, study, series, rs.sha256(part), len(part), time.time()))
         doc = certificates.parse(json.dumps(certificate("b", [part])).encode(), study)

@@ -24,7 +24,9 @@ def test_recover_settles_every_crash_state(tmp_path, instances):
     def row(part, state):
         study, series, sop = rs.uids(part)
         with store.ledger.transaction() as db:
-            db.execute("INSERT INTO instances VALUES (?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', "
+            db.execute("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                       "transfer_syntax, sha256, size, site, received, state) VALUES "
+                       "(?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', "
                        "'1.2.840.10008.1.2.1', ?, ?, 'site', 0, ?)",
                        (sop, study, series, rs.sha256(part), len(part), state))
         return store.instance_path(study, series, sop)
@@ -40,7 +42,7 @@ def test_recover_settles_every_crash_state(tmp_path, instances):
     (store.tmp_dir / "abc.dcm").write_bytes(parts[2][:500])  # a temp copy and a spooled body
     (store.tmp_dir / "def.body").write_bytes(b"--b\r\n")
     report = store.recover()
-    assert report == {"temp_removed": 2, "pending_kept": 1, "pending_dropped": 2}
+    assert report == {"temp_removed": 2, "pending_kept": 1, "pending_dropped": 2, "packs_removed": 0}
     rows = {r["sop_uid"]: r["state"] for r in rs.ledger_rows(store.root)}
     assert rows == {rs.uids(parts[0])[2]: "stored", rs.uids(parts[1])[2]: "stored"}
     assert rs.stored_files(store.root) == sorted([done, renamed])
@@ -51,11 +53,10 @@ def test_recover_settles_every_crash_state(tmp_path, instances):
 def _consistent(store_dir, parts=None) -> None:
     rows = rs.ledger_rows(store_dir)
     assert all(r["state"] == "stored" for r in rows)
-    files = rs.stored_files(store_dir)
-    by_path = {f.name[:-4]: f for f in files}
-    assert sorted(by_path) == sorted(r["sop_uid"] for r in rows)  # no file without a row, no row without a file
+    stored = rs.stored_bytes(store_dir)  # no file or pack without a row, no row without its bytes
+    assert sorted(stored) == sorted(r["sop_uid"] for r in rows)
     for r in rows:
-        assert rs.sha256(by_path[r["sop_uid"]].read_bytes()) == r["sha256"]  # no partial file
+        assert rs.sha256(stored[r["sop_uid"]]) == r["sha256"]  # no partial instance
     assert not list((store_dir / "tmp").iterdir())
     if parts is not None:
         assert sorted(r["sop_uid"] for r in rows) == sorted(rs.uids(p)[2] for p in parts)
@@ -105,15 +106,17 @@ def _wait_for(predicate, timeout=60.0, step=0.002):
 def test_kill_during_upload_restart_resend(tmp_path, large_request):
     parts, (ctype, body) = large_request
     srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", log_name="fault1").start()
-    tmp = srv.store / "tmp"
+    tmp, packs = srv.store / "tmp", srv.store / "packs"
     sender = threading.Thread(target=_send, args=(srv, ctype, body, 0.01))
     sender.start()
-    assert _wait_for(lambda: _spooled(tmp) > 8 * 2**20)
+    # (parts under 1 MiB: held in memory, and in the request's pack once they passed)
+    assert _wait_for(lambda: _spooled(tmp) + _spooled(packs) > 8 * 2**20)
     srv.kill9()
     sender.join()
-    assert any(tmp.iterdir())  # the crash left parts of the body behind ...
+    assert any(tmp.iterdir()) or any(packs.iterdir())  # the crash left parts of the body behind ...
     srv.start()
     _consistent(srv.store)  # ... which the restart removed; nothing was stored
+    assert not any(packs.iterdir())
     assert rs.ledger_rows(srv.store) == []
     r = _send(srv, ctype, body)
     assert r is not None and r.status_code == 200

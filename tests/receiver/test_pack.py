@@ -1,0 +1,244 @@
+"""Packs: a request's small instances in one durable file of packs/ (storage.Pack). A committed row always
+points at flushed bytes; a pack no row points to is removed; a torn pack is never served in part; a store
+written before packs (one file per instance) opens and serves unchanged."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from py_deid import stow
+from py_deid.receiver.storage import Pack, Store, StoreError
+
+from . import receiver_support as rs
+from .conftest import SITE1
+
+ACCEPT_ONE = {"Accept": "application/dicom; transfer-syntax=*"}
+ACCEPT_ALL = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+
+
+def _post(client, parts):
+    ctype, body = stow.encode(parts)
+    return client.post("/dicomweb/studies", content=body, headers={"Content-Type": ctype})
+
+
+def _process(store, parts, monkeypatch=None):
+    """Run a request's in-memory parts through the real verifier and process(), as the app does."""
+    from py_deid.options import Options
+    from py_deid.receiver.body import SpooledBody, SpooledPart
+    from py_deid.receiver.config import ReceiverConfig
+    from py_deid.receiver.stowrs import Batcher, process
+    from py_deid.receiver.workers import VerifierPool
+
+    verifier = VerifierPool(Options(), 1)
+    body = SpooledBody(pack=store.new_pack())
+    for i, data in enumerate(parts):
+        part = SpooledPart(i, {}, store.temp_name(".part"), len(data), data=data, in_memory=True, pack=body.pack)
+        body.parts.append(part)
+        body.hold(part)
+    try:
+        batcher = Batcher(verifier, None, store.syncer, body)
+        for part in body.parts:
+            batcher.add(part)
+        batcher.finish()
+        return body, process(store, ReceiverConfig(store.root), verifier, body.parts, site="s", expected_study=None,
+                             base_url="https://x/dicomweb")
+    finally:
+        verifier.close()
+
+
+def test_a_request_s_instances_share_one_pack_and_read_back_whole(tmp_path, instances):
+    store = Store(tmp_path / "store")
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 900 + i) for i in range(5)]
+        phi = instances.raw("CT_small.dcm")
+        body, outcome = _process(store, [*parts, phi])
+        assert (outcome.stored, outcome.failed) == (5, 1)
+        rows = rs.ledger_rows(store.root)
+        assert {r["pack"] for r in rows} == {body.pack.name}  # one file for the request
+        assert rs.pack_files(store.root) == [store.packs_dir / body.pack.name]
+        assert rs.stored_files(store.root) == [] and not list(store.tmp_dir.iterdir())
+        assert (store.packs_dir / body.pack.name).stat().st_size == sum(map(len, parts))  # the refused one not in it
+        for part, row in zip(parts, sorted(rows, key=lambda r: r["pack_offset"])):
+            assert row["sop_uid"] == rs.uids(part)[2] and row["state"] == "stored"
+            assert store.has_file(row)
+            with store.open_instance(row) as f:
+                assert f.read(1000) + f.read() == part  # (read in pieces too)
+            assert rs.sha256(part) == row["sha256"]
+        # Sent again: all duplicates, so the second request's pack holds no row and is gone at its end.
+        body2, outcome = _process(store, parts[:2])
+        assert outcome.stored == 2 and not (store.packs_dir / body2.pack.name).exists()
+        assert rs.pack_files(store.root) == [store.packs_dir / body.pack.name]
+    finally:
+        store.close()
+
+
+def test_a_crash_between_the_pack_write_and_the_ledger_commit_leaves_nothing(tmp_path, instances, monkeypatch):
+    # The process dies after its pack is written and flushed but before the flushed transaction: no row,
+    # and (the process gone) nobody removed the pack. recover() at the next start removes it; the client,
+    # unanswered, sends again.
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 920 + i) for i in range(3)]
+    _process(store, parts[:1])  # an earlier request, committed: its pack stays
+    kept = rs.pack_files(store.root)
+
+    class Killed(BaseException):
+        pass
+
+    real = store.ledger.transaction
+
+    def dies_at_the_flushed_commit(flush=True):
+        if flush:
+            raise Killed()
+        return real(flush)
+
+    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_flushed_commit)
+    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
+    with pytest.raises(Killed):
+        _process(store, parts[1:])
+    monkeypatch.undo()
+    orphans = [p for p in rs.pack_files(store.root) if p not in kept]
+    assert len(orphans) == 1 and orphans[0].stat().st_size == sum(map(len, parts[1:]))
+    store.close()
+    store = Store(tmp_path / "store")
+    try:
+        report = store.recover()
+        assert report["packs_removed"] == 1
+        assert rs.pack_files(store.root) == kept
+        assert sorted(rs.stored_bytes(store.root).values()) == [parts[0]]
+        _, outcome = _process(store, parts[1:])  # sent again: stored once
+        assert outcome.stored == 2 and len(rs.ledger_rows(store.root)) == 3
+    finally:
+        store.close()
+
+
+def test_a_torn_pack_is_never_served_in_part(tmp_path, instances):
+    store = Store(tmp_path / "store")
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 940 + i) for i in range(3)]
+        body, _ = _process(store, parts)
+        rows = sorted(rs.ledger_rows(store.root), key=lambda r: r["pack_offset"])
+        path = store.packs_dir / body.pack.name
+        # A pack cut short under its rows (what no commit leaves: its bytes are flushed before the rows):
+        # the rows whose range is whole still read; the last one is refused, not served in part.
+        with open(path, "r+b") as f:
+            f.truncate(rows[2]["pack_offset"] + 100)
+        assert store.has_file(rows[1]) and not store.has_file(rows[2])
+        with store.open_instance(rows[1]) as f:
+            assert f.read() == parts[1]
+        with pytest.raises(StoreError):
+            store.open_instance(rows[2])
+        # A torn pack without rows (a request killed while appending): removed by recover().
+        torn = store.packs_dir / f"{'ab' * 12}.pack"
+        torn.write_bytes(parts[0][:777])
+        assert store.recover()["packs_removed"] == 1 and not torn.exists() and path.exists()
+        with pytest.raises(StoreError):  # a row's pack name is only ever a pack's name
+            store.open_instance({**rows[0], "pack": "../ledger.sqlite"})
+    finally:
+        store.close()
+
+
+def test_retrieval_and_forwarding_columns_read_from_the_pack(server, client, instances):
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 960 + i) for i in range(4)]
+    assert _post(client, parts).status_code == 200
+    rows = {r["sop_uid"]: r for r in rs.ledger_rows(server.store)}
+    assert all(rows[rs.uids(p)[2]]["pack"] for p in parts)
+    assert len({rows[rs.uids(p)[2]]["pack"] for p in parts}) == 1
+    study = rs.uids(parts[0])[0]
+    for part in parts:
+        _, series, sop = rs.uids(part)
+        url = f"/dicomweb/studies/{study}/series/{series}/instances/{sop}"
+        assert client.get(url, headers=ACCEPT_ONE).content == part
+    whole = client.get(f"/dicomweb/studies/{study}", headers=ACCEPT_ALL)
+    assert whole.status_code == 200
+    boundary = whole.headers["content-type"].split("boundary=")[1]
+    got = [data for _, data in rs.split_multipart(whole.content, boundary)]
+    assert sorted(got) == sorted(parts)
+
+
+OLD_SCHEMA = """
+CREATE TABLE instances (
+    sop_uid TEXT PRIMARY KEY, study_uid TEXT NOT NULL, series_uid TEXT NOT NULL, sop_class_uid TEXT NOT NULL,
+    modality TEXT NOT NULL DEFAULT '', transfer_syntax TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, site TEXT NOT NULL, received REAL NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'stored'))
+);
+CREATE INDEX instances_study ON instances (study_uid, series_uid);
+CREATE TABLE forward_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sop_uid TEXT NOT NULL UNIQUE REFERENCES instances (sop_uid),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'done', 'rejected')), attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL, last_error TEXT NOT NULL DEFAULT '', updated REAL NOT NULL
+);
+CREATE TABLE certificates (
+    id TEXT PRIMARY KEY, study_uid TEXT NOT NULL, batch TEXT NOT NULL, site TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, received REAL NOT NULL, UNIQUE (study_uid, batch)
+);
+"""
+
+
+def test_a_store_written_before_packs_opens_and_serves(tmp_path, instances):
+    # The layout of before: no packs/ folder, a ledger without the pack columns, a file per instance.
+    root = tmp_path / "store"
+    old = rs.with_new_uids(instances.deid("CT_small.dcm"), 980)
+    study, series, sop = rs.uids(old)
+    (root / "instances" / study / series).mkdir(parents=True)
+    (root / "instances" / study / series / f"{sop}.dcm").write_bytes(old)
+    (root / "tmp").mkdir()
+    db = sqlite3.connect(root / "ledger.sqlite")
+    db.executescript(OLD_SCHEMA)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("INSERT INTO instances VALUES (?, ?, ?, '1.2.840.10008.5.1.4.1.1.2', 'CT', '1.2.840.10008.1.2.1', "
+               "?, ?, 'site1', ?, 'stored')", (sop, study, series, rs.sha256(old), len(old), time.time()))
+    db.commit()
+    db.close()
+    srv = rs.Server(root, "--token", f"site1:{SITE1}").start()
+    try:
+        with srv.client(SITE1) as client:
+            url = f"/dicomweb/studies/{study}/series/{series}/instances/{sop}"
+            assert client.get(url, headers=ACCEPT_ONE).content == old
+            new = rs.with_new_uids(instances.deid("CT_small.dcm"), 981)
+            assert _post(client, [new, old]).status_code == 200  # the old one: a duplicate
+            _, series2, sop2 = rs.uids(new)
+            assert client.get(f"/dicomweb/studies/{study}/series/{series2}/instances/{sop2}",
+                              headers=ACCEPT_ONE).content == new
+            rows = {r["sop_uid"]: r for r in rs.ledger_rows(root)}
+            assert rows[sop]["pack"] is None and rows[sop2]["pack"]
+        assert rs.stored_bytes(root) == {sop: old, sop2: new}
+    finally:
+        srv.stop()
+
+
+def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, instances):
+    # A refused body is discarded while its parts' check may still run: an answer that comes afterwards
+    # finds its pack finished and writes nothing.
+    from py_deid.options import Options
+    from py_deid.receiver.body import SpooledBody, SpooledPart
+    from py_deid.receiver.stowrs import start_batch
+    from py_deid.receiver.workers import VerifierPool
+
+    store = Store(tmp_path / "store")
+    verifier = VerifierPool(Options(), 1)
+    try:
+        body = SpooledBody(pack=store.new_pack())
+        for i in range(30):
+            data = rs.with_new_uids(instances.deid("CT_small.dcm"), 990 + i)
+            part = SpooledPart(i, {}, store.temp_name(".part"), len(data), data=data, in_memory=True, pack=body.pack)
+            body.parts.append(part)
+            body.hold(part)
+        checks = start_batch(verifier, body.parts, None, store.syncer, body)
+        body.discard()
+        try:
+            checks[0].future.result()
+        except BaseException:  # noqa: BLE001 - cancelled before it ran: nothing written either
+            pass
+        assert body.parts[0].packed.wait(30)  # the answer's append ran (or will never come)
+        assert rs.pack_files(store.root) == [] and not list(store.tmp_dir.iterdir())
+        deadline = time.monotonic() + 10  # (released just after the append, in the same callback)
+        while body.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert body.held == 0
+    finally:
+        verifier.close()
+        store.close()
