@@ -205,10 +205,12 @@ def _load_without_pixel_libraries(libraries: tuple[str, ...] = PIXEL_LIBRARIES) 
     # up) load with it and are never used here: the browser's stand-ins take their place, as in the browser
     # (~60 ms of each command's start-up). Anything that would download raises instead.
     from .hosts import no_downloads, no_examples
+    from .hosts.installed_version import while_importing
     sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
     sys.modules.setdefault("pydicom.examples", no_examples)  # type: ignore[arg-type]
     try:
-        import pydicom  # noqa: F401
+        with while_importing("pydicom"):  # its version without importlib.metadata (~45 ms): see that module
+            import pydicom  # noqa: F401
         from . import batch  # noqa: F401  (and everything the header path imports)
     finally:
         for name in blocked:

@@ -20,7 +20,8 @@ import textwrap
 from tests.package_modules import absolute, imports, modules, parse
 
 HOST_MODULES = ("cli", "site_key", "__main__", "batch", "distributed", "verify_files", "receiver", "hosts.native",
-                "hosts.native_ocr", "hosts.native_codecs", "hosts.native_plugins", "hosts.tessdata", "hosts.browser", "_standard.generate",
+                "hosts.native_ocr", "hosts.native_codecs", "hosts.native_plugins", "hosts.installed_version", "hosts.tessdata",
+                "hosts.browser", "_standard.generate",
                 "_standard.generate_vocabulary")
 # The core modules that read package data. The pixels work moves both readers into one data-loading module:
 # its merge replaces these two names by that one.

@@ -20,12 +20,19 @@ about half of each run. The other tools run one round there, the targets' three 
 --jobs 2: 3 rounds, 5 in the full form), and the targets' ratios are the medians of the ratios taken within
 each round, printed with every round's (one round's ratio moved from 1.22 to 1.87 on unchanged code in CI).
 Before each run the disk is synced (not timed): plain pydicom and dicognito leave their outputs unflushed, and
-the next run's fdatasync calls would otherwise wait for them."""
+the next run's fdatasync calls would otherwise wait for them. The order of the tools turns by one each round,
+and the outputs of rounds after the first are removed once measured (every round writes into the same state).
+
+CPU seconds are not a fixed cost of the work on a shared machine: plain pydicom's own moved from 4.3 s to 6-7 s
+with the load on unchanged code (contended cores and caches), and the CLI's with it; so the CPU ratios are
+also taken within each round, and once more without either side's start-up (plain pydicom's imports take
+numpy, 0.5-0.65 s of CPU here, where the CLI's header path takes ~0.3 s)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -45,13 +52,17 @@ QUICK = os.environ.get("PY_DEID_BENCH_QUICK") == "1"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 KEY = "benchmark-key-0123456789abcdef"
 
+# Prints the CPU its start-up took (interpreter and imports: pydicom loads numpy where it is installed, which
+# the CLI's header path hides), so that the ratio can also be taken without either side's start-up.
 PLAIN = """
-import sys, pydicom
+import sys, time, pydicom
 from pathlib import Path
+start_cpu = time.process_time()
 src, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir()
 for p in sorted(src.iterdir()):
     pydicom.dcmread(p).save_as(out / p.name)
+print('{"start_cpu": %.4f}' % start_cpu)
 """
 
 DCMANON = """
@@ -162,9 +173,11 @@ def test_header_throughput(samples, tmp_path):
     leftovers: dict[str, int] = {}
     timelines: dict[str, list[dict]] = {name: [] for name in tools if name.startswith("cli_")}
     for r in range(max(rounds, target_rounds)):  # interleaved: a slow minute of the machine hits every tool alike
-        for name, command in tools.items():
-            if r >= rounds and name not in TARGET_TOOLS:
-                continue
+        # The order turns by one each round: no tool always runs first (after the last round's teardown) or
+        # always right after the same tool.
+        names = [name for name in tools if r < rounds or name in TARGET_TOOLS]
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            command = tools[name]
             # The last run's outputs (plain pydicom's and dicognito's are not flushed) go to disk now, not
             # while the next run flushes its own: else a run's fdatasync calls wait for the tool before it.
             os.sync()
@@ -177,9 +190,15 @@ def test_header_throughput(samples, tmp_path):
             if name.startswith("dask"):
                 m["seconds"] = json.loads(m["stdout"])["seconds"]  # the batch only, not the cluster's start
                 m["cpu"] = m["max_rss_mb"] = None  # the workers are not this process's children to measure
+            if name == "plain_read_write":
+                m["start_cpu"] = json.loads(m["stdout"])["start_cpu"]
+            elif name in timelines:
+                m["start_cpu"] = timelines[name][-1]["start_up_cpu_s"]
             runs[name].append(m)
             if r == 0 and name != "plain_read_write":
                 leftovers[name] = _leftovers(out, tokens)
+            if r > 0:  # every round writes into the same state of the file system (round 0's are checked below)
+                shutil.rmtree(out, ignore_errors=True)
 
     results: dict = {"files": n, "MB": round(mb, 1), "rounds": rounds, "target_rounds": target_rounds}
     for name, ms in runs.items():
@@ -211,11 +230,25 @@ def test_header_throughput(samples, tmp_path):
     def within(a: str, b: str) -> float | None:
         return statistics.median(by_round(a, b)) if a in runs and b in runs else None
 
+    def cpu_by_round(a: str, b: str, after_start: bool = False) -> list[float]:
+        """b's CPU seconds over a's within each round (optionally each less its own start-up CPU): the machine's
+        load changes the CPU a file costs (contended caches and cores: plain pydicom's own moved from 4.3 s
+        to 6-7 s with the load on unchanged code), alike for tools that run seconds apart."""
+        def cpu(m):
+            return m["cpu"] - (m["start_cpu"] if after_start else 0.0)
+        return sorted(round(cpu(mb) / cpu(ma), 2) for ma, mb in zip(runs[a], runs[b]))
+
     results["ratios"] = {k: v for k, v in {
         # The targets: medians of the ratios within each round, and their spread (lowest, highest).
         "cli_jobs1_vs_plain": within("cli_jobs1", "plain_read_write"),
         "cli_jobs1_vs_plain_rounds": by_round("cli_jobs1", "plain_read_write"),
         "cli_jobs1_vs_plain_cpu": cpu_ratio("cli_jobs1", "plain_read_write"),
+        "cli_jobs1_vs_plain_cpu_rounds": cpu_by_round("cli_jobs1", "plain_read_write"),
+        # Without either side's start-up (plain's imports include numpy, which the CLI's header path leaves out).
+        "cli_jobs1_vs_plain_cpu_after_start": statistics.median(
+            cpu_by_round("cli_jobs1", "plain_read_write", after_start=True)),
+        "plain_start_cpu_s": round(statistics.median(m["start_cpu"] for m in runs["plain_read_write"]), 3),
+        "cli_jobs1_start_cpu_s": round(statistics.median(m["start_cpu"] for m in runs["cli_jobs1"]), 3),
         # Against the tools of one round, within the rounds they share (the first).
         "cli_jobs1_vs_dicognito_cli": within("cli_jobs1", "dicognito_cli"),
         "cli_jobs1_vs_dicognito_cli_cpu": cpu_ratio("cli_jobs1", "dicognito_cli"),
