@@ -246,7 +246,6 @@ def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0, plane
 
 _BAND_PIXELS = 1 << 20
 _PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_numpy): six quiet rows and one more
-_AROUND = (tuple(range(-6, 0)), tuple(range(6)))  # the rows tested for quiet above a run and from its end
 
 
 def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=None) -> None:
@@ -368,29 +367,35 @@ def screen_stored(frame: StoredInk, render, *, numpy=None) -> list[tuple[Box, tu
     return pieces if pieces and text_like_pieces(render(), pieces) else []
 
 
+_LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
+
+
 def _bands_numpy(np, flat_counts, width: int):
     """(row of counts, first row, row after the last) of every band (as _bands has them) in the padded layout
     of _pieces_numpy (rows of `width` counts, _PAD_ROWS of padding first); None if there is none."""
     p = _PAD_ROWS
     flat = flat_counts >= BUSY
     flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    change = np.flatnonzero(flat[1:] != flat[:-1])  # a run's first row - 1, the row after its last - 1
     if not len(change):
         return None
-    begin, end = change[0::2], change[1::2]
-    fits = np.flatnonzero((end - begin - MIN_LINE).view(np.uint64) <= MAX_LINE - MIN_LINE)
-    if not len(fits):
-        return None
-    begin, end = begin[fits], end[fits]
-    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
-    # sides in one gather: (runs, side, row)
-    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
-    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
+    # quiet[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
+    # counts, read at each run's two ends: numpy's reductions along a short axis (six rows of a few hundred
+    # runs) cost more than adding the whole array six times.
+    quiet = (flat_counts == 0).view(np.uint8)
+    six = quiet[:-5] + quiet[1:-4]
+    for k in range(2, 6):
+        six += quiet[k:len(quiet) - 5 + k]
+    before, after = change[0::2], change[1::2]
+    # a line's height (the difference taken as unsigned: one comparison for both bounds), two quiet rows
+    # among the six above the run (from its first row - 6) and among the six from the row after it
+    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & (six[before - 5] >= _QUIET) & (
+        six[after + 1] >= _QUIET)
     if not keep.any():
         return None
-    k_at, y0 = np.divmod(begin[keep], width)
+    k_at, y0 = np.divmod(before[keep] + 1, width)
     y0 -= p
-    y1 = end[keep] - k_at * width - p
+    y1 = after[keep] + 1 - k_at * width - p
     return k_at, y0, y1
 
 
