@@ -360,11 +360,41 @@ def _cut_planes(np, cuts: list, dtype):
     return planes
 
 
-def screen_stored(frame: StoredInk, render, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
-    """screen() of the frame the samples render to, the frame rendered (`render()`, a GrayImage) only when
-    the screen finds pieces and the glyph test needs it."""
+def screen_stored(frame: StoredInk, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
+    """screen() of the frame the samples render to, without rendering it: the glyph test reads each window's
+    ink from the samples too (_SampleWindows)."""
     pieces = candidate_pieces_stored(frame, numpy=numpy)
-    return pieces if pieces and text_like_pieces(render(), pieces) else []
+    return pieces if pieces and text_like_pieces(_SampleWindows(frame, numpy), pieces) else []
+
+
+class _SampleWindows:
+    """What the glyph test reads of a frame (its size, and the ink of a window at a threshold), from its stored
+    samples against the cuts: the same ink as the rendered frame's at every threshold (render.ink_cuts), so
+    the same glyphs and answer, and a frame the test clears is never rendered. A window's pixel is coded as
+    how many of the cuts its sample is at or above; each threshold's ink is then one of those codes' tables."""
+
+    def __init__(self, frame: StoredInk, np) -> None:
+        self.height, self.width = frame.samples.shape
+        self.samples, self.np = frame.samples, np
+        cuts = sorted({cut for _, cut in frame.cuts})
+        self.cuts = np.array(cuts, dtype=np.int64)
+        self.tables = {}
+        for key, (op, cut) in zip(_ORDER, frame.cuts):
+            at = cuts.index(cut) + 1  # codes at or above it: samples at or above the cut
+            # light ink: gray >= t, the cut as given; dark ink: gray < t, the same cut with the other comparison
+            above = (op == ">=") == (key[0] == "light")
+            self.tables[key] = b"0" * at + b"1" * (256 - at) if above else b"1" * at + b"0" * (256 - at)
+
+    def window(self, r0: int, r1: int, c0: int, c1: int) -> bytes:
+        """The window's rows of codes joined with a byte between them (as _window joins pixels)."""
+        np = self.np
+        codes = np.zeros((r1 - r0, c1 - c0 + 1), dtype=np.uint8)
+        codes[:, :-1] = np.searchsorted(self.cuts, self.samples[r0:r1, c0:c1], side="right")
+        return codes.tobytes()[:-1]
+
+    def ink(self, window: bytes, key: tuple[str, int]) -> int:
+        """The window's ink at `key` as _glyph_boxes reads it (its bits between rows cleared by the caller)."""
+        return int(window.translate(self.tables[key])[::-1], 2)
 
 
 _LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
@@ -527,7 +557,7 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     into pieces at every threshold), each piece's box taken one pixel in from the joined one's. `seen`: the
     window's ink and count of pieces of ink per threshold, kept there by the first pass (plain) for the
     second (bridged) of the same piece, and the window's pixels (under None) for every threshold."""
-    w, h, px = image.width, image.height, image.pixels
+    w, h, px = image.width, image.height, getattr(image, "pixels", None)
     x, y, bw, bh = piece
     r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
     c0, c1 = max(0, x - _REACH * bh), min(w, x + bw + _REACH * bh)
@@ -540,12 +570,15 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     stride = c1 - c0 + 1
     window = seen.get(None) if seen is not None else None
     if window is None:
-        window = _window(px, w, r0, r1, c0, c1)
+        window = (image.window(r0, r1, c0, c1), _inside(r0, r1, c0, c1)) if px is None else _window(
+            px, w, r0, r1, c0, c1)
         if seen is not None:
             seen[None] = window
     pixels, inside = window
     if seen is not None and key in seen:
         ink = seen[key][0]
+    elif px is None:  # the stored samples (_SampleWindows)
+        ink = image.ink(pixels, key) & inside
     else:
         ink = int(pixels.translate(_ASCII_INK[key])[::-1], 2) & inside
     if bridged:  # each pixel of ink grown to its eight neighbours, within the window
@@ -574,8 +607,13 @@ _ASCII_INK = {key: table.translate(bytes.maketrans(b"\x00\x01", b"01")) for key,
 
 def _window(px: bytes, w: int, r0: int, r1: int, c0: int, c1: int) -> tuple[bytes, int]:
     """The window's rows of pixels joined with a byte between them, and the bits of that which are pixels."""
+    return b"\0".join([px[r * w + c0:r * w + c1] for r in range(r0, r1)]), _inside(r0, r1, c0, c1)
+
+
+def _inside(r0: int, r1: int, c0: int, c1: int) -> int:
+    """The bits of a window's joined rows (a bit between rows) that are pixels."""
     inner = ("1" * (c1 - c0) + "0") * (r1 - r0)
-    return b"\0".join([px[r * w + c0:r * w + c1] for r in range(r0, r1)]), int(inner[-2::-1], 2)
+    return int(inner[-2::-1], 2)
 
 
 def _largest_cluster(values: list[int]) -> int:
