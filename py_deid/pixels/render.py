@@ -460,7 +460,15 @@ def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds, low: int | Non
         # the first sample at which the gray value reaches t (rising) or falls below it (falling)
         at = (lambda v: gray(v) >= t) if rising else (lambda v: gray(v) < t)
         guess = vmin if last == first else vmin + round((t - 0.5 - first) / (last - first) * (vmax - vmin))
-        cut = _first_true(at, vmin, vmax + 1, guess)
+        guess = min(max(guess, vmin), vmax)
+        # the guess on the straight line is nearly always the cut or the value before it: those two values
+        # decide it as _first_true's first steps would; else its search
+        if at(guess):
+            cut = guess if guess == vmin or not at(guess - 1) else _first_true(at, vmin, vmax + 1, guess)
+        elif guess == vmax:
+            cut = vmax + 1
+        else:
+            cut = guess + 1 if at(guess + 1) else _first_true(at, vmin, vmax + 1, guess)
         cuts.append((">=", cut) if rising else ("<", cut))
     return cuts
 

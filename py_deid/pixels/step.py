@@ -333,14 +333,13 @@ def _screen(store, i: int, screens: dict) -> list:
 
 def _screen_frame(store, i: int) -> list:
     """text_presence.screen of the rendered frame; where its gray value is a monotone function of the stored
-    samples (grayscale with numpy, most of them), the screen reads the samples against the thresholds' cuts
-    and the frame is rendered only if pieces are found (the same pieces: render.ink_cuts)."""
+    samples (grayscale with numpy, most of them), the screen and its glyph test read the samples against the
+    thresholds' cuts and the frame is not rendered (the same pieces and answer: render.ink_cuts)."""
     stored = store.stored_ink(i, text_presence.THRESHOLDS)
     if stored is None:
         return text_presence.screen(store.render(i), numpy=store.numpy)
     samples, cuts = stored
-    return text_presence.screen_stored(text_presence.StoredInk(samples, tuple(cuts)), lambda: store.render(i),
-                                       numpy=store.numpy)
+    return text_presence.screen_stored(text_presence.StoredInk(samples, tuple(cuts)), numpy=store.numpy)
 
 
 def _unless_technical(reader: FrameReader, store, i: int, unread: list, matcher: PhiMatcher, vocabulary,

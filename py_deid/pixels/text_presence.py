@@ -246,7 +246,6 @@ def _stroke_counts(np, gray, columns: list[tuple[int, int]], pad: int = 0, plane
 
 _BAND_PIXELS = 1 << 20
 _PAD_ROWS = 7  # rows of padding on either side of a row of counts (_pieces_numpy): six quiet rows and one more
-_AROUND = (tuple(range(-6, 0)), tuple(range(6)))  # the rows tested for quiet above a run and from its end
 
 
 def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=None) -> None:
@@ -361,11 +360,44 @@ def _cut_planes(np, cuts: list, dtype):
     return planes
 
 
-def screen_stored(frame: StoredInk, render, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
-    """screen() of the frame the samples render to, the frame rendered (`render()`, a GrayImage) only when
-    the screen finds pieces and the glyph test needs it."""
+def screen_stored(frame: StoredInk, *, numpy=None) -> list[tuple[Box, tuple[str, int]]]:
+    """screen() of the frame the samples render to, without rendering it: the glyph test reads each window's
+    ink from the samples too (_SampleWindows)."""
     pieces = candidate_pieces_stored(frame, numpy=numpy)
-    return pieces if pieces and text_like_pieces(render(), pieces) else []
+    return pieces if pieces and text_like_pieces(_SampleWindows(frame, numpy), pieces) else []
+
+
+class _SampleWindows:
+    """What the glyph test reads of a frame (its size, and the ink of a window at a threshold), from its stored
+    samples against the cuts: the same ink as the rendered frame's at every threshold (render.ink_cuts), so
+    the same glyphs and answer, and a frame the test clears is never rendered. A window's pixel is coded as
+    how many of the cuts its sample is at or above; each threshold's ink is then one of those codes' tables."""
+
+    def __init__(self, frame: StoredInk, np) -> None:
+        self.height, self.width = frame.samples.shape
+        self.samples, self.np = frame.samples, np
+        cuts = sorted({cut for _, cut in frame.cuts})
+        self.cuts = np.array(cuts, dtype=np.int64)
+        self.tables = {}
+        for key, (op, cut) in zip(_ORDER, frame.cuts):
+            at = cuts.index(cut) + 1  # codes at or above it: samples at or above the cut
+            # light ink: gray >= t, the cut as given; dark ink: gray < t, the same cut with the other comparison
+            above = (op == ">=") == (key[0] == "light")
+            self.tables[key] = b"0" * at + b"1" * (256 - at) if above else b"1" * at + b"0" * (256 - at)
+
+    def window(self, r0: int, r1: int, c0: int, c1: int) -> bytes:
+        """The window's rows of codes joined with a byte between them (as _window joins pixels)."""
+        np = self.np
+        codes = np.zeros((r1 - r0, c1 - c0 + 1), dtype=np.uint8)
+        codes[:, :-1] = np.searchsorted(self.cuts, self.samples[r0:r1, c0:c1], side="right")
+        return codes.tobytes()[:-1]
+
+    def ink(self, window: bytes, key: tuple[str, int]) -> int:
+        """The window's ink at `key` as _glyph_boxes reads it (its bits between rows cleared by the caller)."""
+        return int(window.translate(self.tables[key])[::-1], 2)
+
+
+_LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
 
 
 def _bands_numpy(np, flat_counts, width: int):
@@ -374,23 +406,26 @@ def _bands_numpy(np, flat_counts, width: int):
     p = _PAD_ROWS
     flat = flat_counts >= BUSY
     flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    change = np.flatnonzero(flat[1:] != flat[:-1])  # a run's first row - 1, the row after its last - 1
     if not len(change):
         return None
-    begin, end = change[0::2], change[1::2]
-    fits = np.flatnonzero((end - begin - MIN_LINE).view(np.uint64) <= MAX_LINE - MIN_LINE)
-    if not len(fits):
-        return None
-    begin, end = begin[fits], end[fits]
-    # quiet rows among the six above a run and the six from the row after it (never past the padding), both
-    # sides in one gather: (runs, side, row)
-    around = np.stack((begin, end), axis=1)[:, :, None] + _AROUND
-    keep = ((flat_counts[around] == 0).sum(axis=2) >= QUIET_ROWS).all(axis=1)
+    # quiet[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
+    # counts, read at each run's two ends: numpy's reductions along a short axis (six rows of a few hundred
+    # runs) cost more than adding the whole array six times.
+    quiet = (flat_counts == 0).view(np.uint8)
+    six = quiet[:-5] + quiet[1:-4]
+    for k in range(2, 6):
+        six += quiet[k:len(quiet) - 5 + k]
+    before, after = change[0::2], change[1::2]
+    # a line's height (the difference taken as unsigned: one comparison for both bounds), two quiet rows
+    # among the six above the run (from its first row - 6) and among the six from the row after it
+    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & (six[before - 5] >= _QUIET) & (
+        six[after + 1] >= _QUIET)
     if not keep.any():
         return None
-    k_at, y0 = np.divmod(begin[keep], width)
+    k_at, y0 = np.divmod(before[keep] + 1, width)
     y0 -= p
-    y1 = end[keep] - k_at * width - p
+    y1 = after[keep] + 1 - k_at * width - p
     return k_at, y0, y1
 
 
@@ -522,7 +557,7 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     into pieces at every threshold), each piece's box taken one pixel in from the joined one's. `seen`: the
     window's ink and count of pieces of ink per threshold, kept there by the first pass (plain) for the
     second (bridged) of the same piece, and the window's pixels (under None) for every threshold."""
-    w, h, px = image.width, image.height, image.pixels
+    w, h, px = image.width, image.height, getattr(image, "pixels", None)
     x, y, bw, bh = piece
     r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
     c0, c1 = max(0, x - _REACH * bh), min(w, x + bw + _REACH * bh)
@@ -535,12 +570,15 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     stride = c1 - c0 + 1
     window = seen.get(None) if seen is not None else None
     if window is None:
-        window = _window(px, w, r0, r1, c0, c1)
+        window = (image.window(r0, r1, c0, c1), _inside(r0, r1, c0, c1)) if px is None else _window(
+            px, w, r0, r1, c0, c1)
         if seen is not None:
             seen[None] = window
     pixels, inside = window
     if seen is not None and key in seen:
         ink = seen[key][0]
+    elif px is None:  # the stored samples (_SampleWindows)
+        ink = image.ink(pixels, key) & inside
     else:
         ink = int(pixels.translate(_ASCII_INK[key])[::-1], 2) & inside
     if bridged:  # each pixel of ink grown to its eight neighbours, within the window
@@ -569,8 +607,13 @@ _ASCII_INK = {key: table.translate(bytes.maketrans(b"\x00\x01", b"01")) for key,
 
 def _window(px: bytes, w: int, r0: int, r1: int, c0: int, c1: int) -> tuple[bytes, int]:
     """The window's rows of pixels joined with a byte between them, and the bits of that which are pixels."""
+    return b"\0".join([px[r * w + c0:r * w + c1] for r in range(r0, r1)]), _inside(r0, r1, c0, c1)
+
+
+def _inside(r0: int, r1: int, c0: int, c1: int) -> int:
+    """The bits of a window's joined rows (a bit between rows) that are pixels."""
     inner = ("1" * (c1 - c0) + "0") * (r1 - r0)
-    return b"\0".join([px[r * w + c0:r * w + c1] for r in range(r0, r1)]), int(inner[-2::-1], 2)
+    return int(inner[-2::-1], 2)
 
 
 def _largest_cluster(values: list[int]) -> int:

@@ -203,3 +203,64 @@ def test_the_stored_ink_is_the_rendered_frames_ink_at_every_threshold(px_factory
     gray = np.frombuffer(store.render(0).pixels, np.uint8).reshape(samples.shape)
     for t, (op, cut) in zip(text_presence.THRESHOLDS, cuts):
         assert np.array_equal(gray >= t, samples >= cut if op == ">=" else samples < cut), (t, op, cut)
+
+
+def _blobs(rng, h: int, w: int, lo: int, hi: int) -> np.ndarray:
+    """A frame of stored values lo..hi: a gradient, noise, and lines of glyph-like blobs (6 to 24 px tall, a few
+    px wide, a few px apart, light or dark, whole or broken) at random places, some touching the edges."""
+    y, x = np.mgrid[0:h, 0:w]
+    span = hi - lo
+    angle = rng.random() * 2 * np.pi
+    ramp = (np.cos(angle) * x / w + np.sin(angle) * y / h + 1) / 2 * span * rng.random()
+    arr = lo + ramp + rng.normal(0, span * rng.random() * 0.2, (h, w)) + span * rng.random() * 0.3
+    for _ in range(int(rng.integers(0, 5))):
+        size = int(rng.integers(6, 25))
+        top, left = int(rng.integers(-4, h - 2)), int(rng.integers(-8, w - 2))
+        ink = lo + span * (rng.random() * 0.3 + (0.7 if rng.random() < 0.6 else 0.0))
+        for _ in range(int(rng.integers(1, 9))):
+            bw = int(rng.integers(1, max(2, size // 2)))
+            shape = rng.random((size, bw)) < (1.0 if rng.random() < 0.7 else 0.8)
+            r0, r1, c0, c1 = max(0, top), min(h, top + size), max(0, left), min(w, left + bw)
+            if r1 > r0 and c1 > c0:
+                arr[r0:r1, c0:c1] = np.where(shape[r0 - top:r1 - top, c0 - left:c1 - left], ink, arr[r0:r1, c0:c1])
+            left += bw + int(rng.integers(1, 6))
+    return np.clip(np.rint(arr), lo, hi)
+
+
+def test_random_frames_with_glyph_like_blobs_screen_as_their_rendered_frame(px_factory, px_codecs):
+    """The fast path never clears a frame the full test would send on, nor the other way round: on 2,000 random
+    16- and 8-bit grayscale frames (gradients, noise, lines of glyph-like blobs 6 to 24 px tall, signed or not,
+    MONOCHROME1 and 2, rescaled), the screen on the stored samples (its candidate search and its glyph test on
+    the samples, the frame never rendered) gives the pieces the screen's definition counted out row by row on
+    the rendered frame gives, and the same answer as the rendered frame's screen and glyph test."""
+    from tests.pixels.test_text_presence import _oracle_pieces
+
+    rng = np.random.default_rng(20261207)
+    seen = {"stored": 0, "pieces": 0, "text": 0, "gated": 0}
+    for k in range(2000):
+        h, w = int(rng.integers(12, 90)), int(rng.integers(10, 150))
+        allocated, signed = [(16, True), (16, False), (8, False)][k % 3]
+        bits = 8 if allocated == 8 else [12, 16][k // 3 % 2]
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        a = int(rng.integers(lo, hi))
+        b = int(rng.integers(a + 1, min(hi, a + int(rng.integers(2, 5000))) + 1))
+        arr = _blobs(rng, h, w, a, b).astype(f"{'i' if signed else 'u'}{allocated // 8}")
+        ds = px_factory.dataset(arr, ["MONOCHROME2", "MONOCHROME1"][k // 7 % 2], bits_stored=bits, signed=signed)
+        if k % 5 == 0:
+            ds.RescaleSlope, ds.RescaleIntercept = [(2.0, -1024.0), (0.25, 3.5), (-1.0, 7.0)][k // 5 % 3]
+        store = _store(px_factory.reread(ds), px_codecs)
+        image = store.render(0)
+        want = _oracle_pieces(image)
+        stored = store.stored_ink(0, text_presence.THRESHOLDS)
+        if stored is not None:
+            seen["stored"] += 1
+            assert text_presence.candidate_pieces_stored(text_presence.StoredInk(stored[0], tuple(stored[1])),
+                                                         numpy=np) == want, k
+        assert text_presence.candidate_pieces(image, numpy=np) == want, k
+        found = step._screen_frame(_store(px_factory.reread(ds), px_codecs), 0)
+        assert found == text_presence.screen(image), k  # (the byte path, on the rendered frame)
+        seen["pieces"] += bool(want)
+        seen["text"] += bool(found)
+        seen["gated"] += bool(want) and not found
+    # every path was taken: most frames on their samples, pieces found on many, the glyph test both ways
+    assert seen["stored"] > 1500 and seen["pieces"] > 300 and seen["text"] > 100 and seen["gated"] > 100, seen
