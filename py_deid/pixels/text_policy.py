@@ -205,6 +205,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     for i in time_words:
         if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
             reason.setdefault(i, "phi-pattern")
+    _garbled_stamp_dates(words, segments, set(time_words), reason)
     # The seconds and the AM/PM read apart from a time masked as PHI are the rest of that time (":24" "PM"
     # after "023,3:10", a date-time over anatomy read in pieces).
     for seg in segments:
@@ -231,6 +232,27 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
     return out
+
+
+def _garbled_stamp_dates(words: Sequence[Word], segments: list[list[int]], times: set[int],
+                         reason: dict[int, str]) -> None:
+    """A date-time whose date OCR could not read: a run of weak reads right before or after a time, with at
+    least a date's digits among them (4: "1/2/23"), is the stamp's date, and the time is its time, PHI both
+    ("11" ".82:2823" "15:30:10" for "11.02.2023 15:30:10" in 16 px type on mid grey; no date pattern matches
+    the garble, so neither the date's own rule nor the time's "near a date" could see it)."""
+    for seg in segments:
+        for k, i in enumerate(seg):
+            if i not in times:
+                continue
+            for step in (-1, 1):
+                run, j = [], k + step
+                while 0 <= j < len(seg) and seg[j] not in reason and seg[j] not in times and \
+                        words[seg[j]].confidence < WEAK and any(c.isdigit() for c in words[seg[j]].text):
+                    run.append(seg[j])
+                    j += step
+                if sum(c.isdigit() for x in run for c in words[x].text) >= 4:
+                    for x in (*run, i):
+                        reason.setdefault(x, "phi-pattern")
 
 
 _TIME_END = re.compile(r"\d[:.]\d{2}$")

@@ -424,6 +424,23 @@ def test_a_date_time_whose_year_ran_into_its_time_is_phi_in_phi_mode():
     assert masked(line("Depth 16cm PRF 4.0kHz"), "strict", matcher) == []
 
 
+def test_a_date_read_as_garble_beside_its_time_is_phi_in_both_modes():
+    """Held-out draw 20280815: "11.02.2023 15:30:10" in 24 px LiberationMono, white on a mid-grey MONOCHROME1 CR,
+    read "11" ".82:2823" (confidence 3) and "15:30:10" (73). No date pattern matches the garble, so phi mode kept
+    it whole and strict mode kept "11" as a number. A run of weak reads with a date's digits (4 or more) right
+    before or after a time is the stamp's date. Fewer digits, a clear number, or a weak read on another line stay."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("11", 481, 193, 49, 33, 2.9), Word(".82:2823", 547, 193, 217, 33, 2.9),
+             Word("15:30:10", 797, 193, 225, 33, 72.9)]
+    for mode in ("phi", "strict"):
+        assert masked(stamp, mode, matcher) == ["11", ".82:2823", "15:30:10"], mode
+    time_first = [Word("15:30:10", 10, 10, 225, 33, 72.9), Word("11.82:2823", 260, 10, 240, 33, 3.0)]
+    assert masked(time_first, "phi", matcher) == ["15:30:10", "11.82:2823"]
+    assert masked([Word("28", 10, 10, 40, 33, 20.0), Word("15:30:10", 60, 10, 225, 33, 90.0)], "phi", matcher) == []
+    assert masked(line("1024 15:30:10"), "phi", matcher) == []
+    assert masked(line("15:30:10") + [Word("11.82:2823", 10, 200, 240, 12, 3.0)], "phi", matcher) == []
+
+
 def test_a_tall_reading_is_not_cut_to_the_rows_of_the_line_above_it():
     """Held-out draw 20271121, an ultrasound banner on a grey bar: Tesseract boxed "LAKEVIEW" (its glyphs on rows
     54-69) 31 px tall from row 38, half into the line above, where "MRN:" is. Cut to MRN's rows (a reading half
