@@ -441,6 +441,20 @@ def test_a_date_read_as_garble_beside_its_time_is_phi_in_both_modes():
     assert masked(line("15:30:10") + [Word("11.82:2823", 10, 200, 240, 12, 3.0)], "phi", matcher) == []
 
 
+def test_a_year_with_its_separator_before_a_time_is_a_date_times_date():
+    """Held-out draw 20280920: "08-OCT-2021 3:26:56 PM" over CT anatomy in phi mode; no reading read the day and
+    month, the clearest read "-2021" (confidence 80) before the time, and the year rule wanted digits alone, so
+    the date was kept whole. A year with a date's separator before a time is that date-time's year; the same
+    number without a time, or with a sign before a number that is no year, stays."""
+    matcher = PhiMatcher(None)
+    assert masked(line("-2021 3:26:56 PM"), "phi", matcher) == ["-2021", "3:26:56", "PM"]
+    assert masked(line("/2021 14:02"), "phi", matcher) == ["/2021", "14:02"]
+    dates, _, _ = pattern_hits(["-2021", "3:26:56"])
+    assert dates == {0}
+    for text in ["L -2021", "W -2021 C 40", "-1024 3:26:56"]:
+        assert masked(line(text), "phi", matcher) == [], text
+
+
 def test_a_tall_reading_is_not_cut_to_the_rows_of_the_line_above_it():
     """Held-out draw 20271121, an ultrasound banner on a grey bar: Tesseract boxed "LAKEVIEW" (its glyphs on rows
     54-69) 31 px tall from row 38, half into the line above, where "MRN:" is. Cut to MRN's rows (a reading half
