@@ -36,6 +36,9 @@ OTHER = (
     # an address read in part: its domain without the dot ("s.hassan@example"), or with the rest read as a word of
     # its own after an unread dot ("s.hassan@example" "org"); a whole address is _EMAIL's, and a word after it stays
     r"[\w.+-]*\w@\w[\w-]*(?:\.?\s\.?[A-Z]{2,24}(?![\w.@])|\.(?![\w-]))?(?![\w.@-])",
+    # an address read as two words at its @ ("l.smith@" "example.org", "l.smith" "@example.org"): the domain
+    # needs its dot and a top-level part, so that "@" beside a setting is not an address
+    r"[\w.+-]*\w(?:@\s|\s@)\w[\w-]*(?:\.[\w-]+)*\.[A-Z]{2,24}(?![\w.@-])",
     r"(?<![\w.])\(\d{3}\)\s?\d{3}(?:[\s.-]\d{0,4})?(?![\w.])",  # a phone read in part: (370) 555-
     r"(?<![\d.])\d{6,}(?![\d.])",  # long digit runs (IDs, accession numbers), also glued to letters
     r"(?<![\w.])\d{2,}(?:-\d{2,}){2,}(?![\w.])",  # dashed identifiers: 11-05-25-142825

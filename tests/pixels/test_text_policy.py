@@ -579,6 +579,18 @@ def test_an_address_read_in_part_is_phi_with_the_rest_read_after_its_unread_dot(
     assert masked(line("PW 2.5MHz @ FR 28Hz"), "phi", matcher) == []
 
 
+def test_an_address_read_as_two_words_at_its_at_sign_is_phi():
+    """Held-out draw 20281018, an RGB planar ultrasound frame in phi mode: "l.smith@example.org" read as
+    "|.smith@" and "example.org" by every reading; the first half was masked as the name, "example.org" stayed
+    (41% of the address covered). An address split at its @ is PHI whole; an @ between settings is not."""
+    matcher = PhiMatcher(None)
+    split = [Word("|.smith@", 443, 901, 99, 25, 55.0), Word("example.org", 553, 901, 151, 27, 80.6)]
+    assert masked(split, "phi", matcher) == ["|.smith@", "example.org"]
+    assert masked(line("l.smith @example.org"), "phi", matcher) == ["l.smith", "@example.org"]
+    for text in ["PW 2.5MHz @ FR 28Hz", "Depth @ 5cm", "x@ b.c"]:
+        assert masked(line(text), "phi", matcher) == [], text
+
+
 def test_glyphs_running_into_a_phi_word_are_that_word(terms):
     """Held-out draw 20280220, frame 2 of the RGB cine: "a.doe@example.org" boxed from "doe" (the "a." left out of
     its box, then read by a closer look as something kept). Ink with no space before a PHI word on its line is that
