@@ -60,7 +60,7 @@ def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="aut
     else:
         frame = bytes(memoryview(buf)[offset:offset + layout.frame_length])
         if photometric == "PALETTE COLOR":
-            out = _palette(frame, layout, info, numpy, saturated)
+            out = _palette(frame, layout, info)
         elif info.samples == 1:
             out = _mono(frame, layout, info, window, exclude)
         elif photometric.startswith("YBR"):
@@ -731,17 +731,17 @@ def _luma_plane(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:
     return _plane8(frame, layout, info, 0)
 
 
-def _palette(frame: bytes, layout: Layout, info: PixelInfo, numpy=None, saturated: int = SATURATED) -> bytes:
-    """Luminance, with the pure colours of annotation taken as farthest() takes them in RGB: a palette's green
-    text on mid gray is 150 against 113 in luminance alone, and a held-out draw (20281120) lost a date-time and
-    an accession number that way, neither read nor detected, where the same text in RGB was."""
+def _palette(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:
     pal = info.palette
-    planes = (pal.luminance, pal.red, pal.green, pal.blue)
+    lum = pal.luminance
+    values = _samples(frame, layout)
     if layout.bps == 1:
-        entries = [pal.entry(v) for v in range(256)]
-        gray, r, g, b = (frame.translate(bytes(t[e] for e in entries)) for t in planes)
-    else:
-        values = _samples(frame, layout)
-        entries = {raw: pal.entry(raw) for raw in set(values)}
-        gray, r, g, b = (bytes(map({raw: t[e] for raw, e in entries.items()}.__getitem__, values)) for t in planes)
-    return farthest(gray, r, g, b, numpy, saturated)
+        return frame.translate(bytes(lum[pal.entry(v)] for v in range(256)))
+    present = set(values)
+    lut = bytearray(65536 if layout.bps == 2 else 0)
+    if layout.bps == 2:
+        for raw in present:
+            lut[raw] = lum[pal.entry(raw)]
+        return bytes(map(lut.__getitem__, values))
+    table = {raw: lum[pal.entry(raw)] for raw in present}
+    return bytes(map(table.__getitem__, values))
