@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests import processes
-from tests.browser.conftest import ROOT, TOKEN, free_port
+from tests.browser.conftest import ROOT, TOKEN, free_port, stored_instances
 
 EXAMPLES = ROOT / "web" / "examples"
 EMBEDDING = ROOT / "docs" / "embedding.md"
@@ -80,8 +80,8 @@ class Serve:
         processes.stop(self.proc)
 
     def stored(self) -> dict[str, Path]:
-        root = self.store / "instances"
-        return {p.stem: p for p in root.rglob("*.dcm")} if root.is_dir() else {}
+        """SOP Instance UID -> a file of its bytes, through the ledger's stored rows (small instances are in packs)."""
+        return stored_instances(self.store)
 
 
 class Portal:
