@@ -349,7 +349,7 @@ class FrameReader:
             fresh = found[whole] if more is None else _add_new(found[whole], found[more])
             first = _merge(first, fresh, rect)
         for band, read, strips in bands:
-            first = _merge(first, found[read], band)
+            first = _merge(first, found[read], band, cuts_lines=True)
             for rect, edge, n in strips:
                 # only what crosses the edge: a line of the bar cut by the strip reads as garbage
                 across = _merge(across, [w for w in found[n] if w.top < edge < w.top + w.height], rect)
@@ -445,17 +445,22 @@ def _rows_within(w: Word, o: Word) -> bool:
     return min(w.bottom, o.bottom) - max(w.top, o.top) >= 0.8 * w.height
 
 
-def _merge(old: list[Word], fresh: list[Word], rect: Box) -> list[Word]:
+def _merge(old: list[Word], fresh: list[Word], rect: Box, cuts_lines: bool = False) -> list[Word]:
     """Words of a re-read rectangle replace the old words inside it; old words it only cuts stay unless a
-    fresh word covers them (keeping a stale box over-masks a little; dropping it could miss text)."""
+    fresh word covers them (keeping a stale box over-masks a little; dropping it could miss text).
+    `cuts_lines`: the rectangle may cut a line across its glyphs (a banner band, found over the top half of a
+    line at the frame's edge), where half letters read as garble: "RVASVANIR" 16 px over "DAVIDSON" 36 px had
+    replaced the name and the date beside it, read whole before, with noise. There a fresh word replaces an
+    old one only when it covers most of its rows."""
     kept = []
-    fresh_boxes = [geometry.word_box(w) for w in fresh]
     for w in old:
         b = geometry.word_box(w)
         if geometry.contains(rect, b):
             continue
         if geometry.intersects(rect, b) and any(
-                geometry.intersection_area(b, f) >= 0.3 * min(b[2] * b[3], f[2] * f[3]) for f in fresh_boxes):
+                geometry.intersection_area(b, geometry.word_box(f)) >= 0.3 * min(b[2] * b[3], f.width * f.height)
+                and (not cuts_lines or min(f.bottom, w.bottom) - max(f.top, w.top) >= 0.5 * w.height)
+                for f in fresh):
             continue
         kept.append(w)
     return kept + fresh

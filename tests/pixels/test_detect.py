@@ -101,6 +101,37 @@ def test_a_line_across_a_bars_edge_is_read_whole(ocr_engine, ocr_drive, ocr_imag
     assert "5275190696" not in without and "19530425" not in without
 
 
+def test_a_band_over_half_a_line_does_not_replace_its_whole_reading(ocr_drive, ocr_image_frames):
+    """A banner band found over the top rows of a line at the frame's edge (Presidio's public CR sample:
+    "DAVIDSON DOUGLAS [M] 01.09.2012" flush with the top, rows 0-16 taken for a bar) reads half letters as
+    garble. Merged as the band's reading, that garble replaced the line's whole words read before, the date
+    was read by no reading and left unmasked in both modes. The whole words stay; a fresh word that covers
+    most of an old word's rows still replaces it."""
+    from PIL import Image, ImageDraw
+
+    from py_deid.hosts.services import Word
+    from py_deid.pixels import detect
+
+    im = Image.new("L", (640, 200), 0)
+    ImageDraw.Draw(im).rectangle((0, 0, 639, 15), fill=90)
+    assert banner_bands(GrayImage(im.width, im.height, im.tobytes())) == [(0, 0, 640, 16)]
+    reader = FrameReader(ocr_image_frames([im]), 640, 200)
+    f, b = reader.factor, detect.BORDER
+
+    class Engine:  # a deterministic reader: the band's image gets half glyphs, every other image the line
+        def find_text(self, request):
+            if request.image.height == 16 * f + 2 * b:
+                return [Word("RVASVANIR", b, b + 4 * f, 300 * f, 12 * f, 0)]
+            return [Word("DOE", b, b, 100 * f, 30 * f, 96), Word("01.09.2012", b + 120 * f, b, 200 * f, 30 * f, 97)]
+
+    first = ocr_drive(reader.read(0), Engine())[0]
+    assert {"DOE", "01.09.2012", "RVASVANIR"} <= {w.text for w in first}
+    old = [Word("DOE", 0, 0, 100, 30, 96)]
+    assert [w.text for w in detect._merge(old, [Word("DOB", 0, 2, 100, 26, 90)], (0, 0, 640, 16), cuts_lines=True)] == ["DOB"]
+    assert [w.text for w in detect._merge(old, [Word("D", 0, 4, 100, 12, 9)], (0, 0, 640, 16), cuts_lines=True)] == ["DOE", "D"]
+    assert [w.text for w in detect._merge(old, [Word("D", 0, 4, 100, 12, 9)], (0, 0, 640, 16))] == ["D"]
+
+
 def _font(size):
     from PIL import ImageFont
 
