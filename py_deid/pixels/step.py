@@ -24,9 +24,9 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, against_phi, beside_masked, confirms_technical, decide_readings,
-                          default_vocabulary, doubtful, find_bands, mask_boxes, rest_of_terms, settled_boxes,
-                          settled_by, slivers)
+from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, confirms_technical,
+                          decide_readings, default_vocabulary, doubtful, find_bands, mask_boxes, rest_of_terms,
+                          settled_boxes, settled_by, slivers)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -206,6 +206,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
+        # a glyph the frame's side cut, on a line of PHI (its word cannot be read)
+        boxes += [geometry.clip(geometry.grow(b, 2), width, height) or b
+                  for b in at_frame_side(readings, decisions, width)]
         # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
         # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
         boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(

@@ -774,6 +774,27 @@ def against_phi(box: geometry.Box, readings: Sequence[Sequence[Word]],
     return False
 
 
+def at_frame_side(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
+                  width: int) -> list[geometry.Box]:
+    """Reads taken for noise that touch the frame's left or right side on a line with a word masked as PHI, as
+    boxes over that line's rows: a glyph the side cut, whose word cannot be read and runs on from PHI (the
+    first "7" of "77Y" drawn past a 512-px frame after a birth date: 4 columns left, read "1", 7 px tall)."""
+    phi = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
+           if d.mask and d.reason.startswith("phi")]
+    out = []
+    for words, ds in zip(readings, decisions):
+        for d in ds:
+            w = words[d.index]
+            if d.mask or d.reason != "noise" or 1 < w.left and w.right < width - 1:
+                continue
+            box = geometry.word_box(w)
+            line = [b for b in phi if geometry.shares_a_row(box, b)]
+            if line:
+                top = min(b[1] for b in [box, *line])
+                out.append((w.left, top, w.width, max(geometry.bottom(b) for b in [box, *line]) - top))
+    return out
+
+
 def after_label(box: geometry.Box, readings: Sequence[Sequence[Word]]) -> bool:
     """Whether a PHI label ("ID:", "DOB", "MRN"), read clearly, stands before `box` on its line (half the
     label's height shared, within 3 text heights across): what follows a label is its value, read or not (phi

@@ -470,6 +470,26 @@ def test_a_years_last_three_digits_before_a_time_are_a_date_times_date():
     assert masked(line("117 3:34:17"), "phi", matcher) == []
 
 
+def test_a_glyph_cut_by_the_frames_side_on_a_line_of_phi_is_masked():
+    """Draw 20281018, a CT in RGB planar 1: the age "77Y" drawn past the right side of a 512-px frame after the
+    birth date; 4 columns of its first "7" stayed, read "1" (7 px tall) and kept as noise in both modes. A read
+    taken for noise that touches the frame's side, on a line with a PHI word, is masked over that line's rows;
+    the same read away from the side, or on a line without PHI, or a technical word at the side, stays."""
+    from py_deid.pixels.text_policy import Decision, at_frame_side
+
+    date = Word("17.07.1940", 336, 35, 141, 19, 96)
+    sliver = Word("1", 509, 47, 3, 7, 61)
+    phi, noise = Decision(0, True, "phi-term"), Decision(1, False, "noise")
+    assert at_frame_side([[date, sliver]], [[phi, noise]], 512) == [(509, 35, 3, 19)]
+    assert at_frame_side([[date, Word("1", 490, 47, 3, 7, 61)]], [[phi, noise]], 512) == []
+    assert at_frame_side([[date, sliver]], [[Decision(0, False, "kept"), noise]], 512) == []
+    assert at_frame_side([[date, sliver]], [[phi, Decision(1, False, "technical")]], 512) == []
+    assert at_frame_side([[date, Word("1", 509, 80, 3, 7, 61)]], [[phi, noise]], 512) == []
+    left = Word("7", 0, 40, 4, 12, 30)
+    line = [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]]
+    assert at_frame_side([[left, Word("DOE", 30, 35, 60, 19, 95)]], line, 512) == [(0, 35, 4, 19)]
+
+
 def test_a_tall_reading_is_not_cut_to_the_rows_of_the_line_above_it():
     """Held-out draw 20271121, an ultrasound banner on a grey bar: Tesseract boxed "LAKEVIEW" (its glyphs on rows
     54-69) 31 px tall from row 38, half into the line above, where "MRN:" is. Cut to MRN's rows (a reading half
