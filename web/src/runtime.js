@@ -221,7 +221,7 @@ export async function startRuntime(mark, { useSnapshot = true } = {}) {
  */
 export async function loadCore({ py, restored, packages }, mark, { useSnapshot = true } = {}) {
   const files = await packages;
-  unpackFiles(py, files, { skipImported: restored });
+  unpackFiles(py, files);
   if (restored) {
     // The snapshot's random state is the same at every start: draw a fresh one (the core's keys and UIDs come
     // from os.urandom and the page's key, never from `random`, but nothing should repeat across starts).

@@ -13,38 +13,16 @@ function sitePackages(py) {
   return String(py.runPython('import site\nsite.getsitepackages()[0]'));
 }
 
-// The files (paths inside site-packages) of the modules imported from their bytecode: a runtime restored from a
-// snapshot holds those modules in memory and never reads their files again.
-const IMPORTED = `import site, sys
-root = site.getsitepackages()[0] + '/'
-origins = (getattr(getattr(m, '__spec__', None), 'origin', None) for m in list(sys.modules.values()))
-[o[len(root):] for o in origins if isinstance(o, str) and o.startswith(root) and o.endswith('.pyc')]`;
-
-function imported(py) {
-  const list = py.runPython(IMPORTED);
-  try {
-    return new Set(list.toJs());
-  } finally {
-    list.destroy();
-  }
-}
-
 /** Write a pack (a little-endian u32 length, a JSON list of [path inside site-packages, size], the files' bytes
- * one after another) into site-packages; with `skipImported` (a restored runtime) but the files of the modules
- * it has imported already. */
-export function unpackFiles(py, packed, { skipImported = false } = {}) {
+ * one after another) into site-packages. */
+export function unpackFiles(py, packed) {
   const { FS } = py;
   const root = sitePackages(py);
-  const skip = skipImported ? imported(py) : null;
   const length = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
   const index = JSON.parse(new TextDecoder().decode(packed.subarray(4, 4 + length)));
   let at = 4 + length;
   const made = new Set();
   for (const [name, size] of index) {
-    if (skip?.has(name)) {
-      at += size;
-      continue;
-    }
     const path = `${root}/${name}`;
     const dir = path.slice(0, path.lastIndexOf('/'));
     if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
