@@ -225,15 +225,22 @@ def ensure_stdlib_pyc() -> Path:
     return out
 
 
+# pydicom's own test data (DICOM files for its test suite, read only through pydicom.data's get_testdata_file(s)
+# and get_charset_files, which nothing in py_deid calls; pydicom.examples, which would, is replaced in the browser):
+# 2.4 of the pack's 12 MB, fetched, gunzipped and written at every start. Its palettes stay (a named colour map).
+PACK_LEFT_OUT = ("pydicom/data/test_files/", "pydicom/data/charset_files/")
+
+
 def site_pack(archives: list[Path]) -> bytes:
-    """The files of the package archives as the one gzip'd pack a worker puts into site-packages itself
-    (web/src/runtime.js): a little-endian u32 length, a JSON list of [path inside site-packages, size], the files'
-    bytes one after another. The browser gunzips it natively, so a first start spends no Python time extracting."""
+    """The files of the package archives (but PACK_LEFT_OUT) as the one gzip'd pack a worker puts into
+    site-packages itself (web/src/site-files.js): a little-endian u32 length, a JSON list of [path inside
+    site-packages, size], the files' bytes one after another. The browser gunzips it natively, so a first start
+    spends no Python time extracting."""
     entries = []
     for archive in archives:
         with zipfile.ZipFile(archive) as z:
             for info in sorted(z.infolist(), key=lambda i: i.filename):
-                if not info.is_dir():
+                if not info.is_dir() and not info.filename.startswith(PACK_LEFT_OUT):
                     entries.append((info.filename, z.read(info)))
     index = json.dumps([[name, len(data)] for name, data in entries], separators=(",", ":")).encode()
     raw = struct.pack("<I", len(index)) + index + b"".join(data for _, data in entries)

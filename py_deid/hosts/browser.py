@@ -28,6 +28,12 @@ from . import IS_BROWSER, no_downloads, no_examples
 if IS_BROWSER:  # before pydicom is first imported: its test-data downloader and examples are not loaded (see both)
     sys.modules.setdefault("pydicom.data.download", no_downloads)  # type: ignore[arg-type]
     sys.modules.setdefault("pydicom.examples", no_examples)  # type: ignore[arg-type]
+    # pydicom's version without importlib.metadata, which would load the email package and urllib with it (26
+    # modules, ~0.1-0.2 s of a worker's first start in Pyodide), as the CLI does (see installed_version).
+    from .installed_version import while_importing
+
+    with while_importing("pydicom"):
+        import pydicom  # noqa: F401
 
 from .. import certificate  # noqa: E402
 from .. import review as review_core  # noqa: E402

@@ -31,8 +31,10 @@ SPOIL = """async () => {
     const cache = await caches.open('py_deid-runtime');
     const key = (await cache.keys()).find((k) => k.url.endsWith('.snapshot'));
     const junk = new Uint8Array(1 << 20).fill(7);
-    // Its kept size longer than it is: the module is made meanwhile (web/src/runtime.js), the read then fails.
-    await cache.put(key, new Response(junk, { headers: { 'X-Snapshot-Bytes': String(junk.length + 4096) } }));
+    // Kept as this version keeps them, with a size: the module is made meanwhile (web/src/runtime.js), the read
+    // then fails (not a snapshot without its pages of zeros: web/src/snapshot-pages.js).
+    await cache.put(key, new Response(junk, { headers: { 'X-Snapshot-Bytes': String(junk.length + 4096),
+        'X-Snapshot-Format': 'pages-4k-1' } }));
     return key.url;
 }"""
 

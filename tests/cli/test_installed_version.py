@@ -63,3 +63,25 @@ def test_the_stand_in_hands_anything_else_to_the_real_module(monkeypatch):
         assert stand_in.version("pytest") == importlib.metadata.version("pytest")  # the real one, loaded now
         assert type(sys.modules["importlib.metadata"]).__name__ == "module"
     assert type(sys.modules["importlib.metadata"]).__name__ == "module"
+
+
+# The browser host as a worker imports it (sys.platform "emscripten"; pydicom without its pixel libraries, as
+# in Pyodide): pydicom's version from its dist-info there too.
+BROWSER = """
+import json, sys
+sys.platform = "emscripten"
+from py_deid.cli import PIXEL_LIBRARIES
+for name in PIXEL_LIBRARIES:
+    sys.modules[name] = None
+import py_deid.hosts.browser
+import pydicom
+loaded = sorted(m for m in ("importlib.metadata", "email") if m in sys.modules)
+print(json.dumps([pydicom.__version__, loaded]))
+"""
+
+
+def test_the_browser_host_loads_pydicom_without_importlib_metadata():
+    out = subprocess.run([sys.executable, "-c", BROWSER], capture_output=True, text=True, check=True).stdout
+    version, loaded = json.loads(out.strip().splitlines()[-1])
+    assert version == importlib.metadata.version("pydicom")
+    assert loaded == []

@@ -12,12 +12,16 @@
 // the worker starts the long way.
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { BUILD } from './build-info.js';
+import { packPages, readPages } from './snapshot-pages.js';
+import { unpackFiles } from './site-files.js';
 
 const VENDOR = new URL('../vendor/', import.meta.url);
 // Not named py-deid-*: the service worker (sw.js) deletes those caches when a new build activates. This one holds
 // one entry, the current runtime's snapshot; a worker saving a new one deletes the others.
 export const SNAPSHOTS = 'py_deid-runtime';
 const SIZE_HEADER = 'X-Snapshot-Bytes';  // kept with a snapshot: its size, known before it is read
+const FORMAT_HEADER = 'X-Snapshot-Format';  // and how it is kept: snapshot-pages.js
+const FORMAT = 'pages-4k-1';
 const quiet = () => {};  // Python's and Pyodide's console output could quote file values: never printed
 
 function snapshotKey() {
@@ -59,39 +63,28 @@ async function cache() {
 }
 
 /**
- * This runtime's saved snapshot as it is read, or null (none yet, no Cache Storage, unreadable): `bytes`, a
- * Uint8Array of the snapshot's size that the read fills, and `read`, which resolves once it is whole and rejects if
- * it is not. Known to be there, and how large, before its ~38 MB are read, so that Pyodide's module is made
- * meanwhile (moduleFactory). A snapshot saved without its size (by an earlier version) is read whole first.
+ * This runtime's saved snapshot as it is read, or null (none yet, no Cache Storage, unreadable, not kept as this
+ * version keeps them): `bytes`, a Uint8Array of the snapshot's size that the read fills, and `read`, which resolves
+ * once it is whole and rejects if it is not. Known to be there, and how large, before its ~20 MB are read, so that
+ * Pyodide's module is made meanwhile (moduleFactory). Kept without its pages of zeros (snapshot-pages.js): ~20 of
+ * its ~31 MB are read.
  */
 async function savedSnapshot() {
   try {
     const hit = await (await cache())?.match(snapshotKey());
     if (!hit) return null;
     const size = Number(hit.headers.get(SIZE_HEADER));
-    if (!hit.body || !Number.isSafeInteger(size) || size <= 0) {
-      return { bytes: new Uint8Array(await hit.arrayBuffer()), read: Promise.resolve() };
+    if (!hit.body || !Number.isSafeInteger(size) || size <= 0 || hit.headers.get(FORMAT_HEADER) !== FORMAT) {
+      await forgetSnapshot();  // not one this version reads: the worker starts the long way and keeps a new one
+      return null;
     }
     const bytes = new Uint8Array(size);
-    const read = fill(hit.body, bytes);
+    const read = readPages(hit.body, bytes);
     read.catch(() => {});  // looked at by moduleFactory
     return { bytes, read };
   } catch {
     return null;
   }
-}
-
-async function fill(body, bytes) {
-  const reader = body.getReader();
-  let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (value.length > bytes.length - at) throw new Error('snapshot: longer than its size');
-    bytes.set(value, at);
-    at += value.length;
-  }
-  if (at !== bytes.length) throw new Error('snapshot: shorter than its size');
 }
 
 /** Keep a snapshot loadCore made as this runtime's (the only one kept); resolves to true if it was kept. */
@@ -101,8 +94,8 @@ export async function saveSnapshot(snapshot) {
     if (!store) return false;
     const key = snapshotKey();
     for (const old of await store.keys()) if (old.url !== key) await store.delete(old);
-    await store.put(key, new Response(snapshot, { headers: { 'Content-Type': 'application/octet-stream',
-      [SIZE_HEADER]: String(snapshot.byteLength) } }));
+    await store.put(key, new Response(new Blob(packPages(snapshot)), { headers: {
+      'Content-Type': 'application/octet-stream', [SIZE_HEADER]: String(snapshot.byteLength), [FORMAT_HEADER]: FORMAT } }));
     return true;
   } catch {
     return false;  // storage full or refused: the next start takes the long way
@@ -111,30 +104,6 @@ export async function saveSnapshot(snapshot) {
 
 async function forgetSnapshot() {
   try { await (await cache())?.delete(snapshotKey()); } catch { /* nothing kept, nothing to forget */ }
-}
-
-function sitePackages(py) {
-  return String(py.runPython('import site\nsite.getsitepackages()[0]'));
-}
-
-/** Write a pack (a little-endian u32 length, a JSON list of [path inside site-packages, size], the files' bytes
- * one after another) into site-packages. */
-function unpackFiles(py, packed) {
-  const { FS } = py;
-  const root = sitePackages(py);
-  const length = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
-  const index = JSON.parse(new TextDecoder().decode(packed.subarray(4, 4 + length)));
-  let at = 4 + length;
-  const made = new Set();
-  for (const [name, size] of index) {
-    const path = `${root}/${name}`;
-    const dir = path.slice(0, path.lastIndexOf('/'));
-    if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
-    FS.writeFile(path, packed.subarray(at, at + size));
-    at += size;
-  }
-  if (at !== packed.length) throw new Error('package pack: sizes do not add up');
-  py.runPython('import importlib\nimportlib.invalidate_caches()');
 }
 
 /**
