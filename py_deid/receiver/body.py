@@ -124,10 +124,14 @@ async def chunks(receive, limits: Limits, max_bytes: int) -> AsyncIterator[bytes
     """The body's chunks as they arrive. Raises BodyError."""
     total = 0
     start = time.monotonic()
+    timeout = limits.read_timeout
     while True:
         try:
-            message = await asyncio.wait_for(receive(), timeout=limits.read_timeout)
-        except asyncio.TimeoutError:
+            # (a deadline on this task, not wait_for's task and waiter around every chunk: ~10 us a chunk
+            # less of the event loop, a dozen chunks a request)
+            async with asyncio.timeout(timeout):
+                message = await receive()
+        except TimeoutError:
             raise BodyError(408, "request body stalled") from None
         if message["type"] == "http.disconnect":
             raise BodyError(400, "client disconnected before the body was complete")
