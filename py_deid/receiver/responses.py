@@ -15,8 +15,13 @@ DICOM_JSON = "application/dicom+json"
 
 
 def dicom_json(doc, status: int = 200) -> Response:
-    return Response(json.dumps(doc, separators=(",", ":")), status, media_type=DICOM_JSON,
-                    headers={"Cache-Control": "no-store"})
+    """A DICOM JSON answer; `doc` a document, or one encoded already by json_bytes() (off the event loop)."""
+    content = doc if isinstance(doc, bytes) else json_bytes(doc)
+    return Response(content, status, media_type=DICOM_JSON, headers={"Cache-Control": "no-store"})
+
+
+def json_bytes(doc) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def closing(status: int, text: str, **headers) -> Response:

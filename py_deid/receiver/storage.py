@@ -60,7 +60,7 @@ class StoreError(Exception):
 class Candidate:
     """A verified part waiting in tmp/ to be committed."""
 
-    temp: Path
+    temp: Path | None  # None for a packed part (its bytes are in `pack`, it never had a file)
     sop_uid: str
     study_uid: str
     series_uid: str
@@ -342,7 +342,8 @@ class Store:
             sha = earlier[0].sha256 if earlier is not None else known.get(c.sop_uid)
             if sha is not None:
                 c.outcome = DUPLICATE if sha == c.sha256 else CONFLICT
-                c.temp.unlink(missing_ok=True)
+                if c.temp is not None:  # (a packed part never had a file)
+                    c.temp.unlink(missing_ok=True)
             else:
                 new[c.sop_uid] = (c, q)
         if not new:

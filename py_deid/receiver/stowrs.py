@@ -22,6 +22,7 @@ from . import dicomjson, reasons
 from .body import SpooledBody, SpooledPart
 from .config import ReceiverConfig
 from .reasons import Failure
+from .responses import json_bytes
 from .storage import CONFLICT, STORED, Candidate, Store, Syncer
 from .workers import VerifierPool
 
@@ -33,6 +34,7 @@ class StowResult:
     stored: int = 0
     failed: int = 0
     failure_codes: list[int] = field(default_factory=list)
+    body: bytes = b""  # the document as sent (encoded in the request's thread, not on the event loop)
 
 
 def _part_is_dicom(headers: dict[str, str]) -> bool:
@@ -102,7 +104,8 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
                          flushes=flushes)
         except OSError as e:
             for index, c in candidates:
-                c.temp.unlink(missing_ok=True)
+                if c.temp is not None:
+                    c.temp.unlink(missing_ok=True)
                 c.outcome = "failed"
                 fail(index, Failure.of(_os_reason(e)), c)
     finally:
@@ -135,7 +138,8 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
     document = dicomjson.store_response(study_url, items["referenced"], items["failed"], items["other"])
     n_failed = len(items["failed"]) + len(items["other"])
     status = 200 if not n_failed else 202 if items["referenced"] else 409
-    return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes)
+    return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes,
+                      body=json_bytes(document))
 
 
 def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None, syncer: Syncer | None = None):

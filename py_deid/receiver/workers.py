@@ -45,8 +45,14 @@ log = logging.getLogger("py_deid.receiver")
 DEGRADED_FOR = 5.0  # seconds after a worker death during which status says degraded
 PIPE_BYTES = 1 << 20  # a job pipe's size (Linux's default ceiling for users): a group of small parts fits
 DEPTH = 2  # jobs a worker holds: the next one waits in its pipe, so it never idles until the pool's thread runs
-_FRAME = struct.Struct("<Q")  # every message: its length, then its bytes
-_READY, _STOP, _NO_MEMORY = b"ready", b"", b"memory"
+_FRAME = struct.Struct("<Q")  # every answer: its length, then its bytes
+# A job: (length of its pickle, number of buffers), the pickle, then each buffer as a frame. The parts' bytes
+# travel out of band (pickle protocol 5): written to the pipe from the server's own bytes objects, not
+# copied into a pickle and then into a framed message on the event loop; the worker gets them back as bytes.
+_JOB = struct.Struct("<QQ")
+_READY, _NO_MEMORY = b"ready", b"memory"
+_STOP = (_JOB.pack(0, 0),)  # a job of no pickle: leave
+IOV_MAX = 1024
 
 
 class WorkersDown(Exception):
@@ -148,6 +154,50 @@ def _frame(payload: bytes) -> bytes:
     return _FRAME.pack(len(payload)) + payload
 
 
+def _read_bytes(fd: int, n: int) -> bytes | None:
+    """n bytes from a blocking pipe as one bytes object, or None at its end."""
+    first = os.read(fd, n) if n else b""
+    if len(first) == n:
+        return first
+    if not first:
+        return None
+    rest = _read_exact(fd, n - len(first))
+    return None if rest is None else first + bytes(rest)
+
+
+def _job_message(args) -> tuple:
+    """The segments of a job's message (see _JOB); bytes objects in `args` wrapped in PickleBuffer go out of
+    band, as themselves."""
+    buffers: list[pickle.PickleBuffer] = []
+    meta = pickle.dumps(args, protocol=5, buffer_callback=buffers.append)
+    segments = [_JOB.pack(len(meta), len(buffers)), meta]
+    for buffer in buffers:
+        view = buffer.raw()
+        segments += (_FRAME.pack(view.nbytes), view)
+    return tuple(segments)
+
+
+def _read_job(fd: int):
+    """A job's (items, expected_study), _STOP's None, or False at the pipe's end (the server is gone)."""
+    header = _read_exact(fd, _JOB.size)
+    if header is None:
+        return False
+    size, count = _JOB.unpack(header)
+    if size == 0:
+        return None
+    meta = _read_exact(fd, size)
+    if meta is None:
+        return False
+    buffers = []
+    for _ in range(count):
+        length = _read_exact(fd, _FRAME.size)
+        data = None if length is None else _read_bytes(fd, _FRAME.unpack(length)[0])
+        if data is None:
+            return False
+        buffers.append(data)
+    return pickle.loads(meta, buffers=buffers)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -162,17 +212,17 @@ def _serve(jobs, answers, memory: int | None, options: Options, inflate: Inflate
     _write_all(wfd, _frame(_READY))
     while True:
         try:
-            message = _read_frame(rfd)
+            job = _read_job(rfd)
         except MemoryError:  # the rest of the job is still in the pipe: answer, then leave to be replaced
             _write_all(wfd, no_memory)
             os._exit(0)
-        if message is None:
+        if job is False:
             os._exit(0)  # the server is gone
-        if message == _STOP:
+        if job is None:
             return
         try:
-            items, study = pickle.loads(message)
-            del message
+            items, study = job
+            del job
             answer = _frame(pickle.dumps(("ok", _check_batch(items, study)), protocol=pickle.HIGHEST_PROTOCOL))
         except MemoryError:
             answer = no_memory
@@ -186,7 +236,7 @@ class Job:
     """One submitted batch of checks: the message that runs it (kept to run it again on another worker
     when its worker dies), and its outcome once known (shared by the batch's parts)."""
 
-    payload: bytes | None
+    payload: tuple | None  # the segments of its message (_job_message)
     parts: int
     future: Future
     tries: int = 0  # workers it was given to
@@ -218,7 +268,7 @@ class _Worker:
     answers: object  # the answer pipe's reading end
     ready: bool = False  # its imports are done: it has said so
     held: collections.deque = None  # the jobs given to it, in order: the first is running
-    out: memoryview | None = None  # what of its jobs' messages is not in the pipe yet
+    out: list | None = None  # what of its jobs' messages is not in the pipe yet (memoryviews, in order)
 
     def __post_init__(self) -> None:
         self.held = collections.deque()
@@ -281,24 +331,37 @@ class VerifierPool:
         except BlockingIOError:
             pass  # already awake
 
-    def _write(self, worker: _Worker, data) -> None:
-        """As much of `data` as the worker's pipe takes now; the pool's thread writes the rest (lock held)."""
+    def _write(self, worker: _Worker, segments) -> None:
+        """As much of a message (its segments) as the worker's pipe takes now (one writev); the pool's thread
+        writes the rest (lock held)."""
+        views = [memoryview(s).cast("B") for s in segments]
         if worker.out is not None:  # behind what is still being written
-            worker.out = memoryview(bytes(worker.out) + data)
+            worker.out += views
             return
-        self._flush(worker, memoryview(data))
+        self._flush(worker, views)
 
-    def _flush(self, worker: _Worker, data: memoryview) -> None:
-        """Write what the pipe takes of `data`, keep the rest for the pool's thread (lock held)."""
-        try:
-            n = os.write(worker.jobs.fileno(), data)
-        except BlockingIOError:
-            n = 0
-        except OSError:
-            worker.out = None  # the worker is gone: its answer pipe's end tells the pool's thread
-            return
-        if n < len(data):
-            worker.out = data[n:]
+    def _flush(self, worker: _Worker, views: list) -> None:
+        """Write what the pipe takes of `views`, keep the rest for the pool's thread (lock held)."""
+        fd = worker.jobs.fileno()
+        views = [v for v in views if v.nbytes]
+        while views:
+            try:
+                n = os.writev(fd, views[:IOV_MAX])
+            except BlockingIOError:
+                break
+            except OSError:
+                worker.out = None  # the worker is gone: its answer pipe's end tells the pool's thread
+                return
+            done = 0
+            while done < len(views) and n >= views[done].nbytes:
+                n -= views[done].nbytes
+                done += 1
+            del views[:done]
+            if n:
+                views[0] = views[0][n:]
+                break  # the pipe is full
+        if views:
+            worker.out = views
             self._wake()
         else:
             worker.out = None
@@ -366,7 +429,7 @@ class VerifierPool:
                 self._changed.notify_all()
             if self._closing:
                 if not worker.held:
-                    self._write(worker, _frame(_STOP))
+                    self._write(worker, _STOP)
             else:
                 self._dispatch()  # its next job first: the answer's callbacks below take a moment
         if job is not None:
@@ -438,7 +501,9 @@ class VerifierPool:
             f.set_result(run_batch(*args, self.options, self.inflate))
             job = Job(None, len(items), f)
         else:
-            job = Job(_frame(pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)), len(items), Future())
+            sent = ([(pickle.PickleBuffer(s) if isinstance(s, bytes) else s, *rest) for s, *rest in items],
+                    expected_study)
+            job = Job(_job_message(sent), len(items), Future())
             with self._busy_lock:
                 self._busy += 1
             job.future.add_done_callback(self._answered)
@@ -494,7 +559,7 @@ class VerifierPool:
             waiting, self._queue = list(self._queue), collections.deque()
             for w in self._workers:
                 if w.ready and not w.held:
-                    self._write(w, _frame(_STOP))
+                    self._write(w, _STOP)
         for job in waiting:
             if not job.future.cancel():  # taken once by a worker that died: running
                 job.future.set_exception(WorkersDown())
