@@ -412,7 +412,8 @@ def ink_cuts(buf, offset: int, layout: Layout, info: PixelInfo, thresholds, *, e
     if cuts is None:
         return None
     limits = np.iinfo(dtype)
-    if any(not limits.min <= cut <= limits.max for _, cut in cuts):
+    lowest, highest = int(limits.min), int(limits.max)  # (properties computed at each read)
+    if any(not lowest <= cut <= highest for _, cut in cuts):
         return None
     return raw.reshape(layout.rows, layout.columns), cuts
 
