@@ -267,7 +267,8 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=No
     if words > n:  # a column of two words: its second word's first pixel follows the first word's last
         follow = [j for j in range(1, words) if j * COLUMN not in {x0 for x0, _ in columns}]
         before[:, :, follow] |= bits[:, :, [j - 1 for j in follow]] >> u(COLUMN - 1)
-    strokes = _popcount(np, bits & ~before)
+    np.invert(before, out=before)  # (in place: no new array for each step)
+    strokes = _popcount(np, np.bitwise_and(before, bits, out=before))
     if words > n:
         firsts = [x0 // COLUMN for x0, _ in columns]
         strokes = np.add.reduceat(strokes, firsts, axis=2)
@@ -505,8 +506,9 @@ def looks_like_text(image: GrayImage, piece: Box, key: tuple[str, int] | None = 
     seen: dict = {}  # threshold -> (the window's rows of ink, how many pieces of ink they hold)
     if any(_glyph_line(image, piece, k, seen=seen) for k in keys):
         return True
-    # Joined, the pieces of ink at a threshold are fewer, never more: where there are fewer than
-    # GLYPHS_IN_A_ROW, the joined pass (which needs that many lined up) cannot pass, and is not run.
+    # Joined, the pieces of ink at a threshold are fewer, never more, and each joined piece that stays within
+    # the rows looked at holds a piece that does (seen's count): where there are fewer than GLYPHS_IN_A_ROW of
+    # those, the joined pass (which needs that many lined up) cannot pass, and is not run.
     return any(_glyph_line(image, piece, k, bridged=True, seen=seen) for k in keys
                if seen[k][1] >= GLYPHS_IN_A_ROW)
 
@@ -555,8 +557,8 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
     """The glyph-sized pieces of ink (at threshold `key`) in the piece's band, as boxes in frame pixels.
     `bridged`: ink one pixel apart counts as touching (a glyph that anti-aliasing over a busy ground broke
     into pieces at every threshold), each piece's box taken one pixel in from the joined one's. `seen`: the
-    window's ink and count of pieces of ink per threshold, kept there by the first pass (plain) for the
-    second (bridged) of the same piece, and the window's pixels (under None) for every threshold."""
+    window's ink and count of pieces of ink within its rows per threshold, kept there by the first pass (plain)
+    for the second (bridged) of the same piece, and the window's pixels (under None) for every threshold."""
     w, h, px = image.width, image.height, getattr(image, "pixels", None)
     x, y, bw, bh = piece
     r0, r1 = max(0, y - _MARGIN), min(h, y + bh + _MARGIN)
@@ -586,12 +588,12 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
         ink = (ink | (ink << stride) | (ink >> stride)) & inside
     tall = max(3, (bh + 1) // 2)
     out = []
-    pieces = ink_boxes(ink, stride)
+    # Pieces that run on beyond the rows looked at are no glyphs of this line: their ink is taken out at once
+    # (one flood from the window's first and last rows), and only the rest is split into pieces
+    pieces = ink_boxes(ink ^ _edge_ink(ink, stride, r1 - r0, r0 > 0, r1 < h), stride)
     if seen is not None and not bridged:
         seen[key] = (ink, len(pieces))
     for left, top, cw, ch in pieces:
-        if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
-            continue  # runs on beyond the rows looked at: not a glyph of this line
         if bridged:
             left, top, cw, ch = left + 1, top + 1, cw - 2, ch - 2
         top += r0
@@ -599,6 +601,21 @@ def _glyph_boxes(image: GrayImage, piece: Box, key: tuple[str, int], bridged: bo
             continue  # outside the band, too short, or too wide for a glyph
         out.append((left + c0, top, cw, ch))
     return out
+
+
+def _edge_ink(ink: int, stride: int, rows: int, top: bool, bottom: bool) -> int:
+    """The ink of the 8-connected pieces of `ink` (a window as ink_boxes has it, `rows` rows) that reach its
+    first row (`top`) or its last (`bottom`): grown from there eight ways, kept to the ink, until it stops."""
+    row = (1 << stride) - 1
+    piece = (ink & row if top else 0) | (ink & (row << (rows - 1) * stride) if bottom else 0)
+    if not piece:
+        return 0
+    while True:
+        grown = piece | (piece << 1) | (piece >> 1)
+        grown = (grown | (grown << stride) | (grown >> stride)) & ink
+        if grown == piece:
+            return piece
+        piece = grown
 
 
 # each threshold's ink as the characters "1" (ink) and "0": int(..., 2) reads a window's ink in one call

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
 
 from py_deid.pixels import info as info_mod
-from py_deid.pixels import text_presence
+from py_deid.pixels import glyphs, text_presence
+from py_deid.pixels.frames import FrameStore
 from py_deid.pixels.info import PixelCodecError, PixelInfo
 
 
@@ -313,10 +315,16 @@ def test_the_gate_sees_the_windows_it_saw_as_rows(samples):
         c0, c1 = max(0, piece[0] - text_presence._REACH * bh), min(w, piece[0] + bw + text_presence._REACH * bh)
         rows = [px[r * w + c0:r * w + c1].translate(text_presence._BINARY[key]) for r in range(r0, r1)]
         seen: dict = {}
-        text_presence._glyph_boxes(image, piece, key, seen=seen)
-        assert seen[key] == (glyphs.ink_bits(rows)[0], len(glyphs.ink_pieces(rows)))
-        bridged = text_presence._glyph_boxes(image, piece, key, bridged=True, seen=seen)
+        plain = text_presence._glyph_boxes(image, piece, key, seen=seen)
         tall = max(3, (bh + 1) // 2)
+        within = [(left, top, cw, ch) for left, top, cw, ch in glyphs.ink_pieces(rows)
+                  if not ((top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h))]  # not running on beyond
+        # the window's rows: what the joined pass is decided on (their count)
+        assert seen[key] == (glyphs.ink_bits(rows)[0], len(within)), trial
+        assert plain == [(left + c0, top + r0, cw, ch) for left, top, cw, ch in within
+                         if not (top + r0 + ch <= piece[1] or top + r0 >= piece[1] + bh or ch < tall
+                                 or cw > 3 * ch + 2)], trial
+        bridged = text_presence._glyph_boxes(image, piece, key, bridged=True, seen=seen)
         want = []
         for left, top, cw, ch in glyphs.ink_pieces(_dilated(rows)):
             if (top == 0 and r0 > 0) or (top + ch == r1 - r0 and r1 < h):
@@ -402,3 +410,40 @@ def test_template_boxes_alone_still_count_the_readers_work(samples, monkeypatch)
     assert out.cleaned and out.frames == {0: [(0, 0, 256, 10)]}
     stats = {f"ocr_{k}": v for k, v in FrameReader(None, 256, 256).stats.as_dict().items()}
     assert stats and {k: out.counts[k] for k in stats} == stats
+
+
+def test_the_joined_pass_is_skipped_only_where_it_cannot_pass(px_factory, px_codecs):
+    """The glyph test runs its joined pass at a threshold only where the plain pass found GLYPHS_IN_A_ROW pieces of
+    ink or more that stay within the rows looked at: a joined piece that stays within them holds one of those. On
+    random frames of glyph-like blobs (tests/pixels/test_screen_stored.py) and every piece the screen finds there,
+    the answer is that of running every joined pass; the skip fires where counting every piece (edges included)
+    would have run the pass, and joined passes pass elsewhere."""
+    from tests.pixels.test_screen_stored import _blobs
+
+    rng = np.random.default_rng(20261208)
+    count = {"pieces": 0, "text": 0, "joined": 0, "skipped": 0}
+    for k in range(500):
+        h, w = int(rng.integers(16, 90)), int(rng.integers(20, 150))
+        arr = _blobs(rng, h, w, 0, 255).astype(np.uint8)
+        ds = px_factory.reread(px_factory.dataset(arr, "MONOCHROME2"))
+        store = FrameStore.open(ds, PixelInfo.from_dataset(ds, str(ds.file_meta.TransferSyntaxUID)), px_codecs)
+        image = store.render(0)
+        for piece, key in text_presence.candidate_pieces(image, numpy=np):
+            keys = [key] + [k2 for k2 in text_presence._ORDER if k2 != key and k2[0] == key[0]]
+            plain = any(text_presence._glyph_line(image, piece, k2) for k2 in keys)
+            joined = [text_presence._glyph_line(image, piece, k2, bridged=True) for k2 in keys]
+            assert text_presence.looks_like_text(image, piece, key) == (plain or any(joined)), (k, piece)
+            count["pieces"] += 1
+            count["text"] += plain or any(joined)
+            count["joined"] += not plain and any(joined)
+            for k2, passed in zip(keys, joined):
+                seen: dict = {}
+                text_presence._glyph_boxes(image, piece, k2, seen=seen)
+                x, y, bw, bh = piece
+                r0, r1 = max(0, y - text_presence._MARGIN), min(h, y + bh + text_presence._MARGIN)
+                c0, c1 = max(0, x - text_presence._REACH * bh), min(w, x + bw + text_presence._REACH * bh)
+                rows = [image.pixels[r * w + c0:r * w + c1].translate(text_presence._BINARY[k2]) for r in range(r0, r1)]
+                if seen[k2][1] < text_presence.GLYPHS_IN_A_ROW:
+                    assert not passed, (k, piece, k2)
+                    count["skipped"] += len(glyphs.ink_pieces(rows)) >= text_presence.GLYPHS_IN_A_ROW
+    assert count["pieces"] > 300 and count["text"] > 50 and count["joined"] > 5 and count["skipped"] > 50, count
