@@ -269,10 +269,11 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
             times.add(k + 1)
     # the year of a date-time whose day and month were not read: "Ea" "2022" "3:34:56"; with the separator
     # before it ("-2021" "3:26:56" of "08-OCT-2021 3:26:56" over anatomy), or its first digit lost with them
-    # ("017" "3:34:17" of "05-JAN-2017 3:34:17" over anatomy: three digits from 0 or 9 are a year's tail)
+    # ("017" "3:34:17" of "05-JAN-2017 3:34:17" over anatomy: three digits from 0 or 9 are a year's tail), or
+    # with the day or month before it ("8/2022" "10:31:47" of "05/28/2022 10:31:47" over a cine's speckle)
     for k in sorted(times):
         prev = canonical(texts[k - 1:k]) if k else []
-        if prev and re.fullmatch(r"[-/.]?(?:(?:19|20)\d{2}|[09]\d{2}),?", prev[0].strip()):
+        if prev and re.fullmatch(r"(?:\d{1,2})?[-/.]?(?:19|20)\d{2},?|[09]\d{2},?", prev[0].strip()):
             dates.add(k - 1)
     # a year glued to the time after it is a date-time's date, whatever came of its day and month: ".2019:11:10:59"
     # (with "21512" before it for "21.12.")

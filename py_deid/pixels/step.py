@@ -11,6 +11,7 @@ not run on the frames; a plan with any box is carried out even where the policy 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 
 from pydicom.dataset import Dataset
@@ -24,9 +25,9 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, confirms_technical,
-                          decide_readings, default_vocabulary, doubtful, find_bands, mask_boxes, rest_of_terms,
-                          settled_boxes, settled_by, slivers)
+from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, carried_phi,
+                          confirms_technical, decide_readings, default_vocabulary, doubtful, find_bands, mask_boxes,
+                          rest_of_terms, settled_boxes, settled_by, slivers)
 from .us_regions import clinical_regions
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
@@ -161,6 +162,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     if screened:
         counts.update({"frames_screened": 0, "frames_with_text": 0})
     seen: dict[tuple, dict] = {}
+    earlier_phi: deque[set[Word]] = deque(maxlen=8)  # words masked as PHI on the frames before (carried_phi)
     closer: dict[tuple, bool] = {}  # (box, its pixels' digest) -> a closer look confirmed technical text
     screens: dict[bytes, list] = {}  # a cine's frames with the same stored pixels are screened once
     for i in range(store.count):
@@ -187,6 +189,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if matcher is None:
             matcher = PhiMatcher(terms)
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
+        if store.count > 1:  # a cine's words read in part where an earlier frame masked them whole
+            decisions = carried_phi(readings, decisions, [w for frame in earlier_phi for w in frame])
+            earlier_phi.append({words[d.index] for words, ds in zip(readings, decisions) for d in ds
+                                if d.mask and d.reason.startswith("phi")})
         if settings.text == "strict":
             yield from _look_closer(reader, store, i, readings, decisions, matcher, vocabulary, content, closer)
         # Every mask is drawn on the glyphs OCR's boxes hold, not on the boxes (pixels.glyphs): the same masks

@@ -89,7 +89,7 @@ def default_vocabulary() -> Vocabulary:
 class Decision:
     index: int  # into the words decided on
     mask: bool
-    reason: str  # phi-term | phi-pattern | text | technical | noise | kept
+    reason: str  # phi-term | phi-pattern | phi-carried | text | technical | noise | kept
 
 
 def _alnum(text: str) -> int:
@@ -772,6 +772,33 @@ def against_phi(box: geometry.Box, readings: Sequence[Sequence[Word]],
             if shared >= 0.6 * min(box[3], w.height) and gap < 0.5 * max(box[3], w.height):
                 return True
     return False
+
+
+def _core(text: str) -> str:
+    return "".join(c for c in normalise(text).upper() if c.isalnum() or c in "/.-:")
+
+
+def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
+                earlier: Sequence[Word]) -> list[list[Decision]]:
+    """The decisions with a kept word masked where an earlier frame of the same instance masked a PHI word
+    whose text holds it, or that it holds (two characters or more), over half of it in that word's box: the
+    same word read in part ("8/" and "22" of a cine's "05/28/2022" over moving speckle, read "28/2022" on the
+    frame before, kept as numbers; the rest then goes as the rest of a masked date's line). `earlier`: the
+    words masked as PHI on the frames before."""
+    out = []
+    for words, ds in zip(readings, decisions):
+        row = []
+        for d in ds:
+            w = words[d.index]
+            core = _core(w.text)
+            if not d.mask and d.reason != "noise" and len(core) >= 2 and any(
+                    geometry.intersection_area(geometry.word_box(w), geometry.word_box(e)) >= 0.5 * w.width * w.height
+                    and (core in _core(e.text) or len(_core(e.text)) >= 2 and _core(e.text) in core)
+                    for e in earlier):
+                d = Decision(d.index, True, "phi-carried")
+            row.append(d)
+        out.append(row)
+    return out
 
 
 def at_frame_side(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],

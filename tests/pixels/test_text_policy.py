@@ -470,6 +470,30 @@ def test_a_years_last_three_digits_before_a_time_are_a_date_times_date():
     assert masked(line("117 3:34:17"), "phi", matcher) == []
 
 
+def test_a_word_read_in_part_where_an_earlier_frame_masked_it_as_phi_is_masked():
+    """Held-out draw 20290415, an 8-frame ultrasound cine with "05/28/2022 10:31:4x" over moving speckle: frame 6
+    read "28/2022" (masked), frame 7 only "8/" and "22", kept as numbers in both modes, and frame 5 "8/2022"
+    (a month and year, kept) before its time: the date was left whole on frames 5 and 7. A kept word over half
+    inside the box of a word an earlier frame masked as PHI, whose text holds it or is held by it (two
+    characters or more), is that word; and a day or month with its year before a time is a date-time's date.
+    Not: a word elsewhere, a single character, another text, a read taken for noise."""
+    from py_deid.pixels.text_policy import Decision, carried_phi
+
+    earlier = [Word("28/2022", 395, 85, 108, 41, 97)]
+    words = [Word("8/", 413, 89, 26, 21, 93), Word("22", 473, 89, 30, 19, 96), Word("2", 490, 90, 13, 18, 92),
+             Word("22", 473, 200, 30, 19, 96), Word("MI", 420, 90, 30, 19, 96), Word("22", 473, 89, 30, 19, 9)]
+    kept = [Decision(i, False, "kept") for i in range(5)] + [Decision(5, False, "noise")]
+    out = carried_phi([words], [kept], earlier)[0]
+    assert [d.mask for d in out] == [True, True, False, False, False, False]
+    assert out[0].reason.startswith("phi")
+    assert [d.mask for d in carried_phi([[Word("8/2022", 411, 84, 94, 42, 96)]], [[Decision(0, False, "kept")]],
+                                        [Word("/2022", 425, 85, 78, 27, 92)])[0]] == [True]
+    matcher = PhiMatcher(None)
+    assert masked(line("8/2022 10:31:47"), "phi", matcher) == ["8/2022", "10:31:47"]
+    assert pattern_hits(["28/2022", "10:31:47"])[0] == {0}
+    assert pattern_hits(["8/2022"])[0] == set() and pattern_hits(["128/2022", "10:31:47"])[0] == set()
+
+
 def test_a_glyph_cut_by_the_frames_side_on_a_line_of_phi_is_masked():
     """Draw 20281018, a CT in RGB planar 1: the age "77Y" drawn past the right side of a 512-px frame after the
     birth date; 4 columns of its first "7" stayed, read "1" (7 px tall) and kept as noise in both modes. A read
