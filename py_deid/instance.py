@@ -24,14 +24,16 @@ from io import BytesIO
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_deferred_data_element
+from pydicom.filereader import ENCODED_VR, _read_file_meta_info, read_deferred_data_element, read_preamble
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
 from pydicom.tag import BaseTag, SequenceDelimiterTag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR as VR_
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
@@ -106,6 +108,7 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
     if not data:
         raise InstanceProblem("empty", "empty file", SKIPPED)
     deflated = False
+    plain = None  # the dataset as pydicom reads it, its structure checked in the same walk (_read_plain)
     if len(data) < 132 or data[128:132] != b"DICM":
         # No preamble/meta: accepted only if it parses as a dataset that names its SOP instance.
         if not _looks_like_raw_dataset(data):
@@ -121,11 +124,15 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
             except InflateError as e:
                 raise InstanceProblem(e.code, e.message) from None
             deflated = True
+        elif FAST_READ and type(data) is bytes and len(data) < SHARED_PIXELS_MIN:
+            plain = _read_plain(data, end)
     try:
         # A large Pixel Data is left where it is (pydicom's deferred read; read through the same reader if a
         # step looks at it), to become a view of the input when it is written (_share_pixel_data).
         defer = SHARED_PIXELS_MIN - 1 if DEFER_LARGE_VALUES and len(data) >= SHARED_PIXELS_MIN else None
-        if type(data) is bytes:
+        if plain is not None:
+            ds = plain
+        elif type(data) is bytes:
             ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
         else:  # a memory map: BytesIO would copy it
             ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
@@ -146,7 +153,8 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
         implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
         if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
             implicit, little = ds.original_encoding
-        structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
+        if plain is None:  # else checked as it was read, in this encoding, from this offset (_read_plain)
+            structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
     except structure.StructureError as e:
         raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
     if deflated:
@@ -157,6 +165,73 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
     except structure.StructureError as e:
         raise InstanceProblem("pixel-description", f"pixel data does not match its description: {e}") from None
     return ds, data
+
+
+def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
+    """The dataset pydicom's dcmread(BytesIO(data), force=True) reads, its structure checked (structure.check)
+    in the same walk over the bytes: the walk that checks every element's tag and length lists them, and the
+    dataset is made of those elements as pydicom's reader makes it (read_partial, read_dataset: its preamble and
+    file meta read by pydicom itself). One walk over the elements in place of two, for the plain case: a Part 10
+    file under 1 MiB (nothing deferred) whose transfer syntax is implicit or explicit VR little endian, explicit
+    VR big endian or another explicit VR little endian one (not deflated) that its first element agrees with, no
+    command set, and elements pydicom would read each by its own bytes (structure.read_top: no sequence of
+    undefined length, which pydicom parses at reading). None in every other case, or where the structure is
+    broken: the caller then reads with dcmread and checks the structure as before, which raises as it did.
+    tests/header/test_read_plain.py compares the datasets with dcmread's, attribute by attribute."""
+    try:
+        fp = BytesIO(data)
+        preamble = read_preamble(fp, True)
+        file_meta = _read_file_meta_info(fp)
+        start = fp.tell()
+        if preamble is None or start != meta_end or len(data) - start < 8 or data[start:start + 2] == b"\0\0":
+            return None  # no dataset, or a command set (group 0000) first: read_partial reads it apart
+        ts = file_meta.get("TransferSyntaxUID")
+        if not isinstance(ts, str) or not ts or ts != ts.strip("\0 ") or ts == DEFLATED \
+                or ts in pydicom.uid.PrivateTransferSyntaxes:
+            return None
+        implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE  # as read_partial and _read's check take them
+        first_vr = data[start + 4:start + 6]
+        if (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B) == implicit:
+            return None  # pydicom would switch to the encoding the first element shows (_is_implicit_vr)
+        found = structure.read_top(data, start, implicit=implicit, little=little, known_vrs=_ENCODED_VRS)
+        if found is None:
+            return None
+        elements = {}
+        vrs = _DECODED_VRS
+        for tag, vr, length, begin, end in found:
+            if vr is not None:
+                vr = vrs.get(vr) or vr.decode(default_encoding)
+            if length == UNDEFINED:  # encapsulated Pixel Data: where pydicom's own reading of it ends
+                fp.seek(begin)
+                value = read_undefined_length_value(fp, little, SequenceDelimiterTag, None)
+                if fp.tell() != end:
+                    return None
+            elif length:
+                value = data[begin:end]
+            else:
+                value = empty_value_for_VR(vr, raw=True)
+            key = BaseTag(tag)
+            elements[key] = RawDataElement(key, vr, length, value, begin, implicit, little)
+        dataset = Dataset(elements, parent_encoding=default_encoding)
+        if 0x00080005 in elements:
+            encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(0x00080005)]).value)
+        else:
+            encoding = default_encoding
+        dataset.set_original_encoding(implicit, little, encoding)
+        fp.seek(len(data))  # where dcmread leaves it
+        ds = FileDataset(fp, dataset, preamble, file_meta, implicit, little)
+        ds.set_original_encoding(implicit, little, dataset._character_set)
+        return ds
+    except Exception:  # noqa: BLE001 - read again by dcmread, which fails (or not) as it does
+        return None
+
+
+# pydicom's reader reads an explicit VR it knows (filereader's ENCODED_VR: every VR's name) and takes a 32-bit
+# length for EXPLICIT_VR_LENGTH_32; the plain read needs the structure walk to agree on both, else it is off.
+_ENCODED_VRS = frozenset(vr.encode(default_encoding) for vr in VR_ if len(vr) == 2)
+_DECODED_VRS = {vr: vr.decode(default_encoding) for vr in _ENCODED_VRS}
+FAST_READ = (structure.LONG_VRS == frozenset(vr.encode(default_encoding) for vr in EXPLICIT_VR_LENGTH_32)) and \
+    (_ENCODED_VRS == frozenset(vr for vr in ENCODED_VR if len(vr) == 2))
 
 
 SHARED_PIXELS_MIN = 1 << 20

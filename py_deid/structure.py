@@ -98,6 +98,59 @@ class _Walker:
             raise StructureError("item without its delimiter")
         return pos
 
+    def top(self, pos: int, end: int, known_vrs) -> list[tuple] | None:
+        """dataset() of the top level (depth 0, in self's encoding), which also lists its elements as pydicom's
+        reader reads them one after another: (tag, VR bytes or None, length, value offset, value end). Raises
+        StructureError where dataset() does (the same checks, in the same order: this is its loop, at depth 0).
+        None, having checked only part of the data, where pydicom's reader would do more than read each element's
+        bytes: an explicit VR it does not know, a value of undefined length but encapsulated Pixel Data of an
+        explicit OB or OW, elements of group 0000 in the NUL padding at the end (pydicom reads them)."""
+        data = self.data
+        implicit = self.implicit
+        tag_len, explicit, u32 = self.tag_len.unpack_from, self.explicit.unpack_from, self.u32.unpack_from
+        out = []
+        add = out.append
+        while pos < end:
+            if end - pos < 8:
+                if not any(data[pos:end]):
+                    return out
+                raise StructureError("element header cut short")
+            if implicit:
+                group, elem, length = tag_len(data, pos)
+                vr = None
+                pos += 8
+            else:
+                group, elem, vr, length = explicit(data, pos)
+                if vr not in known_vrs:
+                    return None
+                if vr in LONG_VRS:
+                    if end - pos < 12:
+                        raise StructureError("element header cut short")
+                    length = u32(data, pos + 8)[0]
+                    pos += 12
+                else:
+                    pos += 8
+            if group == 0xFFFE:
+                if elem == 0xE00D:
+                    raise StructureError("item delimiter outside an item")
+                raise StructureError("item tag where an element belongs")
+            if group == 0 and elem == 0 and not any(data[pos - 8:end]):
+                return None
+            if length == UNDEFINED:
+                if group == 0x7FE0 and elem == 0x0010 and (vr == b"OB" or vr == b"OW"):
+                    start = pos
+                    pos = self.fragments(pos, end)
+                    add(((group << 16) | elem, vr, length, start, pos))
+                    continue
+                return None
+            if pos + length > end:
+                raise StructureError("element longer than the data that holds it")
+            if vr == b"SQ" and length:
+                self.items(pos, pos + length, 0, undefined=False, implicit=implicit)
+            add(((group << 16) | elem, vr, length, pos, pos + length))
+            pos += length
+        return out
+
     def items(self, pos: int, end: int, depth: int, undefined: bool, implicit: bool) -> int:
         tag_len = self.tag_len.unpack_from
         while pos < end:
@@ -173,3 +226,10 @@ def expected_native_length(rows: int, columns: int, samples: int, bits_allocated
         samples = 2  # two chroma samples are shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
     bits = rows * columns * samples * bits_allocated * max(frames, 1)
     return (bits + 7) // 8
+
+
+def read_top(data: bytes, dataset_offset: int, *, implicit: bool, little: bool, known_vrs) -> list[tuple] | None:
+    """check() of a dataset in the encoding given (the caller has seen that its first element is in it: no
+    switch to implicit VR), listing its top-level elements as it goes (_Walker.top); None where pydicom's reader
+    would not simply read them one after another."""
+    return _Walker(data, implicit, little).top(dataset_offset, len(data), known_vrs)
