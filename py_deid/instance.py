@@ -26,7 +26,7 @@ import pydicom
 from pydicom.datadict import tag_for_keyword
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
-from pydicom.dataset import Dataset, FileDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import ENCODED_VR, _read_file_meta_info, read_deferred_data_element, read_preamble
@@ -181,7 +181,9 @@ def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
     try:
         fp = BytesIO(data)
         preamble = read_preamble(fp, True)
-        file_meta = _read_file_meta_info(fp)
+        file_meta = _read_meta(data, fp)
+        if file_meta is None:
+            file_meta = _read_file_meta_info(fp)
         start = fp.tell()
         if preamble is None or start != meta_end or len(data) - start < 8 or data[start:start + 2] == b"\0\0":
             return None  # no dataset, or a command set (group 0000) first: read_partial reads it apart
@@ -224,6 +226,36 @@ def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
         return ds
     except Exception:  # noqa: BLE001 - read again by dcmread, which fails (or not) as it does
         return None
+
+
+def _read_meta(data: bytes, fp: BytesIO) -> FileMetaDataset | None:
+    """pydicom's _read_file_meta_info(fp) (fp just past the preamble and prefix), its elements listed by the walk
+    of structure.meta_end (structure.meta_elements): the meta made of them and looked at as pydicom does (its
+    first element and the group length converted); fp is left where pydicom leaves it. None where the meta is not
+    the plain case (none, a VR other than the standard ones, the first element not explicit VR, fewer than 8
+    bytes after it): pydicom reads it then. pydicom logs a group length that does not match; this does not."""
+    found = structure.meta_elements(data)
+    if not found or not (0x40 < data[136] < 0x5B and 0x40 < data[137] < 0x5B):
+        return None
+    end = found[-1][4]
+    if len(data) - end < 8:
+        return None
+    elements = {}
+    vrs = _DECODED_VRS
+    for tag, vr, length, begin, stop in found:
+        vr = vrs[vr]
+        key = BaseTag(tag)
+        elements[key] = RawDataElement(key, vr, length, data[begin:stop] if length else empty_value_for_VR(vr, raw=True),
+                                       begin, False, True)
+    dataset = Dataset(elements, parent_encoding=default_encoding)  # read_dataset's, explicit VR little endian
+    dataset.set_original_encoding(False, True, default_encoding)
+    file_meta = FileMetaDataset(dataset)
+    file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
+    file_meta[list(file_meta.elements())[0].tag]  # NotImplementedError: pydicom reads it again as implicit VR
+    if "FileMetaInformationGroupLength" in file_meta:
+        file_meta.FileMetaInformationGroupLength  # noqa: B018 - converted, as pydicom's check of it converts it
+    fp.seek(end)
+    return file_meta
 
 
 # pydicom's reader reads an explicit VR it knows (filereader's ENCODED_VR: every VR's name) and takes a 32-bit

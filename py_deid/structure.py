@@ -233,3 +233,33 @@ def read_top(data: bytes, dataset_offset: int, *, implicit: bool, little: bool, 
     switch to implicit VR), listing its top-level elements as it goes (_Walker.top); None where pydicom's reader
     would not simply read them one after another."""
     return _Walker(data, implicit, little).top(dataset_offset, len(data), known_vrs)
+
+
+def meta_elements(data: bytes) -> list[tuple] | None:
+    """The File Meta Information's elements as meta_end walks them (tag, VR bytes, length, value offset, value
+    end), for a file with the preamble and its prefix whose meta elements are each of a VR in LONG_VRS or one of
+    16-bit length; None when there is no such meta, or an element is of any other VR (`meta_end` raises where
+    the meta is cut short)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    out = []
+    pos = 132
+    size = len(data)
+    while pos + 8 <= size and _LE_EXPLICIT.unpack_from(data, pos)[0] == 0x0002:
+        _, elem, vr, length = _LE_EXPLICIT.unpack_from(data, pos)
+        if vr in LONG_VRS:
+            length = _LE_U32.unpack_from(data, pos + 8)[0]
+            begin = pos + 12
+        elif vr in _SHORT_VRS:
+            begin = pos + 8
+        else:
+            return None
+        if length == UNDEFINED or begin + length > size:
+            return None
+        out.append((0x00020000 | elem, vr, length, begin, begin + length))
+        pos = begin + length
+    return out
+
+
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
