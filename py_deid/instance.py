@@ -25,15 +25,17 @@ from io import BytesIO
 import pydicom
 from pydicom.datadict import tag_for_keyword
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import ENCODED_VR, _read_file_meta_info, read_deferred_data_element, read_preamble
+from pydicom.filereader import (ENCODED_VR, _dictionary_vr_fast, _read_file_meta_info, read_deferred_data_element,
+                                read_preamble, read_sequence)
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
 from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR as VR_
+from pydicom.values import convert_string
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
@@ -174,9 +176,10 @@ def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
     file meta read by pydicom itself). One walk over the elements in place of two, for the plain case: a Part 10
     file under 1 MiB (nothing deferred) whose transfer syntax is implicit or explicit VR little endian, explicit
     VR big endian or another explicit VR little endian one (not deflated) that its first element agrees with, no
-    command set, and elements pydicom would read each by its own bytes (structure.read_top: no sequence of
-    undefined length, which pydicom parses at reading). None in every other case, or where the structure is
-    broken: the caller then reads with dcmread and checks the structure as before, which raises as it did.
+    command set, and elements pydicom would read each by its own bytes (structure.read_top), but sequences of
+    undefined length, which pydicom parses as it reads them: those are parsed by pydicom's own read_sequence at
+    their offset, with the character sets read before them, as its reader does. None in every other case, or
+    where the structure is broken: the caller then reads with dcmread and checks the structure as before, which raises as it did.
     tests/header/test_read_plain.py compares the datasets with dcmread's, attribute by attribute."""
     try:
         fp = BytesIO(data)
@@ -200,18 +203,34 @@ def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
             return None
         elements = {}
         vrs = _DECODED_VRS
+        encoding = default_encoding  # the character sets read so far, for a sequence parsed as it is read
         for tag, vr, length, begin, end in found:
             if vr is not None:
                 vr = vrs.get(vr) or vr.decode(default_encoding)
-            if length == UNDEFINED:  # encapsulated Pixel Data: where pydicom's own reading of it ends
+            if length == UNDEFINED:
                 fp.seek(begin)
-                value = read_undefined_length_value(fp, little, SequenceDelimiterTag, None)
+                if tag == PIXEL_DATA:  # encapsulated: where pydicom's own reading of it ends
+                    value = read_undefined_length_value(fp, little, SequenceDelimiterTag, None)
+                elif (vr or _dictionary_vr_fast(tag)) == "SQ":  # KeyError (not in the dictionary): declined
+                    # pydicom's reader parses a sequence of undefined length as it reads it (its items are
+                    # Datasets at once): its own parser, at the same offset, with the same character sets.
+                    key = BaseTag(tag)
+                    elements[key] = DataElement(key, vr or _dictionary_vr_fast(tag),
+                                                read_sequence(fp, implicit, little, length, encoding), begin,
+                                                is_undefined_length=True)
+                    if fp.tell() != end:
+                        return None
+                    continue
+                else:
+                    return None
                 if fp.tell() != end:
                     return None
             elif length:
                 value = data[begin:end]
             else:
                 value = empty_value_for_VR(vr, raw=True)
+            if tag == 0x00080005:  # as pydicom's reader keeps them for the sequences that follow
+                encoding = convert_encodings(convert_string(value or b"", little))
             key = BaseTag(tag)
             elements[key] = RawDataElement(key, vr, length, value, begin, implicit, little)
         dataset = Dataset(elements, parent_encoding=default_encoding)

@@ -103,8 +103,9 @@ class _Walker:
         reader reads them one after another: (tag, VR bytes or None, length, value offset, value end). Raises
         StructureError where dataset() does (the same checks, in the same order: this is its loop, at depth 0).
         None, having checked only part of the data, where pydicom's reader would do more than read each element's
-        bytes: an explicit VR it does not know, a value of undefined length but encapsulated Pixel Data of an
-        explicit OB or OW, elements of group 0000 in the NUL padding at the end (pydicom reads them)."""
+        bytes or parse a sequence: an explicit VR it does not know, a value of undefined length other than
+        encapsulated Pixel Data of an explicit OB or OW and an (implicit or explicit) SQ, elements of group 0000 in
+        the NUL padding at the end (pydicom reads them)."""
         data = self.data
         implicit = self.implicit
         tag_len, explicit, u32 = self.tag_len.unpack_from, self.explicit.unpack_from, self.u32.unpack_from
@@ -137,12 +138,17 @@ class _Walker:
             if group == 0 and elem == 0 and not any(data[pos - 8:end]):
                 return None
             if length == UNDEFINED:
-                if group == 0x7FE0 and elem == 0x0010 and (vr == b"OB" or vr == b"OW"):
-                    start = pos
+                start = pos
+                if group == 0x7FE0 and elem == 0x0010:
+                    if vr != b"OB" and vr != b"OW":
+                        return None
                     pos = self.fragments(pos, end)
-                    add(((group << 16) | elem, vr, length, start, pos))
-                    continue
-                return None
+                elif vr is None or vr == b"SQ":  # a sequence, for pydicom's reader to parse as it reads
+                    pos = self.items(pos, end, 0, undefined=True, implicit=implicit)
+                else:
+                    return None
+                add(((group << 16) | elem, vr, length, start, pos))
+                continue
             if pos + length > end:
                 raise StructureError("element longer than the data that holds it")
             if vr == b"SQ" and length:
