@@ -642,12 +642,15 @@ class _WrittenHead:
         return pos
 
 
+_BYTES_ONLY = frozenset({bytes})
+
+
 def _one_part_if_small(parts: list) -> list:
     """An output of bytes only (no view of the input, no made frame) and at most SHARED_PIXELS_MIN long as one
     part: joined once here, the residual check, the output and a host writing the parts all take that one
     (bytes.join of a single bytes object is that object), where each would otherwise go over some hundred
     small parts. A larger one stays in parts, never held whole by this step."""
-    if all(type(part) is bytes for part in parts) and sum(map(len, parts)) <= SHARED_PIXELS_MIN:
+    if {*map(type, parts)} <= _BYTES_ONLY and sum(map(len, parts)) <= SHARED_PIXELS_MIN:  # every part exactly bytes
         return [b"".join(parts)]
     return parts
 
