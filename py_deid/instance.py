@@ -29,13 +29,17 @@ from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_eleme
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import (ENCODED_VR, _dictionary_vr_fast, _read_file_meta_info, read_deferred_data_element,
-                                read_preamble, read_sequence)
+from pydicom.filereader import read_deferred_data_element, read_preamble
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
 from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR as VR_
 from pydicom.values import convert_string
+
+try:  # the plain read (_read_plain) takes these parts of pydicom's reader; another pydicom without them: off
+    from pydicom.filereader import ENCODED_VR, _dictionary_vr_fast, _read_file_meta_info, read_sequence
+except ImportError:  # pragma: no cover - pydicom 3.0 has them
+    ENCODED_VR = None
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
@@ -281,7 +285,8 @@ def _read_meta(data: bytes, fp: BytesIO) -> FileMetaDataset | None:
 # length for EXPLICIT_VR_LENGTH_32; the plain read needs the structure walk to agree on both, else it is off.
 _ENCODED_VRS = frozenset(vr.encode(default_encoding) for vr in VR_ if len(vr) == 2)
 _DECODED_VRS = {vr: vr.decode(default_encoding) for vr in _ENCODED_VRS}
-FAST_READ = (structure.LONG_VRS == frozenset(vr.encode(default_encoding) for vr in EXPLICIT_VR_LENGTH_32)) and \
+FAST_READ = (ENCODED_VR is not None) and \
+    (structure.LONG_VRS == frozenset(vr.encode(default_encoding) for vr in EXPLICIT_VR_LENGTH_32)) and \
     (_ENCODED_VRS == frozenset(vr for vr in ENCODED_VR if len(vr) == 2))
 
 
