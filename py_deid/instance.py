@@ -237,15 +237,14 @@ def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
                 encoding = convert_encodings(convert_string(value or b"", little))
             key = BaseTag(tag)
             elements[key] = RawDataElement(key, vr, length, value, begin, implicit, little)
-        dataset = Dataset(elements, parent_encoding=default_encoding)
+        # read_dataset makes a Dataset of the elements, whose own encodings nothing keeps: FileDataset takes its
+        # dict, and the character sets come from the same elements with the same parent encoding. Only its
+        # conversion of Specific Character Set can fail the read: done as it does it.
         if 0x00080005 in elements:
-            encoding = convert_encodings(convert_raw_data_element(elements[BaseTag(0x00080005)]).value)
-        else:
-            encoding = default_encoding
-        dataset.set_original_encoding(implicit, little, encoding)
+            convert_encodings(convert_raw_data_element(elements[BaseTag(0x00080005)]).value)
         fp.seek(len(data))  # where dcmread leaves it
-        ds = FileDataset(fp, dataset, preamble, file_meta, implicit, little)
-        ds.set_original_encoding(implicit, little, dataset._character_set)
+        ds = FileDataset(fp, elements, preamble, file_meta, implicit, little)
+        ds.set_original_encoding(implicit, little, ds._character_set)
         return ds
     except Exception:  # noqa: BLE001 - read again by dcmread, which fails (or not) as it does
         return None
@@ -270,9 +269,7 @@ def _read_meta(data: bytes, fp: BytesIO) -> FileMetaDataset | None:
         key = BaseTag(tag)
         elements[key] = RawDataElement(key, vr, length, data[begin:stop] if length else empty_value_for_VR(vr, raw=True),
                                        begin, False, True)
-    dataset = Dataset(elements, parent_encoding=default_encoding)  # read_dataset's, explicit VR little endian
-    dataset.set_original_encoding(False, True, default_encoding)
-    file_meta = FileMetaDataset(dataset)
+    file_meta = FileMetaDataset(elements)  # of read_dataset's Dataset, only its dict is kept
     file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
     file_meta[list(file_meta.elements())[0].tag]  # NotImplementedError: pydicom reads it again as implicit VR
     if "FileMetaInformationGroupLength" in file_meta:
