@@ -24,14 +24,22 @@ from io import BytesIO
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_deferred_data_element
+from pydicom.filereader import read_deferred_data_element, read_preamble
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.filewriter import write_dataset
 from pydicom.tag import BaseTag, SequenceDelimiterTag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR as VR_
+from pydicom.values import convert_string
+
+try:  # the plain read (_read_plain) takes these parts of pydicom's reader; another pydicom without them: off
+    from pydicom.filereader import ENCODED_VR, _dictionary_vr_fast, _read_file_meta_info, read_sequence
+except ImportError:  # pragma: no cover - pydicom 3.0 has them
+    ENCODED_VR = None
 
 from . import encoder, markers, residual, structure
 from .conform import MalformedValue, conform
@@ -106,6 +114,7 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
     if not data:
         raise InstanceProblem("empty", "empty file", SKIPPED)
     deflated = False
+    plain = None  # the dataset as pydicom reads it, its structure checked in the same walk (_read_plain)
     if len(data) < 132 or data[128:132] != b"DICM":
         # No preamble/meta: accepted only if it parses as a dataset that names its SOP instance.
         if not _looks_like_raw_dataset(data):
@@ -121,11 +130,15 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
             except InflateError as e:
                 raise InstanceProblem(e.code, e.message) from None
             deflated = True
+        elif FAST_READ and type(data) is bytes and len(data) < SHARED_PIXELS_MIN:
+            plain = _read_plain(data, end)
     try:
         # A large Pixel Data is left where it is (pydicom's deferred read; read through the same reader if a
         # step looks at it), to become a view of the input when it is written (_share_pixel_data).
         defer = SHARED_PIXELS_MIN - 1 if DEFER_LARGE_VALUES and len(data) >= SHARED_PIXELS_MIN else None
-        if type(data) is bytes:
+        if plain is not None:
+            ds = plain
+        elif type(data) is bytes:
             ds = pydicom.dcmread(BytesIO(data), force=True, defer_size=defer)
         else:  # a memory map: BytesIO would copy it
             ds = pydicom.dcmread(BufferReader(data), force=True, defer_size=defer)
@@ -146,7 +159,8 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
         implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE
         if not str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "") or ""):
             implicit, little = ds.original_encoding
-        structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
+        if plain is None:  # else checked as it was read, in this encoding, from this offset (_read_plain)
+            structure.check(data, structure.meta_end(data), implicit=implicit, little=little)
     except structure.StructureError as e:
         raise InstanceProblem("truncated", f"DICOM structure truncated or malformed: {e}") from None
     if deflated:
@@ -157,6 +171,120 @@ def _read(data: bytes, limits: InflateLimits = DEFAULT_LIMITS) -> tuple[Dataset,
     except structure.StructureError as e:
         raise InstanceProblem("pixel-description", f"pixel data does not match its description: {e}") from None
     return ds, data
+
+
+def _read_plain(data: bytes, meta_end: int) -> Dataset | None:
+    """The dataset pydicom's dcmread(BytesIO(data), force=True) reads, its structure checked (structure.check)
+    in the same walk over the bytes: the walk that checks every element's tag and length lists them, and the
+    dataset is made of those elements as pydicom's reader makes it (read_partial, read_dataset: its preamble and
+    file meta read by pydicom itself). One walk over the elements in place of two, for the plain case: a Part 10
+    file under 1 MiB (nothing deferred) whose transfer syntax is implicit or explicit VR little endian, explicit
+    VR big endian or another explicit VR little endian one (not deflated) that its first element agrees with, no
+    command set, and elements pydicom would read each by its own bytes (structure.read_top), but sequences of
+    undefined length, which pydicom parses as it reads them: those are parsed by pydicom's own read_sequence at
+    their offset, with the character sets read before them, as its reader does. None in every other case, or
+    where the structure is broken: the caller then reads with dcmread and checks the structure as before, which raises as it did.
+    tests/header/test_read_plain.py compares the datasets with dcmread's, attribute by attribute."""
+    try:
+        fp = BytesIO(data)
+        preamble = read_preamble(fp, True)
+        file_meta = _read_meta(data, fp)
+        if file_meta is None:
+            file_meta = _read_file_meta_info(fp)
+        start = fp.tell()
+        if preamble is None or start != meta_end or len(data) - start < 8 or data[start:start + 2] == b"\0\0":
+            return None  # no dataset, or a command set (group 0000) first: read_partial reads it apart
+        ts = file_meta.get("TransferSyntaxUID")
+        if not isinstance(ts, str) or not ts or ts != ts.strip("\0 ") or ts == DEFLATED \
+                or ts in pydicom.uid.PrivateTransferSyntaxes:
+            return None
+        implicit, little = ts == IMPLICIT_LE, ts != EXPLICIT_BE  # as read_partial and _read's check take them
+        first_vr = data[start + 4:start + 6]
+        if (0x40 < first_vr[0] < 0x5B and 0x40 < first_vr[1] < 0x5B) == implicit:
+            return None  # pydicom would switch to the encoding the first element shows (_is_implicit_vr)
+        found = structure.read_top(data, start, implicit=implicit, little=little, known_vrs=_ENCODED_VRS)
+        if found is None:
+            return None
+        elements = {}
+        vrs = _DECODED_VRS
+        encoding = default_encoding  # the character sets read so far, for a sequence parsed as it is read
+        for tag, vr, length, begin, end in found:
+            if vr is not None:
+                vr = vrs.get(vr) or vr.decode(default_encoding)
+            if length == UNDEFINED:
+                fp.seek(begin)
+                if tag == PIXEL_DATA:  # encapsulated: where pydicom's own reading of it ends
+                    value = read_undefined_length_value(fp, little, SequenceDelimiterTag, None)
+                elif (vr or _dictionary_vr_fast(tag)) == "SQ":  # KeyError (not in the dictionary): declined
+                    # pydicom's reader parses a sequence of undefined length as it reads it (its items are
+                    # Datasets at once): its own parser, at the same offset, with the same character sets.
+                    key = BaseTag(tag)
+                    elements[key] = DataElement(key, vr or _dictionary_vr_fast(tag),
+                                                read_sequence(fp, implicit, little, length, encoding), begin,
+                                                is_undefined_length=True)
+                    if fp.tell() != end:
+                        return None
+                    continue
+                else:
+                    return None
+                if fp.tell() != end:
+                    return None
+            elif length:
+                value = data[begin:end]
+            else:
+                value = empty_value_for_VR(vr, raw=True)
+            if tag == 0x00080005:  # as pydicom's reader keeps them for the sequences that follow
+                encoding = convert_encodings(convert_string(value or b"", little))
+            key = BaseTag(tag)
+            elements[key] = RawDataElement(key, vr, length, value, begin, implicit, little)
+        # read_dataset makes a Dataset of the elements, whose own encodings nothing keeps: FileDataset takes its
+        # dict, and the character sets come from the same elements with the same parent encoding. Only its
+        # conversion of Specific Character Set can fail the read: done as it does it.
+        if 0x00080005 in elements:
+            convert_encodings(convert_raw_data_element(elements[BaseTag(0x00080005)]).value)
+        fp.seek(len(data))  # where dcmread leaves it
+        ds = FileDataset(fp, elements, preamble, file_meta, implicit, little)
+        ds.set_original_encoding(implicit, little, ds._character_set)
+        return ds
+    except Exception:  # noqa: BLE001 - read again by dcmread, which fails (or not) as it does
+        return None
+
+
+def _read_meta(data: bytes, fp: BytesIO) -> FileMetaDataset | None:
+    """pydicom's _read_file_meta_info(fp) (fp just past the preamble and prefix), its elements listed by the walk
+    of structure.meta_end (structure.meta_elements): the meta made of them and looked at as pydicom does (its
+    first element and the group length converted); fp is left where pydicom leaves it. None where the meta is not
+    the plain case (none, a VR other than the standard ones, the first element not explicit VR, fewer than 8
+    bytes after it): pydicom reads it then. pydicom logs a group length that does not match; this does not."""
+    found = structure.meta_elements(data)
+    if not found or not (0x40 < data[136] < 0x5B and 0x40 < data[137] < 0x5B):
+        return None
+    end = found[-1][4]
+    if len(data) - end < 8:
+        return None
+    elements = {}
+    vrs = _DECODED_VRS
+    for tag, vr, length, begin, stop in found:
+        vr = vrs[vr]
+        key = BaseTag(tag)
+        elements[key] = RawDataElement(key, vr, length, data[begin:stop] if length else empty_value_for_VR(vr, raw=True),
+                                       begin, False, True)
+    file_meta = FileMetaDataset(elements)  # of read_dataset's Dataset, only its dict is kept
+    file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
+    file_meta[list(file_meta.elements())[0].tag]  # NotImplementedError: pydicom reads it again as implicit VR
+    if "FileMetaInformationGroupLength" in file_meta:
+        file_meta.FileMetaInformationGroupLength  # noqa: B018 - converted, as pydicom's check of it converts it
+    fp.seek(end)
+    return file_meta
+
+
+# pydicom's reader reads an explicit VR it knows (filereader's ENCODED_VR: every VR's name) and takes a 32-bit
+# length for EXPLICIT_VR_LENGTH_32; the plain read needs the structure walk to agree on both, else it is off.
+_ENCODED_VRS = frozenset(vr.encode(default_encoding) for vr in VR_ if len(vr) == 2)
+_DECODED_VRS = {vr: vr.decode(default_encoding) for vr in _ENCODED_VRS}
+FAST_READ = (ENCODED_VR is not None) and \
+    (structure.LONG_VRS == frozenset(vr.encode(default_encoding) for vr in EXPLICIT_VR_LENGTH_32)) and \
+    (_ENCODED_VRS == frozenset(vr for vr in ENCODED_VR if len(vr) == 2))
 
 
 SHARED_PIXELS_MIN = 1 << 20
@@ -516,12 +644,15 @@ class _WrittenHead:
         return pos
 
 
+_BYTES_ONLY = frozenset({bytes})
+
+
 def _one_part_if_small(parts: list) -> list:
     """An output of bytes only (no view of the input, no made frame) and at most SHARED_PIXELS_MIN long as one
     part: joined once here, the residual check, the output and a host writing the parts all take that one
     (bytes.join of a single bytes object is that object), where each would otherwise go over some hundred
     small parts. A larger one stays in parts, never held whole by this step."""
-    if all(type(part) is bytes for part in parts) and sum(map(len, parts)) <= SHARED_PIXELS_MIN:
+    if {*map(type, parts)} <= _BYTES_ONLY and sum(map(len, parts)) <= SHARED_PIXELS_MIN:  # every part exactly bytes
         return [b"".join(parts)]
     return parts
 

@@ -98,6 +98,65 @@ class _Walker:
             raise StructureError("item without its delimiter")
         return pos
 
+    def top(self, pos: int, end: int, known_vrs) -> list[tuple] | None:
+        """dataset() of the top level (depth 0, in self's encoding), which also lists its elements as pydicom's
+        reader reads them one after another: (tag, VR bytes or None, length, value offset, value end). Raises
+        StructureError where dataset() does (the same checks, in the same order: this is its loop, at depth 0).
+        None, having checked only part of the data, where pydicom's reader would do more than read each element's
+        bytes or parse a sequence: an explicit VR it does not know, a value of undefined length other than
+        encapsulated Pixel Data of an explicit OB or OW and an (implicit or explicit) SQ, elements of group 0000 in
+        the NUL padding at the end (pydicom reads them)."""
+        data = self.data
+        implicit = self.implicit
+        tag_len, explicit, u32 = self.tag_len.unpack_from, self.explicit.unpack_from, self.u32.unpack_from
+        out = []
+        add = out.append
+        while pos < end:
+            if end - pos < 8:
+                if not any(data[pos:end]):
+                    return out
+                raise StructureError("element header cut short")
+            if implicit:
+                group, elem, length = tag_len(data, pos)
+                vr = None
+                pos += 8
+            else:
+                group, elem, vr, length = explicit(data, pos)
+                if vr not in known_vrs:
+                    return None
+                if vr in LONG_VRS:
+                    if end - pos < 12:
+                        raise StructureError("element header cut short")
+                    length = u32(data, pos + 8)[0]
+                    pos += 12
+                else:
+                    pos += 8
+            if group == 0xFFFE:
+                if elem == 0xE00D:
+                    raise StructureError("item delimiter outside an item")
+                raise StructureError("item tag where an element belongs")
+            if group == 0 and elem == 0 and not any(data[pos - 8:end]):
+                return None
+            if length == UNDEFINED:
+                start = pos
+                if group == 0x7FE0 and elem == 0x0010:
+                    if vr != b"OB" and vr != b"OW":
+                        return None
+                    pos = self.fragments(pos, end)
+                elif vr is None or vr == b"SQ":  # a sequence, for pydicom's reader to parse as it reads
+                    pos = self.items(pos, end, 0, undefined=True, implicit=implicit)
+                else:
+                    return None
+                add(((group << 16) | elem, vr, length, start, pos))
+                continue
+            if pos + length > end:
+                raise StructureError("element longer than the data that holds it")
+            if vr == b"SQ" and length:
+                self.items(pos, pos + length, 0, undefined=False, implicit=implicit)
+            add(((group << 16) | elem, vr, length, pos, pos + length))
+            pos += length
+        return out
+
     def items(self, pos: int, end: int, depth: int, undefined: bool, implicit: bool) -> int:
         tag_len = self.tag_len.unpack_from
         while pos < end:
@@ -173,3 +232,40 @@ def expected_native_length(rows: int, columns: int, samples: int, bits_allocated
         samples = 2  # two chroma samples are shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
     bits = rows * columns * samples * bits_allocated * max(frames, 1)
     return (bits + 7) // 8
+
+
+def read_top(data: bytes, dataset_offset: int, *, implicit: bool, little: bool, known_vrs) -> list[tuple] | None:
+    """check() of a dataset in the encoding given (the caller has seen that its first element is in it: no
+    switch to implicit VR), listing its top-level elements as it goes (_Walker.top); None where pydicom's reader
+    would not simply read them one after another."""
+    return _Walker(data, implicit, little).top(dataset_offset, len(data), known_vrs)
+
+
+def meta_elements(data: bytes) -> list[tuple] | None:
+    """The File Meta Information's elements as meta_end walks them (tag, VR bytes, length, value offset, value
+    end), for a file with the preamble and its prefix whose meta elements are each of a VR in LONG_VRS or one of
+    16-bit length; None when there is no such meta, or an element is of any other VR (`meta_end` raises where
+    the meta is cut short)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    out = []
+    pos = 132
+    size = len(data)
+    while pos + 8 <= size and _LE_EXPLICIT.unpack_from(data, pos)[0] == 0x0002:
+        _, elem, vr, length = _LE_EXPLICIT.unpack_from(data, pos)
+        if vr in LONG_VRS:
+            length = _LE_U32.unpack_from(data, pos + 8)[0]
+            begin = pos + 12
+        elif vr in _SHORT_VRS:
+            begin = pos + 8
+        else:
+            return None
+        if length == UNDEFINED or begin + length > size:
+            return None
+        out.append((0x00020000 | elem, vr, length, begin, begin + length))
+        pos = begin + length
+    return out
+
+
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
