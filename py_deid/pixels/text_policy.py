@@ -805,17 +805,19 @@ def at_frame_side(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequen
                   width: int) -> list[geometry.Box]:
     """Reads taken for noise that touch the frame's left or right side on a line with a word masked as PHI, as
     boxes over that line's rows: a glyph the side cut, whose word cannot be read and runs on from PHI (the
-    first "7" of "77Y" drawn past a 512-px frame after a birth date: 4 columns left, read "1", 7 px tall)."""
+    first "7" of "77Y" drawn past a 512-px frame after a birth date: 4 columns left, read "1", 7 px tall). Only
+    a glyph's size, no wider than tall and no taller than the line: a garbled box over a corner of the frame
+    ("TR" 189x82 over a palette ultrasound's top right) is no glyph, and which engine reads one differs."""
     phi = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
            if d.mask and d.reason.startswith("phi")]
     out = []
     for words, ds in zip(readings, decisions):
         for d in ds:
             w = words[d.index]
-            if d.mask or d.reason != "noise" or 1 < w.left and w.right < width - 1:
+            if d.mask or d.reason != "noise" or 1 < w.left and w.right < width - 1 or w.width > w.height:
                 continue
             box = geometry.word_box(w)
-            line = [b for b in phi if geometry.shares_a_row(box, b)]
+            line = [b for b in phi if geometry.shares_a_row(box, b) and w.height <= 1.5 * b[3]]
             if line:
                 top = min(b[1] for b in [box, *line])
                 out.append((w.left, top, w.width, max(geometry.bottom(b) for b in [box, *line]) - top))

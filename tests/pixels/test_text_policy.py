@@ -509,6 +509,9 @@ def test_a_glyph_cut_by_the_frames_side_on_a_line_of_phi_is_masked():
     assert at_frame_side([[date, sliver]], [[Decision(0, False, "kept"), noise]], 512) == []
     assert at_frame_side([[date, sliver]], [[phi, Decision(1, False, "technical")]], 512) == []
     assert at_frame_side([[date, Word("1", 509, 80, 3, 7, 61)]], [[phi, noise]], 512) == []
+    # a garbled box over the frame's corner is no glyph (OBXXXX1A: "TR" 189x82 beside "5/25/2011")
+    assert at_frame_side([[date, Word("TR", 323, 0, 189, 82, 10)]], [[phi, noise]], 512) == []
+    assert at_frame_side([[date, Word("W", 490, 30, 22, 40, 10)]], [[phi, noise]], 512) == []
     left = Word("7", 0, 40, 4, 12, 30)
     line = [[Decision(0, False, "noise"), Decision(1, True, "phi-term")]]
     assert at_frame_side([[left, Word("DOE", 30, 35, 60, 19, 95)]], line, 512) == [(0, 35, 4, 19)]
