@@ -367,6 +367,9 @@ def decide_readings(readings: Sequence[Sequence[Word]], mode: str, matcher: PhiM
     return out
 
 
+_DATE_HEAD = re.compile(r"[0-3]?\d[/.-][0-3]?\d?[/.-]?")
+
+
 def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]]) -> None:
     """A word kept by its own reading that forms a PHI pattern with a masked pattern word another reading saw
     beside it on its line ("(370)" read alone in one region, "555-8318" after it in another: a phone number; a
@@ -389,6 +392,12 @@ def _phrases_across(readings: Sequence[Sequence[Word]], out: list[list[Decision]
                 pair = [w, p] if w.left < p.left else [p, w]
                 dates, times, hits = pattern_hits([x.text for x in pair], [True, True])
                 if pair.index(w) in hits | dates or pair.index(w) in times and pair.index(p) in dates:
+                    ds[n] = Decision(d.index, True, "phi-pattern")
+                    break
+                # a day and month before a date's masked digits ("5/1" in one reading, "017" before its time in
+                # another, of "05/17/2017 16:09:17" over XA anatomy): the rest of that date
+                if w.right <= p.left and _DATE_HEAD.fullmatch(normalise(w.text).strip()) and \
+                        sum(c.isdigit() for c in p.text) >= 3:
                     ds[n] = Decision(d.index, True, "phi-pattern")
                     break
 

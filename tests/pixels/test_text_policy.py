@@ -494,6 +494,23 @@ def test_a_word_read_in_part_where_an_earlier_frame_masked_it_as_phi_is_masked()
     assert pattern_hits(["8/2022"])[0] == set() and pattern_hits(["128/2022", "10:31:47"])[0] == set()
 
 
+def test_a_day_and_month_before_a_dates_masked_digits_in_another_reading_are_that_date():
+    """Held-out draw 20290615, "05/17/2017 16:09:17" over XA anatomy: one reading read "017" before the time
+    (masked as the date's year), the second look "5/1" 34 px before it, kept as a number (strict: technical;
+    59% of the date covered; phi mode 91%). A day and month read before a date's masked digits on their line,
+    within the reach of a phrase, are that date's; not after it, not a word of other shape, not far away."""
+    from py_deid.pixels.text_policy import decide_readings
+
+    matcher = PhiMatcher(None)
+    first = [Word("017", 362, 89, 40, 18, 96), Word("16:09:17", 408, 89, 96, 18, 96)]
+    for mode in ("strict", "phi"):
+        out = decide_readings([first, [Word("5/1", 295, 88, 33, 24, 94)]], mode, matcher)
+        assert out[0][0].mask and out[1][0].mask, mode
+    for other in (Word("5/1", 520, 88, 33, 24, 94), Word("MI", 320, 88, 33, 24, 94),
+                  Word("5/1", 200, 88, 33, 24, 94)):
+        assert not decide_readings([first, [other]], "phi", matcher)[1][0].mask, other
+
+
 def test_a_glyph_cut_by_the_frames_side_on_a_line_of_phi_is_masked():
     """Draw 20281018, a CT in RGB planar 1: the age "77Y" drawn past the right side of a 512-px frame after the
     birth date; 4 columns of its first "7" stayed, read "1" (7 px tall) and kept as noise in both modes. A read
