@@ -249,6 +249,17 @@ def stamp_time(texts: Sequence[str]) -> bool:
 
 
 _YEAR_TIME_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}[:.]?\d{1,2}:\d{2}")
+# A time of day in range, in a word of its own or run into garble before it ("[7.11:46:53" over a cine's
+# speckle). On the words as read: "G:55" made digits by `canonical` would be a clock.
+_CLOCK_RE = re.compile(r"(?<![\d:])(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?![\d:])")
+
+
+def clock_hits(texts: Sequence[str]) -> set[int]:
+    """Word positions that hold a time of day ("11:46:49", "1:46:51" with its first digit lost, "9:05"). The
+    issue's phi mode takes every date, time and date-time as PHI, whether or not a date is read beside it: a
+    clock over anatomy whose date no reading saw is still the acquisition's time, and the line it stands on
+    is followed from it (line_rest) to that date."""
+    return {k for k, t in enumerate(texts) if _CLOCK_RE.search(normalise(t))}
 
 
 def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
@@ -258,7 +269,7 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     dates = _covered(spans, _spans(text, DATE_RE)) | {k for k, t in enumerate(texts) if misread_shape(t) == "date"}
     raw, raw_spans = phrase_text(texts)
     dates |= _covered(raw_spans, _spans(raw, MONTH_DAY_RE))
-    times = _covered(spans, _spans(text, TIME_RE))
+    times = _covered(spans, _spans(text, TIME_RE)) | clock_hits(texts)
     for k in sorted(dates):  # the year after a month and day, read in part or wrong: "Nov" "5," "198:"
         nxt = canonical(texts[k + 1:k + 2])
         if nxt and re.fullmatch(r"\d{1,2}(?:ST|ND|RD|TH)?,?", normalise(texts[k]).strip(), re.IGNORECASE) and \

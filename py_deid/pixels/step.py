@@ -25,7 +25,7 @@ from .detect import FrameReader, ReadStats
 from .overlay_text import clean_overlays
 from .phi_text import PhiMatcher
 from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, carried_phi,
+from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, carried_line, carried_phi,
                           confirms_technical, decide_readings, default_vocabulary, doubtful, find_bands, mask_boxes,
                           rest_of_terms, settled_boxes, settled_by, slivers)
 from .us_regions import clinical_regions
@@ -163,6 +163,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         counts.update({"frames_screened": 0, "frames_with_text": 0})
     seen: dict[tuple, dict] = {}
     earlier_phi: deque[set[Word]] = deque(maxlen=8)  # words masked as PHI on the frames before (carried_phi)
+    earlier_rest: deque[list] = deque(maxlen=8)  # and the rest of their lines masked there (carried_line)
     closer: dict[tuple, bool] = {}  # (box, its pixels' digest) -> a closer look confirmed technical text
     screens: dict[bytes, list] = {}  # a cine's frames with the same stored pixels are screened once
     for i in range(store.count):
@@ -189,8 +190,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if matcher is None:
             matcher = PhiMatcher(terms)
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
+        carried: list = []
         if store.count > 1:  # a cine's words read in part where an earlier frame masked them whole
             decisions = carried_phi(readings, decisions, [w for frame in earlier_phi for w in frame])
+            carried = carried_line(readings, decisions, [geometry.word_box(w) for frame in earlier_phi for w in frame]
+                                   + [b for frame in earlier_rest for b in frame])
             earlier_phi.append({words[d.index] for words, ds in zip(readings, decisions) for d in ds
                                 if d.mask and d.reason.startswith("phi")})
         if settings.text == "strict":
@@ -212,16 +216,22 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
+        # the rest of a cine's stamp where an earlier frame masked it and this one read it in part
+        # (as masked there: the glyphs over moving tissue are no longer whole glyphs to snap to)
+        boxes += carried
         # a glyph the frame's side cut, on a line of PHI (its word cannot be read)
         boxes += [geometry.clip(geometry.grow(b, 2), width, height) or b
                   for b in at_frame_side(readings, decisions, width)]
         # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
         # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
-        boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
+        rests = [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
             glyphs.image, [_on_its_rows(glyphs, geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
             content, bands.typical)) if b]
+        boxes += rests
+        if store.count > 1:
+            earlier_rest.append(rests)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications); over image content only where it is shaped like text (speckle
         # breaks into grains). A screened image has its found lines read, and the readings decided, but unread
