@@ -254,7 +254,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     numpy=store.numpy)
             # Lines read only in a band (a block's edge cut them) are unread on their rows, kept reading or not.
             unread += [u for u in slivers(readings, decisions, bands=bands) if u not in unread]
-            unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
+            unread = geometry.without_contained(_snap_unread(glyphs, u, pieces, bands.typical) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
             # type taken for texture).
@@ -317,9 +317,28 @@ def _on_its_rows(glyphs: Glyphs, box) -> tuple:
     return box if snapped[3] > 1.5 * box[3] else snapped
 
 
-def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
+def _snap_unread(glyphs: Glyphs, box, pieces, typical: int = 0) -> tuple:
     """Unread ink snapped to its glyphs; where the usual snap finds no whole glyphs (text across a bar's edge),
-    at the threshold the detector found its line at. Never less than the ink's own box."""
+    at the threshold the detector found its line at. Never less than the ink's own box; no taller than a line
+    of the frame's usual text height (`typical`) around it, where that is known."""
+    return _within_a_line(_snapped_unread(glyphs, box, pieces), box, typical)
+
+
+def _within_a_line(snapped: tuple, box, typical: int) -> tuple:
+    """`snapped` cut to the rows a line of `typical` height holding `box` can have, when it is taller than one
+    and a half such lines: ink snapped across a text line's edge into the tissue beside it (a date's unread
+    "18.05." over NM anatomy, 18 rows of ink, snapped 43 rows tall), not its glyphs. The rows are the box's
+    and as many more above and below as the box is short of a line: a band of a line (its glyphs cut by a
+    bar's edge) still gets its line's whole height."""
+    if not typical or snapped[3] <= 1.5 * typical:
+        return snapped
+    spare = max(0, typical - box[3])
+    top = max(snapped[1], box[1] - spare)
+    bottom = min(geometry.bottom(snapped), geometry.bottom(box) + spare)
+    return (snapped[0], top, snapped[2], bottom - top)
+
+
+def _snapped_unread(glyphs: Glyphs, box, pieces) -> tuple:
     snapped, clean = glyphs.snap_clean(box)
     if snapped and clean:
         # the whole glyphs found, and the rest of the ink: a glyph running into the tissue under it is no whole

@@ -481,8 +481,10 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     parts = [geometry.grow(snapped, 2)] if snapped else []
                     rows = bands.get(j)
                     if not snapped or not whole:
-                        h = words[j].height
-                        # Wider than high: the next line is close above and below, the next word is not.
+                        # Wider than high: the next line is close above and below, the next word is not. The
+                        # margins of its line's height where the reading was cut to its line ("CLIN" boxed 41 px
+                        # tall over NM anatomy on an 18 px line took 6 rows more of the image each side).
+                        h = wb[3]
                         part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
                         if rows and not snapped:
                             # A band of its line with no glyph of it found (the top half of "20" of a date over
@@ -608,6 +610,13 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 if not letters:
                     continue
                 per_char = w.width / max(1, read)
+                # no wider than the letters of the line's clear words: a weak read's box often holds the
+                # whole word ("CLIN" at confidence 35 boxed all of "CLINIC", 24 px a letter against 15.6 for
+                # "RIVERSIDE" before it, and its rest reached 77 px past the word into the NM image)
+                clear = sorted(o.width / len(fold_ocr(o.text)) for o in (words[i] for i in seg)
+                               if o.confidence >= 80 and sum(c.isalpha() for c in o.text) >= 3)
+                if clear:
+                    per_char = min(per_char, clear[len(clear) // 2])
                 span = round(per_char * (letters + 0.5) * 1.15)  # half a letter more: widths vary by letter
                 x = w.left + w.width if side > 0 else w.left - span
                 # on the rows of the line, not of a reading far taller (one that took in the speckle under it)

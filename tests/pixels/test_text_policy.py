@@ -864,3 +864,29 @@ def test_a_cines_stamp_masked_on_an_earlier_frame_is_carried_beside_this_frames_
     # nothing masked as PHI on this frame: nothing carried
     assert carried_line([words], [[Decision(0, False, "kept"), Decision(1, False, "kept"), decisions[2]]],
                         earlier) == []
+
+
+def test_the_rest_of_a_place_is_measured_at_the_letters_of_its_lines_clear_words():
+    """Held-out draw 20290715, "RIVERSIDE CLINIC" over NM anatomy: "CLIN" read at confidence 35 in a box that
+    held all of "CLINIC" (24 px a letter against 15.6 for "RIVERSIDE"), and the rest after it reached 77 px past
+    the word. The letters' width is now no more than that of the line's clear words; a clear word's own box
+    still sets it when it is the narrower."""
+    from py_deid.pixels.text_policy import rest_of_terms
+
+    matcher = PhiMatcher(_terms(InstitutionName="RIVERSIDE CLINIC"))
+    words = [Word("RIVERSIDE", 8, 63, 140, 18, 96), Word("CLIN", 154, 63, 96, 18, 35)]
+    boxes = rest_of_terms(words, decide(words, "phi", matcher), matcher, 640, 480)
+    assert boxes and max(geometry.right(b) for b in boxes) <= 250 + round(15.6 * 2.5 * 1.15) + 2
+    weak = [Word("RIVERSIDE", 8, 63, 216, 18, 50)]  # no clear word on its line: its own box sets the width
+    assert any(geometry.right(b) >= 224 + 200 for b in rest_of_terms(weak, decide(weak, "phi", matcher),
+                                                                     matcher, 640, 480))
+
+
+def test_a_reading_cut_to_its_line_gets_its_lines_margins():
+    """The same NM frame: "CLIN" boxed 41 px tall on an 18 px line beside "RIVERSIDE" was cut to the line's rows,
+    but its mask's margins were those of its 41 px box, 6 rows of the image more above and below. The margins
+    are now the line's."""
+    matcher = PhiMatcher(_terms(InstitutionName="RIVERSIDE CLINIC"))
+    words = [Word("RIVERSIDE", 8, 63, 140, 18, 96), Word("CLIN", 154, 63, 96, 41, 35)]
+    boxes = mask_boxes(words, decide(words, "phi", matcher), 640, 480)
+    assert boxes and all(b[1] >= 63 - 3 and geometry.bottom(b) <= 81 + 3 for b in boxes), boxes
