@@ -849,10 +849,14 @@ def carried_line(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequenc
             if not d.mask and d.reason != "noise" and words[d.index].confidence >= 60]
     out: list[geometry.Box] = []
     for box in earlier:
-        if box in out or geometry.mostly_within(box, phi) or not any(
-                geometry.shares_a_row(box, p, 2) and 2 * min(box[3], p[3]) >= max(box[3], p[3]) for p in phi):
+        beside = [p for p in phi if geometry.shares_a_row(box, p, 2) and 2 * min(box[3], p[3]) >= max(box[3], p[3])]
+        if not beside or geometry.mostly_within(box, phi):
             continue
-        if any(geometry.intersection_area(box, k) * 2 >= k[2] * k[3] for k in kept):
+        # on the rows of this frame's line (2 px more): an earlier frame's reading may have boxed speckle under it
+        top = max(box[1], min(p[1] for p in beside) - 2)
+        bottom = min(geometry.bottom(box), max(geometry.bottom(p) for p in beside) + 2)
+        box = (box[0], top, box[2], bottom - top)
+        if box in out or bottom <= top or any(geometry.intersection_area(box, k) * 2 >= k[2] * k[3] for k in kept):
             continue
         out.append(box)
     return out

@@ -858,9 +858,12 @@ def test_a_cines_stamp_masked_on_an_earlier_frame_is_carried_beside_this_frames_
     inside, other_rows, far = (488, 89, 90, 18), (300, 140, 159, 24), (100, 88, 120, 24)
     tall, over_kept = (300, 60, 159, 80), (636, 88, 40, 22)
     earlier = [date, inside, other_rows, far, tall, over_kept, date]
-    assert carried_line([words], [decisions], earlier) == [date]
+    on_its_rows = (300, 88, 159, 22)  # this frame's line: rows 89-108, 2 px more
+    assert carried_line([words], [decisions], earlier) == [on_its_rows]
     words[2] = Word("x2", 640, 89, 30, 19, 40)  # a weak read there is no reason to keep the box
-    assert carried_line([words], [decisions], earlier) == [date, over_kept]
+    assert carried_line([words], [decisions], earlier) == [on_its_rows, over_kept]
+    # a box an earlier reading took 37 px tall with the speckle above its 19 px line: only the line's rows
+    assert carried_line([words], [decisions], [(300, 70, 159, 37)]) == [(300, 87, 159, 20)]
     # nothing masked as PHI on this frame: nothing carried
     assert carried_line([words], [[Decision(0, False, "kept"), Decision(1, False, "kept"), decisions[2]]],
                         earlier) == []
