@@ -224,6 +224,9 @@ def canonical(texts: Sequence[str]) -> list[str]:
 # capitals and digits, mostly digits.
 _DATE_SHAPE = re.compile(r"[^\W_]{1,2}([/.-])[^\W_]{1,2}\1[^\W_]{2,4}|[^\W_]{4}([/.-])[^\W_]{1,2}\2[^\W_]{1,2}")
 _ID_SHAPE = re.compile(r"[A-Z\d]{6,}")
+# Three groups of digits between two equal separators with a digit read twice or lost ("2.311.201" for
+# "02.11.2017" over ultrasound anatomy, read at confidence 0): 5 to 9 digits in all.
+_LOOSE_DATE = re.compile(r"\d{1,3}([/.-])\d{1,3}\1\d{1,4}")
 _EDGE = "\"'*`,;:|()[]{}<>~=!? "
 
 
@@ -231,7 +234,7 @@ def misread_shape(text: str) -> str:
     """"date" or "id" when a word has the shape of one with some digits read as letters (see above), else ""."""
     t = normalise(text).strip(_EDGE)
     digits = sum(c.isdigit() for c in t)
-    if digits >= 2 and _DATE_SHAPE.fullmatch(t):
+    if digits >= 2 and _DATE_SHAPE.fullmatch(t) or 5 <= digits <= 9 and _LOOSE_DATE.fullmatch(t):
         return "date"
     if 2 * digits >= len(t) and _ID_SHAPE.fullmatch(t):
         return "id"
@@ -278,6 +281,16 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
         if stamp_time(texts[k + 1:k + 2]):
             times.add(k + 1)
+        # or read in pieces of digits: "2.311.201" "7" "10" "43513" of "02.11.2017 10:43:13" over anatomy (up
+        # to three words after the date, of digits, colons and dots only, a time's digits and a stray one)
+        total = 0
+        for j in range(k + 1, min(k + 4, len(texts))):
+            t = normalise(texts[j]).strip()
+            n = sum(c.isdigit() for c in t)
+            if j in dates or not n or not re.fullmatch(r"[\d:.]+", t) or total + n > 8:
+                break
+            total += n
+            times.add(j)
     # the year of a date-time whose day and month were not read: "Ea" "2022" "3:34:56"; with the separator
     # before it ("-2021" "3:26:56" of "08-OCT-2021 3:26:56" over anatomy), or its first digit lost with them
     # ("017" "3:34:17" of "05-JAN-2017 3:34:17" over anatomy: three digits from 0 or 9 are a year's tail), or

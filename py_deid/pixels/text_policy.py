@@ -214,9 +214,10 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     # of `geometry.lines` ("11:46:49" "AM" on an RGB cine's first frame).
     for i in [i for i in reason if reason[i].startswith("phi") and _TIME_END.search(normalise(words[i].text))]:
         last = words[i]
-        while (j := _next_on_row(last, words)) is not None and j not in reason and \
+        # (through a piece already PHI: ":24" of a date's digits read after it, then "PM")
+        while (j := _next_on_row(last, words)) is not None and reason.get(j, "phi").startswith("phi") and \
                 _TIME_REST.fullmatch(normalise(words[j].text).strip()):
-            reason[j] = "phi-pattern"
+            reason.setdefault(j, "phi-pattern")
             last = words[j]
     out = []
     height = text_height(words)

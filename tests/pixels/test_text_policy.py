@@ -893,3 +893,22 @@ def test_a_reading_cut_to_its_line_gets_its_lines_margins():
     words = [Word("RIVERSIDE", 8, 63, 140, 18, 96), Word("CLIN", 154, 63, 96, 41, 35)]
     boxes = mask_boxes(words, decide(words, "phi", matcher), 640, 480)
     assert boxes and all(b[1] >= 63 - 3 and geometry.bottom(b) <= 81 + 3 for b in boxes), boxes
+
+
+def test_a_date_time_read_as_pieces_of_digits_is_phi_in_both_modes():
+    """Held-out draw 20290815, "02.11.2017 10:43:13" over a YBR_FULL_422 ultrasound's anatomy, read "2.311.201"
+    (confidence 0), "7", "10" and "43513" by every reading: strict mode kept the first as numbers of the
+    vocabulary and "10" as a number (date 0%, time 69% covered), phi mode kept all four. Three groups of
+    digits between equal separators, 5 to 9 digits, are a date's shape; up to three words of digits after a
+    date, 8 digits at most, are its time. Not: fewer digits ("1.2.3"), unequal separators, words with letters
+    after a date, or digits past a time's."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("2.311.201", 360, 7, 142, 17, 0), Word("7", 492, 5, 10, 27, 31), Word("10", 518, 7, 26, 17, 64),
+             Word("43513", 551, 7, 80, 17, 40)]
+    for mode in ("phi", "strict"):
+        assert masked(stamp, mode, matcher) == ["2.311.201", "7", "10", "43513"], mode
+    assert pattern_hits(["2.311.201"])[0] == {0}
+    for text in ["1.2.3", "2.311-201", "12.5", "1.84cm"]:
+        assert pattern_hits([text])[0] == set(), text
+    assert masked(line("05/11/2017 GAIN 82"), "phi", matcher) == ["05/11/2017"]
+    assert masked(line("05/11/2017 10:43:13 123"), "phi", matcher) == ["05/11/2017", "10:43:13"]
