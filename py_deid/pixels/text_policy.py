@@ -2,7 +2,7 @@
 
 Order of the tests, for every phrase of a frame (words on one line, close together):
 1. PHI first: the instance's terms (tolerant matching, words combined) and PHI-shaped patterns (dates, times
-   next to a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
+   of day with or without a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
 2. noise: marks with no letter or digit, single characters and weak reads that stand alone (not in a line or
    column of clearly read words), reads of a size unlike the frame's text, and weak reads inside image
    content (ultrasound regions, textured tiles) are not text: speckle, rulers, icons, traces;
