@@ -291,7 +291,8 @@ class Store:
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
         fsync (they share the file system's journal commit), before the flushed transaction. Without it the
-        files must be durable already."""
+        files must be durable already. A group with packed candidates flushes their 'pending' rows beside
+        those fsyncs instead, and marks its rows 'stored' after them without a flush of its own (_finish)."""
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
