@@ -1,5 +1,5 @@
 """python -m py_deid"""
 
-from .cli import main
+from .cli import run_and_exit
 
-raise SystemExit(main())
+run_and_exit()

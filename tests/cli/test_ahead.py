@@ -1,6 +1,7 @@
-"""Temporary files created ahead (py_deid.batch._Ahead, the in-process header path): outputs are the same bytes
-as without them, nothing of them is left after a run, and a run killed mid-batch leaves only whole outputs
-under their final names (the files created ahead stay unnamed `.part` files of the staging folder)."""
+"""Temporary files created ahead (py_deid.batch._Ahead: the in-process header path, and each worker process of
+the header path with --jobs N): outputs are the same bytes as without them, nothing of them is left after a run,
+and a run killed mid-batch leaves only whole outputs under their final names (the files created ahead stay
+unnamed `.part` files of the staging folder)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import concurrent.futures as cf
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,9 +32,9 @@ def folder(samples, tmp_path):
     return mixed_folder(samples, tmp_path / "in", NAMES)
 
 
-def _run(src, out):
+def _run(src, out, jobs=1):
     fh = io.StringIO()
-    job = batch.Job(out, Settings(pixels="off"), KEY, 1)
+    job = batch.Job(out, Settings(pixels="off"), KEY, jobs)
     batch.run(batch.iter_inputs([str(src)]), job, report.ReportWriter(fh, {"tool": "test"}))
     return json.loads(fh.getvalue())["files"]
 
@@ -76,6 +80,60 @@ def test_the_same_outputs_and_report_without_files_ahead(folder, tmp_path, monke
     assert with_ahead == without
     assert _outputs(tmp_path / "a") == _outputs(tmp_path / "b")
     assert not [p for p in (tmp_path / "a").rglob("*") if p.name.endswith(".part") or "staging" in p.name]
+
+
+@pytest.mark.parametrize("group", [1, 3, 32])
+def test_workers_of_jobs_2_write_to_files_created_ahead(folder, tmp_path, monkeypatch, group):
+    """--jobs 2's worker processes (forked: they keep this process's patches) write their outputs to files
+    their own thread created ahead; the outputs and the report are those of --jobs 1 and of workers without."""
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the workers are forked from this process only where the platform forks")
+    monkeypatch.setattr(batch._Commit, "FILES", group)
+    staged = []
+    real = batch._Outputs._name
+
+    def naming(self, entry, s):
+        staged.append(s.tmp)
+        return real(self, entry, s)
+
+    monkeypatch.setattr(batch._Outputs, "_name", naming)
+    two = _run(folder, tmp_path / "two", jobs=2)
+    assert any("-ahead-" in name for name in staged)  # written by a worker to a file created ahead
+    one = _run(folder, tmp_path / "one", jobs=1)
+    staged.clear()
+    monkeypatch.setattr(batch._Ahead, "take", lambda self: None)
+    without = _run(folder, tmp_path / "without", jobs=2)
+    assert not any("-ahead-" in name for name in staged)
+    assert two == one == without
+    assert _outputs(tmp_path / "two") == _outputs(tmp_path / "one") == _outputs(tmp_path / "without")
+    assert not [p for p in (tmp_path / "two").rglob("*") if p.name.endswith(".part") or "staging" in p.name]
+
+
+def test_a_worker_creates_nothing_once_its_group_is_handed_back(folder, tmp_path, monkeypatch):
+    """The batch process names outputs and at its end removes the staging folder while the workers live on: a
+    worker's group is handed back only once no creation of its files ahead is running, and without them (its
+    thread and files are its own)."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    job = batch.Job(tmp_path, Settings(pixels="off"), KEY, 2)
+    monkeypatch.setattr(batch, "_PROCESS_WORKER", batch._Worker(job))
+    monkeypatch.setattr(batch, "_WORKER_AHEAD", {})
+    real = batch._Ahead._fill
+
+    def slow(self, n):
+        time.sleep(0.3)
+        real(self, n)
+
+    monkeypatch.setattr(batch._Ahead, "_fill", slow)
+    items = [i for i in batch.iter_inputs([str(folder)]) if i.path.suffix == ".dcm"]
+    for _ in range(3):
+        commit = batch._stage_in_process(items, staging)
+        ahead = batch._WORKER_AHEAD[str(staging)]
+        assert ahead.filling is not None and ahead.filling.done()  # nothing still creating
+        assert commit.ahead is None
+        pickle.dumps(commit)  # what goes back to the batch process
+        batch._flush(commit)
+    ahead.close()
 
 
 CRASH = """

@@ -134,3 +134,42 @@ def test_ocr_threads_give_the_same_outputs(cli, samples, tmp_path):
     assert runs["2"] == runs["1"]
     bad = cli("deidentify", inputs[0], "-o", tmp_path / "bad", "--ocr-threads", "0", "--key-file", cli.key)
     assert bad.returncode == 2 and "--ocr-threads" in bad.stderr
+
+
+EXIT_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("torn down", file=sys.stderr, flush=True))
+sys.argv = ["py_deid", *sys.argv[1:]]
+runpy.run_module("py_deid", run_name="__main__")
+"""
+
+
+def test_a_finished_deidentify_run_skips_the_teardown_and_nothing_else_does(samples, tmp_path):
+    """After a deidentify run that ended, the program exits at once (py_deid.cli.run_and_exit): the interpreter's
+    teardown (here an exit handler) does not run, yet the outputs, the report, the summary line and the exit
+    status are all there. A usage error, and any other command, exit as usual."""
+    import os
+    import subprocess
+    import sys
+
+    src = _ct_series(samples, tmp_path)
+    key = tmp_path / "k"
+    key.write_text("a-site-secret-for-the-tests-0123456789\n")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", EXIT_PROBE, *map(str, args)], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+    for jobs in ("1", "2"):
+        out, report = tmp_path / f"out{jobs}", tmp_path / f"report{jobs}.json"
+        p = run("deidentify", src, "-o", out, "--pixels", "off", "--key-file", key, "--jobs", jobs, "--report", report)
+        assert p.returncode == 0 and "torn down" not in p.stderr, p.stderr
+        assert "py-deid: 81 done, 8 skipped, 0 failed" in p.stderr
+        rep = json.loads(report.read_text())
+        assert rep["summary"]["done"] == 81
+        assert {e["output"] for e in rep["files"] if e["output"]} == {
+            str(p.relative_to(out)) for p in out.rglob("*.dcm")}
+    assert _tree_hashes(tmp_path / "out1") == _tree_hashes(tmp_path / "out2")
+    bad = run("deidentify", src, "-o", tmp_path / "o", "--option", "no_such_option")
+    assert bad.returncode == 2 and "torn down" in bad.stderr
+    assert "torn down" in run("explain").stderr
