@@ -46,6 +46,40 @@ def test_the_cuts_are_where_the_gray_table_crosses_each_threshold():
             assert np.array_equal(table >= t, values >= cut if op == ">=" else values < cut), (k, t)
 
 
+def test_the_cuts_in_whole_numbers_are_the_searched_cuts(monkeypatch):
+    """_auto_cuts with slope 1 and a whole intercept (its cuts in whole-number arithmetic, render._whole_cuts)
+    gives the cuts, ops included, of the formula's search on single values (the same function with that path
+    switched off), on 20,000 ranges: 1 to 70,000 values, the window's ends inside the range (a fill value left
+    out), MONOCHROME1 and 2, the screen's thresholds and random ones. (The table test above checks the cuts
+    against the gray table, this path included.)"""
+    import random
+
+    rng = random.Random(20261207)
+    whole = render._whole_cuts
+    taken = []
+
+    def counted(*args):
+        out = whole(*args)
+        taken.append(out is not None)
+        return out
+
+    for k in range(20000):
+        vmin = rng.randint(-40000, 40000)
+        n = rng.choice([1, 2, 3, rng.randint(1, 50), rng.randint(1, 5000), rng.randint(1, 70000)])
+        vmax = vmin + n - 1
+        low = vmin if rng.random() < 0.7 else min(vmax, vmin + rng.randint(0, 3))
+        high = vmax if rng.random() < 0.7 else max(low, vmax - rng.randint(0, 3))
+        info = SimpleNamespace(rescale_slope=1.0 if k % 3 else 1, photometric=["MONOCHROME1", "MONOCHROME2"][k % 2],
+                               rescale_intercept=float(rng.randint(-3000, 3000)) if k % 4 > 1 else 0, window=None)
+        thresholds = text_presence.THRESHOLDS if k % 5 else tuple(rng.randint(1, 255) for _ in range(6))
+        monkeypatch.setattr(render, "_whole_cuts", counted)
+        fast = render._auto_cuts(vmin, vmax, info, thresholds, low, high)
+        monkeypatch.setattr(render, "_whole_cuts", lambda *args: None)
+        slow = render._auto_cuts(vmin, vmax, info, thresholds, low, high)
+        assert fast == slow, (k, vmin, vmax, low, high)
+    assert sum(taken) > 15000  # (a MONOCHROME1 range of one gray value goes the general way: 12% here)
+
+
 def _scene(text, size, ink, background, at=(40, 70), shape=(160, 320)):
     from PIL import Image, ImageDraw, ImageFont
 
