@@ -298,3 +298,46 @@ def test_random_frames_with_glyph_like_blobs_screen_as_their_rendered_frame(px_f
         seen["gated"] += bool(want) and not found
     # every path was taken: most frames on their samples, pieces found on many, the glyph test both ways
     assert seen["stored"] > 1500 and seen["pieces"] > 300 and seen["text"] > 100 and seen["gated"] > 100, seen
+
+
+def test_the_evaluation_generators_frames_screen_as_their_rendered_frames(px_codecs, monkeypatch):
+    """Every single-frame uncompressed grayscale image the evaluation generator draws (its tuning draw; text of
+    the sizes it uses over dark, mid, anatomy and banded grounds, MONOCHROME1 and 2, 8 and 16 bits): the step's
+    screen on the stored samples (cuts in whole numbers where slope 1 and a whole
+    intercept allow) sends on exactly the frames the rendered frame's screen sends on, with the same pieces,
+    so no shortcut of it clears a frame with text the full screen would read."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "evaluation"))
+    import eval_scenes
+
+    monkeypatch.setattr(eval_scenes, "SEED", 20261205)
+    compared = sent_on = whole = 0
+    whole_cuts = render._whole_cuts
+
+    def counted(*args):
+        nonlocal whole
+        out = whole_cuts(*args)
+        whole += out is not None
+        return out
+
+    monkeypatch.setattr(render, "_whole_cuts", counted)
+    names = [s.name for s in eval_scenes.CASES if s.photometric in ("MONOCHROME1", "MONOCHROME2") and not s.jpeg
+             and s.frames == 1]
+    for case in eval_scenes.cases(names):
+        ds = case.dataset
+        if int(ds.get("SamplesPerPixel", 1)) != 1 or ds.PhotometricInterpretation == "PALETTE COLOR":
+            continue
+        try:
+            store = _store(ds, px_codecs)
+        except Exception:
+            continue
+        for i in range(min(store.count, 3)):
+            if store.stored_ink(i, text_presence.THRESHOLDS) is None:
+                continue
+            pieces = step._screen_frame(store, i)
+            assert pieces == text_presence.screen(store.render(i), numpy=np), (case.spec.name, i)
+            compared += 1
+            sent_on += bool(pieces)
+    assert compared >= 6 and sent_on >= 6 and whole >= 6, (compared, sent_on, whole)  # 7, 7, 14 on this draw
