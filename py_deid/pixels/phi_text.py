@@ -224,6 +224,9 @@ def canonical(texts: Sequence[str]) -> list[str]:
 # capitals and digits, mostly digits.
 _DATE_SHAPE = re.compile(r"[^\W_]{1,2}([/.-])[^\W_]{1,2}\1[^\W_]{2,4}|[^\W_]{4}([/.-])[^\W_]{1,2}\2[^\W_]{1,2}")
 _ID_SHAPE = re.compile(r"[A-Z\d]{6,}")
+# Three groups of digits between two equal separators with a digit read twice or lost ("2.311.201" for
+# "02.11.2017" over ultrasound anatomy, read at confidence 0): 5 to 9 digits in all.
+_LOOSE_DATE = re.compile(r"\d{1,3}([/.-])\d{1,3}\1\d{1,4}")
 _EDGE = "\"'*`,;:|()[]{}<>~=!? "
 
 
@@ -231,7 +234,7 @@ def misread_shape(text: str) -> str:
     """"date" or "id" when a word has the shape of one with some digits read as letters (see above), else ""."""
     t = normalise(text).strip(_EDGE)
     digits = sum(c.isdigit() for c in t)
-    if digits >= 2 and _DATE_SHAPE.fullmatch(t):
+    if digits >= 2 and _DATE_SHAPE.fullmatch(t) or 5 <= digits <= 9 and _LOOSE_DATE.fullmatch(t):
         return "date"
     if 2 * digits >= len(t) and _ID_SHAPE.fullmatch(t):
         return "id"
@@ -249,6 +252,17 @@ def stamp_time(texts: Sequence[str]) -> bool:
 
 
 _YEAR_TIME_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}[:.]?\d{1,2}:\d{2}")
+# A time of day in range, in a word of its own or run into garble before it ("[7.11:46:53" over a cine's
+# speckle). On the words as read: "G:55" made digits by `canonical` would be a clock.
+_CLOCK_RE = re.compile(r"(?<![\d:])(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?![\d:])")
+
+
+def clock_hits(texts: Sequence[str]) -> set[int]:
+    """Word positions that hold a time of day ("11:46:49", "1:46:51" with its first digit lost, "9:05"). The
+    issue's phi mode takes every date, time and date-time as PHI, whether or not a date is read beside it: a
+    clock over anatomy whose date no reading saw is still the acquisition's time, and the line it stands on
+    is followed from it (line_rest) to that date."""
+    return {k for k, t in enumerate(texts) if _CLOCK_RE.search(normalise(t))}
 
 
 def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -> tuple[set[int], set[int], set[int]]:
@@ -258,7 +272,7 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     dates = _covered(spans, _spans(text, DATE_RE)) | {k for k, t in enumerate(texts) if misread_shape(t) == "date"}
     raw, raw_spans = phrase_text(texts)
     dates |= _covered(raw_spans, _spans(raw, MONTH_DAY_RE))
-    times = _covered(spans, _spans(text, TIME_RE))
+    times = _covered(spans, _spans(text, TIME_RE)) | clock_hits(texts)
     for k in sorted(dates):  # the year after a month and day, read in part or wrong: "Nov" "5," "198:"
         nxt = canonical(texts[k + 1:k + 2])
         if nxt and re.fullmatch(r"\d{1,2}(?:ST|ND|RD|TH)?,?", normalise(texts[k]).strip(), re.IGNORECASE) and \
@@ -267,6 +281,16 @@ def pattern_hits(texts: Sequence[str], readable: Sequence[bool] | None = None) -
     for k in sorted(dates):  # a stamp's time right after its date, even with the colon lost: "09/10/2021 1026"
         if stamp_time(texts[k + 1:k + 2]):
             times.add(k + 1)
+        # or read in pieces of digits: "2.311.201" "7" "10" "43513" of "02.11.2017 10:43:13" over anatomy (up
+        # to three words after the date, of digits, colons and dots only, a time's digits and a stray one)
+        total = 0
+        for j in range(k + 1, min(k + 4, len(texts))):
+            t = normalise(texts[j]).strip()
+            n = sum(c.isdigit() for c in t)
+            if j in dates or not n or not re.fullmatch(r"[\d:.]+", t) or total + n > 8:
+                break
+            total += n
+            times.add(j)
     # the year of a date-time whose day and month were not read: "Ea" "2022" "3:34:56"; with the separator
     # before it ("-2021" "3:26:56" of "08-OCT-2021 3:26:56" over anatomy), or its first digit lost with them
     # ("017" "3:34:17" of "05-JAN-2017 3:34:17" over anatomy: three digits from 0 or 9 are a year's tail), or

@@ -169,6 +169,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         counts.update({"frames_screened": 0, "frames_with_text": 0})
     seen: dict[tuple, dict] = {}
     earlier_phi: deque[set[Word]] = deque(maxlen=8)  # words masked as PHI on the frames before (carried_phi)
+    earlier_rest: deque[list] = deque(maxlen=8)  # and the rest of their lines masked there (carried_line)
     closer: dict[tuple, bool] = {}  # (box, its pixels' digest) -> a closer look confirmed technical text
     screens: dict[bytes, list] = {}  # a cine's frames with the same stored pixels are screened once
     for i in range(store.count):
@@ -184,9 +185,9 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             from .glyphs import Glyphs
             from .line_rest import rest_of_lines
             from .phi_text import PhiMatcher
-            from .text_policy import (after_label, against_phi, at_frame_side, beside_masked, carried_phi,
-                                      decide_readings, default_vocabulary, find_bands, mask_boxes, rest_of_terms,
-                                      settled_boxes, slivers)
+            from .text_policy import (after_label, against_phi, at_frame_side, beside_masked, carried_line,
+                                      carried_phi, decide_readings, default_vocabulary, find_bands, mask_boxes,
+                                      rest_of_terms, settled_boxes, slivers)
 
             if vocabulary is None:
                 vocabulary = default_vocabulary()
@@ -204,8 +205,11 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if matcher is None:
             matcher = PhiMatcher(terms)
         decisions = decide_readings(readings, settings.text, matcher, vocabulary, content)
+        carried: list = []
         if store.count > 1:  # a cine's words read in part where an earlier frame masked them whole
             decisions = carried_phi(readings, decisions, [w for frame in earlier_phi for w in frame])
+            carried = carried_line(readings, decisions, [geometry.word_box(w) for frame in earlier_phi for w in frame]
+                                   + [b for frame in earlier_rest for b in frame])
             earlier_phi.append({words[d.index] for words, ds in zip(readings, decisions) for d in ds
                                 if d.mask and d.reason.startswith("phi")})
         if settings.text == "strict":
@@ -227,16 +231,22 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
             boxes += [_with_glyphs(glyphs, b) for b in rest_of_terms(words, dec, matcher, width, height)]
             _count(counts, dec)
             _remember(seen, i, words, dec)
+        # the rest of a cine's stamp where an earlier frame masked it and this one read it in part
+        # (as masked there: the glyphs over moving tissue are no longer whole glyphs to snap to)
+        boxes += carried
         # a glyph the frame's side cut, on a line of PHI (its word cannot be read)
         boxes += [geometry.clip(geometry.grow(b, 2), width, height) or b
                   for b in at_frame_side(readings, decisions, width)]
         # Where a PHI word's line goes on over image content in strokes like its own, unread (line_rest): the
         # rest of a date or a name. Not from plain text strict mode masks: a setting beside it would go too.
-        boxes += [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
+        rests = [b for b in (geometry.clip(geometry.grow(r, 2), width, height) for r in rest_of_lines(
             glyphs.image, [_on_its_rows(glyphs, geometry.word_box(words[d.index]))
                            for words, dec in zip(readings, decisions) for d in dec if d.reason.startswith("phi")],
             [words[d.index] for words, dec in zip(readings, decisions) for d in dec if not d.mask],
             content, bands.typical)) if b]
+        boxes += rests
+        if store.count > 1:
+            earlier_rest.append(rests)
         # Detect, then read: in strict mode, found text that no OCR reading boxed is masked, on the images where
         # text is expected (the indications); over image content only where it is shaped like text (speckle
         # breaks into grains). A screened image has its found lines read, and the readings decided, but unread
@@ -259,7 +269,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                     numpy=store.numpy)
             # Lines read only in a band (a block's edge cut them) are unread on their rows, kept reading or not.
             unread += [u for u in slivers(readings, decisions, bands=bands) if u not in unread]
-            unread = geometry.without_contained(_snap_unread(glyphs, u, pieces) for u in unread)
+            unread = geometry.without_contained(_snap_unread(glyphs, u, pieces, bands.typical) for u in unread)
             # Words of a line no reading made sense of are text wherever they stand: two or more side by side,
             # each whole glyphs shaped like text (a 7 px banner read as "MARTIAATE" and "BA,", its small dense
             # type taken for texture).
@@ -331,9 +341,28 @@ def _on_its_rows(glyphs: Glyphs, box) -> tuple:
     return box if snapped[3] > 1.5 * box[3] else snapped
 
 
-def _snap_unread(glyphs: Glyphs, box, pieces) -> tuple:
+def _snap_unread(glyphs: Glyphs, box, pieces, typical: int = 0) -> tuple:
     """Unread ink snapped to its glyphs; where the usual snap finds no whole glyphs (text across a bar's edge),
-    at the threshold the detector found its line at. Never less than the ink's own box."""
+    at the threshold the detector found its line at. Never less than the ink's own box; no taller than a line
+    of the frame's usual text height (`typical`) around it, where that is known."""
+    return _within_a_line(_snapped_unread(glyphs, box, pieces), box, typical)
+
+
+def _within_a_line(snapped: tuple, box, typical: int) -> tuple:
+    """`snapped` cut to the rows a line of `typical` height holding `box` can have, when it is taller than one
+    and a half such lines: ink snapped across a text line's edge into the tissue beside it (a date's unread
+    "18.05." over NM anatomy, 18 rows of ink, snapped 43 rows tall), not its glyphs. The rows are the box's
+    and as many more above and below as the box is short of a line: a band of a line (its glyphs cut by a
+    bar's edge) still gets its line's whole height."""
+    if not typical or snapped[3] <= 1.5 * typical:
+        return snapped
+    spare = max(0, typical - box[3])
+    top = max(snapped[1], box[1] - spare)
+    bottom = min(geometry.bottom(snapped), geometry.bottom(box) + spare)
+    return (snapped[0], top, snapped[2], bottom - top)
+
+
+def _snapped_unread(glyphs: Glyphs, box, pieces) -> tuple:
     snapped, clean = glyphs.snap_clean(box)
     if snapped and clean:
         # the whole glyphs found, and the rest of the ink: a glyph running into the tissue under it is no whole

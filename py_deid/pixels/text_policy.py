@@ -2,7 +2,7 @@
 
 Order of the tests, for every phrase of a frame (words on one line, close together):
 1. PHI first: the instance's terms (tolerant matching, words combined) and PHI-shaped patterns (dates, times
-   next to a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
+   of day with or without a date, long digit runs, dashed identifiers, e-mail, phone, values after labels like "ID:");
 2. noise: marks with no letter or digit, single characters and weak reads that stand alone (not in a line or
    column of clearly read words), reads of a size unlike the frame's text, and weak reads inside image
    content (ultrasound regions, textured tiles) are not text: speckle, rulers, icons, traces;
@@ -22,7 +22,7 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, PhiMatcher, is_label, normalise, pattern_hits, stamp_time, term_hits, within_edits
+from .phi_text import AS_DIGIT, PhiMatcher, clock_hits, is_label, normalise, pattern_hits, stamp_time, term_hits, within_edits
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
@@ -202,19 +202,23 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         date_boxes += [geometry.word_box(words[i]) for i in seg if reason.get(i) == "phi-term"
                        and any(c.isdigit() for c in words[i].text)]
         time_words += [seg[k] for k in times]
+        for k in clock_hits(texts):  # a time of day is PHI with or without its date (phi_text.clock_hits)
+            reason.setdefault(seg[k], "phi-pattern")
     for i in time_words:
         if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
             reason.setdefault(i, "phi-pattern")
     _garbled_stamp_dates(words, segments, set(time_words), reason)
     # The seconds and the AM/PM read apart from a time masked as PHI are the rest of that time (":24" "PM"
     # after "023,3:10", a date-time over anatomy read in pieces).
-    for seg in segments:
-        for k in range(len(seg) - 1):
-            if reason.get(seg[k], "").startswith("phi") and _TIME_END.search(normalise(words[seg[k]].text)):
-                j = k + 1
-                while j < len(seg) and _TIME_REST.fullmatch(normalise(words[seg[j]].text).strip()):
-                    reason.setdefault(seg[j], "phi-pattern")
-                    j += 1
+    # Found by place, not by phrase: speckle read around a clock over anatomy can put its "AM" in another line
+    # of `geometry.lines` ("11:46:49" "AM" on an RGB cine's first frame).
+    for i in [i for i in reason if reason[i].startswith("phi") and _TIME_END.search(normalise(words[i].text))]:
+        last = words[i]
+        # (through a piece already PHI: ":24" of a date's digits read after it, then "PM")
+        while (j := _next_on_row(last, words)) is not None and reason.get(j, "phi").startswith("phi") and \
+                _TIME_REST.fullmatch(normalise(words[j].text).strip()):
+            reason.setdefault(j, "phi-pattern")
+            last = words[j]
     out = []
     height = text_height(words)
     # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
@@ -232,6 +236,19 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
     return out
+
+
+def _next_on_row(word: Word, words: Sequence[Word]) -> int | None:
+    """The nearest word starting right of `word` on its rows (half the lower one's height shared), within a
+    phrase's gap (1.6 text heights)."""
+    best = None
+    for j, o in enumerate(words):
+        shared = min(o.bottom, word.bottom) - max(o.top, word.top)
+        gap = o.left - word.right
+        if o is not word and o.left > word.left and -2 <= gap <= 1.6 * max(o.height, word.height) and \
+                2 * shared >= min(o.height, word.height) and (best is None or o.left < words[best].left):
+            best = j
+    return best
 
 
 def _garbled_stamp_dates(words: Sequence[Word], segments: list[list[int]], times: set[int],
@@ -465,8 +482,10 @@ def mask_boxes(words: Sequence[Word], decisions: Sequence[Decision], width: int,
                     parts = [geometry.grow(snapped, 2)] if snapped else []
                     rows = bands.get(j)
                     if not snapped or not whole:
-                        h = words[j].height
-                        # Wider than high: the next line is close above and below, the next word is not.
+                        # Wider than high: the next line is close above and below, the next word is not. The
+                        # margins of its line's height where the reading was cut to its line ("CLIN" boxed 41 px
+                        # tall over NM anatomy on an 18 px line took 6 rows more of the image each side).
+                        h = wb[3]
                         part = geometry.grow(wb, max(3, round(0.3 * h)), max(2, round(0.15 * h)))
                         if rows and not snapped:
                             # A band of its line with no glyph of it found (the top half of "20" of a date over
@@ -592,6 +611,13 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 if not letters:
                     continue
                 per_char = w.width / max(1, read)
+                # no wider than the letters of the line's clear words: a weak read's box often holds the
+                # whole word ("CLIN" at confidence 35 boxed all of "CLINIC", 24 px a letter against 15.6 for
+                # "RIVERSIDE" before it, and its rest reached 77 px past the word into the NM image)
+                clear = sorted(o.width / len(fold_ocr(o.text)) for o in (words[i] for i in seg)
+                               if o.confidence >= 80 and sum(c.isalpha() for c in o.text) >= 3)
+                if clear:
+                    per_char = min(per_char, clear[len(clear) // 2])
                 span = round(per_char * (letters + 0.5) * 1.15)  # half a letter more: widths vary by letter
                 x = w.left + w.width if side > 0 else w.left - span
                 # on the rows of the line, not of a reading far taller (one that took in the speckle under it)
@@ -807,6 +833,33 @@ def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence
                 d = Decision(d.index, True, "phi-carried")
             row.append(d)
         out.append(row)
+    return out
+
+
+def carried_line(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
+                 earlier: Sequence[geometry.Box]) -> list[geometry.Box]:
+    """Boxes of PHI words (and of the rest of their lines) an earlier frame of the same cine masked that stand beside a word this frame masks as
+    PHI (its rows shared, a like height, at most two text heights across) and that this frame did not mask or
+    read clearly as something kept: the rest of a stamp over moving image content that this frame read in part
+    ("01-NOV-2017" before "1:46:51" on an RGB cine over anatomy, read on frames 1, 3 and 5 and on none of 2 and
+    4, where the line's strokes could not be followed over the tissue). A burned-in stamp stays where it is from
+    frame to frame; anything else on its rows beside it would be its line's too."""
+    phi = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
+           if d.mask and d.reason.startswith("phi")]
+    kept = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
+            if not d.mask and d.reason != "noise" and words[d.index].confidence >= 60]
+    out: list[geometry.Box] = []
+    for box in earlier:
+        beside = [p for p in phi if geometry.shares_a_row(box, p, 2) and 2 * min(box[3], p[3]) >= max(box[3], p[3])]
+        if not beside or geometry.mostly_within(box, phi):
+            continue
+        # on the rows of this frame's line (2 px more): an earlier frame's reading may have boxed speckle under it
+        top = max(box[1], min(p[1] for p in beside) - 2)
+        bottom = min(geometry.bottom(box), max(geometry.bottom(p) for p in beside) + 2)
+        box = (box[0], top, box[2], bottom - top)
+        if box in out or bottom <= top or any(geometry.intersection_area(box, k) * 2 >= k[2] * k[3] for k in kept):
+            continue
+        out.append(box)
     return out
 
 

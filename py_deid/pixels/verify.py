@@ -4,7 +4,7 @@ Independent of the cleaning pass: other page segmentation (Tesseract's automatic
 sparse text, psm 11), other enlargement (pixel repetition by 3 instead of smooth 2x/4x), no second look.
 A finding says where (frame, box) and what kind, never the text:
     phi-term     one of the instance's PHI terms is still readable (needs the terms of the original header)
-    phi-pattern  a PHI-shaped pattern: a date, a time next to a date, a long digit run, a labelled identifier
+    phi-pattern  a PHI-shaped pattern: a date, a time of day, a long digit run, a labelled identifier
     text         (mode "strict") any other word that is not technical vocabulary
 """
 

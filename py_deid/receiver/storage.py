@@ -2,10 +2,12 @@
 
 A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
 file of packs/ for the request (Pack), as each group's check answers; the commit flushes that file and
-packs/, then writes their rows ('stored', pack name, offset; size and sha256 as for any row) in the
-flushed transaction. So a committed row always points at flushed bytes, a pack holds no row before its
-bytes are durable, and a pack that no row points to (its request killed, failed or all duplicates) is
-removed at the end of its request or by recover(). Rows of before packs (pack NULL) name their own file,
+packs/ while it writes their rows ('pending', pack name, offset; size and sha256 as for any row) in a
+flushed transaction, and once all three are durable marks them 'stored' in a transaction that is not
+flushed (a later flushed commit makes it durable, after these flushes). So a durable 'stored' row always
+points at flushed bytes, a 'pending' row of a pack is settled by recover() as a file's is (its range whole
+and of its hash, else the row goes), and a pack that no row points to (its request killed, failed or all
+duplicates) is removed at the end of its request or by recover(). Rows of before packs (pack NULL) name their own file,
 as large instances still do: both are read through has_file()/open_instance().
 
 Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
@@ -34,6 +36,7 @@ would name a file that a power loss can take away, and recover() looks only at p
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -246,7 +249,7 @@ class Store:
                 p.unlink()
                 removed += 1
         kept = dropped = 0
-        for row in self.ledger.pending():  # (rows of files only: a pack's rows are written 'stored')
+        for row in self.ledger.pending():  # (a file's, or a pack's whose request died before its 'stored' rows)
             if row.get("pack"):
                 complete = self.has_file(row) and _sha256_slice(self, row) == row["sha256"]
             else:
@@ -288,7 +291,8 @@ class Store:
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
         fsync (they share the file system's journal commit), before the flushed transaction. Without it the
-        files must be durable already."""
+        files must be durable already. A group with packed candidates flushes their 'pending' rows beside
+        those fsyncs instead, and marks its rows 'stored' after them without a flush of its own (_finish)."""
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
@@ -349,7 +353,7 @@ class Store:
         if not new:
             return new, {}, set(), 0.0
         now = time.time()
-        packed = {uid: v for uid, v in new.items() if v[0].pack is not None}  # rows written once flushed
+        packed = {uid: v for uid, v in new.items() if v[0].pack is not None}  # rows written in _finish
         files = {uid: v for uid, v in new.items() if v[0].pack is None}
         with self._queue_lock:
             for uid, (_, q) in packed.items():
@@ -390,9 +394,27 @@ class Store:
 
     def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
                 marks: list | None) -> None:
-        """Outside the lock: the folders' fsyncs and the files' own, then the flushed 'stored' rows."""
+        """Outside the lock: make the group durable, then mark it stored (see commit()).
+
+        A group with packed instances writes their rows as 'pending' in a flushed transaction while the
+        packs' and folders' fsyncs run (one round of flushes in parallel, not the folders' and then the
+        ledger's in series), then marks every new row 'stored' in a transaction that is not flushed: a
+        'stored' row then becomes durable only with a later flushed commit, which comes after these
+        flushes, so a durable 'stored' row always points at durable bytes; a crash before that leaves
+        'pending' rows that recover() settles by their bytes' hash. A group of large files only keeps the
+        order of before: their folders' and own fsyncs, then the flushed 'stored' rows."""
         if not new:
             return
+        packed = [(c, q) for c, q in new.values() if c.pack is not None]
+        if packed:
+            self._finish_parallel(group, new, finals, folders, now, packed, marks)
+        else:
+            self._finish_serial(group, new, finals, folders, now, marks)
+        for c, _ in new.values():
+            c.outcome = STORED
+
+    def _finish_serial(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
+                       marks: list | None) -> None:
         try:
             for folder in folders:
                 fsync_dir(folder)
@@ -407,27 +429,65 @@ class Store:
         if marks is not None:
             marks.append(("flushed", time.perf_counter()))
         with self.ledger.transaction() as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?",
-                           [(u,) for u, (c, _) in new.items() if c.pack is None])
-            # A pack's rows are written here, 'stored' at once: the pack and its folder entry are durable
-            # (flushed above), so a committed row always points at flushed bytes, and a pack without rows
-            # after a crash is removed by recover(): no pending state is needed for them.
-            packed = [(c, q) for c, q in new.values() if c.pack is not None]
-            if packed:
+            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
+            self._enqueue_forwarding(db, new, now)
+        if marks is not None:
+            marks.append(("ledger_commit", time.perf_counter()))
+
+    def _finish_parallel(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
+                         packed: list, marks: list | None) -> None:
+        # The folders' fsyncs in the syncer's threads, beside the packs' and files' own (started before the
+        # commit): all of them and the ledger's flush below share the file system's journal commits.
+        folder_flushes = self.syncer.start_group(sorted(folders))
+        rows = False
+        try:
+            # Flushed: the packed rows as 'pending' (and the large files' pending rows of _stage with them:
+            # the WAL is written in order). Nothing names a pack before this transaction; if the process
+            # dies from here on, recover() keeps a pending row only when its range of its pack is whole
+            # and has its hash.
+            with self.ledger.transaction() as db:
                 db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
                                "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)",
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
                                [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
                                  c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
                                 for c, q in packed])
-            forwarded = [u for u, (_, q) in new.items() if q.forward]
-            if forwarded:
-                db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
-                               "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in forwarded])
+            rows = True
+            if marks is not None:
+                marks.append(("pending_rows", time.perf_counter()))
+            if folder_flushes is None:  # (the syncer is closed: flush them here)
+                for folder in folders:
+                    fsync_dir(folder)
+            else:
+                folder_flushes.result()
+            if marks is not None:
+                marks.append(("folder_fsync", time.perf_counter()))
+            for q in group:
+                self.syncer.wait_all(q.flushes)
+        except BaseException:
+            if folder_flushes is not None:
+                with contextlib.suppress(OSError):
+                    folder_flushes.result()  # (none of its descriptors left open)
+            if rows:
+                for c, _ in packed:
+                    self.ledger.delete(c.sop_uid)
+            self._undo(new, finals)
+            raise
+        if marks is not None:
+            marks.append(("flushed", time.perf_counter()))
+        # Everything of the group is durable: 'stored' without a flush of its own (see _finish).
+        with self.ledger.transaction(flush=False) as db:
+            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
+            self._enqueue_forwarding(db, new, now)
         if marks is not None:
             marks.append(("ledger_commit", time.perf_counter()))
-        for c, _ in new.values():
-            c.outcome = STORED
+
+    @staticmethod
+    def _enqueue_forwarding(db, new: dict, now: float) -> None:
+        forwarded = [u for u, (_, q) in new.items() if q.forward]
+        if forwarded:
+            db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                           "VALUES (?, 'queued', ?, ?)", [(u, now, now) for u in forwarded])
 
     def _undo(self, new: dict, finals: dict) -> None:
         for uid, (c, _) in new.items():

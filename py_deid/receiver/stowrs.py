@@ -224,11 +224,14 @@ def _append(packing: list[tuple[SpooledPart, bytes]], outcomes: list, dicom: lis
 class Batcher:
     """Groups a request's parts into submissions while the body arrives: waiting parts are submitted once
     they hold BATCH_BYTES or BATCH_PARTS (a large part at once, so its check overlaps the rest of the body),
-    the rest when the body is complete, spread over the workers. Small instances then pay one round trip
-    to a worker per group instead of one each (pickling, queues and wake-ups in the server)."""
+    or EARLY_PARTS while a worker has nothing to do (its check then overlaps the rest of the body instead of
+    all of them starting at its end), the rest when the body is complete, spread over the workers. Small
+    instances then pay one round trip to a worker per group instead of one each (pickling, queues and
+    wake-ups in the server)."""
 
     BATCH_BYTES = 4 * 1024 * 1024
     BATCH_PARTS = 32
+    EARLY_PARTS = 4
 
     def __init__(self, verifier: VerifierPool, expected_study: str | None, syncer: Syncer | None,
                  body: SpooledBody | None = None) -> None:
@@ -239,7 +242,9 @@ class Batcher:
     def add(self, part: SpooledPart) -> None:
         self.waiting.append(part)
         self.size += part.size
-        if self.size >= self.BATCH_BYTES or len(self.waiting) >= self.BATCH_PARTS:
+        n = len(self.waiting)
+        if (self.size >= self.BATCH_BYTES or n >= self.BATCH_PARTS
+                or (n >= self.EARLY_PARTS and self.verifier.free())):
             self._submit(self.waiting)
             self.waiting, self.size = [], 0
 

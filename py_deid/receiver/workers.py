@@ -523,6 +523,10 @@ class VerifierPool:
         """Workers without a job at the moment (at least one: 0 workers run checks in the caller)."""
         return max(1, self.workers - self._busy)
 
+    def free(self) -> int:
+        """Workers without a job at the moment (0 when every one has one, or without workers)."""
+        return max(0, self.workers - self._busy)
+
     def result(self, check: Check):
         """The part's (identity, failure, sha256). Raises WorkersDown when its batch's worker died twice."""
         job = check.job

@@ -250,6 +250,9 @@ def _work(before: list[dict], after: list[dict]) -> dict:
     return {"python_s": round(python, 4), "call_rest_s": round(total("callMs") / 1000 - python, 4),
             "worker_rest_s": round((total("fileMs") - total("callMs")) / 1000, 4),
             "worker_idle_s": round(total("idleMs") / 1000, 4), "first_file_s": round(total("firstMs") / 1000, 4),
+            # of the idle time, waiting for the page to send the next file (the rest: the file was there)
+            "worker_awaiting_page_s": round(total("awaitMs") / 1000, 4),
+            "worker_dispatch_s": round(total("dispatchMs") / 1000, 4),
             "warm_up_s": round(sum((a.get("work") or {}).get("warmMs", 0) for a in after) / 1000, 4)}
 
 
@@ -426,6 +429,16 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
     r = Receiver(dist, tmp_path / "store")
     r.start()
     try:
+        # First and repeat visits before anything else of the site runs: the cold-start page below keeps its worker
+        # busy after its OCR engine is ready (its second engine starts then: ~0.35 s of CPU on the 2-core machine,
+        # measured), and a first visit made beside it took it from a core (test_bench_start's visits have the
+        # machine to themselves, as a user's first visit does).
+        visits = _visits(sw_browser, r.url + "/")
+        results["start_s"] = {"first_visit": visits["first"]["s"], "repeat_visit": visits["repeat"]["s"],
+                              "breakdown_ms": {k: v["ms"] for k, v in visits.items()},
+                              "service_worker": visits["repeat"]["controlled"],
+                              "targets": {"first_visit": 2.5, "repeat_visit": 1.0}}
+
         # Cold start: a fresh context (no cache) to "ready" and to OCR ready.
         t0 = time.perf_counter()
         s = session_factory(r.url + "/")
@@ -436,11 +449,6 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         results["cold_start_s"] = {"ready": round(ready, 3), "ocr_ready": round(time.perf_counter() - t0, 3)}
         pool = s.page.evaluate("() => document.querySelector('deid-uploader').pool.size")
         results["pool_size"] = pool
-        visits = _visits(sw_browser, r.url + "/")
-        results["start_s"] = {"first_visit": visits["first"]["s"], "repeat_visit": visits["repeat"]["s"],
-                              "breakdown_ms": {k: v["ms"] for k, v in visits.items()},
-                              "service_worker": visits["repeat"]["controlled"],
-                              "targets": {"first_visit": 2.5, "repeat_visit": 1.0}}
 
         # Tags only: the same files natively (one core) and in the page (pool of `pool` workers), no upload.
         count = 50 if QUICK else 500

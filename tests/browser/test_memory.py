@@ -30,5 +30,13 @@ def test_memory_flat_over_many_files(receiver, session_factory, samples, tmp_pat
     for w0, w1 in zip(warm, after):
         assert w1["wasmBytes"] <= w0["wasmBytes"] * 1.05, (w0, w1)
         assert w1["pythonObjects"] - w0["pythonObjects"] < 0.5 * more, (w0, w1)  # not one object per file
+    # Each worker's idle time between files, split (web/src/worker.js stats): the page had not sent the next file
+    # yet (awaitMs), or it was there (dispatchMs); the pause between the two batches is the page's.
+    work = [w["work"] for w in after]
+    assert sum(w["files"] for w in work) == 60 + more, work
+    for w in work:
+        assert w["awaitMs"] >= 0 and w["dispatchMs"] >= 0, w
+        assert w["awaitMs"] + w["dispatchMs"] <= w["idleMs"] + 2, w
+    assert sum(w["awaitMs"] for w in work) >= 1, work
     heap = s.page.evaluate("() => performance.memory.usedJSHeapSize")
     assert heap < 64e6, heap  # the page keeps rows, not bytes

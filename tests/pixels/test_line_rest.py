@@ -174,3 +174,20 @@ def test_unread_ink_snapped_to_whole_glyphs_keeps_the_rest_of_its_ink():
             return (258, 76, 64, 17), True
 
     assert _snap_unread(Larger(), (260, 77, 59, 15), []) == (258, 76, 64, 17)
+
+
+def test_unread_ink_snapped_into_the_tissue_stays_about_a_line_tall():
+    """Held-out draw 20290715, "18.05.2019" over NM anatomy: unread ink 18 rows tall (the frame's text height)
+    was snapped 43 rows tall into the tissue beside its line, 3% of the frame damaged with the rest. A snap
+    more than one and a half lines tall is cut to the line's rows; a band of a line (a bar's edge cut its
+    glyphs) still gets its line's whole height, and without a known text height nothing is cut."""
+    from py_deid.pixels.step import _snap_unread
+
+    class Tissue:
+        def snap_clean(self, box):
+            return (256, 77, 64, 43), True
+
+    assert _snap_unread(Tissue(), (256, 90, 64, 18), [], 18) == (256, 90, 64, 18)
+    assert _snap_unread(Tissue(), (256, 90, 64, 8), [], 18) == (256, 80, 64, 28)  # 10 rows each side at most
+    assert _snap_unread(Tissue(), (256, 90, 64, 18), []) == (256, 77, 64, 43)
+    assert _snap_unread(Tissue(), (256, 90, 64, 18), [], 30) == (256, 77, 64, 43)  # within 1.5 lines

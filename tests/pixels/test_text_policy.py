@@ -8,7 +8,7 @@ from pydicom.dataset import Dataset
 from py_deid.hosts.services import Word
 from py_deid.phi import PhiTerms
 from py_deid.pixels import geometry
-from py_deid.pixels.phi_text import PhiMatcher, pattern_hits, within_edits
+from py_deid.pixels.phi_text import PhiMatcher, clock_hits, pattern_hits, within_edits
 from py_deid.pixels.text_policy import Vocabulary, decide, default_vocabulary, mask_boxes
 
 
@@ -93,10 +93,19 @@ def test_phi_shaped_patterns(text, dates, times, other):
     assert (len(d), len(t), len(o)) == (dates, times, other)
 
 
-def test_time_is_phi_only_next_to_a_date():
+def test_a_time_of_day_is_phi_alone_or_next_to_a_date():
+    """Held-out draw 20290715: an RGB cine's "01-NOV-2017 11:46:49 AM" over anatomy; on four of six frames no
+    reading saw the date and "11:46:49" (or "1:46:51", its first digit lost) was read at confidence 96-97 and
+    kept in phi mode as a time without a date, and strict mode masked it as plain text, from which the rest
+    of its line is not followed. The issue's phi mode takes every time as PHI; in both modes it is now PHI. Not
+    a clock: out of range, a colon in a number, a label and value made digits."""
     matcher = PhiMatcher(None)
-    lonely = line("+2:09:04", y=10)
-    assert masked(lonely, "phi", matcher) == []
+    for text in ["+2:09:04", "11:46:49", "1:46:51 AM", "[7.11:46:53", "9:05", "23:59"]:
+        for mode in ("phi", "strict"):
+            assert text.split()[0] in masked(line(text, y=10), mode, matcher), (text, mode)
+    assert clock_hits(["[7.11:46:53"]) == {0} and clock_hits(["Depth", "1620:43"]) == set()
+    for text in ["25:10", "12:75", "1620:43", "G:55", "1:2", "x1.5", "127/128", "4.0kHz"]:
+        assert masked(line(text, y=10), "phi", matcher) == [], text
     with_date = line("5/25/2011", y=10, x=600) + line("2:56:22 PM", y=26, x=600)
     assert masked(with_date, "phi", matcher) == ["5/25/2011", "2:56:22", "PM"]
 
@@ -419,8 +428,9 @@ def test_a_date_time_whose_year_ran_into_its_time_is_phi_in_phi_mode():
     assert masked(stamp, "phi", matcher) == ["21512", ".2019:11:10:59"]
     dates, _, _ = pattern_hits(["2019:11:10:59"])
     assert dates == {0}
-    for text in ["11:10:59", "Tilt 2019", "1920:30", "2019 at 21512", "L12-5 W 2048"]:
+    for text in ["Tilt 2019", "1920:30", "2019 at 21512", "L12-5 W 2048"]:
         assert masked(line(text) + line("21512", y=200, conf=16.7), "phi", matcher) == [], text
+    assert masked(line("11:10:59") + line("21512", y=200, conf=16.7), "phi", matcher) == ["11:10:59"]
     assert masked(line("Depth 16cm PRF 4.0kHz"), "strict", matcher) == []
 
 
@@ -436,9 +446,10 @@ def test_a_date_read_as_garble_beside_its_time_is_phi_in_both_modes():
         assert masked(stamp, mode, matcher) == ["11", ".82:2823", "15:30:10"], mode
     time_first = [Word("15:30:10", 10, 10, 225, 33, 72.9), Word("11.82:2823", 260, 10, 240, 33, 3.0)]
     assert masked(time_first, "phi", matcher) == ["15:30:10", "11.82:2823"]
-    assert masked([Word("28", 10, 10, 40, 33, 20.0), Word("15:30:10", 60, 10, 225, 33, 90.0)], "phi", matcher) == []
-    assert masked(line("1024 15:30:10"), "phi", matcher) == []
-    assert masked(line("15:30:10") + [Word("11.82:2823", 10, 200, 240, 12, 3.0)], "phi", matcher) == []
+    assert masked([Word("28", 10, 10, 40, 33, 20.0), Word("15:30:10", 60, 10, 225, 33, 90.0)], "phi",
+                  matcher) == ["15:30:10"]
+    assert masked(line("1024 15:30:10"), "phi", matcher) == ["15:30:10"]
+    assert masked(line("15:30:10") + [Word("11.82:2823", 10, 200, 240, 12, 3.0)], "phi", matcher) == ["15:30:10"]
 
 
 def test_a_year_with_its_separator_before_a_time_is_a_date_times_date():
@@ -451,8 +462,9 @@ def test_a_year_with_its_separator_before_a_time_is_a_date_times_date():
     assert masked(line("/2021 14:02"), "phi", matcher) == ["/2021", "14:02"]
     dates, _, _ = pattern_hits(["-2021", "3:26:56"])
     assert dates == {0}
-    for text in ["L -2021", "W -2021 C 40", "-1024 3:26:56"]:
+    for text in ["L -2021", "W -2021 C 40"]:
         assert masked(line(text), "phi", matcher) == [], text
+    assert masked(line("-1024 3:26:56"), "phi", matcher) == ["3:26:56"]
 
 
 def test_a_years_last_three_digits_before_a_time_are_a_date_times_date():
@@ -467,7 +479,7 @@ def test_a_years_last_three_digits_before_a_time_are_a_date_times_date():
     assert pattern_hits(["017", "3:34:17"])[0] == {0}
     for text in ["117 3:34:17", "17 3:34:17", "017"]:
         assert "017" not in pattern_hits(text.split())[0] and 0 not in pattern_hits(text.split())[0], text
-    assert masked(line("117 3:34:17"), "phi", matcher) == []
+    assert masked(line("117 3:34:17"), "phi", matcher) == ["3:34:17"]
 
 
 def test_a_word_read_in_part_where_an_earlier_frame_masked_it_as_phi_is_masked():
@@ -811,3 +823,92 @@ def test_the_frame_s_bands_are_worked_out_once_and_each_caller_uses_them():
                        typical=16)
     assert any(geometry.contains(b, (246, 76, 23, 16)) for b in boxes), boxes
 
+
+
+def test_the_am_after_a_masked_clock_is_found_by_place_not_by_phrase():
+    """Held-out draw 20290715, an RGB cine's first frame: speckle read around "11:46:49 AM" over anatomy put
+    the "AM" in a line of its own (geometry.lines groups by the last words of a line), so the rule that takes
+    a time's AM/PM with it left "AM" readable in phi mode. The words are that reading's."""
+    reading = [Word('JUG', 254, 42, 34, 9, 13), Word(')', 323, 73, 2, 3, 22), Word('2', 326, 70, 12, 5, 30),
+               Word('ST', 6, 42, 28, 39, 96), Word('MARY', 39, 46, 66, 35, 96), Word('HO', 119, 42, 28, 39, 76),
+               Word('Ba', 305, 71, 16, 9, 30), Word('ry', 325, 74, 14, 6, 38), Word('SPITA', 148, 45, 71, 36, 92),
+               Word('=', 310, 82, 11, 9, 22), Word('Yi', 328, 79, 13, 9, 10), Word('8', 313, 94, 7, 11, 48),
+               Word('ve', 337, 95, 6, 6, 42), Word('a', 303, 104, 41, 10, 9),
+               Word('11:46:49', 469, 89, 117, 21, 97), Word('AM', 600, 89, 29, 19, 97)]
+    assert not any({14, 15} <= set(seg) for seg in geometry.segments(reading))  # the split this is about
+    assert {"11:46:49", "AM"} <= set(masked(reading, "phi", PhiMatcher(None)))
+    # not an "AM" far off, on other rows, or after something that is no time
+    for far in [Word('AM', 680, 89, 29, 19, 97), Word('AM', 600, 140, 29, 19, 97)]:
+        assert masked([Word('11:46:49', 469, 89, 117, 21, 97), far], "phi", PhiMatcher(None)) == ["11:46:49"]
+    assert masked(line("Depth 16cm AM"), "phi", PhiMatcher(None)) == []
+
+
+def test_a_cines_stamp_masked_on_an_earlier_frame_is_carried_beside_this_frames_phi():
+    """Held-out draw 20290715: "01-NOV-2017 11:46:5x AM" over an RGB cine's anatomy. Frames 1, 3 and 5 masked
+    the date (the rest of the time's line, followed over the tissue); frames 2 and 4 read only "1:46:51" and
+    the strokes of the date could not be followed (8-16% of it covered). A box an earlier frame masked for PHI
+    that shares its rows with PHI masked on this frame, at a like height and within two text heights, is
+    masked here too. Not: one already inside this frame's PHI, on other rows, far along the row, of another
+    height, or over a word this frame read clearly as something kept."""
+    from py_deid.pixels.text_policy import Decision, carried_line
+
+    words = [Word("1:46:51", 487, 89, 100, 19, 96), Word("AM", 600, 89, 29, 19, 97), Word("x2", 640, 89, 30, 19, 95)]
+    decisions = [Decision(0, True, "phi-pattern"), Decision(1, True, "phi-pattern"), Decision(2, False, "technical")]
+    date = (300, 88, 159, 24)
+    inside, other_rows, far = (488, 89, 90, 18), (300, 140, 159, 24), (100, 88, 120, 24)
+    tall, over_kept = (300, 60, 159, 80), (636, 88, 40, 22)
+    earlier = [date, inside, other_rows, far, tall, over_kept, date]
+    on_its_rows = (300, 88, 159, 22)  # this frame's line: rows 89-108, 2 px more
+    assert carried_line([words], [decisions], earlier) == [on_its_rows]
+    words[2] = Word("x2", 640, 89, 30, 19, 40)  # a weak read there is no reason to keep the box
+    assert carried_line([words], [decisions], earlier) == [on_its_rows, over_kept]
+    # a box an earlier reading took 37 px tall with the speckle above its 19 px line: only the line's rows
+    assert carried_line([words], [decisions], [(300, 70, 159, 37)]) == [(300, 87, 159, 20)]
+    # nothing masked as PHI on this frame: nothing carried
+    assert carried_line([words], [[Decision(0, False, "kept"), Decision(1, False, "kept"), decisions[2]]],
+                        earlier) == []
+
+
+def test_the_rest_of_a_place_is_measured_at_the_letters_of_its_lines_clear_words():
+    """Held-out draw 20290715, "RIVERSIDE CLINIC" over NM anatomy: "CLIN" read at confidence 35 in a box that
+    held all of "CLINIC" (24 px a letter against 15.6 for "RIVERSIDE"), and the rest after it reached 77 px past
+    the word. The letters' width is now no more than that of the line's clear words; a clear word's own box
+    still sets it when it is the narrower."""
+    from py_deid.pixels.text_policy import rest_of_terms
+
+    matcher = PhiMatcher(_terms(InstitutionName="RIVERSIDE CLINIC"))
+    words = [Word("RIVERSIDE", 8, 63, 140, 18, 96), Word("CLIN", 154, 63, 96, 18, 35)]
+    boxes = rest_of_terms(words, decide(words, "phi", matcher), matcher, 640, 480)
+    assert boxes and max(geometry.right(b) for b in boxes) <= 250 + round(15.6 * 2.5 * 1.15) + 2
+    weak = [Word("RIVERSIDE", 8, 63, 216, 18, 50)]  # no clear word on its line: its own box sets the width
+    assert any(geometry.right(b) >= 224 + 200 for b in rest_of_terms(weak, decide(weak, "phi", matcher),
+                                                                     matcher, 640, 480))
+
+
+def test_a_reading_cut_to_its_line_gets_its_lines_margins():
+    """The same NM frame: "CLIN" boxed 41 px tall on an 18 px line beside "RIVERSIDE" was cut to the line's rows,
+    but its mask's margins were those of its 41 px box, 6 rows of the image more above and below. The margins
+    are now the line's."""
+    matcher = PhiMatcher(_terms(InstitutionName="RIVERSIDE CLINIC"))
+    words = [Word("RIVERSIDE", 8, 63, 140, 18, 96), Word("CLIN", 154, 63, 96, 41, 35)]
+    boxes = mask_boxes(words, decide(words, "phi", matcher), 640, 480)
+    assert boxes and all(b[1] >= 63 - 3 and geometry.bottom(b) <= 81 + 3 for b in boxes), boxes
+
+
+def test_a_date_time_read_as_pieces_of_digits_is_phi_in_both_modes():
+    """Held-out draw 20290815, "02.11.2017 10:43:13" over a YBR_FULL_422 ultrasound's anatomy, read "2.311.201"
+    (confidence 0), "7", "10" and "43513" by every reading: strict mode kept the first as numbers of the
+    vocabulary and "10" as a number (date 0%, time 69% covered), phi mode kept all four. Three groups of
+    digits between equal separators, 5 to 9 digits, are a date's shape; up to three words of digits after a
+    date, 8 digits at most, are its time. Not: fewer digits ("1.2.3"), unequal separators, words with letters
+    after a date, or digits past a time's."""
+    matcher = PhiMatcher(None)
+    stamp = [Word("2.311.201", 360, 7, 142, 17, 0), Word("7", 492, 5, 10, 27, 31), Word("10", 518, 7, 26, 17, 64),
+             Word("43513", 551, 7, 80, 17, 40)]
+    for mode in ("phi", "strict"):
+        assert masked(stamp, mode, matcher) == ["2.311.201", "7", "10", "43513"], mode
+    assert pattern_hits(["2.311.201"])[0] == {0}
+    for text in ["1.2.3", "2.311-201", "12.5", "1.84cm"]:
+        assert pattern_hits([text])[0] == set(), text
+    assert masked(line("05/11/2017 GAIN 82"), "phi", matcher) == ["05/11/2017"]
+    assert masked(line("05/11/2017 10:43:13 123"), "phi", matcher) == ["05/11/2017", "10:43:13"]

@@ -242,3 +242,95 @@ def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, ins
     finally:
         verifier.close()
         store.close()
+
+
+def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instances, monkeypatch):
+    # One round of flushes per request: the packed rows' flushed ('pending') transaction is under way while
+    # the pack's fsync is; the rows become 'stored' only once the pack's fsync has returned. The pack's
+    # fsync here waits (up to 10 s) for its rows to be readable by another connection: in series (the
+    # ledger's flush after the pack's) they never are, and the order is recorded.
+    import os
+    import threading
+
+    store = Store(tmp_path / "store")
+    real_fsync = os.fsync
+    seen = []
+
+    def rows_of(pack_name):
+        return [r for r in rs.ledger_rows(store.root) if r["pack"] == pack_name]
+
+    def fsync(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.endswith(".pack"):
+            name = os.path.basename(target)
+            deadline = time.monotonic() + 10
+            while not rows_of(name) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen.append(("pack fsync", [r["state"] for r in rows_of(name)]))
+            real_fsync(fd)
+            seen.append(("pack flushed", threading.get_ident()))
+            return None
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1000 + i) for i in range(3)]
+        body, outcome = _process(store, parts)
+        assert outcome.stored == 3
+        assert seen[0] == ("pack fsync", ["pending"] * 3)  # rows flushed while the pack's fsync ran
+        assert seen[1][0] == "pack flushed"
+        rows = rows_of(body.pack.name)
+        assert [r["state"] for r in rows] == ["stored"] * 3
+        monkeypatch.undo()
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+@pytest.mark.parametrize("torn", [False, True])
+def test_a_crash_before_the_stored_rows_is_settled_by_the_pack_s_bytes(tmp_path, instances, monkeypatch, torn):
+    # The process dies after the pack and its 'pending' rows are flushed, before they are marked 'stored' (the
+    # client got no answer). recover() keeps each row whose range of the pack is whole with its hash (the
+    # client's resend is then a duplicate), and drops the rows and the pack otherwise (a pack torn by a power
+    # loss: the resend stores them again).
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1010 + i + (10 if torn else 0)) for i in range(3)]
+
+    class Killed(BaseException):
+        pass
+
+    real = store.ledger.transaction
+
+    def dies_at_the_stored_rows(flush=True):
+        if not flush:
+            raise Killed()
+        return real(flush)
+
+    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_stored_rows)
+    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
+    with pytest.raises(Killed):
+        _process(store, parts)
+    monkeypatch.undo()
+    rows = rs.ledger_rows(store.root)
+    assert sorted(r["state"] for r in rows) == ["pending"] * 3
+    [pack] = rs.pack_files(store.root)
+    if torn:
+        with open(pack, "r+b") as f:
+            f.truncate(sum(map(len, parts)) - 10)
+    store.close()
+    store = Store(tmp_path / "store")
+    try:
+        report = store.recover()
+        if torn:  # the last row's range is cut: it goes; the first two are whole and kept
+            assert (report["pending_kept"], report["pending_dropped"]) == (2, 1)
+            assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts[:2])
+        else:
+            assert (report["pending_kept"], report["pending_dropped"], report["packs_removed"]) == (3, 0, 0)
+            assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+        assert all(r["state"] == "stored" for r in rs.ledger_rows(store.root))
+        _, outcome = _process(store, parts)  # sent again: each stored once
+        assert outcome.stored == 3 and len(rs.ledger_rows(store.root)) == 3
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        store.close()

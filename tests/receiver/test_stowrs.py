@@ -361,6 +361,7 @@ def test_grouped_checks_judge_each_part_alone(tmp_path, instances):
             parts.append(SpooledPart(i, h, path, len(data)))
         parts[3].path.unlink()  # the check of part 3 finds no file: it fails alone
         batcher = Batcher(verifier, None, store.syncer)
+        batcher.EARLY_PARTS = len(parts) + 1  # (all in one group: none goes early to the idle worker)
         for part in parts:
             batcher.add(part)
         batcher.finish()
@@ -410,6 +411,9 @@ def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tm
         def idle(self):
             return max(1, self.workers - self.busy)
 
+        def free(self):
+            return max(0, self.workers - self.busy)
+
         def submit_batch(self, items, expected_study):
             self.groups.append([path for path, _, _, _ in items])
             return [type("C", (), {"future": None, "cancel": lambda self: None})() for _ in items]
@@ -419,10 +423,12 @@ def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tm
     big = SpooledPart(0, {}, tmp_path / "big", Batcher.BATCH_BYTES)
     batcher.add(big)
     assert rec.groups == [[str(big.path)]]
+    rec.busy = 2  # (every worker busy: small parts wait for the body's end)
     small = [SpooledPart(i, {}, tmp_path / f"s{i}", 1000) for i in range(1, 6)]
     for part in small:
         batcher.add(part)
     assert len(rec.groups) == 1
+    rec.busy = 0
     batcher.finish()
     assert rec.groups[1:] == [[str(p.path) for p in small[:3]], [str(p.path) for p in small[3:]]]
     # With every worker busy, what waits goes as one group.
@@ -431,6 +437,21 @@ def test_batches_split_by_size_while_arriving_and_over_the_workers_at_the_end(tm
         batcher.add(part)
     batcher.finish()
     assert rec.groups[3:] == [[str(p.path) for p in small]]
+    # A worker with nothing to do takes EARLY_PARTS as soon as they have arrived (its check overlaps the
+    # rest of the body); the rest wait while every worker has a job.
+    rec.busy = 1
+    early = [SpooledPart(10 + i, {}, tmp_path / f"e{i}", 1000) for i in range(Batcher.EARLY_PARTS + 3)]
+    for part in early:
+        if len(rec.groups) == 5:
+            rec.busy = 2  # (the early group took the free worker)
+        batcher.add(part)
+        if part is early[Batcher.EARLY_PARTS - 2]:
+            assert len(rec.groups) == 4  # one part short: nothing yet
+    assert rec.groups[4:] == [[str(p.path) for p in early[:Batcher.EARLY_PARTS]]]
+    rec.busy = 0
+    batcher.finish()
+    assert rec.groups[5:] == [[str(p.path) for p in early[Batcher.EARLY_PARTS:][:2]],
+                              [str(p.path) for p in early[Batcher.EARLY_PARTS:][2:]]]
 
 
 def _spool_in_memory(store, datas, headers=None):

@@ -2,7 +2,7 @@
 // de-identified instances are uploaded (STOW-RS) to the configured endpoint.
 // The embedding guide (settings, events and their payloads, the CSP a portal needs) is docs/embedding.md.
 import { AckStore } from './acks.js';
-import { Run } from './batch.js';
+import { Run, prefetch } from './batch.js';
 import { ATTRIBUTES, SETTINGS, ConfigError, coreConfig, resolveKey, resolveSettings } from './config.js';
 import { fromDataTransfer, fromFileList } from './files.js';
 import { translator } from './i18n/index.js';
@@ -469,8 +469,10 @@ export class DeidUploader extends HTMLElement {
     // Without a token the files are de-identified now and wait for it (the token form says where it comes from).
     if (!this.#tokenErrorShown) this.#hideError();
     const pool = this.#ensurePool();
+    // The first files are read while the key is resolved and the workers configured (batch.js prefetch).
+    const ahead = prefetch(entries, pool.size + 2);
     await this.#ensureRun(s, pool, refuse);
-    const rows = this.run.add(entries);
+    const rows = this.run.add(ahead);
     for (const row of rows) this.#row(row);
     return rows.length;
   }

@@ -54,6 +54,7 @@ export function defaultPoolSize() {
 // next file as soon as it has answered instead of waiting for the page to hear the answer and post again (that
 // round trip, and whatever the page was doing meanwhile, left the worker idle a tenth of a small file's time).
 // A file queued on a worker that is then replaced never started: it is read again and sent to the new worker.
+// (worker.js stats split what idle time is left: the next file not sent yet, awaitMs, is ~0 with this depth.)
 const DEPTH = 2;
 
 class Slot {
@@ -199,7 +200,9 @@ export class WorkerPool extends EventTarget {
     let settled = () => {};
     slot.tail = new Promise((resolve) => { settled = resolve; });
     try {
-      const reply = slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits },
+      // sent: when it was posted (absolute ms), for the worker's account of its idle time (worker.js stats)
+      const sent = performance.timeOrigin + performance.now();
+      const reply = slot.channel.request(ACTIONS.PROCESS, { data: buffer, review, edits, sent },
         { transfer: [buffer], onProgress: (p) => { if (p?.frames) onFrame?.(p); } });
       reply.catch(() => {});  // (looked at below, once the file ahead of it is done)
       await ahead;
@@ -214,7 +217,8 @@ export class WorkerPool extends EventTarget {
       });
       try {
         const answer = await Promise.race([reply, deadline]);
-        return { record: answer.record, instance: answer.output ? new DeidentifiedInstance(MINTED, answer.record, answer.output) : null,
+        const record = typeof answer.record === 'string' ? JSON.parse(answer.record) : answer.record;  // worker.js
+        return { record, instance: answer.output ? new DeidentifiedInstance(MINTED, record, answer.output) : null,
           local: answer.local || null };
       } finally {
         clearTimeout(timer);

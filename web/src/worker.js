@@ -45,7 +45,7 @@ let frameProgress = null;  // the current file's progress reporter (one file at 
 // Where a worker's time on files goes, for the benchmark (stats; numbers only): files done, ms from a file's turn
 // to its answer, ms of that in the call into Python (with OCR, its waits too), ms from one answer to the next
 // file's turn (idle; between batches too), the first file's ms, the warm-up's.
-const work = { files: 0, fileMs: 0, callMs: 0, idleMs: 0, lastEnd: 0, firstMs: 0, warmMs: 0 };
+const work = { files: 0, fileMs: 0, callMs: 0, idleMs: 0, awaitMs: 0, dispatchMs: 0, lastEnd: 0, firstMs: 0, warmMs: 0 };
 
 async function recognize(pgm, psm, frame = -1, frames = 0) {
   if (frameProgress && frame >= 0 && frames > 0) frameProgress(frame + 1, frames);
@@ -148,6 +148,12 @@ async function testHook(bytes) {
 let processing = Promise.resolve();
 
 function process(payload, progress, transfer) {
+  // Idle because the page had not sent the next file yet (`sent`: when the pool posted it, on the shared clock);
+  // the rest of idleMs is the file waiting in this worker's queue for its turn to be dispatched.
+  const sent = Number(payload?.sent) - performance.timeOrigin;
+  const now = performance.now();
+  if (work.lastEnd && Number.isFinite(sent) && sent > work.lastEnd) work.awaitMs += Math.min(sent, now) - work.lastEnd;
+  else if (work.lastEnd && now > work.lastEnd) work.dispatchMs += now - work.lastEnd;
   const run = processing.then(() => processOne(payload, progress, transfer));
   processing = run.catch(() => {});
   return run;
@@ -182,7 +188,9 @@ async function processOne({ data, review = '', edits = null }, progress, transfe
     frameProgress = null;
   }
   unwrap(reply);
-  const record = JSON.parse(reply.record);  // (py_deid.hosts.browser Session._finish: one string, not a to_js tree)
+  // The record stays the JSON string Session._finish made (not a to_js tree): the page parses it (pool.js), so that
+  // this thread, which every file waits for, neither parses it nor clones the object tree into the message.
+  const record = String(reply.record);
   let output = null;
   if (reply.output) {
     output = reply.output.buffer.byteLength === reply.output.byteLength
@@ -204,9 +212,9 @@ async function certificate({ request }) {
 
 function stats() {
   const gc = pyodide.runPython('import gc; gc.collect(); len(gc.get_objects())');
-  const { files, fileMs, callMs, idleMs, firstMs, warmMs } = work;
+  const { files, fileMs, callMs, idleMs, awaitMs, dispatchMs, firstMs, warmMs } = work;
   return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(),
-    work: { files, fileMs: Math.round(fileMs), callMs: Math.round(callMs), idleMs: Math.round(idleMs),
+    work: { files, fileMs: Math.round(fileMs), callMs: Math.round(callMs), idleMs: Math.round(idleMs), awaitMs: Math.round(awaitMs), dispatchMs: Math.round(dispatchMs),
       firstMs: Math.round(firstMs), warmMs },
     engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0 })) : [] };
 }

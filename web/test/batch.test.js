@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Run } from '../src/batch.js';
+import { Run, prefetch } from '../src/batch.js';
 import { DEFAULT_ATTESTATION } from '../src/review/certificate.js';
 
 const PATIENT_PATH = 'DOE^JANE/CT/IM0001';  // a path with PHI: it must never reach an event's summary
@@ -163,4 +163,26 @@ test('cancel: queued files are dropped and nothing more is reported', async () =
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(events.length, before);
   assert.equal(r.state, 'cancelled');
+});
+
+test('prefetch: the first files are read before their run exists, once, and only small ones', async () => {
+  const reads = [];
+  const counted = (file, name) => Object.assign(file, { arrayBuffer: ((real) => async () => {
+    reads.push(name);
+    return real();
+  })(file.arrayBuffer.bind(file)) });
+  const caller = [0, 1, 2, 3].map((i) => ({ file: counted(dicom('ct'), `f${i}`), path: `p${i}` }));
+  const big = { file: counted(dicom('ct', (4 << 20) + 1), 'big'), path: 'big' };
+  const ahead = prefetch([big, ...caller], 3);
+  await new Promise((resolve) => { setTimeout(resolve, 10); });
+  assert.deepEqual(reads.sort(), ['f0', 'f1']);  // before any run: the first three but the large one
+  assert.ok(caller.every((e) => Object.getOwnPropertySymbols(e).length === 0));  // the caller's objects untouched
+  const { r, next, pool } = run({ uploader: null });
+  const done = next('complete');
+  r.add(ahead);
+  const summary = await done;
+  assert.equal(summary.counts.deidentified, 5);
+  assert.equal(pool.processed.length, 5);
+  assert.deepEqual(reads.sort(), ['big', 'f0', 'f1', 'f2', 'f3']);  // each file read once, the prefetched ones too
+  assert.ok(r.rows.every((row) => row.read === null && row.file === null));  // nothing kept once done
 });
