@@ -15,10 +15,12 @@ from pydicom.uid import UID
 
 from ..encoder import Made, Pieces, buffers
 from ..hosts.services import CodecService, ServiceUnavailable
-from . import encapsulation, jpeg_dct, jpeg_decode, rle
+from . import encapsulation
 from .info import EXPLICIT_BE, EXPLICIT_LE, LOSSLESS, LOSSY_METHOD, PixelCodecError, PixelInfo, background_for
-from .jpeg_markers import JpegUnsupported
 from .layout import Box, Layout
+
+# The RLE and JPEG DCT modules (rle, jpeg_dct, jpeg_decode, jpeg_markers: ~15 ms of a command's start-up) are
+# imported by the backends that use them, when one is made: uncompressed images never need them.
 
 
 def syntax_name(ts: str) -> str:
@@ -266,12 +268,15 @@ class _Framed(Backend):
 
 class Rle(_Framed):
     def __init__(self, ds: Dataset, info: PixelInfo, hand_off=None) -> None:
+        from . import rle
+
+        self.rle = rle
         super().__init__(ds, info, hand_off)
         self.layout = rle.layout_for(info.rows, info.columns, info.samples, info.bytes_per_sample)
         self.work = info
 
     def decode(self, index: int) -> bytearray:
-        return rle.decode(self.frame(index), self.layout)
+        return self.rle.decode(self.frame(index), self.layout)
 
     def view(self, index: int):
         return self.decoded(index), 0, self.layout, self.work
@@ -279,7 +284,7 @@ class Rle(_Framed):
     def finish(self, ds: Dataset) -> str:
         if self.changed:
             for index, buf in self.masked.items():
-                self.frames[index] = rle.encode(buf, self.layout)
+                self.frames[index] = self.rle.encode(buf, self.layout)
             encapsulation.join(ds, self.frames, self.in_pieces)
         return self.info.transfer_syntax
 
@@ -336,6 +341,9 @@ class JpegDct(Codec):
         self.gray_target = bg & ((1 << info.bits_stored) - 1)
 
     def decode(self, index: int) -> bytearray:
+        from . import jpeg_decode
+        from .jpeg_markers import JpegUnsupported
+
         ts = self.info.transfer_syntax
         failure: PixelCodecError | None = None
         if self.codecs is not None and self.codecs.can_decode(ts):
@@ -355,6 +363,9 @@ class JpegDct(Codec):
         return bytearray(out[:self.layout.frame_length])
 
     def mask(self, index: int, boxes: list[Box]) -> list[Box]:
+        from . import jpeg_dct
+        from .jpeg_markers import JpegUnsupported
+
         if not self.fallback:
             try:
                 info = self.info

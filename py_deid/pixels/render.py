@@ -454,6 +454,10 @@ def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds, low: int | Non
     if not (span > 0 and math.isfinite(span)):
         return None
     flip = info.photometric == "MONOCHROME1"
+    if slope == 1 and float(intercept).is_integer() and float(lo).is_integer() and span <= _WHOLE_SPAN:
+        cuts = _whole_cuts(vmin, vmax, int(lo) - int(intercept), int(span), flip, thresholds)
+        if cuts is not None:
+            return cuts
 
     def gray(v: int) -> int:
         g = (v * slope + intercept - lo) * 255 / span + 0.5  # clipped to 0..255 and truncated, as there
@@ -477,6 +481,29 @@ def _auto_cuts(vmin: int, vmax: int, info: PixelInfo, thresholds, low: int | Non
         else:
             cut = guess + 1 if at(guess + 1) else _first_true(at, vmin, vmax + 1, guess)
         cuts.append((">=", cut) if rising else ("<", cut))
+    return cuts
+
+
+_WHOLE_SPAN = 1 << 24
+
+
+def _whole_cuts(vmin: int, vmax: int, base: int, span: int, flip: bool, thresholds) -> list[tuple[str, int]] | None:
+    """_auto_cuts where the sample's distance from the window's low end is a whole number d = v - base and the
+    span a whole number up to _WHOLE_SPAN (slope 1, whole intercept: most CT and MR): the formula's gray value
+    int(d * 255 / span + 0.5) is then floor((510 d + span) / (2 span)) exactly (the float error, under 2**-44,
+    is far below the 1 / (2 span) that separates the fraction from a whole number; at a whole number both are
+    exact, as _mono16's table has it), so it reaches t from d = ceil((2 t - 1) span / 510) on: each cut in
+    whole-number arithmetic, no search. None for a MONOCHROME1 range of one gray value (the search's order of
+    cases decides its op there)."""
+    if flip and min(255, max(0, (510 * (vmin - base) + span) // (2 * span))) == min(
+            255, max(0, (510 * (vmax - base) + span) // (2 * span))):
+        return None  # one gray value (after clipping) over the range: the general path
+    cuts = []
+    for t in thresholds:
+        # not flipped: gray >= t from the first such d on; MONOCHROME1 (255 - gray < t): gray >= 256 - t
+        at = base - (-(2 * (256 - t if flip else t) - 1) * span // 510)
+        cut = vmin if at < vmin else vmax + 1 if at > vmax else at
+        cuts.append(("<", cut) if flip else (">=", cut))
     return cuts
 
 

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
 from ..hosts.services import OcrRequest, ServiceUnavailable, Word
 from . import geometry, off, overlays, templates, text_presence
-from .glyphs import Glyphs
 from .info import has_pixel_data, raw_text, value_of
 from .outcome import BURNED_IN_MODALITIES, PixelError, PixelOutcome
-from .detect import FrameReader, ReadStats
-from .overlay_text import clean_overlays
-from .phi_text import PhiMatcher
-from .line_rest import rest_of_lines
-from .text_policy import (Decision, after_label, against_phi, at_frame_side, beside_masked, carried_line, carried_phi,
-                          confirms_technical, decide_readings, default_vocabulary, doubtful, find_bands, mask_boxes,
-                          rest_of_terms, settled_boxes, settled_by, slivers)
-from .us_regions import clinical_regions
+
+# What reads and decides text (the frame reader, the text policy, the PHI matcher, the masks on glyphs) is
+# imported where a frame is first read, not with this module: a run whose images the screen clears never needs
+# it (~60 ms of a command's start-up, more than a hundred textless images' screens).
+if TYPE_CHECKING:
+    from .detect import FrameReader
+    from .glyphs import Glyphs
+    from .phi_text import PhiMatcher
+    from .text_policy import Decision
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage and its multi-frame variants
 
@@ -129,13 +130,17 @@ def clean(ds: Dataset, settings, terms, *, transfer_syntax: str, codecs=None,
         off.without_codestream_extras(ds, transfer_syntax)
     elif required:
         screened = outcome.reason not in FULL_EFFORT
-        found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, default_vocabulary(),
-                                         outcome, screened, hand_off, batch, start)
+        found = yield from _clean_frames(ds, settings, transfer_syntax, codecs, terms, None, outcome, screened,
+                                         hand_off, batch, start)
         if not found:  # screened, and no frame holds anything like text: nothing read, nothing changed
             required, outcome.reason = False, "no-text-found"
     outcome.required = required
     if settings.pixels != "off" and getattr(settings.options, "clean_graphics", False) and overlays.groups(ds):
         # Clean Graphics keeps the overlays: read and mask them (what is not read, the pipeline removes).
+        from .overlay_text import clean_overlays
+        from .phi_text import PhiMatcher
+        from .text_policy import default_vocabulary
+
         groups, boxes = yield from clean_overlays(ds, transfer_syntax, settings.text, matcher or PhiMatcher(terms),
                                                   default_vocabulary())
         outcome.overlays_cleaned = groups
@@ -148,7 +153,8 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                   hand_off=None, batch: bool = False, start: bool = False) -> Generator[OcrRequest, list[Word], bool]:
     """Read, decide and mask every frame; False when screening found no text anywhere (then nothing is
     written and the instance keeps its pixels as they were). The PHI matcher is built from `terms` when the
-    first readings are decided (a screened image without text never needs it)."""
+    first readings are decided, and `vocabulary` (None: the default one) and the modules that read and decide
+    text are loaded when a frame is first read (a screened image without text never needs them)."""
     matcher = None
     info, store = open_frames(ds, transfer_syntax, codecs, hand_off)
     width, height = info.columns, info.rows
@@ -176,6 +182,15 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
                 continue
             counts["frames_with_text"] += 1
         if reader is None:
+            from .glyphs import Glyphs
+            from .line_rest import rest_of_lines
+            from .phi_text import PhiMatcher
+            from .text_policy import (after_label, against_phi, at_frame_side, beside_masked, carried_line,
+                                      carried_phi, decide_readings, default_vocabulary, find_bands, mask_boxes,
+                                      rest_of_terms, settled_boxes, slivers)
+
+            if vocabulary is None:
+                vocabulary = default_vocabulary()
             reader, clinical = _reader(ds, store, vocabulary, batch, start)
         if screened:
             lines = [box for box, _ in pieces]
@@ -289,7 +304,12 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
     if screened and not counts["frames_with_text"] and not fixed:
         outcome.counts = counts
         return False
-    stats = reader.stats if reader is not None else ReadStats()  # template boxes alone: nothing was read
+    if reader is None:  # template boxes alone: nothing was read
+        from .detect import ReadStats
+
+        stats = ReadStats()
+    else:
+        stats = reader.stats
     counts.update({f"ocr_{k}": v for k, v in stats.as_dict().items()})
     _finish(ds, store, transfer_syntax, counts, outcome)
     outcome.words = list(seen.values())
@@ -298,6 +318,10 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
 
 def _reader(ds: Dataset, store, vocabulary, batch: bool, start: bool) -> tuple[FrameReader, list]:
     """The frame reader of a store and the header's ultrasound regions (image content)."""
+    from .detect import FrameReader
+    from .text_policy import settled_by
+    from .us_regions import clinical_regions
+
     width, height = store.info.columns, store.info.rows
     reader = FrameReader(store, width, height, settled=settled_by(vocabulary), batch=batch, start=batch and start)
     return reader, clinical_regions(ds, width, height)
@@ -403,6 +427,8 @@ def _closer_looks(reader: FrameReader, i: int, looks: list, matcher: PhiMatcher,
         if key not in cache:
             todo.setdefault(key, box)
     found = yield from reader.look_closer_many(i, list(todo.values()))
+    from .text_policy import confirms_technical
+
     for key, words in zip(todo, found):
         cache[key] = confirms_technical(words, matcher, vocabulary)
 
@@ -422,6 +448,8 @@ def _look_closer(reader: FrameReader, store, i: int, readings, decisions, matche
     """Strict mode masks words it cannot call technical; a doubtful one (short, a digit or a technical label in
     it: maybe a setting misread at a small size) is read once more, closer. Kept only when that reading is
     technical through and through; PHI or plain text there, or nothing read, and it stays masked."""
+    from .text_policy import Decision, doubtful
+
     looks = []
     for k, ds in enumerate(decisions):
         for n, d in enumerate(ds):

@@ -379,13 +379,13 @@ def test_a_screened_frame_without_text_makes_no_frame_reader(samples, monkeypatc
     from py_deid import pixels
     from py_deid.options import Settings
     from py_deid.phi import PhiTerms
-    from py_deid.pixels import step
+    from py_deid.pixels import detect, us_regions
 
     def no_reader(*args, **kwargs):
         raise AssertionError("a frame reader was made")
 
-    monkeypatch.setattr(step, "FrameReader", no_reader)
-    monkeypatch.setattr(step, "clinical_regions", no_reader)
+    monkeypatch.setattr(detect, "FrameReader", no_reader)
+    monkeypatch.setattr(us_regions, "clinical_regions", no_reader)
     ds = _textless_image(samples)
     out = _steps_without_ocr(pixels.clean(ds, Settings(pixels="auto"), PhiTerms(),
                                           transfer_syntax=str(ds.file_meta.TransferSyntaxUID), codecs=None))
@@ -447,3 +447,45 @@ def test_the_joined_pass_is_skipped_only_where_it_cannot_pass(px_factory, px_cod
                     assert not passed, (k, piece, k2)
                     count["skipped"] += len(glyphs.ink_pieces(rows)) >= text_presence.GLYPHS_IN_A_ROW
     assert count["pieces"] > 300 and count["text"] > 50 and count["joined"] > 5 and count["skipped"] > 50, count
+
+
+# The modules that read and decide text, and the RLE and JPEG DCT backends' modules: imported when a frame is read
+# (or such a frame store is made), not when the pixel step is (py_deid.pixels.step, backends).
+_TEXT_MODULES = ("detect", "text_policy", "phi_text", "line_rest", "overlay_text", "us_regions", "ocr_image",
+                 "rle", "jpeg_dct", "jpeg_decode", "jpeg_markers", "jpeg_huffman")
+_PROBE = """
+import io, json, sys
+import pydicom
+from py_deid.instance import Deidentifier, run_sync
+from py_deid.options import Settings
+ds = pydicom.dcmread(sys.argv[1])
+ds.ImageType = ["DERIVED", "SECONDARY"]
+for tag in [t for t in ds.keys() if t.group == 0]:
+    del ds[tag]
+buf = io.BytesIO()
+pydicom.dcmwrite(buf, ds)
+def no_ocr(request):
+    raise AssertionError("OCR was asked for")
+class Ocr:
+    find_text = staticmethod(no_ocr)
+result = run_sync(Deidentifier(Settings(pixels="auto"), b"k" * 32).process(buf.getvalue()), Ocr())
+loaded = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("py_deid.pixels."))
+print(json.dumps([result.status, result.pixels["reason"], loaded]))
+"""
+
+
+def test_a_textless_image_loads_no_module_that_reads_text(samples):
+    """`--pixels auto` on an image the screen clears (its pixel step run in a fresh interpreter) imports none of
+    the modules that read and decide text, nor the compressed backends' codecs (~60 ms of a command's start-up),
+    and decides as before; an image whose screen finds text loads them where it reads (the evaluation set and
+    the other tests of the pixel step run that path)."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(samples.path("brain_005.dcm"))], capture_output=True,
+                         text=True, check=True)
+    status, reason, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (status, reason) == ("done", "no-text-found")
+    assert "step" in loaded and "text_presence" in loaded
+    assert not set(_TEXT_MODULES) & set(loaded), loaded

@@ -46,6 +46,40 @@ def test_the_cuts_are_where_the_gray_table_crosses_each_threshold():
             assert np.array_equal(table >= t, values >= cut if op == ">=" else values < cut), (k, t)
 
 
+def test_the_cuts_in_whole_numbers_are_the_searched_cuts(monkeypatch):
+    """_auto_cuts with slope 1 and a whole intercept (its cuts in whole-number arithmetic, render._whole_cuts)
+    gives the cuts, ops included, of the formula's search on single values (the same function with that path
+    switched off), on 20,000 ranges: 1 to 70,000 values, the window's ends inside the range (a fill value left
+    out), MONOCHROME1 and 2, the screen's thresholds and random ones. (The table test above checks the cuts
+    against the gray table, this path included.)"""
+    import random
+
+    rng = random.Random(20261207)
+    whole = render._whole_cuts
+    taken = []
+
+    def counted(*args):
+        out = whole(*args)
+        taken.append(out is not None)
+        return out
+
+    for k in range(20000):
+        vmin = rng.randint(-40000, 40000)
+        n = rng.choice([1, 2, 3, rng.randint(1, 50), rng.randint(1, 5000), rng.randint(1, 70000)])
+        vmax = vmin + n - 1
+        low = vmin if rng.random() < 0.7 else min(vmax, vmin + rng.randint(0, 3))
+        high = vmax if rng.random() < 0.7 else max(low, vmax - rng.randint(0, 3))
+        info = SimpleNamespace(rescale_slope=1.0 if k % 3 else 1, photometric=["MONOCHROME1", "MONOCHROME2"][k % 2],
+                               rescale_intercept=float(rng.randint(-3000, 3000)) if k % 4 > 1 else 0, window=None)
+        thresholds = text_presence.THRESHOLDS if k % 5 else tuple(rng.randint(1, 255) for _ in range(6))
+        monkeypatch.setattr(render, "_whole_cuts", counted)
+        fast = render._auto_cuts(vmin, vmax, info, thresholds, low, high)
+        monkeypatch.setattr(render, "_whole_cuts", lambda *args: None)
+        slow = render._auto_cuts(vmin, vmax, info, thresholds, low, high)
+        assert fast == slow, (k, vmin, vmax, low, high)
+    assert sum(taken) > 15000  # (a MONOCHROME1 range of one gray value goes the general way: 12% here)
+
+
 def _scene(text, size, ink, background, at=(40, 70), shape=(160, 320)):
     from PIL import Image, ImageDraw, ImageFont
 
@@ -264,3 +298,46 @@ def test_random_frames_with_glyph_like_blobs_screen_as_their_rendered_frame(px_f
         seen["gated"] += bool(want) and not found
     # every path was taken: most frames on their samples, pieces found on many, the glyph test both ways
     assert seen["stored"] > 1500 and seen["pieces"] > 300 and seen["text"] > 100 and seen["gated"] > 100, seen
+
+
+def test_the_evaluation_generators_frames_screen_as_their_rendered_frames(px_codecs, monkeypatch):
+    """Every single-frame uncompressed grayscale image the evaluation generator draws (its tuning draw; text of
+    the sizes it uses over dark, mid, anatomy and banded grounds, MONOCHROME1 and 2, 8 and 16 bits): the step's
+    screen on the stored samples (cuts in whole numbers where slope 1 and a whole
+    intercept allow) sends on exactly the frames the rendered frame's screen sends on, with the same pieces,
+    so no shortcut of it clears a frame with text the full screen would read."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "evaluation"))
+    import eval_scenes
+
+    monkeypatch.setattr(eval_scenes, "SEED", 20261205)
+    compared = sent_on = whole = 0
+    whole_cuts = render._whole_cuts
+
+    def counted(*args):
+        nonlocal whole
+        out = whole_cuts(*args)
+        whole += out is not None
+        return out
+
+    monkeypatch.setattr(render, "_whole_cuts", counted)
+    names = [s.name for s in eval_scenes.CASES if s.photometric in ("MONOCHROME1", "MONOCHROME2") and not s.jpeg
+             and s.frames == 1]
+    for case in eval_scenes.cases(names):
+        ds = case.dataset
+        if int(ds.get("SamplesPerPixel", 1)) != 1 or ds.PhotometricInterpretation == "PALETTE COLOR":
+            continue
+        try:
+            store = _store(ds, px_codecs)
+        except Exception:
+            continue
+        for i in range(min(store.count, 3)):
+            if store.stored_ink(i, text_presence.THRESHOLDS) is None:
+                continue
+            pieces = step._screen_frame(store, i)
+            assert pieces == text_presence.screen(store.render(i), numpy=np), (case.spec.name, i)
+            compared += 1
+            sent_on += bool(pieces)
+    assert compared >= 6 and sent_on >= 6 and whole >= 6, (compared, sent_on, whole)  # 7, 7, 14 on this draw
