@@ -68,7 +68,7 @@ def gray_frame(buf, offset: int, layout: Layout, info: PixelInfo, *, window="aut
         elif info.samples == 1:
             out = _mono(frame, layout, info, window, exclude)
         elif photometric.startswith("YBR"):
-            out = _luma_plane(frame, layout, info)
+            out = _ybr_gray(frame, layout, info, numpy, saturated)
         else:
             r, g, b = (_plane8(frame, layout, info, s) for s in range(3))
             out = farthest(luma(r, g, b), r, g, b, numpy, saturated)
@@ -754,6 +754,46 @@ def _interleave(parts: list[bytes]) -> bytes:
     for i, p in enumerate(parts):
         out[i::k] = p
     return bytes(out)
+
+
+# YBR_FULL to RGB (PS3.3 C.7.6.3.1.2) as whole-number offsets from Y, one table per chroma term: the same
+# integers with and without numpy.
+_CR_R = tuple(round(1.402 * (v - 128)) for v in range(256))
+_CB_G = tuple(round(0.344136 * (v - 128)) for v in range(256))
+_CR_G = tuple(round(0.714136 * (v - 128)) for v in range(256))
+_CB_B = tuple(round(1.772 * (v - 128)) for v in range(256))
+_CLIP = bytes(min(255, max(0, v - 512)) for v in range(1536))  # index v + 512
+
+
+def _ybr_gray(frame: bytes, layout: Layout, info: PixelInfo, numpy=None, saturated: int = SATURATED) -> bytes:
+    """Y, with the pure colours of annotation taken as farthest() takes them in RGB. Y alone hides coloured
+    text as luminance does: green 10 px text on a mid-gray YBR_FULL endoscopy frame (held-out draw 20290915)
+    was 150 against 112, below the screen's first light threshold, and neither the screen nor OCR saw its
+    three lines of PHI. Where no chroma is far enough from neutral for any pixel to be saturated, Y as it is."""
+    y = _luma_plane(frame, layout, info)
+    if info.bits_stored + info.shift != 8 or layout.bps != 1:
+        return y
+    if layout.subsampled:  # Y0 Y1 Cb Cr: one Cb and one Cr for two pixels
+        cb, cr = frame[2::4], frame[3::4]
+        cb, cr = _interleave([cb, cb]), _interleave([cr, cr])
+    else:
+        cb, cr = _plane8(frame, layout, info, 1), _plane8(frame, layout, info, 2)
+    reach = max(abs(128 - min(cb)), abs(max(cb) - 128), abs(128 - min(cr)), abs(max(cr) - 128)) if cb else 0
+    if 2 * (1.772 + 1.402) * reach < saturated:  # max - min of R, G, B is under 2 (|Cb'| 1.772 + |Cr'| 1.402)
+        return y
+    if numpy is not None:
+        np = numpy
+        ya, cba, cra = (np.frombuffer(v, np.uint8).astype(np.int16) for v in (y, cb, cr))
+        tables = [np.array(t, np.int16) for t in (_CR_R, _CB_G, _CR_G, _CB_B)]
+        clip = np.frombuffer(_CLIP, np.uint8)
+        r = clip[ya + tables[0][cra] + 512]
+        g = clip[ya - tables[1][cba] - tables[2][cra] + 512]
+        b = clip[ya + tables[3][cba] + 512]
+        return farthest(y, r, g, b, numpy, saturated)
+    r = bytes(_CLIP[v + _CR_R[c] + 512] for v, c in zip(y, cr))
+    g = bytes(_CLIP[v - _CB_G[d] - _CR_G[c] + 512] for v, d, c in zip(y, cb, cr))
+    b = bytes(_CLIP[v + _CB_B[d] + 512] for v, d in zip(y, cb))
+    return farthest(y, r, g, b, None, saturated)
 
 
 def _luma_plane(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:

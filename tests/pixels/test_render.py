@@ -432,3 +432,38 @@ def test_gray_table_of_an_ascending_range_takes_its_extremes_at_the_ends():
                                photometric=["MONOCHROME1", "MONOCHROME2"][k % 2], window=None)
         assert np.array_equal(_gray_numpy(np, values, info, "auto", None, ascending=True),
                               _gray_numpy(np, values, info, "auto", None)), k
+
+
+@pytest.mark.parametrize("photometric,planar", [("YBR_FULL", 0), ("YBR_FULL", 1), ("YBR_FULL_422", 0)])
+def test_coloured_annotation_on_a_ybr_frame_renders_as_on_rgb(px_factory, photometric, planar):
+    """Held-out draw 20290915: green 10 px text on a mid-gray YBR_FULL endoscopy frame rendered as Y alone, 150
+    against a ground of 112, under the screen's first light threshold; neither the screen nor OCR saw its three
+    lines of PHI. Native YBR now renders as RGB does (render.farthest): the text's green channel, far above
+    the ground, and Y where nothing is coloured; the same bytes with and without numpy."""
+    from py_deid.pixels import render
+
+    def ybr(r, g, b):
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return [round(y), round(128 - 0.168736 * r - 0.331264 * g + 0.5 * b),
+                round(128 + 0.5 * r - 0.418688 * g - 0.081312 * b)]
+
+    arr = np.zeros((24, 40, 3), np.uint8)
+    arr[...] = ybr(112, 112, 112)
+    text = np.zeros((24, 40), bool)
+    text[8:16, 6:30:4] = True  # strokes two columns wide, each a pair that shares its chroma (422)
+    text[8:16, 7:30:4] = True
+    arr[text] = ybr(0, 255, 0)
+    if photometric == "YBR_FULL_422":
+        arr[:, 1::2, 1:] = arr[:, 0::2, 1:]
+    ds = px_factory.reread(px_factory.dataset(arr, photometric, planar=planar))
+    store = _store(ds)
+    g = _gray(store.render(0)).astype(int)
+    assert (g[~text] == arr[~text][:, 0]).all()  # the ground: Y
+    assert g[text].min() >= 230, g[text].min()  # the text: its green channel (Y alone: 150)
+    buf, offset, layout, work = store._backend.view(0)
+    assert render.gray_frame(buf, offset, layout, work, numpy=None) == render.gray_frame(buf, offset, layout, work,
+                                                                                         numpy=np)
+    plain = np.repeat(arr[..., :1], 3, axis=-1)  # no colour: Y, whatever the ground
+    plain[..., 1:] = 128
+    ds = px_factory.reread(px_factory.dataset(plain, photometric, planar=planar))
+    assert (_gray(_store(ds).render(0)) == plain[..., 0]).all()
