@@ -763,13 +763,15 @@ _CB_G = tuple(round(0.344136 * (v - 128)) for v in range(256))
 _CR_G = tuple(round(0.714136 * (v - 128)) for v in range(256))
 _CB_B = tuple(round(1.772 * (v - 128)) for v in range(256))
 _CLIP = bytes(min(255, max(0, v - 512)) for v in range(1536))  # index v + 512
+LEGIBLE = 64  # Y this far from the ground or farther sets coloured text apart without its channel
 
 
 def _ybr_gray(frame: bytes, layout: Layout, info: PixelInfo, numpy=None, saturated: int = SATURATED) -> bytes:
     """Y, with the pure colours of annotation taken as farthest() takes them in RGB. Y alone hides coloured
     text as luminance does: green 10 px text on a mid-gray YBR_FULL endoscopy frame (held-out draw 20290915)
     was 150 against 112, below the screen's first light threshold, and neither the screen nor OCR saw its
-    three lines of PHI. Where no chroma is far enough from neutral for any pixel to be saturated, Y as it is."""
+    three lines of PHI. Where no chroma is far enough from neutral for any pixel to be saturated, Y as it is;
+    and Y wherever it is LEGIBLE from the ground (see below)."""
     y = _luma_plane(frame, layout, info)
     if info.bits_stored + info.shift != 8 or layout.bps != 1:
         return y
@@ -789,11 +791,21 @@ def _ybr_gray(frame: bytes, layout: Layout, info: PixelInfo, numpy=None, saturat
         r = clip[ya + tables[0][cra] + 512]
         g = clip[ya - tables[1][cba] - tables[2][cra] + 512]
         b = clip[ya + tables[3][cba] + 512]
-        return farthest(y, r, g, b, numpy, saturated)
-    r = bytes(_CLIP[v + _CR_R[c] + 512] for v, c in zip(y, cr))
-    g = bytes(_CLIP[v - _CB_G[d] - _CR_G[c] + 512] for v, d, c in zip(y, cb, cr))
-    b = bytes(_CLIP[v + _CB_B[d] + 512] for v, d in zip(y, cb))
-    return farthest(y, r, g, b, None, saturated)
+        far = farthest(y, r, g, b, numpy, saturated)
+    else:
+        r = bytes(_CLIP[v + _CR_R[c] + 512] for v, c in zip(y, cr))
+        g = bytes(_CLIP[v - _CB_G[d] - _CR_G[c] + 512] for v, d, c in zip(y, cb, cr))
+        b = bytes(_CLIP[v + _CB_B[d] + 512] for v, d in zip(y, cb))
+        far = farthest(y, r, g, b, None, saturated)
+    if far == y:
+        return y
+    # Only where Y itself stands close to the ground: coloured text Y already sets apart (cyan at 179 on a
+    # ground of 9) keeps its Y, which OCR reads as before; the channel is taken where Y hides the text.
+    g0 = ground(y)
+    keep = int.from_bytes(y.translate(bytes(0xFF if abs(v - g0) >= LEGIBLE else 0 for v in range(256))), "little")
+    every = (1 << (8 * len(y))) - 1
+    return ((int.from_bytes(y, "little") & keep) | (int.from_bytes(far, "little") & (keep ^ every))).to_bytes(
+        len(y), "little")
 
 
 def _luma_plane(frame: bytes, layout: Layout, info: PixelInfo) -> bytes:

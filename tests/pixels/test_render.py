@@ -438,8 +438,9 @@ def test_gray_table_of_an_ascending_range_takes_its_extremes_at_the_ends():
 def test_coloured_annotation_on_a_ybr_frame_renders_as_on_rgb(px_factory, photometric, planar):
     """Held-out draw 20290915: green 10 px text on a mid-gray YBR_FULL endoscopy frame rendered as Y alone, 150
     against a ground of 112, under the screen's first light threshold; neither the screen nor OCR saw its three
-    lines of PHI. Native YBR now renders as RGB does (render.farthest): the text's green channel, far above
-    the ground, and Y where nothing is coloured; the same bytes with and without numpy."""
+    lines of PHI. Native YBR now takes a coloured pixel's channel farthest from the ground (render.farthest)
+    where Y stands close to the ground (under render.LEGIBLE), and Y elsewhere and where nothing is coloured;
+    the same bytes with and without numpy."""
     from py_deid.pixels import render
 
     def ybr(r, g, b):
@@ -463,6 +464,13 @@ def test_coloured_annotation_on_a_ybr_frame_renders_as_on_rgb(px_factory, photom
     buf, offset, layout, work = store._backend.view(0)
     assert render.gray_frame(buf, offset, layout, work, numpy=None) == render.gray_frame(buf, offset, layout, work,
                                                                                          numpy=np)
+    # cyan on a dark ground: Y (179 against 9) already sets it apart, and stays as it was
+    arr[...] = ybr(9, 9, 9)
+    arr[text] = ybr(0, 255, 255)
+    if photometric == "YBR_FULL_422":
+        arr[:, 1::2, 1:] = arr[:, 0::2, 1:]
+    ds = px_factory.reread(px_factory.dataset(arr, photometric, planar=planar))
+    assert (_gray(_store(ds).render(0)) == arr[..., 0]).all()
     plain = np.repeat(arr[..., :1], 3, axis=-1)  # no colour: Y, whatever the ground
     plain[..., 1:] = 128
     ds = px_factory.reread(px_factory.dataset(plain, photometric, planar=planar))
