@@ -813,10 +813,18 @@ def _core(text: str) -> str:
     return "".join(c for c in normalise(text).upper() if c.isalnum() or c in "/.-:")
 
 
+def _misread_of(core: str, earlier: str) -> bool:
+    """A long word one character in eight from an earlier frame's PHI word: the same word misread ("H.OBRIENG
+    EXAMPLE.ORG" for "H.OBRIEN@EXAMPLE.ORG", the "@" read as "g" on five frames of a cine after the first read it
+    right; with no "@" it is no address, and phi mode kept it)."""
+    return len(core) >= 8 and within_edits(core, earlier, max(1, len(core) // 8))
+
+
 def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
                 earlier: Sequence[Word]) -> list[list[Decision]]:
     """The decisions with a kept word masked where an earlier frame of the same instance masked a PHI word
-    whose text holds it, or that it holds (two characters or more), over half of it in that word's box: the
+    whose text holds it, or that it holds (two characters or more), or that it misreads (_misread_of), over
+    half of it in that word's box: the
     same word read in part ("8/" and "22" of a cine's "05/28/2022" over moving speckle, read "28/2022" on the
     frame before, kept as numbers; the rest then goes as the rest of a masked date's line). `earlier`: the
     words masked as PHI on the frames before."""
@@ -828,7 +836,8 @@ def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence
             core = _core(w.text)
             if not d.mask and d.reason != "noise" and len(core) >= 2 and any(
                     geometry.intersection_area(geometry.word_box(w), geometry.word_box(e)) >= 0.5 * w.width * w.height
-                    and (core in _core(e.text) or len(_core(e.text)) >= 2 and _core(e.text) in core)
+                    and (core in _core(e.text) or len(_core(e.text)) >= 2 and _core(e.text) in core
+                         or _misread_of(core, _core(e.text)))
                     for e in earlier):
                 d = Decision(d.index, True, "phi-carried")
             row.append(d)

@@ -912,3 +912,19 @@ def test_a_date_time_read_as_pieces_of_digits_is_phi_in_both_modes():
         assert pattern_hits([text])[0] == set(), text
     assert masked(line("05/11/2017 GAIN 82"), "phi", matcher) == ["05/11/2017"]
     assert masked(line("05/11/2017 10:43:13 123"), "phi", matcher) == ["05/11/2017", "10:43:13"]
+
+
+def test_a_word_misread_where_an_earlier_frame_masked_it_as_phi_is_masked():
+    """Held-out draw 20291015, an RGB cine with "h.obrien@example.org": frame 0 read it right (masked as an
+    address), frames 1-5 read "h.obriengexample.org" at confidence 87-91, the "@" as "g": no address, kept in
+    phi mode, read after. A long word one character in eight from an earlier frame's PHI word over the same
+    box is that word. Not: a short word, more errors, another place."""
+    from py_deid.pixels.text_policy import Decision, carried_phi
+
+    earlier = [Word("h.obrien@example.org", 213, 445, 144, 14, 89)]
+    words = [Word("h.obriengexample.org", 213, 445, 144, 14, 90), Word("h.obriengexanple..org", 214, 446, 143, 13, 73),
+             Word("q.xbrxengexamzle.ozg", 213, 445, 144, 14, 90), Word("h.obriengexample.org", 213, 200, 144, 14, 90),
+             Word("Dist", 213, 445, 40, 14, 90)]
+    kept = [Decision(i, False, "kept") for i in range(len(words))]
+    # the second has three errors in 21 (another reading of the same frames read it as the first, masked)
+    assert [d.mask for d in carried_phi([words], [kept], earlier)[0]] == [True, False, False, False, False]
