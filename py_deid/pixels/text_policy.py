@@ -22,7 +22,8 @@ from ..hosts.services import Word
 from ..package_data import config_text
 from ..phi import fold_ocr
 from . import geometry
-from .phi_text import AS_DIGIT, PhiMatcher, clock_hits, is_label, normalise, pattern_hits, stamp_time, term_hits, within_edits
+from .phi_text import (AS_DIGIT, PhiMatcher, clock_hits, is_label, normalise, pattern_hits, stamp_time, term_hits,
+                       within_edits)
 
 MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
@@ -822,12 +823,11 @@ def _misread_of(core: str, earlier: str) -> bool:
 
 def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
                 earlier: Sequence[Word]) -> list[list[Decision]]:
-    """The decisions with a kept word masked where an earlier frame of the same instance masked a PHI word
-    whose text holds it, or that it holds (two characters or more), or that it misreads (_misread_of), over
-    half of it in that word's box: the
-    same word read in part ("8/" and "22" of a cine's "05/28/2022" over moving speckle, read "28/2022" on the
-    frame before, kept as numbers; the rest then goes as the rest of a masked date's line). `earlier`: the
-    words masked as PHI on the frames before."""
+    """The decisions with a kept word masked where an earlier frame of the same instance masked a PHI word whose text
+    holds it, or that it holds (two characters or more), or that it misreads (_misread_of), over half of it in that
+    word's box: the same word read in part ("8/" and "22" of a cine's "05/28/2022" over moving speckle, read
+    "28/2022" on the frame before, kept as numbers; the rest then goes as the rest of a masked date's line).
+    `earlier`: the words masked as PHI on the frames before."""
     out = []
     for words, ds in zip(readings, decisions):
         row = []
@@ -847,12 +847,12 @@ def carried_phi(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence
 
 def carried_line(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],
                  earlier: Sequence[geometry.Box]) -> list[geometry.Box]:
-    """Boxes of PHI words (and of the rest of their lines) an earlier frame of the same cine masked that stand beside a word this frame masks as
-    PHI (its rows shared, a like height, at most two text heights across) and that this frame did not mask or
-    read clearly as something kept: the rest of a stamp over moving image content that this frame read in part
-    ("01-NOV-2017" before "1:46:51" on an RGB cine over anatomy, read on frames 1, 3 and 5 and on none of 2 and
-    4, where the line's strokes could not be followed over the tissue). A burned-in stamp stays where it is from
-    frame to frame; anything else on its rows beside it would be its line's too."""
+    """Boxes of PHI words (and of the rest of their lines) an earlier frame of the same cine masked that stand beside
+    a word this frame masks as PHI (its rows shared, a like height, at most two text heights across) and that this
+    frame did not mask or read clearly as something kept: the rest of a stamp over moving image content that this
+    frame read in part ("01-NOV-2017" before "1:46:51" on an RGB cine over anatomy, read on frames 1, 3 and 5 and on
+    none of 2 and 4, where the line's strokes could not be followed over the tissue). A burned-in stamp stays where
+    it is from frame to frame; anything else on its rows beside it would be its line's too."""
     phi = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
            if d.mask and d.reason.startswith("phi")]
     kept = [geometry.word_box(words[d.index]) for words, ds in zip(readings, decisions) for d in ds
