@@ -94,3 +94,78 @@ def test_the_warm_up_instance_is_made_up_and_leaves_the_session_as_it_was():
     before = (session._deid, session._key, session.spent.as_dict())
     assert session.warm_up() >= 0
     assert (session._deid, session._key, session.spent.as_dict()) == before
+
+
+class _Bytes:
+    """What the worker hands the session: a Uint8Array proxy with to_bytes()."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+def test_the_review_policy_records_only_what_it_can_hold():
+    """may_hold: "always" holds anything, "pixels" only a run whose pixel step runs (pixels on, or a reviewer's
+    plan), "never" nothing."""
+    from py_deid.hosts.browser import may_hold
+    from py_deid.options import Settings
+
+    off, auto = Settings(pixels="off"), Settings(pixels="auto")
+    assert may_hold("always", off) and may_hold("always", auto)
+    assert may_hold("pixels", auto) and may_hold("pixels", Settings(pixels="all"))
+    assert may_hold("pixels", off, plan=object())
+    assert not may_hold("pixels", off)
+    assert not may_hold("never", auto) and not may_hold("", auto)
+
+
+def test_a_tags_only_run_under_the_pixels_policy_is_not_recorded(samples):
+    """The served page's policy ("pixels") with pixels="off" (tags-only): the session runs the instance without
+    recording its header's changes (3x the header's time), and with pixels on it records them."""
+    from py_deid.hosts.browser import Session
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.options import Settings
+
+    data = samples.bytes("CT_small.dcm")
+    for pixels, recorded in (("off", False), ("auto", True)):
+        session = Session()
+        session._deid = Deidentifier(Settings(pixels=pixels), bytes(32), ocr_batch=True, ocr_start=True)
+        session._key = bytes(32)
+        steps, review = session._start(_Bytes(data), "pixels", None)
+        result = run_sync(steps, None)
+        assert result.status == "done" and review == "pixels"
+        assert (session._recording is not None) is recorded
+        assert ("changes" in result.local) is recorded
+
+
+def test_pixels_off_never_holds_under_the_pixels_policy(samples):
+    """What may_hold relies on: with pixels="off" and no plan no image is held under "pixels", whatever its
+    pixels (uncompressed, JPEG, JPEG 2000, RLE, an ultrasound frame with burned-in text, several frames)."""
+    from py_deid import review
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.options import Settings
+
+    deid = Deidentifier(Settings(pixels="off"), bytes(32))
+    names = ("CT_small.dcm", "GREYSCALE_IMAGE.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "emri_small.dcm",
+             "SC_rgb_jpeg_dcmtk.dcm")
+    for name in names:
+        result = run_sync(deid.process(samples.bytes(name)), None)
+        assert result.status == "done", (name, result.status)
+        assert not review.held("pixels", result), name
+
+
+def test_a_held_result_without_its_record_fails_closed(samples, monkeypatch):
+    """The guard behind may_hold: a result the policy holds that was run without recording is not handed on
+    (neither uploaded nor shown for review without the header's changes)."""
+    from py_deid.hosts import browser
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.options import Settings
+
+    monkeypatch.setattr(browser, "_js", lambda value: value)
+    result = run_sync(Deidentifier(Settings(pixels="off"), bytes(32)).process(samples.bytes("CT_small.dcm")), None)
+    session = browser.Session()
+    session._deid = Deidentifier(Settings(pixels="off"), bytes(32))
+    reply = session._finish(result, "always")
+    assert reply["error"]["name"] == "InternalError"
+    assert "output" not in reply and "local" not in reply
