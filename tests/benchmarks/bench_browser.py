@@ -61,12 +61,12 @@ def _native_throughput(paths: list[Path]) -> dict:
 
 def _native_cli(paths: list[Path], out: Path) -> dict:
     """The issue's baseline: the native CLI on the same files, one process (`--jobs 1`), header only."""
-    folder = out / "cli-in"
+    folder = out / f"cli-in-{len(paths)}"
     folder.mkdir()
     for p in paths:
         (folder / p.name).write_bytes(p.read_bytes())
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "py_deid", "deidentify", str(folder), "-o", str(out / "cli-out"),
+    subprocess.run([sys.executable, "-m", "py_deid", "deidentify", str(folder), "-o", str(out / f"cli-out-{len(paths)}"),
                     "--pixels", "off", "--jobs", "1"], check=True, capture_output=True)
     seconds = time.perf_counter() - t0
     return {"files_per_s": len(paths) / seconds, "seconds": seconds}
@@ -208,19 +208,24 @@ def test_bench_start(dist, sw_browser, tmp_path):  # noqa: F811
 # Times taken in the page (its clock): when the picker's change event reached the element (a capturing listener on
 # its shadow root, before its own) and when the run's deid-complete event was sent. The harness waits on that event
 # as a promise: a 100 ms poll added up to 100 ms to a 0.6 s run.
+# The page's review policy stays the harness's ("never", as the CLI holds nothing) unless PY_DEID_BENCH_REVIEW
+# names one: "pixels" is what `py-deid serve`'s page runs with by default.
+REVIEW = os.environ.get("PY_DEID_BENCH_REVIEW", "")
 TAGS_SETUP = """() => { const el = document.querySelector('deid-uploader');
     el.removeAttribute('endpoint'); el.setAttribute('pixels', 'off');
+    if (REVIEW) el.setAttribute('review', REVIEW);
     const marks = window.__tags = {};
     el.shadowRoot.addEventListener('change', () => { marks.change = performance.now(); }, {capture: true, once: true});
     window.__tagsDone = new Promise((resolve) => document.addEventListener('deid-complete', (e) => {
         marks.complete = performance.now(); resolve(e.detail); }, {once: true}));
-}"""
+}""".replace("REVIEW", json.dumps(REVIEW))
 
 
 def _browser_tags_only(s, files: list[Path], split: dict | None = None) -> float:
     """Seconds for the page to de-identify `files`, header only (pixels="off", as the CLI baseline's
     `--pixels off`), no upload: from handing the files to the picker to the run's deid-complete event. `split`:
-    filled with the page's own time (from the picker's change event) and where its worker's time went (_work)."""
+    filled with the page's own time (from the picker's change event) and where its worker's time went (_work).
+    A second call on the same page is a run of its own (its counts start again)."""
     s.page.evaluate(TAGS_SETUP)
     s.listen()
     before = s.page.evaluate(STATS)
@@ -282,48 +287,88 @@ def _native_ocr(ocr, image: GrayImage, frames: int) -> float | None:
     return (time.perf_counter() - t0) / frames
 
 
+class _NativePixels:
+    """The native core cleaning a one-frame instance's pixels (`--pixels all`), warm (every thread's engine
+    loaded), one engine as `py-deid deidentify --jobs 1` runs it or `threads` (--ocr-threads). time(): seconds for
+    one frame, so that rounds can interleave it with the page's."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ocr = native.ocr_service()
+        self.data = path.read_bytes()
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self.deid = Deidentifier(Settings(pixels="all"), KEY, codecs=native.codec_service(),
+                                 ocr_batch=self.pool is not None)
+        if self.ocr is not None:
+            self.time()  # warm
+
+    def time(self) -> float | None:
+        if self.ocr is None:
+            return None
+        t0 = time.perf_counter()
+        assert run_sync(self.deid.process(self.data), self.ocr, self.pool).status == "done"
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def _native_pixels(path: Path, runs: int, threads: int = 1) -> float | None:
     """Seconds per frame of the native core cleaning a one-frame instance's pixels (`--pixels all`), warm."""
-    ocr = native.ocr_service()
-    if ocr is None:
-        return None
-    from contextlib import nullcontext
-    from concurrent.futures import ThreadPoolExecutor
+    runner = _NativePixels(path, threads)
+    try:
+        times = [runner.time() for _ in range(runs)]
+    finally:
+        runner.close()
+    return None if None in times else round(sum(times) / runs, 3)
 
-    data = path.read_bytes()
-    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
-        deid = Deidentifier(Settings(pixels="all"), KEY, codecs=native.codec_service(), ocr_batch=pool is not None)
-        assert run_sync(deid.process(data), ocr, pool).status == "done"  # warm: every thread's engine loaded
+
+class _PagePixels:
+    """The page cleaning the same instance's pixels (`pixels="all"`, no review, no upload), warm (one frame
+    first: every engine started). time(): seconds for one frame, from handing the file to the picker to the
+    run's deid-complete event."""
+
+    def __init__(self, s, path: Path) -> None:
+        self.s, self.path = s, path
+        s.page.evaluate("""() => { const el = document.querySelector('deid-uploader');
+            el.removeAttribute('endpoint'); el.setAttribute('pixels', 'all'); el.setAttribute('review', 'never'); }""")
+        if not s.page.evaluate("() => Array.isArray(window.__events)"):
+            s.listen()
+        self.done = self._once()["counts"]["deidentified"]  # warm
+
+    def _once(self) -> dict:
+        done = self.s.page.evaluate("() => window.__events.filter(e => e.type === 'deid-complete').length")
+        self.s.page.set_input_files("deid-uploader >> #files", [str(self.path)])
+        return self.s.wait_complete(count=done + 1, timeout=900)
+
+    def time(self) -> float:
         t0 = time.perf_counter()
-        for _ in range(runs):
-            assert run_sync(deid.process(data), ocr, pool).status == "done"
-        return round((time.perf_counter() - t0) / runs, 3)
+        summary = self._once()
+        seconds = time.perf_counter() - t0
+        self.done += 1
+        assert summary["counts"]["deidentified"] == self.done and not summary["failed"], summary
+        return seconds
 
 
-def _browser_pixels(s, path: Path, runs: int, split: dict | None = None) -> float:
-    """Seconds per frame of the page cleaning the same instance's pixels (`pixels="all"`, no review, no upload),
-    from handing the files to the picker to the run's deid-complete event. `split`: filled with where the
-    worker's time went per frame (_split)."""
-    s.page.evaluate("""() => { const el = document.querySelector('deid-uploader');
-        el.removeAttribute('endpoint'); el.setAttribute('pixels', 'all'); el.setAttribute('review', 'never'); }""")
-    if not s.page.evaluate("() => Array.isArray(window.__events)"):
-        s.listen()
-
-    def once() -> dict:
-        done = s.page.evaluate("() => window.__events.filter(e => e.type === 'deid-complete').length")
-        s.page.set_input_files("deid-uploader >> #files", [str(path)])
-        return s.wait_complete(count=done + 1, timeout=900)
-
-    done = once()["counts"]["deidentified"]  # warm: every engine started
+def _pixel_rounds(s, path: Path, native_one: _NativePixels, rounds: int) -> dict:
+    """A frame through the whole pixel step, the page against the native core with one engine, interleaved: each
+    round one native frame, then one in the page, so that the machine's load falls on both alike; the median of
+    the rounds' own ratios beside the ratio of the medians. `split`: where the page's time went per frame."""
+    page = _PagePixels(s, path)
     before = s.page.evaluate(STATS)
-    t0 = time.perf_counter()
-    for n in range(runs):
-        summary = once()
-        assert summary["counts"]["deidentified"] == done + n + 1 and not summary["failed"], summary
-    seconds = (time.perf_counter() - t0) / runs
-    if split is not None:
-        split.update(_split(before, s.page.evaluate(STATS), runs))
-    return round(seconds, 3)
+    native_s, page_s = [], []
+    for _ in range(rounds):
+        native_s.append(native_one.time())
+        page_s.append(page.time())
+    out = {"native_one_engine_s": [round(x, 3) for x in native_s], "browser_s": [round(x, 3) for x in page_s],
+           "browser_split": _split(before, s.page.evaluate(STATS), rounds)}
+    if None not in native_s:
+        out["ratios"] = [round(p / n, 3) for p, n in zip(page_s, native_s)]
+        out["median_ratio"] = round(statistics.median(out["ratios"]), 3)
+        out["ratio_of_medians"] = round(statistics.median(page_s) / statistics.median(native_s), 3)
+    return out
 
 
 STATS = "() => document.querySelector('deid-uploader').stats()"
@@ -345,21 +390,80 @@ def _split(before: list[dict], after: list[dict], runs: int) -> dict:
 OCR_STAGE = "() => document.querySelector('deid-uploader').shadowRoot.querySelector('[data-stage=ocr]').dataset.state"
 
 
+# The page's start-up work after "ready" is over: a first start's snapshot saved (web/src/runtime.js) and every
+# OCR engine able to read (the second starts once the first can: web/src/ocr-pool.js). Null: a build whose stats
+# do not say (before branch webspeed14).
+SETTLED = """async () => {
+    const el = document.querySelector('deid-uploader');
+    const all = await el.stats();
+    if (!all.every((w) => 'snapshot' in w && w.engines.every((e) => 'ready' in e))) return null;
+    return all.every((w) => w.snapshot !== 'saving' && w.engines.length === el.pool.ocrEngines
+        && w.engines.every((e) => e.ready));
+}"""
+
+
+def _settle(s) -> None:
+    """Wait until the page's start-up work is over (SETTLED; a build that does not say: its snapshot in Cache
+    Storage and 1.5 s for the second engine's start, ~0.4 s of CPU measured), then 0.3 s: what is timed next is
+    the page's steady state, as the native side's is (its engines loaded before it is timed). Before this, the
+    tags-only run started the moment the first engine could read, beside the second's start and the snapshot's
+    saving (both a first start's work)."""
+    for _ in range(1200):
+        settled = s.page.evaluate(SETTLED)
+        if settled is None:
+            s.page.evaluate(SAVED)
+            time.sleep(1.5)
+            break
+        if settled:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the page did not settle after its start in 120 s")
+    time.sleep(0.3)
+
+
 def _ready_session(session_factory, url: str):  # noqa: F811
-    """A fresh page, ready, its OCR engine loaded (so that loading it does not compete with what is timed)."""
+    """A fresh page, ready, its OCR engines loaded and its snapshot saved (so that neither competes with what is
+    timed)."""
     s = session_factory(url)
     s.page.evaluate(READY)
     s.page.wait_for_function(f"() => ['done', 'failed'].includes(({OCR_STAGE})())", timeout=180000)
     state = s.page.evaluate(OCR_STAGE)
     assert state == "done", f"the OCR engine did not load ({state}): {s.console[-5:]}"
+    _settle(s)
     return s
 
 
+def _one_file(files: list[Path], root: Path) -> list[Path]:
+    """A one-file batch beside `files` (a copy of the first under another name): the fixed cost of a run."""
+    one = root / "one"
+    one.mkdir(exist_ok=True)
+    path = one / "ONE00000.dcm"
+    path.write_bytes(files[0].read_bytes())
+    return [path]
+
+
+def _steady(n: int, many_s: float, one_s: float) -> float:
+    """Seconds a file past the first in a run of n: what a run of n costs beyond a run of one (the CLI's start,
+    the page's key, configure and first file are in both)."""
+    return (many_s - one_s) / (n - 1)
+
+
 def test_bench_throughput(dist, session_factory, samples, tmp_path):  # noqa: F811
-    """Issue 15's throughput targets, tags-only per core against the native CLI (`--jobs 1 --pixels off`) and OCR
-    per frame against native Tesseract, in rounds (PY_DEID_BENCH_ROUNDS, 3): each round times the native side
-    and then each site in turn (this build and, with PY_DEID_BENCH_BASELINE_SITE, another build, e.g. the commit
-    before a change), each in a fresh page, so that the machine's load falls on all alike; medians of the rounds."""
+    """Issue 15's throughput targets, in rounds (PY_DEID_BENCH_ROUNDS, 3): each round times the native side and
+    then each site in turn (this build and, with PY_DEID_BENCH_BASELINE_SITE, another build, e.g. the commit
+    before a change), each in a fresh page whose start-up work is over (_settle), so that the machine's load falls
+    on all alike; medians of the rounds.
+
+    Tags-only per core against the native CLI (`--jobs 1 --pixels off`), two ways: as run (the CLI's wall time
+    with its interpreter's start, against the page's time from the picker's change event, its worker started
+    long before: `tags_only_page_vs_cli_per_core`), and like with like (`tags_only_steady_vs_cli_per_core`: a
+    file past the first on each side, each side's run of n files less its run of one file, so that neither the
+    CLI's start nor the page's fixed steps count; with 50 files the CLI's start is most of its time). OCR per
+    frame against native Tesseract, the issue's measure (`pixel_step_vs_native_one_engine`: a frame through the
+    whole pixel step, the page with its engines against the native core with one, as `--jobs 1`, alternated
+    frame by frame within a round) and one request of the whole frame on one engine each side
+    (`ocr_request_vs_native`: the LSTM in wasm against native SIMD, ~2x; not the target)."""
     sites = {"this": dist}
     baseline = os.environ.get("PY_DEID_BENCH_BASELINE_SITE")
     if baseline:
@@ -368,11 +472,17 @@ def test_bench_throughput(dist, session_factory, samples, tmp_path):  # noqa: F8
     count = 50 if QUICK else 500
     frames = 2 if QUICK else 5
     files = corpus.ct_series(samples, tmp_path, count)
+    one = _one_file(files, tmp_path)
     image = _us_frame(samples)
     pgm = base64.b64encode(image.pgm()).decode()
     ocr = native.ocr_service()
-    raw: dict = {"native_cli_s": [], "native_core_s": [], "native_ocr_s": [],
-                 **{name: {"tags_only_s": [], "tags_only_page_s": [], "split": [], "ocr_s": []} for name in sites}}
+    us = samples.path("GREYSCALE_IMAGE.dcm")
+    native_pixels = _NativePixels(us)
+    raw: dict = {"native_cli_s": [], "native_cli_one_s": [], "native_core_s": [], "native_ocr_s": [],
+                 "native_pixel_step_s": [],
+                 **{name: {"tags_only_s": [], "tags_only_page_s": [], "tags_only_one_page_s": [], "split": [],
+                           "ocr_s": [], "pixel_step_s": [], "pixel_step_ratios": [], "pixel_split": []}
+                    for name in sites}}
     # The sites over plain HTTP on the loopback (tests/browser/site_server.py; a secure context all the same):
     # nothing is uploaded here, and two `py-deid serve` with their own certificates now and then had Chromium
     # refuse the OCR engine's worker script ("SSL certificate error"), failing the run.
@@ -384,6 +494,7 @@ def test_bench_throughput(dist, session_factory, samples, tmp_path):  # noqa: F8
             out = tmp_path / f"round{i}"
             out.mkdir()
             raw["native_cli_s"].append(_native_cli(files, out)["seconds"])
+            raw["native_cli_one_s"].append(_native_cli(one, out)["seconds"])
             raw["native_core_s"].append(_native_throughput(files)["seconds"])
             raw["native_ocr_s"].append(_native_ocr(ocr, image, frames))
             for name, r in receivers.items():
@@ -394,31 +505,63 @@ def test_bench_throughput(dist, session_factory, samples, tmp_path):  # noqa: F8
                     raw[name]["tags_only_s"].append(_browser_tags_only(s, files, split))
                     raw[name]["tags_only_page_s"].append(split["page_s"])
                     raw[name]["split"].append(split)
+                    one_split: dict = {}
+                    _browser_tags_only(s, one, one_split)
+                    raw[name]["tags_only_one_page_s"].append(one_split["page_s"])
                     raw[name]["ocr_s"].append(s.page.evaluate(OCR_FRAMES, [pgm, frames]))
+                    step = _pixel_rounds(s, us, native_pixels, frames)
+                    raw["native_pixel_step_s"].extend(step["native_one_engine_s"])
+                    raw[name]["pixel_step_s"].extend(step["browser_s"])
+                    raw[name]["pixel_step_ratios"].extend(step.get("ratios") or [])
+                    raw[name]["pixel_split"].append(step["browser_split"])
                 finally:
                     s.close()
     finally:
+        native_pixels.close()
         for r in receivers.values():
             r.stop()
     med = {k: statistics.median(v) if v and None not in v else None for k, v in raw.items() if k not in sites}
+    cli_steady = _steady(count, med["native_cli_s"], med["native_cli_one_s"])
     results: dict = {"quick": QUICK, "files": count, "frames": frames, "rounds": rounds, "raw": raw,
                      "native": {"cli_files_per_s": round(count / med["native_cli_s"], 1),
+                                "cli_start_s": round(med["native_cli_one_s"], 3),
+                                "cli_steady_ms_per_file": round(cli_steady * 1000, 3),
                                 "core_files_per_s": round(count / med["native_core_s"], 1),
-                                "ocr_s_per_frame": med["native_ocr_s"] and round(med["native_ocr_s"], 3)},
-                     "targets": {"tags_only_vs_cli_per_core": 0.8, "ocr_vs_native_per_frame": 1.5}}
+                                "ocr_request_s": med["native_ocr_s"] and round(med["native_ocr_s"], 3),
+                                "pixel_step_s_per_frame": med["native_pixel_step_s"] and round(
+                                    med["native_pixel_step_s"], 3)},
+                     "targets": {"tags_only_steady_vs_cli_per_core": 0.8, "pixel_step_vs_native_one_engine": 1.5}}
     for name in sites:
         tags = statistics.median(raw[name]["tags_only_s"])
         spf = statistics.median(raw[name]["ocr_s"])
         page = statistics.median(raw[name]["tags_only_page_s"])
+        page_one = statistics.median(raw[name]["tags_only_one_page_s"])
+        page_steady = _steady(count, page, page_one)
+        step = statistics.median(raw[name]["pixel_step_s"])
+        ratios = raw[name]["pixel_step_ratios"]
         results[name] = {"browser_files_per_s": round(count / tags, 1),
                          "tags_only_vs_cli_per_core": round(med["native_cli_s"] / tags, 3),
                          # the page's own time, from the picker's change event (without the harness's hand-over)
                          "tags_only_page_vs_cli_per_core": round(med["native_cli_s"] / page, 3),
+                         # like with like: a file past the first on each side (_steady)
+                         "tags_only_steady_ms_per_file": round(page_steady * 1000, 3),
+                         "tags_only_steady_vs_cli_per_core": round(cli_steady / page_steady, 3),
+                         "tags_only_one_file_page_s": round(page_one, 4),
                          "split_median_s": {k: round(statistics.median(r[k] for r in raw[name]["split"]), 4)
                                             for k in raw[name]["split"][0]},
                          "tags_only_vs_core_per_core": round(med["native_core_s"] / tags, 3),
-                         "ocr_s_per_frame": round(spf, 3),
-                         "ocr_vs_native_per_frame": med["native_ocr_s"] and round(spf / med["native_ocr_s"], 3)}
+                         "ocr_request_s": round(spf, 3),
+                         "ocr_request_vs_native": med["native_ocr_s"] and round(spf / med["native_ocr_s"], 3),
+                         "pixel_step_s_per_frame": round(step, 3),
+                         "pixel_step_vs_native_one_engine": ratios and round(statistics.median(ratios), 3),
+                         "pixel_step_ratios_range": ratios and [min(ratios), max(ratios)],
+                         "pixel_split_median_s": {k: round(statistics.median(r[k] for r in raw[name]["pixel_split"]), 3)
+                                                  for k in ("python_s", "ocr_wait_s")}}
+    if baseline:
+        results["this_over_baseline"] = {
+            k: round(results["this"][k] / results["baseline"][k], 3)
+            for k in ("tags_only_steady_ms_per_file", "tags_only_one_file_page_s", "pixel_step_s_per_frame",
+                      "ocr_request_s")}
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "bench_throughput.json").write_text(json.dumps(results, indent=1))
     print("\nbench_throughput:", json.dumps(results, indent=1))
@@ -447,6 +590,7 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         s.page.wait_for_function("""() => document.querySelector('deid-uploader').shadowRoot
             .querySelector('[data-stage=ocr]').dataset.state === 'done'""", timeout=180000)
         results["cold_start_s"] = {"ready": round(ready, 3), "ocr_ready": round(time.perf_counter() - t0, 3)}
+        _settle(s)  # what follows is timed in the page's steady state (its second engine started, snapshot saved)
         pool = s.page.evaluate("() => document.querySelector('deid-uploader').pool.size")
         results["pool_size"] = pool
 
@@ -460,6 +604,13 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         seconds = _browser_tags_only(s, files, split)
         size = sum(p.stat().st_size for p in files)
         after = s.page.evaluate("() => document.querySelector('deid-uploader').stats()")
+        # like with like (test_bench_throughput's _steady): a file past the first on each side
+        one = _one_file(files, tmp_path)
+        one_split: dict = {}
+        _browser_tags_only(s, one, one_split)
+        cli_one = _native_cli(one, tmp_path)
+        cli_steady = _steady(count, cli["seconds"], cli_one["seconds"])
+        page_steady = _steady(count, split["page_s"], one_split["page_s"])
         browser_fps = count / seconds
         results["tags_only"] = {
             "files": count, "native_files_per_s": round(nat["files_per_s"], 1), "native_mb_per_s": round(nat["mb_per_s"], 2),
@@ -469,6 +620,9 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
             "ratio_per_core_vs_cli": round(browser_fps / pool / cli["files_per_s"], 3),
             "page_s": split["page_s"], "ratio_per_core_vs_cli_page": round(cli["seconds"] / split["page_s"] / pool, 3),
             "split_s": split,
+            "native_cli_start_s": round(cli_one["seconds"], 3), "page_one_file_s": one_split["page_s"],
+            "steady_ms_per_file": {"native_cli": round(cli_steady * 1000, 3), "page": round(page_steady * 1000, 3)},
+            "ratio_per_core_vs_cli_steady": round(cli_steady / page_steady / pool, 3),
             "worker_memory_before": before, "worker_memory_after": after,
         }
 
@@ -477,21 +631,32 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         frames = 2 if QUICK else 5
         native_spf = _native_ocr(native.ocr_service(), image, frames)
         browser_spf = s.page.evaluate(OCR_FRAMES, [base64.b64encode(image.pgm()).decode(), frames])
-        results["ocr_per_frame_s"] = {"native": native_spf and round(native_spf, 3), "browser": round(browser_spf, 3),
-                                      "ratio": native_spf and round(browser_spf / native_spf, 3), "frame": "1024x768"}
+        # One request on one engine each side: the LSTM in wasm against native SIMD (~2x). Not the issue's target,
+        # which is a frame through the whole pixel step (below).
+        results["ocr_one_request_s"] = {"native": native_spf and round(native_spf, 3), "browser": round(browser_spf, 3),
+                                        "ratio": native_spf and round(browser_spf / native_spf, 3), "frame": "1024x768"}
 
         # A frame through the whole pixel step (every reading the core asks for: bands, second and closer looks),
         # the page (its worker's OCR engines read a batch at once) against the native core with one engine, as
         # `py-deid deidentify --jobs 1` runs it, and with two (--ocr-threads 2).
+        # Frame by frame, alternated (one native, one in the page; `frames` + 1 rounds in the quick form), so that
+        # a burst of load falls on both alike; the ratio is the median of the rounds' own ratios.
         us = samples.path("GREYSCALE_IMAGE.dcm")
-        split: dict = {}
-        step = {"native_one_engine": _native_pixels(us, frames, threads=1),
+        native_one = _NativePixels(us)
+        try:
+            rounds = _pixel_rounds(s, us, native_one, frames + 1 if QUICK else frames)
+        finally:
+            native_one.close()
+        step = {"native_one_engine": rounds["native_one_engine_s"] and round(
+                    statistics.median(rounds["native_one_engine_s"]), 3) if None not in rounds["native_one_engine_s"]
+                else None,
                 "native_two_engines": _native_pixels(us, frames, threads=2),
-                "browser": _browser_pixels(s, us, frames, split),
-                "browser_split": split,
+                "browser": round(statistics.median(rounds["browser_s"]), 3),
+                "browser_split": rounds["browser_split"],
+                "rounds": rounds,
                 "engines_per_worker": s.page.evaluate("() => document.querySelector('deid-uploader').pool.ocrEngines")}
-        step["ratio_to_native_one_engine"] = step["native_one_engine"] and round(
-            step["browser"] / step["native_one_engine"], 3)
+        step["ratio_to_native_one_engine"] = rounds.get("median_ratio")
+        step["target"] = 1.5
         results["pixel_step_per_frame_s"] = step
 
         # Peak memory of the page (CDP) and of the workers' wasm heaps.

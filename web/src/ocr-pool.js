@@ -7,7 +7,8 @@
 // others once the first can read, so that they do not compete with the worker's own start.
 
 /** @typedef {{start: () => Promise<void>, reset: () => Promise<void>,
- *   recognize: (pgm: Uint8Array, psm?: number) => Promise<any[]>, readMs?: number, reads?: number}} Engine */
+ *   recognize: (pgm: Uint8Array, psm?: number) => Promise<any[]>, readMs?: number, reads?: number,
+ *   ready?: boolean}} Engine */
 
 /** @typedef {{pgm: Uint8Array, psm: number, resolve: (words: any[]) => void, reject: (err: any) => void}} Job */
 

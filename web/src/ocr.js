@@ -44,6 +44,11 @@ export class OcrBridge {
     this.reads = 0;
   }
 
+  /** Whether the engine can read (started and not reset since). */
+  get ready() {
+    return this.worker !== null;
+  }
+
   /** Create the tesseract worker (idempotent); resolves when it can read. */
   start() {
     if (this.worker) return Promise.resolve();

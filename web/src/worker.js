@@ -41,6 +41,8 @@ async function timed(stage, progress, fn) {
   }
 }
 
+// The runtime's snapshot (stats, for the benchmark: it waits until a first start's saving is over before timing)
+let snapshotState = 'none';
 let frameProgress = null;  // the current file's progress reporter (one file at a time per worker)
 // Where a worker's time on files goes, for the benchmark (stats; numbers only): files done, ms from a file's turn
 // to its answer, ms of that in the call into Python (with OCR, its waits too), ms from one answer to the next
@@ -117,6 +119,8 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
     .catch(() => {});
   // Saved once the worker is ready: the interpreter before configure or any file reached it.
   const saving = snapshot ? saveSnapshot(snapshot) : null;
+  snapshotState = runtime.restored ? 'restored' : saving ? 'saving' : 'none';
+  saving?.then((kept) => { snapshotState = kept ? 'saved' : 'not-saved'; }, () => { snapshotState = 'not-saved'; });
   return { ready: true,
     timings: { origin: performance.timeOrigin, marks, snapshot: runtime.restored ? 'restored' : saving ? 'saving' : 'none' } };
 }
@@ -216,7 +220,8 @@ function stats() {
   return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(),
     work: { files, fileMs: Math.round(fileMs), callMs: Math.round(callMs), idleMs: Math.round(idleMs), awaitMs: Math.round(awaitMs), dispatchMs: Math.round(dispatchMs),
       firstMs: Math.round(firstMs), warmMs },
-    engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0 })) : [] };
+    snapshot: snapshotState,
+    engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0, ready: Boolean(e.ready) })) : [] };
 }
 
 async function ocrOnly({ pgm, psm }) {
