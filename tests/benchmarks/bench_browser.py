@@ -576,10 +576,14 @@ def test_bench_browser(dist, session_factory, sw_browser, samples, tmp_path):  #
         # busy after its OCR engine is ready (its second engine starts then: ~0.35 s of CPU on the 2-core machine,
         # measured), and a first visit made beside it took it from a core (test_bench_start's visits have the
         # machine to themselves, as a user's first visit does).
-        visits = _visits(sw_browser, r.url + "/")
-        results["start_s"] = {"first_visit": visits["first"]["s"], "repeat_visit": visits["repeat"]["s"],
-                              "breakdown_ms": {k: v["ms"] for k, v in visits.items()},
-                              "service_worker": visits["repeat"]["controlled"],
+        # The median of several (PY_DEID_BENCH_VISITS, 3), as test_bench_start: one visit swung 1.89-2.99 s on a
+        # first visit and 0.91-1.23 s on a repeat one between CI runs of the same start-up code.
+        runs = [_visits(sw_browser, r.url + "/") for _ in range(int(os.environ.get("PY_DEID_BENCH_VISITS", "3")))]
+        visits = _median_visits(runs)
+        results["start_s"] = {"first_visit": visits["first"]["median_s"], "repeat_visit": visits["repeat"]["median_s"],
+                              "runs_s": {k: visits[k]["runs_s"] for k in ("first", "repeat")},
+                              "breakdown_ms": {k: visits[k]["median_ms"] for k in ("first", "repeat")},
+                              "service_worker": visits["repeat_controlled"],
                               "targets": {"first_visit": 2.5, "repeat_visit": 1.0}}
 
         # Cold start: a fresh context (no cache) to "ready" and to OCR ready.
