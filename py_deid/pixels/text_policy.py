@@ -608,8 +608,8 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                 read = len(fold_ocr(w.text))
                 missing = place[j + 1:] if side > 0 else place[:j]
                 # and the end of a word read in part ("IMAGI" of "IMAGING")
-                letters = sum(len(m) + 1 for m in missing) + (max(0, len(place[j]) - read) if side > 0 else 0)
-                if not letters:
+                tail = place[j][read:] if side > 0 and read < len(place[j]) else ""
+                if not tail and not missing:
                     continue
                 per_char = w.width / max(1, read)
                 # no wider than the letters of the line's clear words: a weak read's box often holds the
@@ -619,14 +619,57 @@ def rest_of_terms(words: Sequence[Word], decisions: Sequence[Decision], matcher:
                                if o.confidence >= 80 and sum(c.isalpha() for c in o.text) >= 3)
                 if clear:
                     per_char = min(per_char, clear[len(clear) // 2])
+                edge, tail, missing = _read_on(words, seg, k, side, masked, per_char, tail, list(missing))
+                letters = len(tail) + sum(len(m) + 1 for m in missing)
+                if not letters:
+                    continue
                 span = round(per_char * (letters + 0.5) * 1.15)  # half a letter more: widths vary by letter
-                x = w.left + w.width if side > 0 else w.left - span
+                x = edge.left + edge.width if side > 0 else edge.left - span
                 # on the rows of the line, not of a reading far taller (one that took in the speckle under it)
                 _, top, _, tall = _line_of(w, words, ())
                 box = geometry.clip(geometry.grow((x, top, span, tall), 2), width, height)
                 if box:
                     out.append(box)
     return out
+
+
+def _read_on(words: Sequence[Word], seg: list[int], k: int, side: int, masked: set[int], per_char: float,
+             tail: str, missing: list[str]) -> tuple[Word, str, list[str]]:
+    """The words of a place beside a word of it that were read too, as far as they go: the last of them, and what
+    is still unread past it (the unread end of a word, then whole words). "MARY" of "ST MARY HOSPITAL" with
+    "HOSPITA" read and masked after it: the rest is the "L", not all of "HOSPITAL" again (a 180 px block of a
+    cine's speckle masked on every frame, held-out draw 20290715). A neighbour counts only masked as PHI, within
+    two letters of the edge, and reading as the next letters of the name (one OCR error in them)."""
+    edge = words[seg[k]]
+    at = k + side
+    while (tail or missing) and 0 <= at < len(seg) and seg[at] in masked:
+        o = words[seg[at]]
+        gap = o.left - edge.right if side > 0 else edge.left - o.right
+        text = fold_ocr(o.text)
+        if not text or not -per_char <= gap <= 2 * per_char:
+            break
+        if side > 0:  # the next letters: the rest of a word, else the next word, from its start
+            word = tail or missing[0]
+            part = word[:len(text)]
+        else:  # the letters before: the previous word, from its end
+            word = missing[-1]
+            part = word[-len(text):]
+        if len(text) > len(word) or not (part == text or len(text) >= 4 and within_edits(text, part, 1)):
+            break
+        rest = word[len(text):] if side > 0 else word[:len(word) - len(text)]
+        if side > 0:
+            if tail:
+                tail = rest
+            else:
+                missing.pop(0)
+                tail = rest
+        else:
+            missing.pop()
+            if rest:  # the start of that word is still unread, right before this one
+                missing.append(rest)
+                break
+        edge, at = o, at + side
+    return edge, tail, missing
 
 
 def settled_boxes(readings: Sequence[Sequence[Word]], decisions: Sequence[Sequence[Decision]],

@@ -928,3 +928,38 @@ def test_a_word_misread_where_an_earlier_frame_masked_it_as_phi_is_masked():
     kept = [Decision(i, False, "kept") for i in range(len(words))]
     # the second has three errors in 21 (another reading of the same frames read it as the first, masked)
     assert [d.mask for d in carried_phi([words], [kept], earlier)[0]] == [True, False, False, False, False]
+
+
+def test_the_rest_of_a_place_starts_after_the_words_of_it_read_beside():
+    """Held-out draw 20290715, an RGB cine: "ST" "MARY" "HO" "SPITA" read and masked, "HO" too short to say it is
+    "HOSPITAL": the rest after "MARY" was all of "HOSPITAL" again, a 180 px block (the first word's tall box over
+    speckle) on every frame, over the words already masked and past them. The rest now starts after the words
+    of the name read beside it, and is what they leave unread (the "L")."""
+    from py_deid.pixels.text_policy import rest_of_terms
+
+    saint = PhiMatcher(_terms(InstitutionName="ST MARY HOSPITAL"))
+    words = line("ST MARY", y=63, x=8) + [Word("HO", 8 + 8 * 8, 63, 16, 12, 76),
+                                          Word("SPITA", 8 + 8 * 10, 63, 40, 12, 92)]
+    boxes = rest_of_terms(words, decide(words, "phi", saint), saint, 640, 480)
+    assert boxes, "the unread L after SPITA"
+    assert all(b[0] >= words[3].right - 2 and geometry.right(b) <= words[3].right + 8 * 3 for b in boxes), boxes
+    # a neighbour that does not read as the name's next letters does not count: the rest goes on after MARY
+    other = line("ST MARY", y=63, x=8) + [Word("HX", 8 + 8 * 8, 63, 16, 12, 76)]
+    boxes = rest_of_terms(other, decide(other, "phi", saint), saint, 640, 480)
+    assert any(b[0] <= other[1].right + 2 and geometry.right(b) >= other[1].right + 8 * 9 for b in boxes), boxes
+    # nor one far off along the line
+    far = line("ST MARY", y=63, x=8) + [Word("HOSPITAL", 8 + 8 * 30, 63, 64, 12, 92)]
+    boxes = rest_of_terms(far, decide(far, "phi", saint), saint, 640, 480)
+    assert any(b[0] <= far[1].right + 2 and geometry.right(b) >= far[1].right + 8 * 9 for b in boxes), boxes
+
+
+def test_a_tall_box_is_cut_to_the_rows_of_the_same_word_read_at_its_lines_height():
+    """A cine's stamp: "RX40493422" boxed 51 px tall over speckle on this frame, 18 px on an earlier one (passed in
+    `around` by the pixel step): its mask keeps to the 18 px line's rows, not the speckle's."""
+    matcher = PhiMatcher(_terms(AccessionNumber="RX40493422"))
+    tall = [Word("RX40493422", 295, 403, 146, 51, 92)] + line("GAIN 82 DR 60", y=200)  # the frame's usual text
+    earlier = Word("RX40493422", 299, 425, 142, 18, 88)
+    alone = mask_boxes(tall, decide(tall, "phi", matcher), 640, 480)
+    assert alone and min(b[1] for b in alone) < 410  # nothing says where its line is: its box
+    boxes = mask_boxes(tall, decide(tall, "phi", matcher), 640, 480, around=[earlier])
+    assert boxes and all(b[1] >= 425 - 4 and geometry.bottom(b) <= 443 + 4 for b in boxes), boxes
