@@ -177,16 +177,19 @@ def _threads_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-def _by_role(pid: int, before: dict[int, float], after: dict[int, float], n: int) -> dict[str, float]:
+def _by_role(pid: int, startup: list[int], before: dict[int, float], after: dict[int, float],
+             n: int) -> dict[str, float]:
     """The server's threads other than its event loop, CPU ms per instance, by role. Python 3.11 does not
-    name a thread for the kernel, so the roles come from the order the server starts them in (thread ids
-    rise): the store's 8 fsync threads, then the verifier pool's thread, then the rest (the request
-    threads, made at the first requests, and any other)."""
-    others = sorted(t for t in after if t != pid)
-    roles = {t: "fsync" if i < 8 else "pool" if i == 8 else "requests" for i, t in enumerate(others)}
-    out = {"fsync": 0.0, "pool": 0.0, "requests": 0.0}
-    for t, role in roles.items():
-        out[role] += after[t] - before.get(t, 0.0)
+    name a thread for the kernel, so the roles come from the order the server starts them in (`startup`:
+    its threads before the first request, by rising id): the store's 8 fsync threads, then the verifier
+    pool's thread, last; threads started later are the request threads (made at the first requests)."""
+    early = [t for t in startup if t != pid]
+    roles = {early[-1]: "pool", **{t: "fsync" for t in early[-9:-1]}} if len(early) >= 9 else {}
+    out = {"fsync": 0.0, "pool": 0.0, "requests": 0.0, "other": 0.0}
+    for t in after:
+        if t != pid:
+            role = roles.get(t, "other" if t in startup else "requests")
+            out[role] += after[t] - before.get(t, 0.0)
     return {k: round(v / n * 1e3, 3) for k, v in out.items()}
 
 
@@ -227,7 +230,7 @@ def _measured(srv, bodies, url: str) -> dict:
     n = run["instances"]
     run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3) for k, a, b in zip(
         ("server", "workers", "clients", "server_loop", "server_kernel", "workers_kernel"), after, before)}
-    run["server_threads_ms_per_instance"] = _by_role(pid, threads0, threads1, n)
+    run["server_threads_ms_per_instance"] = _by_role(pid, srv.startup_threads, threads0, threads1, n)
     # The machine's cores' idle share meanwhile (every process on it, not only these: others load it)
     run["idle_share"] = round((idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]), 3)
     return run
@@ -270,6 +273,7 @@ def test_bench_receiver(tmp_path, samples):
     srv = rs.Server(store, "--token", f"bench:{TOKEN}", "--benchmark-sink",
                     "--max-request-size", "4G", log_name="bench", env=env or None).start()
     srv.timeline = tmp_path / "timeline.jsonl"
+    srv.startup_threads = sorted(_threads_cpu(srv.proc.pid))  # before any request (_by_role)
     try:
         pid = srv.proc.pid
         bodies = tmp_path / "bodies"
