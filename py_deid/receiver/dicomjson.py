@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from json.encoder import encode_basestring_ascii as _quoted  # what json.dumps uses for a str (ensure_ascii)
+
 from .reasons import Failure
 
 
@@ -39,6 +42,30 @@ def store_response(retrieve_url: str, referenced: list[dict], failed: list[dict]
     if other:
         doc["0008119A"] = {"vr": "SQ", "Value": other}
     return doc
+
+
+def _el_json(vr: str, value: str) -> str:
+    """_el(vr, value) for one str value, as json_bytes writes it."""
+    return f'{{"vr":"{vr}","Value":[{_quoted(value)}]}}' if value else f'{{"vr":"{vr}"}}'
+
+
+def store_response_json(retrieve_url: str, referenced: list[tuple[str, str, str]], failed: list[dict],
+                        other: list[dict]) -> bytes:
+    """json_bytes(store_response(retrieve_url, [referenced_item(*r) for r in referenced], failed, other)),
+    the same bytes, with the referenced items (every stored instance: most of a STOW answer) written from a
+    template instead of a dict each encoded by json: a tenth of a request's thread's time before."""
+    out = ['{"00081190":', _el_json("UR", retrieve_url)]
+    if failed:
+        out += (',"00081198":{"vr":"SQ","Value":', json.dumps(failed, separators=(",", ":")), "}")
+    if referenced:
+        out.append(',"00081199":{"vr":"SQ","Value":[')
+        out.append(",".join(f'{{"00081150":{_el_json("UI", cls)},"00081155":{_el_json("UI", sop)},'
+                            f'"00081190":{_el_json("UR", url)}}}' for cls, sop, url in referenced))
+        out.append("]}")
+    if other:
+        out += (',"0008119A":{"vr":"SQ","Value":', json.dumps(other, separators=(",", ":")), "}")
+    out.append("}")
+    return "".join(out).encode("ascii")
 
 
 def study_result(row: dict, retrieve_url: str) -> dict:

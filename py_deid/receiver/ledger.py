@@ -1,7 +1,9 @@
 """The SQLite ledger: what arrived (from which site, when, sha256), the forwarding queue, certificates.
 
 One connection shared by the server's threads behind a lock; WAL journal with synchronous=FULL, so a
-committed row survives a crash. Rows hold UIDs, hashes and sizes of de-identified instances only.
+committed row survives a crash. A second connection, behind the same lock, is kept at synchronous=NORMAL for
+the transactions that are not flushed (no PRAGMA switched back and forth per request). Rows hold UIDs,
+hashes and sizes of de-identified instances only.
 """
 
 from __future__ import annotations
@@ -67,9 +69,15 @@ class Ledger:
             for column, kind in (("pack", "TEXT"), ("pack_offset", "INTEGER")):
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE instances ADD COLUMN {column} {kind}")
+            # The unflushed transactions' connection: the same WAL file, so a later flushed commit on _db
+            # (its fsync of the WAL) makes them durable too, as when they ran on _db.
+            self._unflushed = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._unflushed.execute("PRAGMA synchronous=NORMAL")
+            self._unflushed.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         with self._lock:
+            self._unflushed.close()
             self._db.close()
 
     @contextmanager
@@ -77,20 +85,15 @@ class Ledger:
         """One transaction. flush=False: its commit is not fsynced (synchronous=NORMAL for it): it survives
         the process being killed, not a power loss, until the next flushed commit, which makes it durable
         too (the WAL is written in order)."""
+        db = self._db if flush else self._unflushed  # (both behind the lock: one writer at a time)
         with self._lock:
-            if not flush:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
-                if not flush:
-                    self._db.execute("PRAGMA synchronous=FULL")
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def _all(self, sql: str, args=()) -> list[dict]:
         with self._lock:

@@ -12,6 +12,7 @@ rows); the answer lists them in request order with the others' failure reasons.
 from __future__ import annotations
 
 import errno
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from . import dicomjson, reasons
 from .body import SpooledBody, SpooledPart
 from .config import ReceiverConfig
 from .reasons import Failure
-from .responses import json_bytes
 from .storage import CONFLICT, STORED, Candidate, Store, Syncer
 from .workers import VerifierPool
 
@@ -30,11 +30,14 @@ from .workers import VerifierPool
 @dataclass
 class StowResult:
     status: int
-    document: dict
+    body: bytes  # the response document as sent (encoded in the request's thread, not on the event loop)
     stored: int = 0
     failed: int = 0
     failure_codes: list[int] = field(default_factory=list)
-    body: bytes = b""  # the document as sent (encoded in the request's thread, not on the event loop)
+
+    @property
+    def document(self) -> dict:
+        return json.loads(self.body)
 
 
 def _part_is_dicom(headers: dict[str, str]) -> bool:
@@ -130,16 +133,15 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         else:
             studies.add(c.study_uid)
             url = f"{base_url}/studies/{c.study_uid}/series/{c.series_uid}/instances/{c.sop_uid}"
-            order.append((index, "referenced", dicomjson.referenced_item(c.sop_class_uid, c.sop_uid, url)))
-    items: dict[str, list[dict]] = {"referenced": [], "failed": [], "other": []}
+            order.append((index, "referenced", (c.sop_class_uid, c.sop_uid, url)))
+    items: dict[str, list] = {"referenced": [], "failed": [], "other": []}
     for _, kind, item in sorted(order, key=lambda t: t[0]):
         items[kind].append(item)
     study_url = f"{base_url}/studies/{next(iter(studies))}" if len(studies) == 1 else ""
-    document = dicomjson.store_response(study_url, items["referenced"], items["failed"], items["other"])
+    body = dicomjson.store_response_json(study_url, items["referenced"], items["failed"], items["other"])
     n_failed = len(items["failed"]) + len(items["other"])
     status = 200 if not n_failed else 202 if items["referenced"] else 409
-    return StowResult(status, document, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes,
-                      body=json_bytes(document))
+    return StowResult(status, body, stored=len(items["referenced"]), failed=n_failed, failure_codes=codes)
 
 
 def start(verifier: VerifierPool, part: SpooledPart, expected_study: str | None, syncer: Syncer | None = None):

@@ -166,6 +166,33 @@ def _thread_cpu(pid: int, tid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _threads_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of a process so far, by thread id."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = _thread_cpu(pid, int(task.name))
+        except (OSError, ValueError):
+            continue  # (a thread that ended meanwhile)
+    return out
+
+
+def _by_role(pid: int, startup: list[int], before: dict[int, float], after: dict[int, float],
+             n: int) -> dict[str, float]:
+    """The server's threads other than its event loop, CPU ms per instance, by role. Python 3.11 does not
+    name a thread for the kernel, so the roles come from the order the server starts them in (`startup`:
+    its threads before the first request, by rising id): the store's 8 fsync threads, then the verifier
+    pool's thread, last; threads started later are the request threads (made at the first requests)."""
+    early = [t for t in startup if t != pid]
+    roles = {early[-1]: "pool", **{t: "fsync" for t in early[-9:-1]}} if len(early) >= 9 else {}
+    out = {"fsync": 0.0, "pool": 0.0, "requests": 0.0, "other": 0.0}
+    for t in after:
+        if t != pid:
+            role = roles.get(t, "other" if t in startup else "requests")
+            out[role] += after[t] - before.get(t, 0.0)
+    return {k: round(v / n * 1e3, 3) for k, v in out.items()}
+
+
 def _cores_busy() -> tuple[int, int]:
     """(idle + iowait, all) jiffies of the machine's cores so far (/proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -192,15 +219,18 @@ def _measured(srv, bodies, url: str) -> dict:
     workers = _children(pid)
     before = (_cpu(pid), sum(_cpu(w) for w in workers), time.process_time(), _thread_cpu(pid, pid),
               _sys_cpu(pid), sum(_sys_cpu(w) for w in workers))
+    threads0 = _threads_cpu(pid)
     idle0 = _cores_busy()
     run = _run(srv, bodies, url, 200)
     idle1 = _cores_busy()
+    threads1 = _threads_cpu(pid)
     alive = [w for w in workers if Path(f"/proc/{w}").exists()]
     after = (_cpu(pid), sum(_cpu(w) for w in alive), time.process_time(), _thread_cpu(pid, pid),
              _sys_cpu(pid), sum(_sys_cpu(w) for w in alive))
     n = run["instances"]
     run["cpu_ms_per_instance"] = {k: round((a - b) / n * 1e3, 3) for k, a, b in zip(
         ("server", "workers", "clients", "server_loop", "server_kernel", "workers_kernel"), after, before)}
+    run["server_threads_ms_per_instance"] = _by_role(pid, srv.startup_threads, threads0, threads1, n)
     # The machine's cores' idle share meanwhile (every process on it, not only these: others load it)
     run["idle_share"] = round((idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]), 3)
     return run
@@ -243,6 +273,7 @@ def test_bench_receiver(tmp_path, samples):
     srv = rs.Server(store, "--token", f"bench:{TOKEN}", "--benchmark-sink",
                     "--max-request-size", "4G", log_name="bench", env=env or None).start()
     srv.timeline = tmp_path / "timeline.jsonl"
+    srv.startup_threads = sorted(_threads_cpu(srv.proc.pid))  # before any request (_by_role)
     try:
         pid = srv.proc.pid
         bodies = tmp_path / "bodies"
@@ -312,6 +343,9 @@ def test_bench_receiver(tmp_path, samples):
                   f"workers {cpu['workers']:.2f}, clients {cpu['clients']:.2f}; in the kernel: server "
                   f"{cpu['server_kernel']:.2f}, workers {cpu['workers_kernel']:.2f}; cores idle "
                   f"{results[name][label]['idle_share']:.0%}")
+            if label == "stow":
+                print("         stow server's other threads, CPU ms/instance: " + ", ".join(
+                    f"{k} {v:.3f}" for k, v in results[name][label]["server_threads_ms_per_instance"].items()))
         if "timeline_ms" in results[name]["stow"]:
             print("         STOW request steps, median ms from its start: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in results[name]["stow"]["timeline_ms"].items()))

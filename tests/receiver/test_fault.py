@@ -165,3 +165,26 @@ def test_an_unflushed_ledger_transaction_leaves_the_ledger_flushing(tmp_path):
         assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     finally:
         ledger.close()
+
+
+def test_transactions_switch_no_pragma_and_see_each_other(tmp_path):
+    # The unflushed transactions run on a connection kept at synchronous=NORMAL, not by switching the shared
+    # one back and forth (two PRAGMA statements a request); what they commit is read by the other at once.
+    from py_deid.receiver.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    statements: list[str] = []
+    try:
+        for connection in {id(c): c for c in (ledger._db, getattr(ledger, "_unflushed", ledger._db))}.values():
+            connection.set_trace_callback(statements.append)
+        row = ("1.2.3", "1.2", "1.2.4", "1.2.5", "CT", "1.2.840.10008.1.2.1", "ab" * 32, 10, "s", 0.0)
+        with ledger.transaction(flush=False) as db:
+            db.execute("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                       "transfer_syntax, sha256, size, site, received, state) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')", row)
+        assert ledger.hashes(["1.2.3"]) == {"1.2.3": "ab" * 32}
+        ledger.mark_stored("1.2.3", forward=False)  # a flushed transaction after it
+        assert ledger.stored_count() == 1
+        assert not [s for s in statements if s.upper().startswith("PRAGMA")]
+    finally:
+        ledger.close()

@@ -137,3 +137,53 @@ def test_the_answer_is_encoded_in_the_request_s_thread(tmp_path, instances):
         assert outcome.body == json.dumps(outcome.document, separators=(",", ":")).encode()
     finally:
         store.close()
+
+
+def test_the_answer_from_its_template_is_what_json_writes(tmp_path, instances):
+    # store_response_json writes the referenced items from a template: byte for byte what json_bytes makes of
+    # the dicts, empty values (dropped), quotes, backslashes and non-ASCII in the base URL (escaped) included.
+    from py_deid.receiver import dicomjson, reasons
+    from py_deid.receiver.reasons import Failure
+    from py_deid.receiver.responses import json_bytes
+
+    refs = [("1.2.840.10008.5.1.4.1.1.2", "2.25.1", "https://h:8443/dicomweb/studies/1/series/2/instances/2.25.1"),
+            ("", "2.25.2", 'https://h/"q"\\/é\u2028/instances/2.25.2'), ("1.2", "", "x")]
+    failed = [dicomjson.failed_item("1.2.3", "2.25.9", Failure.of(reasons.DUPLICATE_CONFLICT))]
+    other = [dicomjson.other_failure_item(Failure.of(reasons.CANNOT_UNDERSTAND, "part is not application/dicom"))]
+    for url in ("", "https://h/dicomweb/studies/1.2.3", 'https://é/"\\'):
+        for r, f, o in ((refs, [], []), (refs[:1], failed, []), ([], failed, other), (refs, failed, other),
+                        ([], [], [])):
+            expected = json_bytes(dicomjson.store_response(url, [dicomjson.referenced_item(*x) for x in r], f, o))
+            assert dicomjson.store_response_json(url, r, f, o) == expected
+    store = Store(tmp_path / "store")
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 710 + i) for i in range(2)]
+        _, outcome = _process(store, [*parts, instances.raw("CT_small.dcm")])
+        assert [rs.value(item, "00081155") for item in rs.seq(outcome.document, "00081199")] == [
+            rs.uids(p)[2] for p in parts]
+        assert len(rs.seq(outcome.document, "00081198")) == 1
+    finally:
+        store.close()
+
+
+def test_a_worker_answers_identities_as_plain_tuples(instances, monkeypatch):
+    # The worker's answer carries each identity as a tuple (cheap to pickle and unpickle), and the pool's
+    # result() gives the request an Identity again, equal to the one the check made.
+    import pickle
+
+    from py_deid.receiver import workers
+    from py_deid.receiver.verification import Identity, inspect_bytes
+
+    part = rs.with_new_uids(instances.deid("CT_small.dcm"), 720)
+    from py_deid.inflate import DEFAULT_LIMITS
+
+    monkeypatch.setattr(workers, "_settings", (Options(), DEFAULT_LIMITS))  # (what _worker_init sets in a worker)
+    answer = workers._check_batch([(part, 0, len(part), "")], None)
+    assert type(answer[0][0]) is tuple and b"Identity" not in pickle.dumps(answer, protocol=5)
+    pool = VerifierPool(Options(), workers=1)
+    try:
+        ident, failure, digest = pool.result(pool.submit_batch([(part, 0, len(part), "")], None)[0])
+    finally:
+        pool.close()
+    expected = inspect_bytes(part, Options(), None)
+    assert failure is None and type(ident) is Identity and (ident, failure, digest) == expected
