@@ -268,7 +268,12 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=No
         follow = [j for j in range(1, words) if j * COLUMN not in {x0 for x0, _ in columns}]
         before[:, :, follow] |= bits[:, :, [j - 1 for j in follow]] >> u(COLUMN - 1)
     np.invert(before, out=before)  # (in place: no new array for each step)
-    strokes = _popcount(np, np.bitwise_and(before, bits, out=before))
+    starts = np.bitwise_and(before, bits, out=before)
+    if words == n and hasattr(np, "bitwise_count"):
+        # a word a column: its counts (uint8) go straight into out, seen as (thresholds, rows, columns)
+        np.bitwise_count(starts, out=out.transpose(0, 2, 1))
+        return
+    strokes = _popcount(np, starts)
     if words > n:
         firsts = [x0 // COLUMN for x0, _ in columns]
         strokes = np.add.reduceat(strokes, firsts, axis=2)
@@ -346,14 +351,12 @@ def candidate_pieces_stored(frame: StoredInk, *, first_only: bool = False,
 def _cut_planes(np, cuts: list, dtype):
     """A function that writes the ink of every threshold (the samples against each cut) into (keys, rows,
     columns): one comparison for each run of thresholds with the same operation (two for a frame)."""
-    runs: list[list] = []
-    for k, (op, cut) in enumerate(cuts):
-        if runs and runs[-1][1] == op:
-            runs[-1][2].append(cut)
-        else:
-            runs.append([k, op, [cut]])
-    runs = [(k, k + len(values), np.greater_equal if op == ">=" else np.less,
-             np.array(values, dtype=dtype)[:, None, None]) for k, op, values in runs]
+    values = np.array([cut for _, cut in cuts], dtype=dtype).reshape(len(cuts), 1, 1)  # one array, sliced
+    runs, start = [], 0
+    for k in range(1, len(cuts) + 1):
+        if k == len(cuts) or cuts[k][0] != cuts[start][0]:
+            runs.append((start, k, np.greater_equal if cuts[start][0] == ">=" else np.less, values[start:k]))
+            start = k
 
     def planes(samples, out) -> None:
         for start, stop, compare, values in runs:
@@ -399,6 +402,7 @@ class _SampleWindows:
 
 
 _LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
+_ENDS = (-5, 1)  # six[] read at a run's first row - 6 and at the row after its last
 
 
 def _bands_numpy(np, flat_counts, width: int):
@@ -410,18 +414,21 @@ def _bands_numpy(np, flat_counts, width: int):
     change = np.flatnonzero(flat[1:] != flat[:-1])  # a run's first row - 1, the row after its last - 1
     if not len(change):
         return None
-    # quiet[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
+    # six[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
     # counts, read at each run's two ends: numpy's reductions along a short axis (six rows of a few hundred
-    # runs) cost more than adding the whole array six times.
+    # runs) cost more than adding the whole array. By doubling: pairs, fours of pairs, a four and a pair.
     quiet = (flat_counts == 0).view(np.uint8)
-    six = quiet[:-5] + quiet[1:-4]
-    for k in range(2, 6):
-        six += quiet[k:len(quiet) - 5 + k]
-    before, after = change[0::2], change[1::2]
+    two = quiet[:-1] + quiet[1:]
+    four = two[:-2] + two[2:]
+    four[:-2] += two[4:]
+    six = four[:-2]
+    ends = change.reshape(-1, 2)  # each run's (first row - 1, row after its last - 1)
+    before, after = ends[:, 0], ends[:, 1]
     # a line's height (the difference taken as unsigned: one comparison for both bounds), two quiet rows
-    # among the six above the run (from its first row - 6) and among the six from the row after it
-    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & (six[before - 5] >= _QUIET) & (
-        six[after + 1] >= _QUIET)
+    # among the six above the run (from its first row - 6) and among the six from the row after it (one
+    # gather for both ends)
+    quiet_ends = six[ends + _ENDS] >= _QUIET
+    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & quiet_ends[:, 0] & quiet_ends[:, 1]
     if not keep.any():
         return None
     k_at, y0 = np.divmod(before[keep] + 1, width)
