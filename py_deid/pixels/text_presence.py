@@ -268,12 +268,7 @@ def _band_stroke_counts(np, gray, columns: list[tuple[int, int]], out, planes=No
         follow = [j for j in range(1, words) if j * COLUMN not in {x0 for x0, _ in columns}]
         before[:, :, follow] |= bits[:, :, [j - 1 for j in follow]] >> u(COLUMN - 1)
     np.invert(before, out=before)  # (in place: no new array for each step)
-    starts = np.bitwise_and(before, bits, out=before)
-    if words == n and hasattr(np, "bitwise_count"):
-        # a word a column: its counts (uint8) go straight into out, seen as (thresholds, rows, columns)
-        np.bitwise_count(starts, out=out.transpose(0, 2, 1))
-        return
-    strokes = _popcount(np, starts)
+    strokes = _popcount(np, np.bitwise_and(before, bits, out=before))
     if words > n:
         firsts = [x0 // COLUMN for x0, _ in columns]
         strokes = np.add.reduceat(strokes, firsts, axis=2)
@@ -402,7 +397,6 @@ class _SampleWindows:
 
 
 _LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
-_ENDS = (-5, 1)  # six[] read at a run's first row - 6 and at the row after its last
 
 
 def _bands_numpy(np, flat_counts, width: int):
@@ -422,13 +416,11 @@ def _bands_numpy(np, flat_counts, width: int):
     four = two[:-2] + two[2:]
     four[:-2] += two[4:]
     six = four[:-2]
-    ends = change.reshape(-1, 2)  # each run's (first row - 1, row after its last - 1)
-    before, after = ends[:, 0], ends[:, 1]
+    before, after = change[0::2], change[1::2]
     # a line's height (the difference taken as unsigned: one comparison for both bounds), two quiet rows
-    # among the six above the run (from its first row - 6) and among the six from the row after it (one
-    # gather for both ends)
-    quiet_ends = six[ends + _ENDS] >= _QUIET
-    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & quiet_ends[:, 0] & quiet_ends[:, 1]
+    # among the six above the run (from its first row - 6) and among the six from the row after it
+    keep = ((after - before - MIN_LINE).view(np.uint64) <= _LINE_SPAN) & (six[before - 5] >= _QUIET) & (
+        six[after + 1] >= _QUIET)
     if not keep.any():
         return None
     k_at, y0 = np.divmod(before[keep] + 1, width)
