@@ -229,3 +229,50 @@ def test_the_sample_files_are_screened_as_before(samples, px_codecs, monkeypatch
         found += _compare_frame(store, 0, recorder, monkeypatch)[0]
         compared += 1
     assert compared >= 60 and found >= 10, (compared, found)
+
+
+def _counts_with_runs(rng, lanes: int, h: int) -> np.ndarray:
+    """Padded rows of counts (as _pieces_numpy lays them out): a ground of quiet, single-stroke and busy rows
+    in random shares, and runs of busy rows 1 to 60 tall (single rows of a gap in some) with 0 to 6 quiet
+    rows around them: about as many with a band as without."""
+    p = _PAD_ROWS
+    arr = np.zeros((lanes, h + 2 * p), np.uint8)
+    shares = rng.dirichlet([1, 1, 1, 0.3])
+    arr[:, p:p + h] = rng.choice([0, 1, 2, 5], size=(lanes, h), p=shares)
+    for _ in range(int(rng.integers(0, 4))):
+        lane, y, tall = int(rng.integers(0, lanes)), int(rng.integers(0, h)), int(rng.integers(1, 61))
+        arr[lane, p + y:p + min(h, y + tall)] = rng.choice([3, 4, 9])
+        if rng.random() < 0.3 and tall > 4 and y + tall // 2 < h:
+            arr[lane, p + y + tall // 2] = rng.choice([0, 1])
+        arr[lane, p + max(0, y - int(rng.integers(0, 7))):p + y] = rng.choice([0, 0, 1])
+        arr[lane, p + min(h, y + tall):p + min(h, y + tall + int(rng.integers(0, 7)))] = rng.choice([0, 0, 1])
+    return arr.reshape(-1)
+
+
+def test_the_band_rule_on_bits_finds_a_band_exactly_where_the_runs_do():
+    """_any_band (the rows as bits of an integer) against the form before's runs and ends (numpy): 20,000 random
+    rows of counts, about half with a band, and every height of run from 1 to 60 rows with 0 to 6 quiet rows
+    above and below it (MIN_LINE and MAX_LINE, QUIET_ROWS within six rows: the edges of the rule)."""
+    assert (BUSY, MIN_LINE, MIN_LINE + _LINE_SPAN, _QUIET, _PAD_ROWS) == (3, 4, 48, 2, 7)  # what _any_band spells out
+    rng = np.random.default_rng(20261215)
+    with_band = 0
+    for k in range(20000):
+        lanes, h = int(rng.integers(1, 40)), int(rng.integers(1, 130))
+        counts = _counts_with_runs(rng, lanes, h)
+        want = _before_bands_numpy(np, counts.copy(), h + 2 * _PAD_ROWS) is not None
+        assert text_presence._any_band(np, counts) == want, k
+        with_band += want
+    assert 6000 < with_band < 14000, with_band
+    p = _PAD_ROWS
+    for tall in range(1, 61):
+        for above in range(7):
+            for below in range(7):
+                h = 6 + tall + 6
+                row = np.ones(h + 2 * p, np.uint8)  # a stroke, not quiet, not busy
+                row[:p], row[p + h:] = 0, 0
+                row[p + 6:p + 6 + tall] = 4
+                row[p + 6 - above:p + 6] = 0
+                row[p + 6 + tall:p + 6 + tall + below] = 0
+                want = _before_bands_numpy(np, row.copy(), h + 2 * p) is not None
+                assert want == (MIN_LINE <= tall <= MIN_LINE + _LINE_SPAN and above >= 2 and below >= 2)
+                assert text_presence._any_band(np, row) == want, (tall, above, below)
