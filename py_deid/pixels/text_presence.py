@@ -346,14 +346,12 @@ def candidate_pieces_stored(frame: StoredInk, *, first_only: bool = False,
 def _cut_planes(np, cuts: list, dtype):
     """A function that writes the ink of every threshold (the samples against each cut) into (keys, rows,
     columns): one comparison for each run of thresholds with the same operation (two for a frame)."""
-    runs: list[list] = []
-    for k, (op, cut) in enumerate(cuts):
-        if runs and runs[-1][1] == op:
-            runs[-1][2].append(cut)
-        else:
-            runs.append([k, op, [cut]])
-    runs = [(k, k + len(values), np.greater_equal if op == ">=" else np.less,
-             np.array(values, dtype=dtype)[:, None, None]) for k, op, values in runs]
+    values = np.array([cut for _, cut in cuts], dtype=dtype).reshape(len(cuts), 1, 1)  # one array, sliced
+    runs, start = [], 0
+    for k in range(1, len(cuts) + 1):
+        if k == len(cuts) or cuts[k][0] != cuts[start][0]:
+            runs.append((start, k, np.greater_equal if cuts[start][0] == ">=" else np.less, values[start:k]))
+            start = k
 
     def planes(samples, out) -> None:
         for start, stop, compare, values in runs:
@@ -404,19 +402,22 @@ _LINE_SPAN, _QUIET = MAX_LINE - MIN_LINE, QUIET_ROWS
 def _bands_numpy(np, flat_counts, width: int):
     """(row of counts, first row, row after the last) of every band (as _bands has them) in the padded layout
     of _pieces_numpy (rows of `width` counts, _PAD_ROWS of padding first); None if there is none."""
+    if not _any_band(np, flat_counts):  # most frames: decided in a few numpy calls, the rows as bits
+        return None
     p = _PAD_ROWS
     flat = flat_counts >= BUSY
     flat[1:-1] |= flat[:-2] & flat[2:]  # (the padding keeps this within one row of counts)
     change = np.flatnonzero(flat[1:] != flat[:-1])  # a run's first row - 1, the row after its last - 1
     if not len(change):
         return None
-    # quiet[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
+    # six[j]: quiet rows among j .. j + 5 (the padding quiet). One pass of shifted sums over all the rows of
     # counts, read at each run's two ends: numpy's reductions along a short axis (six rows of a few hundred
-    # runs) cost more than adding the whole array six times.
+    # runs) cost more than adding the whole array. By doubling: pairs, fours of pairs, a four and a pair.
     quiet = (flat_counts == 0).view(np.uint8)
-    six = quiet[:-5] + quiet[1:-4]
-    for k in range(2, 6):
-        six += quiet[k:len(quiet) - 5 + k]
+    two = quiet[:-1] + quiet[1:]
+    four = two[:-2] + two[2:]
+    four[:-2] += two[4:]
+    six = four[:-2]
     before, after = change[0::2], change[1::2]
     # a line's height (the difference taken as unsigned: one comparison for both bounds), two quiet rows
     # among the six above the run (from its first row - 6) and among the six from the row after it
@@ -428,6 +429,37 @@ def _bands_numpy(np, flat_counts, width: int):
     y0 -= p
     y1 = after[keep] + 1 - k_at * width - p
     return k_at, y0, y1
+
+
+def _any_band(np, flat_counts) -> bool:
+    """Whether _bands_numpy finds a band, with the rows of counts as the bits of two Python integers (row j bit
+    j): busy rows and quiet rows, packed by numpy, then shifts and masks of those, a fixed number whatever the
+    frame (about 30, each over a bit a row: 9,720 bits for a 256-row frame). A numpy call costs a few us more
+    in the pipeline than in a loop (each runs after the header's work); this takes 6 where the runs and their
+    ends take 18. The same rule, step by step: busy rows joined across single rows (j), each run's first row
+    (starts), runs of MIN_LINE rows or more (s + 1 .. s + 3 in the run) and not of MAX_LINE + 1 or more (not
+    s .. s + 48 all in it), two quiet rows among the six above the first row (w, read 6 rows up), then each
+    such run carried to the row after its last by adding its first row's bit to the run's bits (the carry
+    runs through the run's ones and stops at the zero after it), where two quiet rows among the six from
+    there (w) make it a band. The padding keeps every run and window within its row of counts. The constants
+    are spelt out (4, 48, two of six): tests/pixels/test_screen_same_as_before.py checks them."""
+    busy = int.from_bytes(np.packbits(flat_counts >= BUSY, bitorder="little").tobytes(), "little")
+    quiet = int.from_bytes(np.packbits(flat_counts == 0, bitorder="little").tobytes(), "little")
+    one, both = quiet | (quiet >> 1), quiet & (quiet >> 1)  # one or more, two, quiet among rows j, j + 1
+    one2, one4 = one >> 2, one >> 4
+    w = both | (both >> 2) | (both >> 4) | (one & one2) | (one & one4) | (one2 & one4)  # 2+ quiet in j .. j + 5
+    j = busy | ((busy << 1) & (busy >> 1))
+    starts = j & ~(j << 1)
+    tall = starts & (j >> 1) & (j >> 2) & (j >> 3)  # MIN_LINE (4) rows or more
+    a2 = j & (j >> 1)
+    a4 = a2 & (a2 >> 2)
+    a8 = a4 & (a4 >> 4)
+    a16 = a8 & (a8 >> 8)
+    too_tall = (a16 & (a16 >> 16)) & (a16 >> 32) & (j >> 48)  # rows s .. s + 48 all in the run
+    first = tall & ~too_tall & (w << 6)
+    if not first:
+        return False
+    return bool((j + first) & ~j & w)
 
 
 def _ink_extent(binary: bytes, w: int, x0: int, x1: int, y0: int, y1: int) -> Box:
