@@ -1,6 +1,7 @@
-"""Where the temporary files are made (py_deid.batch._Outputs, _spread_below): in a folder inside the run's staging
-folder, the staging folder marked as the top of a hierarchy (Linux's FS_TOPDIR_FL) so that ext4 places that
-folder apart from OUT's neighbourhood; where the flag cannot be set, the run is the same."""
+"""Where the temporary files are made (py_deid.batch._Outputs, _files_folder, _spread_below): in a folder inside
+the run's staging folder, which is marked as the top of a hierarchy (Linux's FS_TOPDIR_FL) so that ext4 places
+the folders made in it apart from OUT's neighbourhood, the one of three where a file was created with the least
+CPU; where the flag cannot be set, one folder, and the run is the same."""
 
 from __future__ import annotations
 
@@ -98,3 +99,22 @@ def test_a_file_system_without_the_flag_gives_the_same_run(samples, tmp_path, mo
     assert _run(src, tmp_path / "plain", jobs) == expected
     assert _tree(tmp_path / "plain") == _tree(tmp_path / "marked")
     assert not [p for p in (tmp_path / "plain").rglob("*") if p.name.startswith(".py-deid-staging")]
+
+
+def test_of_the_folders_spread_apart_the_one_that_created_fastest_is_taken(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setattr(batch, "_spread_below", lambda folder: True)
+    clock = iter([0, 700_000, 1_000_000, 1_030_000, 2_000_000, 2_400_000])  # the probes: 0.7 ms, 0.03, 0.4
+    monkeypatch.setattr(batch.time, "thread_time_ns", lambda: next(clock))
+    assert batch._files_folder(root) == root / "files1"
+    assert sorted(os.listdir(root)) == [f"files{i}" for i in range(batch.SPREAD_CHOICES)]
+    assert all(os.listdir(root / f"files{i}") == ["probe.part"] for i in range(batch.SPREAD_CHOICES))
+
+
+def test_where_folders_are_not_spread_one_folder_is_made(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setattr(batch, "_spread_below", lambda folder: False)
+    assert batch._files_folder(root) == root / "files" and os.listdir(root) == ["files"]
+    assert os.listdir(root / "files") == []
