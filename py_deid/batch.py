@@ -276,10 +276,8 @@ class _Outputs:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        # The temporary files are made in a folder inside the staging folder (_files_folder): see there.
-        self.root = out / f".py-deid-staging-{secrets.token_hex(8)}"
-        self.root.mkdir(parents=True)
-        self.staging = _files_folder(self.root)
+        self.staging = out / f".py-deid-staging-{secrets.token_hex(8)}"
+        self.staging.mkdir(parents=True)
         # Names as strings: a Path made and parsed for each of two names of every output was a third of this
         # process's CPU in naming.
         self._out, self._staging = str(out) + os.sep, str(self.staging) + os.sep
@@ -312,73 +310,7 @@ class _Outputs:
 
     def close(self) -> None:
         # Whatever is left (groups of a lost worker, an interrupted run) was never named: it goes.
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-SPREAD_CHOICES = 3  # folders spread apart, of which the temporary files take the one that creates fastest
-
-
-def _files_folder(root: Path) -> Path:
-    """The folder in the staging folder `root` where the run's temporary files are made. Where ext4 spreads
-    folders made in `root` (_spread_below), SPREAD_CHOICES of them are made, each placed apart from the last,
-    one file is created in each, and the folder where that took the least CPU is taken: an earlier run's
-    outputs deleted since (`rm -rf OUT` and the run again) follow the files into the group they were spread
-    to, and that group's creations pay for them for the next minute or so; another group does not. Where the
-    file system does not spread folders, one folder."""
-    if not _spread_below(root):
-        folder = root / "files"
-        folder.mkdir()
-        return folder
-    best: tuple[int, Path] | None = None
-    for i in range(SPREAD_CHOICES):
-        folder = root / f"files{i}"
-        folder.mkdir()
-        try:
-            cpu = time.thread_time_ns()
-            os.close(os.open(folder / "probe.part", _CREATE, 0o666))
-            cpu = time.thread_time_ns() - cpu
-        except OSError:
-            continue
-        if best is None or cpu < best[0]:
-            best = (cpu, folder)
-    return best[1] if best is not None else folder
-
-
-# Linux's per-inode flag FS_TOPDIR_FL ("top of a directory hierarchy", chattr +T), through FS_IOC_GETFLAGS and
-# FS_IOC_SETFLAGS (the flags are an int, whatever the ioctl's name says).
-_GETFLAGS, _SETFLAGS, _TOPDIR = 0x80086601, 0x40086602, 0x00020000
-
-
-def _spread_below(folder: Path) -> bool:
-    """Mark a folder this run made as the top of a hierarchy, so that ext4 places a folder made in it where the
-    file system has the most room (Orlov's spread, as for folders at its root) instead of beside its parent.
-    Why: on ext4 without a journal, creating a file skips every inode of its group freed in the last minute
-    or so, reading each one's table block (`recently_deleted`); beside a folder where thousands of files were
-    just deleted (by the last run's clean-up, any other program) one creation cost 0.3-0.8 ms of CPU here
-    against 0.02 ms in a group spread to (1,000 files: 0.39-0.79 s against 0.023 s). Where the flag cannot be
-    set (another file system, another platform) nothing changes: the files are made where they were. Only
-    where the temporary files are placed changes, never what is in them or their final names. Whether it was
-    set."""
-    if sys.platform != "linux":
-        return False
-    try:
-        import array
-        import fcntl
-
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except (ImportError, OSError):
-        return False
-    try:
-        flags = array.array("i", [0])
-        fcntl.ioctl(fd, _GETFLAGS, flags, True)
-        if not flags[0] & _TOPDIR:
-            flags[0] |= _TOPDIR
-            fcntl.ioctl(fd, _SETFLAGS, flags, True)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _write(path: str, parts: list, release: Callable[[], None] | None, fd: int | None = None) -> str:
