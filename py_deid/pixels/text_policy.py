@@ -29,6 +29,7 @@ MODES = ("strict", "phi", "all")
 _TRIM = "\"'*`,;_|()[]{}<>~-=.:!?\u00b4\u2018\u2019 "
 _TIME_LIKE = re.compile(r"\d:\d")
 WEAK = 40  # confidence below which a read beside a date is taken for the rest of that date, garbled
+UNREADABLE = 50  # confidence under which no word of a line was read (phi mode: such a line beside PHI is masked)
 
 # One rule for "does this reading stand for its whole line?", with one set of thresholds. BAND: a reading under two
 # thirds of its line's height is a band of it (the three rules it replaces used 0.6 of the glyphs' height, 0.6 of
@@ -220,6 +221,9 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
                 _TIME_REST.fullmatch(normalise(words[j].text).strip()):
             reason.setdefault(j, "phi-pattern")
             last = words[j]
+    if mode == "phi":
+        for i in _unreadable_beside_phi(words, segments, reason, clinical):
+            reason.setdefault(i, "unreadable-beside-phi")
     out = []
     height = text_height(words)
     # A weak read in the same phrase as PHI is part of that line of text (a clock next to a date), not speckle.
@@ -236,6 +240,32 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
             out.append(Decision(i, True, "text"))
         else:
             out.append(Decision(i, False, "technical" if mode == "strict" else "kept"))
+    return out
+
+
+def _unreadable_beside_phi(words: Sequence[Word], segments: list[list[int]], reason: dict[int, str],
+                          clinical: Sequence[geometry.Box]) -> set[int]:
+    """Phi mode: the words of a line OCR could not read (every word of its phrase under UNREADABLE confidence)
+    right above or below a phrase holding PHI, within that phrase's columns and outside image content. Patient
+    details come in a block of lines, and a line of it nothing could read may be more of them: held-out draw
+    20300215, an NM frame's "LAKEVIEW MEDICAL CENTER" in 9 px type under its PID and DOB line, read "Riedie"
+    "fel" "dda" "SoC" (confidence 5-48) by every reading, was kept whole and read after. Strict mode masks such
+    reads already (they are no technical text)."""
+    phi = [seg for seg in segments if any(reason.get(i, "").startswith("phi") for i in seg)]
+    out: set[int] = set()
+    for seg in segments:
+        if seg in phi or any(words[i].confidence >= UNREADABLE for i in seg) or \
+                sum(_alnum(words[i].text) for i in seg) < 3:
+            continue
+        for p in phi:
+            span = geometry.union([geometry.word_box(words[i]) for i in p])
+            tall = sorted(words[i].height for i in p)[len(p) // 2]
+            reach = geometry.grow(span, tall, tall)  # a text height across, and to the next line's rows
+            for i in seg:
+                box = geometry.word_box(words[i])
+                if geometry.intersects(box, reach) and not geometry.intersects(box, span) and \
+                        not geometry.mostly_within(box, clinical):
+                    out.add(i)
     return out
 
 

@@ -51,7 +51,9 @@ def residual_text(ds: Dataset, terms: PhiTerms | None, *, transfer_syntax: str, 
         # the frame's reading and that of lines across a band's edge (detect.py); no second look here
         for words in (readings[0], readings[2]):
             for d in decide(words, policy, matcher, vocabulary, clinical):
-                if not d.mask:
+                # a weak line beside PHI is masked when cleaning as a precaution; read again, it says nothing is
+                # readable (its PHI neighbour, if still there, is the finding)
+                if not d.mask or d.reason == "unreadable-beside-phi":
                     continue
                 w = words[d.index]
                 findings.append({"frame": i, "box": [w.left, w.top, w.width, w.height], "kind": d.reason,

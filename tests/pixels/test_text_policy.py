@@ -963,3 +963,23 @@ def test_a_tall_box_is_cut_to_the_rows_of_the_same_word_read_at_its_lines_height
     assert alone and min(b[1] for b in alone) < 410  # nothing says where its line is: its box
     boxes = mask_boxes(tall, decide(tall, "phi", matcher), 640, 480, around=[earlier])
     assert boxes and all(b[1] >= 425 - 4 and geometry.bottom(b) <= 443 + 4 for b in boxes), boxes
+
+
+def test_a_line_nothing_could_read_right_under_phi_is_masked_in_phi_mode():
+    """Held-out draw 20300215, NM: "LAKEVIEW MEDICAL CENTER" in 9 px type under the PID and DOB line, read
+    "Riedie" "fel" "dda" "SoC" (confidence 5-48) by every reading: phi mode kept it, and it was read after. A
+    phrase whose every word is under UNREADABLE confidence, right above or below a phrase with PHI and within
+    its columns, is masked in phi mode; a line read clearly there, one farther down, or one off to the side is
+    not."""
+    matcher = PhiMatcher(_terms(PatientID="805017612"))
+    pid = line("PID 805017612", y=21, x=6, h=10)
+    weak = [Word("Riedie", 0, 33, 67, 22, 5), Word("fel", 76, 33, 18, 22, 48), Word("dda", 98, 33, 33, 22, 32)]
+    assert masked(pid + weak, "phi", matcher) == ["805017612", "Riedie", "fel", "dda"]
+    clear = line("Zoom 1.0", y=33, x=6, h=10, conf=95)  # read: its own decision holds
+    assert masked(pid + clear, "phi", matcher) == ["805017612"]
+    lower = [Word("Riedie", 0, 60, 67, 12, 5), Word("dda", 98, 60, 33, 12, 32)]  # two lines down
+    assert masked(pid + lower, "phi", matcher) == ["805017612"]
+    aside = [Word("Riedie", 300, 33, 67, 12, 5), Word("dda", 380, 33, 33, 12, 32)]  # not under it
+    assert masked(pid + aside, "phi", matcher) == ["805017612"]
+    one = [Word("fel", 76, 33, 18, 22, 30), Word("Mi", 100, 33, 16, 22, 80)]  # a word read clearly on it
+    assert masked(pid + one, "phi", matcher) == ["805017612"]
