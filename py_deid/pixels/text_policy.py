@@ -179,7 +179,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         raise ValueError("text mode must be strict, phi or all")
     vocabulary = vocabulary or default_vocabulary()
     reason: dict[int, str] = {}
-    date_boxes, time_words = [], []
+    date_boxes, time_words, clocks = [], [], []
     segments = _phrases(words)
     for seg in segments:
         texts = [words[i].text for i in seg]
@@ -206,6 +206,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
         time_words += [seg[k] for k in times]
         for k in clock_hits(texts):  # a time of day is PHI with or without its date (phi_text.clock_hits)
             reason.setdefault(seg[k], "phi-pattern")
+            clocks.append(seg[k])
     for i in time_words:
         if any(geometry.near(geometry.word_box(words[i]), b) for b in date_boxes):
             reason.setdefault(i, "phi-pattern")
@@ -221,6 +222,15 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
                 _TIME_REST.fullmatch(normalise(words[j].text).strip()):
             reason.setdefault(j, "phi-pattern")
             last = words[j]
+    # A year read clearly right before a time of day is the end of its date: a stamp puts the date first ("16"
+    # of "03.04.2016 15:18:56" over a CT's anatomy, its "03.04.20" unread; strict mode kept "16" as a number).
+    # As PHI, the rest of its line over the image is followed from it (line_rest). Weak reads there and numbers
+    # that are no year ("1024", "117") are left to the rules for garbled dates and a year's tail.
+    for i in clocks:
+        j = _prev_on_row(words[i], words)
+        if j is not None and j not in reason and words[j].confidence >= 60 and \
+                _DATE_END.fullmatch(normalise(words[j].text).strip()):
+            reason[j] = "phi-pattern"
     if mode == "phi":
         for i in _unreadable_beside_phi(words, segments, reason, clinical):
             reason.setdefault(i, "unreadable-beside-phi")
@@ -269,6 +279,19 @@ def _unreadable_beside_phi(words: Sequence[Word], segments: list[list[int]], rea
     return out
 
 
+def _prev_on_row(word: Word, words: Sequence[Word]) -> int | None:
+    """The nearest word ending left of `word` on its rows (half the lower one's height shared), within a phrase's
+    gap (1.6 text heights)."""
+    best = None
+    for j, o in enumerate(words):
+        shared = min(o.bottom, word.bottom) - max(o.top, word.top)
+        gap = word.left - o.right
+        if o is not word and o.right < word.right and -2 <= gap <= 1.6 * max(o.height, word.height) and \
+                2 * shared >= min(o.height, word.height) and (best is None or o.right > words[best].right):
+            best = j
+    return best
+
+
 def _next_on_row(word: Word, words: Sequence[Word]) -> int | None:
     """The nearest word starting right of `word` on its rows (half the lower one's height shared), within a
     phrase's gap (1.6 text heights)."""
@@ -303,6 +326,9 @@ def _garbled_stamp_dates(words: Sequence[Word], segments: list[list[int]], times
                         reason.setdefault(x, "phi-pattern")
 
 
+# a date's end: its year's two digits or a year, after the rest of the date or a separator ("16", "2016",
+# ".2016", "04.2016"; not "1024", "117")
+_DATE_END = re.compile(r"[./-]?(?:\d{1,4}[./-])*(?:\d{2}|(?:19|20)\d{2}),?")
 _TIME_END = re.compile(r"\d[:.]\d{2}$")
 _TIME_REST = re.compile(r":\d{2}(?:\s?[AP]\.?M\.?)?|[AP]\.?M\.?", re.IGNORECASE)
 

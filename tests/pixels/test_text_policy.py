@@ -983,3 +983,23 @@ def test_a_line_nothing_could_read_right_under_phi_is_masked_in_phi_mode():
     assert masked(pid + aside, "phi", matcher) == ["805017612"]
     one = [Word("fel", 76, 33, 18, 22, 30), Word("Mi", 100, 33, 16, 22, 80)]  # a word read clearly on it
     assert masked(pid + one, "phi", matcher) == ["805017612"]
+
+
+@pytest.mark.parametrize("mode", ["strict", "phi"])
+def test_the_digits_right_before_a_time_of_day_are_the_end_of_its_date(mode):
+    """Held-out draw 20300315, CT over anatomy: "03.04.2016 15:18:56" read only as "16" and the time; strict mode
+    kept "16" as a number and the date was left whole. Digits right before a time of day, on its rows within a
+    phrase's gap, are the end of its date in both modes; a number farther off, or a word that is not digits,
+    stays."""
+    matcher = PhiMatcher(_terms())
+    words = [Word("16", 375, 89, 25, 19, 90), Word("15:18:56", 408, 89, 94, 20, 90)]
+    assert masked(words, mode, matcher) == ["16", "15:18:56"]
+    for text in ("2016", ".2016", "04.2016", "2016,"):
+        assert masked([Word(text, 340, 89, 60, 19, 90)] + words[1:], mode, matcher)[0] == text
+    far = [Word("16", 300, 89, 25, 19, 90), Word("15:18:56", 408, 89, 94, 20, 90)]  # 83 px off: not beside it
+    assert "16" not in masked(far, mode, matcher)
+    for text in ("1024", "117", "3.5"):  # no year (strict mode has rules of its own for other numbers)
+        assert mode == "strict" or text not in masked([Word(text, 350, 89, 50, 19, 90)] + words[1:], mode, matcher)
+    if mode == "phi":
+        kv = [Word("kV", 375, 89, 25, 19, 90), Word("15:18:56", 408, 89, 94, 20, 90)]
+        assert masked(kv, mode, matcher) == ["15:18:56"]
