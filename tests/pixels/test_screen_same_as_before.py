@@ -163,7 +163,7 @@ def _compare_frame(store, i, recorder, monkeypatch) -> tuple[bool, bool]:
 
 
 def test_random_frames_are_counted_and_screened_as_before(px_factory, px_codecs, monkeypatch):
-    from tests.pixels.test_screen_stored import _blobs
+    from tests.pixels.test_screen_stored import _random_frame
 
     recorder = _Recorder(monkeypatch)
     rng = np.random.default_rng(20261214)
@@ -173,15 +173,7 @@ def test_random_frames_are_counted_and_screened_as_before(px_factory, px_codecs,
             h, w = [(1100, 1024), (700, 1600), (1030, 1100), (520, 2050)][k]
         else:
             h, w = int(rng.integers(12, 140)), int(rng.integers(10, 300))
-        allocated, signed = [(16, True), (16, False), (8, False)][k % 3]
-        bits = 8 if allocated == 8 else [12, 16][k // 3 % 2]
-        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-        a = int(rng.integers(lo, hi))
-        b = int(rng.integers(a + 1, min(hi, a + int(rng.integers(2, 5000))) + 1))
-        arr = _blobs(rng, h, w, a, b).astype(f"{'i' if signed else 'u'}{allocated // 8}")
-        ds = px_factory.dataset(arr, ["MONOCHROME2", "MONOCHROME1"][k // 7 % 2], bits_stored=bits, signed=signed)
-        if k % 5 == 0:
-            ds.RescaleSlope, ds.RescaleIntercept = [(2.0, -1024.0), (0.25, 3.5), (-1.0, 7.0)][k // 5 % 3]
+        ds = _random_frame(rng, k, h, w, px_factory)
         found, sent = _compare_frame(_store(px_factory.reread(ds), px_codecs), 0, recorder, monkeypatch)
         seen["pieces"] += found
         seen["sent"] += sent

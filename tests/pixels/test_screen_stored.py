@@ -261,6 +261,21 @@ def _blobs(rng, h: int, w: int, lo: int, hi: int) -> np.ndarray:
     return np.clip(np.rint(arr), lo, hi)
 
 
+
+def _random_frame(rng, k: int, h: int, w: int, px_factory):
+    """Frame k of a random series: blobs over a random range, 8/12/16-bit, signed or not, MONOCHROME1 or 2, some
+    with a rescale."""
+    allocated, signed = [(16, True), (16, False), (8, False)][k % 3]
+    bits = 8 if allocated == 8 else [12, 16][k // 3 % 2]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    a = int(rng.integers(lo, hi))
+    b = int(rng.integers(a + 1, min(hi, a + int(rng.integers(2, 5000))) + 1))
+    arr = _blobs(rng, h, w, a, b).astype(f"{'i' if signed else 'u'}{allocated // 8}")
+    ds = px_factory.dataset(arr, ["MONOCHROME2", "MONOCHROME1"][k // 7 % 2], bits_stored=bits, signed=signed)
+    if k % 5 == 0:
+        ds.RescaleSlope, ds.RescaleIntercept = [(2.0, -1024.0), (0.25, 3.5), (-1.0, 7.0)][k // 5 % 3]
+    return ds
+
 def test_random_frames_with_glyph_like_blobs_screen_as_their_rendered_frame(px_factory, px_codecs):
     """The fast path never clears a frame the full test would send on, nor the other way round: on 2,000 random
     16- and 8-bit grayscale frames (gradients, noise, lines of glyph-like blobs 6 to 24 px tall, signed or not,
@@ -273,15 +288,7 @@ def test_random_frames_with_glyph_like_blobs_screen_as_their_rendered_frame(px_f
     seen = {"stored": 0, "pieces": 0, "text": 0, "gated": 0}
     for k in range(2000):
         h, w = int(rng.integers(12, 90)), int(rng.integers(10, 150))
-        allocated, signed = [(16, True), (16, False), (8, False)][k % 3]
-        bits = 8 if allocated == 8 else [12, 16][k // 3 % 2]
-        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-        a = int(rng.integers(lo, hi))
-        b = int(rng.integers(a + 1, min(hi, a + int(rng.integers(2, 5000))) + 1))
-        arr = _blobs(rng, h, w, a, b).astype(f"{'i' if signed else 'u'}{allocated // 8}")
-        ds = px_factory.dataset(arr, ["MONOCHROME2", "MONOCHROME1"][k // 7 % 2], bits_stored=bits, signed=signed)
-        if k % 5 == 0:
-            ds.RescaleSlope, ds.RescaleIntercept = [(2.0, -1024.0), (0.25, 3.5), (-1.0, 7.0)][k // 5 % 3]
+        ds = _random_frame(rng, k, h, w, px_factory)
         store = _store(px_factory.reread(ds), px_codecs)
         image = store.render(0)
         want = _oracle_pieces(image)
