@@ -211,7 +211,7 @@ def _clean_frames(ds: Dataset, settings, transfer_syntax: str, codecs, terms, vo
         if store.count > 1:  # a cine's words read in part where an earlier frame masked them whole
             before = [w for frame in earlier_phi for w in frame]
             decisions = carried_phi(readings, decisions, before)
-            carried = carried_line(readings, decisions, [geometry.word_box(w) for frame in earlier_phi for w in frame]
+            carried = carried_line(readings, decisions, [geometry.word_box(w) for w in before]
                                    + [b for frame in earlier_rest for b in frame])
             earlier_phi.append({words[d.index] for words, ds in zip(readings, decisions) for d in ds
                                 if d.mask and d.reason.startswith("phi")})

@@ -227,7 +227,7 @@ def decide(words: Sequence[Word], mode: str, matcher: PhiMatcher, vocabulary: Vo
     # As PHI, the rest of its line over the image is followed from it (line_rest). Weak reads there and numbers
     # that are no year ("1024", "117") are left to the rules for garbled dates and a year's tail.
     for i in clocks:
-        j = _prev_on_row(words[i], words)
+        j = _next_on_row(words[i], words, -1)
         if j is not None and j not in reason and words[j].confidence >= 60 and \
                 _DATE_END.fullmatch(normalise(words[j].text).strip()):
             reason[j] = "phi-pattern"
@@ -279,28 +279,18 @@ def _unreadable_beside_phi(words: Sequence[Word], segments: list[list[int]], rea
     return out
 
 
-def _prev_on_row(word: Word, words: Sequence[Word]) -> int | None:
-    """The nearest word ending left of `word` on its rows (half the lower one's height shared), within a phrase's
-    gap (1.6 text heights)."""
+def _next_on_row(word: Word, words: Sequence[Word], side: int = 1) -> int | None:
+    """The nearest word starting right of `word` (`side` -1: ending left of it) on its rows (half the lower one's
+    height shared), within a phrase's gap (1.6 text heights)."""
     best = None
     for j, o in enumerate(words):
         shared = min(o.bottom, word.bottom) - max(o.top, word.top)
-        gap = word.left - o.right
-        if o is not word and o.right < word.right and -2 <= gap <= 1.6 * max(o.height, word.height) and \
-                2 * shared >= min(o.height, word.height) and (best is None or o.right > words[best].right):
-            best = j
-    return best
-
-
-def _next_on_row(word: Word, words: Sequence[Word]) -> int | None:
-    """The nearest word starting right of `word` on its rows (half the lower one's height shared), within a
-    phrase's gap (1.6 text heights)."""
-    best = None
-    for j, o in enumerate(words):
-        shared = min(o.bottom, word.bottom) - max(o.top, word.top)
-        gap = o.left - word.right
-        if o is not word and o.left > word.left and -2 <= gap <= 1.6 * max(o.height, word.height) and \
-                2 * shared >= min(o.height, word.height) and (best is None or o.left < words[best].left):
+        if side > 0:
+            gap, beyond, nearer = o.left - word.right, o.left > word.left, best is None or o.left < words[best].left
+        else:
+            gap, beyond, nearer = word.left - o.right, o.right < word.right, best is None or o.right > words[best].right
+        if o is not word and beyond and -2 <= gap <= 1.6 * max(o.height, word.height) and \
+                2 * shared >= min(o.height, word.height) and nearer:
             best = j
     return best
 
@@ -714,11 +704,9 @@ def _read_on(words: Sequence[Word], seg: list[int], k: int, side: int, masked: s
             break
         rest = word[len(text):] if side > 0 else word[:len(word) - len(text)]
         if side > 0:
-            if tail:
-                tail = rest
-            else:
+            if not tail:
                 missing.pop(0)
-                tail = rest
+            tail = rest
         else:
             missing.pop()
             if rest:  # the start of that word is still unread, right before this one
