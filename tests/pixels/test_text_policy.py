@@ -482,6 +482,24 @@ def test_a_years_last_three_digits_before_a_time_are_a_date_times_date():
     assert masked(line("117 3:34:17"), "phi", matcher) == ["3:34:17"]
 
 
+def test_a_piece_of_a_phi_token_read_apart_from_it_is_masked_with_it():
+    """Held-out draw 20300415: "j.smith@example.org" on a palette frame read "j" (confidence 54) and
+    ".smith@example.org", 8 px apart; the surname made the second PHI and phi mode kept the "j". A word right
+    beside a PHI word where the two meet at a character no token starts or ends with is the rest of it; a
+    space, a word ending with "." or a value starting with "-" says nothing, and a piece too far is not it."""
+    matcher = PhiMatcher(_terms(PatientName="SMITH^JOHN"))
+    mail = [Word("j", 214, 430, 7, 21, 54), Word(".smith@example.org", 229, 430, 212, 21, 54)]
+    for mode in ("phi", "strict"):
+        assert masked(mail, mode, matcher) == ["j", ".smith@example.org"], mode
+    split = [Word("x", 100, 430, 7, 21, 90), Word("jsmith@", 110, 430, 80, 21, 90), Word("mail", 193, 430, 44, 21, 90),
+             Word(".org", 240, 430, 44, 21, 90)]
+    assert masked(split, "phi", matcher) == ["jsmith@", "mail", ".org"]
+    far = [Word("j", 190, 430, 7, 21, 54), Word(".smith@example.org", 229, 430, 212, 21, 54)]
+    assert masked(far, "phi", matcher) == [".smith@example.org"]
+    for text in ["SMITH. MI 0.9", "SMITH -3dB", "SMITH 2D", "DOB: SMITH"]:
+        assert masked(line(text), "phi", matcher) == [text.split()[0 if text[0] == "S" else 1]], text
+
+
 def test_a_word_read_in_part_where_an_earlier_frame_masked_it_as_phi_is_masked():
     """Held-out draw 20290415, an 8-frame ultrasound cine with "05/28/2022 10:31:4x" over moving speckle: frame 6
     read "28/2022" (masked), frame 7 only "8/" and "22", kept as numbers in both modes, and frame 5 "8/2022"
