@@ -80,3 +80,24 @@ def test_the_independent_reader_sees_colour_that_luminance_hides():
     assert np.array_equal(views[0][0], rgb.max(axis=-1)) and np.array_equal(views[0][1], rgb.min(axis=-1))
     palette = eval_scenes.cases(["us-palette-anatomy"])[0].dataset
     assert [v.shape for v in eval_score.colour_views(palette)[0]] == [(palette.Rows, palette.Columns)] * 2
+
+
+def test_the_independent_reader_says_where_it_read_and_only_there_counts():
+    """A PHI word counts as readable where it stands: held-out draw 20300515's area code "(508)", masked, was
+    "read" after cleaning in speckle 200 px away. The reader's boxes are in the frame's pixels, strips included."""
+    pytest.importorskip("tesserocr")
+    from py_deid.hosts import tessdata
+
+    reader = eval_score.IndependentReader(str(tessdata.ensure()))
+    case = eval_scenes.cases(["mr-mono2-16-dark"])[0]
+    frame = eval_score.gray(case.dataset, eval_score.window_of(case.dataset))[0]
+    found = reader.located(frame)
+    assert reader.words(frame) == [t for t, _ in found]
+    phi = [w for w in case.truth[0] if w.label == "phi" and sum(c.isalnum() for c in w.text) >= 5]
+    placed = [w for w in phi if eval_score.readable(w.text, [eval_score._fold(t) for t in
+                                                             eval_score._at(w.box, found)])]
+    assert len(placed) >= len(phi) // 2 > 0
+    for w in placed:
+        x, y, bw, bh = w.box
+        far = (x + frame.shape[1], y, bw, bh)  # the same row, off the frame
+        assert not eval_score.readable(w.text, [eval_score._fold(t) for t in eval_score._at(far, found)])
