@@ -79,12 +79,14 @@ _U32 = struct.Struct("<I")
 _TAG_LEN = struct.Struct("<HHI")
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
+_BELOW_DATA = 0x0007FFFF  # the last tag of the groups below the data set's (command 0000, file meta 0002)
 MAX_DEPTH = 16
 MAX_RULES = 100_000
 # Values that passed an element's rule, kept per walker: the same bytes under the same rule pass again
 # (a series repeats most of its header). Bounded across walkers; only short values are kept.
 MAX_PASSED = 16_384
 MAX_PASSED_LEN = 128
+_NOTHING: frozenset = frozenset()
 _passed_state = [0, 0]  # [values kept by all walkers, generation: a walker whose generation is older clears its own]
 PIXEL_DATA = 0x7FE00010
 _MAYBE_CUT_SHORT = (0x00280010, 0x00280011)  # Rows, Columns without Pixel Data (pixels_missing)
@@ -95,6 +97,7 @@ IDENTITY_REMOVED, BURNED_IN, METHOD_CODES, CODE_VALUE = 0x00120062, 0x00280301, 
 # Attributes whose presence decides the IOD conditions of py_deid.iod.CONDITIONS: the full check then.
 _CONDITION_TAGS = (0x00102201, 0x00102202, 0x300E0002)
 DIRECTORY_RECORDS = 0x00041220
+_PREAMBLE = bytes(128) + b"DICM"  # a preamble of zeros and the prefix
 _PLAIN_CHARSETS = frozenset({b"", b"ISO_IR 6", b"ISO_IR 100", b"ISO_IR 192"})
 
 
@@ -111,84 +114,107 @@ class _Absent:
 
 
 def _parse(data: bytes, pos: int, end: int, depth: int, in_item: bool, top: bool,
-           implicit: bool = False) -> tuple[list, int]:
-    """Elements from pos to end (or to an item delimiter when in_item and end is undefined): a list of
-    (tag, vr, value bytes or None, items or None); raises Unsure on anything it does not handle. Implicit VR:
-    the dictionary's VR (as pydicom's conversion takes it), UN for private attributes (as the value pass
-    judges them); ambiguous or unknown VRs are the full check's."""
+           implicit: bool = False) -> tuple[dict, int]:
+    """Elements from pos to end (or to an item delimiter when in_item and end is undefined): a dict of
+    tag -> (tag, vr, value bytes or None, items or None), in the data's order; raises Unsure on anything it does not handle (and
+    struct.error where fewer bytes are left than a header needs: accept() and parsed() take any exception as
+    unsure). Implicit VR: the dictionary's VR (as pydicom's conversion takes it), UN for private attributes (as
+    the value pass judges them); ambiguous or unknown VRs are the full check's."""
     if depth > MAX_DEPTH:
         raise Unsure
-    out: list = []
-    append = out.append
-    last = -1
+    if implicit:
+        return _parse_implicit(data, pos, end, in_item, top, depth)
+    out: dict = {}
+    last = _BELOW_DATA  # every tag must be above the last one; the first above the command and file meta groups
     head = _HEAD.unpack_from
-    u32 = _U32.unpack_from
     n = len(data)
     limit = min(end, n)
-    short_vrs, long_vrs = _SHORT_VR_TEXT, _LONG_VR_TEXT
-    tag_len = _TAG_LEN.unpack_from
-    vr = None
+    short_vrs = _SHORT_VR_TEXT
     while pos < end:
-        if pos + 8 > n:
-            raise Unsure
-        if implicit:
-            group, elem, length = tag_len(data, pos)
-        else:
-            group, elem, vr, length = head(data, pos)
+        group, elem, vr, length = head(data, pos)  # struct.error when fewer than 8 bytes are left
         tag = group << 16 | elem
-        if tag <= last or group == 0xFFFE or group < 0x0008:
+        if tag <= last or group == 0xFFFE:
             if tag == _ITEM_END and in_item and length == 0 and end == n + 1:
                 return out, pos + 8
             raise Unsure  # out of order, a delimiter out of place, command or file meta groups
         last = tag
-        if not implicit and (svr := short_vrs.get(vr)) is not None:  # most elements: a value in place
+        svr = short_vrs.get(vr)
+        if svr is not None:  # most elements: a value in place
             pos += 8
-            if pos + length > limit:
+            stop = pos + length
+            if stop > limit:
                 raise Unsure
-            append((tag, svr, data[pos:pos + length], None))
-            pos += length
+            out[tag] = (tag, svr, data[pos:stop], None)
+            pos = stop
             continue
-        if implicit:
-            pos += 8
-            if group & 1:
-                svr = "UN"
-            elif top and tag == PIXEL_DATA:
-                svr = "OW"  # judged by its action only, the same for OB and OW (_Walk.rule)
-            elif top and tag in _PIXEL_VALUE_TAGS:
-                svr = "US or SS"  # resolved by _resolve_pixel_values as pydicom does, else Unsure
-            else:
-                svr = dictionary_vr(tag)
-                if svr is None or svr.encode() not in _KNOWN_VRS:
-                    raise Unsure
-        elif (svr := long_vrs.get(vr)) is not None:
-            if pos + 12 > n or length != 0:
-                raise Unsure
-            (length,) = u32(data, pos + 8)
-            pos += 12
-        else:
-            raise Unsure  # not a known VR
-        if svr == "SQ":
-            items, pos = _items(data, pos, length, end, depth, implicit)
-            append((tag, svr, None, items))
-            continue
-        if length == _UNDEFINED:
-            if implicit or not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
-                raise Unsure
-            pos = _fragments(data, pos, end)
-            append((tag, svr, None, None))  # encapsulated: the walk only needs its action
-            continue
-        if pos + length > limit:
-            raise Unsure
-        if top and tag == PIXEL_DATA:  # only its length is read (native pixels): not copied
-            append((tag, svr, memoryview(data)[pos:pos + length], None))
-        else:
-            append((tag, svr, data[pos:pos + length], None))
-        pos += length
+        svr = _LONG_VR_TEXT.get(vr)
+        if svr is None or length != 0:
+            raise Unsure  # not a known VR, or the reserved bytes of a long one not zero
+        (length,) = _U32.unpack_from(data, pos + 8)
+        pos += 12
+        pos = _long_value(data, pos, length, end, limit, depth, tag, svr, top, False, out)
     if in_item and end == n + 1:
         raise Unsure  # an undefined-length item without its delimiter
     if pos != end:
         raise Unsure
     return out, pos
+
+
+def _parse_implicit(data: bytes, pos: int, end: int, in_item: bool, top: bool, depth: int) -> tuple[dict, int]:
+    """_parse of implicit VR little endian."""
+    out: dict = {}
+    last = _BELOW_DATA
+    tag_len = _TAG_LEN.unpack_from
+    n = len(data)
+    limit = min(end, n)
+    while pos < end:
+        group, elem, length = tag_len(data, pos)  # struct.error when fewer than 8 bytes are left
+        tag = group << 16 | elem
+        if tag <= last or group == 0xFFFE:
+            if tag == _ITEM_END and in_item and length == 0 and end == n + 1:
+                return out, pos + 8
+            raise Unsure
+        last = tag
+        pos += 8
+        if group & 1:
+            svr = "UN"
+        elif top and tag == PIXEL_DATA:
+            svr = "OW"  # judged by its action only, the same for OB and OW (_Walk.rule)
+        elif top and tag in _PIXEL_VALUE_TAGS:
+            svr = "US or SS"  # resolved by _resolve_pixel_values as pydicom does, else Unsure
+        else:
+            svr = dictionary_vr(tag)
+            if svr is None or svr.encode() not in _KNOWN_VRS:
+                raise Unsure
+        pos = _long_value(data, pos, length, end, limit, depth, tag, svr, top, True, out)
+    if in_item and end == n + 1:
+        raise Unsure
+    if pos != end:
+        raise Unsure
+    return out, pos
+
+
+def _long_value(data: bytes, pos: int, length: int, end: int, limit: int, depth: int, tag: int, svr: str,
+                top: bool, implicit: bool, out: dict) -> int:
+    """The value at pos of an element of a 32-bit length (every element in implicit VR): put in out; returns
+    the position after it."""
+    if svr == "SQ":
+        items, pos = _items(data, pos, length, end, depth, implicit)
+        out[tag] = (tag, svr, None, items)
+        return pos
+    if length == _UNDEFINED:
+        if implicit or not (top and tag == PIXEL_DATA and svr in ("OB", "OW")):
+            raise Unsure
+        pos = _fragments(data, pos, end)
+        out[tag] = (tag, svr, None, None)  # encapsulated: the walk only needs its action
+        return pos
+    if pos + length > limit:
+        raise Unsure
+    if top and tag == PIXEL_DATA:  # only its length is read (native pixels): not copied
+        out[tag] = (tag, svr, memoryview(data)[pos:pos + length], None)
+    else:
+        out[tag] = (tag, svr, data[pos:pos + length], None)
+    return pos + length
 
 
 def _items(data: bytes, pos: int, length: int, end: int, depth: int, implicit: bool) -> tuple[list, int]:
@@ -246,16 +272,27 @@ def _plain(value: bytes) -> str:
 
 
 def _uid_of(value: bytes | None) -> str:
-    """A UID as written (at most one trailing NUL of padding), valid; else Unsure."""
+    """A UID as written (at most one trailing NUL of padding), valid; else Unsure. The values found valid are
+    kept (bounded): a series repeats its SOP class, study and series UIDs and its transfer syntax."""
     if value is None:
         raise Unsure
+    s = _VALID_UIDS.get(value)
+    if s is not None:
+        return s
     text = value[:-1] if value.endswith(b"\0") else value
     if not _PLAIN_ASCII.fullmatch(text):
         raise Unsure
     s = text.decode("ascii")
     if not structure.valid_uid(s):
         raise Unsure
+    if len(_VALID_UIDS) >= MAX_VALID_UIDS:
+        _VALID_UIDS.clear()
+    _VALID_UIDS[bytes(value)] = s
     return s
+
+
+MAX_VALID_UIDS = 1024
+_VALID_UIDS: dict[bytes, str] = {}  # UID values as written -> their text, each found valid by _uid_of
 
 
 def accept(data: bytes, options: Options, expected_study: str | None = None) -> tuple | None:
@@ -272,19 +309,17 @@ def accept(data: bytes, options: Options, expected_study: str | None = None) -> 
 
 
 def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
-    if len(data) < 140 or data[128:132] != b"DICM" or any(data[:128]):
+    if len(data) < 140 or not data.startswith(_PREAMBLE):
         raise Unsure
-    end = structure.meta_end(data)
-    meta = _meta(data, end)
+    meta, end = _meta(data)
     ts = _uid_of(meta.get(0x00020010))
     implicit = ts == IMPLICIT_LE
     if ts not in _EXPLICIT_LE_SYNTAXES and not implicit:
         raise Unsure
     _encoding_matches(data, end, implicit)
-    elements, _ = _parse(data, end, len(data), 0, False, True, implicit)
+    top, _ = _parse(data, end, len(data), 0, False, True, implicit)
     if implicit:
-        elements = _resolve_pixel_values(elements)
-    top = {e[0]: e for e in elements}
+        _resolve_pixel_values(top)
 
     def value(tag: int) -> bytes | None:
         e = top.get(tag)
@@ -326,8 +361,8 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
             raise Unsure
         code_values = set()
         for item in seq[3]:
-            found = [e for e in item if e[0] == CODE_VALUE]
-            code_values.add(_plain(found[0][2]).strip() if found else "")
+            found = item.get(CODE_VALUE)
+            code_values.add(_plain(found[2]).strip() if found else "")
         if code_values:
             declared, names = _declared(frozenset(code_values))
             if any(not getattr(options, name) for name in names):
@@ -350,7 +385,7 @@ def _accept(data: bytes, options: Options, expected_study: str | None) -> tuple:
     if charset is not None and charset.rstrip(b" ") not in _PLAIN_CHARSETS:
         raise Unsure
     walk = _walker(checked, sop_class, implicit)
-    walk.dataset(elements, (), False)
+    walk.dataset(top, (), False)
     # read_dataset's strict check (structure.check) needs no second walk: the parse above is stricter in
     # every rule it has (each element, item and fragment inside its parent and the data, items where items
     # belong and delimited, the data's encoding the transfer syntax's; tests/receiver/test_fast_accept.py
@@ -364,8 +399,8 @@ def parsed(data: bytes) -> tuple[int, bool] | None:
     try:
         if len(data) < 140 or data[128:132] != b"DICM":
             return None
-        end = structure.meta_end(data)
-        ts = _uid_of(_meta(data, end).get(0x00020010))
+        meta, end = _meta(data)
+        ts = _uid_of(meta.get(0x00020010))
         implicit = ts == IMPLICIT_LE
         if ts not in _EXPLICIT_LE_SYNTAXES and not implicit:
             return None
@@ -376,13 +411,19 @@ def parsed(data: bytes) -> tuple[int, bool] | None:
         return None
 
 
-def _meta(data: bytes, end: int) -> dict[int, bytes]:
-    """The file meta's values by tag, as structure.meta_end reads it (`end`: its end)."""
+def _meta(data: bytes) -> tuple[dict[int, bytes], int]:
+    """The file meta's values by tag and its end, in one walk of the elements structure.meta_end walks (those
+    of group 0002 after the prefix): Unsure where any is not of a known VR (or is a sequence), not in
+    META_ALLOWED, repeated, or past the data; so wherever this returns, its end is meta_end's."""
     meta: dict[int, bytes] = {}
     pos = 132
-    while pos < end:
-        group, elem, vr, length = _HEAD.unpack_from(data, pos)
-        if group != 0x0002 or vr not in _KNOWN_VRS or vr == b"SQ":
+    n = len(data)
+    head = _HEAD.unpack_from
+    while pos + 8 <= n:
+        group, elem, vr, length = head(data, pos)
+        if group != 0x0002:
+            break
+        if vr not in _KNOWN_VRS or vr == b"SQ":
             raise Unsure
         if vr in _LONG_VRS:
             if length != 0:
@@ -392,13 +433,11 @@ def _meta(data: bytes, end: int) -> dict[int, bytes]:
         else:
             pos += 8
         tag = group << 16 | elem
-        if tag in meta or tag not in META_ALLOWED or pos + length > end:
+        if tag in meta or tag not in META_ALLOWED or pos + length > n:
             raise Unsure
         meta[tag] = data[pos:pos + length]
         pos += length
-    if pos != end:
-        raise Unsure
-    return meta
+    return meta, pos
 
 
 def _encoding_matches(data: bytes, end: int, implicit: bool) -> None:
@@ -430,30 +469,55 @@ _PIXEL_VALUE_TAGS = frozenset({0x00280104, 0x00280105, 0x00280106, 0x00280107, 0
 PIXEL_REPRESENTATION = 0x00280103
 
 
-def _resolve_pixel_values(elements: list) -> list:
-    """Top-level implicit VR elements of _PIXEL_VALUE_TAGS as pydicom converts them: US when the top-level
-    Pixel Representation is 0, SS when 1; a value of whole numbers. Anything else: Unsure."""
-    if not any(e[1] == "US or SS" for e in elements):
-        return elements
-    rep = [e for e in elements if e[0] == PIXEL_REPRESENTATION]
-    if len(rep) != 1 or rep[0][1] != "US" or rep[0][2] is None or len(rep[0][2]) != 2:
+def _resolve_pixel_values(elements: dict) -> None:
+    """Top-level implicit VR elements of _PIXEL_VALUE_TAGS as pydicom converts them, in place: US when the
+    top-level Pixel Representation is 0, SS when 1; a value of whole numbers. Anything else: Unsure."""
+    ambiguous = [e for e in elements.values() if e[1] == "US or SS"]
+    if not ambiguous:
+        return
+    rep = elements.get(PIXEL_REPRESENTATION)
+    if rep is None or rep[1] != "US" or rep[2] is None or len(rep[2]) != 2:
         raise Unsure
-    pixel_rep = struct.unpack("<H", rep[0][2])[0]
+    pixel_rep = struct.unpack("<H", rep[2])[0]
     if pixel_rep not in (0, 1):
         raise Unsure
-    out = []
-    for e in elements:
-        if e[1] == "US or SS":
-            if e[2] is None or not e[2] or len(e[2]) % 2:
-                raise Unsure
-            e = (e[0], "US" if pixel_rep == 0 else "SS", e[2], None)
-        out.append(e)
-    return out
+    for e in ambiguous:
+        if e[2] is None or not e[2] or len(e[2]) % 2:
+            raise Unsure
+        elements[e[0]] = (e[0], "US" if pixel_rep == 0 else "SS", e[2], None)
+
+
+_NATIVE_TAGS = (0x00280010, 0x00280011, 0x00280100, 0x00280002, 0x00280008, 0x00280004)
+MAX_EXPECTED = 256
+_expected_lengths: dict = {}  # the six elements _expected_length reads (each None or as parsed) -> its answer
 
 
 def _native_pixels(top: dict) -> None:
     """instance._check_native_pixels on the raw values: Rows, Columns, Bits Allocated, Samples per Pixel,
-    Number of Frames and Photometric Interpretation plain, and Pixel Data at least as long as they say."""
+    Number of Frames and Photometric Interpretation plain, and Pixel Data at least as long as they say. The
+    length they say is a pure function of those six elements: kept (bounded), a series repeats them."""
+    get = top.get
+    key = (get(0x00280010), get(0x00280011), get(0x00280100), get(0x00280002), get(0x00280008), get(0x00280004))
+    try:
+        expected = _expected_lengths.get(key)
+    except TypeError:  # one of them a sequence (its items unhashable): worked out, not kept
+        key, expected = None, None
+    if expected is None:
+        expected = _expected_length(top)
+        if key is not None:
+            if len(_expected_lengths) >= MAX_EXPECTED:
+                _expected_lengths.clear()
+            _expected_lengths[key] = expected
+    pixels = top[PIXEL_DATA]
+    if pixels[2] is None:
+        raise Unsure
+    if len(pixels[2]) < expected:
+        raise Unsure
+
+
+def _expected_length(top: dict) -> int:
+    """The length of the native Pixel Data that Rows, Columns, Bits Allocated, Samples per Pixel, Number of
+    Frames and Photometric Interpretation say (each plain); else Unsure."""
     def us(tag: int, default: int | None = None) -> int:
         e = top.get(tag)
         if e is None:
@@ -475,12 +539,7 @@ def _native_pixels(top: dict) -> None:
         frames = int(text) or 1
     photometric_e = top.get(0x00280004)
     photometric = _plain(photometric_e[2] or b"").strip() if photometric_e is not None else ""
-    pixels = top[PIXEL_DATA]
-    if pixels[2] is None:
-        raise Unsure
-    expected = structure.expected_native_length(rows, columns, samples, bits, frames, photometric)
-    if len(pixels[2]) < expected:
-        raise Unsure
+    return structure.expected_native_length(rows, columns, samples, bits, frames, photometric)
 
 
 class _Walk:
@@ -497,7 +556,9 @@ class _Walk:
         self.unmet = self.iod.unmet(_Absent())
         self.safe = _private_filter(options).safe
         self.rules: dict = {}
-        self.passed: dict = {}  # rule key -> set of values that passed it (a pure function of both)
+        # (path, cleaned) -> the (tag, VR, value bytes) that passed their rule there (a pure function of the rule's
+        # key and the bytes): one set lookup an element, no key built for the elements whose bytes repeat
+        self.passed: dict = {}
         self.generation = _passed_state[1]
 
     def rule(self, tag: int, vr: str, path: tuple[str, ...], cleaned: bool) -> tuple:
@@ -526,12 +587,12 @@ class _Walk:
         return (unsure, vr in _TEXTUAL_VRS, not as_bytes, xz, free_text and (action == "C" or cleaned),
                 as_bytes and not (tag == PIXEL_DATA and not path), _AMBIGUOUS.get(known, known))
 
-    def dataset(self, elements: list, path: tuple[str, ...], cleaned: bool) -> None:
+    def dataset(self, elements: dict, path: tuple[str, ...], cleaned: bool) -> None:
         if path:
-            for e in elements:
-                if e[0] == CHARSET and e[2] is not None and e[2].rstrip(b" ") not in _PLAIN_CHARSETS:
-                    raise Unsure
-        if cleaned and any(e[0] in _CODE_ITEM_TAGS for e in elements):
+            e = elements.get(CHARSET)
+            if e is not None and e[2] is not None and e[2].rstrip(b" ") not in _PLAIN_CHARSETS:
+                raise Unsure
+        if cleaned and any(t in elements for t in _CODE_ITEM_TAGS):
             raise Unsure  # a code item of a cleaned sequence: its code is checked against the standard's
         creators: dict | None = None
         rules = self.rules
@@ -541,18 +602,17 @@ class _Walk:
         if self.generation != _passed_state[1]:
             self.passed.clear()  # another walker reached the bound
             self.generation = _passed_state[1]
-        passed = self.passed
+        passed = self.passed.get((path, cleaned), _NOTHING)
         check, valid, plain = _values.check, _values.VALID, _PLAIN_ASCII.fullmatch
-        for tag, vr, value, items in elements:
-            if (tag >> 16) & 1:
+        for tag, vr, value, items in elements.values():
+            if tag & 0x10000:  # an odd group: private
                 if creators is None:
                     creators = self.creators(elements)
                 self.private(tag, vr, value, creators)
                 continue
-            key = (tag, vr, path, cleaned)
-            seen = passed.get(key)
-            if seen is not None and value in seen:
+            if tag != PIXEL_DATA and (tag, vr, value) in passed:  # (top-level Pixel Data: a view, never hashed)
                 continue  # these bytes passed this element's rule before: the same verdict
+            key = (tag, vr, path, cleaned)
             r = rules.get(key)
             if r is None:
                 r = rules[key] = self.rule(tag, vr, path, cleaned)
@@ -599,16 +659,17 @@ class _Walk:
             state[1] += 1  # every walker starts again (each clears its own when it next walks)
             self.passed.clear()
             self.generation = state[1]
-        seen = self.passed.get(key)
+        tag, vr, path, cleaned = key
+        seen = self.passed.get((path, cleaned))
         if seen is None:
-            seen = self.passed[key] = set()
-        seen.add(value)
+            seen = self.passed[(path, cleaned)] = set()
+        seen.add((tag, vr, value))
         state[0] += 1
 
     @staticmethod
-    def creators(elements: list) -> dict:
+    def creators(elements: dict) -> dict:
         creators = {}
-        for tag, _vr, value, _items in elements:
+        for tag, _vr, value, _items in elements.values():
             if (tag >> 16) & 1 and 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
                 if value is None:
                     raise Unsure

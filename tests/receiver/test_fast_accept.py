@@ -378,3 +378,249 @@ def test_structure_edits(instances, name):
         for new in {length + 2, length - 2, length + 8, length - 8, 0, 0xFFFFFFFF} - {length}:
             if 0 <= new <= 0xFFFFFFFF:
                 holds(base[:at] + struct.pack("<I", new) + base[at + 4:])
+
+
+# --- Every case against the full check: real and generated instances, the parse's edge cases ------------------
+
+def agrees(data: bytes, options: Options = OPTIONS) -> tuple[bool, bool]:
+    """holds() with the full check run on every case, not only on the fast path's accepts: (fast accepted,
+    full check accepted). Whatever the fast path accepts, the full check accepts with the same identity."""
+    fast = holds(data, options)
+    return fast, full_check(data, options)[1] is None
+
+
+def _headers(data: bytes) -> list[tuple[int, bool]]:
+    """(offset, has a 32-bit length) of every element header of a little endian data set (explicit or implicit
+    VR, as its first element reads), at every depth (items of defined and undefined length): an independent
+    walk, for edits of the parse's inputs."""
+    import struct
+    out: list[tuple[int, bool]] = []
+
+    start = verify_fast.structure.meta_end(data)
+    implicit = not (data[start + 4:start + 6].isalpha() and data[start + 4:start + 6].isupper())
+
+    def elements(pos: int, end: int, until_delimiter: bool) -> int:
+        while pos + 8 <= min(end, len(data)):
+            group, elem, vr, length = struct.unpack_from("<HH2sH", data, pos)
+            if group == 0xFFFE:
+                return pos + 8 if until_delimiter else pos
+            if implicit:  # a 32-bit length; a sequence by the dictionary
+                vr = b"SQ" if DicomDictionary.get(group << 16 | elem, ("",))[0] == "SQ" else b"UN"
+            long = implicit or vr in verify_fast._LONG_VRS
+            out.append((pos, long))
+            if implicit:
+                length = struct.unpack_from("<I", data, pos + 4)[0]
+                pos += 8
+            elif long:
+                length = struct.unpack_from("<I", data, pos + 8)[0]
+                pos += 12
+            else:
+                pos += 8
+            if vr == b"SQ":
+                pos = items(pos, length)
+            elif length == 0xFFFFFFFF:
+                return len(data)  # encapsulated Pixel Data: nothing after it is walked
+            else:
+                pos += length
+        return pos
+
+    def items(pos: int, length: int) -> int:
+        stop = len(data) if length == 0xFFFFFFFF else pos + length
+        while pos + 8 <= stop:
+            group, elem, ilen = struct.unpack_from("<HHI", data, pos)
+            pos += 8
+            if (group, elem) == (0xFFFE, 0xE0DD):
+                return pos
+            if (group, elem) != (0xFFFE, 0xE000):
+                return stop
+            pos = elements(pos, len(data), True) if ilen == 0xFFFFFFFF else elements(pos, pos + ilen, False)
+        return pos
+
+    elements(start, len(data), False)
+    return out
+
+
+_TAG_EDITS = [0x00020010, 0x00000000, 0x00080000, 0x0007FFFF, 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD, 0xFFFF0010,
+              0x00090010, 0x00091000, 0x7FE00010, 0x00100010]
+_VR_EDITS = [b"UN", b"XX", b"\0\0", b"ob", b"OB", b"OW", b"SQ", b"UT", b"LO", b"US", b"UI", b"FD", b"AT", b"SV"]
+
+
+def _header_edits(base: bytes, rng: random.Random, n: int):
+    """Edits of the parse's own inputs at element headers at any depth: a tag not above the one before it, or
+    of the file meta, command, delimiter or private groups; another VR (known, unknown, lower case); the reserved
+    bytes of a long VR not zero; lengths a little off, zero, undefined; the data cut inside or right after a
+    header (fewer bytes left than a header needs)."""
+    import struct
+    heads = _headers(base)
+    start = verify_fast.structure.meta_end(base)
+    implicit = not (base[start + 4:start + 6].isalpha() and base[start + 4:start + 6].isupper())
+    for _ in range(n):
+        at, long = rng.choice(heads)
+        b = bytearray(base)
+        kind = rng.randrange(6)
+        if kind == 0:
+            prev = [h for h, _ in heads if h < at]
+            tag = rng.choice(_TAG_EDITS + ([struct.unpack_from("<HH", base, prev[-1])] if prev else []))
+            if isinstance(tag, tuple):
+                tag = tag[0] << 16 | tag[1] - rng.choice((0, 1))
+            struct.pack_into("<HH", b, at, tag >> 16, tag & 0xFFFF)
+        elif kind == 1:
+            b[at + 4:at + 6] = rng.choice(_VR_EDITS)
+        elif kind == 2 and long:
+            b[at + 6 + rng.randrange(2)] = rng.randrange(1, 256)
+        elif kind == 3:
+            if long:
+                where = at + 4 if implicit else at + 8
+                (length,) = struct.unpack_from("<I", b, where)
+                new = rng.choice((length + 2, length - 2, length + 1, 0, 0xFFFFFFFF))
+                struct.pack_into("<I", b, where, new % (1 << 32))
+            else:
+                (length,) = struct.unpack_from("<H", b, at + 6)
+                struct.pack_into("<H", b, at + 6, rng.choice((length + 2, length - 2, length + 1, 0, 0xFFFF)) % (1 << 16))
+        elif kind == 4:
+            yield bytes(base[:at + rng.randrange(13)])
+            continue
+        else:  # an item delimiter of any length where an element starts
+            b[at:at] = struct.pack("<HHI", 0xFFFE, rng.choice((0xE00D, 0xE0DD, 0xE000)), rng.choice((0, 4, 0xFFFFFFFF)))
+        yield bytes(b)
+
+
+_POOL = [  # (tag, VR, values): attributes the default profile keeps, removes or empties, and some it does not know
+    (0x00080008, "CS", ["ORIGINAL\\PRIMARY", "", "DERIVED"]), (0x00080060, "CS", ["CT", "", "MR\\CT"]),
+    (0x00080070, "LO", ["ACME", "", "St Elsewhere"]), (0x00080080, "LO", ["", "St Elsewhere Hospital"]),
+    (0x00080090, "PN", ["", "Smith^Anna"]), (0x00081030, "LO", ["", "Head of John Doe"]),
+    (0x00100030, "DA", ["", "19700101", "2020"]), (0x00100040, "CS", ["", "M", "X"]),
+    (0x00180050, "DS", ["5.0", "", "1e400", "abc", "1.5\\2"]), (0x00180060, "DS", ["120", "-0"]),
+    (0x00181020, "LO", ["05", ""]), (0x00181151, "IS", ["170", "1.5", "99999999999999"]),
+    (0x00200011, "IS", ["1", ""]), (0x00200013, "IS", ["7", " 7 "]), (0x00200032, "DS", ["0\\0\\0", "0\\0"]),
+    (0x00201041, "DS", ["12.5"]), (0x00204000, "LT", ["", "John Doe 1970"]),
+    (0x00281050, "DS", ["40", "40\\400"]), (0x00281051, "DS", ["400"]), (0x00281052, "DS", ["-1024"]),
+    (0x00281053, "DS", ["1"]), (0x00281054, "LO", ["HU", ""]), (0x00180015, "CS", ["HEAD", ""]),
+    (0x00080100, "SH", ["113100"]), (0x00321060, "LO", ["", "CT HEAD"]), (0x00400254, "LO", ["", "CT HEAD"]),
+    (0x00181030, "LO", ["", "protocol"]), (0x00200052, "UI", ["1.2.3", "1.02.3", ""]),
+    (0x00280030, "DS", ["0.5\\0.5", "0.5"]), (0x00181160, "SH", ["", "FILTER"]),
+]
+_PHOTOMETRIC = [("MONOCHROME2", 1), ("RGB", 3), ("YBR_FULL_422", 3), ("YBR_FULL", 3)]
+_POOL_SEQUENCES = [0x00081140, 0x00082218, 0x00400260, 0x00089215]  # a referenced image, anatomy, codes...
+
+
+def _generated(ct_deid: bytes, rng: random.Random) -> bytes:
+    """A generated instance: the de-identified CT with a random part of its attributes kept, attributes of _POOL
+    added (values clean, PHI-like, invalid), random sequences with items, random image dimensions with Pixel Data
+    that fits or not, explicit or implicit VR, or a secondary capture's SOP class."""
+    import io
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+    ds = pydicom.dcmread(io.BytesIO(ct_deid))
+    keep = {0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00100010, 0x00100020, 0x00120062, 0x00120064,
+            0x00280010, 0x00280011, 0x00280100, 0x00280101, 0x00280102, 0x00280103, 0x00280002, 0x00280004,
+            0x7FE00010}
+    for elem in list(ds):
+        if int(elem.tag) not in keep and rng.random() < 0.3:
+            del ds[elem.tag]
+    def add(target) -> None:  # as raw bytes: written as they are, invalid ones too
+        tag, vr, values = rng.choice(_POOL)
+        value = rng.choice(values).encode("latin-1")
+        value += b" " * (len(value) % 2)
+        target[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+
+    for _ in range(rng.randrange(6)):
+        add(ds)
+    for _ in range(rng.randrange(3)):
+        item = Dataset()
+        for _ in range(rng.randrange(4)):
+            add(item)
+        ds.add(pydicom.DataElement(rng.choice(_POOL_SEQUENCES), "SQ", pydicom.Sequence([item] * rng.randrange(3))))
+    if rng.random() < 0.3:
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # secondary capture
+    if rng.random() < 0.5:
+        rows, columns, bits = rng.choice((2, 4)), rng.choice((2, 3)), rng.choice((8, 16))
+        ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = rows, columns, bits, bits, bits - 1
+        frames = rng.choice((b"2 ", b"1 ", b"0 ", b"x ")) if rng.random() < 0.3 else None
+        if frames is not None:
+            ds[0x00280008] = RawDataElement(Tag(0x00280008), "IS", 2, frames, 0, False, True)
+        # the photometric interpretation and samples said, and those the pixels' length is made for (4:2:2 holds
+        # two samples a pixel): the same or not
+        said, made = rng.choice(_PHOTOMETRIC), rng.choice(_PHOTOMETRIC)
+        ds.PhotometricInterpretation, ds.SamplesPerPixel = said
+        samples = 2 if made == ("YBR_FULL_422", 3) else made[1]
+        size = rows * columns * samples * bits // 8 * (2 if frames == b"2 " else 1)
+        size += rng.choice((0, 0, 0, -1, 1, -2))
+        ds.PixelData = bytes(max(size, 0) + max(size, 0) % 2)
+        ds["PixelData"].VR = "OB" if bits == 8 else "OW"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{rng.randrange(1, 10**30)}"
+    implicit = rng.random() < 0.3
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "MR_small_implicit.dcm", "rtstruct.dcm",
+                                  "test-SR.dcm", "SC_rgb_rle.dcm"])
+def test_parse_edits_every_case_against_the_full_check(instances, name):
+    """The parse's inputs edited at every depth (tags, VRs, reserved bytes, lengths, cuts inside headers,
+    delimiters), every case judged by both checks: the fast path accepts none the full check refuses. Quick:
+    ~2,400 cases over the six; PY_DEID_FULL=1: ten times as many."""
+    base = instances.deid(name)
+    rng = random.Random(sum(name.encode()) + 3)
+    n = 4000 if FULL else 400
+    cases = fast = full = 0
+    for mutant in _header_edits(base, rng, n):
+        f, g = agrees(mutant)
+        cases, fast, full = cases + 1, fast + f, full + g
+    assert cases == n
+    assert full > 0 or not agrees(base)[1]  # some edits leave an instance both checks accept (no vacuous run)
+
+
+def test_generated_instances_every_case_against_the_full_check(instances):
+    """Generated instances (random attributes kept and added, sequences, image sizes and pixel lengths, explicit
+    and implicit VR) and mutants of them, every case judged by both checks; the fast path must accept a fair
+    share of what the full check accepts (else it proves nothing here). Quick: ~1,200 cases."""
+    ct = instances.deid("CT_small.dcm")
+    tags = [t for t in DicomDictionary if t >> 16 not in (0x0002, 0xFFFE)]
+    rng = random.Random(20261207)
+    n = 3000 if FULL else 300
+    cases = fast = full = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(n):
+            generated = _generated(ct, rng)
+            for case in [generated, *_mutants(i, generated, 3, tags)]:
+                f, g = agrees(case)
+                cases, fast, full = cases + 1, fast + f, full + g
+    assert cases == 4 * n
+    assert full >= 0.1 * cases and fast >= 0.5 * full, (cases, fast, full)
+
+
+@pytest.mark.parametrize("bounds", [(verify_fast.MAX_VALID_UIDS, verify_fast.MAX_EXPECTED), (2, 1)])
+def test_kept_uids_and_pixel_lengths_decide_as_fresh(instances, monkeypatch, bounds):
+    """The fast path keeps the UID values it found valid and the Pixel Data length that six image attributes
+    say (a series repeats both). On generated instances and their mutants, a decision with whatever was kept
+    before equals the decision with nothing kept; also with bounds so small that both are dropped all the time."""
+    monkeypatch.setattr(verify_fast, "MAX_VALID_UIDS", bounds[0])
+    monkeypatch.setattr(verify_fast, "MAX_EXPECTED", bounds[1])
+    verify_fast._VALID_UIDS.clear()
+    verify_fast._expected_lengths.clear()
+    ct = instances.deid("CT_small.dcm")
+    tags = [t for t in DicomDictionary if t >> 16 not in (0x0002, 0xFFFE)]
+    rng = random.Random(7)
+    accepted = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(40 if not FULL else 400):
+            generated = _generated(ct, rng)
+            for case in [generated, *_mutants(i, generated, 3, tags)]:
+                warm = verify_fast.accept(case, OPTIONS)
+                kept = dict(verify_fast._VALID_UIDS), dict(verify_fast._expected_lengths)
+                verify_fast._VALID_UIDS.clear()
+                verify_fast._expected_lengths.clear()
+                assert verify_fast.accept(case, OPTIONS) == warm
+                verify_fast._VALID_UIDS.update(kept[0])
+                verify_fast._expected_lengths.update(kept[1])
+                accepted += warm is not None
+                assert len(verify_fast._VALID_UIDS) <= bounds[0] and len(verify_fast._expected_lengths) <= bounds[1]
+    assert accepted > 10
+    assert verify_fast._VALID_UIDS and verify_fast._expected_lengths  # both were kept
