@@ -50,6 +50,9 @@ def test_page_pins_its_modules_and_csp_allows_only_self(dist):
         want = "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
         assert integrity[f"./app/{path.name}"] == want
     assert f'src="app/main.js" integrity="{integrity["./app/main.js"]}"' in html
+    # app/main.js's import of the element goes to the bundled element (one module, pinned above)
+    assert json.loads(importmap)["imports"] == {"./app/deid-uploader.js": "./app/embed.js"}
+    assert "./app/embed.js" in integrity and "import './deid-uploader.js'" in (dist / "app" / "main.js").read_text()
     csp = json.loads((dist / "headers.json").read_text())["/*"]["Content-Security-Policy"]
     inline = "sha256-" + base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
     assert f"'{inline}'" in csp

@@ -31,6 +31,11 @@ def test_csp_is_served_and_nothing_is_refused(receiver, session_factory):
     s.page.wait_for_function("""() => document.querySelector('deid-uploader').shadowRoot
         .querySelector('[data-stage=ocr]').dataset.state === 'done'""", timeout=120000)
     assert not [line for line in s.console if "Refused" in line or "Content Security Policy" in line], s.console
+    # The page loads the element as one module (build_wasm.py page(): the import map sends app/main.js's import
+    # to app/embed.js, pinned like the rest), not its ~28 modules one level after another.
+    loaded = {r.url.split("/", 3)[3] for r in s.requests if r.url.startswith(receiver.url + "/app/")}
+    assert {"app/main.js", "app/embed.js"} <= loaded, sorted(loaded)
+    assert not loaded & {"app/deid-uploader.js", "app/batch.js", "app/review/screen.js"}, sorted(loaded)
 
 
 def test_drop_review_and_sign_off(receiver, session_factory, samples, tmp_path):

@@ -3,6 +3,11 @@
 import { BUILD } from './build-info.js';
 import { ACTIONS, NamedError, serve } from './protocol.js';
 import { loadCore, saveSnapshot, startRuntime } from './runtime.js';
+// runtime.js's own imports, named here too so that the module loader asks for them with the ones above (one
+// round trip through the service worker before the script runs, not two).
+import '../vendor/pyodide/pyodide.mjs';
+import './site-files.js';
+import './snapshot-pages.js';
 
 let pyodide = null;
 let session = null;
