@@ -20,13 +20,20 @@ about half of each run. The other tools run one round there, the targets' three 
 --jobs 2: 3 rounds, 5 in the full form), and the targets' ratios are the medians of the ratios taken within
 each round, printed with every round's (one round's ratio moved from 1.22 to 1.87 on unchanged code in CI).
 Before each run the disk is synced (not timed): plain pydicom and dicognito leave their outputs unflushed, and
-the next run's fdatasync calls would otherwise wait for them. The order of the tools turns by one each round,
-and the outputs of rounds after the first are removed once measured (every round writes into the same state).
+the next run's fdatasync calls would otherwise wait for them. The order of the tools turns by one each round.
+No run's outputs are removed before the last run has been measured: on ext4 (without a journal, as on this
+project's machines) a new file skips every inode of its block group freed in the last minute, so a run made
+right after the last run's 1,000 outputs were deleted paid 0.2-1.2 s more system CPU than one that was not
+(plain pydicom 0.29-1.57 s of system CPU a run on unchanged code), whichever tool it was.
 
 CPU seconds are not a fixed cost of the work on a shared machine: plain pydicom's own moved from 4.3 s to 6-7 s
-with the load on unchanged code (contended cores and caches), and the CLI's with it; so the CPU ratios are
-also taken within each round, and once more without either side's start-up (plain pydicom's imports take
-numpy, 0.5-0.65 s of CPU here, where the CLI's header path takes ~0.3 s)."""
+with the load on unchanged code (contended cores and caches), and the CLI's with it; so every ratio is taken
+within a round (two tools that ran seconds apart) and the median of the rounds given, never a ratio of two
+medians (which pairs different rounds). By CPU three ways: all of it; user CPU alone (the file system's costs
+left out); and the files' CPU alone, without either side's start-up or exit (plain pydicom's imports take numpy,
+0.3-0.65 s of CPU, where the CLI's header path takes 0.13-0.25 s; plain's interpreter teardown another ~0.1 s,
+where the CLI ends with os._exit): plain's CPU from its first file to after its last, against the CLI's batch
+(the timeline's batch process, all its threads, from the first group to the report written)."""
 
 from __future__ import annotations
 
@@ -53,7 +60,8 @@ ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 KEY = "benchmark-key-0123456789abcdef"
 
 # Prints the CPU its start-up took (interpreter and imports: pydicom loads numpy where it is installed, which
-# the CLI's header path hides), so that the ratio can also be taken without either side's start-up.
+# the CLI's header path hides) and the CPU when the last file was written, so that the ratio can also be taken
+# on the files alone, without either side's start-up or exit.
 PLAIN = """
 import sys, time, pydicom
 from pathlib import Path
@@ -62,7 +70,7 @@ src, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir()
 for p in sorted(src.iterdir()):
     pydicom.dcmread(p).save_as(out / p.name)
-print('{"start_cpu": %.4f}' % start_cpu)
+print('{"start_cpu": %.4f, "end_cpu": %.4f}' % (start_cpu, time.process_time()))
 """
 
 DCMANON = """
@@ -191,14 +199,20 @@ def test_header_throughput(samples, tmp_path):
                 m["seconds"] = json.loads(m["stdout"])["seconds"]  # the batch only, not the cluster's start
                 m["cpu"] = m["max_rss_mb"] = None  # the workers are not this process's children to measure
             if name == "plain_read_write":
-                m["start_cpu"] = json.loads(m["stdout"])["start_cpu"]
+                printed = json.loads(m["stdout"])
+                m["start_cpu"], m["files_cpu"] = printed["start_cpu"], printed["end_cpu"] - printed["start_cpu"]
             elif name in timelines:
                 m["start_cpu"] = timelines[name][-1]["start_up_cpu_s"]
+                m["files_cpu"] = timelines[name][-1]["batch_process_cpu_s"]  # --jobs 1: the whole batch
             runs[name].append(m)
             if r == 0 and name != "plain_read_write":
                 leftovers[name] = _leftovers(out, tokens)
-            if r > 0:  # every round writes into the same state of the file system (round 0's are checked below)
-                shutil.rmtree(out, ignore_errors=True)
+            # Kept until every run is measured (see the module doc): a deletion here would make the next run's
+            # files dearer to create.
+
+    for name, ms in runs.items():  # every run measured: the outputs of rounds after the first can go
+        for r in range(1, len(ms)):
+            shutil.rmtree(tmp_path / f"{name}-{r}", ignore_errors=True)
 
     results: dict = {"files": n, "MB": round(mb, 1), "rounds": rounds, "target_rounds": target_rounds}
     for name, ms in runs.items():
@@ -206,6 +220,8 @@ def test_header_throughput(samples, tmp_path):
         row = {"files_per_s": round(n / wall, 1), "MB_per_s": round(mb / wall, 1)}
         if ms[0]["cpu"] is not None:
             row["cpu_s"] = round(statistics.median(m["cpu"] for m in ms), 2)
+            row["user_cpu_s"] = round(statistics.median(m["user_cpu"] for m in ms), 2)
+            row["sys_cpu_s"] = round(statistics.median(m["sys_cpu"] for m in ms), 2)
             row["max_rss_mb"] = round(max(m["max_rss_mb"] for m in ms), 1)
         if name in leftovers:
             row["planted_phi_values_left"] = leftovers[name]
@@ -218,9 +234,10 @@ def test_header_throughput(samples, tmp_path):
             return round(results[a][what] / results[b][what], 2)
         return None
 
-    def cpu_ratio(a: str, b: str) -> float | None:  # per-file CPU: robust when other work shares the cores
-        if a in results and b in results and results[a].get("cpu_s"):
-            return round(results[b]["cpu_s"] / results[a]["cpu_s"], 2)
+    def cpu_ratio(a: str, b: str, what: str = "cpu") -> float | None:
+        """b's CPU over a's, the median of the ratios within each round they share."""
+        if a in runs and b in runs and runs[a][0]["cpu"] is not None and runs[b][0]["cpu"] is not None:
+            return statistics.median(cpu_by_round(a, b, what))
         return None
 
     def by_round(a: str, b: str) -> list[float]:
@@ -230,13 +247,17 @@ def test_header_throughput(samples, tmp_path):
     def within(a: str, b: str) -> float | None:
         return statistics.median(by_round(a, b)) if a in runs and b in runs else None
 
-    def cpu_by_round(a: str, b: str, after_start: bool = False) -> list[float]:
-        """b's CPU seconds over a's within each round (optionally each less its own start-up CPU): the machine's
-        load changes the CPU a file costs (contended caches and cores: plain pydicom's own moved from 4.3 s
-        to 6-7 s with the load on unchanged code), alike for tools that run seconds apart."""
-        def cpu(m):
-            return m["cpu"] - (m["start_cpu"] if after_start else 0.0)
-        return sorted(round(cpu(mb) / cpu(ma), 2) for ma, mb in zip(runs[a], runs[b]))
+    def cpu_by_round(a: str, b: str, what: str = "cpu") -> list[float]:
+        """b's CPU seconds over a's within each round (`what`: cpu, user_cpu, or files_cpu, the files alone
+        without start-up and exit): the machine's load changes the CPU a file costs (contended caches and cores:
+        plain pydicom's own moved from 4.3 s to 6-7 s with the load on unchanged code), alike for tools that
+        run seconds apart."""
+        return sorted(round(mb[what] / ma[what], 2) for ma, mb in zip(runs[a], runs[b]))
+
+    def per_round(name: str) -> list[dict]:
+        """Each round's own figures, in the order of the rounds (so that a ratio can be traced to its round)."""
+        return [{k: round(m[k], 3) for k in ("seconds", "cpu", "user_cpu", "sys_cpu", "start_cpu", "files_cpu")
+                 if m.get(k) is not None} for m in runs[name]]
 
     results["ratios"] = {k: v for k, v in {
         # The targets: medians of the ratios within each round, and their spread (lowest, highest).
@@ -244,11 +265,18 @@ def test_header_throughput(samples, tmp_path):
         "cli_jobs1_vs_plain_rounds": by_round("cli_jobs1", "plain_read_write"),
         "cli_jobs1_vs_plain_cpu": cpu_ratio("cli_jobs1", "plain_read_write"),
         "cli_jobs1_vs_plain_cpu_rounds": cpu_by_round("cli_jobs1", "plain_read_write"),
-        # Without either side's start-up (plain's imports include numpy, which the CLI's header path leaves out).
-        "cli_jobs1_vs_plain_cpu_after_start": statistics.median(
-            cpu_by_round("cli_jobs1", "plain_read_write", after_start=True)),
+        # User CPU alone: without the file system's work (creations, writes, flushes), which moves with what
+        # other work did on the disk in the last minute.
+        "cli_jobs1_vs_plain_user_cpu": cpu_ratio("cli_jobs1", "plain_read_write", "user_cpu"),
+        "cli_jobs1_vs_plain_user_cpu_rounds": cpu_by_round("cli_jobs1", "plain_read_write", "user_cpu"),
+        # The files alone: without either side's start-up (plain's imports include numpy, which the CLI's header
+        # path leaves out) or exit (see the module doc).
+        "cli_jobs1_vs_plain_cpu_after_start": cpu_ratio("cli_jobs1", "plain_read_write", "files_cpu"),
+        "cli_jobs1_vs_plain_cpu_after_start_rounds": cpu_by_round("cli_jobs1", "plain_read_write", "files_cpu"),
         "plain_start_cpu_s": round(statistics.median(m["start_cpu"] for m in runs["plain_read_write"]), 3),
         "cli_jobs1_start_cpu_s": round(statistics.median(m["start_cpu"] for m in runs["cli_jobs1"]), 3),
+        "plain_by_round": per_round("plain_read_write"),
+        "cli_jobs1_by_round": per_round("cli_jobs1"),
         # Against the tools of one round, within the rounds they share (the first).
         "cli_jobs1_vs_dicognito_cli": within("cli_jobs1", "dicognito_cli"),
         "cli_jobs1_vs_dicognito_cli_cpu": cpu_ratio("cli_jobs1", "dicognito_cli"),

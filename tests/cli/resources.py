@@ -20,12 +20,14 @@ proc = subprocess.Popen(cmd)
 _, status, usage = os.wait4(proc.pid, 0)
 with open(report, "w") as fh:
     json.dump({"seconds": time.perf_counter() - t, "cpu": usage.ru_utime + usage.ru_stime,
+               "user_cpu": usage.ru_utime, "sys_cpu": usage.ru_stime,
                "max_rss_mb": usage.ru_maxrss / 1024, "returncode": os.waitstatus_to_exitcode(status)}, fh)
 """
 
 
 def measure(cmd: list[str], *, log: Path | None = None, env: dict | None = None) -> dict:
-    """Run `cmd`; returns seconds (wall), cpu (user + system), max_rss_mb (the largest of the command's
+    """Run `cmd`; returns seconds (wall), cpu (user + system; also apart:
+    user_cpu, sys_cpu), max_rss_mb (the largest of the command's
     processes), returncode and stdout (bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "usage.json"
