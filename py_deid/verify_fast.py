@@ -496,8 +496,7 @@ def _native_pixels(top: dict) -> None:
     """instance._check_native_pixels on the raw values: Rows, Columns, Bits Allocated, Samples per Pixel,
     Number of Frames and Photometric Interpretation plain, and Pixel Data at least as long as they say. The
     length they say is a pure function of those six elements: kept (bounded), a series repeats them."""
-    get = top.get
-    key = (get(0x00280010), get(0x00280011), get(0x00280100), get(0x00280002), get(0x00280008), get(0x00280004))
+    key = tuple(map(top.get, _NATIVE_TAGS))
     try:
         expected = _expected_lengths.get(key)
     except TypeError:  # one of them a sequence (its items unhashable): worked out, not kept

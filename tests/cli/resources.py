@@ -26,9 +26,8 @@ with open(report, "w") as fh:
 
 
 def measure(cmd: list[str], *, log: Path | None = None, env: dict | None = None) -> dict:
-    """Run `cmd`; returns seconds (wall), cpu (user + system; also apart:
-    user_cpu, sys_cpu), max_rss_mb (the largest of the command's
-    processes), returncode and stdout (bytes)."""
+    """Run `cmd`; returns seconds (wall), cpu (user + system; also apart: user_cpu, sys_cpu), max_rss_mb (the
+    largest of the command's processes), returncode and stdout (bytes)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "usage.json"
         with open(log or Path(tmp) / "stderr", "wb") as err:
