@@ -7,7 +7,10 @@ flushed transaction, and once all three are durable marks them 'stored' in a tra
 flushed (a later flushed commit makes it durable, after these flushes). So a durable 'stored' row always
 points at flushed bytes, a 'pending' row of a pack is settled by recover() as a file's is (its range whole
 and of its hash, else the row goes), and a pack that no row points to (its request killed, failed or all
-duplicates) is removed at the end of its request or by recover(). Rows of before packs (pack NULL) name their own file,
+duplicates) is removed at the end of its request or by recover(). Packs are created ahead (Store.new_pack:
+PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a request's commit
+flushes its pack and not packs/ (a pack made on the request's path, none being ready, flushes packs/ as
+before). Rows of before packs (pack NULL) name their own file,
 as large instances still do: both are read through has_file()/open_instance().
 
 Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
@@ -90,6 +93,16 @@ class Pack:
         self._fd = -1
         self._lock = threading.Lock()
         self._finished = False
+        # Its file exists and its entry in packs/ was flushed (a pack created ahead, Store.new_pack): the
+        # commit then need not flush packs/ for it.
+        self.entry_durable = False
+
+    @classmethod
+    def create(cls, folder: Path) -> Pack:
+        """A pack whose (empty) file is created now; its entry is not flushed (the caller flushes packs/)."""
+        pack = cls(folder)
+        pack._fd = os.open(pack.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        return pack
 
     def append(self, datas: list) -> list[int]:
         """Write these parts' bytes after the pack's end; their offsets. Raises OSError (nothing of them
@@ -188,6 +201,10 @@ def fsync_dir(path: Path) -> None:
 
 
 class Store:
+    # Packs created ahead (new_pack): up to this many empty files of packs/ wait for requests, created and
+    # flushed with one fsync of packs/ for them all by the "packs" thread when half of them are taken.
+    PACKS_AHEAD = 16
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.instances_dir = root / "instances"
@@ -203,8 +220,22 @@ class Store:
         self._queued: list[_Queued] = []  # commit() calls waiting for the lock (group commit)
         self._in_flight: dict[str, threading.Event] = {}  # sop_uid -> its group's done, from rename to outcome
         self.syncer = Syncer()
+        self._spares: list[Pack] = []  # packs created ahead, their entries in packs/ flushed
+        self._spares_cond = threading.Condition()
+        self._spares_thread: threading.Thread | None = None  # started by the first new_pack()
+        self._closing = False
+        self._making = threading.Lock()  # held while the "packs" thread creates and flushes (recover() waits)
 
     def close(self) -> None:
+        with self._spares_cond:
+            self._closing = True
+            self._spares_cond.notify_all()
+            thread = self._spares_thread
+        if thread is not None:
+            thread.join()
+        for pack in self._spares:
+            pack.finish(keep=False)  # (empty: nothing of them was ever handed out)
+        self._spares = []
         self.syncer.close()
         self.ledger.close()
 
@@ -218,8 +249,51 @@ class Store:
         return f"{self._instances_prefix}{study_uid}{os.sep}{series_uid}{os.sep}{sop_uid}.dcm"
 
     def new_pack(self) -> Pack:
-        """A pack for one request's small instances (its file is created by its first append)."""
-        return Pack(self.packs_dir)
+        """A pack for one request's small instances: one created ahead when there is one (its file and its
+        flushed entry in packs/ already there: no create on the request's path, no packs/ fsync in its
+        commit), else a new one whose file its first append creates and whose commit flushes packs/."""
+        with self._spares_cond:
+            pack = self._spares.pop() if self._spares else None
+            if not self._closing and len(self._spares) <= self.PACKS_AHEAD // 2:
+                if self._spares_thread is None:
+                    self._spares_thread = threading.Thread(target=self._make_spares, name="packs", daemon=True)
+                    self._spares_thread.start()
+                self._spares_cond.notify()
+        return pack if pack is not None else Pack(self.packs_dir)
+
+    def _make_spares(self) -> None:
+        """The "packs" thread: tops the packs created ahead up to PACKS_AHEAD whenever half are taken. They
+        are handed out only after packs/ was flushed with their entries: a row committed into one names a
+        file whose entry is durable (its bytes are flushed by its request's commit, as for any pack). An
+        empty one left by a crash is a pack no row names: recover() removes it."""
+        while True:
+            with self._spares_cond:
+                while not self._closing and len(self._spares) > self.PACKS_AHEAD // 2:
+                    self._spares_cond.wait()
+                if self._closing:
+                    return
+                wanted = self.PACKS_AHEAD - len(self._spares)
+            made: list[Pack] = []
+            with self._making:
+                try:
+                    for _ in range(wanted):
+                        made.append(Pack.create(self.packs_dir))
+                    fsync_dir(self.packs_dir)
+                except OSError:
+                    for pack in made:
+                        pack.finish(keep=False)
+                    made = []
+                else:
+                    for pack in made:
+                        pack.entry_durable = True
+                with self._spares_cond:
+                    if self._closing:
+                        for pack in made:
+                            pack.finish(keep=False)
+                        return
+                    self._spares.extend(made)
+                    if not made:  # (requests make their own packs meanwhile; try again later)
+                        self._spares_cond.wait(1.0)
 
     def pack_path(self, name: str) -> Path:
         if not PACK_NAME.fullmatch(name or ""):
@@ -265,12 +339,15 @@ class Store:
                 dropped += 1
         # A pack no row points to: its request did not commit (killed, power loss, all duplicates), or
         # every row into it is gone. Its bytes were never served.
-        named = self.ledger.pack_names()
         packs = 0
-        for p in self.packs_dir.iterdir():
-            if p.name not in named and (p.is_file() or p.is_symlink()):
-                p.unlink()
-                packs += 1
+        with self._making:  # (never a pack the "packs" thread is creating: called before serving, but safe)
+            named = self.ledger.pack_names()
+            with self._spares_cond:
+                named |= {pack.name for pack in self._spares}  # (created ahead by this process: not a crash's)
+            for p in self.packs_dir.iterdir():
+                if p.name not in named and (p.is_file() or p.is_symlink()):
+                    p.unlink()
+                    packs += 1
         return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs}
 
     def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None,
@@ -359,7 +436,8 @@ class Store:
             for uid, (_, q) in packed.items():
                 self._in_flight[uid] = q.done
         finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in files.items()}
-        folders = {str(self.packs_dir)} if packed else set()  # a new pack's entry in packs/
+        # A new pack's entry in packs/, unless every pack of the group was created ahead (entries flushed).
+        folders = {str(self.packs_dir)} if any(not c.pack.entry_durable for c, _ in packed.values()) else set()
         if not files:
             return new, finals, folders, now
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);

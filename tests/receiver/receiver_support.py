@@ -157,8 +157,26 @@ def stored_files(store: Path) -> list[Path]:
     return sorted(p for p in (store / "instances").rglob("*") if p.is_file())
 
 
+def _packs_by_size(store: Path) -> list[tuple[Path, int]]:
+    out = []
+    for p in sorted((store / "packs").iterdir()) if (store / "packs").is_dir() else []:
+        try:
+            if p.is_file():
+                out.append((p, p.stat().st_size))
+        except FileNotFoundError:
+            pass  # (removed under us by a running server)
+    return out
+
+
 def pack_files(store: Path) -> list[Path]:
-    return sorted(p for p in (store / "packs").iterdir() if p.is_file()) if (store / "packs").is_dir() else []
+    """The packs that hold bytes: the empty ones a running server created ahead for its next requests
+    (storage.Store.new_pack) hold no instance (see spare_packs)."""
+    return [p for p, size in _packs_by_size(store) if size]
+
+
+def spare_packs(store: Path) -> list[Path]:
+    """The empty files of packs/: created ahead for requests to come, or left so by a crash."""
+    return [p for p, size in _packs_by_size(store) if not size]
 
 
 def stored_bytes(store: Path) -> dict[str, bytes]:

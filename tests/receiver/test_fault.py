@@ -113,7 +113,7 @@ def test_kill_during_upload_restart_resend(tmp_path, large_request):
     assert _wait_for(lambda: _spooled(tmp) + _spooled(packs) > 8 * 2**20)
     srv.kill9()
     sender.join()
-    assert any(tmp.iterdir()) or any(packs.iterdir())  # the crash left parts of the body behind ...
+    assert any(tmp.iterdir()) or rs.pack_files(srv.store)  # the crash left parts of the body behind ...
     srv.start()
     _consistent(srv.store)  # ... which the restart removed; nothing was stored
     assert not any(packs.iterdir())
@@ -188,3 +188,40 @@ def test_transactions_switch_no_pragma_and_see_each_other(tmp_path):
         assert not [s for s in statements if s.upper().startswith("PRAGMA")]
     finally:
         ledger.close()
+
+
+def test_kill_with_packs_created_ahead_restart_resend(tmp_path, instances):
+    # The server creates packs ahead of its requests (empty files of packs/, their entries flushed). Killed
+    # with some waiting and some just written into: every acknowledged instance survives, the empty and the
+    # unacknowledged packs are removed at the restart (no row names them), and a resend stores each
+    # instance exactly once.
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1_200 + i) for i in range(12)]
+    srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", log_name="fault3").start()
+    with srv.client(SITE1) as c:
+        for i in range(0, 8, 4):
+            ctype, body = stow.encode(parts[i:i + 4])
+            assert c.post("/dicomweb/studies", content=body, headers={"Content-Type": ctype}).status_code == 200
+    assert _wait_for(lambda: len(rs.spare_packs(srv.store)) >= 8)  # (16 made after the first request)
+    acknowledged = rs.stored_bytes(srv.store)
+    assert len(acknowledged) == 8 and len(rs.pack_files(srv.store)) == 2
+    spares = len(rs.spare_packs(srv.store))
+    ctype, body = stow.encode(parts[8:])
+    sender = threading.Thread(target=_send, args=(srv, ctype, body))
+    sender.start()
+    _wait_for(lambda: len(rs.pack_files(srv.store)) > 2, timeout=10, step=0.0005)  # its pack written into
+    srv.kill9()
+    sender.join()
+    assert rs.spare_packs(srv.store)  # the crash left empty packs behind
+    srv.start()
+    with srv.client(SITE1) as c:
+        recovered = c.get("/receiver/status").json()["recovered"]
+    assert recovered["packs_removed"] >= spares - 1  # the empty ones (and the killed request's, if written)
+    assert rs.spare_packs(srv.store) == []
+    _consistent(srv.store)
+    stored = rs.stored_bytes(srv.store)
+    assert all(stored[uid] == data for uid, data in acknowledged.items())  # nothing acknowledged is lost
+    r = _send(srv, *stow.encode(parts))
+    assert r is not None and r.status_code == 200
+    _consistent(srv.store, parts)
+    srv.stop()
+    assert rs.spare_packs(srv.store) == []  # a clean stop removes what was created ahead

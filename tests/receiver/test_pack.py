@@ -334,3 +334,55 @@ def test_a_crash_before_the_stored_rows_is_settled_by_the_pack_s_bytes(tmp_path,
         assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
     finally:
         store.close()
+
+
+def test_packs_created_ahead_are_flushed_before_use_and_spare_the_commit_a_folder_flush(tmp_path, instances,
+                                                                                         monkeypatch):
+    # A request's pack comes from the files created ahead once there are some: their entries in packs/ were
+    # flushed before any was handed out, so the commit flushes the pack and not packs/. The first request
+    # (none created yet) makes its own pack, and its commit flushes packs/ as before.
+    from py_deid.receiver import storage
+
+    store = Store(tmp_path / "store")
+    flushed_listings = []  # what packs/ held each time the "packs" thread flushed it
+    real_fsync_dir = storage.fsync_dir
+
+    def recording_fsync_dir(path):
+        if str(path) == str(store.packs_dir):
+            flushed_listings.append({p.name for p in store.packs_dir.iterdir()})
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(storage, "fsync_dir", recording_fsync_dir)
+    started = []
+    real_start_group = store.syncer.start_group
+
+    def recording_start_group(paths):
+        started.extend(str(p) for p in paths)
+        return real_start_group(paths)
+
+    monkeypatch.setattr(store.syncer, "start_group", recording_start_group)
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1_100 + i) for i in range(6)]
+        body, outcome = _process(store, parts[:3])
+        assert outcome.stored == 3 and not body.pack.entry_durable
+        assert str(store.packs_dir) in started  # its own new entry: packs/ flushed by its commit
+        deadline = time.monotonic() + 30
+        while len(rs.spare_packs(store.root)) < Store.PACKS_AHEAD and time.monotonic() < deadline:
+            time.sleep(0.01)
+        spares = {p.name for p in rs.spare_packs(store.root)}
+        assert len(spares) == Store.PACKS_AHEAD
+        started.clear()
+        body, outcome = _process(store, parts[3:])
+        assert outcome.stored == 3
+        assert body.pack.entry_durable and body.pack.name in spares
+        assert any(body.pack.name in listing for listing in flushed_listings)  # flushed before it was used
+        assert str(store.packs_dir) not in started and str(body.pack.path) in started  # the pack, not packs/
+        rows = [r for r in rs.ledger_rows(store.root) if r["pack"] == body.pack.name]
+        assert len(rows) == 3 and all(r["state"] == "stored" for r in rows)
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+        # recover() of a running store leaves its packs created ahead alone; close() removes them.
+        assert store.recover()["packs_removed"] == 0
+        assert {p.name for p in rs.spare_packs(store.root)} == spares - {body.pack.name}
+    finally:
+        store.close()
+    assert rs.spare_packs(store.root) == [] and len(rs.pack_files(store.root)) == 2
