@@ -616,13 +616,16 @@ def groups(items: Iterable[Item], size: int | None = None, workers: int = 0) -> 
         yield [buffer.popleft() for _ in range(min(n, len(buffer)))]
 
 
-def in_order(submitted: Iterator[tuple[list[Item], object]], window: int) -> Iterator[tuple[list[Item], object]]:
+def in_order(submitted: Iterator[tuple[list[Item], object]], window: int,
+             eager: bool = False) -> Iterator[tuple[list[Item], object]]:
     """(group, future) pairs back in submission order, at most `window` in flight: the report and the
-    naming of outputs follow the input order whatever finishes first."""
+    naming of outputs follow the input order whatever finishes first. `eager`: the oldest pairs are handed
+    back as soon as they are done, not only when the window is full (where the consumer makes groups itself
+    between namings, it then names what is ready rather than wait for what is not)."""
     flight: deque = deque()
     for pair in submitted:
         flight.append(pair)
-        if len(flight) >= window:
+        while flight and (len(flight) >= window or (eager and flight[0][1].done())):
             yield flight.popleft()
     while flight:
         yield flight.popleft()
@@ -651,23 +654,56 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
 
         with _sync_pool() as syncs, cf.ThreadPoolExecutor(1, thread_name_prefix="py-deid-flush") as flusher:
             return run_groups(items, job.out, writer, submit, window=2, progress=progress, workers=1, on_end=end)
+    return _run_with_workers(items, job, writer, progress)
+
+
+def _run_with_workers(items: Iterator[Item], job: Job, writer: _report.ReportWriter, progress) -> dict:
+    """The header path with --jobs N: this process is one of the N lanes and forks N - 1 worker processes.
+    Each forked worker is kept at LANE_QUEUE groups (one it makes, one waiting, so it never waits for work);
+    every other group this process makes itself, as --jobs 1 does (files created ahead, flushed in a thread),
+    between naming the groups done in input order. So the work goes to whichever lane is free (no lane waits
+    at the end for another's queue of work), no third process shares two cores with two workers, and half the
+    groups never cross a pipe. A worker process that dies fails its groups in flight (worker-lost, as before:
+    none of their files is named) and the rest of the batch is made here."""
     global _PREBUILT
     window = job.jobs * 2 + 2  # memory bounded by the window, not the folder
+    # No OCR engine or codec: built here once, and processes forked from this one (where the platform forks
+    # them) start with it and with every import done; others build their own.
+    worker = _PREBUILT = _Worker(job)
+    ahead: list[_Ahead] = []
+    queued: list[cf.Future] = []  # the forked workers' groups not yet made
+    broken = [False]
     try:
-        if job.settings.pixels == "off":
-            # No OCR engine or codec: built here once, and processes forked from this one (where the platform
-            # forks them) start with it and with every import done; others build their own.
-            _PREBUILT = _Worker(job)
         with _sync_pool() as syncs, \
-                cf.ProcessPoolExecutor(job.jobs, initializer=_init_process, initargs=(job,)) as pool, \
+                cf.ProcessPoolExecutor(job.jobs - 1, initializer=_init_process, initargs=(job,)) as pool, \
                 cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
-            # Each group is flushed in a thread of this process as soon as its worker hands it back, while the
-            # groups before it are still being made: the workers never wait for a flush.
-            return run_groups(items, job.out, writer, lambda group, staging: flusher.submit(
-                _wait_and_flush, pool.submit(_stage_in_process, group, staging), syncs), window=window,
-                progress=progress, workers=job.jobs)
+
+            def submit(group: list[Item], staging: Path) -> cf.Future:
+                queued[:] = [f for f in queued if not f.done()]
+                if not broken[0] and len(queued) < LANE_QUEUE * (job.jobs - 1):
+                    try:
+                        made = pool.submit(_stage_in_process, group, staging)
+                    except cf.process.BrokenProcessPool:
+                        broken[0] = True  # a worker died: its groups in flight fail, the rest is made here
+                    else:
+                        queued.append(made)
+                        # Flushed in a thread of this process as soon as the worker hands it back.
+                        return flusher.submit(_wait_and_flush, made, syncs)
+                if not ahead:  # created after the fork: the worker processes never hold these files
+                    ahead.append(_Ahead(staging, syncs, 2 * _Commit.FILES))
+                return flusher.submit(_flush, worker.stage(group, staging, ahead=ahead[0]), syncs)
+
+            def end() -> None:
+                if ahead:
+                    ahead[0].close()
+
+            return run_groups(items, job.out, writer, submit, window=window, progress=progress,
+                              workers=job.jobs, on_end=end, eager=True)
     finally:
         _PREBUILT = None
+
+
+LANE_QUEUE = 2  # groups given to each forked worker of the header path at a time (see _run_with_workers)
 
 
 def _run_in_lanes(items: Iterator[Item], job: Job, writer: _report.ReportWriter, progress) -> dict:
@@ -784,7 +820,8 @@ class _Done:
 
 def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
                submit: Callable[[list[Item], Path], object], *, window: int, progress=None,
-               size: int | None = None, workers: int = 0, on_end: Callable[[], None] | None = None) -> dict:
+               size: int | None = None, workers: int = 0, on_end: Callable[[], None] | None = None,
+               eager: bool = False) -> dict:
     """The loop every way of running shares: groups to `submit` (which returns a future of a GroupResult, or of
     a _Commit still to flush), results named and reported in input order, the staging folder removed at the
     end whatever happened (after `on_end`, which lets go of what the submitter holds in it)."""
@@ -793,7 +830,7 @@ def run_groups(items: Iterable[Item], out: Path, writer: _report.ReportWriter,
     timeline = _Timeline() if TIMELINE else None
     try:
         submitted = ((group, submit(group, outputs.staging)) for group in groups(items, size, workers))
-        for group, future in in_order(submitted, window):
+        for group, future in in_order(submitted, window, eager):
             try:
                 if timeline is not None:
                     result = timeline.wait(future)

@@ -319,9 +319,10 @@ TARGET_TOOLS = ("plain_read_write", "cli_jobs1", "cli_jobs2")  # run target_roun
 
 def _timeline(t: dict, wall: float) -> dict:
     """Where one CLI run's wall time went, from the batch's timeline (seconds). Per process that made groups
-    (`workers`, in the order they started): busy (making groups), idle (the rest of the batch's time), its CPU
-    seconds, when it began its first group and ended its last; the batch process's own CPU seconds and how long
-    it waited for results; the start-up before the batch and the exit after it."""
+    (`workers`, in the order they started; with --jobs N the batch process is one of them): busy (making
+    groups), idle (the rest of the batch's time), its CPU seconds, when it began its first group and ended its
+    last; the batch process's own CPU seconds (all of it, its groups included) and how long it waited for
+    results; the start-up before the batch and the exit after it."""
     p0, start, end, groups = t["process_start"] or t["run_start"], t["run_start"], t["run_end"], t["groups"]
     span = end - start
     workers: dict = {}
@@ -351,7 +352,7 @@ def _timeline(t: dict, wall: float) -> dict:
         # flush thread waits on the disk). The flushes' waits and the last group's tail are left out.
         "two_free_cores_estimate_s": round(t["start_cpu"] + (
             t["parent_cpu"] if not rows_elsewhere(t) else
-            (t["parent_cpu"] + sum(w["cpu_s"] for w in rows)) / 2), 3),
+            (t["parent_cpu"] + sum(w["cpu"] for pid, w in workers.items() if pid != t.get("pid"))) / 2), 3),
         "batch_s": round(span, 3),
         "first_group_done_s": round(first["end"] - start, 3) if first else None,
         "last_flush_s": round(last["flush_end"] - last["flush_start"], 3) if last else None,

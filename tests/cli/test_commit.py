@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
 
 import pytest
 
@@ -172,3 +173,54 @@ def test_the_report_writes_entries_as_json_dumps_does(tmp_path):
     for e in entries:
         assert "  " + json.dumps(e, sort_keys=True) in text
     assert json.loads(text)["files"] == entries
+
+
+def test_jobs_2_makes_groups_in_the_batch_process_and_one_worker(folder, tmp_path, monkeypatch):
+    """--jobs 2 on the header path: the batch process is one of the two lanes (it makes groups itself, as --jobs 1
+    does) and forks one worker process, not two; the outputs and report are --jobs 1's."""
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the worker inherits this test's patches only where the platform forks")
+    monkeypatch.setattr(batch._Commit, "FILES", 1)
+    timeline = tmp_path / "timeline.json"
+    monkeypatch.setattr(batch, "TIMELINE", str(timeline))
+    _, two = _run(folder, tmp_path / "two", jobs=2)
+    record = json.loads(timeline.read_text())
+    pids = {g["pid"] for g in record["groups"]}
+    assert record["pid"] in pids and len(pids) == 2  # this process and one forked worker
+    _, one = _run(folder, tmp_path / "one", jobs=1)
+    key = lambda files: [(e["input"], e["status"], e["output"], e["sha256"]) for e in files]  # noqa: E731
+    assert key(two) == key(one)
+
+
+def test_jobs_2_goes_on_in_the_batch_process_when_its_worker_dies(folder, tmp_path, monkeypatch):
+    """A forked worker that dies fails the groups it held (worker-lost: none of their files is named); the batch
+    process makes the rest, every input is reported once, and every named output is --jobs 1's."""
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the worker inherits this test's patches only where the platform forks")
+    monkeypatch.setattr(batch._Commit, "FILES", 1)
+    parent, made, real = os.getpid(), [0], batch._Worker.stage
+
+    def stage(self, items, staging, *args, **kwargs):
+        if os.getpid() != parent:
+            made[0] += 1  # this worker process's own count (forked: a copy)
+            if made[0] == 2:
+                os._exit(3)  # dies in its second group
+        return real(self, items, staging, *args, **kwargs)
+
+    monkeypatch.setattr(batch._Worker, "stage", stage)
+    out = tmp_path / "two"
+    summary, two = _run(folder, out, jobs=2)
+    monkeypatch.setattr(batch._Worker, "stage", real)
+    _, one = _run(folder, tmp_path / "one", jobs=1)
+    assert [e["input"] for e in two] == [e["input"] for e in one]  # each once, in input order
+    lost = [e for e in two if (e["error"] or {}).get("code") == "worker-lost"]
+    assert 1 <= len(lost) <= 2 and all(e["output"] is None for e in lost)
+    kept = {e["input"]: e for e in one}
+    for e in two:
+        if e not in lost:
+            assert (e["status"], e["output"], e["sha256"]) == (kept[e["input"]]["status"],
+                                                                kept[e["input"]]["output"],
+                                                                kept[e["input"]]["sha256"])
+    named = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert named == {e["output"] for e in two if e["status"] == "done"}
+    assert summary["failed"] == len(lost) + sum(e["status"] == "failed" for e in one)
