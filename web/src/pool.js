@@ -218,6 +218,7 @@ export class WorkerPool extends EventTarget {
       try {
         const answer = await Promise.race([reply, deadline]);
         const record = typeof answer.record === 'string' ? JSON.parse(answer.record) : answer.record;  // worker.js
+        if (typeof answer.sha256 === 'string') record.sha256 = answer.sha256;  // digested by the worker
         return { record, instance: answer.output ? new DeidentifiedInstance(MINTED, record, answer.output) : null,
           local: answer.local || null };
       } finally {

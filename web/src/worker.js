@@ -17,6 +17,7 @@ let fatal = null;
 // decoders once they are loaded, and no file is processed before that.
 let ocr = null;
 let decoders = null;
+const hostDigests = Boolean(self.crypto?.subtle);  // see processOne
 const codecs = {
   get syntaxes() { return decoders ? decoders.syntaxes : []; },
   decode(frame, transferSyntax, info) {
@@ -114,7 +115,8 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   await timed('packages', progress, async () => {
     snapshot = await loadCore(runtime, mark);
     const browser = pyodide.pyimport('py_deid.hosts.browser');
-    session = browser.Session(recognize, codecs);
+    // The outputs' sha256 is made here (digested), not in wasm, where a browser has SubtleCrypto.
+    session = browser.Session(recognize, codecs, hostDigests);
     browser.destroy();
     mark('session');
   }).finally(() => { startCodecs(); startOcr(); });
@@ -186,7 +188,16 @@ function process(payload, progress, transfer) {
   waiting += 1;
   const run = processing.then(() => { waiting -= 1; return processOne(payload, progress, transfer); });
   processing = run.catch(() => {});
-  return run;
+  return run.then(digested);
+}
+
+/** The answer with its output's sha256 (hex) in place of the digest under way: the next file is not held up by
+ * it (SubtleCrypto digests a copy of the bytes, off this thread; the output is transferred only after). A digest
+ * that fails fails the file. */
+async function digested({ digest, ...answer }) {
+  if (!digest) return answer;
+  const bytes = new Uint8Array(await digest);
+  return { ...answer, sha256: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') };
 }
 
 // review: the review policy; for an instance it holds, also return what the review screen shows (`local`: may
@@ -227,11 +238,13 @@ async function processOne({ data, review = '', edits = null }, progress, transfe
       ? reply.output.buffer : reply.output.slice().buffer;
     transfer.push(output);
   }
+  // The record's sha256 is null when the session leaves it to this worker (Session host_digests): digested.
+  const digest = output && hostDigests ? crypto.subtle.digest('SHA-256', output) : null;
   work.lastEnd = performance.now();
   if (!work.files) work.firstMs = work.lastEnd - t0;
   work.files += 1;
   work.fileMs += work.lastEnd - t0;
-  return { record, output, local: reply.local || null };
+  return { record, output, local: reply.local || null, digest };
 }
 
 /** The batch's certificate (py_deid.certificate) from PHI-free records: {json, html, parts, batch}. */
