@@ -264,8 +264,7 @@ def _work(before: list[dict], after: list[dict]) -> dict:
             # of the idle time, waiting for the page to send the next file (the rest: the file was there)
             "worker_awaiting_page_s": round(total("awaitMs") / 1000, 4),
             "worker_dispatch_s": round(total("dispatchMs") / 1000, 4),
-            "warm_up_s": round(sum((a.get("work") or {}).get("warmMs", 0) for a in after) / 1000, 4),
-            "warm_up_runs": sum((a.get("work") or {}).get("warmRuns", 1) for a in after)}
+            "warm_up_s": round(sum((a.get("work") or {}).get("warmMs", 0) for a in after) / 1000, 4)}
 
 
 OCR_FRAMES = """async ([b64, n]) => {
@@ -397,16 +396,15 @@ def _split(before: list[dict], after: list[dict], runs: int) -> dict:
 OCR_STAGE = "() => document.querySelector('deid-uploader').shadowRoot.querySelector('[data-stage=ocr]').dataset.state"
 
 
-# The page's start-up work after "ready" is over: a first start's snapshot saved (web/src/runtime.js), every
-# OCR engine able to read (the second starts once the first can: web/src/ocr-pool.js) and the worker's warm-up
-# rounds over (web/src/worker.js warmUp; a build from before them has no `warmRuns`). Null: a build whose stats
+# The page's start-up work after "ready" is over: a first start's snapshot saved (web/src/runtime.js) and every
+# OCR engine able to read (the second starts once the first can: web/src/ocr-pool.js). Null: a build whose stats
 # do not say (before branch webspeed14).
 SETTLED = """async () => {
     const el = document.querySelector('deid-uploader');
     const all = await el.stats();
     if (!all.every((w) => 'snapshot' in w && w.engines.every((e) => 'ready' in e))) return null;
     return all.every((w) => w.snapshot !== 'saving' && w.engines.length === el.pool.ocrEngines
-        && w.engines.every((e) => e.ready) && (!('warmRuns' in w.work) || w.work.warmMs > 0));
+        && w.engines.every((e) => e.ready));
 }"""
 
 

@@ -53,8 +53,7 @@ let frameProgress = null;  // the current file's progress reporter (one file at 
 // Where a worker's time on files goes, for the benchmark (stats; numbers only): files done, ms from a file's turn
 // to its answer, ms of that in the call into Python (with OCR, its waits too), ms from one answer to the next
 // file's turn (idle; between batches too), the first file's ms, the warm-up's.
-const work = { files: 0, fileMs: 0, callMs: 0, idleMs: 0, awaitMs: 0, dispatchMs: 0, lastEnd: 0, firstMs: 0, warmMs: 0,
-  warmRuns: 0 };
+const work = { files: 0, fileMs: 0, callMs: 0, idleMs: 0, awaitMs: 0, dispatchMs: 0, lastEnd: 0, firstMs: 0, warmMs: 0 };
 
 async function recognize(pgm, psm, frame = -1, frames = 0) {
   if (frameProgress && frame >= 0 && frames > 0) frameProgress(frame + 1, frames);
@@ -123,33 +122,14 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   mark('ready');
   // Before the first file (files queue behind it, as behind each other): a made-up instance through the header
   // path, so that the user's first file does not pay for the imports and the compilation of the code on its path.
-  processing = processing.then(() => codecsReady).then(warmUp).catch(() => {});
+  processing = processing.then(() => codecsReady).then(() => { work.warmMs = Math.round(session.warm_up() * 1000); })
+    .catch(() => {});
   // Saved once the worker is ready: the interpreter before configure or any file reached it.
   const saving = snapshot ? saveSnapshot(snapshot) : null;
   snapshotState = runtime.restored ? 'restored' : saving ? 'saving' : 'none';
   saving?.then((kept) => { snapshotState = kept ? 'saved' : 'not-saved'; }, () => { snapshotState = 'not-saved'; });
   return { ready: true,
     timings: { origin: performance.timeOrigin, marks, snapshot: runtime.restored ? 'restored' : saving ? 'saving' : 'none' } };
-}
-
-// Warm-up rounds: the made-up instance again, one at a time with a turn of the event loop between (a file that
-// comes stops them: `waiting`), until the browser has compiled the header path's code with its optimizing tier.
-// It does that for a wasm function once the function has run enough, on a background thread: before, the core
-// ran the page's first tens of files at 10-14 ms a CT file, after at ~3 ms (docs/browser.md, webspeed16).
-const WARM_ROUNDS = 60;
-let waiting = 0;  // files posted to this worker and not yet started
-
-async function warmUp() {
-  const t0 = performance.now();
-  session.warm_up();
-  work.warmRuns = 1;
-  while (work.warmRuns < WARM_ROUNDS && !waiting) {
-    await new Promise((resolve) => { setTimeout(resolve, 0); });
-    if (waiting) break;
-    session.warm_up();
-    work.warmRuns += 1;
-  }
-  work.warmMs = Math.round(performance.now() - t0);
 }
 
 function unwrap(reply) {
@@ -185,8 +165,7 @@ function process(payload, progress, transfer) {
   const now = performance.now();
   if (work.lastEnd && Number.isFinite(sent) && sent > work.lastEnd) work.awaitMs += Math.min(sent, now) - work.lastEnd;
   else if (work.lastEnd && now > work.lastEnd) work.dispatchMs += now - work.lastEnd;
-  waiting += 1;
-  const run = processing.then(() => { waiting -= 1; return processOne(payload, progress, transfer); });
+  const run = processing.then(() => processOne(payload, progress, transfer));
   processing = run.catch(() => {});
   return run.then(digested);
 }
@@ -255,10 +234,10 @@ async function certificate({ request }) {
 
 function stats() {
   const gc = pyodide.runPython('import gc; gc.collect(); len(gc.get_objects())');
-  const { files, fileMs, callMs, idleMs, awaitMs, dispatchMs, firstMs, warmMs, warmRuns } = work;
+  const { files, fileMs, callMs, idleMs, awaitMs, dispatchMs, firstMs, warmMs } = work;
   return { wasmBytes: pyodide._module.HEAP8.buffer.byteLength, pythonObjects: gc, spent: session.timings(),
     work: { files, fileMs: Math.round(fileMs), callMs: Math.round(callMs), idleMs: Math.round(idleMs), awaitMs: Math.round(awaitMs), dispatchMs: Math.round(dispatchMs),
-      firstMs: Math.round(firstMs), warmMs, warmRuns },
+      firstMs: Math.round(firstMs), warmMs },
     snapshot: snapshotState,
     engines: ocr ? ocr.engines.map((e) => ({ readMs: Math.round(e.readMs || 0), reads: e.reads || 0, ready: Boolean(e.ready) })) : [] };
 }
