@@ -173,7 +173,7 @@ def test_a_held_result_without_its_record_fails_closed(samples, monkeypatch):
 
 def test_the_record_leaves_the_sha256_to_a_host_that_digests_the_output():
     """Session(host_digests=True), as the worker makes it where it has SubtleCrypto: the record's sha256 is null
-    and the worker digests the output (web/src/worker.js `digested`); everything else in the record is the same."""
+    and the page digests the output (web/src/pool.js sha256Hex); everything else in the record is the same."""
     import hashlib
 
     from py_deid.hosts.browser import Session, _made_up_instance, result_record

@@ -232,9 +232,9 @@ def result_record(result: InstanceResult, digest: bool = True) -> dict:
 
 class Session:
     """One worker's de-identifier: settings and key fixed until `configure` is called again. `host_digests`: the
-    worker digests each output itself (SubtleCrypto, web/src/worker.js) and the record's sha256 is left null
-    here: SHA-256 in wasm took ~0.34 ms for a 39 KB CT output (~0.05 ms natively), a tenth of the core's time
-    for such a file in the page."""
+    page digests each output itself (SubtleCrypto, web/src/pool.js) and the record's sha256 is left null here:
+    SHA-256 in wasm took ~0.34 ms for a 39 KB CT output (~0.05 ms natively), a tenth of the core's time for such
+    a file in the page once its code is optimized."""
 
     def __init__(self, recognize: Any = None, codecs: Any = None, host_digests: bool = False) -> None:
         self._ocr = JsOcr(recognize) if recognize is not None else None

@@ -17,7 +17,9 @@ let fatal = null;
 // decoders once they are loaded, and no file is processed before that.
 let ocr = null;
 let decoders = null;
-const hostDigests = Boolean(self.crypto?.subtle);  // see processOne
+// The outputs' sha256 is left to the page (src/pool.js digests them with SubtleCrypto, not in wasm) where there is
+// SubtleCrypto, as there is in every secure context.
+const hostDigests = Boolean(self.crypto?.subtle);
 const codecs = {
   get syntaxes() { return decoders ? decoders.syntaxes : []; },
   decode(frame, transferSyntax, info) {
@@ -114,7 +116,6 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   await timed('packages', progress, async () => {
     snapshot = await loadCore(runtime, mark);
     const browser = pyodide.pyimport('py_deid.hosts.browser');
-    // The outputs' sha256 is made here (digested), not in wasm, where a browser has SubtleCrypto.
     session = browser.Session(recognize, codecs, hostDigests);
     browser.destroy();
     mark('session');
@@ -167,16 +168,7 @@ function process(payload, progress, transfer) {
   else if (work.lastEnd && now > work.lastEnd) work.dispatchMs += now - work.lastEnd;
   const run = processing.then(() => processOne(payload, progress, transfer));
   processing = run.catch(() => {});
-  return run.then(digested);
-}
-
-/** The answer with its output's sha256 (hex) in place of the digest under way: the next file is not held up by
- * it (SubtleCrypto digests a copy of the bytes, off this thread; the output is transferred only after). A digest
- * that fails fails the file. */
-async function digested({ digest, ...answer }) {
-  if (!digest) return answer;
-  const bytes = new Uint8Array(await digest);
-  return { ...answer, sha256: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') };
+  return run;
 }
 
 // review: the review policy; for an instance it holds, also return what the review screen shows (`local`: may
@@ -217,13 +209,11 @@ async function processOne({ data, review = '', edits = null }, progress, transfe
       ? reply.output.buffer : reply.output.slice().buffer;
     transfer.push(output);
   }
-  // The record's sha256 is null when the session leaves it to this worker (Session host_digests): digested.
-  const digest = output && hostDigests ? crypto.subtle.digest('SHA-256', output) : null;
   work.lastEnd = performance.now();
   if (!work.files) work.firstMs = work.lastEnd - t0;
   work.files += 1;
   work.fileMs += work.lastEnd - t0;
-  return { record, output, local: reply.local || null, digest };
+  return { record, output, local: reply.local || null };
 }
 
 /** The batch's certificate (py_deid.certificate) from PHI-free records: {json, html, parts, batch}. */
