@@ -426,6 +426,46 @@ def _settle(s) -> None:
     else:
         raise AssertionError("the page did not settle after its start in 120 s")
     time.sleep(0.3)
+    _quiet()
+
+
+def _children_cpu() -> float | None:
+    """CPU seconds used so far by this process's descendants (the browser's processes, the receivers), from /proc;
+    None where there is no /proc."""
+    me = os.getpid()
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        Path(f"/proc/{me}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    total, todo, seen = 0, [me], set()
+    while todo:
+        pid = todo.pop()
+        seen.add(pid)
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split() if int(c) not in seen)
+            if pid != me:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue  # a process that ended meanwhile
+    return total / tick
+
+
+def _quiet(window: float = 0.25, limit: float = 0.05, longest: float = 10.0) -> float:
+    """Wait until the browser is idle: its processes (with the receivers: idle) used under `limit` s of CPU in
+    each of two `window`s in a row, at most `longest` s. What a page still does after its start-up work said
+    it was over (Chromium compiling the runtime's wasm with its optimizing tier on background threads, the OCR
+    engines' own) took CPU from whatever was timed next. Returns the seconds waited."""
+    t0 = time.perf_counter()
+    before, calm = _children_cpu(), 0
+    while before is not None and calm < 2 and time.perf_counter() - t0 < longest:
+        time.sleep(window)
+        now = _children_cpu()
+        calm = calm + 1 if now - before < limit else 0
+        before = now
+    return time.perf_counter() - t0
 
 
 def _ready_session(session_factory, url: str):  # noqa: F811
