@@ -169,3 +169,19 @@ def test_a_held_result_without_its_record_fails_closed(samples, monkeypatch):
     reply = session._finish(result, "always")
     assert reply["error"]["name"] == "InternalError"
     assert "output" not in reply and "local" not in reply
+
+
+def test_the_record_leaves_the_sha256_to_a_host_that_digests_the_output():
+    """Session(host_digests=True), as the worker makes it where it has SubtleCrypto: the record's sha256 is null
+    and the page digests the output (web/src/pool.js sha256Hex); everything else in the record is the same."""
+    import hashlib
+
+    from py_deid.hosts.browser import Session, _made_up_instance, result_record
+    from py_deid.instance import Deidentifier, run_sync
+    from py_deid.options import Settings
+
+    result = run_sync(Deidentifier(Settings(pixels="off"), bytes(32)).process(_made_up_instance()), None)
+    own, left = result_record(result), result_record(result, digest=False)
+    assert own["sha256"] == hashlib.sha256(result.output).hexdigest() and left["sha256"] is None
+    assert {**own, "sha256": None} == left
+    assert Session()._host_digests is False and Session(None, None, True)._host_digests is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import time
 
@@ -61,6 +63,8 @@ def test_receiver_down_mid_upload_everything_arrives_exactly_once(receiver, sess
     })""")
     assert len(kept) == 80 and set(kept[0]) == {"id", "sha256", "at"}
     assert all(k["id"].split("|")[1] in stored for k in kept)
+    # each hash is the sha256 of the bytes stored (the page digests the outputs: web/src/pool.js sha256Hex)
+    assert all(k["sha256"] == hashlib.sha256(stored[k["id"].split("|")[1]].read_bytes()).hexdigest() for k in kept)
 
 
 def test_worker_crash_fails_that_file_and_the_batch_goes_on(receiver_hooks, session_factory, samples, tmp_path):

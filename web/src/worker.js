@@ -17,6 +17,9 @@ let fatal = null;
 // decoders once they are loaded, and no file is processed before that.
 let ocr = null;
 let decoders = null;
+// The outputs' sha256 is left to the page (src/pool.js digests them with SubtleCrypto, not in wasm) where there is
+// SubtleCrypto, as there is in every secure context.
+const hostDigests = Boolean(self.crypto?.subtle);
 const codecs = {
   get syntaxes() { return decoders ? decoders.syntaxes : []; },
   decode(frame, transferSyntax, info) {
@@ -113,7 +116,7 @@ async function init({ ocr: wantOcr = true, engines = 1 } = {}, progress) {
   await timed('packages', progress, async () => {
     snapshot = await loadCore(runtime, mark);
     const browser = pyodide.pyimport('py_deid.hosts.browser');
-    session = browser.Session(recognize, codecs);
+    session = browser.Session(recognize, codecs, hostDigests);
     browser.destroy();
     mark('session');
   }).finally(() => { startCodecs(); startOcr(); });
