@@ -637,24 +637,31 @@ def run(items: Iterator[Item], job: Job, writer: _report.ReportWriter, *, progre
     if job.settings.pixels != "off":
         return _run_in_lanes(items, job, writer, progress)
     if job.jobs <= 1:
-        worker = _Worker(job)
-        # A group's flush (fdatasync, which releases the GIL) runs in a thread while the next group is made, and
-        # the sync threads create the temporary files ahead (_Ahead). (The sync threads outlive the flush
-        # thread that hands them files: shut down last.)
-        ahead: list[_Ahead] = []
-
-        def submit(group: list[Item], staging: Path) -> cf.Future:
-            if not ahead:
-                ahead.append(_Ahead(staging, syncs, 2 * _Commit.FILES))
-            return flusher.submit(_flush, worker.stage(group, staging, ahead=ahead[0]), syncs)
-
-        def end() -> None:
-            if ahead:
-                ahead[0].close()
-
+        # (The sync threads outlive the flush thread that hands them files: shut down last.)
         with _sync_pool() as syncs, cf.ThreadPoolExecutor(1, thread_name_prefix="py-deid-flush") as flusher:
-            return run_groups(items, job.out, writer, submit, window=2, progress=progress, workers=1, on_end=end)
+            here = _Here(_Worker(job), syncs, flusher)
+            return run_groups(items, job.out, writer, here.submit, window=2, progress=progress, workers=1,
+                              on_end=here.end)
     return _run_with_workers(items, job, writer, progress)
+
+
+class _Here:
+    """Groups made in this process: a group's flush (fdatasync, which releases the GIL) runs in a thread while
+    the next group is made, and the sync threads create the temporary files ahead (_Ahead, from the first
+    group's staging folder on)."""
+
+    def __init__(self, worker: _Worker, syncs: cf.ThreadPoolExecutor, flusher: cf.ThreadPoolExecutor) -> None:
+        self.worker, self.syncs, self.flusher = worker, syncs, flusher
+        self.ahead: _Ahead | None = None
+
+    def submit(self, group: list[Item], staging: Path) -> cf.Future:
+        if self.ahead is None:
+            self.ahead = _Ahead(staging, self.syncs, 2 * _Commit.FILES)
+        return self.flusher.submit(_flush, self.worker.stage(group, staging, ahead=self.ahead), self.syncs)
+
+    def end(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
 
 
 def _run_with_workers(items: Iterator[Item], job: Job, writer: _report.ReportWriter, progress) -> dict:
@@ -670,13 +677,14 @@ def _run_with_workers(items: Iterator[Item], job: Job, writer: _report.ReportWri
     # No OCR engine or codec: built here once, and processes forked from this one (where the platform forks
     # them) start with it and with every import done; others build their own.
     worker = _PREBUILT = _Worker(job)
-    ahead: list[_Ahead] = []
     queued: list[cf.Future] = []  # the forked workers' groups not yet made
     broken = [False]
     try:
         with _sync_pool() as syncs, \
                 cf.ProcessPoolExecutor(job.jobs - 1, initializer=_init_process, initargs=(job,)) as pool, \
                 cf.ThreadPoolExecutor(window, thread_name_prefix="py-deid-flush") as flusher:
+            # (its files created ahead after the fork: the worker processes never hold them)
+            here = _Here(worker, syncs, flusher)
 
             def submit(group: list[Item], staging: Path) -> cf.Future:
                 queued[:] = [f for f in queued if not f.done()]
@@ -689,16 +697,10 @@ def _run_with_workers(items: Iterator[Item], job: Job, writer: _report.ReportWri
                         queued.append(made)
                         # Flushed in a thread of this process as soon as the worker hands it back.
                         return flusher.submit(_wait_and_flush, made, syncs)
-                if not ahead:  # created after the fork: the worker processes never hold these files
-                    ahead.append(_Ahead(staging, syncs, 2 * _Commit.FILES))
-                return flusher.submit(_flush, worker.stage(group, staging, ahead=ahead[0]), syncs)
-
-            def end() -> None:
-                if ahead:
-                    ahead[0].close()
+                return here.submit(group, staging)
 
             return run_groups(items, job.out, writer, submit, window=window, progress=progress,
-                              workers=job.jobs, on_end=end, eager=True)
+                              workers=job.jobs, on_end=here.end, eager=True)
     finally:
         _PREBUILT = None
 
