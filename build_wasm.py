@@ -143,7 +143,9 @@ def ensure_wheels() -> dict[str, Path]:
 def _package_sources() -> list[Path]:
     files = [ROOT / "pyproject.toml"]
     for path in sorted((ROOT / "py_deid").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and "sources" not in path.parts and path.suffix != ".pyc":
+        # (not the compiled text screen, _lines.c, nor a build of it: the browser's wheel is pure Python)
+        if path.is_file() and "__pycache__" not in path.parts and "sources" not in path.parts and \
+                path.suffix not in (".pyc", ".c", ".so", ".pyd"):
             files.append(path)
     return files
 

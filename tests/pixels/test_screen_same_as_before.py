@@ -3,7 +3,9 @@ written straight into the padded array, the cut array made once, the six quiet r
 at both ends of a run in one gather. The form before is kept here, as it was, and both are run on the same
 frames: random frames of glyph-like blobs (8, 12, 16 bits, signed, MONOCHROME1 and 2, widths that are and are
 not a multiple of 64, a frame counted in several bands of rows), the evaluation generator's text frames (gray
-and colour), and the sample files; the counts, the runs, the pieces and the screen's answer must be equal."""
+and colour), and the sample files; the counts, the runs, the pieces and the screen's answer must be equal. This is the numpy
+path (the browser's): the compiled count of native builds is switched off here (tests/pixels/test_lines_compiled.py
+compares it with this path)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,12 @@ from py_deid.pixels import step, text_presence
 from py_deid.pixels.frames import FrameStore
 from py_deid.pixels.info import PixelInfo
 from py_deid.pixels.text_presence import _ORDER, BUSY, COLUMN, DARK, LIGHT, MIN_LINE, _LINE_SPAN, _PAD_ROWS, _QUIET
+
+
+@pytest.fixture(autouse=True)
+def _numpy_path(monkeypatch):
+    monkeypatch.setattr(text_presence, "_lines", None)
+
 
 # ---- the form before (text_presence as of the branch's start), unchanged ------------------------------------
 
