@@ -317,8 +317,57 @@ done:
     return out;
 }
 
+/* The least and the greatest sample, in one pass (numpy's min and max are two). */
+#define EXTREMES(T)                                                                                             \
+    static void extremes_##T(const void *samples, Py_ssize_t n, int64_t *least, int64_t *most) {             \
+        const T *v = (const T *)samples;                                                                       \
+        T lo = v[0], hi = v[0];                                                                                \
+        for (Py_ssize_t i = 1; i < n; i++) {                                                                   \
+            lo = v[i] < lo ? v[i] : lo;                                                                        \
+            hi = v[i] > hi ? v[i] : hi;                                                                        \
+        }                                                                                                      \
+        *least = lo;                                                                                           \
+        *most = hi;                                                                                            \
+    }
+
+EXTREMES(uint8_t)
+EXTREMES(int8_t)
+EXTREMES(uint16_t)
+EXTREMES(int16_t)
+EXTREMES(uint32_t)
+EXTREMES(int32_t)
+
+static PyObject *extremes(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer buf;
+    int kind;
+    if (!PyArg_ParseTuple(args, "y*C", &buf, &kind)) return NULL;
+    void (*run)(const void *, Py_ssize_t, int64_t *, int64_t *) = NULL;
+    Py_ssize_t size = 0;
+    switch (kind) {
+    case 'B': run = extremes_uint8_t; size = 1; break;
+    case 'b': run = extremes_int8_t; size = 1; break;
+    case 'H': run = extremes_uint16_t; size = 2; break;
+    case 'h': run = extremes_int16_t; size = 2; break;
+    case 'I': run = extremes_uint32_t; size = 4; break;
+    case 'i': run = extremes_int32_t; size = 4; break;
+    }
+    if (run == NULL || buf.len < size) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, run == NULL ? "samples of an unknown type" : "no samples");
+        return NULL;
+    }
+    int64_t least = 0, most = 0;
+    Py_BEGIN_ALLOW_THREADS
+    run(buf.buf, buf.len / size, &least, &most);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return Py_BuildValue("(LL)", (long long)least, (long long)most);
+}
+
 static PyMethodDef methods[] = {
     {"pieces", pieces, METH_VARARGS, "The text screen's candidate pieces of a frame (see text_presence)."},
+    {"extremes", extremes, METH_VARARGS, "(least, greatest) of the samples."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,6 +24,7 @@ import math
 from array import array
 from functools import lru_cache
 
+from . import compiled
 from .info import PixelInfo
 from .layout import Box, Layout
 
@@ -368,7 +369,7 @@ def _plain_samples(raw, info: PixelInfo) -> tuple[int, int] | None:
     if info.shift:
         return None
     bits = info.bits_stored
-    vmin, vmax = int(raw.min()), int(raw.max())
+    vmin, vmax = compiled.extremes(raw) or (int(raw.min()), int(raw.max()))
     lo_ok, hi_ok = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if info.signed else (0, (1 << bits) - 1)
     return (vmin, vmax) if lo_ok <= vmin and vmax <= hi_ok else None
 

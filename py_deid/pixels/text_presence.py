@@ -18,14 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..hosts.services import GrayImage
-from . import geometry
+from . import compiled, geometry
 from .geometry import Box
 from .glyphs import ink_boxes
-
-try:  # the count and the band rule in one compiled pass (_lines.c): native builds; elsewhere numpy does it
-    from . import _lines
-except ImportError:
-    _lines = None
 
 COLUMN = 64  # px: columns of the frame tested on their own
 MIN_LINE, MAX_LINE = 4, 48  # rows of a band that can be a line of glyphs (about 6 to 60 px type)
@@ -287,10 +282,9 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     With `cuts` (candidate_pieces_stored), `px` is the stored samples' array and each threshold's ink is
     where they pass its cut."""
     gray = np.frombuffer(px, dtype=np.uint8).reshape(h, w) if cuts is None else px
-    if _lines is not None:
-        found = _compiled_pieces(gray, columns, first_only, cuts)
-        if found is not None:
-            return found
+    found = _compiled_pieces(gray, columns, first_only, cuts)
+    if found is not None:  # the count and the band rule in one compiled pass (native builds)
+        return found
     planes = None if cuts is None else _cut_planes(np, cuts, gray.dtype)
     n = len(columns)
     # row k of counts: threshold _ORDER[k // n], column k % n. Runs of busy rows, joined across single rows,
@@ -323,22 +317,17 @@ def _pieces_numpy(np, px: bytes, w: int, h: int, columns: list[tuple[int, int]],
     return found
 
 
-_KINDS = {"u1": "B", "i1": "b", "u2": "H", "i2": "h", "u4": "I", "i4": "i"}  # _lines' sample types
 _GRAY_CUTS = tuple((kind == "light", t) for kind, t in _ORDER)  # the 8-bit frame: light ink at or above t
+_RULE = (MIN_LINE, MAX_LINE, QUIET_ROWS, BUSY)
 
 
 def _compiled_pieces(samples, columns: list[tuple[int, int]], first_only: bool,
                      cuts: list | None) -> list[tuple[Box, tuple[str, int]]] | None:
     """_pieces_numpy's pieces from the compiled pass (the same ones, in the same order:
-    tests/pixels/test_lines_compiled.py); None for samples it does not take (another byte order or type)."""
-    dtype = samples.dtype
-    kind = _KINDS.get(f"{dtype.kind}{dtype.itemsize}")
-    if kind is None or not dtype.isnative or not samples.flags.c_contiguous:
-        return None
-    h, w = samples.shape
-    found = _lines.pieces(samples, h, w, kind, _GRAY_CUTS if cuts is None else [(op == ">=", cut) for op, cut in cuts],
-                          [x for column in columns for x in column], MIN_LINE, MAX_LINE, QUIET_ROWS, BUSY, first_only)
-    return [((x, y, bw, bh), _ORDER[k]) for k, x, y, bw, bh in found]
+    tests/pixels/test_lines_compiled.py); None where there is none or it does not take the samples."""
+    found = compiled.pieces(samples, _GRAY_CUTS if cuts is None else [(op == ">=", cut) for op, cut in cuts],
+                            [x for column in columns for x in column], _RULE, first_only)
+    return None if found is None else [((x, y, bw, bh), _ORDER[k]) for k, x, y, bw, bh in found]
 
 
 # ---- the numpy path on the stored samples ------------------------------------------------------------------

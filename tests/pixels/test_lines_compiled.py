@@ -16,25 +16,25 @@ import numpy as np
 import pydicom
 import pytest
 
-from py_deid.pixels import step, text_presence
+from py_deid.pixels import compiled, step, text_presence
 from py_deid.pixels.frames import FrameStore
 from py_deid.pixels.info import PixelInfo
 
 def test_a_native_build_has_the_compiled_count():
-    assert text_presence._lines is not None, (
+    assert compiled.available(), (
         "py_deid.pixels._lines is missing: reinstall with a C compiler (pip install -e .) so that the text screen "
         "is compiled")
 
 
 def _both(samples, columns, first_only=False, cuts=None, monkeypatch=None):
     h, w = samples.shape
-    compiled = text_presence._pieces_numpy(np, samples if cuts is not None else samples.tobytes(), w, h, columns,
-                                           first_only, cuts)
+    fast = text_presence._pieces_numpy(np, samples if cuts is not None else samples.tobytes(), w, h, columns,
+                                       first_only, cuts)
     with monkeypatch.context() as mp:
-        mp.setattr(text_presence, "_lines", None)
+        mp.setattr(compiled, "_lines", None)
         reference = text_presence._pieces_numpy(np, samples if cuts is not None else samples.tobytes(), w, h,
                                                 columns, first_only, cuts)
-    return compiled, reference
+    return fast, reference
 
 
 def _glyph_rows(rng, h, w, lo, hi, dtype):
@@ -87,8 +87,8 @@ def test_random_frames_give_the_same_pieces(dtype, monkeypatch):
         columns = text_presence._columns(w)
         seen["joined column"] += columns[-1][1] - columns[-1][0] > text_presence.COLUMN
         first_only = k % 5 == 0
-        compiled, reference = _both(samples, columns, first_only, cuts, monkeypatch)
-        assert compiled == reference, (k, h, w)
+        fast, reference = _both(samples, columns, first_only, cuts, monkeypatch)
+        assert fast == reference, (k, h, w)
         seen["pieces"] += len(reference)
         seen["first only"] += first_only and bool(reference)
     assert seen["pieces"] > 300 and seen["first only"] > 10 and seen["joined column"] > 50, seen
@@ -101,8 +101,8 @@ def test_rendered_8_bit_frames_give_the_same_pieces(monkeypatch):
     for k in range(600):
         h, w = int(rng.integers(6, 130)), int(rng.integers(8, 300))
         gray = _glyph_rows(rng, h, w, 0, 255, "u1")
-        compiled, reference = _both(gray, text_presence._columns(w), k % 7 == 0, None, monkeypatch)
-        assert compiled == reference, k
+        fast, reference = _both(gray, text_presence._columns(w), k % 7 == 0, None, monkeypatch)
+        assert fast == reference, k
         found += len(reference)
     assert found > 300, found
 
@@ -117,19 +117,19 @@ def _same_screen(store, i, monkeypatch) -> int:
     found = 0
     if stored is not None:
         frame = text_presence.StoredInk(stored[0], tuple(stored[1]))
-        compiled = text_presence.candidate_pieces_stored(frame, numpy=np)
+        fast = text_presence.candidate_pieces_stored(frame, numpy=np)
         with monkeypatch.context() as mp:
-            mp.setattr(text_presence, "_lines", None)
-            assert compiled == text_presence.candidate_pieces_stored(frame, numpy=np)
-        found += len(compiled)
+            mp.setattr(compiled, "_lines", None)
+            assert fast == text_presence.candidate_pieces_stored(frame, numpy=np)
+        found += len(fast)
     image = store.render(i)
-    compiled = text_presence.candidate_pieces(image, numpy=np)
-    assert compiled == text_presence.candidate_pieces(image)  # (the byte path, without numpy)
+    fast = text_presence.candidate_pieces(image, numpy=np)
+    assert fast == text_presence.candidate_pieces(image)  # (the byte path, without numpy)
     sent = step._screen_frame(store, i)
     with monkeypatch.context() as mp:
-        mp.setattr(text_presence, "_lines", None)
+        mp.setattr(compiled, "_lines", None)
         assert step._screen_frame(store, i) == sent
-    return found + len(compiled)
+    return found + len(fast)
 
 
 def test_random_dicom_frames_screen_the_same(px_factory, px_codecs, monkeypatch):
@@ -188,6 +188,7 @@ def test_samples_it_does_not_take_go_the_numpy_way(monkeypatch):
     assert text_presence._compiled_pieces(samples.astype(">u2"), columns, False, cuts) is None
     assert text_presence._compiled_pieces(samples[:, ::-1], columns, False, cuts) is None
     assert text_presence._compiled_pieces(samples.astype("u8"), columns, False, cuts) is None
+    assert compiled.extremes(samples.astype(">u2")) is None and compiled.extremes(samples[:0]) is None
     assert text_presence._pieces_numpy(np, samples.astype(">u2"), 130, 60, columns, False, cuts) == want
 
 
@@ -196,9 +197,9 @@ def test_a_cut_beyond_the_types_ends_is_ink_everywhere_or_nowhere(dtype):
     """(ink_cuts never gives one, numpy could not compare with one: the same pieces as the cut that means it.)"""
     info = np.iinfo(dtype)
     rng = np.random.default_rng(20261212 + TYPES.index(dtype))
-    lines, args = text_presence._lines, (text_presence.MIN_LINE, text_presence.MAX_LINE, text_presence.QUIET_ROWS,
+    lines, args = compiled._lines, (text_presence.MIN_LINE, text_presence.MAX_LINE, text_presence.QUIET_ROWS,
                                          text_presence.BUSY, False)
-    kind = text_presence._KINDS[np.dtype(dtype).kind + str(np.dtype(dtype).itemsize)]
+    kind = compiled._kind(np.zeros(1, dtype))
     for k in range(100):
         h, w = int(rng.integers(6, 80)), int(rng.integers(8, 200))
         samples = _glyph_rows(rng, h, w, int(info.min), int(info.max), dtype)
@@ -214,8 +215,20 @@ def test_a_cut_beyond_the_types_ends_is_ink_everywhere_or_nowhere(dtype):
                                                                                     edges, *args), k
 
 
+@pytest.mark.parametrize("dtype", TYPES)
+def test_the_extremes_are_numpys(dtype):
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(20261213 + TYPES.index(dtype))
+    for k in range(200):
+        n = int(rng.integers(1, 5000))
+        samples = rng.integers(info.min, int(info.max) + 1, size=n, dtype=dtype)
+        if k % 3 == 0:
+            samples = samples.reshape(1, n)
+        assert compiled.extremes(samples) == (int(samples.min()), int(samples.max())), k
+
+
 def test_what_it_cannot_take_is_refused():
-    lines = text_presence._lines
+    lines = compiled._lines
     samples = np.zeros((10, 20), dtype="u2")
     cuts = [(True, 5)] * 9
     args = (4, 48, 2, 3, False)
@@ -232,3 +245,7 @@ def test_what_it_cannot_take_is_refused():
     with pytest.raises(ValueError, match="three strokes"):
         lines.pieces(samples, 10, 20, "H", cuts, [0, 20], 4, 48, 2, 4, False)
     assert lines.pieces(samples, 10, 20, "H", cuts, [0, 20], *args) == []
+    with pytest.raises(ValueError, match="unknown type"):
+        lines.extremes(samples, "q")
+    with pytest.raises(ValueError, match="no samples"):
+        lines.extremes(b"", "H")

@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from py_deid.pixels import step, text_presence
+from py_deid.pixels import compiled, step, text_presence
 from py_deid.pixels.frames import FrameStore
 from py_deid.pixels.info import PixelInfo
 from py_deid.pixels.text_presence import _ORDER, BUSY, COLUMN, DARK, LIGHT, MIN_LINE, _LINE_SPAN, _PAD_ROWS, _QUIET
@@ -21,7 +21,7 @@ from py_deid.pixels.text_presence import _ORDER, BUSY, COLUMN, DARK, LIGHT, MIN_
 
 @pytest.fixture(autouse=True)
 def _numpy_path(monkeypatch):
-    monkeypatch.setattr(text_presence, "_lines", None)
+    monkeypatch.setattr(compiled, "_lines", None)
 
 
 # ---- the form before (text_presence as of the branch's start), unchanged ------------------------------------
