@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 
 from py_deid.pixels import compiled, step, text_presence
@@ -163,16 +162,10 @@ def test_the_evaluation_generators_frames_screen_the_same(px_codecs, monkeypatch
 
 
 def test_the_sample_files_screen_the_same(samples, px_codecs, monkeypatch):
+    from tests.pixels.test_screen_stored import rendered_sample_stores
+
     compared = found = 0
-    for path in samples.paths():
-        try:
-            ds = pydicom.dcmread(path)
-            if "PixelData" not in ds:
-                continue
-            store = _store(ds, px_codecs)
-            store.render(0)
-        except Exception:
-            continue
+    for store in rendered_sample_stores(samples, px_codecs):
         found += bool(_same_screen(store, 0, monkeypatch))
         compared += 1
     assert compared >= 60 and found >= 10, (compared, found)

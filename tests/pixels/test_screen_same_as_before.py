@@ -10,7 +10,6 @@ compares it with this path)."""
 from __future__ import annotations
 
 import numpy as np
-import pydicom
 import pytest
 
 from py_deid.pixels import compiled, step, text_presence
@@ -216,16 +215,10 @@ def test_the_evaluation_generators_frames_are_screened_as_before(px_codecs, monk
 
 def test_the_sample_files_are_screened_as_before(samples, px_codecs, monkeypatch):
     recorder = _Recorder(monkeypatch)
+    from tests.pixels.test_screen_stored import rendered_sample_stores
+
     compared = found = 0
-    for path in samples.paths():
-        try:
-            ds = pydicom.dcmread(path)
-            if "PixelData" not in ds:
-                continue
-            store = _store(ds, px_codecs)
-            store.render(0)
-        except Exception:
-            continue
+    for store in rendered_sample_stores(samples, px_codecs):
         found += _compare_frame(store, 0, recorder, monkeypatch)[0]
         compared += 1
     assert compared >= 60 and found >= 10, (compared, found)

@@ -178,6 +178,20 @@ def test_textless_frames_and_noise_give_what_the_rendered_frame_gives(px_factory
         assert step._screen_frame(store, 0) == text_presence.screen(store.render(0), numpy=np), k
 
 
+def rendered_sample_stores(samples, codecs):
+    """The frame store of every sample file with pixels whose first frame renders (the others are skipped)."""
+    for path in samples.paths():
+        try:
+            ds = pydicom.dcmread(path)
+            if "PixelData" not in ds:
+                continue
+            store = _store(ds, codecs)
+            store.render(0)
+        except Exception:
+            continue
+        yield store
+
+
 def test_sample_files_are_screened_alike_on_their_samples(samples, px_codecs):
     """Every native grayscale sample file (first frame): the same pieces and the same decision."""
     compared = 0
