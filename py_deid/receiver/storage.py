@@ -1,16 +1,18 @@
 """The store: packs of small instances and a folder of large ones named only by validated UIDs, plus the ledger.
 
 A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
-file of packs/ for the request (Pack), as each group's check answers; the commit flushes that file and
-packs/ while it writes their rows ('pending', pack name, offset; size and sha256 as for any row) in a
-flushed transaction, and once all three are durable marks them 'stored' in a transaction that is not
-flushed (a later flushed commit makes it durable, after these flushes). So a durable 'stored' row always
-points at flushed bytes, a 'pending' row of a pack is settled by recover() as a file's is (its range whole
-and of its hash, else the row goes), and a pack that no row points to (its request killed, failed or all
-duplicates) is removed at the end of its request or by recover(). Packs are created ahead (Store.new_pack:
-PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a request's commit
-flushes its pack and not packs/ (a pack made on the request's path, none being ready, flushes packs/ as
-before). Rows of before packs (pack NULL) name their own file,
+file of packs/ for the request (Pack), as each group's check answers; the request's commit flushes that file
+(fsync in the request's own thread), and only then are its rows (pack name, offset; size and sha256 as for
+any row) written, once, directly as 'stored', in the group's one flushed transaction. So a committed row
+always points at flushed bytes; a crash before that commit leaves a pack that no row points to, as does a
+request that failed or held only duplicates: it is removed at the end of its request or by recover(). While
+a packed instance is between its check and its commit, a later request holding it waits for its outcome
+(Store._in_flight, in this one process; after a crash nothing unacknowledged is left to wait for). A
+'pending' row of a pack (written by versions before one transaction per request) is still settled by
+recover() as a file's is (its range whole and of its hash, else the row goes). Packs are created ahead
+(Store.new_pack: PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a
+request's commit flushes its pack and not packs/ (a pack made on the request's path, none being ready,
+flushes packs/ as before). Rows of before packs (pack NULL) name their own file,
 as large instances still do: both are read through has_file()/open_instance().
 
 Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
@@ -39,7 +41,6 @@ would name a file that a power loss can take away, and recover() looks only at p
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -119,6 +120,15 @@ class Pack:
             _pwrite_all(self._fd, datas, self.size)
             self.size = at
             return offsets
+
+    def sync(self) -> None:
+        """Flush what was appended (fsync, in the calling thread: the request's own, before its commit).
+        Raises OSError."""
+        with self._lock:
+            if self._finished:
+                raise OSError(errno.EBADF, "the request is over")
+            if self._fd >= 0:
+                os.fsync(self._fd)
 
     def finish(self, keep: bool) -> None:
         """Close it; removed unless `keep` (a committed row points into it). Only the first call counts."""
@@ -368,8 +378,19 @@ class Store:
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
         fsync (they share the file system's journal commit), before the flushed transaction. Without it the
-        files must be durable already. A group with packed candidates flushes their 'pending' rows beside
-        those fsyncs instead, and marks its rows 'stored' after them without a flush of its own (_finish)."""
+        files must be durable already. Packed candidates: their packs are flushed here first, in the
+        caller's thread (Pack.sync; packs/ too for a pack whose entry is not known durable), so concurrent
+        requests flush their own packs side by side, and their rows are then written once, as 'stored', in
+        the group's one flushed transaction (_finish): a committed row always names flushed bytes, and
+        nothing names a pack before that transaction."""
+        packs = {id(c.pack): c.pack for c in candidates if c.pack is not None}
+        if packs:
+            for pack in packs.values():
+                pack.sync()
+            if not all(pack.entry_durable for pack in packs.values()):
+                fsync_dir(self.packs_dir)  # (a pack made on the request's path: its new entry)
+            if marks is not None:
+                marks.append(("flushed", time.perf_counter()))
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
@@ -436,8 +457,7 @@ class Store:
             for uid, (_, q) in packed.items():
                 self._in_flight[uid] = q.done
         finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in files.items()}
-        # A new pack's entry in packs/, unless every pack of the group was created ahead (entries flushed).
-        folders = {str(self.packs_dir)} if any(not c.pack.entry_durable for c, _ in packed.values()) else set()
+        folders: set[str] = set()  # (the packs and packs/ were flushed by their callers: commit())
         if not files:
             return new, finals, folders, now
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
@@ -472,31 +492,20 @@ class Store:
 
     def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
                 marks: list | None) -> None:
-        """Outside the lock: make the group durable, then mark it stored (see commit()).
+        """Outside the lock: make the group durable, then commit it as stored in one flushed transaction.
 
-        A group with packed instances writes their rows as 'pending' in a flushed transaction while the
-        packs' and folders' fsyncs run (one round of flushes in parallel, not the folders' and then the
-        ledger's in series), then marks every new row 'stored' in a transaction that is not flushed: a
-        'stored' row then becomes durable only with a later flushed commit, which comes after these
-        flushes, so a durable 'stored' row always points at durable bytes; a crash before that leaves
-        'pending' rows that recover() settles by their bytes' hash. A group of large files only keeps the
-        order of before: their folders' and own fsyncs, then the flushed 'stored' rows."""
+        The large files' folders are flushed and their own flushes waited for (their pending rows were
+        written by _stage, before their renames); the packs were flushed by each request's commit() before
+        it queued. Then one flushed transaction inserts the packed rows directly as 'stored', marks the
+        files' rows 'stored' and queues the forwarding: one transaction for the group, written once every
+        byte it names is durable. A crash before its commit leaves no packed row at all (their packs go in
+        recover(), the unanswered client sends again) and pending file rows that recover() settles by hash."""
         if not new:
             return
-        packed = [(c, q) for c, q in new.values() if c.pack is not None]
-        if packed:
-            self._finish_parallel(group, new, finals, folders, now, packed, marks)
-        else:
-            self._finish_serial(group, new, finals, folders, now, marks)
-        for c, _ in new.values():
-            c.outcome = STORED
-
-    def _finish_serial(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
-                       marks: list | None) -> None:
         try:
             for folder in folders:
                 fsync_dir(folder)
-            if marks is not None:
+            if folders and marks is not None:
                 marks.append(("folder_fsync", time.perf_counter()))
             # The files' own flushes (every queued call's, also of duplicates: harmless) ran meanwhile.
             for q in group:
@@ -504,61 +513,27 @@ class Store:
         except OSError:
             self._undo(new, finals)
             raise
-        if marks is not None:
-            marks.append(("flushed", time.perf_counter()))
-        with self.ledger.transaction() as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
-            self._enqueue_forwarding(db, new, now)
-        if marks is not None:
-            marks.append(("ledger_commit", time.perf_counter()))
-
-    def _finish_parallel(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
-                         packed: list, marks: list | None) -> None:
-        # The folders' fsyncs in the syncer's threads, beside the packs' and files' own (started before the
-        # commit): all of them and the ledger's flush below share the file system's journal commits.
-        folder_flushes = self.syncer.start_group(sorted(folders))
-        rows = False
+        packed = [(c, q) for c, q in new.values() if c.pack is not None]
+        files = [u for u, (c, _) in new.items() if c.pack is None]
         try:
-            # Flushed: the packed rows as 'pending' (and the large files' pending rows of _stage with them:
-            # the WAL is written in order). Nothing names a pack before this transaction; if the process
-            # dies from here on, recover() keeps a pending row only when its range of its pack is whole
-            # and has its hash.
             with self.ledger.transaction() as db:
-                db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
-                               "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                               [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                                 c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
-                                for c, q in packed])
-            rows = True
-            if marks is not None:
-                marks.append(("pending_rows", time.perf_counter()))
-            if folder_flushes is None:  # (the syncer is closed: flush them here)
-                for folder in folders:
-                    fsync_dir(folder)
-            else:
-                folder_flushes.result()
-            if marks is not None:
-                marks.append(("folder_fsync", time.perf_counter()))
-            for q in group:
-                self.syncer.wait_all(q.flushes)
-        except BaseException:
-            if folder_flushes is not None:
-                with contextlib.suppress(OSError):
-                    folder_flushes.result()  # (none of its descriptors left open)
-            if rows:
-                for c, _ in packed:
-                    self.ledger.delete(c.sop_uid)
+                if packed:
+                    db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
+                                   "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)",
+                                   [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
+                                     c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
+                                    for c, q in packed])
+                if files:
+                    db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
+                self._enqueue_forwarding(db, new, now)
+        except OSError:
             self._undo(new, finals)
             raise
         if marks is not None:
-            marks.append(("flushed", time.perf_counter()))
-        # Everything of the group is durable: 'stored' without a flush of its own (see _finish).
-        with self.ledger.transaction(flush=False) as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
-            self._enqueue_forwarding(db, new, now)
-        if marks is not None:
             marks.append(("ledger_commit", time.perf_counter()))
+        for c, _ in new.values():
+            c.outcome = STORED
 
     @staticmethod
     def _enqueue_forwarding(db, new: dict, now: float) -> None:

@@ -244,11 +244,10 @@ def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, ins
         store.close()
 
 
-def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instances, monkeypatch):
-    # One round of flushes per request: the packed rows' flushed ('pending') transaction is under way while
-    # the pack's fsync is; the rows become 'stored' only once the pack's fsync has returned. The pack's
-    # fsync here waits (up to 10 s) for its rows to be readable by another connection: in series (the
-    # ledger's flush after the pack's) they never are, and the order is recorded.
+def test_a_request_s_rows_are_written_once_as_stored_after_its_pack_is_flushed(tmp_path, instances, monkeypatch):
+    # One ledger transaction per request: the pack's fsync (in the request's own thread) returns before any row
+    # names the pack, and the rows are then inserted once, directly as 'stored', in one flushed transaction
+    # (no 'pending' row, no second transaction, no fsync handed to another thread).
     import os
     import threading
 
@@ -263,24 +262,26 @@ def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instan
         target = os.readlink(f"/proc/self/fd/{fd}")
         if target.endswith(".pack"):
             name = os.path.basename(target)
-            deadline = time.monotonic() + 10
-            while not rows_of(name) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            seen.append(("pack fsync", [r["state"] for r in rows_of(name)]))
-            real_fsync(fd)
-            seen.append(("pack flushed", threading.get_ident()))
-            return None
+            seen.append(("pack fsync", len(rows_of(name)), threading.get_ident()))
         return real_fsync(fd)
 
+    transactions = []
+    real_transaction = store.ledger.transaction
+
+    def recording_transaction(flush=True):
+        transactions.append((flush, threading.get_ident()))
+        return real_transaction(flush)
+
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(store.ledger, "transaction", recording_transaction)
     try:
         parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1000 + i) for i in range(3)]
         body, outcome = _process(store, parts)
         assert outcome.stored == 3
-        assert seen[0] == ("pack fsync", ["pending"] * 3)  # rows flushed while the pack's fsync ran
-        assert seen[1][0] == "pack flushed"
-        rows = rows_of(body.pack.name)
-        assert [r["state"] for r in rows] == ["stored"] * 3
+        [(_, rows_then, fsync_thread)] = seen
+        assert rows_then == 0  # nothing named the pack while it was flushed
+        assert transactions == [(True, fsync_thread)]  # one flushed transaction, in the thread that flushed
+        assert [r["state"] for r in rows_of(body.pack.name)] == ["stored"] * 3
         monkeypatch.undo()
         assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
     finally:
@@ -288,37 +289,53 @@ def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instan
         store.close()
 
 
+def test_a_failed_pack_flush_stores_nothing_and_the_resend_is_stored(tmp_path, instances, monkeypatch):
+    # The pack's fsync fails (EIO): no row is written, every part of the request fails with a processing
+    # failure, the pack goes at the end of the request, and the same parts sent again are stored once.
+    import errno
+    import os
+
+    store = Store(tmp_path / "store")
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".pack"):
+            raise OSError(errno.EIO, "injected")
+        return real_fsync(fd)
+
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1030 + i) for i in range(3)]
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        body, outcome = _process(store, parts)
+        monkeypatch.undo()
+        assert outcome.stored == 0 and outcome.failed == 3
+        assert rs.ledger_rows(store.root) == [] and not body.pack.path.exists()
+        _, outcome = _process(store, parts)
+        assert outcome.stored == 3
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
 @pytest.mark.parametrize("torn", [False, True])
-def test_a_crash_before_the_stored_rows_is_settled_by_the_pack_s_bytes(tmp_path, instances, monkeypatch, torn):
-    # The process dies after the pack and its 'pending' rows are flushed, before they are marked 'stored' (the
-    # client got no answer). recover() keeps each row whose range of the pack is whole with its hash (the
-    # client's resend is then a duplicate), and drops the rows and the pack otherwise (a pack torn by a power
-    # loss: the resend stores them again).
+def test_pending_pack_rows_of_an_earlier_version_are_settled_by_the_pack_s_bytes(tmp_path, instances, torn):
+    # This version writes a pack's rows once, as 'stored'. The version before wrote them 'pending' (flushed)
+    # and then 'stored': one killed in between left 'pending' rows of a pack. recover() still keeps each such
+    # row whose range of the pack is whole with its hash (the client's resend is then a duplicate), and drops
+    # the rows otherwise (a pack torn by a power loss: the resend stores them again).
     store = Store(tmp_path / "store")
     parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1010 + i + (10 if torn else 0)) for i in range(3)]
-
-    class Killed(BaseException):
-        pass
-
-    real = store.ledger.transaction
-
-    def dies_at_the_stored_rows(flush=True):
-        if not flush:
-            raise Killed()
-        return real(flush)
-
-    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_stored_rows)
-    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
-    with pytest.raises(Killed):
-        _process(store, parts)
-    monkeypatch.undo()
+    _process(store, parts)
+    store.close()
+    with sqlite3.connect(store.root / "ledger.sqlite") as db:
+        db.execute("UPDATE instances SET state = 'pending'")
     rows = rs.ledger_rows(store.root)
     assert sorted(r["state"] for r in rows) == ["pending"] * 3
     [pack] = rs.pack_files(store.root)
     if torn:
         with open(pack, "r+b") as f:
             f.truncate(sum(map(len, parts)) - 10)
-    store.close()
     store = Store(tmp_path / "store")
     try:
         report = store.recover()
@@ -341,6 +358,9 @@ def test_packs_created_ahead_are_flushed_before_use_and_spare_the_commit_a_folde
     # A request's pack comes from the files created ahead once there are some: their entries in packs/ were
     # flushed before any was handed out, so the commit flushes the pack and not packs/. The first request
     # (none created yet) makes its own pack, and its commit flushes packs/ as before.
+    import os
+    import threading
+
     from py_deid.receiver import storage
 
     store = Store(tmp_path / "store")
@@ -353,14 +373,15 @@ def test_packs_created_ahead_are_flushed_before_use_and_spare_the_commit_a_folde
         real_fsync_dir(path)
 
     monkeypatch.setattr(storage, "fsync_dir", recording_fsync_dir)
-    started = []
-    real_start_group = store.syncer.start_group
+    started = []  # what the requests' commits flushed (the pack in its request's thread, packs/ if new)
+    real_fsync = os.fsync
 
-    def recording_start_group(paths):
-        started.extend(str(p) for p in paths)
-        return real_start_group(paths)
+    def recording_fsync(fd):
+        if threading.current_thread().name != "packs":
+            started.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
 
-    monkeypatch.setattr(store.syncer, "start_group", recording_start_group)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
     try:
         parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1_100 + i) for i in range(6)]
         body, outcome = _process(store, parts[:3])
