@@ -123,6 +123,18 @@ class Ledger:
                 db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
                            "VALUES (?, 'queued', ?, ?)", (sop_uid, now, now))
 
+    def insert_stored(self, rows: list[tuple], pack: str, forward: bool) -> None:
+        """Rows of a pack's record (storage.RECORD_FIELDS), inserted as 'stored' (recover())."""
+        from .storage import RECORD_FIELDS
+
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
+                           f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')", [(*r, pack) for r in rows])
+            if forward:
+                db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                               "VALUES (?, 'queued', ?, ?)", [(r[0], now, now) for r in rows])
+
     def delete(self, sop_uid: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM forward_queue WHERE sop_uid = ?", (sop_uid,))

@@ -1,18 +1,22 @@
 """The store: packs of small instances and a folder of large ones named only by validated UIDs, plus the ledger.
 
 A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
-file of packs/ for the request (Pack), as each group's check answers; the request's commit flushes that file
-(fsync in the request's own thread), and only then are its rows (pack name, offset; size and sha256 as for
-any row) written, once, directly as 'stored', in the group's one flushed transaction. So a committed row
-always points at flushed bytes; a crash before that commit leaves a pack that no row points to, as does a
-request that failed or held only duplicates: it is removed at the end of its request or by recover(). While
-a packed instance is between its check and its commit, a later request holding it waits for its outcome
-(Store._in_flight, in this one process; after a crash nothing unacknowledged is left to wait for). A
-'pending' row of a pack (written by versions before one transaction per request) is still settled by
-recover() as a file's is (its range whole and of its hash, else the row goes). Packs are created ahead
-(Store.new_pack: PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a
-request's commit flushes its pack and not packs/ (a pack made on the request's path, none being ready,
-flushes packs/ as before). Rows of before packs (pack NULL) name their own file,
+file of packs/ for the request (Pack), as each group's check answers. Its commit writes the pack's record
+after its last instance (Pack.seal: the ledger rows about to be inserted, with their length and sha256) and
+flushes the pack once, in the request's own thread; only then are its rows (pack name, offset; size and
+sha256 as for any row) inserted, once, directly as 'stored', in one transaction that is not flushed (a
+later flushed commit makes it durable; the WAL is written in order). So every row, durable or not, points at
+flushed bytes, and an answered request's rows are in its flushed record whatever the ledger lost: recover()
+inserts the rows of a pack that no row names from its whole record (each range checked against its hash),
+and removes a pack without a whole record (its request was killed before its commit, failed, or held only
+duplicates; removed at the end of its request when the process lives). While a packed instance is between
+its check and its commit, a later request holding it waits for its outcome (Store._in_flight, in this one
+process; after a crash nothing unanswered is left to wait for), so no two records name one instance. A
+'pending' row of a pack (written by versions before the record) is still settled by recover() as a file's
+is (its range whole and of its hash, else the row goes). Packs are created ahead (Store.new_pack:
+PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a request's commit
+flushes its pack and not packs/ (a pack made on the request's path, none being ready, flushes packs/ as
+before). Rows of before packs (pack NULL) name their own file,
 as large instances still do: both are read through has_file()/open_instance().
 
 Large parts' writes are atomic: a part is in a temp file in the store's tmp/ folder, its fsync started as soon as its check
@@ -43,10 +47,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import queue
 import re
 import shutil
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +63,11 @@ from .ledger import Ledger
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
 PACK_NAME = re.compile(r"[0-9a-f]{24}\.pack")  # the only names a row's pack may hold (no path in it)
+# A pack's record (Pack.seal): its rows as JSON, then this tail: the JSON's length, its sha256, RECORD_MAGIC.
+RECORD_MAGIC = b"pdpack1\n"
+_RECORD_TAIL = struct.Struct("<Q32s8s")
+RECORD_FIELDS = ("sop_uid", "study_uid", "series_uid", "sop_class_uid", "modality", "transfer_syntax", "sha256",
+                 "size", "site", "received", "pack_offset")
 
 
 class StoreError(Exception):
@@ -85,7 +96,9 @@ class Pack:
     """One request's small instances that passed their check, one after the other in one file of packs/:
     one file created, written and flushed per request instead of one per instance (see docs/receiver.md,
     "Packs"). Created at the first append; appends come from the thread that receives the checks' answers.
-    A pack that no ledger row points to is removed: at the end of its request (finish) or by recover()."""
+    Its commit seals it: its record (the rows it holds) after its last instance, flushed with them. A pack
+    that no ledger row points to is removed at the end of its request (finish), or by recover() unless its
+    record is whole (then recover() inserts its rows)."""
 
     def __init__(self, folder: Path) -> None:
         self.name = f"{os.urandom(12).hex()}.pack"
@@ -121,13 +134,18 @@ class Pack:
             self.size = at
             return offsets
 
-    def sync(self) -> None:
-        """Flush what was appended (fsync, in the calling thread: the request's own, before its commit).
-        Raises OSError."""
+    def seal(self, rows: list[tuple], flush: bool = True) -> None:
+        """Write the pack's record after its last instance: the ledger rows (RECORD_FIELDS) its commit is
+        about to insert, so that recover() can insert them again if the ledger's transaction, not flushed,
+        is lost; then fsync the pack (unless `flush` is False: the caller flushes it), making its instances
+        and its record durable at once. Raises OSError."""
+        payload = json.dumps(rows, separators=(",", ":")).encode()
+        record = payload + _RECORD_TAIL.pack(len(payload), hashlib.sha256(payload).digest(), RECORD_MAGIC)
         with self._lock:
-            if self._finished:
+            if self._finished or self._fd < 0:
                 raise OSError(errno.EBADF, "the request is over")
-            if self._fd >= 0:
+            _pwrite_all(self._fd, [record], self.size)
+            if flush:
                 os.fsync(self._fd)
 
     def finish(self, keep: bool) -> None:
@@ -347,18 +365,61 @@ class Store:
             else:
                 self.ledger.delete(row["sop_uid"])
                 dropped += 1
-        # A pack no row points to: its request did not commit (killed, power loss, all duplicates), or
-        # every row into it is gone. Its bytes were never served.
-        packs = 0
+        # A pack no row points to. With a whole record (Pack.seal) its request's commit flushed it, and the
+        # ledger's transaction after it was lost (a power loss: it was not flushed) or never ran (killed in
+        # between): its rows are inserted from the record, each only if its range is whole with its hash.
+        # Without one its request did not commit (killed while appending, all duplicates, a failed request),
+        # or every row into it is gone: it goes. Its bytes were never served.
+        packs = restored = 0
         with self._making:  # (never a pack the "packs" thread is creating: called before serving, but safe)
             named = self.ledger.pack_names()
             with self._spares_cond:
                 named |= {pack.name for pack in self._spares}  # (created ahead by this process: not a crash's)
-            for p in self.packs_dir.iterdir():
-                if p.name not in named and (p.is_file() or p.is_symlink()):
+            for p in sorted(self.packs_dir.iterdir()):
+                if p.name in named or not (p.is_file() or p.is_symlink()):
+                    continue
+                rows = self._recorded_rows(p) if PACK_NAME.fullmatch(p.name) and p.is_file() else []
+                if rows:
+                    self.ledger.insert_stored(rows, p.name, forward=forward)
+                    restored += len(rows)
+                else:
                     p.unlink()
                     packs += 1
-        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs}
+        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs,
+                "pack_rows_restored": restored}
+
+    def _recorded_rows(self, path: Path) -> list[tuple]:
+        """The rows of a pack's record (Pack.seal) whose ranges are whole before it and hash to their sha256,
+        and whose SOP Instance UIDs have no row yet; [] without a whole record."""
+        try:
+            with open(path, "rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end < _RECORD_TAIL.size:
+                    return []
+                f.seek(end - _RECORD_TAIL.size)
+                length, digest, magic = _RECORD_TAIL.unpack(f.read(_RECORD_TAIL.size))
+                start = end - _RECORD_TAIL.size - length
+                if magic != RECORD_MAGIC or start < 0:
+                    return []
+                f.seek(start)
+                payload = f.read(length)
+                if hashlib.sha256(payload).digest() != digest:
+                    return []
+                rows = []
+                for row in json.loads(payload):
+                    record = dict(zip(RECORD_FIELDS, row))
+                    if not (len(row) == len(RECORD_FIELDS)
+                            and all(valid_uid(record[k]) for k in ("sop_uid", "study_uid", "series_uid"))
+                            and isinstance(record["size"], int) and isinstance(record["pack_offset"], int)
+                            and 0 <= record["pack_offset"] <= start - record["size"] and record["size"] >= 0):
+                        continue
+                    f.seek(record["pack_offset"])
+                    if hashlib.sha256(f.read(record["size"])).hexdigest() == record["sha256"]:
+                        rows.append(tuple(row))
+        except (OSError, ValueError):
+            return []
+        known = self.ledger.hashes([row[0] for row in rows])
+        return [row for row in rows if row[0] not in known]
 
     def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None,
                flushes: list[Flushes] | None = None) -> None:
@@ -378,19 +439,10 @@ class Store:
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
         fsync (they share the file system's journal commit), before the flushed transaction. Without it the
-        files must be durable already. Packed candidates: their packs are flushed here first, in the
-        caller's thread (Pack.sync; packs/ too for a pack whose entry is not known durable), so concurrent
-        requests flush their own packs side by side, and their rows are then written once, as 'stored', in
-        the group's one flushed transaction (_finish): a committed row always names flushed bytes, and
-        nothing names a pack before that transaction."""
-        packs = {id(c.pack): c.pack for c in candidates if c.pack is not None}
-        if packs:
-            for pack in packs.values():
-                pack.sync()
-            if not all(pack.entry_durable for pack in packs.values()):
-                fsync_dir(self.packs_dir)  # (a pack made on the request's path: its new entry)
-            if marks is not None:
-                marks.append(("flushed", time.perf_counter()))
+        files must be durable already. Packed candidates: each pack gets its record and one fsync (for a
+        group of one request, in its own thread), then their rows are inserted once, as 'stored', in the
+        group's one transaction (_finish): a row always names flushed bytes, and nothing names a pack
+        before that transaction."""
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
@@ -492,48 +544,68 @@ class Store:
 
     def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
                 marks: list | None) -> None:
-        """Outside the lock: make the group durable, then commit it as stored in one flushed transaction.
+        """Outside the lock: make the group durable, then insert or mark its rows 'stored' in one transaction.
 
-        The large files' folders are flushed and their own flushes waited for (their pending rows were
-        written by _stage, before their renames); the packs were flushed by each request's commit() before
-        it queued. Then one flushed transaction inserts the packed rows directly as 'stored', marks the
-        files' rows 'stored' and queues the forwarding: one transaction for the group, written once every
-        byte it names is durable. A crash before its commit leaves no packed row at all (their packs go in
-        recover(), the unanswered client sends again) and pending file rows that recover() settles by hash."""
+        Packed instances: each pack gets its record (Pack.seal: the rows about to be inserted, after its
+        last instance) and one fsync for its instances and record together (packs/ too for a pack whose
+        entry is not known durable). Large files: their folders are flushed and their own flushes waited
+        for (their pending rows were written by _stage, before their renames). Then one transaction inserts
+        the packed rows directly as 'stored', marks the files' rows 'stored' and queues the forwarding. It
+        is flushed when the group has large files (their 'stored' rows must be durable before the answer);
+        a group of packs alone does not flush it: every one of its rows is in a flushed record already, and
+        recover() inserts the rows of a pack that no row names from its record (a power loss that took the
+        transaction), or removes the pack (no record, or a torn one: the request was never answered)."""
         if not new:
             return
+        packed: dict[int, tuple[Pack, list[tuple]]] = {}
+        files = []
+        for uid, (c, q) in new.items():
+            if c.pack is None:
+                files.append(uid)
+            else:
+                packed.setdefault(id(c.pack), (c.pack, []))[1].append(
+                    (c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality, c.transfer_syntax,
+                     c.sha256, c.size, q.site, now, c.offset))
         try:
             for folder in folders:
                 fsync_dir(folder)
             if folders and marks is not None:
                 marks.append(("folder_fsync", time.perf_counter()))
+            if packed:
+                self._seal(list(packed.values()))
+                if marks is not None:
+                    marks.append(("flushed", time.perf_counter()))
             # The files' own flushes (every queued call's, also of duplicates: harmless) ran meanwhile.
             for q in group:
                 self.syncer.wait_all(q.flushes)
         except OSError:
             self._undo(new, finals)
             raise
-        packed = [(c, q) for c, q in new.values() if c.pack is not None]
-        files = [u for u, (c, _) in new.items() if c.pack is None]
-        try:
-            with self.ledger.transaction() as db:
-                if packed:
-                    db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
-                                   "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) "
-                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)",
-                                   [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                                     c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
-                                    for c, q in packed])
-                if files:
-                    db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
-                self._enqueue_forwarding(db, new, now)
-        except OSError:
-            self._undo(new, finals)
-            raise
+        with self.ledger.transaction(flush=bool(files)) as db:
+            if packed:
+                db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
+                               f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')",
+                               [(*row, pack.name) for pack, rows in packed.values() for row in rows])
+            if files:
+                db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
+            self._enqueue_forwarding(db, new, now)
         if marks is not None:
             marks.append(("ledger_commit", time.perf_counter()))
         for c, _ in new.values():
             c.outcome = STORED
+
+    def _seal(self, packs: list[tuple[Pack, list[tuple]]]) -> None:
+        """Each pack's record written and the pack flushed: in this thread for one pack (a request's commit
+        alone: no hand-off), side by side in the syncer's threads for several. Raises OSError."""
+        if len(packs) == 1:
+            pack, rows = packs[0]
+            pack.seal(rows)
+        else:
+            for pack, rows in packs:
+                pack.seal(rows, flush=False)
+            self.syncer.wait([(pack.path, None) for pack, _ in packs])
+        if not all(pack.entry_durable for pack, _ in packs):
+            fsync_dir(self.packs_dir)  # (a pack made on a request's path: its new entry)
 
     @staticmethod
     def _enqueue_forwarding(db, new: dict, now: float) -> None:

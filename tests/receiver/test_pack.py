@@ -60,7 +60,10 @@ def test_a_request_s_instances_share_one_pack_and_read_back_whole(tmp_path, inst
         assert {r["pack"] for r in rows} == {body.pack.name}  # one file for the request
         assert rs.pack_files(store.root) == [store.packs_dir / body.pack.name]
         assert rs.stored_files(store.root) == [] and not list(store.tmp_dir.iterdir())
-        assert (store.packs_dir / body.pack.name).stat().st_size == sum(map(len, parts))  # the refused one not in it
+        # The instances one after the other (the refused one not in it), then the pack's record.
+        assert max(r["pack_offset"] + r["size"] for r in rows) == sum(map(len, parts))
+        assert store._recorded_rows(body.pack.path) == []  # (its rows are all in the ledger)
+        assert (store.packs_dir / body.pack.name).stat().st_size > sum(map(len, parts))
         for part, row in zip(parts, sorted(rows, key=lambda r: r["pack_offset"])):
             assert row["sop_uid"] == rs.uids(part)[2] and row["state"] == "stored"
             assert store.has_file(row)
@@ -75,10 +78,13 @@ def test_a_request_s_instances_share_one_pack_and_read_back_whole(tmp_path, inst
         store.close()
 
 
-def test_a_crash_between_the_pack_write_and_the_ledger_commit_leaves_nothing(tmp_path, instances, monkeypatch):
-    # The process dies after its pack is written and flushed but before the flushed transaction: no row,
-    # and (the process gone) nobody removed the pack. recover() at the next start removes it; the client,
-    # unanswered, sends again.
+@pytest.mark.parametrize("where", ["before the record", "after the record", "a torn record"])
+def test_a_crash_before_the_ledger_commit(tmp_path, instances, monkeypatch, where):
+    # The process dies before its request's ledger transaction. Before the pack's record was written (or
+    # with a record cut short: a power loss during its flush), no row and no whole record: recover() at the
+    # next start removes the pack and the client, unanswered, sends again (stored once). After the record
+    # was written and flushed: recover() inserts its rows, each checked against its bytes' hash, and the
+    # resend is a duplicate (stored once).
     store = Store(tmp_path / "store")
     parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 920 + i) for i in range(3)]
     _process(store, parts[:1])  # an earlier request, committed: its pack stays
@@ -87,29 +93,75 @@ def test_a_crash_between_the_pack_write_and_the_ledger_commit_leaves_nothing(tmp
     class Killed(BaseException):
         pass
 
-    real = store.ledger.transaction
+    def dies(*args, **kwargs):
+        raise Killed()
 
-    def dies_at_the_flushed_commit(flush=True):
-        if flush:
-            raise Killed()
-        return real(flush)
-
-    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_flushed_commit)
+    if where == "before the record":
+        monkeypatch.setattr(Pack, "seal", dies)
+    else:
+        monkeypatch.setattr(store.ledger, "transaction", dies)
     monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
     with pytest.raises(Killed):
         _process(store, parts[1:])
     monkeypatch.undo()
-    orphans = [p for p in rs.pack_files(store.root) if p not in kept]
-    assert len(orphans) == 1 and orphans[0].stat().st_size == sum(map(len, parts[1:]))
+    [orphan] = [p for p in rs.pack_files(store.root) if p not in kept]
+    if where == "before the record":
+        assert orphan.stat().st_size == sum(map(len, parts[1:]))
+    else:
+        assert orphan.stat().st_size > sum(map(len, parts[1:]))
+    if where == "a torn record":
+        with open(orphan, "r+b") as f:
+            f.truncate(orphan.stat().st_size - 5)
     store.close()
     store = Store(tmp_path / "store")
     try:
         report = store.recover()
-        assert report["packs_removed"] == 1
-        assert rs.pack_files(store.root) == kept
-        assert sorted(rs.stored_bytes(store.root).values()) == [parts[0]]
+        if where == "after the record":
+            assert (report["packs_removed"], report["pack_rows_restored"]) == (0, 2)
+            assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+            assert all(r["state"] == "stored" for r in rs.ledger_rows(store.root))
+        else:
+            assert (report["packs_removed"], report["pack_rows_restored"]) == (1, 0)
+            assert rs.pack_files(store.root) == kept
+            assert sorted(rs.stored_bytes(store.root).values()) == [parts[0]]
         _, outcome = _process(store, parts[1:])  # sent again: stored once
         assert outcome.stored == 2 and len(rs.ledger_rows(store.root)) == 3
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        store.close()
+
+
+def test_a_power_loss_that_takes_the_ledger_s_last_transactions_is_settled_by_the_records(tmp_path, instances):
+    # A group of packs alone commits its rows without flushing the ledger: a power loss can take that
+    # transaction (and those after it) while the packs, flushed with their records before it, stay. Made by
+    # deleting the rows: recover() inserts them again from the records, only rows whose bytes hash right,
+    # never a second row for an instance that has one, and with their forwarding entries.
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 960 + i) for i in range(6)]
+    first, _ = _process(store, parts[:3])
+    second, _ = _process(store, parts[3:])
+    before = rs.ledger_rows(store.root)
+    store.close()
+    with sqlite3.connect(store.root / "ledger.sqlite") as db:
+        db.execute("DELETE FROM instances WHERE pack = ?", (first.pack.name,))
+        db.execute("DELETE FROM instances WHERE pack = ? AND pack_offset > 0", (second.pack.name,))
+    # The second pack is still named by its first row: recover() leaves it as it is (a transaction is
+    # all or nothing: this cannot come from a crash). The first's last instance is damaged: not restored.
+    with open(first.pack.path, "r+b") as f:
+        f.seek(len(parts[0]) + len(parts[1]) + 500)
+        f.write(b"\xff")
+    store = Store(tmp_path / "store")
+    try:
+        report = store.recover(forward=True)
+        assert (report["packs_removed"], report["pack_rows_restored"]) == (0, 2)
+        rows = {r["sop_uid"]: r for r in rs.ledger_rows(store.root)}
+        assert set(rows) == {r["sop_uid"] for r in before if r["pack"] == first.pack.name
+                             and r["pack_offset"] < len(parts[0]) + len(parts[1])} | {rs.uids(parts[3])[2]}
+        for r in before:
+            if r["sop_uid"] in rows:
+                assert {k: rows[r["sop_uid"]][k] for k in r} == r
+        assert store.ledger.forward_counts() == {"queued": 2}
+        assert store.recover()["pack_rows_restored"] == 0  # (once)
     finally:
         store.close()
 
@@ -245,9 +297,9 @@ def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, ins
 
 
 def test_a_request_s_rows_are_written_once_as_stored_after_its_pack_is_flushed(tmp_path, instances, monkeypatch):
-    # One ledger transaction per request: the pack's fsync (in the request's own thread) returns before any row
-    # names the pack, and the rows are then inserted once, directly as 'stored', in one flushed transaction
-    # (no 'pending' row, no second transaction, no fsync handed to another thread).
+    # One ledger transaction per request: the pack's fsync (its instances and its record, in the request's own
+    # thread) returns before any row names the pack, and the rows are then inserted once, directly as
+    # 'stored' (no 'pending' row, no second transaction, no fsync handed to another thread).
     import os
     import threading
 
@@ -280,7 +332,8 @@ def test_a_request_s_rows_are_written_once_as_stored_after_its_pack_is_flushed(t
         assert outcome.stored == 3
         [(_, rows_then, fsync_thread)] = seen
         assert rows_then == 0  # nothing named the pack while it was flushed
-        assert transactions == [(True, fsync_thread)]  # one flushed transaction, in the thread that flushed
+        # One transaction, in the thread that flushed, not flushed itself: the pack's record holds its rows.
+        assert transactions == [(False, fsync_thread)]
         assert [r["state"] for r in rows_of(body.pack.name)] == ["stored"] * 3
         monkeypatch.undo()
         assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
