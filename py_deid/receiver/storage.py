@@ -45,6 +45,7 @@ would name a file that a power loss can take away, and recover() looks only at p
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -146,6 +147,15 @@ class Pack:
                 raise OSError(errno.EBADF, "the request is over")
             _pwrite_all(self._fd, [record], self.size)
             if flush:
+                os.fsync(self._fd)
+
+    def unseal(self) -> None:
+        """Take the record back (cut, flushed): its rows were not inserted, and an instance it names may be
+        stored by a later request once this one's outcome is known; no two records may name one instance
+        for recover(). Raises OSError."""
+        with self._lock:
+            if self._fd >= 0 and not self._finished:
+                os.ftruncate(self._fd, self.size)
                 os.fsync(self._fd)
 
     def finish(self, keep: bool) -> None:
@@ -581,14 +591,20 @@ class Store:
         except OSError:
             self._undo(new, finals)
             raise
-        with self.ledger.transaction(flush=bool(files)) as db:
-            if packed:
-                db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
-                               f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')",
-                               [(*row, pack.name) for pack, rows in packed.values() for row in rows])
-            if files:
-                db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
-            self._enqueue_forwarding(db, new, now)
+        try:
+            with self.ledger.transaction(flush=bool(files)) as db:
+                if packed:
+                    db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
+                                   f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')",
+                                   [(*row, pack.name) for pack, rows in packed.values() for row in rows])
+                if files:
+                    db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
+                self._enqueue_forwarding(db, new, now)
+        except Exception:  # (not a kill: then the records stand, and recover() inserts their rows)
+            for pack, _ in packed.values():
+                with contextlib.suppress(OSError):
+                    pack.unseal()  # before the group's outcome is known (commit: _settle)
+            raise
         if marks is not None:
             marks.append(("ledger_commit", time.perf_counter()))
         for c, _ in new.values():

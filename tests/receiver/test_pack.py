@@ -131,6 +131,36 @@ def test_a_crash_before_the_ledger_commit(tmp_path, instances, monkeypatch, wher
         store.close()
 
 
+def test_a_failed_ledger_commit_takes_the_record_back(tmp_path, instances, monkeypatch):
+    # The ledger's transaction fails (an error, not a kill): the request fails, and the pack's record is cut
+    # before the outcome is known, so a later request may store the same instances and no two records ever
+    # name one (recover() would otherwise insert the failed request's rows: here the pack is left as a kill
+    # right after the failure would leave it).
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1040 + i) for i in range(3)]
+    real = store.ledger.transaction
+
+    def failing(flush=True):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store.ledger, "transaction", failing)
+    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            _process(store, parts)
+        monkeypatch.setattr(store.ledger, "transaction", real)
+        [pack] = rs.pack_files(store.root)
+        assert pack.stat().st_size == sum(map(len, parts))  # the instances, no record
+        assert store._recorded_rows(pack) == []
+        monkeypatch.undo()
+        assert store.recover()["packs_removed"] == 1 and rs.ledger_rows(store.root) == []
+        _, outcome = _process(store, parts)
+        assert outcome.stored == 3
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
 def test_a_power_loss_that_takes_the_ledger_s_last_transactions_is_settled_by_the_records(tmp_path, instances):
     # A group of packs alone commits its rows without flushing the ledger: a power loss can take that
     # transaction (and those after it) while the packs, flushed with their records before it, stay. Made by
