@@ -519,7 +519,7 @@ class Store:
             for uid, (_, q) in packed.items():
                 self._in_flight[uid] = q.done
         finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in files.items()}
-        folders: set[str] = set()  # (the packs and packs/ were flushed by their callers: commit())
+        folders: set[str] = set()  # (the large files' folders; packs/ for a new pack is flushed by _seal)
         if not files:
             return new, finals, folders, now
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
