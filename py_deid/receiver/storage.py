@@ -60,15 +60,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..structure import valid_uid
-from .ledger import Ledger
+from .ledger import RECORD_FIELDS, Ledger
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
 PACK_NAME = re.compile(r"[0-9a-f]{24}\.pack")  # the only names a row's pack may hold (no path in it)
 # A pack's record (Pack.seal): its rows as JSON, then this tail: the JSON's length, its sha256, RECORD_MAGIC.
 RECORD_MAGIC = b"pdpack1\n"
 _RECORD_TAIL = struct.Struct("<Q32s8s")
-RECORD_FIELDS = ("sop_uid", "study_uid", "series_uid", "sop_class_uid", "modality", "transfer_syntax", "sha256",
-                 "size", "site", "received", "pack_offset")
 
 
 class StoreError(Exception):
