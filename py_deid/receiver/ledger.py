@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS certificates (
 """
 
 
+# A packed instance's row as a pack's record holds it (storage.Pack.seal), in this order; with its pack's name
+# and state it is the whole row.
+RECORD_FIELDS = ("sop_uid", "study_uid", "series_uid", "sop_class_uid", "modality", "transfer_syntax", "sha256",
+                 "size", "site", "received", "pack_offset")
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -122,6 +128,16 @@ class Ledger:
             if forward:
                 db.execute("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
                            "VALUES (?, 'queued', ?, ?)", (sop_uid, now, now))
+
+    def insert_stored(self, rows: list[tuple], pack: str, forward: bool) -> None:
+        """Rows of a pack's record (RECORD_FIELDS), inserted as 'stored' (storage's recover())."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
+                           f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')", [(*r, pack) for r in rows])
+            if forward:
+                db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
+                               "VALUES (?, 'queued', ?, ?)", [(r[0], now, now) for r in rows])
 
     def delete(self, sop_uid: str) -> None:
         with self.transaction() as db:

@@ -1,13 +1,19 @@
 """The store: packs of small instances and a folder of large ones named only by validated UIDs, plus the ledger.
 
 A request's small parts (those held in memory, up to 1 MiB each) that pass their check are appended to one
-file of packs/ for the request (Pack), as each group's check answers; the commit flushes that file and
-packs/ while it writes their rows ('pending', pack name, offset; size and sha256 as for any row) in a
-flushed transaction, and once all three are durable marks them 'stored' in a transaction that is not
-flushed (a later flushed commit makes it durable, after these flushes). So a durable 'stored' row always
-points at flushed bytes, a 'pending' row of a pack is settled by recover() as a file's is (its range whole
-and of its hash, else the row goes), and a pack that no row points to (its request killed, failed or all
-duplicates) is removed at the end of its request or by recover(). Packs are created ahead (Store.new_pack:
+file of packs/ for the request (Pack), as each group's check answers. Its commit writes the pack's record
+after its last instance (Pack.seal: the ledger rows about to be inserted, with their length and sha256) and
+flushes the pack once, in the request's own thread; only then are its rows (pack name, offset; size and
+sha256 as for any row) inserted, once, directly as 'stored', in one transaction that is not flushed (a
+later flushed commit makes it durable; the WAL is written in order). So every row, durable or not, points at
+flushed bytes, and an answered request's rows are in its flushed record whatever the ledger lost: recover()
+inserts the rows of a pack that no row names from its whole record (each range checked against its hash),
+and removes a pack without a whole record (its request was killed before its commit, failed, or held only
+duplicates; removed at the end of its request when the process lives). While a packed instance is between
+its check and its commit, a later request holding it waits for its outcome (Store._in_flight, in this one
+process; after a crash nothing unanswered is left to wait for), so no two records name one instance. A
+'pending' row of a pack (written by versions before the record) is still settled by recover() as a file's
+is (its range whole and of its hash, else the row goes). Packs are created ahead (Store.new_pack:
 PACKS_AHEAD empty files, one fsync of packs/ for them, before any is handed out), so a request's commit
 flushes its pack and not packs/ (a pack made on the request's path, none being ready, flushes packs/ as
 before). Rows of before packs (pack NULL) name their own file,
@@ -42,20 +48,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import queue
 import re
 import shutil
+import struct
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..structure import valid_uid
-from .ledger import Ledger
+from .ledger import RECORD_FIELDS, Ledger
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
 PACK_NAME = re.compile(r"[0-9a-f]{24}\.pack")  # the only names a row's pack may hold (no path in it)
+# A pack's record (Pack.seal): its rows as JSON, then this tail: the JSON's length, its sha256, RECORD_MAGIC.
+RECORD_MAGIC = b"pdpack1\n"
+_RECORD_TAIL = struct.Struct("<Q32s8s")
 
 
 class StoreError(Exception):
@@ -84,7 +95,9 @@ class Pack:
     """One request's small instances that passed their check, one after the other in one file of packs/:
     one file created, written and flushed per request instead of one per instance (see docs/receiver.md,
     "Packs"). Created at the first append; appends come from the thread that receives the checks' answers.
-    A pack that no ledger row points to is removed: at the end of its request (finish) or by recover()."""
+    Its commit seals it: its record (the rows it holds) after its last instance, flushed with them. A pack
+    that no ledger row points to is removed at the end of its request (finish), or by recover() unless its
+    record is whole (then recover() inserts its rows)."""
 
     def __init__(self, folder: Path) -> None:
         self.name = f"{os.urandom(12).hex()}.pack"
@@ -119,6 +132,29 @@ class Pack:
             _pwrite_all(self._fd, datas, self.size)
             self.size = at
             return offsets
+
+    def seal(self, rows: list[tuple], flush: bool = True) -> None:
+        """Write the pack's record after its last instance: the ledger rows (RECORD_FIELDS) its commit is
+        about to insert, so that recover() can insert them again if the ledger's transaction, not flushed,
+        is lost; then fsync the pack (unless `flush` is False: the caller flushes it), making its instances
+        and its record durable at once. Raises OSError."""
+        payload = json.dumps(rows, separators=(",", ":")).encode()
+        record = payload + _RECORD_TAIL.pack(len(payload), hashlib.sha256(payload).digest(), RECORD_MAGIC)
+        with self._lock:
+            if self._finished or self._fd < 0:
+                raise OSError(errno.EBADF, "the request is over")
+            _pwrite_all(self._fd, [record], self.size)
+            if flush:
+                os.fsync(self._fd)
+
+    def unseal(self) -> None:
+        """Take the record back (cut, flushed): its rows were not inserted, and an instance it names may be
+        stored by a later request once this one's outcome is known; no two records may name one instance
+        for recover(). Raises OSError."""
+        with self._lock:
+            if self._fd >= 0 and not self._finished:
+                os.ftruncate(self._fd, self.size)
+                os.fsync(self._fd)
 
     def finish(self, keep: bool) -> None:
         """Close it; removed unless `keep` (a committed row points into it). Only the first call counts."""
@@ -337,18 +373,61 @@ class Store:
             else:
                 self.ledger.delete(row["sop_uid"])
                 dropped += 1
-        # A pack no row points to: its request did not commit (killed, power loss, all duplicates), or
-        # every row into it is gone. Its bytes were never served.
-        packs = 0
+        # A pack no row points to. With a whole record (Pack.seal) its request's commit flushed it, and the
+        # ledger's transaction after it was lost (a power loss: it was not flushed) or never ran (killed in
+        # between): its rows are inserted from the record, each only if its range is whole with its hash.
+        # Without one its request did not commit (killed while appending, all duplicates, a failed request),
+        # or every row into it is gone: it goes. Its bytes were never served.
+        packs = restored = 0
         with self._making:  # (never a pack the "packs" thread is creating: called before serving, but safe)
             named = self.ledger.pack_names()
             with self._spares_cond:
                 named |= {pack.name for pack in self._spares}  # (created ahead by this process: not a crash's)
-            for p in self.packs_dir.iterdir():
-                if p.name not in named and (p.is_file() or p.is_symlink()):
+            for p in sorted(self.packs_dir.iterdir()):
+                if p.name in named or not (p.is_file() or p.is_symlink()):
+                    continue
+                rows = self._recorded_rows(p) if PACK_NAME.fullmatch(p.name) and p.is_file() else []
+                if rows:
+                    self.ledger.insert_stored(rows, p.name, forward=forward)
+                    restored += len(rows)
+                else:
                     p.unlink()
                     packs += 1
-        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs}
+        return {"temp_removed": removed, "pending_kept": kept, "pending_dropped": dropped, "packs_removed": packs,
+                "pack_rows_restored": restored}
+
+    def _recorded_rows(self, path: Path) -> list[tuple]:
+        """The rows of a pack's record (Pack.seal) whose ranges are whole before it and hash to their sha256,
+        and whose SOP Instance UIDs have no row yet; [] without a whole record."""
+        try:
+            with open(path, "rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end < _RECORD_TAIL.size:
+                    return []
+                f.seek(end - _RECORD_TAIL.size)
+                length, digest, magic = _RECORD_TAIL.unpack(f.read(_RECORD_TAIL.size))
+                start = end - _RECORD_TAIL.size - length
+                if magic != RECORD_MAGIC or start < 0:
+                    return []
+                f.seek(start)
+                payload = f.read(length)
+                if hashlib.sha256(payload).digest() != digest:
+                    return []
+                rows = []
+                for row in json.loads(payload):
+                    record = dict(zip(RECORD_FIELDS, row))
+                    if not (len(row) == len(RECORD_FIELDS)
+                            and all(valid_uid(record[k]) for k in ("sop_uid", "study_uid", "series_uid"))
+                            and isinstance(record["size"], int) and isinstance(record["pack_offset"], int)
+                            and 0 <= record["pack_offset"] <= start - record["size"] and record["size"] >= 0):
+                        continue
+                    f.seek(record["pack_offset"])
+                    if hashlib.sha256(f.read(record["size"])).hexdigest() == record["sha256"]:
+                        rows.append(tuple(row))
+        except (OSError, ValueError):
+            return []
+        known = self.ledger.hashes([row[0] for row in rows])
+        return [row for row in rows if row[0] not in known]
 
     def commit(self, candidates: list[Candidate], site: str, forward: bool, marks: list | None = None,
                flushes: list[Flushes] | None = None) -> None:
@@ -368,8 +447,10 @@ class Store:
         `flushes`: the candidates' own flushes, started (Syncer.start_missing) and perhaps not finished: the
         files are renamed into place while they run, and the commit waits for them together with the folders'
         fsync (they share the file system's journal commit), before the flushed transaction. Without it the
-        files must be durable already. A group with packed candidates flushes their 'pending' rows beside
-        those fsyncs instead, and marks its rows 'stored' after them without a flush of its own (_finish)."""
+        files must be durable already. Packed candidates: each pack gets its record and one fsync (for a
+        group of one request, in its own thread), then their rows are inserted once, as 'stored', in the
+        group's one transaction (_finish): a row always names flushed bytes, and nothing names a pack
+        before that transaction."""
         entry = _Queued(candidates, site, forward, flushes or [])
         with self._queue_lock:
             self._queued.append(entry)
@@ -436,8 +517,7 @@ class Store:
             for uid, (_, q) in packed.items():
                 self._in_flight[uid] = q.done
         finals = {uid: self._instance_file(c.study_uid, c.series_uid, c.sop_uid) for uid, (c, _) in files.items()}
-        # A new pack's entry in packs/, unless every pack of the group was created ahead (entries flushed).
-        folders = {str(self.packs_dir)} if any(not c.pack.entry_durable for c, _ in packed.values()) else set()
+        folders: set[str] = set()  # (the large files' folders; packs/ for a new pack is flushed by _seal)
         if not files:
             return new, finals, folders, now
         # Not flushed: it guards against the process dying from here on (recover() settles a pending row);
@@ -472,93 +552,74 @@ class Store:
 
     def _finish(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
                 marks: list | None) -> None:
-        """Outside the lock: make the group durable, then mark it stored (see commit()).
+        """Outside the lock: make the group durable, then insert or mark its rows 'stored' in one transaction.
 
-        A group with packed instances writes their rows as 'pending' in a flushed transaction while the
-        packs' and folders' fsyncs run (one round of flushes in parallel, not the folders' and then the
-        ledger's in series), then marks every new row 'stored' in a transaction that is not flushed: a
-        'stored' row then becomes durable only with a later flushed commit, which comes after these
-        flushes, so a durable 'stored' row always points at durable bytes; a crash before that leaves
-        'pending' rows that recover() settles by their bytes' hash. A group of large files only keeps the
-        order of before: their folders' and own fsyncs, then the flushed 'stored' rows."""
+        Packed instances: each pack gets its record (Pack.seal: the rows about to be inserted, after its
+        last instance) and one fsync for its instances and record together (packs/ too for a pack whose
+        entry is not known durable). Large files: their folders are flushed and their own flushes waited
+        for (their pending rows were written by _stage, before their renames). Then one transaction inserts
+        the packed rows directly as 'stored', marks the files' rows 'stored' and queues the forwarding. It
+        is flushed when the group has large files (their 'stored' rows must be durable before the answer);
+        a group of packs alone does not flush it: every one of its rows is in a flushed record already, and
+        recover() inserts the rows of a pack that no row names from its record (a power loss that took the
+        transaction), or removes the pack (no record, or a torn one: the request was never answered)."""
         if not new:
             return
-        packed = [(c, q) for c, q in new.values() if c.pack is not None]
-        if packed:
-            self._finish_parallel(group, new, finals, folders, now, packed, marks)
-        else:
-            self._finish_serial(group, new, finals, folders, now, marks)
-        for c, _ in new.values():
-            c.outcome = STORED
-
-    def _finish_serial(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
-                       marks: list | None) -> None:
+        packed: dict[int, tuple[Pack, list[tuple]]] = {}
+        files = []
+        for uid, (c, q) in new.items():
+            if c.pack is None:
+                files.append(uid)
+            else:
+                packed.setdefault(id(c.pack), (c.pack, []))[1].append(
+                    (c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality, c.transfer_syntax,
+                     c.sha256, c.size, q.site, now, c.offset))
         try:
             for folder in folders:
                 fsync_dir(folder)
-            if marks is not None:
+            if folders and marks is not None:
                 marks.append(("folder_fsync", time.perf_counter()))
+            if packed:
+                self._seal(list(packed.values()))
+                if marks is not None:
+                    marks.append(("flushed", time.perf_counter()))
             # The files' own flushes (every queued call's, also of duplicates: harmless) ran meanwhile.
             for q in group:
                 self.syncer.wait_all(q.flushes)
         except OSError:
             self._undo(new, finals)
             raise
-        if marks is not None:
-            marks.append(("flushed", time.perf_counter()))
-        with self.ledger.transaction() as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
-            self._enqueue_forwarding(db, new, now)
-        if marks is not None:
-            marks.append(("ledger_commit", time.perf_counter()))
-
-    def _finish_parallel(self, group: list[_Queued], new: dict, finals: dict, folders: set, now: float,
-                         packed: list, marks: list | None) -> None:
-        # The folders' fsyncs in the syncer's threads, beside the packs' and files' own (started before the
-        # commit): all of them and the ledger's flush below share the file system's journal commits.
-        folder_flushes = self.syncer.start_group(sorted(folders))
-        rows = False
         try:
-            # Flushed: the packed rows as 'pending' (and the large files' pending rows of _stage with them:
-            # the WAL is written in order). Nothing names a pack before this transaction; if the process
-            # dies from here on, recover() keeps a pending row only when its range of its pack is whole
-            # and has its hash.
-            with self.ledger.transaction() as db:
-                db.executemany("INSERT INTO instances (sop_uid, study_uid, series_uid, sop_class_uid, modality, "
-                               "transfer_syntax, sha256, size, site, received, state, pack, pack_offset) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                               [(c.sop_uid, c.study_uid, c.series_uid, c.sop_class_uid, c.modality,
-                                 c.transfer_syntax, c.sha256, c.size, q.site, now, c.pack.name, c.offset)
-                                for c, q in packed])
-            rows = True
-            if marks is not None:
-                marks.append(("pending_rows", time.perf_counter()))
-            if folder_flushes is None:  # (the syncer is closed: flush them here)
-                for folder in folders:
-                    fsync_dir(folder)
-            else:
-                folder_flushes.result()
-            if marks is not None:
-                marks.append(("folder_fsync", time.perf_counter()))
-            for q in group:
-                self.syncer.wait_all(q.flushes)
-        except BaseException:
-            if folder_flushes is not None:
+            with self.ledger.transaction(flush=bool(files)) as db:
+                if packed:
+                    db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
+                                   f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')",
+                                   [(*row, pack.name) for pack, rows in packed.values() for row in rows])
+                if files:
+                    db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
+                self._enqueue_forwarding(db, new, now)
+        except Exception:  # (not a kill: then the records stand, and recover() inserts their rows)
+            for pack, _ in packed.values():
                 with contextlib.suppress(OSError):
-                    folder_flushes.result()  # (none of its descriptors left open)
-            if rows:
-                for c, _ in packed:
-                    self.ledger.delete(c.sop_uid)
-            self._undo(new, finals)
+                    pack.unseal()  # before the group's outcome is known (commit: _settle)
             raise
         if marks is not None:
-            marks.append(("flushed", time.perf_counter()))
-        # Everything of the group is durable: 'stored' without a flush of its own (see _finish).
-        with self.ledger.transaction(flush=False) as db:
-            db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in new])
-            self._enqueue_forwarding(db, new, now)
-        if marks is not None:
             marks.append(("ledger_commit", time.perf_counter()))
+        for c, _ in new.values():
+            c.outcome = STORED
+
+    def _seal(self, packs: list[tuple[Pack, list[tuple]]]) -> None:
+        """Each pack's record written and the pack flushed: in this thread for one pack (a request's commit
+        alone: no hand-off), side by side in the syncer's threads for several. Raises OSError."""
+        if len(packs) == 1:
+            pack, rows = packs[0]
+            pack.seal(rows)
+        else:
+            for pack, rows in packs:
+                pack.seal(rows, flush=False)
+            self.syncer.wait([(pack.path, None) for pack, _ in packs])
+        if not all(pack.entry_durable for pack, _ in packs):
+            fsync_dir(self.packs_dir)  # (a pack made on a request's path: its new entry)
 
     @staticmethod
     def _enqueue_forwarding(db, new: dict, now: float) -> None:

@@ -97,12 +97,11 @@ def process(store: Store, cfg: ReceiverConfig, verifier: VerifierPool, parts: li
         if marks is not None:
             marks.append(("checks", time.perf_counter()))
         try:
-            # Most flushes started when their check passed; the rest start here. The commit renames the files
-            # while they run and waits for them before its flushed transaction (Store.commit).
-            packs = {id(c.pack): c.pack for _, c in candidates if c.pack is not None}
+            # Most large files' flushes started when their check passed; the rest start here. The commit
+            # renames the files while they run and waits for them before its flushed transaction; it flushes
+            # the request's pack itself, in this thread (Store.commit).
             flushes = store.syncer.start_missing(
-                [(c.temp, by_index[index].synced) for index, c in candidates if c.pack is None]
-                + [(pack.path, None) for pack in packs.values()])  # one flush per pack
+                [(c.temp, by_index[index].synced) for index, c in candidates if c.pack is None])
             store.commit([c for _, c in candidates], site, forward=cfg.forwarding is not None, marks=marks,
                          flushes=flushes)
         except OSError as e:

@@ -3,6 +3,7 @@ instance exactly once, no partial file and no ledger row without its file."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -42,7 +43,8 @@ def test_recover_settles_every_crash_state(tmp_path, instances):
     (store.tmp_dir / "abc.dcm").write_bytes(parts[2][:500])  # a temp copy and a spooled body
     (store.tmp_dir / "def.body").write_bytes(b"--b\r\n")
     report = store.recover()
-    assert report == {"temp_removed": 2, "pending_kept": 1, "pending_dropped": 2, "packs_removed": 0}
+    assert report == {"temp_removed": 2, "pending_kept": 1, "pending_dropped": 2, "packs_removed": 0,
+                      "pack_rows_restored": 0}
     rows = {r["sop_uid"]: r["state"] for r in rs.ledger_rows(store.root)}
     assert rows == {rs.uids(parts[0])[2]: "stored", rs.uids(parts[1])[2]: "stored"}
     assert rs.stored_files(store.root) == sorted([done, renamed])
@@ -225,3 +227,46 @@ def test_kill_with_packs_created_ahead_restart_resend(tmp_path, instances):
     _consistent(srv.store, parts)
     srv.stop()
     assert rs.spare_packs(srv.store) == []  # a clean stop removes what was created ahead
+
+
+HOOK = '''
+import os, signal
+from py_deid.receiver import storage
+
+_seal = storage.Pack.seal
+
+
+def seal(self, rows, flush=True):
+    _seal(self, rows, flush)
+    os.kill(os.getpid(), signal.SIGKILL)  # the record flushed, the ledger's transaction not run
+
+
+storage.Pack.seal = seal
+'''
+
+
+def test_kill_after_the_pack_s_record_before_the_ledger_restart_resend(tmp_path, instances):
+    # The server kills itself (kill -9) right after a request's pack and its record are flushed and before the
+    # ledger's transaction that inserts their rows: the client gets no answer, and no row names the pack. At
+    # the restart recover() inserts the rows from the record (each range checked against its hash), the
+    # instances read back whole, and the resend is stored once (all duplicates). The hook is loaded into the
+    # server through sitecustomize, not a switch of the server's own.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOOK)
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1_300 + i) for i in range(5)]
+    srv = rs.Server(tmp_path / "store", "--token", f"site1:{SITE1}", log_name="fault4",
+                    env={"PYTHONPATH": f"{hook}{os.pathsep}{rs.REPO}"}).start()
+    assert _send(srv, *stow.encode(parts)) is None  # killed before its answer
+    srv.proc.wait(timeout=30)
+    assert rs.ledger_rows(srv.store) == [] and len(rs.pack_files(srv.store)) == 1
+    srv.env = {}
+    srv.start()
+    with srv.client(SITE1) as c:
+        recovered = c.get("/receiver/status").json()["recovered"]
+    assert recovered["pack_rows_restored"] == len(parts)
+    _consistent(srv.store, parts)
+    r = _send(srv, *stow.encode(parts))
+    assert r is not None and r.status_code == 200 and len(r.json()["00081199"]["Value"]) == len(parts)
+    _consistent(srv.store, parts)
+    srv.stop()

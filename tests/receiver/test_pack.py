@@ -60,7 +60,10 @@ def test_a_request_s_instances_share_one_pack_and_read_back_whole(tmp_path, inst
         assert {r["pack"] for r in rows} == {body.pack.name}  # one file for the request
         assert rs.pack_files(store.root) == [store.packs_dir / body.pack.name]
         assert rs.stored_files(store.root) == [] and not list(store.tmp_dir.iterdir())
-        assert (store.packs_dir / body.pack.name).stat().st_size == sum(map(len, parts))  # the refused one not in it
+        # The instances one after the other (the refused one not in it), then the pack's record.
+        assert max(r["pack_offset"] + r["size"] for r in rows) == sum(map(len, parts))
+        assert store._recorded_rows(body.pack.path) == []  # (its rows are all in the ledger)
+        assert (store.packs_dir / body.pack.name).stat().st_size > sum(map(len, parts))
         for part, row in zip(parts, sorted(rows, key=lambda r: r["pack_offset"])):
             assert row["sop_uid"] == rs.uids(part)[2] and row["state"] == "stored"
             assert store.has_file(row)
@@ -75,10 +78,13 @@ def test_a_request_s_instances_share_one_pack_and_read_back_whole(tmp_path, inst
         store.close()
 
 
-def test_a_crash_between_the_pack_write_and_the_ledger_commit_leaves_nothing(tmp_path, instances, monkeypatch):
-    # The process dies after its pack is written and flushed but before the flushed transaction: no row,
-    # and (the process gone) nobody removed the pack. recover() at the next start removes it; the client,
-    # unanswered, sends again.
+@pytest.mark.parametrize("where", ["before the record", "after the record", "a torn record"])
+def test_a_crash_before_the_ledger_commit(tmp_path, instances, monkeypatch, where):
+    # The process dies before its request's ledger transaction. Before the pack's record was written (or
+    # with a record cut short: a power loss during its flush), no row and no whole record: recover() at the
+    # next start removes the pack and the client, unanswered, sends again (stored once). After the record
+    # was written and flushed: recover() inserts its rows, each checked against its bytes' hash, and the
+    # resend is a duplicate (stored once).
     store = Store(tmp_path / "store")
     parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 920 + i) for i in range(3)]
     _process(store, parts[:1])  # an earlier request, committed: its pack stays
@@ -87,29 +93,105 @@ def test_a_crash_between_the_pack_write_and_the_ledger_commit_leaves_nothing(tmp
     class Killed(BaseException):
         pass
 
-    real = store.ledger.transaction
+    def dies(*args, **kwargs):
+        raise Killed()
 
-    def dies_at_the_flushed_commit(flush=True):
-        if flush:
-            raise Killed()
-        return real(flush)
-
-    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_flushed_commit)
+    if where == "before the record":
+        monkeypatch.setattr(Pack, "seal", dies)
+    else:
+        monkeypatch.setattr(store.ledger, "transaction", dies)
     monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
     with pytest.raises(Killed):
         _process(store, parts[1:])
     monkeypatch.undo()
-    orphans = [p for p in rs.pack_files(store.root) if p not in kept]
-    assert len(orphans) == 1 and orphans[0].stat().st_size == sum(map(len, parts[1:]))
+    [orphan] = [p for p in rs.pack_files(store.root) if p not in kept]
+    if where == "before the record":
+        assert orphan.stat().st_size == sum(map(len, parts[1:]))
+    else:
+        assert orphan.stat().st_size > sum(map(len, parts[1:]))
+    if where == "a torn record":
+        with open(orphan, "r+b") as f:
+            f.truncate(orphan.stat().st_size - 5)
     store.close()
     store = Store(tmp_path / "store")
     try:
         report = store.recover()
-        assert report["packs_removed"] == 1
-        assert rs.pack_files(store.root) == kept
-        assert sorted(rs.stored_bytes(store.root).values()) == [parts[0]]
+        if where == "after the record":
+            assert (report["packs_removed"], report["pack_rows_restored"]) == (0, 2)
+            assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+            assert all(r["state"] == "stored" for r in rs.ledger_rows(store.root))
+        else:
+            assert (report["packs_removed"], report["pack_rows_restored"]) == (1, 0)
+            assert rs.pack_files(store.root) == kept
+            assert sorted(rs.stored_bytes(store.root).values()) == [parts[0]]
         _, outcome = _process(store, parts[1:])  # sent again: stored once
         assert outcome.stored == 2 and len(rs.ledger_rows(store.root)) == 3
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        store.close()
+
+
+def test_a_failed_ledger_commit_takes_the_record_back(tmp_path, instances, monkeypatch):
+    # The ledger's transaction fails (an error, not a kill): the request fails, and the pack's record is cut
+    # before the outcome is known, so a later request may store the same instances and no two records ever
+    # name one (recover() would otherwise insert the failed request's rows: here the pack is left as a kill
+    # right after the failure would leave it).
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1040 + i) for i in range(3)]
+    real = store.ledger.transaction
+
+    def failing(flush=True):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store.ledger, "transaction", failing)
+    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            _process(store, parts)
+        monkeypatch.setattr(store.ledger, "transaction", real)
+        [pack] = rs.pack_files(store.root)
+        assert pack.stat().st_size == sum(map(len, parts))  # the instances, no record
+        assert store._recorded_rows(pack) == []
+        monkeypatch.undo()
+        assert store.recover()["packs_removed"] == 1 and rs.ledger_rows(store.root) == []
+        _, outcome = _process(store, parts)
+        assert outcome.stored == 3
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+def test_a_power_loss_that_takes_the_ledger_s_last_transactions_is_settled_by_the_records(tmp_path, instances):
+    # A group of packs alone commits its rows without flushing the ledger: a power loss can take that
+    # transaction (and those after it) while the packs, flushed with their records before it, stay. Made by
+    # deleting the rows: recover() inserts them again from the records, only rows whose bytes hash right,
+    # never a second row for an instance that has one, and with their forwarding entries.
+    store = Store(tmp_path / "store")
+    parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 960 + i) for i in range(6)]
+    first, _ = _process(store, parts[:3])
+    second, _ = _process(store, parts[3:])
+    before = rs.ledger_rows(store.root)
+    store.close()
+    with sqlite3.connect(store.root / "ledger.sqlite") as db:
+        db.execute("DELETE FROM instances WHERE pack = ?", (first.pack.name,))
+        db.execute("DELETE FROM instances WHERE pack = ? AND pack_offset > 0", (second.pack.name,))
+    # The second pack is still named by its first row: recover() leaves it as it is (a transaction is
+    # all or nothing: this cannot come from a crash). The first's last instance is damaged: not restored.
+    with open(first.pack.path, "r+b") as f:
+        f.seek(len(parts[0]) + len(parts[1]) + 500)
+        f.write(b"\xff")
+    store = Store(tmp_path / "store")
+    try:
+        report = store.recover(forward=True)
+        assert (report["packs_removed"], report["pack_rows_restored"]) == (0, 2)
+        rows = {r["sop_uid"]: r for r in rs.ledger_rows(store.root)}
+        assert set(rows) == {r["sop_uid"] for r in before if r["pack"] == first.pack.name
+                             and r["pack_offset"] < len(parts[0]) + len(parts[1])} | {rs.uids(parts[3])[2]}
+        for r in before:
+            if r["sop_uid"] in rows:
+                assert {k: rows[r["sop_uid"]][k] for k in r} == r
+        assert store.ledger.forward_counts() == {"queued": 2}
+        assert store.recover()["pack_rows_restored"] == 0  # (once)
     finally:
         store.close()
 
@@ -244,11 +326,10 @@ def test_a_discarded_request_leaves_no_pack_behind_a_running_check(tmp_path, ins
         store.close()
 
 
-def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instances, monkeypatch):
-    # One round of flushes per request: the packed rows' flushed ('pending') transaction is under way while
-    # the pack's fsync is; the rows become 'stored' only once the pack's fsync has returned. The pack's
-    # fsync here waits (up to 10 s) for its rows to be readable by another connection: in series (the
-    # ledger's flush after the pack's) they never are, and the order is recorded.
+def test_a_request_s_rows_are_written_once_as_stored_after_its_pack_is_flushed(tmp_path, instances, monkeypatch):
+    # One ledger transaction per request: the pack's fsync (its instances and its record, in the request's own
+    # thread) returns before any row names the pack, and the rows are then inserted once, directly as
+    # 'stored' (no 'pending' row, no second transaction, no fsync handed to another thread).
     import os
     import threading
 
@@ -263,24 +344,27 @@ def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instan
         target = os.readlink(f"/proc/self/fd/{fd}")
         if target.endswith(".pack"):
             name = os.path.basename(target)
-            deadline = time.monotonic() + 10
-            while not rows_of(name) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            seen.append(("pack fsync", [r["state"] for r in rows_of(name)]))
-            real_fsync(fd)
-            seen.append(("pack flushed", threading.get_ident()))
-            return None
+            seen.append(("pack fsync", len(rows_of(name)), threading.get_ident()))
         return real_fsync(fd)
 
+    transactions = []
+    real_transaction = store.ledger.transaction
+
+    def recording_transaction(flush=True):
+        transactions.append((flush, threading.get_ident()))
+        return real_transaction(flush)
+
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(store.ledger, "transaction", recording_transaction)
     try:
         parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1000 + i) for i in range(3)]
         body, outcome = _process(store, parts)
         assert outcome.stored == 3
-        assert seen[0] == ("pack fsync", ["pending"] * 3)  # rows flushed while the pack's fsync ran
-        assert seen[1][0] == "pack flushed"
-        rows = rows_of(body.pack.name)
-        assert [r["state"] for r in rows] == ["stored"] * 3
+        [(_, rows_then, fsync_thread)] = seen
+        assert rows_then == 0  # nothing named the pack while it was flushed
+        # One transaction, in the thread that flushed, not flushed itself: the pack's record holds its rows.
+        assert transactions == [(False, fsync_thread)]
+        assert [r["state"] for r in rows_of(body.pack.name)] == ["stored"] * 3
         monkeypatch.undo()
         assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
     finally:
@@ -288,37 +372,53 @@ def test_the_ledger_s_flush_runs_beside_the_pack_s_not_after_it(tmp_path, instan
         store.close()
 
 
+def test_a_failed_pack_flush_stores_nothing_and_the_resend_is_stored(tmp_path, instances, monkeypatch):
+    # The pack's fsync fails (EIO): no row is written, every part of the request fails with a processing
+    # failure, the pack goes at the end of the request, and the same parts sent again are stored once.
+    import errno
+    import os
+
+    store = Store(tmp_path / "store")
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".pack"):
+            raise OSError(errno.EIO, "injected")
+        return real_fsync(fd)
+
+    try:
+        parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1030 + i) for i in range(3)]
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        body, outcome = _process(store, parts)
+        monkeypatch.undo()
+        assert outcome.stored == 0 and outcome.failed == 3
+        assert rs.ledger_rows(store.root) == [] and not body.pack.path.exists()
+        _, outcome = _process(store, parts)
+        assert outcome.stored == 3
+        assert sorted(rs.stored_bytes(store.root).values()) == sorted(parts)
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
 @pytest.mark.parametrize("torn", [False, True])
-def test_a_crash_before_the_stored_rows_is_settled_by_the_pack_s_bytes(tmp_path, instances, monkeypatch, torn):
-    # The process dies after the pack and its 'pending' rows are flushed, before they are marked 'stored' (the
-    # client got no answer). recover() keeps each row whose range of the pack is whole with its hash (the
-    # client's resend is then a duplicate), and drops the rows and the pack otherwise (a pack torn by a power
-    # loss: the resend stores them again).
+def test_pending_pack_rows_of_an_earlier_version_are_settled_by_the_pack_s_bytes(tmp_path, instances, torn):
+    # This version writes a pack's rows once, as 'stored'. The version before wrote them 'pending' (flushed)
+    # and then 'stored': one killed in between left 'pending' rows of a pack. recover() still keeps each such
+    # row whose range of the pack is whole with its hash (the client's resend is then a duplicate), and drops
+    # the rows otherwise (a pack torn by a power loss: the resend stores them again).
     store = Store(tmp_path / "store")
     parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1010 + i + (10 if torn else 0)) for i in range(3)]
-
-    class Killed(BaseException):
-        pass
-
-    real = store.ledger.transaction
-
-    def dies_at_the_stored_rows(flush=True):
-        if not flush:
-            raise Killed()
-        return real(flush)
-
-    monkeypatch.setattr(store.ledger, "transaction", dies_at_the_stored_rows)
-    monkeypatch.setattr(Pack, "finish", lambda self, keep: None)  # a killed process cleans nothing up
-    with pytest.raises(Killed):
-        _process(store, parts)
-    monkeypatch.undo()
+    _process(store, parts)
+    store.close()
+    with sqlite3.connect(store.root / "ledger.sqlite") as db:
+        db.execute("UPDATE instances SET state = 'pending'")
     rows = rs.ledger_rows(store.root)
     assert sorted(r["state"] for r in rows) == ["pending"] * 3
     [pack] = rs.pack_files(store.root)
     if torn:
         with open(pack, "r+b") as f:
             f.truncate(sum(map(len, parts)) - 10)
-    store.close()
     store = Store(tmp_path / "store")
     try:
         report = store.recover()
@@ -341,6 +441,9 @@ def test_packs_created_ahead_are_flushed_before_use_and_spare_the_commit_a_folde
     # A request's pack comes from the files created ahead once there are some: their entries in packs/ were
     # flushed before any was handed out, so the commit flushes the pack and not packs/. The first request
     # (none created yet) makes its own pack, and its commit flushes packs/ as before.
+    import os
+    import threading
+
     from py_deid.receiver import storage
 
     store = Store(tmp_path / "store")
@@ -353,14 +456,15 @@ def test_packs_created_ahead_are_flushed_before_use_and_spare_the_commit_a_folde
         real_fsync_dir(path)
 
     monkeypatch.setattr(storage, "fsync_dir", recording_fsync_dir)
-    started = []
-    real_start_group = store.syncer.start_group
+    started = []  # what the requests' commits flushed (the pack in its request's thread, packs/ if new)
+    real_fsync = os.fsync
 
-    def recording_start_group(paths):
-        started.extend(str(p) for p in paths)
-        return real_start_group(paths)
+    def recording_fsync(fd):
+        if threading.current_thread().name != "packs":
+            started.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
 
-    monkeypatch.setattr(store.syncer, "start_group", recording_start_group)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
     try:
         parts = [rs.with_new_uids(instances.deid("CT_small.dcm"), 1_100 + i) for i in range(6)]
         body, outcome = _process(store, parts[:3])
