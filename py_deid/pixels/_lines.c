@@ -88,16 +88,50 @@ INK_ROW(int32_t)
 
 typedef void (*InkRow)(const void *, Py_ssize_t, const Ink *, uint16_t *);
 
-static InkRow ink_row_for(int kind, Py_ssize_t *size, int64_t *lo, int64_t *hi) {
-    switch (kind) {
-    case 'B': *size = 1; *lo = 0; *hi = UINT8_MAX; return ink_row_uint8_t;
-    case 'b': *size = 1; *lo = INT8_MIN; *hi = INT8_MAX; return ink_row_int8_t;
-    case 'H': *size = 2; *lo = 0; *hi = UINT16_MAX; return ink_row_uint16_t;
-    case 'h': *size = 2; *lo = INT16_MIN; *hi = INT16_MAX; return ink_row_int16_t;
-    case 'I': *size = 4; *lo = 0; *hi = UINT32_MAX; return ink_row_uint32_t;
-    case 'i': *size = 4; *lo = INT32_MIN; *hi = INT32_MAX; return ink_row_int32_t;
-    default: return NULL;
+/* The least and the greatest sample, in one pass (numpy's min and max are two). */
+#define EXTREMES(T)                                                                                             \
+    static void extremes_##T(const void *samples, Py_ssize_t n, int64_t *least, int64_t *most) {             \
+        const T *v = (const T *)samples;                                                                       \
+        T lo = v[0], hi = v[0];                                                                                \
+        for (Py_ssize_t i = 1; i < n; i++) {                                                                   \
+            lo = v[i] < lo ? v[i] : lo;                                                                        \
+            hi = v[i] > hi ? v[i] : hi;                                                                        \
+        }                                                                                                      \
+        *least = lo;                                                                                           \
+        *most = hi;                                                                                            \
     }
+
+EXTREMES(uint8_t)
+EXTREMES(int8_t)
+EXTREMES(uint16_t)
+EXTREMES(int16_t)
+EXTREMES(uint32_t)
+EXTREMES(int32_t)
+
+typedef void (*Extremes)(const void *, Py_ssize_t, int64_t *, int64_t *);
+
+/* The sample types it takes, by the code compiled.py gives them: size, range, and the loops for each. */
+typedef struct {
+    int kind;
+    Py_ssize_t size;
+    int64_t lo, hi;
+    InkRow ink_row;
+    Extremes extremes;
+} SampleType;
+
+static const SampleType TYPES[] = {
+    {'B', 1, 0, UINT8_MAX, ink_row_uint8_t, extremes_uint8_t},
+    {'b', 1, INT8_MIN, INT8_MAX, ink_row_int8_t, extremes_int8_t},
+    {'H', 2, 0, UINT16_MAX, ink_row_uint16_t, extremes_uint16_t},
+    {'h', 2, INT16_MIN, INT16_MAX, ink_row_int16_t, extremes_int16_t},
+    {'I', 4, 0, UINT32_MAX, ink_row_uint32_t, extremes_uint32_t},
+    {'i', 4, INT32_MIN, INT32_MAX, ink_row_int32_t, extremes_int32_t},
+};
+
+static const SampleType *type_of(int kind) {
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (TYPES[i].kind == kind) return &TYPES[i];
+    return NULL;
 }
 
 /* Strokes per row of a column, as far as the band rule needs them: for every threshold at once (a bit each),
@@ -194,12 +228,12 @@ static PyObject *pieces(PyObject *self, PyObject *args) {
     PyObject *out = NULL, *cuts_fast = NULL, *edges_fast = NULL;
     uint16_t *quiet = NULL, *busy = NULL, *ink = NULL, *starts = NULL, *any_busy = NULL;
     Py_ssize_t *x0s = NULL, *x1s = NULL;
-    Py_ssize_t size = 0;
-    int64_t lo = 0, hi = 0;
-    InkRow ink_row = ink_row_for(kind, &size, &lo, &hi);
+    const SampleType *type = type_of(kind);
+    Py_ssize_t size = type ? type->size : 0;
+    InkRow ink_row = type ? type->ink_row : NULL;
     Cuts c;
     Ink at;
-    if (ink_row == NULL) {
+    if (type == NULL) {
         PyErr_SetString(PyExc_ValueError, "samples of an unknown type");
         goto done;
     }
@@ -224,7 +258,7 @@ static PyObject *pieces(PyObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(cuts_fast, k), "pL", &c.above[k], &cut)) goto done;
         c.cut[k] = cut;
     }
-    ink_for(&c, lo, hi, &at);
+    ink_for(&c, type->lo, type->hi, &at);
     Py_ssize_t n_edges = PySequence_Fast_GET_SIZE(edges_fast);
     Py_ssize_t lanes = n_edges / 2;
     if (n_edges % 2 || lanes < 1) {
@@ -317,49 +351,20 @@ done:
     return out;
 }
 
-/* The least and the greatest sample, in one pass (numpy's min and max are two). */
-#define EXTREMES(T)                                                                                             \
-    static void extremes_##T(const void *samples, Py_ssize_t n, int64_t *least, int64_t *most) {             \
-        const T *v = (const T *)samples;                                                                       \
-        T lo = v[0], hi = v[0];                                                                                \
-        for (Py_ssize_t i = 1; i < n; i++) {                                                                   \
-            lo = v[i] < lo ? v[i] : lo;                                                                        \
-            hi = v[i] > hi ? v[i] : hi;                                                                        \
-        }                                                                                                      \
-        *least = lo;                                                                                           \
-        *most = hi;                                                                                            \
-    }
-
-EXTREMES(uint8_t)
-EXTREMES(int8_t)
-EXTREMES(uint16_t)
-EXTREMES(int16_t)
-EXTREMES(uint32_t)
-EXTREMES(int32_t)
-
 static PyObject *extremes(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer buf;
     int kind;
     if (!PyArg_ParseTuple(args, "y*C", &buf, &kind)) return NULL;
-    void (*run)(const void *, Py_ssize_t, int64_t *, int64_t *) = NULL;
-    Py_ssize_t size = 0;
-    switch (kind) {
-    case 'B': run = extremes_uint8_t; size = 1; break;
-    case 'b': run = extremes_int8_t; size = 1; break;
-    case 'H': run = extremes_uint16_t; size = 2; break;
-    case 'h': run = extremes_int16_t; size = 2; break;
-    case 'I': run = extremes_uint32_t; size = 4; break;
-    case 'i': run = extremes_int32_t; size = 4; break;
-    }
-    if (run == NULL || buf.len < size) {
+    const SampleType *type = type_of(kind);
+    if (type == NULL || buf.len < type->size) {
         PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_ValueError, run == NULL ? "samples of an unknown type" : "no samples");
+        PyErr_SetString(PyExc_ValueError, type == NULL ? "samples of an unknown type" : "no samples");
         return NULL;
     }
     int64_t least = 0, most = 0;
     Py_BEGIN_ALLOW_THREADS
-    run(buf.buf, buf.len / size, &least, &most);
+    type->extremes(buf.buf, buf.len / type->size, &least, &most);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);
     return Py_BuildValue("(LL)", (long long)least, (long long)most);

@@ -2,7 +2,7 @@
 and a frame's least and greatest sample, each in one pass.
 
 Native builds compile it (setup.py, an optional extension); the browser's wheel is pure Python, and a build
-without a C compiler has none: there `available` is False, every function here answers None, and the callers
+without a C compiler has none: there `available()` is False, the other functions answer None, and the callers
 do the same work with numpy (the same results: tests/pixels/test_lines_compiled.py). It is looked up here
 only, once.
 """

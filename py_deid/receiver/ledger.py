@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS certificates (
 # and state it is the whole row.
 RECORD_FIELDS = ("sop_uid", "study_uid", "series_uid", "sop_class_uid", "modality", "transfer_syntax", "sha256",
                  "size", "site", "received", "pack_offset")
+# A packed instance's row inserted as stored: the RECORD_FIELDS, then its pack's name.
+INSERT_PACKED = (f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) "
+                 f"VALUES ({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')")
 
 
 class Ledger:
@@ -133,8 +136,7 @@ class Ledger:
         """Rows of a pack's record (RECORD_FIELDS), inserted as 'stored' (storage's recover())."""
         now = time.time()
         with self.transaction() as db:
-            db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
-                           f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')", [(*r, pack) for r in rows])
+            db.executemany(INSERT_PACKED, [(*r, pack) for r in rows])
             if forward:
                 db.executemany("INSERT OR IGNORE INTO forward_queue (sop_uid, state, next_at, updated) "
                                "VALUES (?, 'queued', ?, ?)", [(r[0], now, now) for r in rows])

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..structure import valid_uid
-from .ledger import RECORD_FIELDS, Ledger
+from .ledger import INSERT_PACKED, RECORD_FIELDS, Ledger
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
 PACK_NAME = re.compile(r"[0-9a-f]{24}\.pack")  # the only names a row's pack may hold (no path in it)
@@ -592,8 +592,7 @@ class Store:
         try:
             with self.ledger.transaction(flush=bool(files)) as db:
                 if packed:
-                    db.executemany(f"INSERT INTO instances ({', '.join(RECORD_FIELDS)}, pack, state) VALUES "
-                                   f"({', '.join('?' * len(RECORD_FIELDS))}, ?, 'stored')",
+                    db.executemany(INSERT_PACKED,
                                    [(*row, pack.name) for pack, rows in packed.values() for row in rows])
                 if files:
                     db.executemany("UPDATE instances SET state = 'stored' WHERE sop_uid = ?", [(u,) for u in files])
